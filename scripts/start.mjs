@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// `npm start`: builds, then runs the platform.
+//  - With RABBITMQ_URL, REDIS_URL and DATABASE_URL set: the real stack — the
+//    four services as separate processes, the carrier simulator, and a gateway
+//    on PORT (8080) serving every public route from one origin. DATABASE_URL
+//    names the server; each service gets its own database on it.
+//  - Without them: everything in one process on embedded stand-ins (see
+//    tools/embedded), for trying it out. Not for production.
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+const build = spawnSync(process.execPath, [join(root, 'scripts/build.mjs')], { cwd: root, stdio: 'inherit' });
+if (build.status !== 0) process.exit(build.status ?? 1);
+
+const { RABBITMQ_URL, REDIS_URL, DATABASE_URL } = process.env;
+const port = Number(process.env.PORT ?? 8080);
+
+if (RABBITMQ_URL && REDIS_URL && DATABASE_URL) {
+  const { startStack } = require(join(root, 'tools/stack/dist/index.js'));
+  const amqp = new URL(RABBITMQ_URL);
+  const stack = await startStack({
+    namespace: process.env.PHONEGATE_NAMESPACE ?? 'phonegate',
+    persistent: true,
+    gatewayPort: port,
+    pgUrl: DATABASE_URL,
+    redisUrl: REDIS_URL,
+    amqpBase: `${amqp.protocol}//${amqp.username}:${amqp.password}@${amqp.host}`,
+  });
+  const lines = [
+    'phonegate is running on the real stack',
+    `  API (every route, one origin): ${stack.gatewayUrl}`,
+    ...Object.values(stack.services).map((s) => `  ${s.name.padEnd(13)} ${s.url}  (docs: ${s.url}/docs, logs: ${s.logFile})`),
+    `  carrier simulator:  ${stack.sim.controlUrl}/_sim/messages`,
+    `  API key: ${stack.apiKey} (all scopes; set API_KEYS for real keys)`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  const stop = async () => {
+    await stack.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+} else {
+  const embedded = join(root, 'tools/embedded/dist/main.js');
+  const child = spawnSync(process.execPath, ['--enable-source-maps', embedded], { cwd: root, stdio: 'inherit', env: process.env });
+  process.exit(child.status ?? 1);
+}
