@@ -1,0 +1,128 @@
+import { z } from 'zod';
+import { challengePurpose, channel, isoTime, locale, uuid } from '../common';
+import { defineCommand } from '../define-command';
+
+const challengeView = z.object({
+  id: uuid,
+  status: z.enum(['pending', 'approved', 'expired', 'locked']),
+  purpose: challengePurpose,
+  channel,
+  /** Masked destination, e.g. `+1 ••• ••• ••23`. */
+  to: z.string(),
+  expiresAt: isoTime,
+  resendAvailableAt: isoTime,
+  attemptsRemaining: z.number().int().min(0),
+  sends: z.number().int().min(0),
+  /** Channels the caller may switch to with a resend (pending challenges). */
+  alternatives: z.array(channel).optional(),
+  /** The last send's failure as the notifier reported it, if it failed. */
+  delivery: z
+    .object({ status: z.enum(['failed', 'dropped']), channel, reason: z.string().max(200).optional(), at: isoTime })
+    .optional(),
+  /** Why a challenge ended early, e.g. `reported` ("I didn't ask for this"). */
+  endReason: z.string().max(50).optional(),
+});
+export type ChallengeView = z.infer<typeof challengeView>;
+
+const exampleView: ChallengeView = {
+  id: '3c2d1e0f-2222-4a57-9a52-1d1c0f6a3b10',
+  status: 'pending',
+  purpose: 'phone_verification',
+  channel: 'sms',
+  to: '+1 ••• ••• ••23',
+  expiresAt: '2026-11-22T10:10:00.000Z',
+  resendAvailableAt: '2026-11-22T10:00:30.000Z',
+  attemptsRemaining: 5,
+  sends: 1,
+};
+
+/** Start a challenge and send its first code. */
+export const startChallengeV1 = defineCommand({
+  pattern: 'otp.challenge.start.v1',
+  request: z.object({
+    purpose: challengePurpose,
+    channel,
+    /** E.164 number or e-mail address. */
+    to: z.string().min(3).max(320),
+    accountId: uuid.optional(),
+    phoneId: uuid.optional(),
+    /** Caller's own reference (login id, reset id) the code is bound to. */
+    ref: z.string().max(200).optional(),
+    locale: locale.optional(),
+    clientIp: z.string().max(64).optional(),
+    /** Whether line-type checks for two-step apply (VoIP/premium refused). */
+    twoStep: z.boolean().optional(),
+  }),
+  response: challengeView,
+  exampleRequest: {
+    purpose: 'phone_verification',
+    channel: 'sms',
+    to: '+14155550123',
+    accountId: '0b6f1c1e-8f8a-4a57-9a52-1d1c0f6a3b10',
+    phoneId: '5f0c7c1a-7a9e-4c57-8d0e-4a1c2b3d4e5f',
+  },
+  exampleResponse: exampleView,
+});
+
+/** Check a code. Errors: code_mismatch, code_expired, too_many_attempts, not_found. */
+export const checkChallengeV1 = defineCommand({
+  pattern: 'otp.challenge.check.v1',
+  request: z.object({
+    challengeId: uuid,
+    code: z.string().min(1).max(64),
+    /** The check must be for this purpose and reference (C6). */
+    purpose: challengePurpose,
+    ref: z.string().max(200).optional(),
+  }),
+  response: challengeView,
+  exampleRequest: { challengeId: exampleView.id, code: '123456', purpose: 'phone_verification' },
+  exampleResponse: { ...exampleView, status: 'approved' },
+  sensitive: ['code'],
+});
+
+/** Resend (optionally on another channel / destination). */
+export const resendChallengeV1 = defineCommand({
+  pattern: 'otp.challenge.resend.v1',
+  request: z.object({
+    challengeId: uuid,
+    channel: channel.optional(),
+    /** Needed when switching channel to one with another destination (e-mail). */
+    to: z.string().min(3).max(320).optional(),
+    clientIp: z.string().max(64).optional(),
+  }),
+  response: challengeView,
+  exampleRequest: { challengeId: exampleView.id, channel: 'voice' },
+  exampleResponse: { ...exampleView, channel: 'voice', sends: 2 },
+});
+
+export const getChallengeV1 = defineCommand({
+  pattern: 'otp.challenge.get.v1',
+  request: z.object({ challengeId: uuid }),
+  response: challengeView,
+  exampleRequest: { challengeId: exampleView.id },
+  exampleResponse: exampleView,
+});
+
+/** Verify a TOTP or backup code for an account (sign-in, step-up). */
+export const verifyFactorV1 = defineCommand({
+  pattern: 'otp.factor.verify.v1',
+  request: z.object({
+    accountId: uuid,
+    kind: z.enum(['totp', 'backup_code']),
+    code: z.string().min(1).max(64),
+    purpose: challengePurpose,
+  }),
+  response: z.object({ approved: z.literal(true) }),
+  exampleRequest: { accountId: '0b6f1c1e-8f8a-4a57-9a52-1d1c0f6a3b10', kind: 'totp', code: '287082', purpose: 'sign_in' },
+  exampleResponse: { approved: true },
+  sensitive: ['code'],
+});
+
+/** Which non-phone factors an account has ready. */
+export const getFactorsV1 = defineCommand({
+  pattern: 'otp.factors.get.v1',
+  request: z.object({ accountId: uuid }),
+  response: z.object({ totp: z.boolean(), backupCodes: z.number().int().min(0) }),
+  exampleRequest: { accountId: '0b6f1c1e-8f8a-4a57-9a52-1d1c0f6a3b10' },
+  exampleResponse: { totp: true, backupCodes: 10 },
+});

@@ -1,0 +1,365 @@
+import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { Envelope, EventContract } from '@phonegate/contracts';
+import { requestContext } from '@phonegate/platform';
+import type { Logger } from 'pino';
+import {
+  copyHeaders,
+  copyProperties,
+  numberHeader,
+  publishConfirmed,
+  stringHeader,
+} from './amqp-util';
+import { type RetryPolicy, retryTier, tierDelayMs } from './backoff';
+import { BusContext } from './bus-context';
+import type { ConnectionManager, ConnectionParticipant } from './connection';
+import { decodeEnvelope, type EnvelopeCodec } from './envelope';
+import { classifyFailure, UnknownEventError } from './errors';
+import type { IdempotencyGuard } from './idempotency.guard';
+import type { BusMetrics } from './metrics';
+import {
+  deadLetterQueueName,
+  declareEventQueue,
+  type EventQueueTopology,
+  retryQueueName,
+} from './topology';
+
+/** WIRE NAMES of the headers on retry and DLQ copies. */
+export const FAILURE_HEADERS = {
+  reason: 'x-failure-reason',
+  count: 'x-failure-count',
+  originalRoutingKey: 'x-original-routing-key',
+  failedAt: 'x-failed-at',
+  originalQueue: 'x-original-queue',
+  /** Deliveries sent round a retry tier because another delivery held the event id (not failures). */
+  busy: 'x-busy-count',
+} as const;
+
+/** How the server hands an event to its Nest handler. */
+export interface EventDispatcher {
+  contractOf(type: string): EventContract | undefined;
+  hasHandler(type: string): boolean;
+  dispatch(type: string, data: unknown, ctx: BusContext): Promise<unknown>;
+}
+
+export interface EventConsumerOptions {
+  topology: EventQueueTopology;
+  prefetch: number;
+  retry: RetryPolicy;
+  codec: EnvelopeCodec;
+  dispatcher: EventDispatcher;
+  guard: IdempotencyGuard | undefined;
+  metrics: BusMetrics;
+  logger: Logger;
+}
+
+/**
+ * One consumer (its own confirm channel and prefetch) on one event queue.
+ * Per message: decode, decrypt, validate, idempotency guard, handler, then ack
+ * (SECURITY M2). A failure is copied, with its reason, to the next retry tier
+ * or to the DLQ, and the original acked only once the copy is confirmed; if
+ * the copy cannot be stored the original is rejected (never requeued), which
+ * dead-letters it to the DLQ through the queue's arguments.
+ */
+export class EventQueueConsumer implements ConnectionParticipant {
+  readonly name: string;
+  private channel: ConfirmChannel | undefined;
+  private consumerTag: string | undefined;
+  private stopping = false;
+  private inflight = 0;
+  private drainWaiters: (() => void)[] = [];
+  private readonly queue: string;
+  private readonly logger: Logger;
+
+  constructor(
+    private readonly connection: ConnectionManager,
+    private readonly options: EventConsumerOptions,
+  ) {
+    this.queue = options.topology.queue;
+    this.name = `consumer:${this.queue}`;
+    this.logger = options.logger.child({ component: 'bus-consumer', queue: this.queue });
+  }
+
+  /** The live channel (diagnostics and fault-injection tests). */
+  get currentChannel(): ConfirmChannel | undefined {
+    return this.channel;
+  }
+
+  async onConnected(conn: ChannelModel): Promise<void> {
+    if (this.stopping) return;
+    await this.open(conn);
+  }
+
+  onDisconnected(): void {
+    this.channel = undefined;
+    this.consumerTag = undefined;
+  }
+
+  /** Cancels the consumer, waits for handlers in flight (at most timeoutMs), closes the channel. */
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    const ch = this.channel;
+    if (ch && this.consumerTag) await ch.cancel(this.consumerTag).catch(() => undefined);
+    if (this.inflight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        this.drainWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      if (this.inflight > 0)
+        this.logger.warn(
+          { inflight: this.inflight },
+          'drain timed out; unacked messages will be redelivered',
+        );
+    }
+    this.channel = undefined;
+    await ch?.close().catch(() => undefined);
+  }
+
+  private async open(conn: ChannelModel): Promise<void> {
+    const ch = await conn.createConfirmChannel();
+    try {
+      await declareEventQueue(ch, this.options.topology);
+      await ch.prefetch(this.options.prefetch);
+    } catch (error) {
+      await ch.close().catch(() => undefined);
+      throw error;
+    }
+    ch.on('error', (error: Error) =>
+      this.logger.warn({ err: error.message }, 'consumer channel error'),
+    );
+    ch.on('close', () => this.onChannelClosed(ch, conn));
+    this.channel = ch;
+    const { consumerTag } = await ch.consume(this.queue, (msg) => this.onMessage(ch, msg), {
+      noAck: false,
+    });
+    this.consumerTag = consumerTag;
+  }
+
+  private onChannelClosed(ch: ConfirmChannel, conn: ChannelModel): void {
+    if (this.channel !== ch) return;
+    this.channel = undefined;
+    this.consumerTag = undefined;
+    if (this.stopping) return;
+    this.logger.warn('consumer channel closed; reopening');
+    const retry = (delayMs: number) =>
+      setTimeout(() => {
+        if (this.stopping || this.channel || this.connection.connection !== conn) return;
+        this.open(conn).catch((error: unknown) => {
+          this.logger.warn({ err: (error as Error).message }, 'consumer channel reopen failed');
+          retry(Math.min(delayMs * 2, 5_000));
+        });
+      }, delayMs).unref();
+    retry(50);
+  }
+
+  private onMessage(ch: ConfirmChannel, msg: ConsumeMessage | null): void {
+    if (!msg) {
+      // Cancelled by the broker (queue deleted): a new channel re-declares it.
+      if (!this.stopping) void ch.close().catch(() => undefined);
+      return;
+    }
+    this.inflight++;
+    void this.track(ch, msg);
+  }
+
+  private async track(ch: ConfirmChannel, msg: ConsumeMessage): Promise<void> {
+    try {
+      await this.handle(ch, msg);
+    } catch (error) {
+      this.logger.error({ err: error }, 'message handling failed unexpectedly');
+    } finally {
+      this.inflight--;
+      if (this.inflight === 0 && this.drainWaiters.length) {
+        const waiters = this.drainWaiters;
+        this.drainWaiters = [];
+        for (const w of waiters) w();
+      }
+    }
+  }
+
+  private async handle(ch: ConfirmChannel, msg: ConsumeMessage): Promise<void> {
+    const { codec, dispatcher, guard, metrics } = this.options;
+    const failures = numberHeader(msg, FAILURE_HEADERS.count);
+    let envelope: Envelope;
+    let data: unknown;
+    try {
+      envelope = decodeEnvelope(msg.content);
+      if (!dispatcher.hasHandler(envelope.type))
+        throw new UnknownEventError(`no handler for ${envelope.type} on ${this.queue}`);
+      const contract = dispatcher.contractOf(envelope.type);
+      if (!contract) throw new UnknownEventError(`no contract known for ${envelope.type}`);
+      data = codec.openEvent(envelope, contract);
+    } catch (error) {
+      // Malformed, unknown, undecryptable or invalid: retrying cannot help.
+      return this.park(ch, msg, classifyFailure(error).reason, failures + 1);
+    }
+
+    if (guard) {
+      let verdict: Awaited<ReturnType<IdempotencyGuard['begin']>>;
+      try {
+        verdict = await guard.begin(this.queue, envelope.id);
+      } catch (error) {
+        this.logger.warn(
+          { eventId: envelope.id, err: (error as Error).message },
+          'idempotency store unavailable',
+        );
+        return this.retryBusy(ch, msg, 'idempotency store unavailable');
+      }
+      if (verdict === 'done') {
+        metrics.consumed(this.queue, 'duplicate');
+        this.ack(ch, msg);
+        return;
+      }
+      if (verdict === 'busy')
+        return this.retryBusy(ch, msg, 'another delivery of this event is in progress');
+    }
+
+    const attempt = failures + 1;
+    const ctx = new BusContext([envelope, this.queue, attempt]);
+    const ids = {
+      requestId: envelope.id,
+      correlationId: envelope.correlationid ?? envelope.id,
+      ...(envelope.traceparent ? { traceparent: envelope.traceparent } : {}),
+    };
+    try {
+      await requestContext.run(ids, () => dispatcher.dispatch(envelope.type, data, ctx));
+    } catch (error) {
+      if (guard) await guard.release(this.queue, envelope.id).catch(() => undefined);
+      const verdict = classifyFailure(error);
+      const parkNow = !verdict.retryable || attempt >= this.options.retry.maxAttempts;
+      this.logger.warn(
+        {
+          eventId: envelope.id,
+          type: envelope.type,
+          attempt,
+          retryable: verdict.retryable,
+          reason: verdict.reason,
+        },
+        parkNow ? 'handler failed; parking the message' : 'handler failed; will retry',
+      );
+      if (parkNow) return this.park(ch, msg, verdict.reason, attempt);
+      return this.retryCopy(ch, msg, attempt, verdict.reason);
+    }
+    if (guard) {
+      await guard
+        .complete(this.queue, envelope.id)
+        .catch((error: unknown) =>
+          this.logger.error(
+            { eventId: envelope.id, err: (error as Error).message },
+            'could not remember a handled event id',
+          ),
+        );
+    }
+    metrics.consumed(this.queue, 'ok');
+    this.ack(ch, msg);
+  }
+
+  private originalRoutingKey(msg: ConsumeMessage): string {
+    return stringHeader(msg, FAILURE_HEADERS.originalRoutingKey) ?? msg.fields.routingKey;
+  }
+
+  private async retryCopy(
+    ch: ConfirmChannel,
+    msg: ConsumeMessage,
+    failures: number,
+    reason: string,
+  ): Promise<void> {
+    const { retry } = this.options;
+    const tier = retryTier(failures, retry);
+    const headers = {
+      ...copyHeaders(msg),
+      [FAILURE_HEADERS.count]: failures,
+      [FAILURE_HEADERS.reason]: reason,
+      [FAILURE_HEADERS.originalRoutingKey]: this.originalRoutingKey(msg),
+    };
+    await this.moveTo(
+      ch,
+      msg,
+      retryQueueName(this.queue, tier),
+      headers,
+      String(tierDelayMs(tier, retry)),
+    );
+    this.options.metrics.retried(this.queue);
+  }
+
+  /** A delivery that could not run now (id held elsewhere, guard down): round a tier, not counted as a failure. */
+  private async retryBusy(ch: ConfirmChannel, msg: ConsumeMessage, reason: string): Promise<void> {
+    const { retry } = this.options;
+    const busy = numberHeader(msg, FAILURE_HEADERS.busy) + 1;
+    const tier = retryTier(busy, retry);
+    const headers = {
+      ...copyHeaders(msg),
+      [FAILURE_HEADERS.busy]: busy,
+      [FAILURE_HEADERS.originalRoutingKey]: this.originalRoutingKey(msg),
+    };
+    this.logger.debug({ busy, reason }, 'delivery postponed');
+    await this.moveTo(
+      ch,
+      msg,
+      retryQueueName(this.queue, tier),
+      headers,
+      String(tierDelayMs(tier, retry)),
+    );
+  }
+
+  private async park(
+    ch: ConfirmChannel,
+    msg: ConsumeMessage,
+    reason: string,
+    failures: number,
+  ): Promise<void> {
+    const headers = {
+      ...copyHeaders(msg),
+      [FAILURE_HEADERS.reason]: reason,
+      [FAILURE_HEADERS.count]: failures,
+      [FAILURE_HEADERS.originalRoutingKey]: this.originalRoutingKey(msg),
+      [FAILURE_HEADERS.failedAt]: new Date().toISOString(),
+      [FAILURE_HEADERS.originalQueue]: this.queue,
+    };
+    this.logger.warn(
+      { messageId: msg.properties.messageId as string | undefined, reason, failures },
+      'message parked',
+    );
+    await this.moveTo(ch, msg, deadLetterQueueName(this.queue), headers);
+    this.options.metrics.parked(this.queue);
+  }
+
+  /** Stores a copy (confirmed) then acks the original; if the copy fails, rejects it to the DLQ. */
+  private async moveTo(
+    ch: ConfirmChannel,
+    msg: ConsumeMessage,
+    queue: string,
+    headers: Record<string, unknown>,
+    expiration?: string,
+  ): Promise<void> {
+    try {
+      await publishConfirmed(ch, '', queue, msg.content, {
+        ...copyProperties(msg),
+        headers,
+        ...(expiration ? { expiration } : {}),
+      });
+    } catch (error) {
+      this.logger.warn(
+        { target: queue, err: (error as Error).message },
+        'could not store a copy; rejecting to the DLQ',
+      );
+      try {
+        ch.reject(msg, false);
+      } catch {
+        // Channel gone: the broker redelivers the original.
+      }
+      return;
+    }
+    this.ack(ch, msg);
+  }
+
+  private ack(ch: ConfirmChannel, msg: ConsumeMessage): void {
+    try {
+      ch.ack(msg);
+    } catch {
+      // Channel gone: the broker redelivers; the idempotency guard absorbs it.
+    }
+  }
+}

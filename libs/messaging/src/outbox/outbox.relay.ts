@@ -1,0 +1,187 @@
+import type { Envelope } from '@phonegate/contracts';
+import type { Logger } from 'pino';
+import type {
+  DataSource,
+  EntityManager,
+  EntitySubscriberInterface,
+  TransactionCommitEvent,
+  TransactionRollbackEvent,
+} from 'typeorm';
+import { sleep } from '../backoff';
+import type { EventBus } from '../event-bus';
+import { OUTBOX_DIRTY } from './outbox';
+
+export interface OutboxRelayOptions {
+  dataSource: DataSource;
+  /** The publisher; when it has `isHealthy()` and that is false, batches wait instead of locking rows while the bus is down. */
+  bus: Pick<EventBus, 'publishEnvelope'> & Partial<Pick<EventBus, 'isHealthy'>>;
+  logger: Logger;
+  /** Poll period when idle. Default 1000 ms. */
+  pollIntervalMs?: number;
+  /** Rows per transaction. Default 200. */
+  batchSize?: number;
+  /** Publish timeout per row (rows stay locked meanwhile). Default 10 s. */
+  publishTimeoutMs?: number;
+  /** Sent rows older than this are deleted. Default 7 days. */
+  retentionMs?: number;
+  /** How often the purge runs. Default 1 hour. */
+  purgeIntervalMs?: number;
+}
+
+interface Row {
+  id: string;
+  routing_key: string;
+  envelope: Envelope;
+}
+
+/**
+ * Publishes outbox rows and marks them sent. Each batch is one transaction:
+ * `SELECT … FOR UPDATE SKIP LOCKED`, publish with confirms, `UPDATE sent_at`,
+ * commit; so several replicas share the work without sending a row twice in
+ * normal operation. A relay that dies between publish and commit leaves its
+ * rows unsent: they are published again (a duplicate the consumers' guard
+ * absorbs), never lost. Runs on a timer and at once after a transaction that
+ * wrote outbox rows commits (or on kick()).
+ */
+export class OutboxRelay {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wakeUp: AbortController = new AbortController();
+  private lastPurge = 0;
+  private readonly logger: Logger;
+  private readonly subscriber: EntitySubscriberInterface;
+
+  constructor(private readonly options: OutboxRelayOptions) {
+    this.logger = options.logger.child({ component: 'outbox-relay' });
+    const kick = () => this.kick();
+    this.subscriber = {
+      afterTransactionCommit(event: TransactionCommitEvent) {
+        const data = event.queryRunner.data as Record<string, unknown>;
+        if (!data?.[OUTBOX_DIRTY] || event.queryRunner.isTransactionActive) return;
+        data[OUTBOX_DIRTY] = false;
+        kick();
+      },
+      afterTransactionRollback(event: TransactionRollbackEvent) {
+        const data = event.queryRunner.data as Record<string, unknown>;
+        if (data?.[OUTBOX_DIRTY] && !event.queryRunner.isTransactionActive)
+          data[OUTBOX_DIRTY] = false;
+      },
+    };
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.options.dataSource.subscribers.push(this.subscriber);
+    this.loop = this.run();
+  }
+
+  /** Publish now (e.g. right after a commit) instead of at the next poll. */
+  kick(): void {
+    this.wakeUp.abort();
+  }
+
+  /** Stops polling and waits for the batch in progress. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    const subs = this.options.dataSource.subscribers;
+    const i = subs.indexOf(this.subscriber);
+    if (i >= 0) subs.splice(i, 1);
+    this.kick();
+    await this.loop;
+  }
+
+  /** One batch: returns how many rows were published and marked. */
+  async relayOnce(): Promise<number> {
+    const batchSize = this.options.batchSize ?? 200;
+    return this.options.dataSource.transaction(async (manager) => {
+      const rows = await manager.query<Row[]>(
+        `SELECT "id", "routing_key", "envelope" FROM "outbox" WHERE "sent_at" IS NULL
+         ORDER BY "created_at" LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        [batchSize],
+      );
+      if (rows.length === 0) return 0;
+      const timeoutMs = this.options.publishTimeoutMs ?? 10_000;
+      const results = await Promise.allSettled(
+        rows.map((row) =>
+          this.options.bus.publishEnvelope(row.envelope, row.routing_key, { timeoutMs }),
+        ),
+      );
+      const sent: string[] = [];
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i] as Row;
+        const result = results[i] as PromiseSettledResult<void>;
+        if (result.status === 'fulfilled') sent.push(row.id);
+        else
+          await this.markFailed(
+            manager,
+            row.id,
+            String((result.reason as Error)?.message ?? result.reason),
+          );
+      }
+      if (sent.length) await this.markSent(manager, sent);
+      return sent.length;
+    });
+  }
+
+  /** Deletes sent rows older than the retention; returns how many. */
+  async purge(): Promise<number> {
+    const retentionMs = this.options.retentionMs ?? 7 * 24 * 3600_000;
+    const rows = await this.options.dataSource.query<{ n: number }[]>(
+      `WITH deleted AS (DELETE FROM "outbox" WHERE "sent_at" IS NOT NULL AND "sent_at" < $1 RETURNING 1)
+       SELECT count(*)::int AS "n" FROM deleted`,
+      [new Date(Date.now() - retentionMs)],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  /** The mark step (a separate method so fault-injection tests can make it fail). */
+  protected async markSent(manager: EntityManager, ids: string[]): Promise<void> {
+    await manager.query(
+      `UPDATE "outbox" SET "sent_at" = now(), "attempts" = "attempts" + 1 WHERE "id" = ANY($1::uuid[])`,
+      [ids],
+    );
+  }
+
+  protected async markFailed(manager: EntityManager, id: string, error: string): Promise<void> {
+    await manager.query(
+      `UPDATE "outbox" SET "attempts" = "attempts" + 1, "last_error" = $2 WHERE "id" = $1`,
+      [id, error.slice(0, 1000)],
+    );
+  }
+
+  private async run(): Promise<void> {
+    const poll = this.options.pollIntervalMs ?? 1_000;
+    let failures = 0;
+    while (this.running) {
+      const signal = this.wakeUp.signal;
+      let full = false;
+      try {
+        if (this.options.bus.isHealthy?.() === false)
+          throw new Error('bus not connected; outbox rows wait');
+        const n = await this.relayOnce();
+        full = n >= (this.options.batchSize ?? 200);
+        failures = 0;
+        if (n > 0) this.logger.debug({ published: n }, 'outbox rows published');
+        await this.maybePurge();
+      } catch (error) {
+        failures++;
+        this.logger.warn({ err: (error as Error).message, failures }, 'outbox relay batch failed');
+      }
+      if (!this.running) break;
+      if (full) continue; // backlog: next batch at once
+      if (signal.aborted) this.wakeUp = new AbortController();
+      else await sleep(failures ? Math.min(poll * 2 ** failures, 30_000) : poll, signal);
+      if (this.wakeUp.signal.aborted) this.wakeUp = new AbortController();
+    }
+  }
+
+  private async maybePurge(): Promise<void> {
+    const every = this.options.purgeIntervalMs ?? 3600_000;
+    if (Date.now() - this.lastPurge < every) return;
+    this.lastPurge = Date.now();
+    const n = await this.purge();
+    if (n > 0) this.logger.info({ deleted: n }, 'outbox purged');
+  }
+}

@@ -1,0 +1,261 @@
+import { randomUUID } from 'node:crypto';
+import { Controller, type INestMicroservice, Module } from '@nestjs/common';
+import { Payload } from '@nestjs/microservices';
+import {
+  createTestDatabase,
+  createTestVhost,
+  eventually,
+  redisPrefix,
+  TEST_INFRA,
+  type TestDatabase,
+  type TestVhost,
+} from '@phonegate/platform/testing';
+import type { Envelope } from '@phonegate/contracts';
+import Redis from 'ioredis';
+import { Registry } from 'prom-client';
+import { DataSource, type EntityManager } from 'typeorm';
+import { Bus } from '../../src/bus';
+import { OnEvent } from '../../src/bus.decorators';
+import { CreateOutbox1732240000000 } from '../../src/outbox/create-outbox.migration';
+import { OutboxMessage } from '../../src/outbox/outbox-message.entity';
+import { OutboxRelay } from '../../src/outbox/outbox.relay';
+import {
+  capturedLogger,
+  itemCreatedV1,
+  sleep,
+  startMicroservice,
+  TEST_CONTRACTS,
+  testKeys,
+} from '../support/fixtures';
+
+jest.setTimeout(30_000);
+
+const handled = new Map<string, number>();
+function handledFor(run: string): number[] {
+  return [...handled.entries()].filter(([k]) => k.startsWith(`${run}:`)).map(([, v]) => v);
+}
+
+@Controller()
+class ItemConsumer {
+  @OnEvent(itemCreatedV1)
+  onItem(@Payload() data: { n: number; run: string }) {
+    const key = `${data.run}:${data.n}`;
+    handled.set(key, (handled.get(key) ?? 0) + 1);
+  }
+}
+
+@Module({ controllers: [ItemConsumer] })
+class ConsumerModule {}
+
+/** A relay that dies between publishing and marking its rows sent. */
+class CrashingRelay extends OutboxRelay {
+  protected override async markSent(): Promise<void> {
+    throw new Error('relay killed after publish, before mark');
+  }
+}
+
+describe('transactional outbox (M5)', () => {
+  let db: TestDatabase;
+  let vhost: TestVhost;
+  let dataSource: DataSource;
+  let redis: Redis;
+  let producer: Bus;
+  let consumer: Bus;
+  let app: INestMicroservice;
+  const consumerRegistry = new Registry();
+  const prefix = redisPrefix();
+  const { logger } = capturedLogger('identity');
+
+  async function duplicatesAbsorbed(): Promise<number> {
+    const metric = await consumerRegistry.getSingleMetric('bus_consumed_total')?.get();
+    return metric?.values.find((v) => v.labels['outcome'] === 'duplicate')?.value ?? 0;
+  }
+
+  async function unsent(): Promise<number> {
+    const [row] = await dataSource.query<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM outbox WHERE sent_at IS NULL`,
+    );
+    return row?.n ?? -1;
+  }
+
+  async function addItems(
+    manager: EntityManager,
+    run: string,
+    count: number,
+    secret?: string,
+  ): Promise<Envelope[]> {
+    const out: Envelope[] = [];
+    for (let n = 0; n < count; n++)
+      out.push(
+        await producer.outbox.add(manager, itemCreatedV1, {
+          n,
+          run,
+          ...(secret ? { secret } : {}),
+        }),
+      );
+    return out;
+  }
+
+  beforeAll(async () => {
+    [db, vhost] = await Promise.all([createTestDatabase('pg_messaging'), createTestVhost()]);
+    dataSource = new DataSource({
+      type: 'postgres',
+      url: db.url,
+      entities: [OutboxMessage],
+      migrations: [CreateOutbox1732240000000],
+      logging: false,
+    });
+    await dataSource.initialize();
+    await dataSource.runMigrations();
+    await dataSource.query(`CREATE TABLE widgets (id uuid PRIMARY KEY, name text NOT NULL)`);
+    redis = new Redis(TEST_INFRA.redisUrl);
+    const common = { url: vhost.url, ...testKeys(), contracts: TEST_CONTRACTS, logger };
+    consumer = new Bus({
+      ...common,
+      service: 'svc',
+      redis,
+      idempotency: { prefix },
+      metrics: consumerRegistry,
+    });
+    await consumer.start();
+    app = await startMicroservice(ConsumerModule, consumer.server);
+    // A long poll interval: only the commit hook can publish quickly.
+    producer = new Bus({
+      ...common,
+      service: 'identity',
+      metrics: new Registry(),
+      outbox: { dataSource, pollIntervalMs: 60_000 },
+    });
+    await producer.start();
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await consumer?.close();
+    await producer?.close();
+    await dataSource?.destroy();
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+    redis?.disconnect();
+    await Promise.all([db?.drop(), vhost?.drop()]);
+  });
+
+  it('creates the outbox table through the migration', async () => {
+    const cols = await dataSource.query<{ column_name: string; data_type: string }[]>(
+      `SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'outbox' ORDER BY column_name`,
+    );
+    expect(cols.map((c) => `${c.column_name}:${c.data_type}`)).toEqual([
+      'attempts:integer',
+      'created_at:timestamp with time zone',
+      'envelope:jsonb',
+      'id:uuid',
+      'last_error:text',
+      'routing_key:character varying',
+      'sent_at:timestamp with time zone',
+    ]);
+  });
+
+  it('matches the entity: TypeORM sees no schema change to make after the migration', async () => {
+    const pending = await dataSource.driver.createSchemaBuilder().log();
+    const outboxChanges = pending.upQueries.filter((q) => q.query.includes('outbox'));
+    expect(outboxChanges.map((q) => q.query)).toEqual([]);
+  });
+
+  it('refuses to add outside a transaction', async () => {
+    await expect(
+      producer.outbox.add(dataSource.manager, itemCreatedV1, { n: 1, run: 'x' }),
+    ).rejects.toThrow(/inside a transaction/);
+  });
+
+  it('publishes nothing for a transaction that rolled back', async () => {
+    const run = randomUUID();
+    await expect(
+      dataSource.transaction(async (m) => {
+        await m.query(`INSERT INTO widgets (id, name) VALUES ($1, 'w')`, [randomUUID()]);
+        await addItems(m, run, 3);
+        throw new Error('business rule failed');
+      }),
+    ).rejects.toThrow('business rule failed');
+    producer.relay!.kick();
+    await sleep(800);
+    expect(handledFor(run)).toEqual([]);
+    expect(await dataSource.query(`SELECT count(*)::int AS n FROM outbox`)).toEqual([{ n: 0 }]);
+  });
+
+  it('publishes exactly the events of a committed transaction, right after the commit, encrypted at rest', async () => {
+    const run = randomUUID();
+    const started = Date.now();
+    await dataSource.transaction(async (m) => {
+      await m.query(`INSERT INTO widgets (id, name) VALUES ($1, 'w')`, [randomUUID()]);
+      await addItems(m, run, 3, '8675309');
+    });
+    await eventually(() => handledFor(run).length === 3, 5_000);
+    expect(Date.now() - started).toBeLessThan(5_000); // the poll interval is 60 s: the commit hook kicked the relay
+    await sleep(300);
+    expect(handledFor(run)).toEqual([1, 1, 1]);
+    await eventually(async () => (await unsent()) === 0);
+    const stored = await dataSource.query<{ e: string }[]>(
+      `SELECT envelope::text AS e FROM outbox`,
+    );
+    expect(stored.map((r) => r.e).join('\n')).not.toContain('8675309');
+  });
+
+  it('republishes after a relay dies between publish and mark; the consumer absorbs the duplicates', async () => {
+    await producer.relay!.stop();
+    const run = randomUUID();
+    await dataSource.transaction((m) => addItems(m, run, 5));
+    const crashing = new CrashingRelay({ dataSource, bus: producer.events, logger });
+    await expect(crashing.relayOnce()).rejects.toThrow('relay killed after publish, before mark');
+    await eventually(() => handledFor(run).length === 5);
+    expect(await unsent()).toBe(5); // published, but the mark rolled back
+
+    const before = await duplicatesAbsorbed();
+    const healthy = new OutboxRelay({ dataSource, bus: producer.events, logger });
+    expect(await healthy.relayOnce()).toBe(5);
+    expect(await unsent()).toBe(0);
+    await eventually(async () => (await duplicatesAbsorbed()) - before === 5);
+    expect(handledFor(run)).toEqual([1, 1, 1, 1, 1]);
+  });
+
+  it('shares the work between relay replicas without publishing a row twice (SKIP LOCKED)', async () => {
+    const run = randomUUID();
+    await dataSource.transaction((m) => addItems(m, run, 400));
+    const published = new Map<string, number>();
+    const counting = {
+      publishEnvelope: async (e: Envelope, rk: string, o?: { timeoutMs?: number }) => {
+        published.set(e.id, (published.get(e.id) ?? 0) + 1);
+        await sleep(2); // keep the batch's rows locked a little while
+        return producer.events.publishEnvelope(e, rk, o);
+      },
+    };
+    const relays = [1, 2, 3].map(
+      () => new OutboxRelay({ dataSource, bus: counting, logger, batchSize: 50 }),
+    );
+    const work = relays.map(async (r) => {
+      let total = 0;
+      for (;;) {
+        const n = await r.relayOnce();
+        if (n === 0) return total;
+        total += n;
+      }
+    });
+    const totals = await Promise.all(work);
+    expect(totals.reduce((a, b) => a + b, 0)).toBe(400);
+    expect(totals.filter((t) => t > 0).length).toBeGreaterThan(1);
+    expect(published.size).toBe(400);
+    expect([...published.values()].every((c) => c === 1)).toBe(true);
+    await eventually(() => handledFor(run).length === 400, 10_000);
+  });
+
+  it('purges sent rows past the retention and keeps unsent ones', async () => {
+    await dataSource.transaction((m) => addItems(m, randomUUID(), 2));
+    const sentBefore = await dataSource.query<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM outbox WHERE sent_at IS NOT NULL`,
+    );
+    const relay = new OutboxRelay({ dataSource, bus: producer.events, logger, retentionMs: 0 });
+    await sleep(5);
+    expect(await relay.purge()).toBe(sentBefore[0]!.n);
+    expect(await unsent()).toBe(2);
+    expect(await dataSource.query(`SELECT count(*)::int AS n FROM outbox`)).toEqual([{ n: 2 }]);
+  });
+});

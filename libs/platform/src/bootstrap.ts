@@ -1,0 +1,151 @@
+import { randomUUID } from 'node:crypto';
+import type { INestApplication, Type, DynamicModule } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { CustomTransportStrategy } from '@nestjs/microservices';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { Redis } from 'ioredis';
+import { Logger as NestPinoLogger } from 'nestjs-pino';
+import { ConfigError } from './config/config';
+import { requestContext } from './context/request-context';
+import { HealthRegistry } from './health/health.registry';
+import { registerIdempotency } from './http/idempotency';
+import { createLogger, type Logger } from './logging/logger';
+import { MetricsService } from './metrics/metrics.service';
+
+export interface ServiceBootstrap {
+  name: string;
+  module: Type | DynamicModule;
+  port: number;
+  host?: string;
+  logger: Logger;
+  /** Enables Idempotency-Key on every POST. */
+  redis?: Redis;
+  /** Bus servers (RabbitMqServer) to connect; started before HTTP listens. */
+  microservices?: CustomTransportStrategy[];
+  swagger?: { title: string; description: string };
+  /** Called last on shutdown, after HTTP and the bus have drained. */
+  onShutdown?: () => Promise<void>;
+  /** Longest a graceful shutdown may take before the process exits anyway. */
+  shutdownTimeoutMs?: number;
+  /**
+   * Install SIGTERM/SIGINT handlers that drain and exit (default true). The
+   * embedded mode runs several services in one process and handles signals
+   * itself.
+   */
+  handleSignals?: boolean;
+}
+
+/**
+ * Creates, wires and starts a service: Fastify, request ids and context,
+ * HTTP metrics, Idempotency-Key, OpenAPI at /docs, the bus, and a graceful
+ * SIGTERM (readiness fails, HTTP stops accepting and finishes in-flight
+ * requests, consumers stop and finish in-flight messages, then connections close).
+ */
+export async function bootstrapService(options: ServiceBootstrap): Promise<NestFastifyApplication> {
+  const app = await createServiceApp(options);
+  await app.startAllMicroservices();
+  await app.listen({ port: options.port, host: options.host ?? '0.0.0.0' });
+  if (options.handleSignals !== false) installShutdown(app, options);
+  options.logger.info({ port: options.port }, `${options.name} listening`);
+  return app;
+}
+
+/** Everything bootstrapService does but listening and signals (tests use it). */
+export async function createServiceApp(options: Omit<ServiceBootstrap, 'port'>): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    trustProxy: true,
+    bodyLimit: 64 * 1024,
+    requestIdHeader: 'x-request-id',
+    // The onRequest hook below builds the one request context; the id here is
+    // only Fastify's fallback when no x-request-id came in.
+    genReqId: () => randomUUID(),
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(options.module, adapter, { bufferLogs: true, abortOnError: false });
+  app.useLogger(app.get(NestPinoLogger));
+  const fastify = app.getHttpAdapter().getInstance();
+
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const header = (name: string) => {
+      const v = request.headers[name];
+      return typeof v === 'string' ? v : undefined;
+    };
+    const ctx = requestContext.from({
+      requestId: header('x-request-id') ?? String(request.id),
+      correlationId: header('x-correlation-id'),
+      traceparent: header('traceparent'),
+    });
+    void reply.header('x-request-id', ctx.requestId);
+    requestContext.run(ctx, done);
+  });
+
+  const metrics = app.get(MetricsService);
+  const duration = metrics.histogram('http_request_duration_seconds', 'HTTP request duration', ['method', 'route', 'status']);
+  fastify.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions?.url ?? 'unmatched';
+    duration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    done();
+  });
+
+  if (options.redis) registerIdempotency(fastify, options.redis);
+
+  if (options.swagger) {
+    const doc = SwaggerModule.createDocument(
+      app,
+      new DocumentBuilder()
+        .setTitle(options.swagger.title)
+        .setDescription(options.swagger.description)
+        .setVersion('1')
+        .addBearerAuth()
+        .build(),
+    );
+    SwaggerModule.setup('docs', app, doc, { jsonDocumentUrl: 'docs-json' });
+  }
+
+  for (const strategy of options.microservices ?? []) app.connectMicroservice({ strategy }, { inheritAppConfig: true });
+  return app;
+}
+
+function installShutdown(app: INestApplication, options: ServiceBootstrap): void {
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    options.logger.info({ signal }, 'shutting down');
+    app.get(HealthRegistry).markDraining();
+    const timer = setTimeout(() => {
+      options.logger.error('shutdown timed out; exiting');
+      process.exit(1);
+    }, options.shutdownTimeoutMs ?? 25_000);
+    timer.unref();
+    try {
+      await app.close();
+      await options.onShutdown?.();
+      options.logger.info('stopped');
+      options.logger.flush?.();
+      process.exit(0);
+    } catch (error) {
+      options.logger.error({ err: error }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+/**
+ * Runs a service's start function; a bad configuration ends the process with
+ * exit code 1 and one line naming the variable(s).
+ */
+export function runService(name: string, start: () => Promise<unknown>): void {
+  start().catch((error: unknown) => {
+    const logger = createLogger({ service: name });
+    if (error instanceof ConfigError) {
+      logger.fatal({ problems: error.problems }, error.message);
+    } else {
+      logger.fatal({ err: error }, 'failed to start');
+    }
+    logger.flush?.();
+    setTimeout(() => process.exit(1), 50);
+  });
+}

@@ -1,0 +1,96 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Inject } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ZodError } from 'zod';
+import { DomainError } from '../errors/domain-error';
+import type { Logger } from '../logging/logger';
+import { PLATFORM_LOGGER } from '../tokens';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  instance?: string;
+  [extra: string]: unknown;
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  410: 'Gone',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  423: 'Locked',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/** Field errors of a zod failure in the API's `errors: [{field, code, message}]` shape. */
+export function fieldErrors(error: ZodError): { field: string; code: string; message: string }[] {
+  return error.issues.map((issue) => ({
+    field: issue.path.join('.') || '(body)',
+    code: issue.code,
+    message: issue.message,
+  }));
+}
+
+/** Builds an RFC 9457 problem for any thrown value. */
+export function toProblem(exception: unknown): Problem {
+  if (exception instanceof DomainError) {
+    return problem(exception.status, exception.code, exception.detail, exception.extra);
+  }
+  if (exception instanceof ZodError) {
+    return problem(422, 'validation_failed', 'The request has invalid fields.', { errors: fieldErrors(exception) });
+  }
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const code =
+      status === 404 ? 'not_found' : status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : status < 500 ? 'malformed_request' : 'internal_error';
+    return problem(status, code, status < 500 ? exception.message : 'Something went wrong on our side.');
+  }
+  const fastifyStatus = (exception as { statusCode?: number })?.statusCode;
+  if (typeof fastifyStatus === 'number' && fastifyStatus >= 400 && fastifyStatus < 500) {
+    const code = fastifyStatus === 415 ? 'unsupported_media_type' : fastifyStatus === 413 ? 'payload_too_large' : 'malformed_request';
+    return problem(fastifyStatus, code, 'The request could not be read: send a JSON body.');
+  }
+  return problem(500, 'internal_error', 'Something went wrong on our side.');
+}
+
+function problem(status: number, code: string, detail: string, extra: Record<string, unknown> = {}): Problem {
+  const { retryAfter: _retryAfter, ...rest } = extra;
+  return {
+    type: `https://phonegate.dev/problems/${code.replace(/_/g, '-')}`,
+    title: TITLES[status] ?? 'Error',
+    status,
+    detail,
+    code,
+    ...rest,
+    ...(typeof _retryAfter === 'number' ? { retryAfter: Math.max(1, Math.ceil(_retryAfter)) } : {}),
+  };
+}
+
+/** Maps every error to `application/problem+json`, with Retry-After on 429/503 when known. */
+@Catch()
+export class ProblemFilter implements ExceptionFilter {
+  constructor(@Inject(PLATFORM_LOGGER) private readonly logger: Logger) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    if (host.getType() !== 'http') throw exception;
+    const http = host.switchToHttp();
+    const reply = http.getResponse<FastifyReply>();
+    const request = http.getRequest<FastifyRequest>();
+    const body = toProblem(exception);
+    if (body.status >= 500) this.logger.error({ err: exception, path: request.routeOptions?.url }, 'request failed');
+    const retryAfter = typeof body['retryAfter'] === 'number' ? body['retryAfter'] : undefined;
+    if (retryAfter !== undefined) void reply.header('retry-after', String(retryAfter));
+    else if (body.status === 429 || body.status === 503) void reply.header('retry-after', '1');
+    void reply.status(body.status).header('content-type', 'application/problem+json').send(body);
+  }
+}

@@ -1,0 +1,145 @@
+import { Body, Controller, Get, HttpCode, Module, Post } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import {
+  createLogger,
+  createRedis,
+  createServiceApp,
+  DomainError,
+  parseApiKeys,
+  PlatformModule,
+  redisReady,
+  Scopes,
+  zodBody,
+} from '../../src';
+import { dropRedisPrefix, LogCapture, redisPrefix, TEST_INFRA } from '../../src/testing';
+
+const phoneBody = z.object({ number: z.string().min(5), code: z.string().optional() });
+let calls = 0;
+
+@Controller('v1/things')
+class ThingsController {
+  @Post()
+  @HttpCode(201)
+  @Scopes('storefront')
+  create(@Body(zodBody(phoneBody)) body: z.infer<typeof phoneBody>) {
+    calls += 1;
+    return { id: `thing-${calls}`, number: body.number };
+  }
+
+  @Post('fail')
+  @Scopes('storefront')
+  fail() {
+    throw new DomainError('code_mismatch', 'That code is not right.', { attemptsRemaining: 2 });
+  }
+
+  @Post('slow-down')
+  @Scopes('storefront')
+  slow() {
+    throw new DomainError('rate_limited', 'Too many requests.', { retryAfter: 30 });
+  }
+
+  @Get('ops-only')
+  @Scopes('ops')
+  opsOnly() {
+    return { ok: true };
+  }
+}
+
+describe('platform HTTP edge', () => {
+  let app: NestFastifyApplication;
+  let redis: Redis;
+  const logs = new LogCapture();
+  const auth = { authorization: 'Bearer sf-key' };
+  const prefix = redisPrefix();
+
+  beforeAll(async () => {
+    redis = createRedis({ url: TEST_INFRA.redisUrl, keyPrefix: prefix });
+    await redisReady(redis);
+    const logger = createLogger({ service: 'platform-test', destination: logs });
+    @Module({
+      imports: [PlatformModule.forRoot({ service: 'platform-test', logger, apiKeys: parseApiKeys('sf-key:storefront,ops-key:ops') })],
+      controllers: [ThingsController],
+    })
+    class TestModule {}
+    app = await createServiceApp({ name: 'platform-test', module: TestModule, logger, redis, swagger: { title: 't', description: 't' } });
+    await app.init();
+    await app.getHttpAdapter().getInstance().ready();
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await redis.quit();
+    await dropRedisPrefix(prefix);
+  });
+
+  it('answers problem+json with a stable code and extras for a domain error', async () => {
+    const res = await app.inject({ method: 'POST', url: '/v1/things/fail', headers: auth, payload: {} });
+    expect(res.statusCode).toBe(422);
+    expect(res.headers['content-type']).toContain('application/problem+json');
+    expect(res.json()).toMatchObject({ code: 'code_mismatch', attemptsRemaining: 2, status: 422 });
+    expect(res.headers['x-request-id']).toBeTruthy();
+  });
+
+  it('sends Retry-After with 429', async () => {
+    const res = await app.inject({ method: 'POST', url: '/v1/things/slow-down', headers: auth, payload: {} });
+    expect(res.statusCode).toBe(429);
+    expect(res.headers['retry-after']).toBe('30');
+  });
+
+  it('lists each bad field and changes nothing', async () => {
+    const before = calls;
+    const res = await app.inject({ method: 'POST', url: '/v1/things', headers: auth, payload: { number: 1 } });
+    expect(res.statusCode).toBe(422);
+    expect(res.json().errors[0]).toMatchObject({ field: 'number' });
+    expect(calls).toBe(before);
+  });
+
+  it('answers malformed JSON with a problem', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/things',
+      headers: { ...auth, 'content-type': 'application/json' },
+      payload: '{"number":',
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ code: 'malformed_request' });
+  });
+
+  it('401 without or with a wrong key, 403 without the scope', async () => {
+    expect((await app.inject({ method: 'GET', url: '/v1/things/ops-only' })).statusCode).toBe(401);
+    expect((await app.inject({ method: 'GET', url: '/v1/things/ops-only', headers: { authorization: 'Bearer nope' } })).statusCode).toBe(401);
+    const res = await app.inject({ method: 'GET', url: '/v1/things/ops-only', headers: auth });
+    expect(res.statusCode).toBe(403);
+    expect(res.json().code).toBe('forbidden');
+    expect((await app.inject({ method: 'GET', url: '/v1/things/ops-only', headers: { authorization: 'Bearer ops-key' } })).statusCode).toBe(200);
+  });
+
+  it('replays the first answer for the same Idempotency-Key and refuses another body', async () => {
+    const headers = { ...auth, 'idempotency-key': 'k-1' };
+    const first = await app.inject({ method: 'POST', url: '/v1/things', headers, payload: { number: '+14155550123' } });
+    const again = await app.inject({ method: 'POST', url: '/v1/things', headers, payload: { number: '+14155550123' } });
+    expect(first.statusCode).toBe(201);
+    expect(again.statusCode).toBe(201);
+    expect(again.json()).toEqual(first.json());
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    const other = await app.inject({ method: 'POST', url: '/v1/things', headers, payload: { number: '+14155550999' } });
+    expect(other.statusCode).toBe(409);
+    expect(other.json().code).toBe('idempotency_conflict');
+  });
+
+  it('serves health, metrics and the OpenAPI document', async () => {
+    expect((await app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(200);
+    const metrics = await app.inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.body).toContain('http_request_duration_seconds');
+    const doc = await app.inject({ method: 'GET', url: '/docs-json' });
+    expect(doc.json().paths['/v1/things']).toBeDefined();
+  });
+
+  it('never logs the full number or the key', () => {
+    expect(logs.text()).not.toContain('4155550123');
+    expect(logs.text()).not.toContain('sf-key');
+  });
+});
