@@ -1,0 +1,133 @@
+import { type DynamicModule, Inject, Injectable, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Bus, BusModule, type BusOptions, EventBus, Outbox } from '@phonegate/messaging';
+import { Clock, HealthRegistry, type Logger, MetricsService, PlatformModule } from '@phonegate/platform';
+import type { Redis } from 'ioredis';
+import { DataSource } from 'typeorm';
+import { AccountsController } from './accounts/accounts.controller';
+import { AccountsService } from './accounts/accounts.service';
+import type { IdentityConfig } from './config/identity.config';
+import { type DatabaseOptions, DatabaseModule } from './database.module';
+import { BusOtpGateway } from './otp/bus-otp.gateway';
+import type { OtpGateway } from './otp/otp.gateway';
+import { PasswordResetsController } from './password-resets/password-resets.controller';
+import { PasswordResetService } from './password-resets/password-reset.service';
+import { PhonesController } from './phones/phones.controller';
+import { PhonesService } from './phones/phones.service';
+import { CodeAccounting } from './security/code-accounting';
+import { Argon2PasswordHasher, type PasswordHasher } from './security/password-hasher';
+import { DevicesService } from './sessions/devices.service';
+import { SessionIssuer } from './sessions/session-issuer';
+import { SessionTokenService } from './sessions/session-token.service';
+import { DevicesController, JwksController, SessionsController } from './sessions/sessions.controller';
+import { SignInService } from './sessions/sign-in.service';
+import { EVENT_OUTBOX, IDENTITY_CONFIG, IDENTITY_REDIS, OTP_GATEWAY, PASSWORD_HASHER } from './tokens';
+import { TwoStepController } from './two-step/two-step.controller';
+import { TwoStepService } from './two-step/two-step.service';
+
+/**
+ * Everything the identity service is given rather than makes, so a test or
+ * the embedded one-process mode can pass stand-ins.
+ */
+export interface IdentityDeps {
+  config: IdentityConfig;
+  logger: Logger;
+  redis: Redis;
+  database: DatabaseOptions;
+  /** Bus options (the outbox relay is added here), or a bus built elsewhere. */
+  bus: Omit<BusOptions, 'outbox'> | { bus: Bus };
+  metrics?: MetricsService;
+  clock?: Clock;
+  /** Ports tests may replace. */
+  passwordHasher?: PasswordHasher;
+  otp?: OtpGateway;
+}
+
+/** Readiness checks, and the order of shutdown: the bus (and its outbox relay) before the database. */
+@Injectable()
+class IdentityLifecycle implements OnModuleInit, OnApplicationShutdown {
+  constructor(
+    private readonly db: DataSource,
+    private readonly bus: Bus,
+    private readonly health: HealthRegistry,
+    @Inject(IDENTITY_REDIS) private readonly redis: Redis,
+  ) {}
+
+  onModuleInit(): void {
+    this.health.register({ name: 'postgres', check: async () => void (await this.db.query('SELECT 1')) });
+    this.health.register({ name: 'redis', check: async () => void (await this.redis.ping()) });
+    this.health.register({
+      name: 'rabbitmq',
+      check: async () => {
+        if (!this.bus.isHealthy()) throw new Error('not connected');
+      },
+    });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.bus.close();
+    if (this.db.isInitialized) await this.db.destroy();
+  }
+}
+
+@Module({})
+export class IdentityAppModule {
+  static forRoot(deps: IdentityDeps): DynamicModule {
+    const { config } = deps;
+    const metrics = deps.metrics ?? new MetricsService('identity');
+    return {
+      module: IdentityAppModule,
+      imports: [
+        PlatformModule.forRoot({
+          service: 'identity',
+          logger: deps.logger,
+          apiKeys: config.API_KEYS,
+          redis: deps.redis,
+          metrics,
+          ...(deps.clock ? { clock: deps.clock } : {}),
+        }),
+        DatabaseModule.forRoot(deps.database),
+        BusModule.forRootAsync({
+          inject: [DataSource],
+          useFactory: (dataSource: DataSource) =>
+            'bus' in deps.bus ? deps.bus : { metrics: metrics.registry, ...deps.bus, outbox: { dataSource } },
+        }),
+      ],
+      controllers: [AccountsController, PhonesController, TwoStepController, SessionsController, DevicesController, JwksController, PasswordResetsController],
+      providers: [
+        { provide: IDENTITY_CONFIG, useValue: config },
+        { provide: IDENTITY_REDIS, useValue: deps.redis },
+        {
+          provide: PASSWORD_HASHER,
+          useValue:
+            deps.passwordHasher ??
+            new Argon2PasswordHasher({
+              memoryKib: config.IDENTITY_ARGON2_MEMORY_KIB,
+              timeCost: config.IDENTITY_ARGON2_TIME_COST,
+              parallelism: config.IDENTITY_ARGON2_PARALLELISM,
+            }),
+        },
+        deps.otp
+          ? { provide: OTP_GATEWAY, useValue: deps.otp }
+          : { provide: OTP_GATEWAY, useFactory: (bus: EventBus) => new BusOtpGateway(bus, config.IDENTITY_OTP_TIMEOUT), inject: [EventBus] },
+        { provide: EVENT_OUTBOX, useExisting: Outbox },
+        {
+          provide: SessionTokenService,
+          useValue: new SessionTokenService(config.JWT_KEYS, config.JWT_ACTIVE_KEY_ID, {
+            issuer: config.IDENTITY_JWT_ISSUER,
+            audience: config.IDENTITY_JWT_AUDIENCE,
+            ttlMs: config.IDENTITY_SESSION_TTL,
+          }),
+        },
+        AccountsService,
+        PhonesService,
+        TwoStepService,
+        CodeAccounting,
+        SessionIssuer,
+        SignInService,
+        DevicesService,
+        PasswordResetService,
+        IdentityLifecycle,
+      ],
+    };
+  }
+}

@@ -1,0 +1,4 @@
+import { runService } from '@phonegate/platform';
+import { startIdentityService } from './service';
+
+runService('identity', () => startIdentityService());

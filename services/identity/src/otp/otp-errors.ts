@@ -1,0 +1,32 @@
+import type { ChallengeView } from '@phonegate/contracts';
+import { DomainError, maskPhone } from '@phonegate/platform';
+
+/**
+ * A challenge the otp service no longer knows is answered like an expired
+ * one, so "unknown" and "expired" look alike to the caller.
+ */
+export async function unknownAsExpired<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (error) {
+    if (error instanceof DomainError && error.code === 'not_found') {
+      throw new DomainError('code_expired', 'This code has expired; ask for a new one.');
+    }
+    throw error;
+  }
+}
+
+export function isDomain(error: unknown, ...codes: string[]): error is DomainError {
+  return error instanceof DomainError && codes.includes(error.code);
+}
+
+/** The verification part of a 202 answer (destination masked). */
+export function verificationView(c: ChallengeView) {
+  return {
+    challengeId: c.id,
+    channel: c.channel,
+    to: c.to.includes('•') || c.to.includes('@') ? c.to : maskPhone(c.to),
+    expiresAt: c.expiresAt,
+    resendAvailableAt: c.resendAvailableAt,
+  };
+}

@@ -1,0 +1,29 @@
+import type {
+  ChallengeView,
+  CommandRequest,
+  checkChallengeV1,
+  resendChallengeV1,
+  startChallengeV1,
+  verifyFactorV1,
+} from '@phonegate/contracts';
+
+export type StartChallenge = CommandRequest<typeof startChallengeV1>;
+export type CheckChallenge = CommandRequest<typeof checkChallengeV1>;
+export type ResendChallenge = CommandRequest<typeof resendChallengeV1>;
+export type VerifyFactor = CommandRequest<typeof verifyFactorV1>;
+
+/**
+ * What identity asks of the otp service. Identity never sees a code: it
+ * forwards the person's input to `check`/`verifyFactor` and learns only
+ * approved or a DomainError (code_mismatch with attemptsRemaining,
+ * code_expired, too_many_attempts, not_found, rate_limited with retryAfter,
+ * service_unavailable when otp does not answer in time).
+ */
+export interface OtpGateway {
+  start(request: StartChallenge): Promise<ChallengeView>;
+  check(request: CheckChallenge): Promise<ChallengeView>;
+  resend(request: ResendChallenge): Promise<ChallengeView>;
+  get(challengeId: string): Promise<ChallengeView>;
+  verifyFactor(request: VerifyFactor): Promise<{ approved: true }>;
+  factors(accountId: string): Promise<{ totp: boolean; backupCodes: number }>;
+}

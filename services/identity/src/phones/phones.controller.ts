@@ -1,0 +1,109 @@
+import { Body, Controller, Delete, HttpCode, Param, Post, Put, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Scopes, zodBody } from '@phonegate/platform';
+import type { FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { clientIp } from '../shared/client-ip';
+import { ApiProblems, ApiZodBody } from '../shared/openapi';
+import { PhonesService } from './phones.service';
+
+const phoneChannel = z.enum(['sms', 'voice']);
+export const numberBody = z.object({
+  /** E.164 (+14155550123) or national form with `country`. */
+  number: z.string().max(64),
+  country: z.string().max(8).optional(),
+  channel: phoneChannel.optional(),
+});
+export const codeBody = z.object({ code: z.string().trim().min(1).max(64) });
+export const resendBody = z.object({ channel: phoneChannel.optional() });
+
+const VERIFICATION = '{phoneId, status: "pending", verification: {challengeId, channel, to (masked), expiresAt, resendAvailableAt}}';
+
+@ApiTags('phones')
+@ApiBearerAuth()
+@ApiHeader({ name: 'x-client-ip', required: false, description: "The end user's IP, for the otp service's per-IP limits" })
+@Scopes('storefront')
+@Controller('v1/accounts/:accountId/phones')
+export class PhonesController {
+  constructor(private readonly phones: PhonesService) {}
+
+  @Post()
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Add a number and send its verification code',
+    description:
+      'At most two numbers an account. SMS needs a mobile (or fixed-or-mobile) number; with channel voice a fixed line is accepted. The first verified number becomes primary.',
+  })
+  @ApiZodBody(numberBody)
+  @ApiResponse({ status: 202, description: VERIFICATION })
+  @ApiProblems('phone_limit_reached', 'phone_in_use', 'invalid_phone_number', 'rate_limited', 'not_found', 'service_unavailable')
+  add(@Param('accountId') accountId: string, @Body(zodBody(numberBody)) body: z.infer<typeof numberBody>, @Req() req: FastifyRequest) {
+    return this.phones.add(accountId, body, clientIp(req));
+  }
+
+  @Post(':phoneId/verify')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Confirm a number with its code', description: 'A change replaces the old number only now.' })
+  @ApiZodBody(codeBody)
+  @ApiResponse({ status: 200, description: '{phoneId, status: "verified", primary}' })
+  @ApiProblems('code_mismatch', 'code_expired', 'too_many_attempts', 'phone_in_use', 'not_found')
+  verify(@Param('accountId') accountId: string, @Param('phoneId') phoneId: string, @Body(zodBody(codeBody)) body: z.infer<typeof codeBody>) {
+    return this.phones.verify(accountId, phoneId, body.code);
+  }
+
+  @Post(':phoneId/resend')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Send a fresh code, optionally by voice instead of SMS (or back)' })
+  @ApiZodBody(resendBody)
+  @ApiResponse({ status: 202, description: VERIFICATION })
+  @ApiProblems('resend_cooldown', 'rate_limited', 'invalid_phone_number', 'not_found')
+  resend(
+    @Param('accountId') accountId: string,
+    @Param('phoneId') phoneId: string,
+    @Body(zodBody(resendBody)) body: z.infer<typeof resendBody>,
+    @Req() req: FastifyRequest,
+  ) {
+    return this.phones.resend(accountId, phoneId, body.channel, clientIp(req));
+  }
+
+  @Put(':phoneId')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Change a number',
+    description:
+      'The new number is pending (a new phoneId with replacesPhoneId) until verified; the old one keeps working until then, and is then removed. The old number and the e-mail are told.',
+  })
+  @ApiZodBody(numberBody)
+  @ApiResponse({ status: 202, description: `${VERIFICATION} plus replacesPhoneId` })
+  @ApiProblems('phone_in_use', 'invalid_phone_number', 'rate_limited', 'not_found')
+  change(
+    @Param('accountId') accountId: string,
+    @Param('phoneId') phoneId: string,
+    @Body(zodBody(numberBody)) body: z.infer<typeof numberBody>,
+    @Req() req: FastifyRequest,
+  ) {
+    return this.phones.change(accountId, phoneId, body, clientIp(req));
+  }
+
+  @Post(':phoneId/primary')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Make a verified number primary' })
+  @ApiResponse({ status: 200, description: '{phoneId, status: "verified", primary: true}' })
+  @ApiProblems('phone_not_verified', 'not_found')
+  primary(@Param('accountId') accountId: string, @Param('phoneId') phoneId: string) {
+    return this.phones.makePrimary(accountId, phoneId);
+  }
+
+  @Delete(':phoneId')
+  @HttpCode(204)
+  @ApiOperation({
+    summary: 'Deregister a number',
+    description:
+      'A primary hands over to the other verified number (which then carries SMS or voice two-step); with none left, phone two-step is turned off. The e-mail is told.',
+  })
+  @ApiResponse({ status: 204 })
+  @ApiProblems('not_found')
+  async remove(@Param('accountId') accountId: string, @Param('phoneId') phoneId: string): Promise<void> {
+    await this.phones.remove(accountId, phoneId);
+  }
+}

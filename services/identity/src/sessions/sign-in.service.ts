@@ -1,0 +1,268 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { type ChallengeView, signinChallengedV1 } from '@phonegate/contracts';
+import { Clock, DomainError } from '@phonegate/platform';
+import type { Redis } from 'ioredis';
+import { DataSource } from 'typeorm';
+import { AccountEntity } from '../accounts/account.entity';
+import { findAccount, phonesOf, primaryPhone } from '../accounts/account.repository';
+import { normalizeEmail } from '../accounts/accounts.service';
+import type { IdentityConfig } from '../config/identity.config';
+import type { EventOutbox } from '../events/event-outbox';
+import type { OtpGateway } from '../otp/otp.gateway';
+import { isDomain, unknownAsExpired } from '../otp/otp-errors';
+import { acceptsChannel } from '../phones/phone-number';
+import type { PhoneEntity } from '../phones/phone.entity';
+import { CodeAccounting } from '../security/code-accounting';
+import type { PasswordHasher } from '../security/password-hasher';
+import { AttemptLimiter, keyPart } from '../security/signin-throttle';
+import { JsonStore } from '../shared/json-store';
+import { EVENT_OUTBOX, IDENTITY_CONFIG, IDENTITY_REDIS, OTP_GATEWAY, PASSWORD_HASHER } from '../tokens';
+import { settingsOf } from '../two-step/two-step.service';
+import { firstFactor, type SigninFactor, signinFactors } from '../two-step/two-step.policy';
+import { DeviceEntity } from './device.entity';
+import { IpCountryLookup, isNewLocation } from './ip-country';
+import type { PendingLogin } from './login.store';
+import { type SigninDevice, SessionIssuer } from './session-issuer';
+
+export interface SignInRequest {
+  email: string;
+  password: string;
+  device: SigninDevice & { ip: string };
+}
+
+const INVALID = 'The e-mail address or the password is not right.';
+
+@Injectable()
+export class SignInService implements OnModuleInit {
+  private readonly logins: JsonStore<PendingLogin>;
+  private readonly limiter: AttemptLimiter;
+  private readonly countries: IpCountryLookup;
+  /** A real argon2id hash of a random secret with the configured cost: unknown e-mails verify against it. */
+  private dummyHash: string | undefined;
+
+  constructor(
+    private readonly db: DataSource,
+    private readonly clock: Clock,
+    @Inject(IDENTITY_CONFIG) private readonly config: IdentityConfig,
+    @Inject(IDENTITY_REDIS) redis: Redis,
+    @Inject(PASSWORD_HASHER) private readonly hasher: PasswordHasher,
+    @Inject(OTP_GATEWAY) private readonly otp: OtpGateway,
+    @Inject(EVENT_OUTBOX) private readonly outbox: EventOutbox,
+    private readonly issuer: SessionIssuer,
+    private readonly codes: CodeAccounting,
+  ) {
+    this.logins = new JsonStore(redis, 'login');
+    this.limiter = new AttemptLimiter(redis, config.IDENTITY_SIGNIN_FAILURE_WINDOW);
+    this.countries = new IpCountryLookup(config.IDENTITY_IP_COUNTRIES, config.IDENTITY_TRUST_COUNTRY_HEADER);
+  }
+
+  async onModuleInit(): Promise<void> {
+    this.dummyHash = await this.hasher.hash(randomUUID());
+  }
+
+  /**
+   * Password first (one argon2 verification whether or not the e-mail
+   * exists, same answer, S6), then a code when two-step is on and the device
+   * is not remembered or the country changed.
+   */
+  async start(input: SignInRequest, headerCountry?: string) {
+    const emailKey = `signin:acct:${keyPart(normalizeEmail(input.email))}`;
+    const ipKey = `signin:ip:${keyPart(input.device.ip)}`;
+    await this.limiter.reserve(
+      [
+        { key: emailKey, max: this.config.IDENTITY_SIGNIN_MAX_FAILURES_PER_ACCOUNT },
+        { key: ipKey, max: this.config.IDENTITY_SIGNIN_MAX_FAILURES_PER_IP },
+      ],
+      'Too many failed sign-ins; wait and try again.',
+    );
+    const account = await this.db.getRepository(AccountEntity).findOneBy({ emailNormalized: normalizeEmail(input.email) });
+    const digest = account?.passwordHash ?? this.dummyHash ?? (await this.hasher.hash(randomUUID()));
+    const matches = await this.hasher.verify(digest, input.password);
+    if (!account || !matches) throw new DomainError('invalid_credentials', INVALID);
+    await this.limiter.release([emailKey], [ipKey]);
+    await this.codes.assertNotLocked(account.id);
+    if (this.hasher.needsRehash(account.passwordHash)) await this.rehash(account, input.password);
+
+    const device = { id: input.device.id, ...(input.device.name ? { name: input.device.name } : {}) };
+    const country = this.countries.countryOf(input.device.ip, headerCountry);
+    if (!account.twoStepEnabled) return this.session(account, device, country, ['pwd'], false);
+
+    const known = await this.db.getRepository(DeviceEntity).findOneBy({ accountId: account.id, deviceId: device.id });
+    const remembered = Boolean(known?.rememberedUntil && known.rememberedUntil.getTime() > this.clock.nowMs());
+    const moved = isNewLocation(known?.lastCountry ?? null, country);
+    if (remembered && !moved) return this.session(account, device, country, ['pwd', 'device'], false);
+    return this.challenge(account, input, country, remembered && moved ? 'new_location' : 'new_device');
+  }
+
+  /** Finishes a challenged sign-in with its code (or a TOTP / backup code). */
+  async verify(loginId: string, code: string, rememberDevice: boolean, factor?: 'totp' | 'backup_code') {
+    const login = await this.pending(loginId);
+    const account = await findAccount(this.db, login.accountId);
+    await this.codes.assertNotLocked(account.id);
+    const kind = factor ?? login.factor;
+    if (!login.factors.includes(kind)) throw unavailable(kind, login.factors);
+    await this.codes.check(account, 'sign_in', async () => {
+      if (kind === 'totp' || kind === 'backup_code') {
+        await this.otp.verifyFactor({ accountId: account.id, kind, code, purpose: 'sign_in' });
+      } else if (kind !== login.factor || !login.challengeId) {
+        throw new DomainError('code_expired', 'No code was sent on this channel; ask for one with resend.');
+      } else {
+        await unknownAsExpired(this.otp.check({ challengeId: login.challengeId, code, purpose: 'sign_in', ref: loginId }));
+      }
+    });
+    // Single use: of concurrent winners only one takes the login.
+    const taken = await this.logins.take(loginId);
+    if (!taken) throw expired();
+    return this.session(account, login.device, login.country, ['pwd', kind], rememberDevice);
+  }
+
+  /** Sends a new code, or switches channel among the login's factors. */
+  async resend(loginId: string, channel?: 'sms' | 'voice' | 'email') {
+    const login = await this.pending(loginId);
+    const target: SigninFactor = channel ?? login.factor;
+    if (!login.factors.includes(target)) throw unavailable(target, login.factors);
+    if (target === 'totp' || target === 'backup_code') {
+      throw new DomainError('validation_failed', 'Nothing is sent for an authenticator or backup code; type one in.', {
+        errors: [{ field: 'channel', code: 'not_sendable', message: 'Choose sms, voice or email.' }],
+      });
+    }
+    const account = await findAccount(this.db, login.accountId);
+    const phone = primaryPhone(await phonesOf(this.db, account.id));
+    const to = target === 'email' ? account.email : phone?.e164;
+    if (!to) throw new DomainError('factor_not_ready', 'This account has no verified number any more.');
+
+    let challenge: ChallengeView | undefined;
+    if (login.challengeId) {
+      try {
+        const switchesDestination = (target === 'email') !== (login.factor === 'email');
+        challenge = await this.otp.resend({
+          challengeId: login.challengeId,
+          channel: target,
+          ...(switchesDestination ? { to } : {}),
+          clientIp: login.ip,
+        });
+      } catch (error) {
+        if (!isDomain(error, 'not_found', 'code_expired')) throw error;
+      }
+    }
+    challenge ??= await this.startChallenge(account, phone, target, to, loginId, login.ip);
+    const updated: PendingLogin = { ...login, factor: target, challengeId: challenge.id };
+    if (!(await this.logins.replace(loginId, updated))) throw expired();
+    return { loginId, challenge: this.challengeView(updated, challenge) };
+  }
+
+  private async challenge(account: AccountEntity, input: SignInRequest, country: string | null, reason: PendingLogin['reason']) {
+    const [phones, otpFactors] = await Promise.all([phonesOf(this.db, account.id), this.otp.factors(account.id)]);
+    const phone = primaryPhone(phones);
+    const factors = signinFactors(settingsOf(account), {
+      hasVerifiedPhone: Boolean(phone),
+      phoneTakesSms: phone ? acceptsChannel(phone.lineType, 'sms', this.policy()) : false,
+      totp: otpFactors.totp,
+      backupCodes: otpFactors.backupCodes,
+      emailBackupAllowed: this.config.IDENTITY_EMAIL_BACKUP_FACTOR,
+    });
+    const factor = firstFactor(settingsOf(account), factors);
+    if (!factor) throw new DomainError('factor_not_ready', 'Two-step is on but no factor of this account is usable; contact support.');
+
+    const loginId = randomUUID();
+    let challenge: ChallengeView | null = null;
+    if (factor === 'sms' || factor === 'voice' || factor === 'email') {
+      const to = factor === 'email' ? account.email : phone!.e164;
+      challenge = await this.startChallenge(account, phone, factor, to, loginId, input.device.ip);
+    }
+    const ttl = this.config.IDENTITY_LOGIN_TTL;
+    const login: PendingLogin = {
+      accountId: account.id,
+      device: {
+        id: input.device.id,
+        ...(input.device.name ? { name: input.device.name } : {}),
+        ...(input.device.userAgent ? { userAgent: input.device.userAgent } : {}),
+      },
+      ip: input.device.ip,
+      country,
+      reason,
+      factors,
+      factor,
+      challengeId: challenge?.id ?? null,
+      expiresAt: this.clock.nowMs() + ttl,
+    };
+    await this.logins.put(loginId, login, ttl);
+    await this.db.transaction((m) =>
+      this.outbox.add(m, signinChallengedV1, {
+        accountId: account.id,
+        loginId,
+        device: { id: login.device.id, ...(login.device.name ? { name: login.device.name } : {}) },
+        ip: login.ip,
+        reason,
+      }),
+    );
+    return { status: 'challenged' as const, loginId, challenge: this.challengeView(login, challenge) };
+  }
+
+  private startChallenge(account: AccountEntity, phone: PhoneEntity | undefined, channel: 'sms' | 'voice' | 'email', to: string, loginId: string, ip: string) {
+    return this.otp.start({
+      purpose: 'sign_in',
+      channel,
+      to,
+      accountId: account.id,
+      ...(channel !== 'email' && phone ? { phoneId: phone.id } : {}),
+      ref: loginId,
+      locale: account.locale,
+      clientIp: ip,
+      twoStep: true,
+    });
+  }
+
+  private challengeView(login: PendingLogin, challenge: ChallengeView | null) {
+    const alternatives = login.factors.filter((f) => f !== login.factor);
+    if (!challenge) {
+      return {
+        id: null,
+        channel: login.factor,
+        to: login.factor === 'totp' ? 'authenticator app' : 'backup code',
+        expiresAt: new Date(login.expiresAt).toISOString(),
+        alternatives,
+      };
+    }
+    return {
+      id: challenge.id,
+      channel: challenge.channel,
+      to: challenge.to,
+      expiresAt: challenge.expiresAt,
+      resendAvailableAt: challenge.resendAvailableAt,
+      alternatives,
+    };
+  }
+
+  private async session(account: AccountEntity, device: SigninDevice, country: string | null, amr: string[], remember: boolean) {
+    const issued = await this.issuer.issue(account, device, country, amr, remember);
+    return { status: 'signed_in' as const, ...issued };
+  }
+
+  private async pending(loginId: string): Promise<PendingLogin> {
+    const login = /^[0-9a-f-]{36}$/i.test(loginId) ? await this.logins.get(loginId) : undefined;
+    if (!login) throw expired();
+    return login;
+  }
+
+  private async rehash(account: AccountEntity, password: string): Promise<void> {
+    const passwordHash = await this.hasher.hash(password);
+    await this.db.getRepository(AccountEntity).update({ id: account.id }, { passwordHash, updatedAt: this.clock.now() });
+  }
+
+  private policy() {
+    return { smsLineTypes: this.config.IDENTITY_SMS_LINE_TYPES, voiceLineTypes: this.config.IDENTITY_VOICE_LINE_TYPES };
+  }
+}
+
+function expired(): DomainError {
+  return new DomainError('code_expired', 'This sign-in has expired; sign in again.');
+}
+
+function unavailable(factor: string, factors: readonly string[]): DomainError {
+  return new DomainError('validation_failed', `${factor} is not available for this sign-in.`, {
+    errors: [{ field: 'channel', code: 'not_available', message: `Choose one of: ${factors.join(', ')}.` }],
+    alternatives: factors,
+  });
+}

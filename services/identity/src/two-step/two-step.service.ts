@@ -1,0 +1,228 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { type ChallengeView, twoStepChangedV1 } from '@phonegate/contracts';
+import { Clock, DomainError } from '@phonegate/platform';
+import type { Redis } from 'ioredis';
+import { DataSource } from 'typeorm';
+import { AccountEntity, type TwoStepMethod } from '../accounts/account.entity';
+import { findAccount, lockAccount, phonesOf, primaryPhone } from '../accounts/account.repository';
+import { twoStepView } from '../accounts/account.views';
+import type { IdentityConfig } from '../config/identity.config';
+import type { EventOutbox } from '../events/event-outbox';
+import type { OtpGateway } from '../otp/otp.gateway';
+import { unknownAsExpired } from '../otp/otp-errors';
+import { acceptsChannel } from '../phones/phone-number';
+import { CodeAccounting } from '../security/code-accounting';
+import { queueAlert } from '../security/security-alerts';
+import { JsonStore } from '../shared/json-store';
+import { EVENT_OUTBOX, IDENTITY_CONFIG, IDENTITY_REDIS, OTP_GATEWAY } from '../tokens';
+import type { StepUpRecord } from './step-up.store';
+import {
+  firstFactor,
+  isPhoneMethod,
+  needsStepUp,
+  normalize,
+  sameSettings,
+  settingsProblems,
+  type SigninFactor,
+  signinFactors,
+  type TwoStepSettings,
+} from './two-step.policy';
+
+export interface TwoStepUpdate {
+  enabled: boolean;
+  method?: TwoStepMethod | null;
+  backupMethod?: TwoStepMethod | null;
+  stepUpId?: string;
+  code?: string;
+  factor?: 'totp' | 'backup_code';
+}
+
+@Injectable()
+export class TwoStepService {
+  private readonly stepUps: JsonStore<StepUpRecord>;
+
+  constructor(
+    private readonly db: DataSource,
+    private readonly clock: Clock,
+    @Inject(IDENTITY_CONFIG) private readonly config: IdentityConfig,
+    @Inject(IDENTITY_REDIS) redis: Redis,
+    @Inject(OTP_GATEWAY) private readonly otp: OtpGateway,
+    @Inject(EVENT_OUTBOX) private readonly outbox: EventOutbox,
+    private readonly codes: CodeAccounting,
+  ) {
+    this.stepUps = new JsonStore(redis, 'stepup');
+  }
+
+  async get(accountId: string) {
+    return twoStepView(await findAccount(this.db, accountId));
+  }
+
+  /**
+   * Starts a step-up: a code through the account's own two-step factor (or,
+   * with two-step off, its primary number), bound to this step-up (C6).
+   * TOTP and backup codes need nothing sent: the person types one.
+   */
+  async startStepUp(accountId: string, wanted: SigninFactor | undefined) {
+    const account = await findAccount(this.db, accountId);
+    const { factors, phone } = await this.factorsOf(account);
+    const factor = wanted ?? firstFactor(settingsOf(account), factors);
+    if (!factor || !factors.includes(factor)) {
+      throw new DomainError('factor_not_ready', wanted ? `Step-up by ${wanted} is not available for this account.` : 'This account has no factor for a step-up yet.', {
+        available: factors,
+      });
+    }
+    const stepUpId = randomUUID();
+    let challenge: ChallengeView | null = null;
+    if (factor === 'sms' || factor === 'voice' || factor === 'email') {
+      challenge = await this.otp.start({
+        purpose: 'step_up',
+        channel: factor,
+        to: factor === 'email' ? account.email : phone!.e164,
+        accountId,
+        ...(factor !== 'email' ? { phoneId: phone!.id } : {}),
+        ref: stepUpId,
+        locale: account.locale,
+        twoStep: true,
+      });
+    }
+    const ttl = this.config.IDENTITY_STEP_UP_TTL;
+    await this.stepUps.put(stepUpId, { accountId, factor, challengeId: challenge?.id ?? null, approvedAt: null }, ttl);
+    return {
+      stepUpId,
+      factor,
+      alternatives: factors,
+      expiresAt: new Date(this.clock.nowMs() + ttl).toISOString(),
+      challenge: challenge
+        ? { id: challenge.id, channel: challenge.channel, to: challenge.to, expiresAt: challenge.expiresAt, resendAvailableAt: challenge.resendAvailableAt }
+        : null,
+    };
+  }
+
+  /** Checks a step-up's code; an approved step-up is good for IDENTITY_STEP_UP_WINDOW. */
+  async verifyStepUp(accountId: string, stepUpId: string, code: string, kind?: 'totp' | 'backup_code') {
+    const account = await findAccount(this.db, accountId);
+    const record = await this.stepUps.get(stepUpId);
+    if (!record || record.accountId !== accountId) throw new DomainError('code_expired', 'This step-up has expired; start a new one.');
+    if (record.approvedAt === null) {
+      await this.codes.assertNotLocked(accountId);
+      const factor = kind ?? record.factor;
+      await this.codes.check(account, 'step_up', async () => {
+        if (factor === 'totp' || factor === 'backup_code') {
+          await this.otp.verifyFactor({ accountId, kind: factor, code, purpose: 'step_up' });
+        } else {
+          if (!record.challengeId) throw new DomainError('code_expired', 'This step-up has expired; start a new one.');
+          await unknownAsExpired(this.otp.check({ challengeId: record.challengeId, code, purpose: 'step_up', ref: stepUpId }));
+        }
+      });
+      record.approvedAt = this.clock.nowMs();
+      if (!(await this.stepUps.replace(stepUpId, record))) throw new DomainError('code_expired', 'This step-up has expired; start a new one.');
+    }
+    return {
+      stepUpId,
+      status: 'approved' as const,
+      validUntil: new Date(record.approvedAt + this.config.IDENTITY_STEP_UP_WINDOW).toISOString(),
+    };
+  }
+
+  /**
+   * Changes two-step. On needs the factor ready (a verified number for SMS or
+   * voice, a confirmed authenticator for TOTP); off, or another method or
+   * backup while on, needs a step-up approved in the last
+   * IDENTITY_STEP_UP_WINDOW (given as stepUpId, with its code or approved before).
+   */
+  async update(accountId: string, input: TwoStepUpdate) {
+    const account = await findAccount(this.db, accountId);
+    const current = settingsOf(account);
+    const next = normalize({ enabled: input.enabled, method: input.method ?? null, backupMethod: input.backupMethod ?? null });
+    const problems = settingsProblems(next, this.config.IDENTITY_EMAIL_BACKUP_FACTOR);
+    if (problems.length > 0) throw new DomainError('validation_failed', 'These two-step settings are not allowed.', { errors: problems });
+    if (sameSettings(current, next)) return twoStepView(account);
+    if (next.enabled) await this.assertReady(account, next);
+
+    const stepUp = needsStepUp(current, next);
+    if (stepUp) await this.assertStepUp(accountId, input);
+
+    const updated = await this.db.transaction(async (m) => {
+      const locked = await lockAccount(m, accountId);
+      if (!sameSettings(settingsOf(locked), current)) {
+        throw new DomainError('conflict', 'Two-step settings changed meanwhile; read them again.');
+      }
+      const now = this.clock.now();
+      await m.getRepository(AccountEntity).update(
+        { id: accountId },
+        { twoStepEnabled: next.enabled, twoStepMethod: next.method, twoStepBackupMethod: next.backupMethod, updatedAt: now },
+      );
+      await this.outbox.add(m, twoStepChangedV1, { accountId, ...next, reason: 'user' });
+      if (current.enabled && !next.enabled) {
+        await queueAlert(
+          this.outbox,
+          m,
+          { accountId, email: locked.email, locale: locked.locale },
+          'security.two_step_disabled',
+          { reason: 'user' },
+          `${accountId}:${now.getTime()}`,
+        );
+      }
+      return Object.assign(locked, { twoStepEnabled: next.enabled, twoStepMethod: next.method, twoStepBackupMethod: next.backupMethod });
+    });
+    // A step-up is used once.
+    if (stepUp && input.stepUpId) await this.stepUps.delete(input.stepUpId);
+    return twoStepView(updated);
+  }
+
+  private async assertStepUp(accountId: string, input: TwoStepUpdate): Promise<void> {
+    const required = () =>
+      new DomainError('step_up_required', 'Confirm with a fresh code first: POST /v1/accounts/{accountId}/two-step/step-up, then send stepUpId (and code).');
+    if (!input.stepUpId) throw required();
+    if (input.code) {
+      await this.verifyStepUp(accountId, input.stepUpId, input.code, input.factor);
+    }
+    const record = await this.stepUps.get(input.stepUpId);
+    if (!record || record.accountId !== accountId || record.approvedAt === null) throw required();
+    if (this.clock.nowMs() - record.approvedAt > this.config.IDENTITY_STEP_UP_WINDOW) throw required();
+  }
+
+  private async assertReady(account: AccountEntity, next: TwoStepSettings): Promise<void> {
+    const phone = primaryPhone(await phonesOf(this.db, account.id));
+    let factors: { totp: boolean } | undefined;
+    for (const method of [next.method, next.backupMethod]) {
+      if (method === null) continue;
+      if (isPhoneMethod(method)) {
+        if (!phone) throw new DomainError('factor_not_ready', 'Two-step by phone needs a verified number.');
+        if (!acceptsChannel(phone.lineType, method, this.policy())) {
+          throw new DomainError('factor_not_ready', `The primary number cannot take ${method === 'sms' ? 'text messages' : 'voice calls'}.`);
+        }
+      } else if (method === 'totp') {
+        factors ??= await this.otp.factors(account.id);
+        if (!factors.totp) throw new DomainError('factor_not_ready', 'Two-step by authenticator app needs a confirmed authenticator.');
+      }
+    }
+  }
+
+  private policy() {
+    return { smsLineTypes: this.config.IDENTITY_SMS_LINE_TYPES, voiceLineTypes: this.config.IDENTITY_VOICE_LINE_TYPES };
+  }
+
+  /** The factors a step-up may use now. */
+  private async factorsOf(account: AccountEntity) {
+    const phone = primaryPhone(await phonesOf(this.db, account.id));
+    const otpFactors = await this.otp.factors(account.id);
+    const facts = {
+      hasVerifiedPhone: Boolean(phone),
+      phoneTakesSms: phone ? acceptsChannel(phone.lineType, 'sms', this.policy()) : false,
+      totp: otpFactors.totp,
+      backupCodes: otpFactors.backupCodes,
+      emailBackupAllowed: this.config.IDENTITY_EMAIL_BACKUP_FACTOR,
+    };
+    // With two-step off, whatever the account has ready may confirm it.
+    const settings: TwoStepSettings = account.twoStepEnabled
+      ? settingsOf(account)
+      : { enabled: true, method: phone ? 'sms' : otpFactors.totp ? 'totp' : null, backupMethod: phone && otpFactors.totp ? 'totp' : null };
+    return { factors: signinFactors(settings, facts), phone };
+  }
+}
+
+export function settingsOf(a: AccountEntity): TwoStepSettings {
+  return { enabled: a.twoStepEnabled, method: a.twoStepMethod, backupMethod: a.twoStepBackupMethod };
+}
