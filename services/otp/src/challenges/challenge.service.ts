@@ -1,0 +1,637 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type Channel,
+  type ChallengePurpose,
+  challengeApprovedV1,
+  challengeCreatedV1,
+  challengeExpiredV1,
+  challengeFailedAttemptV1,
+  challengeLockedV1,
+  type EventContract,
+} from '@phonegate/contracts';
+import { type Clock, DomainError, type Logger } from '@phonegate/platform';
+import type { Messenger, SecurityAlert } from '../alerts/messenger';
+import { type AccountSignals, unrequestedKeys } from '../alerts/account-signals.store';
+import { generateNumericCode, normalizeNumericCode } from '../codes/code-generator';
+import { digestsEqual, type KeyedHasher } from '../codes/keyed-hash';
+import { reportToken, verifyReportToken } from '../codes/report-token';
+import type { OtpConfig } from '../config/otp.config';
+import type { RedisPumping } from '../limits/pumping.store';
+import type { SendGuard } from '../limits/send-guard';
+import type { OtpMetrics } from '../otp.metrics';
+import type { EventPublisher } from '../ports/event-publisher';
+import {
+  type ChallengeRecord,
+  type ChallengeViewOut,
+  codeTtlMs,
+  type DeliveryOutcome,
+  effectiveStatus,
+  isTwoStep,
+  nextChannel,
+  toView,
+} from './challenge.model';
+import type { ChallengeStore } from './challenge.store';
+
+export interface StartInput {
+  purpose: ChallengePurpose;
+  channel: Channel;
+  to: string;
+  country?: string;
+  accountId?: string;
+  phoneId?: string;
+  ref?: string;
+  locale?: string;
+  clientIp?: string;
+  twoStep?: boolean;
+}
+
+export interface CheckInput {
+  id: string;
+  code: string;
+  /** Over the bus the purpose is always given and the reference must match (C6). */
+  purpose?: ChallengePurpose;
+  ref?: { value: string | undefined };
+}
+
+export interface ResendInput {
+  id: string;
+  channel?: Channel;
+  to?: string;
+  country?: string;
+  clientIp?: string;
+}
+
+interface ResendOptions {
+  /** Automatic fallback after a failed send: no cooldown, and only if that send is still current. */
+  fallbackFor?: string;
+}
+
+const STALE_RETRIES = 3;
+
+/**
+ * The challenge use cases: start, check, resend, read, report, and reacting
+ * to failed deliveries and expiry. Shared by the HTTP API and the bus
+ * handlers, so both behave the same.
+ */
+export class ChallengeService {
+  constructor(
+    private readonly store: ChallengeStore,
+    private readonly guard: SendGuard,
+    private readonly messenger: Messenger,
+    private readonly events: EventPublisher,
+    private readonly hasher: KeyedHasher,
+    private readonly signals: AccountSignals,
+    private readonly pumping: RedisPumping,
+    private readonly clock: Clock,
+    private readonly config: OtpConfig,
+    private readonly metrics: OtpMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(input: StartInput): Promise<ChallengeViewOut> {
+    const now = this.clock.nowMs();
+    const twoStep = isTwoStep(input.purpose, input.twoStep);
+    const destination = this.guard.destination(input.channel, input.to, input.country);
+    const intent = {
+      purpose: input.purpose,
+      channel: input.channel,
+      destination,
+      accountId: input.accountId,
+      clientIp: input.clientIp,
+      twoStep,
+    };
+    const { gates, prefix } = this.guard.plan(intent, now);
+
+    const id = randomUUID();
+    const code = generateNumericCode(this.config.codes.length);
+    const { kid, digest } = this.hasher.codeDigest(id, code);
+    const ttlMs = codeTtlMs(this.config.codes.ttlMs, input.purpose, input.channel);
+    const record: ChallengeRecord = {
+      id,
+      purpose: input.purpose,
+      status: 'pending',
+      channel: input.channel,
+      kid,
+      digest: digest.toString('hex'),
+      createdAt: now,
+      expiresAt: now + ttlMs,
+      attemptsLeft: this.config.codes.maxAttempts,
+      sends: 1,
+      lastSentAt: now,
+      resendAt: now + this.config.codes.cooldownMs,
+      messageId: randomUUID(),
+      twoStep,
+      reported: false,
+      ...(input.accountId ? { accountId: input.accountId } : {}),
+      ...(input.phoneId ? { phoneId: input.phoneId } : {}),
+      ...(input.ref !== undefined ? { ref: input.ref } : {}),
+      ...(input.locale ? { locale: input.locale } : {}),
+      ...(destination.value ? { destination: destination.value } : {}),
+      ...(destination.phone ? { phone: destination.phone.e164 } : {}),
+      ...(prefix ? { prefix } : {}),
+    };
+    // One step: every limit passes and is counted, and the challenge exists; or nothing happens.
+    const created = await this.store.create(record, {
+      retentionMs: this.config.codes.retentionMs,
+      gates,
+      nowMs: now,
+      ...(input.purpose === 'sign_in' && input.accountId
+        ? {
+            unrequested: {
+              keys: unrequestedKeys(input.accountId),
+              threshold: this.config.account.unrequestedThreshold,
+              windowMs: this.config.account.unrequestedWindowMs,
+            },
+          }
+        : {}),
+    });
+    if (!created.gates.passed) throw this.guard.refusal(created.gates);
+    try {
+      await Promise.all([
+        this.messenger.sendCode(this.codeMessage(record, code, ttlMs)),
+        this.guard.observe(destination, now),
+      ]);
+    } catch (error) {
+      // Nothing was queued, so nothing is pending: remove the challenge and say so.
+      await this.store.remove(id).catch(() => undefined);
+      throw this.notQueued(error, id);
+    }
+    this.metrics.issued.inc({ purpose: record.purpose, channel: record.channel, kind: 'first' });
+    this.emit(challengeCreatedV1, record);
+    if (created.unrequestedAlert > 0 && record.accountId) {
+      this.alertOwner(
+        'security.unrequested_codes',
+        record.accountId,
+        `otp:unrequested:${record.accountId}:${record.id}`,
+        { count: created.unrequestedAlert },
+      );
+    }
+    return toView(record, now, this.orderFor(record.purpose));
+  }
+
+  async check(input: CheckInput): Promise<ChallengeViewOut> {
+    const code = normalizeNumericCode(input.code);
+    for (let round = 0; round < STALE_RETRIES; round++) {
+      const now = this.clock.nowMs();
+      const record = await this.store.load(input.id);
+      if (!record) throw this.notFound();
+      // Constant-time compare in Node (C3); the script then applies the result
+      // only if the stored digest is still the one compared against.
+      const candidate = this.hasher.codeCandidate(record.kid, record.id, code);
+      const stored = record.digest ? Buffer.from(record.digest, 'hex') : undefined;
+      const match = digestsEqual(candidate, stored);
+      const applied = await this.store.check({
+        id: record.id,
+        observedDigest: record.digest,
+        match,
+        nowMs: now,
+        ...(input.purpose ? { purpose: input.purpose } : {}),
+        ...(input.ref ? { ref: input.ref } : {}),
+        ...(record.accountId ? { accountId: record.accountId } : {}),
+        account: this.config.account,
+        ...(record.prefix ? { verified: this.pumping.verifiedKey(record.prefix, now) } : {}),
+        ...(record.accountId && record.purpose === 'sign_in'
+          ? { unrequested: unrequestedKeys(record.accountId) }
+          : {}),
+      });
+      if (applied.outcome === 'stale') continue;
+      this.metrics.checks.inc({ purpose: record.purpose, outcome: applied.outcome });
+      const left = applied.attemptsLeft;
+      switch (applied.outcome) {
+        case 'not_found':
+          throw this.notFound();
+        case 'approved': {
+          const approved: ChallengeRecord = { ...record, status: 'approved', digest: '' };
+          this.emit(challengeApprovedV1, approved);
+          return toView(approved, now, this.orderFor(approved.purpose));
+        }
+        case 'mismatch':
+          this.emit(
+            challengeFailedAttemptV1,
+            { ...record, attemptsLeft: left },
+            { consecutiveFailures: applied.accountFailures },
+          );
+          this.afterAccountFailure(record, applied.accountFailures);
+          throw new DomainError('code_mismatch', 'That code is not right.', {
+            attemptsRemaining: left,
+          });
+        case 'locked_now':
+          this.emit(
+            challengeFailedAttemptV1,
+            { ...record, attemptsLeft: 0 },
+            { consecutiveFailures: applied.accountFailures },
+          );
+          this.emit(challengeLockedV1, { ...record, attemptsLeft: 0 });
+          this.afterAccountFailure(record, applied.accountFailures);
+          if (record.accountId)
+            this.alertOwner('security.lockout', record.accountId, `otp:lockout:${record.id}`, {
+              scope: 'challenge',
+            });
+          throw this.tooManyAttempts(record, now);
+        case 'locked':
+          throw this.tooManyAttempts(record, now);
+        case 'account_locked':
+          throw new DomainError(
+            'account_locked',
+            'Too many wrong codes for this account; sign-in is locked for a while.',
+            {
+              retryAfter: Math.ceil(applied.accountLockMs / 1000),
+            },
+          );
+        case 'expired_now':
+          this.emit(challengeExpiredV1, { ...record, status: 'expired' });
+          throw this.expired();
+        case 'used':
+        case 'expired':
+          throw this.expired();
+      }
+    }
+    throw new DomainError(
+      'service_unavailable',
+      'The verification changed while it was checked; try again.',
+      { retryAfter: 1 },
+    );
+  }
+
+  async resend(input: ResendInput, options: ResendOptions = {}): Promise<ChallengeViewOut> {
+    const now = this.clock.nowMs();
+    const record = await this.store.load(input.id);
+    if (!record) throw this.notFound();
+    this.refuseResend(record, now, options.fallbackFor !== undefined);
+
+    const channel = input.channel ?? record.channel;
+    const destination = this.resendDestination(record, channel, input);
+    const { prefix } = await this.guard.admit(
+      {
+        purpose: record.purpose,
+        channel,
+        destination,
+        accountId: record.accountId,
+        clientIp: input.clientIp,
+        twoStep: record.twoStep,
+      },
+      now,
+    );
+    const code = generateNumericCode(this.config.codes.length);
+    const { kid, digest } = this.hasher.codeDigest(record.id, code);
+    const ttlMs = codeTtlMs(this.config.codes.ttlMs, record.purpose, channel);
+    const messageId = randomUUID();
+    const applied = await this.store.resend({
+      id: record.id,
+      nowMs: now,
+      maxSends: this.config.codes.maxSends,
+      cooldownMs: this.config.codes.cooldownMs,
+      cooldownMaxMs: this.config.codes.cooldownMaxMs,
+      bypassCooldown: options.fallbackFor !== undefined,
+      kid,
+      digest: digest.toString('hex'),
+      ttlMs,
+      retentionMs: this.config.codes.retentionMs,
+      channel,
+      ...(destination.value ? { destination: destination.value } : {}),
+      messageId,
+      ...(prefix ? { prefix } : {}),
+      ...(options.fallbackFor ? { expectMessageId: options.fallbackFor } : {}),
+    });
+    if (applied.outcome !== 'ok') {
+      if (applied.outcome === 'expired_now')
+        this.emit(challengeExpiredV1, { ...record, status: 'expired' });
+      if (applied.outcome === 'stale') return toView(record, now, this.orderFor(record.purpose));
+      this.refuseResend(
+        {
+          ...record,
+          status: applied.outcome === 'expired_now' ? 'expired' : record.status,
+          sends: applied.sends,
+          resendAt: applied.resendAt,
+        },
+        now,
+        options.fallbackFor !== undefined,
+        applied.outcome,
+        applied.retryAfterMs,
+      );
+      throw new DomainError('conflict', 'This verification cannot be resent now.');
+    }
+    const updated: ChallengeRecord = {
+      ...record,
+      channel,
+      kid,
+      digest: digest.toString('hex'),
+      expiresAt: applied.expiresAt,
+      sends: applied.sends,
+      lastSentAt: now,
+      resendAt: applied.resendAt,
+      messageId,
+      ...(prefix ? { prefix } : {}),
+    };
+    delete updated.delivery;
+    if (destination.value) updated.destination = destination.value;
+    else delete updated.destination;
+    try {
+      await Promise.all([
+        this.messenger.sendCode(this.codeMessage(updated, code, ttlMs)),
+        this.guard.observe(destination, now),
+      ]);
+    } catch (error) {
+      // Let the person ask again at once: this send never left.
+      await this.store.undoCooldown(record.id, messageId, now, channel).catch(() => undefined);
+      throw this.notQueued(error, record.id);
+    }
+    this.metrics.issued.inc({
+      purpose: updated.purpose,
+      channel,
+      kind: options.fallbackFor ? 'fallback' : 'resend',
+    });
+    await this.noteSignInCode(updated);
+    return toView(updated, now, this.orderFor(updated.purpose));
+  }
+
+  async get(id: string): Promise<ChallengeViewOut> {
+    const record = await this.store.load(id);
+    if (!record) throw this.notFound();
+    return toView(record, this.clock.nowMs(), this.orderFor(record.purpose));
+  }
+
+  /** The link in every code message; a wrong token is "not found" (nothing to learn from it). */
+  reportUrl(challengeId: string): string {
+    return `${this.config.publicBaseUrl}/v1/verifications/${challengeId}/report?t=${encodeURIComponent(reportToken(this.hasher, challengeId))}`;
+  }
+
+  /** "I didn't ask for this": kills the pending code and tells the owner (once). */
+  async report(id: string, token: string): Promise<{ id: string; status: 'reported' }> {
+    if (!verifyReportToken(this.hasher, id, token)) throw this.notFound();
+    const { outcome } = await this.store.report(id);
+    if (outcome === 'not_found') throw this.notFound();
+    if (outcome === 'already') return { id, status: 'reported' };
+    const record = await this.store.load(id);
+    if (record && outcome === 'killed') this.emit(challengeExpiredV1, record);
+    if (record?.accountId) {
+      this.alertOwner('security.code_reported', record.accountId, `otp:report:${id}`, {
+        purpose: record.purpose,
+        channel: record.channel,
+      });
+    }
+    this.logger.info(
+      { challengeId: id, killed: outcome === 'killed' },
+      'code reported as unrequested',
+    );
+    return { id, status: 'reported' };
+  }
+
+  /** A failed or dropped code message (from the notifier): record it and maybe fall back to the next channel. */
+  async onDeliveryOutcome(
+    outcome: DeliveryOutcome,
+    data: {
+      messageId: string;
+      channel?: Channel;
+      reason?: string;
+      origin?: { service: string; ref?: string };
+    },
+  ): Promise<void> {
+    if (data.origin?.service !== 'otp' || !data.origin.ref) return;
+    const id = data.origin.ref;
+    const now = this.clock.nowMs();
+    const recorded = await this.store.recordDelivery(
+      id,
+      data.messageId,
+      outcome,
+      data.channel,
+      data.reason ?? outcome,
+      now,
+    );
+    if (recorded !== 'recorded') return;
+    const record = await this.store.load(id);
+    const next =
+      record && effectiveStatus(record, now) === 'pending'
+        ? nextChannel(record, this.orderFor(record.purpose))
+        : undefined;
+    const auto = this.config.autoFallback && next !== undefined;
+    this.metrics.deliveryOutcomes.inc({
+      outcome,
+      channel: data.channel ?? record?.channel ?? 'unknown',
+      fallback: auto ? 'auto' : 'offered',
+    });
+    this.logger.info(
+      { challengeId: id, outcome, reason: data.reason, next, auto },
+      'code delivery failed',
+    );
+    if (!auto || !record) return;
+    try {
+      await this.resend({ id, channel: next }, { fallbackFor: data.messageId });
+    } catch (error) {
+      if (!(error instanceof DomainError)) throw error;
+      // A refusal (limits, max sends) is final for this fallback; an outage is retried by the bus.
+      if (error.retryable) throw error;
+      this.logger.warn({ challengeId: id, code: error.code }, 'automatic fallback refused');
+    }
+  }
+
+  /** Marks pending challenges past their expiry as expired and publishes the event for each (once). */
+  async sweepExpired(limit = 200): Promise<number> {
+    const ids = await this.store.sweep(this.clock.nowMs(), limit);
+    for (const id of ids) {
+      const record = await this.store.load(id);
+      if (record) this.emit(challengeExpiredV1, record);
+    }
+    return ids.length;
+  }
+
+  /**
+   * Channels to offer or fall back to. E-mail is a weaker factor (NIST
+   * 800-63B-4 does not allow it for out-of-band authentication, SECURITY S7):
+   * for sign-in and step-up it is offered only when OTP_EMAIL_SIGNIN_FALLBACK
+   * says so. A caller may still ask for e-mail explicitly (its own policy).
+   */
+  private orderFor(purpose: ChallengePurpose): Channel[] {
+    const twoStep = purpose === 'sign_in' || purpose === 'step_up';
+    return twoStep && !this.config.emailSignInFallback
+      ? this.config.fallbackOrder.filter((c) => c !== 'email')
+      : this.config.fallbackOrder;
+  }
+
+  private refuseResend(
+    record: ChallengeRecord,
+    now: number,
+    fallback: boolean,
+    outcome?: string,
+    retryAfterMs?: number,
+  ): void {
+    const status = outcome === 'expired_now' ? 'expired' : effectiveStatus(record, now);
+    if (status === 'approved')
+      throw new DomainError('conflict', 'This verification is already approved.');
+    if (status === 'locked') throw this.tooManyAttempts(record, now);
+    if (status === 'expired') throw this.expired();
+    if (outcome === 'max_sends' || record.sends >= this.config.codes.maxSends) {
+      // No resend will ever succeed for this challenge: the honest wait is until it ends.
+      throw new DomainError(
+        'rate_limited',
+        `At most ${this.config.codes.maxSends} codes are sent for one verification.`,
+        {
+          retryAfter: Math.ceil((retryAfterMs ?? record.expiresAt - now) / 1000),
+        },
+      );
+    }
+    if (!fallback && (outcome === 'cooldown' || now < record.resendAt)) {
+      throw new DomainError('resend_cooldown', 'A new code can be sent a little later.', {
+        retryAfter: Math.ceil((retryAfterMs ?? record.resendAt - now) / 1000),
+        resendAvailableAt: new Date(record.resendAt).toISOString(),
+      });
+    }
+  }
+
+  private resendDestination(record: ChallengeRecord, channel: Channel, input: ResendInput) {
+    if (channel === 'email') {
+      const to = input.to ?? (record.destination?.includes('@') ? record.destination : undefined);
+      if (to === undefined && !record.accountId) {
+        throw new DomainError('validation_failed', 'The request has invalid fields.', {
+          errors: [
+            {
+              field: 'to',
+              code: 'required',
+              message: 'an e-mail address is needed to switch to e-mail',
+            },
+          ],
+        });
+      }
+      return this.guard.destination('email', to);
+    }
+    return this.guard.destination(
+      channel,
+      input.to ?? record.phone,
+      input.to ? input.country : undefined,
+    );
+  }
+
+  private codeMessage(record: ChallengeRecord, code: string, ttlMs: number) {
+    return {
+      challengeId: record.id,
+      purpose: record.purpose,
+      channel: record.channel,
+      ...(record.destination ? { to: record.destination } : {}),
+      ...(record.accountId ? { accountId: record.accountId } : {}),
+      ...(record.locale ? { locale: record.locale } : {}),
+      code,
+      sendNo: record.sends,
+      expiresAt: record.expiresAt,
+      ttlMs,
+      messageId: record.messageId,
+      reportUrl: this.reportUrl(record.id),
+    };
+  }
+
+  private afterAccountFailure(record: ChallengeRecord, failures: number): void {
+    if (!record.accountId || failures !== this.config.account.failureLimit) return;
+    this.logger.warn({ accountId: record.accountId, failures }, 'account sign-in locked');
+    this.alertOwner(
+      'security.lockout',
+      record.accountId,
+      `otp:account-lock:${record.accountId}:${this.clock.nowMs()}`,
+      { scope: 'account', minutes: Math.round(this.config.account.lockMs / 60_000) },
+    );
+  }
+
+  private async noteSignInCode(record: ChallengeRecord): Promise<void> {
+    if (record.purpose !== 'sign_in' || !record.accountId) return;
+    try {
+      const count = await this.signals.noteSignInCode(record.accountId);
+      if (count > 0) {
+        this.alertOwner(
+          'security.unrequested_codes',
+          record.accountId,
+          `otp:unrequested:${record.accountId}:${record.id}`,
+          { count },
+        );
+      }
+    } catch (error) {
+      this.warn(error, 'unrequested-code signal failed');
+    }
+  }
+
+  /**
+   * Security alerts and domain events are published with confirms (the bus
+   * re-sends after a nack or reconnect) but not waited for: the challenge's
+   * state is in Redis and the caller's answer does not depend on them. A
+   * publish that finally fails is counted and logged.
+   */
+  private alertOwner(
+    template: SecurityAlert,
+    accountId: string,
+    dedupeKey: string,
+    variables: Record<string, string | number>,
+  ): void {
+    this.messenger
+      .alert(template, accountId, dedupeKey, {
+        at: new Date(this.clock.nowMs()).toISOString(),
+        ...variables,
+      })
+      .catch((error: unknown) => {
+        this.metrics.publishFailures.inc({ type: template });
+        this.warn(error, 'security alert not published');
+      });
+  }
+
+  private emit<C extends EventContract>(
+    contract: C,
+    record: ChallengeRecord,
+    extra: Record<string, unknown> = {},
+  ): void {
+    const subject = {
+      ...(record.accountId ? { accountId: record.accountId } : {}),
+      ...(record.phoneId ? { phoneId: record.phoneId } : {}),
+      ...(record.ref !== undefined ? { ref: record.ref } : {}),
+    };
+    const data = {
+      challengeId: record.id,
+      purpose: record.purpose,
+      subject,
+      channel: record.channel,
+      attemptsLeft: record.attemptsLeft,
+      ...extra,
+    };
+    let published: Promise<void>;
+    try {
+      // Informational: nobody may be subscribed, and that must not hold the caller.
+      published = this.events.publish(contract, data as never, { unroutable: 'drop' });
+    } catch (error) {
+      published = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    published.catch((error: unknown) => {
+      this.metrics.publishFailures.inc({ type: contract.type });
+      this.warn(error, 'event not published');
+    });
+  }
+
+  private warn(error: unknown, msg: string): void {
+    this.logger.warn({ err: error }, msg);
+  }
+
+  private notFound(): DomainError {
+    return new DomainError('not_found', 'No such verification.');
+  }
+
+  private expired(): DomainError {
+    return new DomainError(
+      'code_expired',
+      'This code has expired or was already used; ask for a new one.',
+    );
+  }
+
+  private tooManyAttempts(record: ChallengeRecord, now: number): DomainError {
+    return new DomainError(
+      'too_many_attempts',
+      'Too many wrong codes; this verification is locked. Start a new one.',
+      {
+        attemptsRemaining: 0,
+        retryAfter: Math.max(1, Math.ceil((record.expiresAt - now) / 1000)),
+      },
+    );
+  }
+
+  private notQueued(error: unknown, challengeId: string): DomainError {
+    this.logger.error({ err: error, challengeId }, 'code message not queued');
+    return new DomainError(
+      'service_unavailable',
+      'The code could not be sent; try again shortly.',
+      { retryAfter: 1 },
+    );
+  }
+}

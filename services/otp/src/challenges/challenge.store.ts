@@ -1,0 +1,556 @@
+import type { Redis } from 'ioredis';
+import type { Channel, ChallengePurpose } from '@phonegate/contracts';
+import {
+  GATES_LUA,
+  type Gate,
+  gateArgs,
+  type GateResult,
+  gateResult,
+  newTicket,
+} from '../limits/gates.store';
+import { LuaScript, storeCall } from '../redis/lua-script';
+import type { ChallengeRecord, ChallengeStatus, DeliveryOutcome } from './challenge.model';
+
+/*
+ * Challenges live in one Redis hash each (`ch:<id>`), with an index of
+ * pending expiries (`ch:expiry`, a sorted set) for the expiry sweeper. Every
+ * state change is one Lua script, so checks, resends, reports and the sweeper
+ * cannot interleave halfway.
+ */
+
+const CHECK = new LuaScript(
+  'otp_check',
+  `
+local ch = KEYS[1]
+if redis.call('EXISTS', ch) == 0 then return {'not_found', 0, 0, 0} end
+local f = redis.call('HMGET', ch, 'status', 'digest', 'expiresAt', 'attemptsLeft', 'purpose', 'ref', 'id')
+local status, digest, exp, left, purpose, ref, id = f[1], f[2] or '', tonumber(f[3]), tonumber(f[4]), f[5], f[6] or '', f[7]
+local now = tonumber(ARGV[3])
+local limit = tonumber(ARGV[7])
+local hasAccount = ARGV[10] == '1'
+-- Bound to purpose and reference (C6): another flow's code is "not found" and costs nothing.
+if ARGV[4] ~= '' and purpose ~= ARGV[4] then return {'not_found', 0, 0, 0} end
+if ARGV[6] == '1' and ref ~= ARGV[5] then return {'not_found', 0, 0, 0} end
+if status == 'approved' then return {'used', left, 0, 0} end
+if status == 'locked' then return {'locked', left, 0, 0} end
+if status == 'expired' then return {'expired', left, 0, 0} end
+-- Expiry is checked here, in code, not only by the key's TTL (C4).
+if now >= exp then
+  redis.call('HSET', ch, 'status', 'expired', 'digest', '')
+  redis.call('ZREM', KEYS[2], id)
+  return {'expired_now', left, 0, 0}
+end
+if hasAccount and purpose == 'sign_in' then
+  local fails = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if fails >= limit then return {'account_locked', left, fails, redis.call('PTTL', KEYS[3])} end
+end
+-- The caller compared against this digest; if it changed since (a resend), compare again.
+if digest ~= ARGV[1] then return {'stale', left, 0, 0} end
+if left <= 0 then
+  redis.call('HSET', ch, 'status', 'locked', 'digest', '')
+  redis.call('ZREM', KEYS[2], id)
+  return {'locked', 0, 0, 0}
+end
+if ARGV[2] == '1' then
+  -- Single use (C5): the digest goes with the approval, so a second right code finds nothing.
+  redis.call('HSET', ch, 'status', 'approved', 'digest', '', 'approvedAt', ARGV[3])
+  redis.call('ZREM', KEYS[2], id)
+  if hasAccount then redis.call('DEL', KEYS[3]) end
+  -- Conversion of the number's prefix (pumping signal), and the sign-in "unrequested codes" count.
+  if ARGV[11] ~= '' then
+    redis.call('INCR', KEYS[4])
+    redis.call('PEXPIRE', KEYS[4], ARGV[11])
+  end
+  if hasAccount and purpose == 'sign_in' then redis.call('DEL', KEYS[5], KEYS[6]) end
+  return {'approved', left, 0, 0}
+end
+left = left - 1
+local fails, lockTtl = 0, 0
+if hasAccount then
+  fails = redis.call('INCR', KEYS[3])
+  if fails >= limit then
+    if fails == limit then redis.call('PEXPIRE', KEYS[3], ARGV[9]) end
+    lockTtl = redis.call('PTTL', KEYS[3])
+  else
+    redis.call('PEXPIRE', KEYS[3], ARGV[8])
+  end
+end
+if left <= 0 then
+  redis.call('HSET', ch, 'status', 'locked', 'digest', '', 'attemptsLeft', 0)
+  redis.call('ZREM', KEYS[2], id)
+  return {'locked_now', 0, fails, lockTtl}
+end
+redis.call('HSET', ch, 'attemptsLeft', left)
+return {'mismatch', left, fails, lockTtl}
+`,
+);
+
+/**
+ * Passes the send gates and, only if all pass, consumes them and creates the
+ * challenge, in one step (one round trip for a start). KEYS: the gates, then
+ * the challenge, the expiry index and the account's unrequested-code keys.
+ */
+const GATED_CREATE = new LuaScript(
+  'otp_gated_create',
+  `${GATES_LUA}
+local n = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+local blocked, retry, reason, remaining = gates_check(n, 3, now)
+if blocked > 0 then return {blocked, retry, reason, 0, 0} end
+local o = 3 + n * 3
+local ch = KEYS[n + 1]
+if redis.call('EXISTS', ch) == 1 then return {-1, 0, '', 0, 0} end
+gates_consume(n, 3, now, ARGV[3])
+local fields = {}
+for i = o + 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', ch, unpack(fields))
+redis.call('PEXPIRE', ch, ARGV[o + 1])
+redis.call('ZADD', KEYS[n + 2], ARGV[o + 2], ARGV[o + 3])
+local alert = 0
+if ARGV[o + 4] ~= '' then
+  local c = redis.call('INCR', KEYS[n + 3])
+  if c == 1 then redis.call('PEXPIRE', KEYS[n + 3], ARGV[o + 5]) end
+  if c >= tonumber(ARGV[o + 4]) and redis.call('SET', KEYS[n + 4], '1', 'PX', ARGV[o + 5], 'NX') then alert = c end
+end
+return {0, 0, '', remaining, alert}
+`,
+);
+
+const RESEND = new LuaScript(
+  'otp_resend',
+  `
+local ch = KEYS[1]
+if redis.call('EXISTS', ch) == 0 then return {'not_found', 0, 0, 0, 0} end
+local f = redis.call('HMGET', ch, 'status', 'expiresAt', 'sends', 'resendAt', 'messageId', 'id')
+local status, exp, sends, resendAt, mid, id = f[1], tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), f[5], f[6]
+local now = tonumber(ARGV[1])
+if status ~= 'pending' then return {status, sends, resendAt, exp, 0} end
+if now >= exp then
+  redis.call('HSET', ch, 'status', 'expired', 'digest', '')
+  redis.call('ZREM', KEYS[2], id)
+  return {'expired_now', sends, resendAt, exp, 0}
+end
+if ARGV[14] ~= '' and mid ~= ARGV[14] then return {'stale', sends, resendAt, exp, 0} end
+if sends >= tonumber(ARGV[2]) then return {'max_sends', sends, resendAt, exp, exp - now} end
+if ARGV[5] ~= '1' and now < resendAt then return {'cooldown', sends, resendAt, exp, resendAt - now} end
+sends = sends + 1
+local newExp = now + tonumber(ARGV[8])
+local cooldown = math.min(tonumber(ARGV[4]), tonumber(ARGV[3]) * (2 ^ (sends - 1)))
+local nextAt = now + cooldown
+-- The new digest replaces the old one: the old code is dead from here (C9).
+redis.call('HSET', ch, 'digest', ARGV[7], 'kid', ARGV[6], 'expiresAt', newExp, 'sends', sends,
+  'lastSentAt', now, 'resendAt', nextAt, 'channel', ARGV[10], 'messageId', ARGV[12])
+if ARGV[11] ~= '' then redis.call('HSET', ch, 'destination', ARGV[11]) else redis.call('HDEL', ch, 'destination') end
+if ARGV[13] ~= '' then redis.call('HSET', ch, 'prefix', ARGV[13]) else redis.call('HDEL', ch, 'prefix') end
+redis.call('HDEL', ch, 'dlvStatus', 'dlvChannel', 'dlvReason', 'dlvAt')
+redis.call('PEXPIRE', ch, tonumber(ARGV[8]) + tonumber(ARGV[9]))
+redis.call('ZADD', KEYS[2], newExp, id)
+return {'ok', sends, nextAt, newExp, 0}
+`,
+);
+
+const UNDO_COOLDOWN = new LuaScript(
+  'otp_undo_cooldown',
+  `
+if redis.call('HGET', KEYS[1], 'messageId') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'resendAt', ARGV[2], 'dlvStatus', 'failed', 'dlvChannel', ARGV[3], 'dlvReason', 'not_queued', 'dlvAt', ARGV[2])
+return 1
+`,
+);
+
+const DELIVERY = new LuaScript(
+  'otp_delivery',
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'not_found', ''} end
+local f = redis.call('HMGET', KEYS[1], 'messageId', 'status', 'channel')
+if f[1] ~= ARGV[1] then return {'stale', f[2]} end
+local channel = ARGV[3]
+if channel == '' then channel = f[3] end
+redis.call('HSET', KEYS[1], 'dlvStatus', ARGV[2], 'dlvChannel', channel, 'dlvReason', ARGV[4], 'dlvAt', ARGV[5])
+return {'recorded', f[2]}
+`,
+);
+
+const REPORT = new LuaScript(
+  'otp_report',
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'not_found', ''} end
+local f = redis.call('HMGET', KEYS[1], 'status', 'reported', 'id')
+if f[2] == '1' then return {'already', f[1]} end
+redis.call('HSET', KEYS[1], 'reported', '1')
+if f[1] == 'pending' then
+  redis.call('HSET', KEYS[1], 'status', 'expired', 'endReason', 'reported', 'digest', '')
+  redis.call('ZREM', KEYS[2], f[3])
+  return {'killed', f[1]}
+end
+return {'reported', f[1]}
+`,
+);
+
+const SWEEP = new LuaScript(
+  'otp_sweep',
+  `
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  local k = ARGV[3] .. id
+  local f = redis.call('HMGET', k, 'status', 'expiresAt')
+  if f[1] == 'pending' and tonumber(f[2]) <= tonumber(ARGV[1]) then
+    redis.call('HSET', k, 'status', 'expired', 'digest', '')
+    out[#out + 1] = id
+  end
+end
+return out
+`,
+);
+
+export type CheckOutcome =
+  | 'not_found'
+  | 'used'
+  | 'locked'
+  | 'expired'
+  | 'expired_now'
+  | 'account_locked'
+  | 'stale'
+  | 'approved'
+  | 'mismatch'
+  | 'locked_now';
+
+export interface CheckApplied {
+  outcome: CheckOutcome;
+  attemptsLeft: number;
+  accountFailures: number;
+  accountLockMs: number;
+}
+
+export interface CheckRequest {
+  id: string;
+  /** The stored digest (hex) the caller compared against. */
+  observedDigest: string;
+  match: boolean;
+  nowMs: number;
+  purpose?: ChallengePurpose;
+  /** When set, the challenge's ref must equal it (undefined ref = none). */
+  ref?: { value: string | undefined };
+  accountId?: string;
+  account: { failureLimit: number; failureWindowMs: number; lockMs: number };
+  /** Where an approval is counted for the number's prefix (pumping conversion). */
+  verified?: { key: string; ttlMs: number };
+  /** The account's unrequested-code keys, cleared by an approved sign-in. */
+  unrequested?: [string, string];
+}
+
+export interface CreateOptions {
+  retentionMs: number;
+  gates: readonly Gate[];
+  nowMs: number;
+  /** Count this sign-in code for the account; the reply says when an alert is due. */
+  unrequested?: { keys: [string, string]; threshold: number; windowMs: number };
+}
+
+export interface CreateResult {
+  gates: GateResult;
+  /** > 0: the count of unrequested sign-in codes, an alert is due now. */
+  unrequestedAlert: number;
+}
+
+export type ResendOutcome =
+  ChallengeStatus | 'not_found' | 'expired_now' | 'stale' | 'max_sends' | 'cooldown' | 'ok';
+
+export interface ResendRequest {
+  id: string;
+  nowMs: number;
+  maxSends: number;
+  cooldownMs: number;
+  cooldownMaxMs: number;
+  bypassCooldown: boolean;
+  kid: string;
+  digest: string;
+  ttlMs: number;
+  retentionMs: number;
+  channel: Channel;
+  destination?: string;
+  messageId: string;
+  prefix?: string;
+  /** Only if the current send is still this one (automatic fallback). */
+  expectMessageId?: string;
+}
+
+export interface ResendApplied {
+  outcome: ResendOutcome;
+  sends: number;
+  resendAt: number;
+  expiresAt: number;
+  retryAfterMs: number;
+}
+
+/** The port the challenge use cases depend on. */
+export interface ChallengeStore {
+  /** Passes the gates and creates the challenge in one atomic step (nothing is created or counted when a gate refuses). */
+  create(record: ChallengeRecord, options: CreateOptions): Promise<CreateResult>;
+  load(id: string): Promise<ChallengeRecord | undefined>;
+  remove(id: string): Promise<void>;
+  check(request: CheckRequest): Promise<CheckApplied>;
+  resend(request: ResendRequest): Promise<ResendApplied>;
+  undoCooldown(id: string, messageId: string, nowMs: number, channel: Channel): Promise<void>;
+  recordDelivery(
+    id: string,
+    messageId: string,
+    outcome: DeliveryOutcome,
+    channel: Channel | undefined,
+    reason: string,
+    atMs: number,
+  ): Promise<'not_found' | 'stale' | 'recorded'>;
+  report(
+    id: string,
+  ): Promise<{ outcome: 'not_found' | 'already' | 'killed' | 'reported'; previous: string }>;
+  sweep(nowMs: number, limit: number): Promise<string[]>;
+  accountFailures(accountId: string): Promise<{ failures: number; ttlMs: number }>;
+}
+
+const EXPIRY_INDEX = 'ch:expiry';
+const chKey = (id: string) => `ch:${id}`;
+const afKey = (accountId: string) => `af:${accountId}`;
+const NO_ACCOUNT = 'af:-';
+
+export class RedisChallengeStore implements ChallengeStore {
+  constructor(private readonly redis: Redis) {}
+
+  create(record: ChallengeRecord, o: CreateOptions): Promise<CreateResult> {
+    return storeCall('code store', async () => {
+      const ticket = newTicket(o.nowMs);
+      const ttl = record.expiresAt - record.createdAt + o.retentionMs;
+      const fields = Object.entries(serialize(record)).flat();
+      const reply = (await GATED_CREATE.run(
+        this.redis,
+        [
+          ...o.gates.map((g) => g.key),
+          chKey(record.id),
+          EXPIRY_INDEX,
+          ...(o.unrequested?.keys ?? ['unreq:-', 'unreq:alerted:-']),
+        ],
+        [
+          o.gates.length,
+          o.nowMs,
+          ticket,
+          ...gateArgs(o.gates),
+          ttl,
+          record.expiresAt,
+          record.id,
+          o.unrequested ? o.unrequested.threshold : '',
+          o.unrequested ? o.unrequested.windowMs : 0,
+          ...fields,
+        ],
+      )) as unknown[];
+      if (Number(reply[0]) === -1) throw new Error('challenge id collision');
+      return { gates: gateResult(o.gates, reply, ticket), unrequestedAlert: Number(reply[4] ?? 0) };
+    });
+  }
+
+  load(id: string): Promise<ChallengeRecord | undefined> {
+    return storeCall('code store', async () => deserialize(await this.redis.hgetall(chKey(id))));
+  }
+
+  remove(id: string): Promise<void> {
+    return storeCall('code store', async () => {
+      await this.redis.multi().del(chKey(id)).zrem(EXPIRY_INDEX, id).exec();
+    });
+  }
+
+  check(r: CheckRequest): Promise<CheckApplied> {
+    return storeCall('code store', async () => {
+      const reply = (await CHECK.run(
+        this.redis,
+        [
+          chKey(r.id),
+          EXPIRY_INDEX,
+          r.accountId ? afKey(r.accountId) : NO_ACCOUNT,
+          r.verified?.key ?? 'pump:v:-',
+          ...(r.unrequested ?? ['unreq:-', 'unreq:alerted:-']),
+        ],
+        [
+          r.observedDigest,
+          r.match ? '1' : '0',
+          r.nowMs,
+          r.purpose ?? '',
+          r.ref?.value ?? '',
+          r.ref ? '1' : '0',
+          r.account.failureLimit,
+          r.account.failureWindowMs,
+          r.account.lockMs,
+          r.accountId ? '1' : '0',
+          r.verified ? r.verified.ttlMs : '',
+        ],
+      )) as [string, number, number, number];
+      return {
+        outcome: reply[0] as CheckOutcome,
+        attemptsLeft: Number(reply[1]),
+        accountFailures: Number(reply[2]),
+        accountLockMs: Math.max(0, Number(reply[3])),
+      };
+    });
+  }
+
+  resend(r: ResendRequest): Promise<ResendApplied> {
+    return storeCall('code store', async () => {
+      const reply = (await RESEND.run(
+        this.redis,
+        [chKey(r.id), EXPIRY_INDEX],
+        [
+          r.nowMs,
+          r.maxSends,
+          r.cooldownMs,
+          r.cooldownMaxMs,
+          r.bypassCooldown ? '1' : '0',
+          r.kid,
+          r.digest,
+          r.ttlMs,
+          r.retentionMs,
+          r.channel,
+          r.destination ?? '',
+          r.messageId,
+          r.prefix ?? '',
+          r.expectMessageId ?? '',
+        ],
+      )) as [string, number, number, number, number];
+      return {
+        outcome: reply[0] as ResendOutcome,
+        sends: Number(reply[1]),
+        resendAt: Number(reply[2]),
+        expiresAt: Number(reply[3]),
+        retryAfterMs: Number(reply[4]),
+      };
+    });
+  }
+
+  undoCooldown(id: string, messageId: string, nowMs: number, channel: Channel): Promise<void> {
+    return storeCall('code store', async () => {
+      await UNDO_COOLDOWN.run(this.redis, [chKey(id)], [messageId, nowMs, channel]);
+    });
+  }
+
+  recordDelivery(
+    id: string,
+    messageId: string,
+    outcome: DeliveryOutcome,
+    channel: Channel | undefined,
+    reason: string,
+    atMs: number,
+  ) {
+    return storeCall('code store', async () => {
+      const reply = (await DELIVERY.run(
+        this.redis,
+        [chKey(id)],
+        [messageId, outcome, channel ?? '', reason, atMs],
+      )) as [string, string];
+      return reply[0] as 'not_found' | 'stale' | 'recorded';
+    });
+  }
+
+  report(id: string) {
+    return storeCall('code store', async () => {
+      const reply = (await REPORT.run(this.redis, [chKey(id), EXPIRY_INDEX], [])) as [
+        string,
+        string,
+      ];
+      return {
+        outcome: reply[0] as 'not_found' | 'already' | 'killed' | 'reported',
+        previous: reply[1],
+      };
+    });
+  }
+
+  sweep(nowMs: number, limit: number): Promise<string[]> {
+    return storeCall('code store', async () => {
+      // The sweeper reads challenge hashes by id, so it needs the client's key prefix.
+      const prefix = `${this.redis.options.keyPrefix ?? ''}ch:`;
+      return (await SWEEP.run(this.redis, [EXPIRY_INDEX], [nowMs, limit, prefix])) as string[];
+    });
+  }
+
+  accountFailures(accountId: string) {
+    return storeCall('code store', async () => {
+      const [[, count], [, ttl]] = (await this.redis
+        .multi()
+        .get(afKey(accountId))
+        .pttl(afKey(accountId))
+        .exec()) as [[unknown, string | null], [unknown, number]];
+      return { failures: Number(count ?? 0), ttlMs: Math.max(0, Number(ttl)) };
+    });
+  }
+}
+
+function serialize(r: ChallengeRecord): Record<string, string> {
+  const out: Record<string, string> = {
+    id: r.id,
+    purpose: r.purpose,
+    status: r.status,
+    channel: r.channel,
+    kid: r.kid,
+    digest: r.digest,
+    createdAt: String(r.createdAt),
+    expiresAt: String(r.expiresAt),
+    attemptsLeft: String(r.attemptsLeft),
+    sends: String(r.sends),
+    lastSentAt: String(r.lastSentAt),
+    resendAt: String(r.resendAt),
+    messageId: r.messageId,
+    twoStep: r.twoStep ? '1' : '0',
+    reported: r.reported ? '1' : '0',
+  };
+  const optional: [string, string | undefined][] = [
+    ['endReason', r.endReason],
+    ['accountId', r.accountId],
+    ['phoneId', r.phoneId],
+    ['ref', r.ref],
+    ['destination', r.destination],
+    ['phone', r.phone],
+    ['locale', r.locale],
+    ['prefix', r.prefix],
+  ];
+  for (const [k, v] of optional) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+function deserialize(h: Record<string, string>): ChallengeRecord | undefined {
+  if (!h['id']) return undefined;
+  const opt = (k: string) => (h[k] === undefined || h[k] === '' ? undefined : h[k]);
+  const record: ChallengeRecord = {
+    id: h['id'],
+    purpose: h['purpose'] as ChallengePurpose,
+    status: h['status'] as ChallengeStatus,
+    channel: h['channel'] as Channel,
+    kid: h['kid'] ?? '',
+    digest: h['digest'] ?? '',
+    createdAt: Number(h['createdAt']),
+    expiresAt: Number(h['expiresAt']),
+    attemptsLeft: Number(h['attemptsLeft']),
+    sends: Number(h['sends']),
+    lastSentAt: Number(h['lastSentAt']),
+    resendAt: Number(h['resendAt']),
+    messageId: h['messageId'] ?? '',
+    twoStep: h['twoStep'] === '1',
+    reported: h['reported'] === '1',
+  };
+  const assign = <K extends keyof ChallengeRecord>(k: K, v: ChallengeRecord[K] | undefined) => {
+    if (v !== undefined) record[k] = v;
+  };
+  assign('endReason', opt('endReason'));
+  assign('accountId', opt('accountId'));
+  assign('phoneId', opt('phoneId'));
+  assign('ref', opt('ref'));
+  assign('destination', opt('destination'));
+  assign('phone', opt('phone'));
+  assign('locale', opt('locale'));
+  assign('prefix', opt('prefix'));
+  if (h['dlvStatus']) {
+    record.delivery = {
+      status: h['dlvStatus'] as DeliveryOutcome,
+      channel: (h['dlvChannel'] ?? record.channel) as Channel,
+      ...(h['dlvReason'] ? { reason: h['dlvReason'] } : {}),
+      at: Number(h['dlvAt']),
+    };
+  }
+  return record;
+}

@@ -1,0 +1,151 @@
+import {
+  Body,
+  Controller,
+  Get,
+  Header,
+  HttpCode,
+  Inject,
+  Param,
+  Post,
+  Query,
+  Res,
+} from '@nestjs/common';
+import { ApiBearerAuth, ApiExcludeEndpoint, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { DomainError, Public, Scopes, zodBody } from '@phonegate/platform';
+import type { FastifyReply } from 'fastify';
+import type { OtpConfig } from '../config/otp.config';
+import { OTP_CONFIG } from '../ports/event-publisher';
+import {
+  checkBody,
+  type CheckBody,
+  isUuid,
+  reportQuery,
+  resendBody,
+  type ResendBody,
+  startBody,
+  type StartBody,
+} from '../http/schemas';
+import { ApiAnswers, ApiZodBody } from '../http/openapi';
+import { ChallengeService } from './challenge.service';
+
+function challengeId(id: string): string {
+  if (!isUuid(id)) throw new DomainError('not_found', 'No such verification.');
+  return id.toLowerCase();
+}
+
+/** The generic verification API (storefront backends): start, check, resend, read. */
+@ApiTags('verifications')
+@ApiBearerAuth()
+@Controller('v1/verifications')
+export class VerificationsController {
+  constructor(
+    @Inject(ChallengeService) private readonly challenges: ChallengeService,
+    @Inject(OTP_CONFIG) private readonly config: OtpConfig,
+  ) {}
+
+  @Post()
+  @HttpCode(201)
+  @Scopes('storefront')
+  @ApiOperation({ summary: 'Start a verification and send its first code' })
+  @ApiZodBody(startBody)
+  @ApiAnswers(
+    { status: 201, description: 'the verification (destination masked)' },
+    'validation_failed',
+    'invalid_phone_number',
+    'destination_refused',
+    'rate_limited',
+    'prefix_quarantined',
+    'account_locked',
+    'unauthorized',
+    'forbidden',
+    'service_unavailable',
+  )
+  start(@Body(zodBody(startBody)) body: StartBody) {
+    return this.challenges.start(body);
+  }
+
+  @Post(':id/check')
+  @HttpCode(200)
+  @Scopes('storefront')
+  @ApiOperation({ summary: 'Check a code' })
+  @ApiZodBody(checkBody)
+  @ApiAnswers(
+    { status: 200, description: 'approved' },
+    'code_mismatch',
+    'code_expired',
+    'too_many_attempts',
+    'account_locked',
+    'not_found',
+    'service_unavailable',
+  )
+  check(@Param('id') id: string, @Body(zodBody(checkBody)) body: CheckBody) {
+    return this.challenges.check({
+      id: challengeId(id),
+      code: body.code,
+      ...(body.purpose ? { purpose: body.purpose } : {}),
+      ...(body.ref !== undefined ? { ref: { value: body.ref } } : {}),
+    });
+  }
+
+  @Post(':id/resend')
+  @HttpCode(202)
+  @Scopes('storefront')
+  @ApiOperation({
+    summary: 'Send a new code (the old one stops working), optionally by another channel',
+  })
+  resend(@Param('id') id: string, @Body(zodBody(resendBody)) body: ResendBody) {
+    return this.challenges.resend({ id: challengeId(id), ...body });
+  }
+
+  @Get(':id')
+  @Scopes('storefront')
+  @ApiOperation({ summary: 'Status of a verification' })
+  @ApiAnswers({ status: 200, description: 'pending | approved | expired | locked' }, 'not_found')
+  get(@Param('id') id: string) {
+    return this.challenges.get(challengeId(id));
+  }
+
+  /** The "I didn't ask for this" link in every code message (token-checked, no API key). */
+  @Get(':id/report')
+  @Public()
+  @ApiExcludeEndpoint()
+  @Header('cache-control', 'no-store')
+  @Header('referrer-policy', 'no-referrer')
+  async reportByLink(
+    @Param('id') id: string,
+    @Query() query: unknown,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ) {
+    const { t } = reportQuery.parse(query);
+    void reply.header('content-type', 'text/html; charset=utf-8');
+    if (this.config.reportGet === 'confirm') {
+      challengeId(id);
+      return page(
+        'Did you not ask for a code?',
+        // Posts back to this same URL (token in the query); text/plain needs no form parser.
+        `<form method="post" enctype="text/plain"><button type="submit">I did not ask for this code</button></form>`,
+      );
+    }
+    await this.challenges.report(challengeId(id), t);
+    return page(
+      'Thank you',
+      '<p>That code no longer works, and the account owner has been told.</p>',
+    );
+  }
+
+  @Post(':id/report')
+  @Public()
+  @HttpCode(200)
+  @ApiExcludeEndpoint()
+  @Header('cache-control', 'no-store')
+  report(@Param('id') id: string, @Query() query: Record<string, unknown>, @Body() body: unknown) {
+    const fromBody =
+      body && typeof body === 'object' ? (body as Record<string, unknown>)['t'] : undefined;
+    const { t } = reportQuery.parse({ t: query['t'] ?? fromBody });
+    return this.challenges.report(challengeId(id), t);
+  }
+}
+
+function page(title: string, content: string): string {
+  return `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${title}</title></head><body><h1>${title}</h1>${content}</body></html>`;
+}

@@ -1,0 +1,361 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type ChallengePurpose,
+  type EventContract,
+  type EventData,
+  notificationRequestedV1,
+} from '@phonegate/contracts';
+import { type Clock, DomainError, type Logger } from '@phonegate/platform';
+import { type DataSource, type EntityManager, IsNull, Not } from 'typeorm';
+import type { KeyedHasher } from '../codes/keyed-hash';
+import type { SecretBox } from '../codes/secret-box';
+import type { OtpConfig } from '../config/otp.config';
+import { type AccountFailures, accountFailureKey } from '../limits/account-failures.store';
+import type { Gate, RedisGates } from '../limits/gates.store';
+import type { Messenger } from '../alerts/messenger';
+import type { OtpMetrics } from '../otp.metrics';
+import { BackupCode } from './backup-code.entity';
+import { generateBackupCodes, looksLikeBackupCode, normalizeBackupCode } from './backup-codes';
+import { base32, generateTotpSecret, otpauthUri, verifyTotp } from './totp';
+import { TotpAuthenticator } from './totp-authenticator.entity';
+
+/** What the factor use cases need of the outbox (libs/messaging `Outbox`). */
+export interface OutboxWriter {
+  add<C extends EventContract>(
+    manager: EntityManager,
+    contract: C,
+    data: EventData<C>,
+  ): Promise<unknown>;
+}
+
+export type FactorKind = 'totp' | 'backup_code';
+
+const secretAad = (id: string, accountId: string) => `totp|${id}|${accountId}`;
+
+/**
+ * TOTP authenticators and backup codes (SECURITY C10, C11), in PostgreSQL.
+ * Every attempt passes the account's sign-in lock and a per-account attempt
+ * window first (atomic in Redis); a success gives its slot back and clears the
+ * account's failure count, a failure counts towards the lock (C8).
+ */
+export class FactorService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly outbox: OutboxWriter,
+    private readonly box: SecretBox,
+    private readonly hasher: KeyedHasher,
+    private readonly gates: RedisGates,
+    private readonly failures: AccountFailures,
+    private readonly messenger: Messenger,
+    private readonly clock: Clock,
+    private readonly config: OtpConfig,
+    private readonly metrics: OtpMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Starts an enrolment: a fresh 160-bit secret, sealed at rest; shown once. Earlier unconfirmed enrolments go. */
+  async enrollTotp(
+    accountId: string,
+    label?: string,
+  ): Promise<{ id: string; secret: string; otpauthUri: string }> {
+    const id = randomUUID();
+    const secret = generateTotpSecret();
+    const sealed = this.box.seal(secret, secretAad(id, accountId));
+    await this.dataSource.transaction(async (m) => {
+      await m.delete(TotpAuthenticator, { accountId, confirmedAt: IsNull() });
+      await m.insert(TotpAuthenticator, {
+        id,
+        accountId,
+        secretKid: sealed.kid,
+        secretSealed: sealed.blob,
+        confirmedAt: null,
+        lastUsedStep: null,
+        createdAt: this.clock.now(),
+      });
+    });
+    const uri = otpauthUri(
+      this.config.totpIssuer,
+      label ?? `account-${accountId.slice(0, 8)}`,
+      secret,
+    );
+    const shown = base32(secret);
+    secret.fill(0);
+    return { id, secret: shown, otpauthUri: uri };
+  }
+
+  /** Confirms an enrolment with a first code; it then replaces any older authenticator of the account. */
+  async confirmTotp(
+    accountId: string,
+    id: string,
+    code: string,
+  ): Promise<{ id: string; status: 'confirmed' }> {
+    const attempt = await this.beginAttempt(accountId, 'totp_confirm', undefined);
+    const row = await this.dataSource.getRepository(TotpAuthenticator).findOneBy({ id, accountId });
+    if (!row) {
+      await this.gates.refund(attempt.gates, attempt.ticket);
+      throw new DomainError('not_found', 'No such authenticator.');
+    }
+    const step = this.checkTotp(row, code);
+    const accepted =
+      step !== undefined &&
+      (await this.dataSource.transaction(async (m) => {
+        if (!(await this.claimStep(m, row, step, true))) return false;
+        await m.delete(TotpAuthenticator, { accountId, id: Not(id) });
+        await this.alert(m, accountId, 'security.authenticator_added', `otp:totp-added:${id}`);
+        return true;
+      }));
+    await this.finishAttempt(accountId, 'totp_confirm', attempt, accepted);
+    return { id, status: 'confirmed' };
+  }
+
+  /** Verifies a TOTP or backup code for an account (sign-in, step-up). */
+  async verify(
+    accountId: string,
+    kind: FactorKind,
+    code: string,
+    purpose: ChallengePurpose,
+  ): Promise<{ approved: true }> {
+    const attempt = await this.beginAttempt(accountId, kind, purpose);
+    let accepted: boolean;
+    try {
+      accepted =
+        kind === 'totp'
+          ? await this.verifyTotpFactor(accountId, code)
+          : await this.useBackupCode(accountId, code);
+    } catch (error) {
+      await this.gates.refund(attempt.gates, attempt.ticket).catch(() => undefined);
+      throw error;
+    }
+    await this.finishAttempt(accountId, kind, attempt, accepted);
+    return { approved: true };
+  }
+
+  /** A new set of backup codes, shown once; the old set is revoked in the same transaction. */
+  async regenerateBackupCodes(accountId: string): Promise<{ codes: string[] }> {
+    const codes = generateBackupCodes();
+    const setId = randomUUID();
+    const now = this.clock.now();
+    await this.dataSource.transaction(async (m) => {
+      await m.delete(BackupCode, { accountId });
+      await m.insert(
+        BackupCode,
+        codes.map((code) => {
+          const mac = this.backupDigests(accountId, normalizeBackupCode(code))[0] as {
+            kid: string;
+            hex: string;
+          };
+          return {
+            id: randomUUID(),
+            accountId,
+            setId,
+            kid: mac.kid,
+            codeHash: mac.hex,
+            usedAt: null,
+            createdAt: now,
+          };
+        }),
+      );
+      await this.alert(
+        m,
+        accountId,
+        'security.backup_codes_regenerated',
+        `otp:backup-codes:${setId}`,
+      );
+    });
+    return { codes };
+  }
+
+  async factors(accountId: string): Promise<{ totp: boolean; backupCodes: number }> {
+    const totp = await this.dataSource
+      .getRepository(TotpAuthenticator)
+      .existsBy({ accountId, confirmedAt: Not(IsNull()) });
+    const backupCodes = await this.dataSource
+      .getRepository(BackupCode)
+      .countBy({ accountId, usedAt: IsNull() });
+    return { totp, backupCodes };
+  }
+
+  private async verifyTotpFactor(accountId: string, code: string): Promise<boolean> {
+    const row = await this.dataSource
+      .getRepository(TotpAuthenticator)
+      .findOne({ where: { accountId, confirmedAt: Not(IsNull()) }, order: { createdAt: 'DESC' } });
+    if (!row)
+      throw new DomainError('factor_not_ready', 'This account has no confirmed authenticator.');
+    const step = this.checkTotp(row, code);
+    return step !== undefined && this.claimStep(this.dataSource.manager, row, step, false);
+  }
+
+  private checkTotp(row: TotpAuthenticator, code: string): number | undefined {
+    const secret = this.box.open(
+      { kid: row.secretKid, blob: row.secretSealed },
+      secretAad(row.id, row.accountId),
+    );
+    try {
+      const result = verifyTotp(
+        secret,
+        code.replace(/\s/g, ''),
+        this.clock.nowMs(),
+        row.lastUsedStep ?? undefined,
+      );
+      return result.valid ? result.timeStep : undefined;
+    } finally {
+      secret.fill(0);
+    }
+  }
+
+  /**
+   * Moves `last_used_step` forward to `step` only if it is still before it: of
+   * two requests with the same code, one updates the row and the other finds
+   * nothing to update (a step is accepted once, C10).
+   */
+  private async claimStep(
+    m: EntityManager,
+    row: TotpAuthenticator,
+    step: number,
+    confirm: boolean,
+  ): Promise<boolean> {
+    const result = await m
+      .createQueryBuilder()
+      .update(TotpAuthenticator)
+      .set(confirm ? { lastUsedStep: step, confirmedAt: this.clock.now() } : { lastUsedStep: step })
+      .where(
+        'id = :id AND account_id = :accountId AND (last_used_step IS NULL OR last_used_step < :step)',
+        {
+          id: row.id,
+          accountId: row.accountId,
+          step,
+        },
+      )
+      .execute();
+    return (result.affected ?? 0) === 1;
+  }
+
+  private async useBackupCode(accountId: string, code: string): Promise<boolean> {
+    const normalized = normalizeBackupCode(code);
+    if (looksLikeBackupCode(normalized)) {
+      const hashes = this.backupDigests(accountId, normalized).map((d) => d.hex);
+      const result = await this.dataSource
+        .createQueryBuilder()
+        .update(BackupCode)
+        .set({ usedAt: this.clock.now() })
+        .where('account_id = :accountId AND code_hash IN (:...hashes) AND used_at IS NULL', {
+          accountId,
+          hashes,
+        })
+        .execute();
+      if ((result.affected ?? 0) === 1) return true;
+    }
+    if (
+      (await this.dataSource.getRepository(BackupCode).countBy({ accountId, usedAt: IsNull() })) ===
+      0
+    ) {
+      throw new DomainError('factor_not_ready', 'This account has no unused backup codes.');
+    }
+    return false;
+  }
+
+  /** One digest per configured key (newest first), so codes made before a key rotation still match. */
+  private backupDigests(accountId: string, normalized: string): { kid: string; hex: string }[] {
+    return this.hasher
+      .labelledAll('backup', `${accountId}|${normalized}`)
+      .map((d) => ({ kid: d.kid, hex: d.digest.toString('hex') }));
+  }
+
+  private async beginAttempt(
+    accountId: string,
+    kind: string,
+    purpose: ChallengePurpose | undefined,
+  ) {
+    const gates: Gate[] = [];
+    if (purpose === 'sign_in') {
+      gates.push({
+        kind: 'threshold',
+        name: 'account_lock',
+        key: accountFailureKey(accountId),
+        max: this.config.account.failureLimit,
+      });
+    }
+    for (const w of this.config.limits.factor) {
+      gates.push({
+        kind: 'window',
+        name: 'factor',
+        key: `rl:f:${accountId}:${w.windowMs}`,
+        max: w.max,
+        ms: w.windowMs,
+      });
+    }
+    const result = await this.gates.pass(gates, this.clock.nowMs());
+    if (!result.passed) {
+      this.metrics.factorChecks.inc({ kind, outcome: result.gate.name });
+      const retryAfter = Math.ceil(result.retryAfterMs / 1000);
+      if (result.gate.name === 'account_lock') {
+        throw new DomainError(
+          'account_locked',
+          'Too many wrong codes for this account; sign-in is locked for a while.',
+          { retryAfter },
+        );
+      }
+      throw new DomainError(
+        'too_many_attempts',
+        'Too many codes tried; wait before trying again.',
+        { attemptsRemaining: 0, retryAfter },
+      );
+    }
+    return { gates, ticket: result.ticket, remaining: result.remaining ?? 0 };
+  }
+
+  private async finishAttempt(
+    accountId: string,
+    kind: string,
+    attempt: { gates: Gate[]; ticket: string; remaining: number },
+    accepted: boolean,
+  ) {
+    this.metrics.factorChecks.inc({ kind, outcome: accepted ? 'approved' : 'mismatch' });
+    if (accepted) {
+      await Promise.all([
+        this.gates.refund(attempt.gates, attempt.ticket),
+        this.failures.clear(accountId),
+      ]).catch((e: unknown) => this.logger.warn({ err: e }, 'factor success bookkeeping failed'));
+      return;
+    }
+    const { failures } = await this.failures.fail(accountId);
+    if (failures === this.config.account.failureLimit) {
+      this.logger.warn({ accountId, failures }, 'account sign-in locked');
+      await this.messenger
+        .alert(
+          'security.lockout',
+          accountId,
+          `otp:account-lock:${accountId}:${this.clock.nowMs()}`,
+          {
+            scope: 'account',
+            minutes: Math.round(this.config.account.lockMs / 60_000),
+            at: this.clock.now().toISOString(),
+          },
+        )
+        .catch((e: unknown) => this.logger.warn({ err: e }, 'security alert not published'));
+    }
+    throw new DomainError('code_mismatch', 'That code is not right.', {
+      attemptsRemaining: attempt.remaining,
+    });
+  }
+
+  private async alert(
+    m: EntityManager,
+    accountId: string,
+    template: string,
+    dedupeKey: string,
+  ): Promise<void> {
+    if (!this.config.factorAlerts) return;
+    await this.outbox.add(m, notificationRequestedV1, {
+      messageId: randomUUID(),
+      priority: 'critical',
+      channel: 'email',
+      accountId,
+      template,
+      locale: 'en',
+      variables: { host: this.config.originHost },
+      dedupeKey,
+      origin: { service: 'otp' },
+    });
+  }
+}

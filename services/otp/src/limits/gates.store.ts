@@ -1,0 +1,173 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { LuaScript, storeCall } from '../redis/lua-script';
+
+/**
+ * One gate a send (or a factor attempt) must pass. All gates of a request are
+ * evaluated and consumed in ONE Lua script, so under any number of parallel
+ * requests a limit of N lets exactly N through (SECURITY S1, S2).
+ *
+ * - `window`: sliding-window log (sorted set of timestamps), `max` per `ms`.
+ * - `counter`: fixed counter that expires `ms` from its first hit (daily ceilings).
+ * - `quarantine`: blocked while the key exists; its value is the reason.
+ * - `threshold`: blocked while the counter at the key is ≥ `max` (account lock).
+ */
+export type Gate =
+  | { kind: 'window'; name: string; key: string; max: number; ms: number }
+  | { kind: 'counter'; name: string; key: string; max: number; ms: number }
+  | { kind: 'quarantine'; name: string; key: string }
+  | { kind: 'threshold'; name: string; key: string; max: number };
+
+/**
+ * Lua functions shared by every script that passes gates before its own
+ * effect (the gates alone, and "pass the gates, then create the challenge").
+ * Gates are KEYS[1..n]; their kinds, limits and windows are ARGV[base + 3i - 2 ..].
+ */
+export const GATES_LUA = `
+local function gates_check(n, base, now)
+  local blocked, retry, reason, remaining = 0, 0, '', -1
+  for i = 1, n do
+    local kind = ARGV[base + i * 3 - 2]
+    local max = tonumber(ARGV[base + i * 3 - 1])
+    local ms = tonumber(ARGV[base + i * 3])
+    local hit, wait = false, 0
+    if kind == 'w' then
+      redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - ms)
+      local count = redis.call('ZCARD', KEYS[i])
+      if count >= max then
+        -- The slot frees when the entry (count - max) from the oldest leaves the window.
+        local e = redis.call('ZRANGE', KEYS[i], count - max, count - max, 'WITHSCORES')
+        hit, wait = true, tonumber(e[2]) + ms - now
+      elseif remaining < 0 or max - count - 1 < remaining then
+        remaining = max - count - 1
+      end
+    elseif kind == 'c' or kind == 't' then
+      local count = tonumber(redis.call('GET', KEYS[i]) or '0')
+      if count >= max then hit, wait = true, redis.call('PTTL', KEYS[i]) end
+    elseif kind == 'q' then
+      local why = redis.call('GET', KEYS[i])
+      if why then
+        hit, wait = true, redis.call('PTTL', KEYS[i])
+        if blocked == 0 then reason = why end
+      end
+    end
+    if hit then
+      if blocked == 0 then blocked = i end
+      if wait > retry then retry = wait end
+    end
+  end
+  return blocked, retry, reason, remaining
+end
+local function gates_consume(n, base, now, member)
+  for i = 1, n do
+    local kind = ARGV[base + i * 3 - 2]
+    local ms = tonumber(ARGV[base + i * 3])
+    if kind == 'w' then
+      redis.call('ZADD', KEYS[i], now, member)
+      redis.call('PEXPIRE', KEYS[i], ms)
+    elseif kind == 'c' then
+      if redis.call('INCR', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ms) end
+    end
+  end
+end
+`;
+
+const PASS = new LuaScript(
+  'otp_gates',
+  `${GATES_LUA}
+local n = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+local blocked, retry, reason, remaining = gates_check(n, 3, now)
+if blocked > 0 then return {blocked, retry, reason, 0} end
+gates_consume(n, 3, now, ARGV[3])
+return {0, 0, '', remaining}
+`,
+);
+
+/** ARGV of the gates (after the caller's first ARGV entries): kind, max, window per gate. */
+export function gateArgs(gates: readonly Gate[]): (string | number)[] {
+  const args: (string | number)[] = [];
+  for (const g of gates) {
+    const code =
+      g.kind === 'window' ? 'w' : g.kind === 'counter' ? 'c' : g.kind === 'quarantine' ? 'q' : 't';
+    args.push(
+      code,
+      g.kind === 'quarantine' ? 0 : g.max,
+      g.kind === 'window' || g.kind === 'counter' ? g.ms : 0,
+    );
+  }
+  return args;
+}
+
+/** Reads a gates reply `[index, retryMs, reason, remaining]` (index 0: passed). */
+export function gateResult(
+  gates: readonly Gate[],
+  reply: readonly unknown[],
+  ticket: string,
+): GateResult {
+  const [index, retry, reason, remaining] = reply as [number, number, string, number];
+  if (Number(index) === 0)
+    return {
+      passed: true,
+      ticket,
+      ...(Number(remaining) >= 0 ? { remaining: Number(remaining) } : {}),
+    };
+  const gate = gates[Number(index) - 1] as Gate;
+  return {
+    passed: false,
+    gate,
+    retryAfterMs: Math.max(1000, Number(retry)),
+    ...(reason ? { reason } : {}),
+  };
+}
+
+const PROCESS_TAG = randomBytes(6).toString('hex');
+let ticketSeq = 0;
+
+/** A unique member for the sliding-window sets (time, process, sequence): no random draw per request. */
+export function newTicket(nowMs: number): string {
+  ticketSeq = (ticketSeq + 1) % Number.MAX_SAFE_INTEGER;
+  return `${nowMs}-${PROCESS_TAG}-${ticketSeq.toString(36)}`;
+}
+
+const REFUND = new LuaScript(
+  'otp_gates_refund',
+  `
+for i = 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+return 1
+`,
+);
+
+export type GateResult =
+  | {
+      passed: true;
+      ticket: string;
+      /** Units left in the tightest window after this one (undefined: no window). */ remaining?: number;
+    }
+  | { passed: false; gate: Gate; retryAfterMs: number; reason?: string };
+
+export class RedisGates {
+  constructor(private readonly redis: Redis) {}
+
+  /** Passes every gate and consumes one unit of each, or none when any blocks. */
+  pass(gates: readonly Gate[], nowMs: number): Promise<GateResult> {
+    return storeCall('limit store', async () => {
+      const ticket = newTicket(nowMs);
+      if (gates.length === 0) return { passed: true, ticket };
+      const reply = (await PASS.run(
+        this.redis,
+        gates.map((g) => g.key),
+        [gates.length, nowMs, ticket, ...gateArgs(gates)],
+      )) as unknown[];
+      return gateResult(gates, reply, ticket);
+    });
+  }
+
+  /** Gives back the window slots of a passed request (e.g. a factor attempt that succeeded). */
+  refund(gates: readonly Gate[], ticket: string): Promise<void> {
+    return storeCall('limit store', async () => {
+      const keys = gates.filter((g) => g.kind === 'window').map((g) => g.key);
+      if (keys.length) await REFUND.run(this.redis, keys, [ticket]);
+    });
+  }
+}

@@ -1,0 +1,63 @@
+import { DomainError } from '@phonegate/platform';
+import { enforcePhonePolicy, numberBlock, parsePhone, pumpPrefix } from './phone-policy';
+
+const open = { allowed: [], denied: [], refuseVoip: true, refusePremiumRate: true };
+
+function refusal(fn: () => void): string | undefined {
+  try {
+    fn();
+    return undefined;
+  } catch (error) {
+    return error instanceof DomainError
+      ? `${error.code}:${(error.extra['reason'] as string | undefined) ?? ''}`
+      : 'other';
+  }
+}
+
+describe('phone policy', () => {
+  it('parses E.164 and national numbers with a country, and refuses invalid ones', () => {
+    expect(parsePhone('+14155550123')).toMatchObject({ e164: '+14155550123', callingCode: '1' });
+    expect(parsePhone('030 12345678', 'de')).toMatchObject({
+      e164: '+493012345678',
+      callingCode: '49',
+    });
+    expect(refusal(() => parsePhone('12'))).toBe('invalid_phone_number:');
+    expect(refusal(() => parsePhone('+999123'))).toBe('invalid_phone_number:');
+  });
+
+  it('applies allow and deny lists of calling codes', () => {
+    const us = parsePhone('+14155550123');
+    expect(refusal(() => enforcePhonePolicy(us, { ...open, denied: ['1'] }, false))).toBe(
+      'destination_refused:country',
+    );
+    expect(refusal(() => enforcePhonePolicy(us, { ...open, allowed: ['44'] }, false))).toBe(
+      'destination_refused:country',
+    );
+    expect(
+      refusal(() => enforcePhonePolicy(us, { ...open, allowed: ['44', '1'] }, false)),
+    ).toBeUndefined();
+  });
+
+  it('refuses VoIP numbers for two-step and premium-rate numbers always (configurable)', () => {
+    const voip = parsePhone('+445612345678');
+    expect(voip.type).toBe('VOIP');
+    expect(refusal(() => enforcePhonePolicy(voip, open, true))).toBe('destination_refused:voip');
+    expect(refusal(() => enforcePhonePolicy(voip, open, false))).toBeUndefined();
+    expect(
+      refusal(() => enforcePhonePolicy(voip, { ...open, refuseVoip: false }, true)),
+    ).toBeUndefined();
+    const premium = parsePhone('+19005550123');
+    expect(premium.type).toBe('PREMIUM_RATE');
+    expect(refusal(() => enforcePhonePolicy(premium, open, false))).toBe(
+      'destination_refused:premium_rate',
+    );
+    expect(
+      refusal(() => enforcePhonePolicy(premium, { ...open, refusePremiumRate: false }, false)),
+    ).toBeUndefined();
+  });
+
+  it('derives pumping prefixes and blocks without the last digits', () => {
+    expect(pumpPrefix('+447911123456', 5)).toBe('44791');
+    expect(numberBlock('+447911123456', 2)).toEqual({ block: '4479111234', index: 56 });
+  });
+});

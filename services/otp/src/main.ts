@@ -1,0 +1,4 @@
+import { runService } from '@phonegate/platform';
+import { startOtpService } from './service';
+
+runService('otp', () => startOtpService());

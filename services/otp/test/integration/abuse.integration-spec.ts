@@ -1,0 +1,200 @@
+import { randomUUID } from 'node:crypto';
+import {
+  challengeLockedV1,
+  notificationDroppedV1,
+  notificationFailedV1,
+} from '@phonegate/contracts';
+import { eventually } from '@phonegate/platform/testing';
+import { OtpHarness, usNumber, wrongCode } from '../support/otp-harness';
+
+/** SECURITY C8, S3, S4 and channel fallback, with small limits so the tests stay short. */
+describe('otp abuse limits, pumping signals, account lockout and fallback', () => {
+  const h = new OtpHarness({
+    OTP_ACCOUNT_FAILURE_LIMIT: '7',
+    OTP_AUTO_FALLBACK: 'true',
+    OTP_EMAIL_SIGNIN_FALLBACK: 'true',
+    OTP_PUMP_RATIO_MIN_SENDS: '10',
+    OTP_PUMP_RATIO_THRESHOLD: '0.5',
+    OTP_DENIED_COUNTRIES: '234',
+    OTP_COUNTRY_DAILY_CEILINGS: '49:3',
+  });
+
+  beforeAll(async () => {
+    await h.start();
+  }, 60_000);
+
+  afterAll(async () => {
+    await h.stop();
+  }, 60_000);
+
+  const check = (id: string, code: string) =>
+    h.inject('POST', `/v1/verifications/${id}/check`, { code });
+  const start = (body: Record<string, unknown>) => h.inject('POST', '/v1/verifications', body);
+
+  it('locks sign-in for the account after N consecutive failures across challenges; a resend does not reset it; success clears it', async () => {
+    const accountId = randomUUID();
+    const a = await h.startVerification({
+      to: usNumber(),
+      channel: 'sms',
+      purpose: 'sign_in',
+      accountId,
+    });
+    for (let i = 0; i < 5; i++) await check(a.id, wrongCode(a.code));
+    const b = await h.startVerification({
+      to: usNumber(),
+      channel: 'sms',
+      purpose: 'sign_in',
+      accountId,
+    });
+    expect((await check(b.id, wrongCode(b.code))).json().code).toBe('code_mismatch');
+    h.clock.advance(30_000);
+    expect((await h.inject('POST', `/v1/verifications/${b.id}/resend`, {})).statusCode).toBe(202);
+    const bCode = await h.code(b.id, 2);
+    // The seventh failure reaches the limit.
+    expect((await check(b.id, wrongCode(bCode))).json().code).toBe('code_mismatch');
+    const refused = await check(b.id, bCode);
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json().code).toBe('account_locked');
+    expect(Number(refused.headers['retry-after'])).toBe(3600);
+    const blocked = await start({ to: usNumber(), channel: 'sms', purpose: 'sign_in', accountId });
+    expect(blocked.statusCode).toBe(429);
+    expect(blocked.json().code).toBe('account_locked');
+    const lockAlert = await eventually(() =>
+      h
+        .alerts('security.lockout')
+        .find((x) => x.accountId === accountId && x.variables['scope'] === 'account'),
+    );
+    expect(lockAlert).toMatchObject({
+      channel: 'email',
+      priority: 'critical',
+      variables: expect.objectContaining({ minutes: 60 }),
+    });
+    expect(String(lockAlert.variables['at'])).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(h.events(challengeLockedV1).some((e) => e.challengeId === a.id)).toBe(true);
+
+    // Only sign-in is locked; a success elsewhere for the account clears the count.
+    const phone = await h.startVerification({
+      to: usNumber(),
+      channel: 'sms',
+      purpose: 'phone_verification',
+      accountId,
+    });
+    expect((await check(phone.id, phone.code)).statusCode).toBe(200);
+    expect(
+      (await start({ to: usNumber(), channel: 'sms', purpose: 'sign_in', accountId })).statusCode,
+    ).toBe(201);
+  });
+
+  it('refuses denied calling codes before anything is sent, and applies the per-country daily ceiling', async () => {
+    const denied = await start({
+      to: '+2348031234567',
+      channel: 'sms',
+      purpose: 'phone_verification',
+    });
+    expect(denied.statusCode).toBe(422);
+    expect(denied.json()).toMatchObject({ code: 'destination_refused', reason: 'country' });
+    const de = ['+4915112345671', '+4915212345672', '+4916012345673', '+4917012345674'];
+    const answers = [];
+    for (const to of de)
+      answers.push(await start({ to, channel: 'sms', purpose: 'phone_verification' }));
+    expect(answers.map((a) => a.statusCode)).toEqual([201, 201, 201, 429]);
+    expect(answers[3]!.json()).toMatchObject({ code: 'rate_limited', limit: 'country_daily' });
+    // Until the end of the UTC day (the clock says 10:00 UTC or a little later).
+    const retry = Number(answers[3]!.headers['retry-after']);
+    expect(retry).toBeGreaterThan(3600);
+    expect(retry).toBeLessThanOrEqual(14 * 3600);
+  });
+
+  it('quarantines a block of numbers after a burst of sequential numbers, with the reason in the answer', async () => {
+    const numbers = [10, 11, 12, 13, 14, 15, 16].map((n) => `+165025300${n}`);
+    const answers = [];
+    for (const to of numbers)
+      answers.push(await start({ to, channel: 'sms', purpose: 'phone_verification' }));
+    // The sixth sequential number raises the signal (that send has gone); the next one is refused.
+    expect(answers.map((a) => a.statusCode)).toEqual([201, 201, 201, 201, 201, 201, 429]);
+    expect(answers[6]!.json()).toMatchObject({ code: 'prefix_quarantined' });
+    expect(answers[6]!.json().detail).toContain('adjacent_numbers');
+    expect(Number(answers[6]!.headers['retry-after'])).toBe(3600);
+    const later = await start({
+      to: '+16502530042',
+      channel: 'voice',
+      purpose: 'phone_verification',
+    });
+    expect(later.statusCode).toBe(429);
+    expect(later.json().reason).toMatch(/^adjacent_numbers: 6 sequential numbers/);
+    // Another block of the same range is not affected.
+    expect(
+      (await start({ to: '+16502531077', channel: 'sms', purpose: 'phone_verification' }))
+        .statusCode,
+    ).toBe(201);
+    const metrics = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toMatch(/otp_pumping_signals_total\{[^}]*signal="adjacent"[^}]*\} 1/);
+  });
+
+  it('quarantines a prefix whose sent-to-verified ratio falls below the threshold, and exports the ratio', async () => {
+    // Distinct blocks of +1 212 555: no adjacency, one prefix "12125".
+    const numbers = Array.from(
+      { length: 11 },
+      (_, i) => `+121255${String(50 + i)}${String(i * 13 + 5).padStart(3, '0')}`,
+    );
+    const first = await h.startVerification({
+      to: numbers[0],
+      channel: 'sms',
+      purpose: 'phone_verification',
+    });
+    expect((await check(first.id, first.code)).statusCode).toBe(200);
+    const answers = [];
+    for (const to of numbers.slice(1))
+      answers.push(await start({ to, channel: 'sms', purpose: 'phone_verification' }));
+    // The tenth send (1 of 10 verified) raises the signal; the eleventh is refused.
+    expect(answers.slice(0, 9).every((a) => a.statusCode === 201)).toBe(true);
+    const last = answers[9]!;
+    expect(last.statusCode).toBe(429);
+    expect(last.json()).toMatchObject({
+      code: 'prefix_quarantined',
+      reason: 'low_conversion: 1 of 10 codes verified',
+    });
+    const metrics = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toMatch(/otp_prefix_verified_ratio\{[^}]*prefix="12125"[^}]*\} 0\.1/);
+    expect(metrics).toMatch(/otp_pumping_signals_total\{[^}]*signal="low_ratio"[^}]*\} 1/);
+  });
+
+  it('falls back to the next channel automatically when the notifier reports a failure or a drop (once per send)', async () => {
+    const accountId = randomUUID();
+    const { id } = await h.startVerification({
+      to: usNumber(),
+      channel: 'sms',
+      purpose: 'sign_in',
+      accountId,
+    });
+    const sms = await h.codeMessage(id, 1);
+    const failed = {
+      messageId: sms.messageId,
+      channel: 'sms' as const,
+      carrier: 'smpp-a',
+      attempts: 3,
+      reason: 'undeliverable',
+      origin: { service: 'otp', ref: id },
+    };
+    await h.identity.events.publish(notificationFailedV1, failed);
+    await h.identity.events.publish(notificationFailedV1, failed);
+    const voice = await h.codeMessage(id, 2);
+    expect(voice).toMatchObject({ channel: 'voice', to: sms.to });
+    const view = (await h.inject('GET', `/v1/verifications/${id}`)).json();
+    expect(view).toMatchObject({ channel: 'voice', sends: 2, status: 'pending' });
+    expect(view.delivery).toBeUndefined();
+    await h.identity.events.publish(notificationDroppedV1, {
+      ...failed,
+      messageId: voice.messageId,
+      channel: 'voice',
+      carrier: null,
+      reason: 'expired',
+    });
+    const email = await h.codeMessage(id, 3);
+    expect(email).toMatchObject({ channel: 'email', accountId });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(h.codeMessages(id)).toHaveLength(3);
+    // The code of the latest send works.
+    expect((await check(id, String(email.variables['code']))).statusCode).toBe(200);
+  });
+});

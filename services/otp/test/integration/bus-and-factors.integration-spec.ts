@@ -1,0 +1,374 @@
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import {
+  checkChallengeV1,
+  getChallengeV1,
+  getFactorsV1,
+  notificationFailedV1,
+  resendChallengeV1,
+  startChallengeV1,
+  verifyFactorV1,
+} from '@phonegate/contracts';
+import { DomainError } from '@phonegate/platform';
+import { eventually } from '@phonegate/platform/testing';
+import { OtpHarness, usNumber, wrongCode } from '../support/otp-harness';
+
+/** A TOTP code from Debian's oathtool (an independent RFC 6238 implementation) at a given time. */
+function oathtool(base32Secret: string, atMs: number): string {
+  const when = new Date(atMs)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC');
+  return execFileSync('oathtool', ['--totp', '-b', base32Secret, '--now', when]).toString().trim();
+}
+
+async function remoteError(promise: Promise<unknown>): Promise<DomainError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof DomainError) return error;
+    throw error;
+  }
+  throw new Error('expected a remote error');
+}
+
+describe('otp over the bus (identity commands) and factors (TOTP, backup codes)', () => {
+  const h = new OtpHarness();
+  const bus = () => h.identity.events;
+
+  beforeAll(async () => {
+    await h.start();
+  }, 60_000);
+
+  afterAll(async () => {
+    await h.stop();
+  }, 60_000);
+
+  it('start, get, check (wrong, then right) and resend with EventBus.request', async () => {
+    const accountId = randomUUID();
+    const loginId = randomUUID();
+    const started = await bus().request(startChallengeV1, {
+      purpose: 'sign_in',
+      channel: 'sms',
+      to: usNumber(),
+      accountId,
+      ref: loginId,
+      clientIp: '198.51.100.4',
+    });
+    expect(started).toMatchObject({
+      status: 'pending',
+      purpose: 'sign_in',
+      channel: 'sms',
+      attemptsRemaining: 5,
+      sends: 1,
+    });
+    const first = await h.code(started.id);
+
+    h.clock.advance(30_000);
+    const resent = await bus().request(resendChallengeV1, {
+      challengeId: started.id,
+      channel: 'voice',
+    });
+    expect(resent).toMatchObject({ channel: 'voice', sends: 2 });
+    const second = await h.code(started.id, 2);
+
+    const mismatch = await remoteError(
+      bus().request(checkChallengeV1, {
+        challengeId: started.id,
+        code: wrongCode(second),
+        purpose: 'sign_in',
+        ref: loginId,
+      }),
+    );
+    expect(mismatch).toMatchObject({ code: 'code_mismatch', status: 422 });
+    expect(mismatch.extra['attemptsRemaining']).toBe(4);
+    if (first !== second) {
+      const old = await remoteError(
+        bus().request(checkChallengeV1, {
+          challengeId: started.id,
+          code: first,
+          purpose: 'sign_in',
+          ref: loginId,
+        }),
+      );
+      expect(old.code).toBe('code_mismatch');
+    }
+    // Another flow's code cannot finish this one (C6): other purpose, other ref, or no ref.
+    for (const wrongBinding of [
+      { purpose: 'phone_verification' as const, ref: loginId },
+      { purpose: 'step_up' as const, ref: loginId },
+      { purpose: 'sign_in' as const, ref: randomUUID() },
+      { purpose: 'sign_in' as const },
+    ]) {
+      const e = await remoteError(
+        bus().request(checkChallengeV1, { challengeId: started.id, code: second, ...wrongBinding }),
+      );
+      expect(e.code).toBe('not_found');
+    }
+    const approved = await bus().request(checkChallengeV1, {
+      challengeId: started.id,
+      code: second,
+      purpose: 'sign_in',
+      ref: loginId,
+    });
+    expect(approved.status).toBe('approved');
+    expect((await bus().request(getChallengeV1, { challengeId: started.id })).status).toBe(
+      'approved',
+    );
+    const missing = await remoteError(bus().request(getChallengeV1, { challengeId: randomUUID() }));
+    expect(missing).toMatchObject({ code: 'not_found', status: 404 });
+  });
+
+  it('records a failed delivery, shows it in GET and offers the next channel', async () => {
+    const accountId = randomUUID();
+    const { id } = await h.startVerification({
+      to: usNumber(),
+      channel: 'sms',
+      purpose: 'sign_in',
+      accountId,
+    });
+    const message = await h.codeMessage(id);
+    await bus().publish(notificationFailedV1, {
+      messageId: message.messageId,
+      channel: 'sms',
+      carrier: 'smpp-a',
+      attempts: 3,
+      reason: 'undeliverable',
+      origin: { service: 'otp', ref: id },
+    });
+    const view = await eventually(async () => {
+      const v = (await h.inject('GET', `/v1/verifications/${id}`)).json<Record<string, unknown>>();
+      return v['delivery'] ? v : undefined;
+    });
+    // E-mail is not offered for sign-in codes unless configured (weaker factor, SECURITY S7).
+    expect(view).toMatchObject({
+      status: 'pending',
+      delivery: { status: 'failed', channel: 'sms', reason: 'undeliverable' },
+      alternatives: ['voice'],
+    });
+    // Automatic fallback is off by default: nothing else was sent.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(h.codeMessages(id)).toHaveLength(1);
+  });
+
+  it('TOTP: enrolment gives an otpauth URI; a code from oathtool confirms it once; then verifies over the bus once per step', async () => {
+    const accountId = randomUUID();
+    const enrolled = await h.inject('POST', `/v1/accounts/${accountId}/authenticators/totp`, {
+      label: 'ana@example.com',
+    });
+    expect(enrolled.statusCode).toBe(201);
+    expect(enrolled.headers['cache-control']).toBe('no-store');
+    const { id, secret, otpauthUri } = enrolled.json();
+    expect(secret).toMatch(/^[A-Z2-7]{32}$/); // 160 bits
+    const uri = new URL(otpauthUri);
+    expect(uri.protocol).toBe('otpauth:');
+    expect(uri.searchParams.get('secret')).toBe(secret);
+    expect(uri.searchParams.get('issuer')).toBe('Phonegate');
+    expect(await bus().request(getFactorsV1, { accountId })).toEqual({
+      totp: false,
+      backupCodes: 0,
+    });
+
+    const now = h.clock.nowMs();
+    const wrong = await h.inject(
+      'POST',
+      `/v1/accounts/${accountId}/authenticators/totp/${id}/confirm`,
+      { code: wrongCode(oathtool(secret, now)) },
+    );
+    expect(wrong.statusCode).toBe(422);
+    expect(wrong.json()).toMatchObject({ code: 'code_mismatch', attemptsRemaining: 4 });
+    const code = oathtool(secret, now);
+    const confirmed = await h.inject(
+      'POST',
+      `/v1/accounts/${accountId}/authenticators/totp/${id}/confirm`,
+      { code },
+    );
+    expect(confirmed.statusCode).toBe(200);
+    expect(confirmed.json()).toEqual({ id, status: 'confirmed' });
+    expect(await bus().request(getFactorsV1, { accountId })).toEqual({
+      totp: true,
+      backupCodes: 0,
+    });
+
+    // The step used to confirm cannot be used again.
+    const replay = await remoteError(
+      bus().request(verifyFactorV1, { accountId, kind: 'totp', code, purpose: 'sign_in' }),
+    );
+    expect(replay.code).toBe('code_mismatch');
+    h.clock.advance(30_000);
+    const next = oathtool(secret, h.clock.nowMs());
+    expect(
+      await bus().request(verifyFactorV1, {
+        accountId,
+        kind: 'totp',
+        code: next,
+        purpose: 'sign_in',
+      }),
+    ).toEqual({ approved: true });
+    const again = await remoteError(
+      bus().request(verifyFactorV1, { accountId, kind: 'totp', code: next, purpose: 'sign_in' }),
+    );
+    expect(again.code).toBe('code_mismatch');
+    // Two steps away is outside the ±1 window.
+    const far = oathtool(secret, h.clock.nowMs() + 90_000);
+    expect(
+      (
+        await remoteError(
+          bus().request(verifyFactorV1, { accountId, kind: 'totp', code: far, purpose: 'step_up' }),
+        )
+      ).code,
+    ).toBe('code_mismatch');
+
+    const unknown = await h.inject(
+      'POST',
+      `/v1/accounts/${accountId}/authenticators/totp/${randomUUID()}/confirm`,
+      { code },
+    );
+    expect(unknown.statusCode).toBe(404);
+    const notReady = await remoteError(
+      bus().request(verifyFactorV1, {
+        accountId: randomUUID(),
+        kind: 'totp',
+        code,
+        purpose: 'sign_in',
+      }),
+    );
+    expect(notReady).toMatchObject({ code: 'factor_not_ready', status: 409 });
+  });
+
+  it('TOTP: two concurrent uses of one code, one succeeds', async () => {
+    const accountId = randomUUID();
+    const { id, secret } = (
+      await h.inject('POST', `/v1/accounts/${accountId}/authenticators/totp`, {})
+    ).json();
+    const now = h.clock.nowMs();
+    expect(
+      (
+        await h.inject('POST', `/v1/accounts/${accountId}/authenticators/totp/${id}/confirm`, {
+          code: oathtool(secret, now - 30_000),
+        })
+      ).statusCode,
+    ).toBe(200);
+    const code = oathtool(secret, now);
+    const results = await Promise.allSettled(
+      Array.from({ length: 4 }, () =>
+        bus().request(verifyFactorV1, { accountId, kind: 'totp', code, purpose: 'sign_in' }),
+      ),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+  });
+
+  it('backup codes: 10 shown once, each works once, a new set revokes the old', async () => {
+    const accountId = randomUUID();
+    const first = await h.inject('POST', `/v1/accounts/${accountId}/backup-codes`, undefined);
+    expect(first.statusCode).toBe(201);
+    expect(first.headers['cache-control']).toBe('no-store');
+    const codes: string[] = first.json().codes;
+    expect(codes).toHaveLength(10);
+    expect(codes.every((c) => c.replace('-', '').length >= 10)).toBe(true);
+    expect(await bus().request(getFactorsV1, { accountId })).toEqual({
+      totp: false,
+      backupCodes: 10,
+    });
+
+    const one = codes[0] as string;
+    expect(
+      await bus().request(verifyFactorV1, {
+        accountId,
+        kind: 'backup_code',
+        code: one.toUpperCase(),
+        purpose: 'sign_in',
+      }),
+    ).toEqual({ approved: true });
+    expect(
+      (
+        await remoteError(
+          bus().request(verifyFactorV1, {
+            accountId,
+            kind: 'backup_code',
+            code: one,
+            purpose: 'sign_in',
+          }),
+        )
+      ).code,
+    ).toBe('code_mismatch');
+    expect(await bus().request(getFactorsV1, { accountId })).toEqual({
+      totp: false,
+      backupCodes: 9,
+    });
+
+    const second = (
+      await h.inject('POST', `/v1/accounts/${accountId}/backup-codes`, undefined)
+    ).json().codes as string[];
+    const old = await remoteError(
+      bus().request(verifyFactorV1, {
+        accountId,
+        kind: 'backup_code',
+        code: codes[1] as string,
+        purpose: 'sign_in',
+      }),
+    );
+    expect(old.code).toBe('code_mismatch');
+    expect(
+      await bus().request(verifyFactorV1, {
+        accountId,
+        kind: 'backup_code',
+        code: second[1] as string,
+        purpose: 'step_up',
+      }),
+    ).toEqual({ approved: true });
+    const none = await remoteError(
+      bus().request(verifyFactorV1, {
+        accountId: randomUUID(),
+        kind: 'backup_code',
+        code: one,
+        purpose: 'sign_in',
+      }),
+    );
+    expect(none.code).toBe('factor_not_ready');
+  });
+
+  it('limits factor attempts per account (5 per 5 minutes): 429 too_many_attempts with Retry-After', async () => {
+    const accountId = randomUUID();
+    await h.inject('POST', `/v1/accounts/${accountId}/backup-codes`, undefined);
+    const tries = await Promise.allSettled(
+      Array.from({ length: 20 }, () =>
+        bus().request(verifyFactorV1, {
+          accountId,
+          kind: 'backup_code',
+          code: 'zzzzz-zzzzz',
+          purpose: 'sign_in',
+        }),
+      ),
+    );
+    const codes = tries.map((t) =>
+      t.status === 'rejected' ? (t.reason as DomainError).code : 'ok',
+    );
+    expect(codes.filter((c) => c === 'code_mismatch')).toHaveLength(5);
+    expect(codes.filter((c) => c === 'too_many_attempts')).toHaveLength(15);
+    const limited = tries.find(
+      (t) => t.status === 'rejected' && (t.reason as DomainError).code === 'too_many_attempts',
+    ) as PromiseRejectedResult;
+    expect((limited.reason as DomainError).extra['retryAfter']).toBe(300);
+  });
+
+  it('answers 401/403 on the factor routes and 404 for a malformed account id', async () => {
+    const accountId = randomUUID();
+    expect(
+      (await h.inject('POST', `/v1/accounts/${accountId}/backup-codes`, undefined, {})).statusCode,
+    ).toBe(401);
+    expect(
+      (
+        await h.inject(
+          'POST',
+          `/v1/accounts/${accountId}/authenticators/totp`,
+          {},
+          { authorization: 'Bearer ops-test-key' },
+        )
+      ).statusCode,
+    ).toBe(403);
+    expect((await h.inject('POST', '/v1/accounts/nope/backup-codes', undefined)).statusCode).toBe(
+      404,
+    );
+  });
+});

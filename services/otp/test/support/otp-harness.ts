@@ -1,0 +1,213 @@
+import { randomBytes } from 'node:crypto';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { type EventContract, type EventData, notificationRequestedV1 } from '@phonegate/contracts';
+import { Bus, decodeEnvelope, SensitiveCipher } from '@phonegate/messaging';
+import { createLogger, createServiceApp, ManualClock } from '@phonegate/platform';
+import {
+  createTestDatabase,
+  createTestVhost,
+  dropRedisPrefix,
+  eventually,
+  LogCapture,
+  redisPrefix,
+  TEST_INFRA,
+  type TestDatabase,
+  type TestVhost,
+} from '@phonegate/platform/testing';
+import * as amqp from 'amqplib';
+import { loadOtpConfig, type OtpConfig } from '../../src/config/otp.config';
+import { buildOtpRuntime, type OtpRuntime } from '../../src/runtime';
+
+export const SF = { authorization: 'Bearer sf-test-key' };
+export const OPS = { authorization: 'Bearer ops-test-key' };
+
+/** One message the service published, as it sat in the broker (raw) and as the notifier would read it. */
+export interface Caught {
+  routingKey: string;
+  type: string;
+  raw: string;
+  data: Record<string, unknown>;
+}
+
+type NotificationData = EventData<typeof notificationRequestedV1>;
+
+/**
+ * Builds the otp service in-process against the real stack: its own
+ * PostgreSQL database, RabbitMQ vhost and Redis prefix, a manual clock and a
+ * capturing logger. A "notifier" stand-in queue bound to every event keeps
+ * what was published (raw and decrypted), and a second bus ("identity") sends
+ * commands and events.
+ */
+export class OtpHarness {
+  app!: NestFastifyApplication;
+  runtime!: OtpRuntime;
+  config!: OtpConfig;
+  identity!: Bus;
+  readonly logs = new LogCapture();
+  readonly clock = new ManualClock(Date.UTC(2026, 10, 22, 10, 0, 0));
+  readonly caught: Caught[] = [];
+  readonly prefix = redisPrefix();
+  readonly keys = { bus: randomBytes(32), code: randomBytes(32), secret: randomBytes(32) };
+  private db!: TestDatabase;
+  vhost!: TestVhost;
+  private raw!: amqp.ChannelModel;
+  private cipher!: SensitiveCipher;
+  static readonly TAP_QUEUE = 'test.tap';
+
+  constructor(private readonly env: Record<string, string> = {}) {}
+
+  async start(): Promise<this> {
+    [this.db, this.vhost] = await Promise.all([
+      createTestDatabase('pg_otp'),
+      createTestVhost('t_otp'),
+    ]);
+    this.config = loadOtpConfig({
+      DATABASE_URL: this.db.url,
+      REDIS_URL: TEST_INFRA.redisUrl,
+      REDIS_KEY_PREFIX: this.prefix,
+      RABBITMQ_URL: this.vhost.url,
+      API_KEYS: 'sf-test-key:storefront,ops-test-key:ops',
+      BUS_ENCRYPTION_KEYS: `b1:${this.keys.bus.toString('base64')}`,
+      CODE_HMAC_KEYS: `c1:${this.keys.code.toString('base64')}`,
+      OTP_SECRET_KEYS: `s1:${this.keys.secret.toString('base64')}`,
+      OTP_ORIGIN_HOST: 'shop.example.com',
+      OTP_PUBLIC_BASE_URL: 'https://otp.example.com',
+      OTP_EXPIRY_SWEEP_INTERVAL: '200ms',
+      LOG_LEVEL: 'debug',
+      ...this.env,
+    });
+    this.cipher = new SensitiveCipher({
+      keys: { b1: this.keys.bus.toString('base64') },
+      activeKeyId: 'b1',
+    });
+
+    // The tap stands in for every consumer: it makes events routable and keeps them as stored.
+    this.raw = await amqp.connect(this.vhost.url);
+    const ch = await this.raw.createChannel();
+    await ch.assertExchange('phonegate.events', 'topic', { durable: true });
+    await ch.assertQueue(OtpHarness.TAP_QUEUE, { durable: true });
+    await ch.bindQueue(OtpHarness.TAP_QUEUE, 'phonegate.events', '#');
+    await ch.consume(OtpHarness.TAP_QUEUE, (msg) => {
+      if (!msg) return;
+      const raw = msg.content.toString('utf8');
+      const envelope = decodeEnvelope(msg.content);
+      const data = this.cipher.decryptPaths(
+        envelope.data,
+        envelope.sensitive ?? [],
+        envelope.type,
+      ) as Record<string, unknown>;
+      this.caught.push({ routingKey: msg.fields.routingKey, type: envelope.type, raw, data });
+      ch.ack(msg);
+    });
+
+    const logger = createLogger({ service: 'otp', level: 'debug', destination: this.logs });
+    this.runtime = buildOtpRuntime(this.config, {
+      logger,
+      clock: this.clock,
+      bus: { queueType: 'classic', metrics: false },
+    });
+    this.app = await createServiceApp({
+      name: 'otp',
+      module: this.runtime.module,
+      logger,
+      redis: this.runtime.redis,
+      microservices: [this.runtime.bus.server],
+      swagger: { title: 'otp', description: 'test' },
+    });
+    await this.app.startAllMicroservices();
+    await this.app.init();
+    await this.app.getHttpAdapter().getInstance().ready();
+
+    this.identity = new Bus({
+      service: 'identity-test',
+      url: this.vhost.url,
+      keys: { b1: this.keys.bus.toString('base64') },
+      activeKeyId: 'b1',
+      logger: createLogger({ service: 'identity-test', level: 'warn', destination: this.logs }),
+      metrics: false,
+      rpcTimeoutMs: 5000,
+    });
+    await this.identity.start();
+    await this.identity.connection.waitUntilConnected(10_000);
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    await this.identity?.close().catch(() => undefined);
+    await this.app?.close().catch(() => undefined);
+    await this.runtime?.close().catch(() => undefined);
+    await this.raw?.close().catch(() => undefined);
+    await Promise.all([this.db?.drop(), this.vhost?.drop(), dropRedisPrefix(this.prefix)]);
+  }
+
+  inject(
+    method: 'GET' | 'POST',
+    url: string,
+    payload?: unknown,
+    headers: Record<string, string> = SF,
+  ) {
+    return this.app.inject({
+      method,
+      url,
+      headers,
+      ...(payload !== undefined ? { payload: payload as object } : {}),
+    });
+  }
+
+  /** Code messages for a challenge, in the order they were published. */
+  codeMessages(challengeId: string): NotificationData[] {
+    return this.caught
+      .filter((c) => c.type === notificationRequestedV1.type)
+      .map((c) => c.data as NotificationData)
+      .filter((d) => d.origin?.ref === challengeId && d.template.startsWith('otp.'));
+  }
+
+  /** Waits for the n-th code message of a challenge and returns it. */
+  async codeMessage(challengeId: string, sendNo = 1): Promise<NotificationData> {
+    return eventually(
+      () =>
+        this.codeMessages(challengeId).find((d) => d.dedupeKey === `otp:${challengeId}:${sendNo}`),
+      5000,
+      10,
+    );
+  }
+
+  /** The code of the n-th send, as the notifier would decrypt it. */
+  async code(challengeId: string, sendNo = 1): Promise<string> {
+    return String((await this.codeMessage(challengeId, sendNo)).variables['code']);
+  }
+
+  events<C extends EventContract>(contract: C): EventData<C>[] {
+    return this.caught.filter((c) => c.type === contract.type).map((c) => c.data as EventData<C>);
+  }
+
+  alerts(template: string): NotificationData[] {
+    return this.caught
+      .filter((c) => c.type === notificationRequestedV1.type)
+      .map((c) => c.data as NotificationData)
+      .filter((d) => d.template === template);
+  }
+
+  /** Starts a verification over HTTP and returns its id and code. */
+  async startVerification(
+    body: Record<string, unknown>,
+  ): Promise<{ id: string; code: string; body: Record<string, unknown> }> {
+    const res = await this.inject('POST', '/v1/verifications', body);
+    if (res.statusCode !== 201) throw new Error(`start answered ${res.statusCode}: ${res.body}`);
+    const json = res.json<Record<string, unknown> & { id: string }>();
+    return { id: json.id, code: await this.code(json.id), body: json };
+  }
+}
+
+/** A different valid 6-digit code. */
+export function wrongCode(code: string): string {
+  return code === '000000' ? '000001' : String((Number(code) + 1) % 1_000_000).padStart(6, '0');
+}
+
+let counter = 0;
+/** Distinct valid US numbers (555-01xx are fictional but valid for libphonenumber) in distinct blocks. */
+export function usNumber(): string {
+  counter += 1;
+  const block = 200 + ((counter * 37 + Number(randomBytes(1)[0])) % 700);
+  return `+1415${String(block).padStart(3, '0')}${String((counter * 7919) % 10_000).padStart(4, '0')}`;
+}
