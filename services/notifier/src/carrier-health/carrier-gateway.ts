@@ -1,0 +1,39 @@
+import type { DeliveryReceipt } from '../receipts/receipt.service';
+import type { MessageSender } from '../dispatch/message-sender';
+
+/** What GET /v1/carriers answers for one carrier. */
+export interface CarrierHealth {
+  id: string;
+  channels: readonly string[];
+  /** Circuit breaker state. */
+  state: 'closed' | 'open' | 'half_open';
+  [detail: string]: unknown;
+}
+
+/** An HTTP status callback as it reached us, for the carrier to check and read. */
+export interface ReceiptCallback {
+  carrier: string;
+  /** The full URL as the carrier called it (the signature covers it). */
+  url: string;
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  params: Readonly<Record<string, string>>;
+}
+
+export type CallbackVerdict =
+  | { ok: true; receipts: DeliveryReceipt[] }
+  | { ok: false; error: 'unknown_carrier' | 'invalid_signature' };
+
+/**
+ * The carriers as the rest of the notifier sees them (implemented over the
+ * carriers module: the adapters and the FailoverSender with its breakers).
+ */
+export abstract class CarrierGateway {
+  abstract readonly sender: MessageSender;
+  abstract health(): CarrierHealth[];
+  /** Checks an HTTP carrier's signature and reads its receipts (none for intermediate statuses). */
+  abstract readCallback(callback: ReceiptCallback): CallbackVerdict;
+  /** Receipts arriving over a carrier's own connection (SMPP deliver_sm). */
+  abstract onReceipt(listener: (receipt: DeliveryReceipt) => void): void;
+  abstract start(): Promise<void>;
+  abstract close(): Promise<void>;
+}

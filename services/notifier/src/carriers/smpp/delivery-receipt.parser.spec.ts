@@ -1,0 +1,52 @@
+import { normalizeMessageId, parseDeliveryReceipt } from './delivery-receipt.parser';
+
+const text = (stat: string, err = '000') =>
+  `id:0a1b2c sub:001 dlvrd:001 submit date:2511221200 done date:2511221201 stat:${stat} err:${err} text:Your code is 123456`;
+
+describe('parseDeliveryReceipt', () => {
+  it('reads a DELIVRD receipt from its text', () => {
+    expect(parseDeliveryReceipt({ esmClass: 0x04, shortMessage: text('DELIVRD') })).toEqual({
+      id: '0a1b2c',
+      status: 'delivered',
+      final: true,
+    });
+  });
+
+  it('reads UNDELIV with its error code and never keeps the text', () => {
+    const r = parseDeliveryReceipt({ esmClass: 0x04, shortMessage: text('UNDELIV', '001') });
+    expect(r).toEqual({
+      id: '0a1b2c',
+      status: 'undelivered',
+      final: true,
+      errorCode: 'UNDELIV/001',
+    });
+    expect(JSON.stringify(r)).not.toContain('123456');
+  });
+
+  it('prefers the receipted_message_id and message_state TLVs', () => {
+    expect(
+      parseDeliveryReceipt({
+        esmClass: 0x04,
+        shortMessage: text('DELIVRD'),
+        receiptedMessageId: 'FF00',
+        messageState: 8,
+      }),
+    ).toMatchObject({ id: 'ff00', status: 'rejected', final: true });
+  });
+
+  it('treats ENROUTE/ACCEPTD as intermediate', () => {
+    expect(parseDeliveryReceipt({ esmClass: 0x04, shortMessage: text('ENROUTE') })).toMatchObject({
+      status: 'sent',
+      final: false,
+    });
+  });
+
+  it('ignores a deliver_sm that is not a receipt', () => {
+    expect(parseDeliveryReceipt({ esmClass: 0x00, shortMessage: 'hello' })).toBeUndefined();
+    expect(parseDeliveryReceipt({ esmClass: 0x04, shortMessage: 'no id here' })).toBeUndefined();
+  });
+
+  it('normalises ids for matching', () => {
+    expect(normalizeMessageId(' 00ABC ')).toBe('00abc');
+  });
+});

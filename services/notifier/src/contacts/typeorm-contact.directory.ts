@@ -1,0 +1,110 @@
+import { type DataSource, IsNull, Not } from 'typeorm';
+import { ContactAccountRecord } from './contact-account.entity';
+import {
+  type AccountEmail,
+  ContactDirectory,
+  type Preferences,
+  type VerifiedNumber,
+} from './contact-directory';
+import { ContactPhoneRecord } from './contact-phone.entity';
+
+/** The contact projection on TypeORM. Every write is idempotent (events can arrive twice). */
+export class TypeOrmContactDirectory extends ContactDirectory {
+  constructor(private readonly dataSource: DataSource) {
+    super();
+  }
+
+  async accountCreated(accountId: string, email: string, locale: string, at: Date): Promise<void> {
+    // The preference column is left out so a choice made before this event arrived survives it.
+    await this.dataSource
+      .getRepository(ContactAccountRecord)
+      .upsert({ accountId, email, locale, updatedAt: at }, ['accountId']);
+  }
+
+  async phoneVerified(
+    accountId: string,
+    phoneId: string,
+    e164: string,
+    primary: boolean,
+    at: Date,
+    replacedPhoneId?: string,
+  ): Promise<void> {
+    await this.dataSource.transaction(async (m) => {
+      const phones = m.getRepository(ContactPhoneRecord);
+      if (replacedPhoneId)
+        await phones.update(
+          { phoneId: replacedPhoneId, removedAt: IsNull() },
+          { removedAt: at, primary: false },
+        );
+      const existing = await phones.findOneBy({ phoneId });
+      if (existing?.removedAt) return; // removed after it was verified: a late event must not revive it
+      if (primary) await phones.update({ accountId, phoneId: Not(phoneId) }, { primary: false });
+      await phones.upsert(
+        { phoneId, accountId, e164, primary, verifiedAt: existing?.verifiedAt ?? at },
+        ['phoneId'],
+      );
+    });
+  }
+
+  async primaryChanged(accountId: string, phoneId: string, e164: string, at: Date): Promise<void> {
+    await this.dataSource.transaction(async (m) => {
+      const phones = m.getRepository(ContactPhoneRecord);
+      const existing = await phones.findOneBy({ phoneId });
+      if (existing?.removedAt) return;
+      await phones.update({ accountId, phoneId: Not(phoneId) }, { primary: false });
+      await phones.upsert(
+        { phoneId, accountId, e164, primary: true, verifiedAt: existing?.verifiedAt ?? at },
+        ['phoneId'],
+      );
+    });
+  }
+
+  async phoneRemoved(phoneId: string, at: Date): Promise<void> {
+    await this.dataSource
+      .getRepository(ContactPhoneRecord)
+      .update({ phoneId, removedAt: IsNull() }, { removedAt: at, primary: false });
+  }
+
+  async setPreferences(accountId: string, orderUpdates: boolean, at: Date): Promise<Preferences> {
+    await this.dataSource
+      .getRepository(ContactAccountRecord)
+      .upsert({ accountId, orderUpdates, updatedAt: at }, ['accountId']);
+    return { accountId, orderUpdates };
+  }
+
+  async emailOf(accountId: string): Promise<AccountEmail | undefined> {
+    const row = await this.dataSource.getRepository(ContactAccountRecord).findOneBy({ accountId });
+    return row?.email ? { accountId, email: row.email, locale: row.locale } : undefined;
+  }
+
+  async primaryNumberOf(accountId: string): Promise<VerifiedNumber | undefined> {
+    const phones = await this.dataSource
+      .getRepository(ContactPhoneRecord)
+      .find({
+        where: { accountId, removedAt: IsNull() },
+        order: { primary: 'DESC', verifiedAt: 'ASC' },
+        take: 1,
+      });
+    const phone = phones[0];
+    return phone ? this.withAccount(phone) : undefined;
+  }
+
+  async ownerOfNumber(e164: string): Promise<VerifiedNumber | undefined> {
+    const phone = await this.dataSource
+      .getRepository(ContactPhoneRecord)
+      .findOne({ where: { e164, removedAt: IsNull() }, order: { verifiedAt: 'DESC' } });
+    return phone ? this.withAccount(phone) : undefined;
+  }
+
+  private async withAccount(phone: ContactPhoneRecord): Promise<VerifiedNumber> {
+    const account = await this.dataSource
+      .getRepository(ContactAccountRecord)
+      .findOneBy({ accountId: phone.accountId });
+    return {
+      accountId: phone.accountId,
+      e164: phone.e164,
+      locale: account?.locale ?? null,
+      orderUpdates: account?.orderUpdates ?? true,
+    };
+  }
+}

@@ -1,0 +1,295 @@
+import type { EventData, notificationRequestedV1, Priority } from '@phonegate/contracts';
+import {
+  type Clock,
+  DomainError,
+  isDomainError,
+  type Logger,
+  maskDestination,
+} from '@phonegate/platform';
+import { type DestinationHasher, normalizeDestination } from '../messages/destination';
+import { TERMINAL_STATUSES } from '../messages/message.entity';
+import type { MessageLog, NewMessage } from '../messages/message-log';
+import { type NotifierMetrics, reasonLabel } from '../metrics/notifier.metrics';
+import type { RenderedMessage, TemplateService } from '../templates/template.service';
+import type { DedupeStore } from './dedupe.store';
+import type { DestinationResolver } from './destination.resolver';
+import type { MessageLocks } from './message-locks';
+import type { CarrierTry, MessageSender, SendResult } from './message-sender';
+
+export type NotificationRequest = EventData<typeof notificationRequestedV1>;
+
+export interface DispatchOptions {
+  /** Deadline of a message without notAfter, from its request time. */
+  ttlMs: Record<Priority, number>;
+  /** Back-off between attempts when every carrier failed; the last repeats. */
+  retryDelaysMs: readonly number[];
+  /** Longest one delivery is held retrying before it goes back to the bus. */
+  holdMs: number;
+}
+
+export interface DispatchMeta {
+  /** When the message was asked for (the envelope time). */
+  requestedAt: Date;
+  /** This is the last delivery the bus will make: give up for good instead of handing it back. */
+  lastDelivery: boolean;
+  /** Aborted on shutdown: stop waiting and hand the message back to the bus. */
+  signal?: AbortSignal;
+}
+
+/** Thrown to hand a message back to the bus retry tiers (retryable). */
+export class SendLaterError extends DomainError {
+  constructor(detail: string) {
+    super('service_unavailable', detail, {}, true);
+  }
+}
+
+/**
+ * Sends one requested message: idempotent per message id and dedupeKey,
+ * never after its notAfter, retried (in process, then through the bus) while
+ * every carrier fails, with each step on the message log's timeline.
+ */
+export class DispatchService {
+  constructor(
+    private readonly log: MessageLog,
+    private readonly resolver: DestinationResolver,
+    private readonly templates: TemplateService,
+    private readonly dedupe: DedupeStore,
+    private readonly sender: MessageSender,
+    private readonly hasher: DestinationHasher,
+    private readonly clock: Clock,
+    private readonly metrics: NotifierMetrics,
+    private readonly logger: Logger,
+    private readonly locks: MessageLocks,
+    private readonly options: DispatchOptions,
+  ) {}
+
+  async dispatch(request: NotificationRequest, meta: DispatchMeta): Promise<void> {
+    const lock = await this.locks.acquire(request.messageId);
+    if (!lock) throw new SendLaterError('another delivery of this message is being worked on');
+    try {
+      await this.dispatchLocked(request, meta);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private async dispatchLocked(request: NotificationRequest, meta: DispatchMeta): Promise<void> {
+    const id = request.messageId;
+    const deadline = request.notAfter
+      ? new Date(request.notAfter)
+      : new Date(meta.requestedAt.getTime() + this.options.ttlMs[request.priority]);
+    const base = this.baseRecord(request, meta);
+
+    // Every refusal below is idempotent: a message already in the log keeps its state.
+    if (!this.templates.supports(request.template, request.channel)) {
+      await this.drop(base, 'unknown_template');
+      this.templates.assertSupported(request.template, request.channel); // throws: the bus parks the message
+    }
+
+    const resolution = await this.resolver.resolve(request);
+    if (!resolution.ok) {
+      await this.drop(base, resolution.reason);
+      this.logger.info({ messageId: id, reason: resolution.reason }, 'message refused');
+      return;
+    }
+    const to = normalizeDestination(request.channel, resolution.to);
+    const record: NewMessage = {
+      ...base,
+      destinationMasked: maskDestination(to),
+      destinationHash: this.hasher.hash(to),
+      ...(resolution.accountId ? { accountId: resolution.accountId } : {}),
+    };
+
+    if (request.dedupeKey && !(await this.claimDedupeKey(request.dedupeKey, id))) return;
+
+    let rendered: RenderedMessage;
+    try {
+      rendered = this.templates.render({
+        template: request.template,
+        channel: request.channel,
+        locale: request.locale,
+        variables: request.variables,
+      });
+    } catch (error) {
+      if (!isDomainError(error)) throw error;
+      await this.drop(record, error.code);
+      throw error; // not retryable: parked with the reason
+    }
+    const stored: NewMessage = {
+      ...record,
+      locale: rendered.locale,
+      body: rendered.stored.text,
+      ...(rendered.stored.subject !== undefined ? { subject: rendered.stored.subject } : {}),
+      segments: rendered.segments,
+      encoding: rendered.encoding,
+    };
+
+    if (this.clock.now() >= deadline) return void (await this.drop(stored, 'expired'));
+    // One statement for the common case: the row goes in already `sending`, first attempt counted.
+    const inserted = await this.log.insertSending(stored, this.clock.now());
+    if (inserted === 'duplicate') {
+      this.metrics.dropped.inc({ reason: 'duplicate' });
+      this.logger.info({ messageId: id }, 'another message holds this dedupeKey; not sent');
+      return;
+    }
+    if (inserted === 'exists') {
+      // A redelivery, a retry from the bus, or a message queued over HTTP.
+      const existing = await this.log.statusOf(id);
+      if (!existing || TERMINAL_STATUSES.includes(existing.status)) {
+        this.logger.debug({ messageId: id, status: existing?.status }, 'message already handled');
+        return;
+      }
+    }
+    await this.sendUntilDone(request, to, rendered, deadline, meta, inserted === 'inserted');
+  }
+
+  private async sendUntilDone(
+    request: NotificationRequest,
+    to: string,
+    rendered: RenderedMessage,
+    deadline: Date,
+    meta: DispatchMeta,
+    firstAttemptMarked: boolean,
+  ): Promise<void> {
+    const id = request.messageId;
+    const heldSince = this.clock.nowMs();
+    for (let failures = 0; ; failures++) {
+      // notAfter is checked before every attempt: a message is never sent late.
+      if (this.clock.now() >= deadline) return void (await this.finish(id, 'dropped', 'expired'));
+      const attempt =
+        failures === 0 && firstAttemptMarked ? 1 : await this.log.markSending(id, this.clock.now());
+      if (attempt === undefined) return; // finished elsewhere meanwhile
+      const result = await this.sender.send({
+        messageId: id,
+        channel: request.channel,
+        to,
+        text: rendered.send.text,
+        ...(rendered.send.subject !== undefined ? { subject: rendered.send.subject } : {}),
+        priority: request.priority,
+        notAfter: deadline,
+      });
+      this.count(request, result);
+      if (result.outcome === 'sent') {
+        const at = this.clock.now();
+        await this.log.recordSent(id, at, result.carrier, result.providerMessageId);
+        this.metrics.sendLatency.observe(
+          { priority: request.priority },
+          Math.max(0, at.getTime() - meta.requestedAt.getTime()) / 1000,
+        );
+        this.logger.info(
+          { messageId: id, carrier: result.carrier, attempt, priority: request.priority },
+          'message sent',
+        );
+        return;
+      }
+      if (result.outcome === 'rejected') {
+        await this.finish(id, 'failed', result.reason, result.carrier);
+        return;
+      }
+      await this.log.recordAttemptFailed(id, this.clock.now(), result.reason);
+      this.logger.warn(
+        { messageId: id, attempt, reason: result.reason },
+        'no carrier took the message',
+      );
+      if (this.clock.nowMs() - heldSince >= this.options.holdMs) {
+        if (meta.lastDelivery)
+          return void (await this.finish(id, 'failed', `all_carriers_failed: ${result.reason}`));
+        throw new SendLaterError('every carrier failed; handing the message back to the bus');
+      }
+      const delays = this.options.retryDelaysMs;
+      const delay = delays[Math.min(failures, delays.length - 1)] ?? 1_000;
+      await sleepUntil(
+        Math.min(this.clock.nowMs() + delay, deadline.getTime()),
+        this.clock,
+        meta.signal,
+      );
+      if (meta.signal?.aborted)
+        throw new SendLaterError('shutting down; handing the message back to the bus');
+    }
+  }
+
+  private baseRecord(request: NotificationRequest, meta: DispatchMeta): NewMessage {
+    return {
+      id: request.messageId,
+      ...(request.dedupeKey ? { dedupeKey: request.dedupeKey } : {}),
+      priority: request.priority,
+      channel: request.channel,
+      template: request.template,
+      locale: request.locale,
+      ...(request.accountId ? { accountId: request.accountId } : {}),
+      body: '',
+      ...(request.notAfter ? { notAfter: new Date(request.notAfter) } : {}),
+      requestedAt: meta.requestedAt,
+      ...(request.origin ? { origin: request.origin } : {}),
+    };
+  }
+
+  private async claimDedupeKey(key: string, id: string): Promise<boolean> {
+    try {
+      if ((await this.dedupe.claim(key, id)) !== 'taken') return true;
+    } catch (error) {
+      // Redis is only the fast path; the log's unique index on dedupe_key still holds.
+      this.logger.warn(
+        { messageId: id, err: (error as Error).message },
+        'dedupe store unavailable; relying on the message log',
+      );
+      return true;
+    }
+    this.metrics.dropped.inc({ reason: 'duplicate' });
+    this.logger.info({ messageId: id }, 'another message holds this dedupeKey; not sent');
+    return false;
+  }
+
+  private async drop(record: NewMessage, reason: string): Promise<void> {
+    const result = await this.log.insertDropped(record, this.clock.now(), reason);
+    if (result === 'inserted') this.metrics.dropped.inc({ reason: reasonLabel(reason) });
+    else if (result === 'exists') await this.finish(record.id, 'dropped', reason);
+  }
+
+  private async finish(
+    id: string,
+    status: 'failed' | 'dropped',
+    reason: string,
+    carrier?: string,
+  ): Promise<void> {
+    const changed = await this.log.recordFinal(id, this.clock.now(), status, reason, carrier);
+    if (!changed) return;
+    if (status === 'dropped') this.metrics.dropped.inc({ reason: reasonLabel(reason) });
+    this.logger.info(
+      { messageId: id, status, reason: reasonLabel(reason) },
+      status === 'dropped' ? 'message dropped' : 'message failed',
+    );
+  }
+
+  private count(request: NotificationRequest, result: SendResult): void {
+    const labels = (carrier: string, outcome: string) => ({
+      carrier,
+      channel: request.channel,
+      priority: request.priority,
+      outcome,
+    });
+    const tried: CarrierTry[] = result.tried;
+    for (const t of tried)
+      if (t.outcome !== 'accepted') this.metrics.sends.inc(labels(t.carrier, t.outcome));
+    if (result.outcome === 'sent') this.metrics.sends.inc(labels(result.carrier, 'sent'));
+    else if (tried.length === 0)
+      this.metrics.sends.inc(
+        labels('none', result.outcome === 'rejected' ? 'rejected' : 'unavailable'),
+      );
+  }
+}
+
+/** Waits until `untilMs` on the clock, or until the signal aborts. */
+function sleepUntil(untilMs: number, clock: Clock, signal?: AbortSignal): Promise<void> {
+  const ms = Math.max(0, untilMs - clock.nowMs());
+  return new Promise((resolve) => {
+    if (signal?.aborted || ms === 0) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,4 @@
+import { runService } from '@phonegate/platform';
+import { startNotifierService } from './service';
+
+runService('notifier', () => startNotifierService(process.env));

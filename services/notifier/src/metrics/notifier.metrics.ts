@@ -1,0 +1,51 @@
+import type { MetricsService } from '@phonegate/platform';
+import type { Counter, Histogram } from 'prom-client';
+
+/**
+ * The notifier's metrics. Labels are carrier ids, channels, priorities,
+ * queue names, outcomes and reasons: never a code, a destination or an id.
+ */
+export class NotifierMetrics {
+  readonly sends: Counter<'carrier' | 'channel' | 'priority' | 'outcome'>;
+  readonly sendLatency: Histogram<'priority'>;
+  readonly dropped: Counter<'reason'>;
+  readonly queueLag: Histogram<'queue'>;
+  readonly receipts: Counter<'carrier' | 'status'>;
+
+  constructor(metrics: MetricsService) {
+    this.sends = metrics.counter('notifier_sends_total', 'Send attempts by carrier and outcome', [
+      'carrier',
+      'channel',
+      'priority',
+      'outcome',
+    ]);
+    this.sendLatency = metrics.histogram(
+      'notifier_send_latency_seconds',
+      'From the request (envelope time) to a carrier accepting the message',
+      ['priority'],
+      [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+    );
+    this.dropped = metrics.counter(
+      'notifier_dropped_total',
+      'Messages dropped (never sent) by reason',
+      ['reason'],
+    );
+    this.queueLag = metrics.histogram(
+      'bus_queue_lag_seconds',
+      'From an event being published (envelope time) to a consumer taking it',
+      ['queue'],
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    );
+    this.receipts = metrics.counter(
+      'notifier_receipts_total',
+      'Delivery receipts by carrier and status',
+      ['carrier', 'status'],
+    );
+  }
+}
+
+/** A reason as a metric label: the stable word before any detail. */
+export function reasonLabel(reason: string): string {
+  const word = /^[a-z_]+/.exec(reason)?.[0];
+  return word && word.length <= 40 ? word : 'other';
+}

@@ -1,0 +1,15 @@
+import { CreateOutbox1732240000000, OutboxMessage } from '@phonegate/messaging';
+import { ContactAccountRecord } from '../contacts/contact-account.entity';
+import { ContactPhoneRecord } from '../contacts/contact-phone.entity';
+import { MessageEventRecord } from '../messages/message-event.entity';
+import { MessageRecord } from '../messages/message.entity';
+import { CreateNotifier1763900000000 } from './1763900000000-create-notifier';
+
+export const NOTIFIER_ENTITIES = [
+  MessageRecord,
+  MessageEventRecord,
+  ContactAccountRecord,
+  ContactPhoneRecord,
+  OutboxMessage,
+];
+export const NOTIFIER_MIGRATIONS = [CreateOutbox1732240000000, CreateNotifier1763900000000];

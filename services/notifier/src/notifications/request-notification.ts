@@ -1,0 +1,150 @@
+import { randomUUID } from 'node:crypto';
+import {
+  channel,
+  locale,
+  notificationRequestedV1,
+  priority,
+  type Priority,
+} from '@phonegate/contracts';
+import { type Clock, DomainError, type Logger, maskDestination } from '@phonegate/platform';
+import { z } from 'zod';
+import type { ContactDirectory } from '../contacts/contact-directory';
+import type { DestinationResolver } from '../dispatch/destination.resolver';
+import { type DestinationHasher, normalizeDestination } from '../messages/destination';
+import type { MessageLog } from '../messages/message-log';
+import type { TemplateService } from '../templates/template.service';
+
+/** POST /v1/notifications body. */
+export const notificationBody = z
+  .object({
+    to: z.string().min(3).max(320).optional(),
+    accountId: z.string().min(1).max(100).optional(),
+    channel,
+    template: z
+      .string()
+      .regex(/^[a-z][a-z0-9_.]*$/)
+      .max(100),
+    locale: locale.optional(),
+    variables: z
+      .record(z.string().max(64), z.union([z.string().max(500), z.number(), z.boolean()]))
+      .default({}),
+    priority: priority.optional(),
+  })
+  .refine((b) => b.to !== undefined || b.accountId !== undefined, {
+    message: 'give to or accountId',
+    path: ['to'],
+  });
+export type NotificationBody = z.infer<typeof notificationBody>;
+
+/**
+ * Accepts a templated message over HTTP: checks the template, the variables
+ * and the destination now (so the caller hears 422 at once), then writes the
+ * `queued` row and the notification.requested.v1 event in one transaction;
+ * the priority queues do the rest, like any request from the bus.
+ */
+export class RequestNotification {
+  constructor(
+    private readonly log: MessageLog,
+    private readonly contacts: ContactDirectory,
+    private readonly resolver: DestinationResolver,
+    private readonly templates: TemplateService,
+    private readonly hasher: DestinationHasher,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {}
+
+  async execute(body: NotificationBody): Promise<{ messageId: string }> {
+    this.templates.assertSupported(body.template, body.channel);
+    const request = {
+      channel: body.channel,
+      template: body.template,
+      ...(body.to ? { to: body.to } : {}),
+      ...(body.accountId ? { accountId: body.accountId } : {}),
+    };
+    const resolution = await this.resolver.resolve(request);
+    if (!resolution.ok) {
+      if (resolution.reason === 'invalid_destination') {
+        throw new DomainError(
+          body.channel === 'email' ? 'validation_failed' : 'invalid_phone_number',
+          `to: ${resolution.detail}.`,
+          {
+            errors: [{ field: 'to', code: 'invalid', message: resolution.detail }],
+          },
+        );
+      }
+      throw new DomainError(
+        'destination_refused',
+        `The message cannot go there: ${resolution.detail}.`,
+        { reason: resolution.reason },
+      );
+    }
+    // Over HTTP a number must be one verified on some account (no open relay to any number).
+    if (
+      body.channel !== 'email' &&
+      body.to !== undefined &&
+      !(await this.contacts.ownerOfNumber(resolution.to))
+    ) {
+      throw new DomainError(
+        'destination_refused',
+        'The message cannot go there: not a verified number.',
+        { reason: 'destination_refused' },
+      );
+    }
+    const locale =
+      body.locale ??
+      (resolution.accountId
+        ? ((await this.contacts.emailOf(resolution.accountId))?.locale ?? 'en')
+        : 'en');
+    const rendered = this.templates.render({
+      template: body.template,
+      channel: body.channel,
+      locale,
+      variables: body.variables,
+    });
+
+    const messageId = randomUUID();
+    const now = this.clock.now();
+    const to = normalizeDestination(body.channel, resolution.to);
+    const prio: Priority = body.priority ?? 'standard';
+    const inserted = await this.log.insertQueued(
+      {
+        id: messageId,
+        priority: prio,
+        channel: body.channel,
+        template: body.template,
+        locale: rendered.locale,
+        ...(resolution.accountId ? { accountId: resolution.accountId } : {}),
+        destinationMasked: maskDestination(to),
+        destinationHash: this.hasher.hash(to),
+        body: rendered.stored.text,
+        ...(rendered.stored.subject !== undefined ? { subject: rendered.stored.subject } : {}),
+        segments: rendered.segments,
+        encoding: rendered.encoding,
+        requestedAt: now,
+        origin: { service: 'api' },
+      },
+      now,
+      {
+        contract: notificationRequestedV1,
+        data: {
+          messageId,
+          priority: prio,
+          channel: body.channel,
+          to,
+          ...(resolution.accountId ? { accountId: resolution.accountId } : {}),
+          template: body.template,
+          locale: rendered.locale,
+          variables: body.variables,
+          origin: { service: 'api' },
+        },
+      },
+    );
+    if (inserted !== 'inserted')
+      throw new DomainError('conflict', 'The message could not be queued; retry.');
+    this.logger.info(
+      { messageId, template: body.template, channel: body.channel, priority: prio },
+      'notification accepted',
+    );
+    return { messageId };
+  }
+}

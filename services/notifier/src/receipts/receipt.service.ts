@@ -1,0 +1,73 @@
+import type { Clock, Logger } from '@phonegate/platform';
+import type { MessageLog } from '../messages/message-log';
+import type { NotifierMetrics } from '../metrics/notifier.metrics';
+import { Semaphore } from '../dispatch/semaphore';
+
+/** A carrier's final word on a message, from an SMPP deliver_sm or an HTTP status callback. */
+export interface DeliveryReceipt {
+  carrier: string;
+  /** The id the carrier answered the submission with. */
+  providerMessageId: string;
+  status: 'delivered' | 'failed';
+  /** Carrier status or error code (e.g. `UNDELIV`, `30003`): never message text. */
+  reason?: string;
+}
+
+export type ReceiptOutcome = 'applied' | 'unknown' | 'duplicate';
+
+/**
+ * Puts receipts on the timeline (`delivered` / `failed`, with the outcome
+ * event). A receipt can overtake the `sent` record of its own message (the
+ * carrier answers before our write commits), so an unmatched one is retried
+ * for a few seconds before it is given up.
+ */
+export class ReceiptService {
+  /** Receipts come as fast as sends; they must not take every database connection from the sends. */
+  private readonly slots: Semaphore;
+
+  constructor(
+    private readonly log: MessageLog,
+    private readonly metrics: NotifierMetrics,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly matchWaitMs: number,
+    concurrency = 4,
+  ) {
+    this.slots = new Semaphore(concurrency);
+  }
+
+  async apply(receipt: DeliveryReceipt): Promise<ReceiptOutcome> {
+    const started = Date.now();
+    for (let delay = 25; ; delay = Math.min(delay * 2, 1_000)) {
+      const result = await this.slots.run(() => this.tryOnce(receipt));
+      if (result !== 'unknown') return result;
+      if (Date.now() - started + delay > this.matchWaitMs) break;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+    this.metrics.receipts.inc({ carrier: receipt.carrier, status: 'unmatched' });
+    this.logger.warn(
+      { carrier: receipt.carrier, status: receipt.status },
+      'delivery receipt for an unknown message',
+    );
+    return 'unknown';
+  }
+
+  private async tryOnce(receipt: DeliveryReceipt): Promise<ReceiptOutcome> {
+    const result = await this.log.applyReceipt(
+      receipt.carrier,
+      receipt.providerMessageId,
+      receipt.status,
+      this.clock.now(),
+      receipt.reason,
+    );
+    if (result.applied) {
+      this.metrics.receipts.inc({ carrier: receipt.carrier, status: receipt.status });
+      this.logger.info(
+        { messageId: result.messageId, carrier: receipt.carrier, status: receipt.status },
+        'delivery receipt',
+      );
+      return 'applied';
+    }
+    return result.why === 'already_final' ? 'duplicate' : 'unknown';
+  }
+}

@@ -1,0 +1,46 @@
+import { Controller, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
+import { ApiExcludeEndpoint } from '@nestjs/swagger';
+import { DomainError, Public } from '@phonegate/platform';
+import type { FastifyRequest } from 'fastify';
+import { CarrierGateway } from '../carrier-health/carrier-gateway';
+import { ReceiptService } from './receipt.service';
+
+export const RECEIPT_CALLBACK_BASE = Symbol('RECEIPT_CALLBACK_BASE');
+
+/**
+ * Status callbacks of HTTP carriers. Public (carriers hold no API key of
+ * ours): each is checked against the carrier's own signature instead.
+ */
+@Controller('v1/carriers')
+export class ReceiptsController {
+  constructor(
+    @Inject(CarrierGateway) private readonly carriers: CarrierGateway,
+    @Inject(ReceiptService) private readonly receipts: ReceiptService,
+    @Inject(RECEIPT_CALLBACK_BASE) private readonly base: string,
+  ) {}
+
+  @Post(':carrier/receipts')
+  @Public()
+  @HttpCode(204)
+  @ApiExcludeEndpoint()
+  async receive(@Param('carrier') carrier: string, @Req() request: FastifyRequest): Promise<void> {
+    const params = formParams(request.body);
+    // The carrier signed the URL it called: our public base plus the path and query as received.
+    const url = `${this.base}${request.url}`;
+    const verdict = this.carriers.readCallback({ carrier, url, headers: request.headers, params });
+    if (!verdict.ok) {
+      if (verdict.error === 'unknown_carrier')
+        throw new DomainError('not_found', 'No such carrier.');
+      throw new DomainError('invalid_signature', 'The callback signature is not valid.');
+    }
+    for (const receipt of verdict.receipts) await this.receipts.apply(receipt);
+  }
+}
+
+function formParams(body: unknown): Record<string, string> {
+  if (!body || typeof body !== 'object') return {};
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(body as Record<string, unknown>))
+    if (typeof v === 'string') out[k] = v;
+  return out;
+}

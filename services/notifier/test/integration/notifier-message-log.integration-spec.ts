@@ -1,0 +1,164 @@
+import { randomUUID } from 'node:crypto';
+import { EnvelopeCodec, Outbox, SensitiveCipher } from '@phonegate/messaging';
+import { createTestDatabase, type TestDatabase } from '@phonegate/platform/testing';
+import type { DataSource } from 'typeorm';
+import { createNotifierDataSource } from '../../src/infrastructure';
+import type { MessageLog, NewMessage } from '../../src/messages/message-log';
+import { PostgresMessageLog } from '../../src/messages/postgres-message.log';
+import { TypeOrmMessageLog } from '../../src/messages/typeorm-message.log';
+import { TEST_BUS_KEYS } from '../support/harness';
+
+jest.setTimeout(60_000);
+
+/**
+ * The message log's contract, for both implementations: the portable TypeORM one (embedded
+ * mode) and the one-statement PostgreSQL one (the hot path). Same steps, same answers.
+ */
+describe.each([
+  [
+    'TypeOrmMessageLog',
+    (ds: DataSource, outbox: Outbox, _codec: EnvelopeCodec) =>
+      new TypeOrmMessageLog(ds, outbox) as MessageLog,
+  ],
+  [
+    'PostgresMessageLog',
+    (ds: DataSource, outbox: Outbox, codec: EnvelopeCodec) =>
+      new PostgresMessageLog(ds, outbox, { codec }) as MessageLog,
+  ],
+])('%s', (_name, make) => {
+  let db: TestDatabase;
+  let ds: DataSource;
+  let log: MessageLog;
+
+  const message = (over: Partial<NewMessage> = {}): NewMessage => ({
+    id: randomUUID(),
+    dedupeKey: `k:${randomUUID()}`,
+    priority: 'critical',
+    channel: 'sms',
+    template: 'otp.sign_in',
+    locale: 'en',
+    destinationMasked: '+1 ••• ••• ••23',
+    destinationHash: 'h1:abc',
+    body: 'Your sign-in code is ••••••.',
+    segments: 1,
+    encoding: 'gsm7',
+    notAfter: new Date(Date.now() + 60_000),
+    requestedAt: new Date(Date.now() - 1_000),
+    origin: { service: 'otp', ref: 'c1' },
+    ...over,
+  });
+  const outboxRows = (messageId: string) =>
+    ds.query<{ routing_key: string; envelope: { type: string; data: Record<string, unknown> } }[]>(
+      `SELECT routing_key, envelope FROM outbox WHERE envelope->'data'->>'messageId' = $1 ORDER BY created_at`,
+      [messageId],
+    );
+
+  beforeAll(async () => {
+    db = await createTestDatabase('pg_notifier_log');
+    ds = await createNotifierDataSource({ type: 'postgres', url: db.url }).initialize();
+    const codec = new EnvelopeCodec(
+      'notifier',
+      new SensitiveCipher({ keys: { t1: TEST_BUS_KEYS.slice(3) }, activeKeyId: 't1' }),
+    );
+    log = make(ds, new Outbox(codec), codec);
+  });
+
+  afterAll(async () => {
+    await ds?.destroy();
+    await db?.drop();
+  });
+
+  it('walks queued → sending → sent → delivered with one outcome event per public step', async () => {
+    const m = message();
+    expect(await log.insertSending(m, new Date())).toBe('inserted');
+    expect(await log.statusOf(m.id)).toEqual({ status: 'sending', attempts: 1 });
+    expect(await log.insertSending(m, new Date())).toBe('exists');
+    expect(await log.insertSending({ ...m, id: randomUUID() }, new Date())).toBe('duplicate');
+    await log.recordAttemptFailed(m.id, new Date(), 'all_carriers_failed: smpp-a=timeout');
+    expect(await log.markSending(m.id, new Date())).toBe(2);
+    expect(await log.recordSent(m.id, new Date(), 'smpp-a', 'P-1')).toBe(true);
+    expect(await log.recordSent(m.id, new Date(), 'smpp-a', 'P-1')).toBe(false);
+    expect(await log.markSending(m.id, new Date())).toBeUndefined();
+    expect(await log.applyReceipt('smpp-a', 'P-1', 'delivered', new Date())).toEqual({
+      applied: true,
+      messageId: m.id,
+    });
+    expect(await log.applyReceipt('smpp-a', 'P-1', 'delivered', new Date())).toEqual({
+      applied: false,
+      why: 'already_final',
+    });
+    expect(await log.applyReceipt('smpp-a', 'P-404', 'delivered', new Date())).toEqual({
+      applied: false,
+      why: 'unknown',
+    });
+
+    expect((await log.timeline(m.id)).map((t) => t.status)).toEqual([
+      'queued',
+      'sending',
+      'failed',
+      'sending',
+      'sent',
+      'delivered',
+    ]);
+    const view = await log.find(m.id);
+    expect(view).toMatchObject({
+      status: 'delivered',
+      carrier: 'smpp-a',
+      providerMessageId: 'P-1',
+      attempts: 2,
+      origin: { service: 'otp', ref: 'c1' },
+    });
+    const events = await outboxRows(m.id);
+    expect(events.map((e) => e.routing_key)).toEqual([
+      'notification.sent.v1',
+      'notification.delivered.v1',
+    ]);
+    expect(events[0]!.envelope.data).toEqual({
+      messageId: m.id,
+      channel: 'sms',
+      carrier: 'smpp-a',
+      attempts: 2,
+      origin: { service: 'otp', ref: 'c1' },
+    });
+  });
+
+  it('ends a message failed or dropped once, with the reason in the event', async () => {
+    const m = message({ origin: { service: 'otp' } });
+    await log.insertSending(m, new Date());
+    expect(await log.recordFinal(m.id, new Date(), 'dropped', 'expired')).toBe(true);
+    expect(await log.recordFinal(m.id, new Date(), 'failed', 'late')).toBe(false);
+    const events = await outboxRows(m.id);
+    expect(events).toHaveLength(1);
+    expect(events[0]!.envelope.data).toEqual({
+      messageId: m.id,
+      channel: 'sms',
+      carrier: null,
+      attempts: 1,
+      reason: 'expired',
+      origin: { service: 'otp' },
+    });
+
+    const refused = message();
+    expect(await log.insertDropped(refused, new Date(), 'unknown_template')).toBe('inserted');
+    expect(await log.insertDropped(refused, new Date(), 'unknown_template')).toBe('exists');
+    expect((await log.timeline(refused.id)).map((t) => [t.status, t.reason])).toEqual([
+      ['queued', undefined],
+      ['dropped', 'unknown_template'],
+    ]);
+  });
+
+  it('keeps a queued message (from the API) sendable and counts its attempts from one', async () => {
+    const m = message({ dedupeKey: undefined });
+    expect(await log.insertQueued(m, new Date())).toBe('inserted');
+    expect(await log.insertSending(m, new Date())).toBe('exists');
+    expect(await log.markSending(m.id, new Date())).toBe(1);
+    expect(await log.recordFinal(m.id, new Date(), 'failed', 'recipient:21211', 'http-b')).toBe(
+      true,
+    );
+    expect(await log.find(m.id)).toMatchObject({
+      status: 'failed',
+      reason: 'recipient:21211',
+      carrier: 'http-b',
+    });
+  });
+});
