@@ -1,0 +1,162 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DomainError, type Logger } from '@phonegate/platform';
+import type { Redis } from 'ioredis';
+import {
+  type CheckInput,
+  type CheckResult,
+  CodeStore,
+  type LiveCode,
+  type LiveState,
+  type NewCode,
+  type RegenerateResult,
+  type Reschedule,
+  type UpdateResult,
+} from './code.store';
+
+const SCRIPTS = {
+  deliveryOtpHandoff: 'handoff.lua',
+  deliveryOtpIssue: 'issue.lua',
+  deliveryOtpRegenerate: 'regenerate.lua',
+  deliveryOtpUpdate: 'update.lua',
+} as const;
+type ScriptName = keyof typeof SCRIPTS;
+type ScriptRunner = (key: string, ...args: (string | number)[]) => Promise<unknown>;
+
+/** The Redis key of a shipment's live code (under the client's key prefix). */
+export function codeKey(shipmentId: string): string {
+  return `code:${shipmentId}`;
+}
+
+/**
+ * Live codes in Redis hashes: the sealed code, its HMAC and key id, window,
+ * courier, attempts and state, expiring at the window's end plus grace. All
+ * state changes are Lua scripts, so each is atomic. Any Redis failure becomes
+ * 503 `service_unavailable`: a check never passes without the store (R1).
+ */
+export class RedisCodeStore extends CodeStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly logger?: Logger,
+  ) {
+    super();
+    for (const [name, file] of Object.entries(SCRIPTS)) {
+      if (typeof (redis as unknown as Record<string, unknown>)[name] === 'function') continue;
+      redis.defineCommand(name, { numberOfKeys: 1, lua: readFileSync(join(__dirname, file), 'utf8') });
+    }
+  }
+
+  async put(code: NewCode): Promise<void> {
+    await this.run('deliveryOtpIssue', code.shipmentId, code.expiresAtMs,
+      'state', 'awaiting_handoff',
+      'acct', code.accountId,
+      'courier', code.courierId,
+      'ws', code.windowStartMs,
+      'we', code.windowEndMs,
+      'exp', code.expiresAtMs,
+      'attempts', 0,
+      'gen', code.generation,
+      'sealed', code.sealed,
+      'hkid', code.hmacKeyId,
+      'hmac', code.hmac,
+      'regens', 0,
+      'lastRegen', 0,
+    );
+  }
+
+  async get(shipmentId: string): Promise<LiveCode | undefined> {
+    const h = await this.call(() => this.redis.hgetall(codeKey(shipmentId)));
+    if (!h['state']) return undefined;
+    return {
+      shipmentId,
+      state: h['state'] as LiveState,
+      accountId: h['acct'] ?? '',
+      courierId: h['courier'] ?? '',
+      windowStartMs: Number(h['ws']),
+      windowEndMs: Number(h['we']),
+      expiresAtMs: Number(h['exp']),
+      attempts: Number(h['attempts'] ?? 0),
+      generation: Number(h['gen'] ?? 0),
+      ...(h['sealed'] ? { sealed: h['sealed'] } : {}),
+    };
+  }
+
+  async check(input: CheckInput): Promise<CheckResult> {
+    const raw = (await this.run('deliveryOtpHandoff', input.shipmentId,
+      input.courierId,
+      input.deviceId,
+      input.nowMs,
+      input.atMs,
+      input.toleranceMs,
+      input.maxAttempts,
+      input.attemptId,
+      ...input.candidates,
+    )) as [string, number, number, string];
+    const [verdict, attemptsRemaining, generation, detail] = raw;
+    switch (verdict) {
+      case 'window_closed':
+        return { verdict, attemptsRemaining, generation, reason: detail as 'expired' | 'device_clock_ahead' | 'outside_window' };
+      case 'already': {
+        const [byDeviceId = '', attemptId = ''] = detail.split(' ');
+        return { verdict, attemptsRemaining, generation, byDeviceId, attemptId };
+      }
+      case 'ok':
+      case 'mismatch':
+      case 'locked_now':
+      case 'locked':
+      case 'not_assigned':
+      case 'not_found':
+      case 'key_unavailable':
+        return { verdict, attemptsRemaining, generation };
+      default:
+        throw new Error(`unexpected handoff verdict ${verdict}`);
+    }
+  }
+
+  async regenerate(
+    shipmentId: string,
+    next: { nowMs: number; cooldownMs: number; maxRegenerations: number; sealed: string; hmacKeyId: string; hmac: string },
+  ): Promise<RegenerateResult> {
+    const [verdict, generation, retryAfterMs] = (await this.run('deliveryOtpRegenerate', shipmentId,
+      next.nowMs, next.cooldownMs, next.maxRegenerations, next.sealed, next.hmacKeyId, next.hmac,
+    )) as [string, number, number];
+    if (verdict === 'ok') return { verdict, generation };
+    if (verdict === 'cooldown' || verdict === 'limit') return { verdict, retryAfterMs: Math.max(retryAfterMs, 1000) };
+    if (verdict === 'not_found' || verdict === 'already') return { verdict };
+    throw new Error(`unexpected regenerate verdict ${verdict}`);
+  }
+
+  reschedule(shipmentId: string, change: Reschedule): Promise<UpdateResult> {
+    return this.update(shipmentId, 'reschedule', change.windowStartMs, change.windowEndMs, change.expiresAtMs, change.courierId ?? '');
+  }
+
+  unlock(shipmentId: string): Promise<UpdateResult> {
+    return this.update(shipmentId, 'unlock');
+  }
+
+  revoke(shipmentId: string): Promise<UpdateResult> {
+    return this.update(shipmentId, 'revoke');
+  }
+
+  private async update(shipmentId: string, ...args: (string | number)[]): Promise<UpdateResult> {
+    const [verdict, state] = (await this.run('deliveryOtpUpdate', shipmentId, ...args)) as [string, string];
+    if (verdict === 'ok') return { verdict, state };
+    if (verdict === 'not_found' || verdict === 'already') return { verdict };
+    throw new Error(`unexpected update verdict ${verdict}`);
+  }
+
+  private run(name: ScriptName, shipmentId: string, ...args: (string | number)[]): Promise<unknown> {
+    const runner = (this.redis as unknown as Record<ScriptName, ScriptRunner>)[name];
+    return this.call(() => runner.call(this.redis, codeKey(shipmentId), ...args));
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      // Only the error's class and message: ioredis messages carry no arguments.
+      this.logger?.warn({ error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }, 'code store failed');
+      throw new DomainError('service_unavailable', 'The code store is unavailable; try again shortly.', { retryAfter: 1 }, true);
+    }
+  }
+}

@@ -1,0 +1,42 @@
+import { ConfigError } from '@phonegate/platform';
+import { loadDeliveryOtpConfig } from './delivery-otp.config';
+
+const key = (fill: number) => Buffer.alloc(32, fill).toString('base64');
+
+describe('loadDeliveryOtpConfig', () => {
+  it('has the documented defaults and uses dev keys outside production', () => {
+    const config = loadDeliveryOtpConfig({});
+    expect(config.port).toBe(3004);
+    expect(config.code).toMatchObject({ length: 6, graceMs: 30 * 60_000, maxAttempts: 5, clockToleranceMs: 120_000 });
+    expect(config.devKeysInUse).toEqual(['API_KEYS', 'BUS_ENCRYPTION_KEYS', 'DELIVERY_CODE_KEYS', 'CODE_HMAC_KEYS']);
+    expect(config.redis.keyPrefix).toBe('delivery-otp:');
+  });
+
+  it('parses merchant code lengths and key rings', () => {
+    const config = loadDeliveryOtpConfig({
+      DELIVERY_MERCHANT_CODE_LENGTHS: 'merchantA:4, merchantB:6',
+      DELIVERY_CODE_KEYS: `new:${key(1)},old:${key(2)}`,
+      DELIVERY_GRACE: '45m',
+    });
+    expect([...config.code.merchantLengths]).toEqual([['merchantA', 4], ['merchantB', 6]]);
+    expect(config.codeEncryptionKeys.activeKeyId).toBe('new');
+    expect(config.codeEncryptionKeys.keys.size).toBe(2);
+    expect(config.code.graceMs).toBe(45 * 60_000);
+  });
+
+  it('fails in production without keys, naming each variable', () => {
+    try {
+      loadDeliveryOtpConfig({ NODE_ENV: 'production', API_KEYS: 'k-123:ops' });
+      throw new Error('expected a ConfigError');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).problems.map((p) => p.variable)).toEqual(['BUS_ENCRYPTION_KEYS', 'DELIVERY_CODE_KEYS', 'CODE_HMAC_KEYS']);
+    }
+  });
+
+  it('refuses code lengths outside 4 to 6 and bad key material', () => {
+    expect(() => loadDeliveryOtpConfig({ DELIVERY_CODE_LENGTH: '8' })).toThrow(/DELIVERY_CODE_LENGTH/);
+    expect(() => loadDeliveryOtpConfig({ DELIVERY_MERCHANT_CODE_LENGTHS: 'merchantA:3' })).toThrow(/DELIVERY_MERCHANT_CODE_LENGTHS/);
+    expect(() => loadDeliveryOtpConfig({ DELIVERY_CODE_KEYS: 'k1:c2hvcnQ=' })).toThrow(/DELIVERY_CODE_KEYS/);
+  });
+});

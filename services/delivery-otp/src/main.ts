@@ -1,0 +1,4 @@
+import { runService } from '@phonegate/platform';
+import { startDeliveryOtpService } from './service';
+
+runService('delivery-otp', () => startDeliveryOtpService());

@@ -1,0 +1,65 @@
+import type { EventContract, EventData } from '@phonegate/contracts';
+import type { AttemptOutcome } from './handoff-attempt.entity';
+import type { ShipmentStatus } from './shipment.entity';
+
+export interface ShipmentRecord {
+  id: string;
+  orderId: string;
+  accountId: string;
+  merchantId: string | null;
+  courierId: string;
+  phone: string | null;
+  email: string | null;
+  locale: string;
+  windowStart: Date;
+  windowEnd: Date;
+  expiresAt: Date;
+  status: ShipmentStatus;
+  codeGeneration: number;
+  handedOffAt: Date | null;
+  handedOffDeviceId: string | null;
+}
+
+export interface AttemptRecord {
+  id: string;
+  shipmentId: string;
+  courierId: string;
+  deviceId: string;
+  outcome: AttemptOutcome;
+  reason: string | null;
+  codeGeneration: number;
+  attemptsRemaining: number | null;
+  deviceAt: Date;
+  receivedAt: Date;
+  location: { lat: number; lng: number } | null;
+  requestId: string | null;
+}
+
+/** One unit of work on a shipment: rows and outbox events commit together. */
+export interface ShipmentTx {
+  /** The shipment as of the start of the transaction (undefined when not loaded). */
+  readonly shipment: ShipmentRecord | undefined;
+  save(record: ShipmentRecord): Promise<void>;
+  /** Changes some fields of an existing shipment; returns it as updated (undefined if there is none). */
+  update(shipmentId: string, patch: Partial<Omit<ShipmentRecord, 'id'>>): Promise<ShipmentRecord | undefined>;
+  /**
+   * Inserts an attempt. With `unlessRecorded`, first checks whether its id is
+   * already recorded and then returns false (the repair of a handoff whose
+   * record did not commit); fresh attempt ids need no check.
+   */
+  recordAttempt(attempt: AttemptRecord, options?: { unlessRecorded?: boolean }): Promise<boolean>;
+  publish<C extends EventContract>(contract: C, data: EventData<C>): Promise<void>;
+}
+
+/** The port to PostgreSQL for shipments and handoff records. */
+export abstract class ShipmentLedger {
+  abstract find(shipmentId: string): Promise<ShipmentRecord | undefined>;
+  abstract hasAttempt(attemptId: string): Promise<boolean>;
+  /**
+   * Runs `work` in one transaction. With `lock`, concurrent units of work on
+   * the same shipment run one after the other (issue, regenerate, reschedule
+   * and cancel take it; handoff records need not). `load: false` skips
+   * reading the shipment when the work only appends.
+   */
+  abstract transaction<T>(shipmentId: string, options: { lock: boolean; load?: boolean }, work: (tx: ShipmentTx) => Promise<T>): Promise<T>;
+}

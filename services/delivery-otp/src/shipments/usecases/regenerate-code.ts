@@ -1,0 +1,81 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { handoffCodeIssuedV1, notificationRequestedV1 } from '@phonegate/contracts';
+import { Clock, DomainError, type Logger, MetricsService, PLATFORM_LOGGER } from '@phonegate/platform';
+import { CodeStore } from '../../codes/code.store';
+import type { DeliveryOtpConfig } from '../../config/delivery-otp.config';
+import { ShipmentLedger, type ShipmentRecord } from '../../persistence/shipment.ledger';
+import { DELIVERY_OTP_CONFIG } from '../../tokens';
+import { CodeVault } from '../code-vault';
+import { codeNotifications } from '../code-notifications';
+import type { ShipmentAnswer } from '../shipments.schemas';
+import { answer, issueFresh } from './issue-code';
+
+/**
+ * The customer asks for a new code: the old one stops at once, attempts and
+ * any lock reset, and the new code is sent by SMS. Bounded by a cooldown and
+ * a maximum per shipment (429 with Retry-After), since each one sends an SMS.
+ */
+@Injectable()
+export class RegenerateCode {
+  constructor(
+    private readonly store: CodeStore,
+    private readonly ledger: ShipmentLedger,
+    private readonly vault: CodeVault,
+    private readonly clock: Clock,
+    private readonly metrics: MetricsService,
+    @Inject(DELIVERY_OTP_CONFIG) private readonly config: DeliveryOtpConfig,
+    @Inject(PLATFORM_LOGGER) private readonly logger: Logger,
+  ) {}
+
+  async execute(shipmentId: string, accountId: string | undefined): Promise<ShipmentAnswer> {
+    return this.ledger.transaction(shipmentId, { lock: true }, async (tx) => {
+      const existing = tx.shipment;
+      if (!existing || existing.status === 'cancelled') throw new DomainError('not_found', 'No live handoff code for this shipment.');
+      if (accountId !== undefined && existing.accountId !== accountId) {
+        throw new DomainError('forbidden', 'This shipment is not for this account.');
+      }
+      if (existing.status === 'handed_off') throw new DomainError('already_handed_off', 'This shipment was already handed off.');
+      const now = this.clock.nowMs();
+      if (existing.expiresAt.getTime() <= now) throw new DomainError('window_closed', 'The delivery window has ended.');
+      const material = this.vault.draw(shipmentId, existing.merchantId);
+      const result = await this.store.regenerate(shipmentId, {
+        nowMs: now,
+        cooldownMs: this.config.code.regenerateCooldownMs,
+        maxRegenerations: this.config.code.maxRegenerations,
+        sealed: material.sealed,
+        hmacKeyId: material.hmacKeyId,
+        hmac: material.hmac,
+      });
+      const deps = { store: this.store, vault: this.vault, clock: this.clock, logger: this.logger, metrics: this.metrics };
+      switch (result.verdict) {
+        case 'not_found':
+          // The store lost the code (e.g. a Redis failover): issue a fresh one.
+          return issueFresh(tx, existing, 'regenerated', deps);
+        case 'already':
+          throw new DomainError('already_handed_off', 'This shipment was already handed off.');
+        case 'cooldown':
+          throw new DomainError('resend_cooldown', 'A new code was sent moments ago; wait before asking again.', {
+            retryAfter: result.retryAfterMs / 1000,
+          });
+        case 'limit':
+          throw new DomainError('rate_limited', 'No more new codes for this shipment.', { retryAfter: result.retryAfterMs / 1000 });
+        case 'ok': {
+          const record: ShipmentRecord = { ...existing, status: 'awaiting_handoff', codeGeneration: result.generation };
+          await tx.save(record);
+          for (const message of codeNotifications(record, material.code, 'regenerated')) await tx.publish(notificationRequestedV1, message);
+          await tx.publish(handoffCodeIssuedV1, {
+            shipmentId,
+            courierId: record.courierId,
+            deviceId: null,
+            at: this.clock.now().toISOString(),
+            expiresAt: record.expiresAt.toISOString(),
+            reason: 'regenerated',
+          });
+          this.metrics.counter('delivery_codes_issued_total', 'Handoff codes issued', ['reason']).inc({ reason: 'regenerated' });
+          this.logger.info({ shipmentId, generation: result.generation }, 'handoff code regenerated');
+          return answer(record);
+        }
+      }
+    });
+  }
+}

@@ -1,0 +1,159 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createRedis, DomainError, type Keyring, redisReady } from '@phonegate/platform';
+import { dropRedisPrefix, redisPrefix, TEST_INFRA } from '@phonegate/platform/testing';
+import fc from 'fast-check';
+import type { Redis } from 'ioredis';
+import type { CheckInput } from '../../src/codes/code.store';
+import { RedisCodeStore } from '../../src/codes/redis-code.store';
+import { activeDigest, candidateDigests, sealCode, sealContext } from '../../src/handoff/handoff-code';
+import { handoffTimeVerdict } from '../../src/handoff/handoff-time';
+
+const MIN = 60_000;
+const keys: Keyring = { activeKeyId: 'k1', keys: new Map([['k1', randomBytes(32)]]) };
+
+describe('RedisCodeStore (real Redis)', () => {
+  const prefix = redisPrefix();
+  let redis: Redis;
+  let store: RedisCodeStore;
+  const now = Date.now();
+
+  beforeAll(async () => {
+    redis = createRedis({ url: TEST_INFRA.redisUrl, keyPrefix: prefix });
+    await redisReady(redis);
+    store = new RedisCodeStore(redis);
+  });
+
+  afterAll(async () => {
+    redis.disconnect();
+    await dropRedisPrefix(prefix);
+  });
+
+  async function issue(code: string, over: Partial<{ ws: number; we: number; exp: number; courierId: string }> = {}) {
+    const shipmentId = `shp_${randomUUID()}`;
+    const ws = over.ws ?? now - 60 * MIN;
+    const we = over.we ?? now + 60 * MIN;
+    const { kid, digest } = activeDigest(keys, shipmentId, code);
+    await store.put({
+      shipmentId,
+      accountId: 'acc_1',
+      courierId: over.courierId ?? 'cour_1',
+      windowStartMs: ws,
+      windowEndMs: we,
+      expiresAtMs: over.exp ?? we + 30 * MIN,
+      generation: 1,
+      sealed: sealCode(keys, code, sealContext(shipmentId)),
+      hmacKeyId: kid,
+      hmac: digest,
+    });
+    return shipmentId;
+  }
+
+  const attempt = (shipmentId: string, code: string, over: Partial<CheckInput> = {}): CheckInput => ({
+    shipmentId,
+    courierId: 'cour_1',
+    deviceId: 'dev_1',
+    nowMs: Date.now(),
+    atMs: Date.now(),
+    toleranceMs: 2 * MIN,
+    maxAttempts: 5,
+    attemptId: randomUUID(),
+    candidates: candidateDigests(keys, shipmentId, code),
+    ...over,
+  });
+
+  it('stores no code in clear and expires the key at window end + grace', async () => {
+    const id = await issue('482913');
+    const raw = await redis.hgetall(`code:${id}`);
+    expect(JSON.stringify(raw)).not.toContain('482913');
+    const pttl = await redis.pttl(`code:${id}`);
+    expect(pttl).toBeGreaterThan(89 * MIN);
+    expect(pttl).toBeLessThanOrEqual(90 * MIN);
+  });
+
+  it('lets exactly one of 50 concurrent right codes through (C5)', async () => {
+    const id = await issue('123456');
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => store.check(attempt(id, '123456', { deviceId: `dev_${i}` }))));
+    expect(results.filter((r) => r.verdict === 'ok')).toHaveLength(1);
+    expect(results.filter((r) => r.verdict === 'already')).toHaveLength(49);
+    const live = await store.get(id);
+    expect(live?.state).toBe('handed_off');
+    expect(live?.sealed).toBeUndefined();
+  });
+
+  it('counts wrong codes, locks at the limit and then refuses the right code (C7)', async () => {
+    const id = await issue('111111');
+    const remaining = [];
+    for (let i = 0; i < 4; i++) remaining.push((await store.check(attempt(id, '222222'))).attemptsRemaining);
+    expect(remaining).toEqual([4, 3, 2, 1]);
+    expect((await store.check(attempt(id, '222222'))).verdict).toBe('locked_now');
+    expect((await store.check(attempt(id, '111111'))).verdict).toBe('locked');
+    expect((await store.unlock(id)).verdict).toBe('ok');
+    expect((await store.check(attempt(id, '111111'))).verdict).toBe('ok');
+  });
+
+  it('locks after exactly 5 of 40 concurrent wrong codes', async () => {
+    const id = await issue('111111');
+    const results = await Promise.all(Array.from({ length: 40 }, () => store.check(attempt(id, '999999'))));
+    expect(results.filter((r) => r.verdict === 'mismatch')).toHaveLength(4);
+    expect(results.filter((r) => r.verdict === 'locked_now')).toHaveLength(1);
+    expect(results.filter((r) => r.verdict === 'locked')).toHaveLength(35);
+  });
+
+  it('refuses another courier without counting an attempt', async () => {
+    const id = await issue('111111');
+    expect((await store.check(attempt(id, '111111', { courierId: 'cour_2' }))).verdict).toBe('not_assigned');
+    expect((await store.get(id))?.attempts).toBe(0);
+    expect((await store.reschedule(id, { windowStartMs: now - MIN, windowEndMs: now + MIN, expiresAtMs: now + 31 * MIN, courierId: 'cour_2' })).verdict).toBe('ok');
+    expect((await store.check(attempt(id, '111111'))).verdict).toBe('not_assigned');
+    expect((await store.check(attempt(id, '111111', { courierId: 'cour_2' }))).verdict).toBe('ok');
+  });
+
+  it('regenerates: the old code fails, the new one works, within cooldown and limit', async () => {
+    const id = await issue('111111');
+    const next = activeDigest(keys, id, '333333');
+    const settings = { cooldownMs: 30_000, maxRegenerations: 2, sealed: sealCode(keys, '333333', sealContext(id)), hmacKeyId: next.kid, hmac: next.digest };
+    expect(await store.regenerate(id, { ...settings, nowMs: now })).toEqual({ verdict: 'ok', generation: 2 });
+    const cooldown = await store.regenerate(id, { ...settings, nowMs: now + 10_000 });
+    expect(cooldown).toEqual({ verdict: 'cooldown', retryAfterMs: 20_000 });
+    expect((await store.regenerate(id, { ...settings, nowMs: now + 31_000 })).verdict).toBe('ok');
+    expect((await store.regenerate(id, { ...settings, nowMs: now + 62_000 })).verdict).toBe('limit');
+    expect((await store.check(attempt(id, '111111'))).verdict).toBe('mismatch');
+    expect((await store.check(attempt(id, '333333'))).verdict).toBe('ok');
+    expect((await store.regenerate(id, { ...settings, nowMs: now + 200_000 })).verdict).toBe('already');
+  });
+
+  it('revokes: the code is gone', async () => {
+    const id = await issue('111111');
+    expect((await store.revoke(id)).verdict).toBe('ok');
+    expect(await store.get(id)).toBeUndefined();
+    expect((await store.check(attempt(id, '111111'))).verdict).toBe('not_found');
+    expect((await store.revoke(id)).verdict).toBe('not_found');
+  });
+
+  it('applies the same time rule as handoffTimeVerdict', async () => {
+    const ws = now - 60 * MIN;
+    const we = now + 60 * MIN;
+    const exp = we + 30 * MIN;
+    const id = await issue('111111', { ws, we, exp });
+    const times = fc.integer({ min: ws - 3 * 60 * MIN, max: exp + 60 * MIN });
+    await fc.assert(
+      fc.asyncProperty(times, times, async (nowMs, atMs) => {
+        // A wrong code, so a passing time rule answers 'mismatch' without changing state.
+        await store.unlock(id);
+        const result = await store.check(attempt(id, '000000', { nowMs, atMs }));
+        const expected = handoffTimeVerdict({ nowMs, atMs, windowStartMs: ws, windowEndMs: we, expiresAtMs: exp, toleranceMs: 2 * MIN });
+        if (expected.ok) expect(result.verdict).toBe('mismatch');
+        else expect(result).toMatchObject({ verdict: 'window_closed', reason: expected.reason });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('fails closed with 503 when Redis is unreachable (R1)', async () => {
+    const down = createRedis({ url: 'redis://127.0.0.1:1', keyPrefix: prefix }, { retryStrategy: () => null });
+    const broken = new RedisCodeStore(down);
+    await expect(broken.check(attempt('shp_x', '111111'))).rejects.toMatchObject({ code: 'service_unavailable', status: 503 });
+    await expect(broken.get('shp_x')).rejects.toBeInstanceOf(DomainError);
+    down.disconnect();
+  });
+});
