@@ -1,0 +1,90 @@
+import { EventEmitter } from 'node:events';
+import type { SimChannel, SimMessage } from './sim.types';
+
+export interface MessageQuery {
+  to?: string;
+  channel?: SimChannel;
+  carrier?: string;
+  limit?: number;
+}
+
+/**
+ * Every message the simulated carriers accepted, in memory, bounded (oldest dropped first).
+ * Emits `message(record)` on each new record and `status(record)` on each status change.
+ */
+export class MessageStore extends EventEmitter {
+  private records: SimMessage[] = [];
+  private readonly byId = new Map<string, SimMessage>();
+
+  constructor(private readonly maxMessages = 10_000) {
+    super();
+    this.setMaxListeners(0);
+  }
+
+  add(record: SimMessage): SimMessage {
+    this.records.push(record);
+    this.byId.set(record.id, record);
+    if (this.records.length > this.maxMessages) {
+      const dropped = this.records.splice(0, this.records.length - this.maxMessages);
+      for (const old of dropped) if (this.byId.get(old.id) === old) this.byId.delete(old.id);
+    }
+    this.emit('message', record);
+    return record;
+  }
+
+  get(id: string): SimMessage | undefined {
+    return this.byId.get(id);
+  }
+
+  setStatus(id: string, status: SimMessage['status']): void {
+    const record = this.byId.get(id);
+    if (!record) return;
+    record.status = status;
+    this.emit('status', record);
+  }
+
+  /** Newest first, filtered. */
+  list(query: MessageQuery = {}): SimMessage[] {
+    const limit = Math.max(1, Math.min(query.limit ?? 50, this.maxMessages));
+    const out: SimMessage[] = [];
+    for (let i = this.records.length - 1; i >= 0 && out.length < limit; i--) {
+      const r = this.records[i]!;
+      if (query.to !== undefined && r.to.toLowerCase() !== query.to.toLowerCase()) continue;
+      if (query.channel !== undefined && r.channel !== query.channel) continue;
+      if (query.carrier !== undefined && r.carrier !== query.carrier) continue;
+      out.push(r);
+    }
+    return out;
+  }
+
+  count(): number {
+    return this.records.length;
+  }
+
+  clear(): void {
+    this.records = [];
+    this.byId.clear();
+  }
+
+  /** Resolves with the first record (already stored or arriving) that matches; rejects after timeoutMs. */
+  waitFor(predicate: (m: SimMessage) => boolean, timeoutMs = 5000): Promise<SimMessage> {
+    const existing = this.records.find(predicate);
+    if (existing) return Promise.resolve(existing);
+    return new Promise((resolve, reject) => {
+      const onMessage = (m: SimMessage): void => {
+        if (!predicate(m)) return;
+        cleanup();
+        resolve(m);
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`no matching message within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.off('message', onMessage);
+      };
+      this.on('message', onMessage);
+    });
+  }
+}

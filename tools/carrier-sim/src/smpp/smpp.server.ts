@@ -1,0 +1,372 @@
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { CarrierRegistry, SimCarrierState } from '../carrier.registry';
+import { providerId } from '../ids';
+import type { MessageStore } from '../message.store';
+import type { SimMessage, SimReceiptStatus } from '../sim.types';
+import type { TimerSet } from '../timers';
+import { formatDeliveryReceipt, RECEIPT_MESSAGE_STATE } from './delivery-receipt';
+import { SMPP_STATUS, smpp, type SmppPdu, type SmppSession } from './smpp.lib';
+
+type BindMode = 'transceiver' | 'transmitter' | 'receiver';
+
+interface Connection {
+  session: SmppSession;
+  carrier?: string;
+  mode?: BindMode;
+  closed: boolean;
+}
+
+interface Part {
+  seq: number;
+  text: string;
+  id: string;
+}
+
+interface PendingConcat {
+  parts: Map<number, Part>;
+  total: number;
+  receivedAt: number;
+  dataCoding: number;
+}
+
+interface PendingReceipt {
+  record: SimMessage;
+  segmentId: string;
+  status: SimReceiptStatus;
+  source: string;
+  dest: string;
+  submittedAt: Date;
+  text: string;
+}
+
+export interface SmppSimServer {
+  readonly port: number;
+  /** Destroys every session bound for the carrier; returns how many. */
+  dropSessions(carrier: string): number;
+  /** Open bound sessions, for one carrier or all. */
+  sessionCount(carrier?: string): number;
+  stop(): Promise<void>;
+}
+
+export interface SmppServerDeps {
+  registry: CarrierRegistry;
+  store: MessageStore;
+  timers: TimerSet;
+  host: string;
+  port: number;
+  logger: Logger;
+}
+
+/** Wall-clock epoch milliseconds with sub-millisecond fraction. */
+export function preciseNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** SMPP 3.4 server (MC side) for every simulated carrier with `protocol: 'smpp'`, told apart by system_id. */
+export async function startSmppServer(deps: SmppServerDeps): Promise<SmppSimServer> {
+  const { registry, store, timers, logger } = deps;
+  const connections = new Set<Connection>();
+  const concat = new Map<string, PendingConcat>();
+  const pendingReceipts = new Map<string, PendingReceipt[]>();
+
+  const server = smpp.createServer({}, (session) => {
+    const conn: Connection = { session, closed: false };
+    connections.add(conn);
+    session.on('error', (err: Error) => logger.debug({ err: err.message }, 'smpp session error'));
+    session.on('close', () => {
+      conn.closed = true;
+      connections.delete(conn);
+    });
+
+    const onBind = (mode: BindMode) => (pdu: SmppPdu) => {
+      if (conn.carrier) {
+        session.send(pdu.response({ command_status: SMPP_STATUS.ALREADY_BOUND }));
+        return;
+      }
+      const state = registry.smppBySystemId(text(pdu['system_id']));
+      const refuse = (status: number): void => {
+        session.send(pdu.response({ command_status: status }), () => session.close());
+      };
+      if (!state) return refuse(SMPP_STATUS.INVALID_SYSTEM_ID);
+      if (state.definition.password !== text(pdu['password']))
+        return refuse(SMPP_STATUS.INVALID_PASSWORD);
+      if (state.behaviour.down) {
+        state.stats.refused++;
+        return refuse(SMPP_STATUS.BIND_FAILED);
+      }
+      conn.carrier = state.definition.name;
+      conn.mode = mode;
+      session.send(pdu.response({ system_id: 'phonegate-sim' }));
+      logger.debug({ carrier: conn.carrier, mode }, 'smpp bound');
+      if (mode !== 'transmitter') flushReceipts(state.definition.name);
+    };
+    session.on('bind_transceiver', onBind('transceiver'));
+    session.on('bind_transmitter', onBind('transmitter'));
+    session.on('bind_receiver', onBind('receiver'));
+    session.on('enquire_link', (pdu: SmppPdu) => session.send(pdu.response()));
+    session.on('unbind', (pdu: SmppPdu) => {
+      session.send(pdu.response(), () => session.close());
+    });
+    session.on('unknown', (pdu: SmppPdu) => session.send(pdu.response()));
+    session.on('submit_sm', (pdu: SmppPdu) => {
+      void onSubmit(conn, pdu).catch((err: Error) =>
+        logger.warn({ err: err.message }, 'smpp submit failed'),
+      );
+    });
+  });
+
+  async function onSubmit(conn: Connection, pdu: SmppPdu): Promise<void> {
+    const receivedAt = preciseNow();
+    const state = conn.carrier ? registry.get(conn.carrier) : undefined;
+    if (!state || conn.mode === 'receiver') {
+      conn.session.send(pdu.response({ command_status: SMPP_STATUS.INVALID_BIND_STATUS }));
+      return;
+    }
+    const to = normalizeAddress(text(pdu['destination_addr']), Number(pdu['dest_addr_ton'] ?? 0));
+    const from = normalizeAddress(text(pdu['source_addr']), Number(pdu['source_addr_ton'] ?? 0));
+    await timers.sleep(state.behaviour.latencyMs);
+    // A session dropped before the answer: the submit was never acknowledged, so it is not
+    // recorded either; the client must resend it after rebinding.
+    if (conn.closed || timers.isStopped) return;
+    const decision = registry.decide(state, to);
+    const status =
+      decision === 'accept'
+        ? SMPP_STATUS.OK
+        : decision === 'invalid'
+          ? SMPP_STATUS.INVALID_DEST_ADDR
+          : decision === 'throttled'
+            ? SMPP_STATUS.THROTTLED
+            : SMPP_STATUS.SYSTEM_ERROR;
+    if (status !== SMPP_STATUS.OK) {
+      conn.session.send(pdu.response({ command_status: status }));
+      if (decision === 'down') conn.session.destroy();
+      return;
+    }
+    const id = providerId('', 8);
+    if (!conn.session.send(pdu.response({ message_id: id }))) return;
+    onAccepted(conn, state, pdu, { id, to, from, receivedAt });
+  }
+
+  function onAccepted(
+    conn: Connection,
+    state: SimCarrierState,
+    pdu: SmppPdu,
+    m: { id: string; to: string; from: string; receivedAt: number },
+  ): void {
+    const { text, concatRef } = extractText(pdu);
+    const dataCoding = Number(pdu['data_coding'] ?? 0);
+    const carrier = state.definition.name;
+    let parts: Part[];
+    let receivedAt = m.receivedAt;
+    if (!concatRef || concatRef.total <= 1) {
+      parts = [{ seq: 1, text, id: m.id }];
+    } else {
+      const key = `${carrier}|${m.from}|${m.to}|${concatRef.ref}|${concatRef.total}`;
+      let pending = concat.get(key);
+      if (!pending) {
+        pending = {
+          parts: new Map(),
+          total: concatRef.total,
+          receivedAt: m.receivedAt,
+          dataCoding,
+        };
+        concat.set(key, pending);
+        if (concat.size > 10_000) concat.delete(concat.keys().next().value as string);
+      }
+      pending.parts.set(concatRef.seq, { seq: concatRef.seq, text, id: m.id });
+      if (pending.parts.size < pending.total) return;
+      concat.delete(key);
+      receivedAt = pending.receivedAt;
+      parts = [...pending.parts.values()].sort((a, b) => a.seq - b.seq);
+    }
+    const record = store.add({
+      id: parts[0]!.id,
+      channel: 'sms',
+      to: m.to,
+      from: m.from,
+      body: parts.map((p) => p.text).join(''),
+      status: 'accepted',
+      carrier,
+      protocol: 'smpp',
+      createdAt: new Date().toISOString(),
+      receivedAt,
+      segments: parts.length,
+      dataCoding,
+      segmentIds: parts.map((p) => p.id),
+    });
+    if ((Number(pdu['registered_delivery'] ?? 0) & 0x03) === 0) return;
+    const receiptStatus = state.behaviour.receiptStatus;
+    timers.after(state.behaviour.receiptDelayMs, () => {
+      for (const part of parts) {
+        queueReceipt(carrier, conn, {
+          record,
+          segmentId: part.id,
+          status: receiptStatus,
+          source: m.to,
+          dest: m.from,
+          submittedAt: new Date(receivedAt),
+          text: part.text,
+        });
+      }
+    });
+  }
+
+  function receivers(carrier: string, preferred?: Connection): Connection[] {
+    const all = [...connections].filter(
+      (c) => !c.closed && c.carrier === carrier && c.mode !== 'transmitter',
+    );
+    if (preferred && all.includes(preferred))
+      return [preferred, ...all.filter((c) => c !== preferred)];
+    return all;
+  }
+
+  function queueReceipt(
+    carrier: string,
+    origin: Connection | undefined,
+    receipt: PendingReceipt,
+  ): void {
+    const target = receivers(carrier, origin)[0];
+    if (!target) {
+      // Like a real MC, keep the receipt until the ESME binds again.
+      const queue = pendingReceipts.get(carrier) ?? [];
+      queue.push(receipt);
+      if (queue.length > 10_000) queue.shift();
+      pendingReceipts.set(carrier, queue);
+      return;
+    }
+    sendReceipt(carrier, target, receipt);
+  }
+
+  function flushReceipts(carrier: string): void {
+    const queue = pendingReceipts.get(carrier);
+    if (!queue?.length) return;
+    pendingReceipts.delete(carrier);
+    for (const receipt of queue) queueReceipt(carrier, undefined, receipt);
+  }
+
+  function sendReceipt(carrier: string, conn: Connection, r: PendingReceipt): void {
+    const state = registry.get(carrier);
+    const shortMessage = formatDeliveryReceipt({
+      id: r.segmentId,
+      status: r.status,
+      submittedAt: r.submittedAt,
+      doneAt: new Date(),
+      text: r.text,
+    });
+    conn.session.deliver_sm(
+      {
+        source_addr_ton: 1,
+        source_addr_npi: 1,
+        source_addr: r.source.replace(/^\+/, ''),
+        dest_addr_ton: 1,
+        dest_addr_npi: 1,
+        destination_addr: r.dest.replace(/^\+/, ''),
+        esm_class: 0x04,
+        data_coding: 0,
+        short_message: Buffer.from(shortMessage, 'ascii'),
+        receipted_message_id: r.segmentId,
+        message_state: RECEIPT_MESSAGE_STATE[r.status],
+      },
+      (resp) => {
+        if (resp.command_status === 0 && state) state.stats.receiptsSent++;
+      },
+    );
+    store.setStatus(r.record.id, r.status);
+  }
+
+  function dropSessions(carrier: string): number {
+    let dropped = 0;
+    for (const conn of connections) {
+      if (conn.carrier !== carrier || conn.closed) continue;
+      conn.closed = true;
+      conn.session.destroy();
+      dropped++;
+    }
+    return dropped;
+  }
+
+  const onChanged = (name: string, behaviour: { down: boolean }): void => {
+    if (behaviour.down) dropSessions(name);
+  };
+  registry.on('changed', onChanged);
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(deps.port, deps.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    port,
+    dropSessions,
+    sessionCount: (carrier) =>
+      [...connections].filter(
+        (c) => !c.closed && c.carrier !== undefined && (!carrier || c.carrier === carrier),
+      ).length,
+    stop: async () => {
+      registry.off('changed', onChanged);
+      for (const conn of connections) {
+        conn.closed = true;
+        conn.session.destroy();
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A PDU string field (node-smpp reads C-octet strings as strings). */
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : Buffer.isBuffer(value) ? value.toString('latin1') : '';
+}
+
+/** International (TON 1) numbers come without the plus; the store keeps E.164. */
+export function normalizeAddress(addr: string, ton: number): string {
+  if (addr.startsWith('+')) return addr;
+  if (ton === 1 && /^\d+$/.test(addr)) return `+${addr}`;
+  return addr;
+}
+
+interface ConcatRef {
+  ref: number;
+  total: number;
+  seq: number;
+}
+
+/**
+ * The text of one submit_sm (node-smpp has already decoded it by data_coding: 0 → GSM 03.38,
+ * 8 → UCS-2) and its concatenation reference, from a UDH (IEI 0x00 or 0x08) or SAR TLVs.
+ * Segments are decoded one by one, so a sender must not split an escape sequence or a
+ * surrogate pair across segments (the notifier's encoder never does).
+ */
+export function extractText(pdu: SmppPdu): { text: string; concatRef?: ConcatRef } {
+  const decoded = (value: unknown): { message?: unknown; udh?: Buffer[] } => {
+    if (Buffer.isBuffer(value) || typeof value === 'string') return { message: value };
+    return value && typeof value === 'object' ? value : {};
+  };
+  const sm = decoded(pdu['short_message']);
+  const payload = decoded(pdu['message_payload']);
+  const raw = hasContent(sm.message) ? sm.message : payload.message;
+  const text = typeof raw === 'string' ? raw : Buffer.isBuffer(raw) ? raw.toString('latin1') : '';
+  let concatRef: ConcatRef | undefined;
+  for (const ie of [...(sm.udh ?? []), ...(payload.udh ?? [])]) {
+    if (ie[0] === 0x00 && ie.length >= 5) concatRef = { ref: ie[2]!, total: ie[3]!, seq: ie[4]! };
+    if (ie[0] === 0x08 && ie.length >= 6)
+      concatRef = { ref: ie.readUInt16BE(2), total: ie[4]!, seq: ie[5]! };
+  }
+  if (!concatRef && typeof pdu['sar_total_segments'] === 'number') {
+    concatRef = {
+      ref: Number(pdu['sar_msg_ref_num'] ?? 0),
+      total: Number(pdu['sar_total_segments']),
+      seq: Number(pdu['sar_segment_seqnum'] ?? 1),
+    };
+  }
+  return { text, concatRef };
+}
+
+function hasContent(value: unknown): boolean {
+  return (typeof value === 'string' || Buffer.isBuffer(value)) && value.length > 0;
+}

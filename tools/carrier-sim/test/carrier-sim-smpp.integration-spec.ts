@@ -1,0 +1,179 @@
+import { startCarrierSim, type CarrierSim } from '../src';
+import type { SmppSession } from '../src/smpp/smpp.lib';
+import { call, closed, connectSmpp, nextPdu } from './smpp-client.helper';
+
+jest.setTimeout(30_000);
+
+describe('carrier simulator: SMPP', () => {
+  let sim: CarrierSim;
+  const sessions: SmppSession[] = [];
+
+  beforeAll(async () => {
+    sim = await startCarrierSim({ smtpPort: false });
+  });
+  afterEach(() => {
+    for (const s of sessions.splice(0)) s.destroy();
+    sim.registry.reset();
+    sim.store.clear();
+  });
+  afterAll(() => sim.stop());
+
+  async function bound(systemId = 'smpp-a', password = 'sim-a'): Promise<SmppSession> {
+    const s = await connectSmpp(sim.ports.smpp!);
+    sessions.push(s);
+    const resp = await call(s, 'bind_transceiver', { system_id: systemId, password });
+    expect(resp.command_status).toBe(0);
+    return s;
+  }
+
+  it('refuses a bind with a wrong password', async () => {
+    const s = await connectSmpp(sim.ports.smpp!);
+    sessions.push(s);
+    const resp = await call(s, 'bind_transceiver', { system_id: 'smpp-a', password: 'nope' });
+    expect(resp.command_status).toBe(0x0e);
+    await closed(s);
+  });
+
+  it('accepts a GSM-7 submit, records it and sends a delivery receipt', async () => {
+    const s = await bound();
+    const resp = await call(s, 'submit_sm', {
+      source_addr: 'Shop',
+      source_addr_ton: 5,
+      dest_addr_ton: 1,
+      dest_addr_npi: 1,
+      destination_addr: '14155550123',
+      registered_delivery: 1,
+      data_coding: 0,
+      short_message: Buffer.from([0x48, 0x69, 0x20, 0x00, 0x1b, 0x65]), // "Hi @€" in GSM 03.38
+    });
+    expect(resp.command_status).toBe(0);
+    const id = String(resp['message_id']);
+    const receipt = await nextPdu(s, 'deliver_sm');
+    s.send(receipt.response());
+    expect(receipt['esm_class']).toBe(0x04);
+    expect(receipt['receipted_message_id']).toBe(id);
+    expect(receipt['message_state']).toBe(2);
+    const text = (receipt['short_message'] as { message: string }).message;
+    expect(text).toMatch(
+      new RegExp(
+        `^id:${id} sub:001 dlvrd:001 submit date:\\d{10} done date:\\d{10} stat:DELIVRD err:000 text:`,
+      ),
+    );
+    const [record] = sim.store.list({ to: '+14155550123' });
+    expect(record).toMatchObject({
+      id,
+      channel: 'sms',
+      body: 'Hi @€',
+      carrier: 'smpp-a',
+      status: 'delivered',
+      dataCoding: 0,
+    });
+    expect(record!.receivedAt).toBeGreaterThan(Date.now() - 5000);
+  });
+
+  it('decodes UCS-2 and reassembles a concatenated message from its UDH', async () => {
+    const s = await bound();
+    const part = (seq: number, text: string) =>
+      call(s, 'submit_sm', {
+        dest_addr_ton: 1,
+        destination_addr: '447700900123',
+        esm_class: 0x40,
+        data_coding: 8,
+        short_message: Buffer.concat([
+          Buffer.from([5, 0, 3, 0x2a, 2, seq]),
+          Buffer.from(text, 'utf16le').swap16(),
+        ]),
+      });
+    const first = await part(1, 'Привет, ');
+    const second = await part(2, 'мир 👋');
+    expect([first.command_status, second.command_status]).toEqual([0, 0]);
+    const [record] = sim.store.list({ to: '+447700900123' });
+    expect(record).toMatchObject({
+      body: 'Привет, мир 👋',
+      segments: 2,
+      dataCoding: 8,
+      id: first['message_id'],
+    });
+    expect(record!.segmentIds).toEqual([first['message_id'], second['message_id']]);
+  });
+
+  it('answers throttled, invalid destination and error statuses from the knobs', async () => {
+    const s = await bound();
+    const submit = (to: string) =>
+      call(s, 'submit_sm', { dest_addr_ton: 1, destination_addr: to, short_message: 'x' });
+    expect((await submit('99912345678')).command_status).toBe(0x0b);
+    sim.setBehaviour('smpp-a', { throttle: true });
+    expect((await submit('14155550123')).command_status).toBe(0x58);
+    sim.setBehaviour('smpp-a', { throttle: false, errorRate: 1 });
+    expect((await submit('14155550123')).command_status).toBe(0x08);
+    expect(sim.store.count()).toBe(0);
+  });
+
+  it('answers enquire_link and applies latency before submit_sm_resp', async () => {
+    const s = await bound();
+    expect((await call(s, 'enquire_link')).command_status).toBe(0);
+    sim.setBehaviour('smpp-a', { latencyMs: 200 });
+    const started = Date.now();
+    await call(s, 'submit_sm', {
+      dest_addr_ton: 1,
+      destination_addr: '14155550123',
+      short_message: 'x',
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+  });
+
+  it('drops sessions on demand, does not record unanswered submits, and refuses binds when down', async () => {
+    const s = await bound();
+    sim.setBehaviour('smpp-a', { latencyMs: 300 });
+    const pending = call(s, 'submit_sm', {
+      dest_addr_ton: 1,
+      destination_addr: '14155550123',
+      short_message: 'lost',
+    });
+    void pending.catch(() => undefined);
+    const res = await fetch(`${sim.urls.control}/_sim/carriers/smpp-a/drop-sessions`, {
+      method: 'POST',
+    });
+    expect(await res.json()).toEqual({ dropped: 1 });
+    await closed(s);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(sim.store.count()).toBe(0);
+
+    const other = await bound('smpp-c', 'sim-c');
+    await fetch(`${sim.urls.control}/_sim/carriers/smpp-c`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ down: true }),
+    });
+    await closed(other);
+    const again = await connectSmpp(sim.ports.smpp!);
+    sessions.push(again);
+    expect(
+      (await call(again, 'bind_transceiver', { system_id: 'smpp-c', password: 'sim-c' }))
+        .command_status,
+    ).toBe(0x0d);
+  });
+
+  it('keeps receipts for a carrier with no bound session and delivers them on the next bind', async () => {
+    const s = await bound();
+    sim.setBehaviour('smpp-a', { receiptDelayMs: 150, receiptStatus: 'undelivered' });
+    await call(s, 'submit_sm', {
+      dest_addr_ton: 1,
+      destination_addr: '14155550199',
+      registered_delivery: 1,
+      short_message: 'x',
+    });
+    s.destroy();
+    await closed(s);
+    await new Promise((r) => setTimeout(r, 250));
+    const next = await connectSmpp(sim.ports.smpp!);
+    sessions.push(next);
+    const receiptPromise = nextPdu(next, 'deliver_sm');
+    await call(next, 'bind_transceiver', { system_id: 'smpp-a', password: 'sim-a' });
+    const receipt = await receiptPromise;
+    expect((receipt['short_message'] as { message: string }).message).toContain(
+      'stat:UNDELIV err:001',
+    );
+    expect(receipt['message_state']).toBe(5);
+  });
+});

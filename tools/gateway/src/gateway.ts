@@ -1,0 +1,70 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { upstreamFor, type Upstream } from './routes';
+
+export interface GatewayOptions {
+  port: number;
+  host?: string;
+  upstreams: Record<Upstream, string>;
+  /** Extra prefixes served by another local handler (the dev inbox, for example). */
+  extra?: { prefix: string; target: string }[];
+}
+
+export interface RunningGateway {
+  port: number;
+  close(): Promise<void>;
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+/**
+ * A small reverse proxy for one machine: one origin for every public route,
+ * as nginx is in compose. Keeps x-request-id (or makes one) and adds
+ * X-Forwarded-For. Not a production gateway.
+ */
+export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const server = http.createServer((req, res) => {
+    const url = req.url ?? '/';
+    const extra = options.extra?.find((e) => url.startsWith(e.prefix));
+    const upstream = upstreamFor(url);
+    const target = extra?.target ?? (upstream ? options.upstreams[upstream] : undefined);
+    if (!target) {
+      res.writeHead(404, { 'content-type': 'application/problem+json' });
+      res.end(JSON.stringify({ type: 'about:blank', title: 'Not Found', status: 404, code: 'not_found', detail: 'No such route.' }));
+      return;
+    }
+    const headers: http.OutgoingHttpHeaders = {};
+    for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k)) headers[k] = v;
+    headers['x-request-id'] = req.headers['x-request-id'] ?? randomUUID();
+    const prior = req.headers['x-forwarded-for'];
+    headers['x-forwarded-for'] = [prior, req.socket.remoteAddress].filter(Boolean).join(', ');
+    const to = new URL(url, target);
+    const proxied = http.request(
+      { hostname: to.hostname, port: to.port, path: to.pathname + to.search, method: req.method, headers, agent },
+      (upstreamRes) => {
+        const out: http.OutgoingHttpHeaders = {};
+        for (const [k, v] of Object.entries(upstreamRes.headers)) if (!HOP_BY_HOP.has(k)) out[k] = v;
+        res.writeHead(upstreamRes.statusCode ?? 502, out);
+        upstreamRes.pipe(res);
+      },
+    );
+    proxied.on('error', () => {
+      if (res.headersSent) return res.destroy();
+      res.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '1' });
+      res.end(JSON.stringify({ type: 'about:blank', title: 'Service Unavailable', status: 503, code: 'service_unavailable', detail: `The ${upstream ?? 'upstream'} service is not answering.` }));
+    });
+    req.pipe(proxied);
+  });
+  await new Promise<void>((resolve) => server.listen(options.port, options.host ?? '0.0.0.0', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise((resolve) => {
+        agent.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
