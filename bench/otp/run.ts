@@ -1,0 +1,362 @@
+/**
+ * otp bench: verifications started per second and checks per second over
+ * HTTP against the real stack (the otp service as its own process, PostgreSQL,
+ * Redis, RabbitMQ), next to a floor measured in the same run: a bare Fastify
+ * route doing one Redis write and one confirmed amqplib publish.
+ *
+ *   npm run build && node bench/run-ts.js bench/otp/run.ts
+ *
+ * Env: BENCH_DURATION (seconds per phase, default 10), BENCH_CONNECTIONS
+ * (default 32), BENCH_OTP_NODE_ARGS (e.g. `--cpu-prof` for the otp process). Prints a table and the ratios; target ≥ 0.60 of the floor.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { decodeEnvelope, SensitiveCipher } from '@phonegate/messaging';
+import {
+  createTestDatabase,
+  createTestVhost,
+  dropRedisPrefix,
+  redisPrefix,
+} from '@phonegate/platform/testing';
+import * as amqp from 'amqplib';
+
+// autocannon ships no types; this is the part of its API the bench uses.
+interface CannonRequest {
+  method: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+  setupRequest?: (req: CannonRequest) => CannonRequest | undefined;
+}
+interface CannonResult {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number; average: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  duration: number;
+  '2xx': number;
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const autocannon = require('autocannon') as (
+  opts: Record<string, unknown>,
+) => Promise<CannonResult>;
+
+const ROOT = join(__dirname, '..', '..');
+const DURATION = Number(process.env['BENCH_DURATION'] ?? 10);
+const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 32);
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+const TARGET = 0.6;
+const API_KEY = 'bench-storefront-key';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  server.close();
+  return port;
+}
+
+function start(command: string[], env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, command, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stderr?.on('data', (d: Buffer) =>
+    process.stderr.write(`[${command.at(-1)}] ${d.toString()}`),
+  );
+  return child;
+}
+
+async function waitReady(url: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not yet listening
+    }
+    if (Date.now() > deadline) throw new Error(`${url} not ready in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** A random valid US number (exchange 200-999): no two adjacent in practice, so no pumping signal. */
+function randomNumber(): string {
+  return `+1415${randomInt(200, 1000)}${String(randomInt(0, 10_000)).padStart(4, '0')}`;
+}
+
+/** CPU time (user + system, ms) a process has used, from /proc (Linux; undefined elsewhere). */
+function cpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) * 10; // clock ticks of 10 ms
+  } catch {
+    return undefined;
+  }
+}
+
+interface Measured extends CannonResult {
+  /** Server CPU per request (ms): the load-independent cost. */
+  cpuPerRequest?: number;
+}
+
+function row(name: string, r: Measured, floor?: Measured): string {
+  const ratio = floor ? (r.requests.average / floor.requests.average).toFixed(2) : '1.00';
+  return [
+    name.padEnd(22),
+    String(Math.round(r.requests.average)).padStart(8),
+    `${r.latency.p50} ms`.padStart(9),
+    `${r.latency.p99} ms`.padStart(9),
+    String(r.non2xx + r.errors + r.timeouts).padStart(8),
+    ratio.padStart(7),
+    (r.cpuPerRequest === undefined ? '-' : `${r.cpuPerRequest.toFixed(2)} ms`).padStart(10),
+  ].join(' ');
+}
+
+async function main(): Promise<void> {
+  const runner = require.main?.filename ?? join(ROOT, 'bench', 'run-ts.js');
+  const [db, vhost] = await Promise.all([
+    createTestDatabase('pg_bench_otp'),
+    createTestVhost('b_otp'),
+  ]);
+  const prefix = redisPrefix();
+  const busKey = randomBytes(32);
+  const children: ChildProcess[] = [];
+  let broker: amqp.ChannelModel | undefined;
+  try {
+    // A sink (length-bounded) makes every event routable; a second queue collects the codes to check.
+    broker = await amqp.connect(vhost.url);
+    const ch = await broker.createChannel();
+    await ch.assertExchange('phonegate.events', 'topic', { durable: true });
+    await ch.assertQueue('bench.sink', {
+      durable: false,
+      arguments: { 'x-max-length': 5000, 'x-overflow': 'drop-head' },
+    });
+    await ch.bindQueue('bench.sink', 'phonegate.events', '#');
+    await ch.assertQueue('bench.codes', { durable: false });
+    await ch.bindQueue('bench.codes', 'phonegate.events', 'notification.requested.v1.#');
+    const cipher = new SensitiveCipher({
+      keys: { b1: busKey.toString('base64') },
+      activeKeyId: 'b1',
+    });
+    const codes: { id: string; code: string }[] = [];
+    await ch.prefetch(500);
+    // Codes are read (as the notifier would) only between phases, so the bench process stays out of the measured ones.
+    const collectCodes = async (): Promise<void> => {
+      for (;;) {
+        const msg = await ch.get('bench.codes', { noAck: true });
+        if (!msg) return;
+        const envelope = decodeEnvelope(msg.content);
+        const data = cipher.decryptPaths(
+          envelope.data,
+          envelope.sensitive ?? [],
+          envelope.type,
+        ) as {
+          variables: { code?: string };
+          origin?: { ref?: string };
+        };
+        if (data.variables.code && data.origin?.ref)
+          codes.push({ id: data.origin.ref, code: data.variables.code });
+      }
+    };
+
+    const otpPort = await freePort();
+    const nodeArgs = (process.env['BENCH_OTP_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+    const otp = start([...nodeArgs, join(ROOT, 'services', 'otp', 'dist', 'main.js')], {
+      NODE_ENV: 'development',
+      PORT: String(otpPort),
+      LOG_LEVEL: 'warn',
+      DATABASE_URL: db.url,
+      REDIS_KEY_PREFIX: prefix,
+      RABBITMQ_URL: vhost.url,
+      API_KEYS: `${API_KEY}:storefront`,
+      BUS_ENCRYPTION_KEYS: `b1:${busKey.toString('base64')}`,
+      CODE_HMAC_KEYS: `c1:${randomBytes(32).toString('base64')}`,
+      OTP_SECRET_KEYS: `s1:${randomBytes(32).toString('base64')}`,
+      // The bench measures throughput, not the abuse limits: open them wide.
+      OTP_LIMIT_COUNTRY: '1000000000/1m',
+      OTP_COUNTRY_DAILY_CEILING: '1000000000',
+      OTP_PUMP_RATIO_MIN_SENDS: '1000000000',
+      OTP_EXPIRY_SWEEP_INTERVAL: '5s',
+    });
+    children.push(otp);
+    const floorPort = await freePort();
+    const floor = start([runner, join(ROOT, 'bench', 'otp', 'floor-server.ts')], {
+      PORT: String(floorPort),
+      RABBITMQ_URL: vhost.url,
+      REDIS_KEY_PREFIX: `${prefix}floor:`,
+    });
+    children.push(floor);
+    await Promise.all([
+      waitReady(`http://127.0.0.1:${otpPort}/health/ready`),
+      waitReady(`http://127.0.0.1:${floorPort}/nope`).catch(() => undefined),
+    ]);
+    await new Promise((r) => setTimeout(r, 500));
+
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` };
+    const startRequest: CannonRequest = {
+      method: 'POST',
+      path: '/v1/verifications',
+      headers,
+      setupRequest: (req) => ({
+        ...req,
+        body: JSON.stringify({ to: randomNumber(), channel: 'sms', purpose: 'phone_verification' }),
+      }),
+    };
+    const cannon = async (
+      url: string,
+      requests: CannonRequest[],
+      extra: Record<string, unknown> = {},
+    ): Promise<Measured> => {
+      const server = url.endsWith(`:${otpPort}`) ? otp : floor;
+      const before = cpuMs(server.pid);
+      const result: Measured = await autocannon({
+        url,
+        connections: CONNECTIONS,
+        ...('amount' in extra ? {} : { duration: DURATION }),
+        requests,
+        ...extra,
+      });
+      const after = cpuMs(server.pid);
+      if (before !== undefined && after !== undefined && result.requests.total > 0)
+        result.cpuPerRequest = (after - before) / result.requests.total;
+      return result;
+    };
+
+    // Warm up both (JIT, connection pools, Lua script cache).
+    await cannon(
+      `http://127.0.0.1:${floorPort}`,
+      [{ method: 'POST', path: '/floor', headers, body: '{"x":1}' }],
+      { duration: 2 },
+    );
+    await cannon(`http://127.0.0.1:${otpPort}`, [startRequest], { duration: 2 });
+    await collectCodes();
+    codes.length = 0;
+
+    // Each round measures the floor, then starts, then checks of the codes just sent, back to
+    // back, so the three see the same machine load; the verdict is on the median ratios.
+    const rounds: {
+      floor: CannonResult;
+      start: CannonResult;
+      check: CannonResult;
+      checked: number;
+    }[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      const floorResult = await cannon(`http://127.0.0.1:${floorPort}`, [
+        { method: 'POST', path: '/floor', headers, body: '{"to":"+14155550123"}' },
+      ]);
+      const startResult = await cannon(`http://127.0.0.1:${otpPort}`, [startRequest]);
+      // Every started verification's code, as the notifier would read it.
+      const deadline = Date.now() + 30_000;
+      while (codes.length < startResult['2xx'] && Date.now() < deadline) {
+        await collectCodes();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const pending = codes.splice(0, codes.length);
+      let next = 0;
+      const checkResult = await cannon(
+        `http://127.0.0.1:${otpPort}`,
+        [
+          {
+            method: 'POST',
+            path: '/v1/verifications/x/check',
+            headers,
+            setupRequest: (req) => {
+              const pair = pending[next++ % pending.length] as { id: string; code: string };
+              return {
+                ...req,
+                path: `/v1/verifications/${pair.id}/check`,
+                body: JSON.stringify({ code: pair.code }),
+              };
+            },
+          },
+        ],
+        { amount: pending.length },
+      );
+      rounds.push({
+        floor: floorResult,
+        start: startResult,
+        check: checkResult,
+        checked: pending.length,
+      });
+    }
+
+    const median = (values: number[]) =>
+      [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+    const out = (line: string) => process.stdout.write(`${line}\n`);
+    out(
+      `\notp bench — ${CONNECTIONS} connections, ${DURATION} s per phase, ${ROUNDS} rounds, ${cpus().length} CPUs (shared)`,
+    );
+    out(
+      [
+        'round phase'.padEnd(22),
+        'req/s'.padStart(8),
+        'p50'.padStart(9),
+        'p99'.padStart(9),
+        'non-2xx'.padStart(8),
+        'ratio'.padStart(7),
+      ].join(' '),
+    );
+    rounds.forEach((r, i) => {
+      out(row(`${i + 1} floor (redis+pub)`, r.floor));
+      out(row(`${i + 1} start verification`, r.start, r.floor));
+      out(row(`${i + 1} check (right code)`, r.check, r.floor));
+    });
+    const startRatio = median(
+      rounds.map((r) => r.start.requests.average / r.floor.requests.average),
+    );
+    const checkRatio = median(
+      rounds.map((r) => r.check.requests.average / r.floor.requests.average),
+    );
+    out(
+      `\nmedian: floor ${Math.round(median(rounds.map((r) => r.floor.requests.average)))}/s, ` +
+        `starts ${Math.round(median(rounds.map((r) => r.start.requests.average)))}/s (ratio ${startRatio.toFixed(2)}), ` +
+        `checks ${Math.round(median(rounds.map((r) => r.check.requests.average)))}/s (ratio ${checkRatio.toFixed(2)}); target ${TARGET.toFixed(2)}: ` +
+        (startRatio >= TARGET && checkRatio >= TARGET ? 'met' : 'NOT met'),
+    );
+    const cpu = (pick: (r: (typeof rounds)[number]) => Measured) => {
+      const values = rounds
+        .map((r) => pick(r).cpuPerRequest)
+        .filter((v): v is number => v !== undefined);
+      return values.length ? median(values) : undefined;
+    };
+    const [floorCpu, startCpu, checkCpu] = [
+      cpu((r) => r.floor),
+      cpu((r) => r.start),
+      cpu((r) => r.check),
+    ];
+    if (floorCpu && startCpu && checkCpu) {
+      // On a shared machine req/s swings with the neighbours' load; CPU per request does not.
+      out(
+        `server CPU per request (median): floor ${floorCpu.toFixed(2)} ms, start ${startCpu.toFixed(2)} ms, check ${checkCpu.toFixed(2)} ms; ` +
+          `CPU-bound ratios: start ${(floorCpu / startCpu).toFixed(2)}, check ${(floorCpu / checkCpu).toFixed(2)}`,
+      );
+    }
+    const approved = rounds.reduce((n, r) => n + r.check['2xx'], 0);
+    const checked = rounds.reduce((n, r) => n + r.checked, 0);
+    out(`every right code approved once: ${approved} of ${checked}`);
+    process.exitCode = startRatio >= TARGET && checkRatio >= TARGET ? 0 : 1;
+  } finally {
+    for (const child of children) child.kill('SIGTERM');
+    await Promise.all(children.filter((c) => c.exitCode === null).map((c) => once(c, 'exit')));
+    await broker?.close().catch(() => undefined);
+    await Promise.all([db.drop(), vhost.drop(), dropRedisPrefix(prefix)]);
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `otp bench failed: ${error instanceof Error ? error.stack : String(error)}\n`,
+  );
+  process.exit(1);
+});
