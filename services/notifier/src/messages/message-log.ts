@@ -78,6 +78,13 @@ export abstract class MessageLog {
   /** The status alone (the hot path's idempotency check). */
   abstract statusOf(id: string): Promise<{ status: MessageStatus; attempts: number } | undefined>;
   abstract timeline(id: string): Promise<TimelineEntry[]>;
+  /**
+   * The message and its timeline read from one snapshot, so that a receipt landing
+   * between the two reads can't show `delivered` on the timeline with `sent` as the status.
+   */
+  abstract findWithTimeline(
+    id: string,
+  ): Promise<{ message: MessageView; timeline: TimelineEntry[] } | undefined>;
   /** `queued` row (+ timeline), unless the id exists (`exists`) or another message holds the dedupeKey (`duplicate`). */
   abstract insertQueued(
     message: NewMessage,

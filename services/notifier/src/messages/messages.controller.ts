@@ -16,9 +16,11 @@ export class MessagesController {
   @Scopes('ops', 'storefront')
   @ApiOperation({ summary: 'A message with its status timeline (destination masked, no code)' })
   async get(@Param('messageId') messageId: string) {
-    const message = UUID.test(messageId) ? await this.log.find(messageId.toLowerCase()) : undefined;
-    if (!message) throw new DomainError('not_found', 'No message with this id.');
-    const timeline = await this.log.timeline(message.id);
+    const found = UUID.test(messageId)
+      ? await this.log.findWithTimeline(messageId.toLowerCase())
+      : undefined;
+    if (!found) throw new DomainError('not_found', 'No message with this id.');
+    const { message, timeline } = found;
     return {
       messageId: message.id,
       status: message.status,

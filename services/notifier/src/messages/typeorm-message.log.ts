@@ -57,8 +57,22 @@ export class TypeOrmMessageLog extends MessageLog {
     return result;
   }
 
+  async findWithTimeline(
+    id: string,
+  ): Promise<{ message: MessageView; timeline: TimelineEntry[] } | undefined> {
+    return this.dataSource.transaction('REPEATABLE READ', async (m) => {
+      const row = await m.getRepository(MessageRecord).findOneBy({ id });
+      if (!row) return undefined;
+      return { message: toView(row), timeline: await this.timelineIn(m, id) };
+    });
+  }
+
   async timeline(id: string): Promise<TimelineEntry[]> {
-    const rows = await this.dataSource
+    return this.timelineIn(this.dataSource.manager, id);
+  }
+
+  private async timelineIn(m: EntityManager, id: string): Promise<TimelineEntry[]> {
+    const rows = await m
       .getRepository(MessageEventRecord)
       .find({ where: { messageId: id }, order: { id: 'ASC' } });
     return rows.map((r) => ({

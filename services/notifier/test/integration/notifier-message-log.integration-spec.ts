@@ -161,4 +161,25 @@ describe.each([
       carrier: 'http-b',
     });
   });
+  it('reads a message and its timeline from one snapshot while receipts land', async () => {
+    // The support view once read the row, then the timeline: a receipt in between showed
+    // `delivered` on the timeline and `sent` as the status. Race the two, many times.
+    const torn: string[] = [];
+    await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        const m = message();
+        await log.insertSending(m, new Date());
+        await log.recordSent(m.id, new Date(), 'smpp-a', `R-${m.id}-${i}`);
+        const reads = Array.from({ length: 5 }, () => log.findWithTimeline(m.id));
+        await log.applyReceipt('smpp-a', `R-${m.id}-${i}`, 'delivered', new Date());
+        for (const got of await Promise.all([...reads, log.findWithTimeline(m.id)])) {
+          const last = got!.timeline.at(-1)!.status;
+          if (last !== got!.message.status) torn.push(`${got!.message.status}/${last}`);
+        }
+        expect((await log.findWithTimeline(m.id))!.message.status).toBe('delivered');
+      }),
+    );
+    expect(torn).toEqual([]);
+    expect(await log.findWithTimeline(randomUUID())).toBeUndefined();
+  });
 });
