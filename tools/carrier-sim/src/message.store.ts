@@ -1,6 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type { SimChannel, SimMessage } from './sim.types';
 
+/** One entry of the arrival-order feed (`GET /_sim/messages/feed`). */
+export interface FeedEntry {
+  /** Arrival sequence number (1, 2, …; never reused, not even after `clear`). */
+  seq: number;
+  record: SimMessage;
+}
+
 export interface MessageQuery {
   to?: string;
   channel?: SimChannel;
@@ -15,6 +22,8 @@ export interface MessageQuery {
 export class MessageStore extends EventEmitter {
   private records: SimMessage[] = [];
   private readonly byId = new Map<string, SimMessage>();
+  /** How many records were ever added (the seq of the newest); records[0] has seq added - length + 1. */
+  private added = 0;
 
   constructor(private readonly maxMessages = 10_000) {
     super();
@@ -23,6 +32,7 @@ export class MessageStore extends EventEmitter {
 
   add(record: SimMessage): SimMessage {
     this.records.push(record);
+    this.added++;
     this.byId.set(record.id, record);
     if (this.records.length > this.maxMessages) {
       const dropped = this.records.splice(0, this.records.length - this.maxMessages);
@@ -55,6 +65,24 @@ export class MessageStore extends EventEmitter {
       out.push(r);
     }
     return out;
+  }
+
+  /**
+   * Records in arrival order with a sequence number greater than `after` (a cursor), at most
+   * `limit`. A reader that polls with the last seq it saw gets every record exactly once, as long
+   * as it keeps up with `maxMessages`; `missed` says how many were dropped before it read them.
+   * `since(Number.MAX_SAFE_INTEGER)` returns no records and the cursor of the newest one.
+   */
+  since(after: number, limit = 1_000): { entries: FeedEntry[]; next: number; missed: number } {
+    const firstSeq = this.added - this.records.length + 1;
+    const from = Math.max(after + 1, firstSeq);
+    const missed = Math.max(0, firstSeq - (after + 1));
+    const entries: FeedEntry[] = [];
+    for (let seq = from; seq <= this.added && entries.length < limit; seq++)
+      entries.push({ seq, record: this.records[seq - firstSeq]! });
+    // A cursor past the newest record (e.g. Number.MAX_SAFE_INTEGER: "from now on") comes back to it.
+    const next = entries.at(-1)?.seq ?? Math.min(Math.max(after, from - 1), this.added);
+    return { entries, next, missed };
   }
 
   count(): number {

@@ -23,6 +23,12 @@ const messagesQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(10_000).optional(),
 });
 
+const feedQuerySchema = z.object({
+  after: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(50_000).default(5_000),
+  channel: z.enum(['sms', 'voice', 'email']).optional(),
+});
+
 export interface ControlDeps {
   registry: CarrierRegistry;
   store: MessageStore;
@@ -64,6 +70,31 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlDeps): 
     const to = parsed.data.to?.replace(/^ (?=\d)/, '+');
     // `{id, channel, to, body, status, carrier, createdAt}` plus the extras of SimMessage.
     return store.list({ ...parsed.data, to });
+  });
+
+  // Arrival order with a cursor, for load benches: `{next, missed, messages: [{seq, id, channel,
+  // to, carrier, receivedAt, body}]}`; poll again with `after=next`. `channel` filters what is
+  // returned (the cursor still moves past the rest).
+  app.get('/_sim/messages/feed', async (request, reply) => {
+    const parsed = feedQuerySchema.safeParse(request.query);
+    if (!parsed.success)
+      return reply.code(400).send({ error: 'invalid query', issues: parsed.error.issues });
+    const { after, limit, channel } = parsed.data;
+    const { entries, next, missed } = store.since(after, limit);
+    const messages = [];
+    for (const { seq, record: r } of entries) {
+      if (channel !== undefined && r.channel !== channel) continue;
+      messages.push({
+        seq,
+        id: r.id,
+        channel: r.channel,
+        to: r.to,
+        carrier: r.carrier,
+        receivedAt: r.receivedAt,
+        body: r.body,
+      });
+    }
+    return { next, missed, messages };
   });
 
   app.delete('/_sim/messages', async (_request, reply) => {
