@@ -28,6 +28,21 @@ export interface StackOptions {
   logDir?: string;
   /** Services to leave out (a test of one service's outage). */
   without?: Upstream[];
+  /**
+   * Fields merged into the notifier's `CARRIERS` entry of each simulated carrier (`smpp-a`,
+   * `http-b`, `smtp-main`), e.g. `{ 'smpp-a': { ratePerSec: 5000, window: 64 } }` for a load
+   * bench. The host, port and credentials stay the simulator's.
+   */
+  carriers?: Partial<Record<StackCarrier, Record<string, unknown>>>;
+}
+
+/** The notifier's carriers in a stack, all at the simulator. */
+export type StackCarrier = 'smpp-a' | 'http-b' | 'smtp-main';
+
+/** One more process of a service beside the first (same settings, its own port). */
+export interface ReplicaHandle extends ProcessHandle {
+  /** SIGTERM (or another signal); resolves when the process has exited. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 export interface ProcessHandle {
@@ -62,6 +77,14 @@ export interface Stack {
   kill(name: Upstream | 'carrier-sim', signal?: NodeJS.Signals): Promise<void>;
   /** Start a stopped service again with the same settings; resolves when ready. */
   start(name: Upstream | 'carrier-sim'): Promise<void>;
+  /**
+   * Starts one more process of a service with the first one's settings on its own port (the
+   * replicas share the queues, the database and Redis); resolves when it is ready. The gateway
+   * keeps routing HTTP to the first process. `stop()` stops the replicas too.
+   */
+  addReplica(name: Upstream): Promise<ReplicaHandle>;
+  /** The replicas started with addReplica (stopped ones included), per service. */
+  replicas: Record<Upstream, ReplicaHandle[]>;
   stop(): Promise<void>;
 }
 
@@ -139,7 +162,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
   // The notifier's CARRIERS format (services/notifier/src/carriers/config/carriers.config.ts),
   // pointed at the simulator's default carriers (tools/carrier-sim: smpp-a, http-b, smtp-main).
-  const carriers = JSON.stringify([
+  const carrierList: { id: StackCarrier; [field: string]: unknown }[] = [
     {
       id: 'smpp-a',
       type: 'smpp',
@@ -175,7 +198,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       requireTls: false,
       from: 'Phonegate <no-reply@phonegate.test>',
     },
-  ]);
+  ];
+  const carriers = JSON.stringify(
+    carrierList.map((c) => ({ ...c, ...options.carriers?.[c.id], id: c.id, type: c.type })),
+  );
 
   const common: Record<string, string> = {
     NODE_ENV: 'development',
@@ -258,8 +284,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     }
   };
 
-  const kill = async (name: Upstream | 'carrier-sim', signal: NodeJS.Signals = 'SIGKILL') => {
-    const handle = name === 'carrier-sim' ? simHandle : handles[name];
+  const stopHandle = async (handle: ProcessHandle, signal: NodeJS.Signals) => {
     const child = handle.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -268,6 +293,33 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const forced = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
     await exited;
     clearTimeout(forced);
+  };
+  const kill = (name: Upstream | 'carrier-sim', signal: NodeJS.Signals = 'SIGKILL') =>
+    stopHandle(name === 'carrier-sim' ? simHandle : handles[name], signal);
+
+  const replicas = Object.fromEntries(SERVICES.map((s) => [s, []])) as unknown as Record<
+    Upstream,
+    ReplicaHandle[]
+  >;
+  const addReplica = async (name: Upstream): Promise<ReplicaHandle> => {
+    const port = await freePort();
+    const n = replicas[name].length + 2;
+    const replica: ReplicaHandle = {
+      name: `${name}#${n}`,
+      port,
+      url: url(port),
+      logFile: join(logDir, `${name}-${n}.log`),
+      stop: (signal: NodeJS.Signals = 'SIGTERM') => stopHandle(replica, signal),
+    };
+    replicas[name].push(replica);
+    launch(replica, scriptOf(name), { ...envOf(name), PORT: String(port) });
+    try {
+      await waitFor(`${replica.url}/health/ready`, replica);
+    } catch (error) {
+      await replica.stop('SIGKILL');
+      throw error;
+    }
+    return replica;
   };
   const dropResources = async () => {
     if (options.persistent) return;
@@ -343,10 +395,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
     kill,
     start: startOne,
+    addReplica,
+    replicas,
     async stop() {
       await gateway.close();
       // Services first, so none of them sees its carriers vanish while it shuts down.
-      await Promise.all(SERVICES.map((s) => kill(s, 'SIGTERM')));
+      await Promise.all([
+        ...SERVICES.map((s) => kill(s, 'SIGTERM')),
+        ...SERVICES.flatMap((s) => replicas[s].map((r) => r.stop('SIGTERM'))),
+      ]);
       await kill('carrier-sim', 'SIGTERM');
       for (const s of streams) s.end();
       await dropResources();
