@@ -1,0 +1,301 @@
+/**
+ * The whole platform for a sale-day scenario: `startStack` (four services as processes, the
+ * carrier simulator, the gateway, on the real RabbitMQ, Redis and PostgreSQL) with the bench's
+ * settings, plus what a scenario needs around it: accounts created before the timed phase, order
+ * updates queued straight on the bus, carrier knobs, the notifier's breaker states and metrics,
+ * and CPU / memory per process.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type EventData, notificationRequestedV1 } from '@phonegate/contracts';
+import {
+  EnvelopeCodec,
+  encodeEnvelope,
+  eventProperties,
+  SensitiveCipher,
+} from '@phonegate/messaging';
+import { SERVICES, type Stack, type StackOptions, startStack } from '@phonegate/stack';
+import * as amqp from 'amqplib';
+import { Client } from 'pg';
+import { type DestinationPool, ORDER_RANGES, DestinationPool as Pool } from './numbers';
+import { INFRA_GROUPS, type MeteredGroup, ProcessMeter } from './proc';
+import type { MixAccounts } from './mix';
+
+const ROOT = join(__dirname, '..', '..', '..');
+
+/**
+ * Settings the bench changes, and why. A sale day has millions of distinct customers; the bench
+ * simulates them from one machine with distinct destinations, accounts and client IPs, so the
+ * per-destination, per-account and per-IP limits stay at their defaults. What is raised is what
+ * adds up over all customers, which one client hits at once:
+ */
+export const BENCH_ENV: NonNullable<StackOptions['env']> = {
+  otp: {
+    // Per calling code, all customers together: default 600/min would cap a country at 10/s.
+    OTP_LIMIT_COUNTRY: '100000000/1m',
+    // Daily ceiling per calling code (default 100,000): a long bench passes it.
+    OTP_COUNTRY_DAILY_CEILING: '1000000000',
+    // SMS-pumping signals: the bench never types its codes in (no verifications), which is
+    // exactly the pumping signature (sends without verifications in a prefix), and random
+    // numbers from a few ranges land next to each other more often than real customers do.
+    OTP_PUMP_RATIO_MIN_SENDS: '1000000000',
+    OTP_PUMP_ADJACENT_THRESHOLD: '1000',
+    // Resends are part of the mix; the default 30 s cooldown would keep them out of short phases.
+    OTP_RESEND_COOLDOWN: '5s',
+  },
+  // A feed buffer of some seconds at the highest rates (the tracker reads it every 100 ms).
+  'carrier-sim': { SIM_MAX_MESSAGES: '20000', SIM_LOG_LEVEL: 'warn' },
+};
+
+/**
+ * The carriers' contracted throughput: the stack's defaults (smpp-a 200/s, http-b 100/s, what a
+ * small account gets) would cap the platform below the target, so the bench's accounts allow
+ * more; breaker, bulkhead and timeouts stay the notifier's defaults.
+ */
+export const BENCH_CARRIERS: NonNullable<StackOptions['carriers']> = {
+  'smpp-a': { ratePerSec: 5_000, window: 64 },
+  'http-b': { ratePerSec: 5_000 },
+};
+
+export interface BenchStackOptions {
+  /** Log level of every service (default `warn`: the bench measures the work, not log volume). */
+  logLevel?: string;
+  /** Extra environment, merged over BENCH_ENV. */
+  env?: StackOptions['env'];
+  carriers?: StackOptions['carriers'];
+  /**
+   * Services to run with `--cpu-prof`: the profile is written when the service stops, to
+   * artifacts/sale-day/prof/<service>/ (open in Chrome DevTools or speedscope).
+   */
+  profile?: readonly string[];
+}
+
+export interface BenchStack {
+  stack: Stack;
+  /** Directory of this run's CPU profiles (when `profile` was given). */
+  profileDir: string;
+  /** CPU and RSS of each service process (and replicas), the simulator, infrastructure and the bench. */
+  meter: ProcessMeter;
+  /** Service processes only (for "RSS of each service"). */
+  serviceGroups(): MeteredGroup[];
+  /** PUT /_sim/carriers/:name. */
+  setCarrier(name: string, patch: Record<string, unknown>): Promise<void>;
+  /** GET /v1/carriers of the notifier (ops key): breaker states. */
+  carriers(): Promise<{ id: string; state: string; [k: string]: unknown }[]>;
+  /** One Prometheus counter of a service, summed over label sets that match `labels`. */
+  metric(service: string, name: string, labels?: Record<string, string>): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export async function startBenchStack(options: BenchStackOptions = {}): Promise<BenchStack> {
+  const profileDir = join(ROOT, 'artifacts', 'sale-day', 'prof', new Date().toISOString().replace(/[:.]/g, '-'));
+  const env: NonNullable<StackOptions['env']> = {};
+  for (const key of new Set([...Object.keys(BENCH_ENV), ...Object.keys(options.env ?? {})]) as Set<
+    keyof NonNullable<StackOptions['env']>
+  >)
+    env[key] = { ...BENCH_ENV[key], ...options.env?.[key] };
+  env.all = { LOG_LEVEL: options.logLevel ?? 'warn', ...env.all };
+  for (const service of options.profile ?? []) {
+    const dir = join(profileDir, service);
+    mkdirSync(dir, { recursive: true });
+    const key = service as keyof NonNullable<StackOptions['env']>;
+    env[key] = { ...env[key], NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` };
+  }
+  const carriers: NonNullable<StackOptions['carriers']> = {};
+  for (const id of ['smpp-a', 'http-b', 'smtp-main'] as const)
+    carriers[id] = { ...BENCH_CARRIERS[id], ...options.carriers?.[id] };
+  const stack = await startStack({ env, carriers });
+
+  const pidOf = (child?: { pid?: number; exitCode: number | null; signalCode: string | null }) =>
+    child?.pid !== undefined && child.exitCode === null && child.signalCode === null
+      ? [child.pid]
+      : [];
+  const serviceGroups = (): MeteredGroup[] => [
+    ...SERVICES.map((s) => ({ name: s, pids: () => pidOf(stack.services[s].child) })),
+    ...SERVICES.flatMap((s) =>
+      stack.replicas[s].map((r) => ({ name: r.name, pids: () => pidOf(r.child) })),
+    ),
+  ];
+  const meter = new ProcessMeter(() => [
+    ...serviceGroups(),
+    { name: 'carrier-sim', pids: () => pidOf(stack.sim.handle.child) },
+    ProcessMeter.self(),
+    ...INFRA_GROUPS,
+  ]);
+
+  const ops = { authorization: `Bearer ${stack.keys.ops}` };
+  return {
+    stack,
+    profileDir,
+    meter,
+    serviceGroups,
+    async setCarrier(name, patch) {
+      const res = await fetch(`${stack.sim.controlUrl}/_sim/carriers/${name}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(patch),
+      });
+      if (!res.ok) throw new Error(`PUT /_sim/carriers/${name}: ${res.status}`);
+    },
+    async carriers() {
+      const res = await fetch(`${stack.gatewayUrl}/v1/carriers`, {
+        headers: ops,
+        signal: AbortSignal.timeout(2_000),
+      });
+      if (!res.ok) throw new Error(`GET /v1/carriers: ${res.status}`);
+      return ((await res.json()) as { carriers: { id: string; state: string }[] }).carriers;
+    },
+    async metric(service, name, labels = {}) {
+      const handle = stack.services[service as keyof typeof stack.services];
+      const text = await (await fetch(`${handle.url}/metrics`)).text();
+      let sum = 0;
+      for (const line of text.split('\n')) {
+        if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+        const matches = Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`));
+        if (matches) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+      }
+      return sum;
+    },
+    stop: () => stack.stop(),
+  };
+}
+
+/**
+ * Accounts for the mix, created before the timed phase straight in identity's database (one
+ * account is created through the API first and its argon2id hash reused, so a sign-in costs what
+ * it costs in production): `plain` accounts without phones, and `twoStep` accounts with two-step
+ * by SMS on a verified primary number from `numbers`.
+ */
+export async function seedAccounts(
+  stack: Stack,
+  counts: { plain: number; twoStep: number },
+  numbers: DestinationPool,
+): Promise<MixAccounts> {
+  const password = `sale-day-${randomUUID()}`;
+  const res = await fetch(`${stack.gatewayUrl}/v1/accounts`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.keys.storefront}` },
+    body: JSON.stringify({ email: `template-${randomUUID()}@sale.test`, password }),
+  });
+  if (res.status !== 201) throw new Error(`POST /v1/accounts: ${res.status} ${await res.text()}`);
+  const { id: templateId } = (await res.json()) as { id: string };
+  const db = new Client({ connectionString: stack.databases.identity });
+  await db.connect();
+  try {
+    const hash = (
+      await db.query<{ password_hash: string }>('SELECT password_hash FROM accounts WHERE id = $1', [
+        templateId,
+      ])
+    ).rows[0]!.password_hash;
+    const insertAccounts = async (n: number, twoStep: boolean) => {
+      const ids = Array.from({ length: n }, () => randomUUID());
+      const emails = ids.map((id) => `${id}@sale.test`);
+      for (let i = 0; i < n; i += 5_000) {
+        await db.query(
+          `INSERT INTO accounts (id, email, email_normalized, password_hash, locale, two_step_enabled, two_step_method, created_at, updated_at)
+           SELECT id, email, email, $3, 'en', $4, $5, now(), now() FROM unnest($1::uuid[], $2::text[]) AS t(id, email)`,
+          [ids.slice(i, i + 5_000), emails.slice(i, i + 5_000), hash, twoStep, twoStep ? 'sms' : null],
+        );
+      }
+      return { ids, emails };
+    };
+    const plain = await insertAccounts(counts.plain, false);
+    const two = await insertAccounts(counts.twoStep, true);
+    const phones = two.ids.map(() => numbers.next());
+    for (let i = 0; i < phones.length; i += 5_000) {
+      const slice = phones.slice(i, i + 5_000);
+      await db.query(
+        `INSERT INTO phones (id, account_id, e164, country, line_type, status, is_primary, channel, created_at, verified_at)
+         SELECT gen_random_uuid(), a, p, c, t, 'verified', true, 'sms', now(), now()
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS x(a, p, c, t)`,
+        [
+          two.ids.slice(i, i + 5_000),
+          slice,
+          slice.map((p) => numbers.countryOf(p) ?? null),
+          slice.map((p) => (p.startsWith('+1') ? 'FIXED_LINE_OR_MOBILE' : 'MOBILE')),
+        ],
+      );
+    }
+    return {
+      plain: plain.ids,
+      twoStep: two.emails.map((email, i) => ({ email, password, phone: phones[i]! })),
+    };
+  } finally {
+    await db.end();
+  }
+}
+
+type NotificationRequest = EventData<typeof notificationRequestedV1>;
+
+/**
+ * Queues order updates (`notification.requested.v1`, standard or bulk priority) straight on the
+ * bus, as the storefront's order service would, with confirms every `batch`: the fastest way to
+ * have 100,000 waiting. Returns the publish rate (the raw amqplib floor of this step) and the
+ * destinations used.
+ */
+export async function queueOrderUpdates(
+  stack: Stack,
+  count: number,
+  options: { priority?: 'standard' | 'bulk' | ((i: number) => 'standard' | 'bulk'); batch?: number } = {},
+): Promise<{ published: number; seconds: number; perSecond: number; destinations: DestinationPool }> {
+  const [kid, key] = stack.busKeys.split(':') as [string, string];
+  const codec = new EnvelopeCodec(
+    'sale-day-bench',
+    new SensitiveCipher({ keys: { [kid]: key }, activeKeyId: kid }),
+  );
+  const destinations = new Pool(ORDER_RANGES);
+  const conn = await amqp.connect(stack.amqpUrl);
+  const ch = await conn.createConfirmChannel();
+  const batch = options.batch ?? 2_000;
+  const priorityOf =
+    typeof options.priority === 'function'
+      ? options.priority
+      : () => (options.priority as 'standard' | 'bulk' | undefined) ?? 'bulk';
+  const statuses = ['confirmed', 'packed', 'shipped', 'delivered'] as const;
+  const started = Date.now();
+  try {
+    for (let i = 0; i < count; i++) {
+      const request: NotificationRequest = {
+        messageId: randomUUID(),
+        priority: priorityOf(i),
+        channel: 'sms',
+        to: destinations.next(),
+        template: `order.status_changed.${statuses[i % statuses.length]!}`,
+        locale: 'en',
+        variables: { orderId: `ord_${i.toString(36)}` },
+        origin: { service: 'orders', ref: `ord_${i.toString(36)}` },
+      };
+      const { envelope, routingKey } = codec.event(notificationRequestedV1, request);
+      if (
+        !ch.publish('phonegate.events', routingKey, encodeEnvelope(envelope), eventProperties(envelope))
+      )
+        await new Promise<void>((resolve) => ch.once('drain', () => resolve()));
+      if ((i + 1) % batch === 0) await ch.waitForConfirms();
+    }
+    await ch.waitForConfirms();
+  } finally {
+    await ch.close().catch(() => undefined);
+    await conn.close().catch(() => undefined);
+  }
+  const seconds = (Date.now() - started) / 1000;
+  return { published: count, seconds, perSecond: count / seconds, destinations };
+}
+
+/** Messages waiting in the notifier's queues (via rabbitmqctl), by queue name. */
+export async function queueDepths(stack: Stack): Promise<Record<string, number>> {
+  const { execFile } = await import('node:child_process');
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(
+      'rabbitmqctl',
+      ['-q', 'list_queues', '-p', stack.vhost, 'name', 'messages', '--no-table-headers'],
+      (error, stdout) => (error ? reject(error) : resolve(stdout)),
+    ),
+  );
+  const depths: Record<string, number> = {};
+  for (const line of out.trim().split('\n')) {
+    const [name, n] = line.trim().split(/\s+/);
+    if (name && n) depths[name] = Number(n);
+  }
+  return depths;
+}

@@ -1,0 +1,175 @@
+/**
+ * One timed phase: drive the code mix at a rate through the gateway, track every request to the
+ * simulator, and measure CPU / RSS of every process meanwhile. What the scenarios are built of.
+ */
+import type { BenchStack } from './bench-stack';
+import { type DriveResult, drive } from './driver';
+import { CodeMix, type MixAccounts, type CodeKind } from './mix';
+import type { DestinationPool } from './numbers';
+import { type GroupUsage, loadAverage } from './proc';
+import { ms, out, summarize, table } from './stats';
+import { SmsTracker, type TrackerReport } from './tracker';
+
+export interface PhaseOptions {
+  label: string;
+  /** Requests a second (or a function of elapsed ms). */
+  rate: number | ((elapsedMs: number) => number);
+  durationMs: number;
+  /** How long to wait after the load for SMS still on their way. Default 30 s. */
+  settleMs?: number;
+  shares?: Partial<Record<CodeKind, number>>;
+  /** Things to do while the load runs (carrier knobs, crashes); awaited before settling. */
+  during?: (elapsed: () => number) => Promise<void>;
+  /** Print a line a second. Default true. */
+  live?: boolean;
+}
+
+export interface PhaseResult {
+  label: string;
+  targetRate: number;
+  drive: DriveResult;
+  sms: TrackerReport;
+  usage: GroupUsage[];
+  loadAverage: string;
+  mix: string;
+}
+
+/** Runs a phase; the tracker, mix and pools are shared across phases of one scenario. */
+export async function runPhase(
+  bench: BenchStack,
+  ctx: { tracker: SmsTracker; accounts: MixAccounts; numbers: DestinationPool },
+  options: PhaseOptions,
+): Promise<PhaseResult> {
+  const { tracker } = ctx;
+  tracker.reset();
+  const mix = new CodeMix({
+    keys: { storefront: bench.stack.keys.storefront, logistics: bench.stack.keys.logistics },
+    accounts: ctx.accounts,
+    numbers: ctx.numbers,
+    tracker,
+    ...(options.shares ? { shares: options.shares } : {}),
+  });
+  const before = bench.meter.mark();
+  bench.meter.startSampling(1_000);
+  let arrivedLastSecond = 0;
+  tracker.onArrival = () => arrivedLastSecond++;
+  const started = Date.now();
+  const during = options.during?.(() => Date.now() - started);
+  const result = await drive({
+    baseUrl: bench.stack.gatewayUrl,
+    rate: options.rate,
+    durationMs: options.durationMs,
+    next: (sentAt) => mix.next(sentAt),
+    onSecond: (s) => {
+      if (options.live === false) return;
+      out(
+        `  [${options.label}] t=${String(s.second).padStart(3)}s sent ${String(s.sent).padStart(5)}/s answered ${String(s.answered).padStart(5)}/s sms ${String(arrivedLastSecond).padStart(5)}/s in flight ${s.inFlight}`,
+      );
+      arrivedLastSecond = 0;
+    },
+  });
+  const afterLoad = bench.meter.mark();
+  const load = loadAverage();
+  await during;
+  await tracker.settle(options.settleMs ?? 30_000);
+  bench.meter.stopSampling();
+  tracker.onArrival = undefined;
+  const targetRate =
+    typeof options.rate === 'number' ? options.rate : result.sent / (options.durationMs / 1000);
+  return {
+    label: options.label,
+    targetRate,
+    drive: result,
+    sms: tracker.report(),
+    usage: bench.meter.usage(before, afterLoad),
+    loadAverage: load,
+    mix: mix.describe(),
+  };
+}
+
+/** Prints a phase: throughput, latency by kind, errors, losses, CPU and RSS per process. */
+export function printPhase(r: PhaseResult, options: { perProcess?: boolean } = {}): void {
+  const s = r.sms;
+  out(`\n== ${r.label}: target ${Math.round(r.targetRate)}/s for ${r.drive.seconds}s (load average ${r.loadAverage})`);
+  out(`mix: ${r.mix}`);
+  out(
+    `sent ${r.drive.sent} (${Math.round(r.drive.sentPerSecond)}/s), shed by the driver ${r.drive.shed}, ` +
+      `accepted ${s.accepted} (${Math.round(s.accepted / r.drive.seconds)}/s), failed ${s.failed}, ` +
+      `HTTP p50/p99 ${ms(r.drive.httpLatency.p50)}/${ms(r.drive.httpLatency.p99)}, driver lag p99 ${ms(r.drive.sendLag.p99)}`,
+  );
+  out(
+    table(
+      ['request → simulator', 'sent', 'accepted', 'arrived', 'p50', 'p95', 'p99', 'max'],
+      [
+        ...s.byKind.map((k) => [
+          k.kind,
+          k.sent,
+          k.accepted,
+          k.arrived,
+          ms(k.latency.p50),
+          ms(k.latency.p95),
+          ms(k.latency.p99),
+          ms(k.latency.max),
+        ]),
+        ['all', s.sent, s.accepted, s.arrived, ms(s.latency.p50), ms(s.latency.p95), ms(s.latency.p99), ms(s.latency.max)],
+      ],
+    ),
+  );
+  const errors = Object.entries(s.errors)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${k}: ${n}`)
+    .join(', ');
+  out(`errors by status and code: ${errors || 'none'}`);
+  out(
+    `lost (accepted, not arrived): ${s.notArrived} (of which past expiry ${s.notArrivedExpired}) · duplicates ${s.duplicates} · ` +
+      `sent after expiry ${s.sentAfterExpiry} · arrived despite an error answer ${s.arrivedDespiteError} · unmatched ${s.unexpected} · feed missed ${s.missedByFeed}`,
+  );
+  const carriers = Object.entries(s.byCarrier)
+    .map(([c, n]) => `${c} ${n} (${((100 * n) / Math.max(1, s.arrived)).toFixed(1)}%)`)
+    .join(', ');
+  out(`code SMS by carrier: ${carriers || '-'}`);
+  if (options.perProcess !== false) printUsage(r.usage, r.drive.seconds, s.accepted);
+}
+
+export function printUsage(usage: GroupUsage[], seconds: number, accepted: number): void {
+  const total = usage.filter((u) => !['rabbitmq', 'redis', 'postgres'].includes(u.name));
+  out(
+    table(
+      ['process', 'CPU (cores)', 'CPU ms / accepted', 'RSS MB', 'peak RSS MB'],
+      usage.map((u) => [
+        u.name,
+        u.cores.toFixed(2),
+        accepted ? (u.cpuMs / accepted).toFixed(2) : '-',
+        u.rssMb.toFixed(0),
+        u.peakRssMb.toFixed(0),
+      ]),
+    ),
+  );
+  const sum = usage.reduce((n, u) => n + u.cpuMs, 0);
+  const ours = total.reduce((n, u) => n + u.cpuMs, 0);
+  out(
+    `CPU over the ${seconds}s load: all listed ${(sum / 1000 / seconds).toFixed(2)} cores, ` +
+      `platform processes (services + sim + bench) ${(ours / 1000 / seconds).toFixed(2)} cores; ` +
+      `${accepted ? (sum / accepted).toFixed(2) : '-'} ms CPU per accepted code request (everything)`,
+  );
+}
+
+/** A compact JSON line of a phase, for docs and comparisons. */
+export function phaseJson(r: PhaseResult): Record<string, unknown> {
+  return {
+    label: r.label,
+    target: Math.round(r.targetRate),
+    sentPerSecond: Math.round(r.drive.sentPerSecond),
+    acceptedPerSecond: Math.round(r.sms.accepted / r.drive.seconds),
+    p50: Math.round(r.sms.latency.p50),
+    p95: Math.round(r.sms.latency.p95),
+    p99: Math.round(r.sms.latency.p99),
+    failed: r.sms.failed,
+    lost: r.sms.notArrived,
+    duplicates: r.sms.duplicates,
+    sentAfterExpiry: r.sms.sentAfterExpiry,
+    load: r.loadAverage,
+  };
+}
+
+export { summarize };

@@ -1,0 +1,153 @@
+/**
+ * Sale day, scenario 1 — steady: the code mix at rising rates through the gateway, every SMS
+ * followed to the carrier simulator. Finds the highest rate that meets the target (p99 request →
+ * simulator under 150 ms, ≥ 99 % accepted, nothing lost) and prints CPU and RSS of every process
+ * at that rate. The floor, measured in the same run: the simulator's raw SMPP accept rate.
+ *
+ *   npm run build && node bench/run-ts.js bench/sale-day/steady.ts [--quick|--smoke]
+ *
+ * Flags: --rates=100,200,…  --step=<s> (per rate, default 20; --quick 8; --smoke one 5 s step at
+ * 30/s)  --settle=<s> (default 20)  --log-level=warn  --profile=otp,notifier (--cpu-prof; the
+ * profile is written when the stack stops)  --p99=<ms> (default 150)  --json
+ */
+import {
+  DestinationPool,
+  loadAverage,
+  measureSmppFloor,
+  ms,
+  out,
+  parseArgs,
+  type PhaseResult,
+  phaseJson,
+  printPhase,
+  printUsage,
+  runPhase,
+  seedAccounts,
+  SmsTracker,
+  sleep,
+  startBenchStack,
+  table,
+  DEFAULT_MIX,
+  KIND_ROUTES,
+  BENCH_ENV,
+  BENCH_CARRIERS,
+} from './lib';
+
+const TARGET_RATE = 1_000;
+
+async function main(): Promise<void> {
+  const args = parseArgs();
+  const smoke = args.flag('smoke');
+  const quick = args.flag('quick');
+  const p99Target = args.number('p99', 150);
+  const rates = (
+    args.list('rates') ??
+    (smoke ? ['30'] : quick ? ['100', '200', '400', '800'] : ['100', '200', '300', '400', '500', '600', '800', '1000', '1200'])
+  ).map(Number);
+  const stepS = args.number('step', smoke ? 5 : quick ? 8 : 20);
+  const settleMs = args.number('settle', smoke ? 10 : 20) * 1000;
+
+  out(`sale day — steady (scenario 1) — ${new Date().toISOString()}, load average ${loadAverage()}`);
+  out(`target: ≥ ${TARGET_RATE} code requests/s with p99 request → simulator < ${p99Target} ms; each service < 200 MB RSS`);
+  const bench = await startBenchStack({
+    logLevel: args.value('log-level') ?? 'warn',
+    ...(args.list('profile') ? { profile: args.list('profile')! } : {}),
+  });
+  out(`stack ${bench.stack.namespace} up; bench settings: ${JSON.stringify(BENCH_ENV.otp)} carriers ${JSON.stringify(BENCH_CARRIERS)}`);
+  const tracker = new SmsTracker(bench.stack.sim.controlUrl);
+  try {
+    const numbers = new DestinationPool();
+    const planned = rates.reduce((n, r) => n + r * stepS, 0) + 30 * 5;
+    const accounts = await seedAccounts(
+      bench.stack,
+      {
+        plain: Math.ceil(planned * DEFAULT_MIX.phone_add * 1.1) + 100,
+        twoStep: Math.ceil(planned * DEFAULT_MIX.sign_in * 1.1) + 20,
+      },
+      numbers,
+    );
+    out(`seeded ${accounts.plain.length} accounts for phone adds, ${accounts.twoStep.length} two-step accounts for sign-ins`);
+    out('mix routes:');
+    for (const [kind, route] of Object.entries(KIND_ROUTES)) out(`  ${kind.padEnd(17)} ${route}`);
+    await tracker.start();
+    const ctx = { tracker, accounts, numbers };
+
+    // Warm-up: JIT, connection pools, queues.
+    const warm = await runPhase(bench, ctx, { label: 'warm-up', rate: smoke ? 10 : 50, durationMs: smoke ? 3_000 : 5_000, settleMs: 10_000, live: false });
+    out(`warm-up: ${warm.sms.accepted} accepted, ${warm.sms.arrived} arrived, p99 ${ms(warm.sms.latency.p99)}`);
+
+    // Floor: the simulator's raw SMPP accept rate on this machine now.
+    const floor = await measureSmppFloor(bench.stack.sim.smppPort, { count: smoke ? 2_000 : 10_000 });
+    out(`floor: raw SMPP submit_sm → submit_sm_resp at the simulator (one session, window 64): ${Math.round(floor.perSecond)}/s, p99 ${ms(floor.latency.p99)}`);
+
+    const results: PhaseResult[] = [];
+    let best: PhaseResult | undefined;
+    for (const rate of rates) {
+      const r = await runPhase(bench, ctx, { label: `steady ${rate}/s`, rate, durationMs: stepS * 1000, settleMs });
+      printPhase(r);
+      results.push(r);
+      const ok = meets(r, p99Target);
+      out(`verdict at ${rate}/s: ${ok ? 'MEETS' : 'misses'} the target (p99 < ${p99Target} ms, ≥ 99 % accepted, none lost, rate offered)`);
+      if (ok) best = r;
+      // Far past the knee: stop instead of queueing minutes of backlog.
+      if (!ok && (r.sms.latency.p99 > 5 * p99Target || r.sms.failed > r.sms.sent * 0.05)) break;
+      await sleep(2_000);
+    }
+
+    out('\n== steady: summary');
+    out(
+      table(
+        ['rate', 'sent/s', 'accepted/s', 'p50', 'p95', 'p99', 'failed', 'lost', 'dup', 'load avg', 'verdict'],
+        results.map((r) => [
+          `${Math.round(r.targetRate)}/s`,
+          Math.round(r.drive.sentPerSecond),
+          Math.round(r.sms.accepted / r.drive.seconds),
+          ms(r.sms.latency.p50),
+          ms(r.sms.latency.p95),
+          ms(r.sms.latency.p99),
+          r.sms.failed,
+          r.sms.notArrived,
+          r.sms.duplicates,
+          r.loadAverage.split(' ')[0]!,
+          meets(r, p99Target) ? 'meets' : 'misses',
+        ]),
+      ),
+    );
+    out(`floor (same run): raw SMPP accept ${Math.round(floor.perSecond)}/s at the simulator`);
+    if (best) {
+      out(
+        `highest sustainable rate: ${Math.round(best.targetRate)} code requests/s (p99 ${ms(best.sms.latency.p99)}); target ${TARGET_RATE}/s: ${best.targetRate >= TARGET_RATE ? 'MET' : 'NOT met'}`,
+      );
+      out(`CPU and RSS at ${Math.round(best.targetRate)}/s (steady load):`);
+      printUsage(best.usage, best.drive.seconds, best.sms.accepted);
+    } else {
+      out(`no tested rate met p99 < ${p99Target} ms; target ${TARGET_RATE}/s: NOT met`);
+    }
+    const rssOver = (best ?? results.at(-1))?.usage.filter((u) => bench.serviceGroups().some((g) => g.name === u.name) && u.peakRssMb >= 200);
+    out(`services over 200 MB RSS: ${rssOver?.length ? rssOver.map((u) => `${u.name} ${u.peakRssMb.toFixed(0)} MB`).join(', ') : 'none'}`);
+    if (args.flag('json')) out(JSON.stringify({ scenario: 'steady', floorSmppPerSecond: Math.round(floor.perSecond), phases: results.map(phaseJson) }));
+    process.exitCode = best && best.targetRate >= TARGET_RATE ? 0 : 1;
+  } finally {
+    await tracker.stop();
+    await bench.stop();
+    if (args.list('profile')) out(`CPU profiles: ${bench.profileDir}`);
+  }
+}
+
+function meets(r: PhaseResult, p99Target: number): boolean {
+  return (
+    r.sms.latency.p99 < p99Target &&
+    r.sms.accepted >= 0.99 * r.sms.sent &&
+    r.sms.notArrived === 0 &&
+    r.drive.shed === 0 &&
+    r.drive.sentPerSecond >= 0.95 * r.targetRate
+  );
+}
+
+main().then(
+  () => process.exit(),
+  (error: unknown) => {
+    process.stderr.write(`steady failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  },
+);
