@@ -181,6 +181,9 @@ function schema(production: boolean) {
 
 export type OtpEnv = z.infer<ReturnType<typeof schema>>;
 
+/** The env schema (keys = variable names) by mode; tools/deploy-check reads it. */
+export const otpEnvSchema: (production: boolean) => ReturnType<typeof schema> = schema;
+
 /** The typed configuration of the otp service; the only place reading process.env. */
 export function loadOtpConfig(source: NodeJS.ProcessEnv = process.env): OtpConfig {
   const production = source['NODE_ENV'] === 'production';
