@@ -1,12 +1,6 @@
 import { existsSync } from 'node:fs';
-import {
-  SERVICES,
-  parseYaml,
-  readRepoFile,
-  repoPath,
-  requireTool,
-  run,
-} from './support/tools.helper';
+import { resolvedCompose } from './support/deployed-env.reader';
+import { SERVICES, repoPath, requireTool, run } from './support/tools.helper';
 
 interface ComposeService {
   image?: string;
@@ -24,20 +18,6 @@ interface ComposeService {
 interface ComposeFile {
   services: Record<string, ComposeService>;
   volumes?: Record<string, unknown>;
-}
-
-/** The file as docker-compose itself resolves it (anchors merged, variables interpolated with their defaults). */
-async function resolvedCompose(): Promise<ComposeFile> {
-  const compose = requireTool('docker-compose');
-  const env = { ...process.env };
-  // Interpolation must come from the file's defaults, not from whoever runs the test.
-  for (const [, key] of readRepoFile('docker-compose.yml').matchAll(/\$\{([A-Z_][A-Z0-9_]*)/g)) {
-    delete env[key!];
-  }
-  const result = await run(compose, ['-f', 'docker-compose.yml', 'config'], { env });
-  expect(result.stderr).not.toMatch(/error/i);
-  expect(result.code).toBe(0);
-  return parseYaml<ComposeFile>(result.stdout);
 }
 
 function bindSources(
@@ -60,7 +40,7 @@ describe('docker-compose.yml', () => {
   let compose: ComposeFile;
 
   beforeAll(async () => {
-    compose = await resolvedCompose();
+    compose = await resolvedCompose<ComposeFile>();
   });
 
   it('is valid for docker-compose (`docker-compose config -q` exits 0)', async () => {

@@ -1,4 +1,5 @@
 import { renderKustomization } from './support/kustomize.renderer';
+import { loaderOf } from './support/service-env.reader';
 import { SERVICES, parseYaml, readRepoFile, repoPath } from './support/tools.helper';
 
 /**
@@ -62,27 +63,6 @@ describe('the carrier simulator’s environment', () => {
   });
 });
 
-/**
- * The real test of an environment: each service's own config loader (the one
- * its main.ts calls) accepts it in production mode, where every key variable
- * is required and no development key is used.
- */
-type Loader = (env: NodeJS.ProcessEnv) => unknown;
-
-function loaderOf(service: string): Loader {
-  const module = require(
-    repoPath('services', service, 'src', 'config', `${service}.config.ts`),
-  ) as Record<string, unknown>;
-  const loaders = Object.entries(module).filter(
-    ([name, value]) => /^load\w*Config$/.test(name) && typeof value === 'function',
-  );
-  if (loaders.length !== 1)
-    throw new Error(
-      `services/${service}/src/config/${service}.config.ts: expected one exported load…Config function`,
-    );
-  return loaders[0]![1] as Loader;
-}
-
 /** The Secret template's placeholders made into well-formed values. */
 function filled(key: string, value: string): string {
   if (key.endsWith('_KEYS') && key !== 'API_KEYS')
@@ -93,6 +73,11 @@ function filled(key: string, value: string): string {
   return value.replace('REPLACE_ME', 'user:password');
 }
 
+/**
+ * The real test of an environment: each service's own config loader (the one
+ * its main.ts calls) accepts it in production mode, where every key variable
+ * is required and no development key is used.
+ */
 describe.each(SERVICES.map((s) => [s.name]))('%s’s own config loader', (name) => {
   it('accepts the docker-compose.yml environment in production mode', () => {
     const env = Object.fromEntries(
