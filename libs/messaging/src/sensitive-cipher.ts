@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { pooledRandomBytes } from '@phonegate/platform';
 import { DecryptError } from './errors';
 
 export interface CipherKeys {
@@ -45,7 +46,7 @@ export class SensitiveCipher {
 
   encrypt(value: unknown, aad: string): string {
     const key = this.keys.get(this.activeKeyId) as Buffer;
-    const iv = randomBytes(12);
+    const iv = pooledRandomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', key, iv);
     cipher.setAAD(Buffer.from(aad, 'utf8'));
     const ct = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()]);

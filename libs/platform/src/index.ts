@@ -3,6 +3,7 @@ export * from './bootstrap';
 export * from './clock';
 export * from './config/config';
 export * from './context/request-context';
+export * from './crypto/random-pool';
 export * from './errors/domain-error';
 export * from './health/health.controller';
 export * from './health/health.registry';
