@@ -12,6 +12,10 @@ import { HealthRegistry } from './health/health.registry';
 import { registerIdempotency } from './http/idempotency';
 import { createLogger, type Logger } from './logging/logger';
 import { MetricsService } from './metrics/metrics.service';
+import type { PlatformOptions } from './platform.module';
+import { PLATFORM_OPTIONS } from './tokens';
+
+const QUIET_ROUTE = /^\/(health|metrics)/;
 
 export interface ServiceBootstrap {
   name: string;
@@ -81,9 +85,18 @@ export async function createServiceApp(options: Omit<ServiceBootstrap, 'port'>):
 
   const metrics = app.get(MetricsService);
   const duration = metrics.histogram('http_request_duration_seconds', 'HTTP request duration', ['method', 'route', 'status']);
+  const logRequests = platformOptions(app)?.logRequests !== false;
   fastify.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions?.url ?? 'unmatched';
-    duration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    const seconds = reply.elapsedTime / 1000;
+    duration.observe({ method: request.method, route, status: String(reply.statusCode) }, seconds);
+    // The access line: the route's pattern, never the raw URL (ids yes, a number in a query no).
+    if (logRequests && !QUIET_ROUTE.test(route)) {
+      options.logger[reply.statusCode >= 500 ? 'error' : 'info'](
+        { http: { method: request.method, route, statusCode: reply.statusCode }, responseTime: Math.round(reply.elapsedTime) },
+        'request completed',
+      );
+    }
     done();
   });
 
@@ -104,6 +117,14 @@ export async function createServiceApp(options: Omit<ServiceBootstrap, 'port'>):
 
   for (const strategy of options.microservices ?? []) app.connectMicroservice({ strategy }, { inheritAppConfig: true });
   return app;
+}
+
+function platformOptions(app: INestApplication): PlatformOptions | undefined {
+  try {
+    return app.get<PlatformOptions>(PLATFORM_OPTIONS, { strict: false });
+  } catch {
+    return undefined; // a module without PlatformModule (some tests): defaults
+  }
 }
 
 function installShutdown(app: INestApplication, options: ServiceBootstrap): void {

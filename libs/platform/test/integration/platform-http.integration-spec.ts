@@ -138,6 +138,28 @@ describe('platform HTTP edge', () => {
     expect(doc.json().paths['/v1/things']).toBeDefined();
   });
 
+  it('logs one access line per request with the route pattern and its request id, none for health', async () => {
+    const before = logs.lines.length;
+    const res = await app.inject({
+      method: 'GET',
+      url: '/v1/things/ops-only?to=%2B14155550123',
+      headers: { authorization: 'Bearer ops-key', 'x-request-id': 'req-access-1' },
+    });
+    expect(res.statusCode).toBe(200);
+    await app.inject({ method: 'GET', url: '/health/live' });
+    await app.inject({ method: 'GET', url: '/metrics' });
+    const lines = logs.lines.slice(before).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const access = lines.filter((l) => l['msg'] === 'request completed');
+    expect(access).toHaveLength(1);
+    expect(access[0]).toMatchObject({
+      level: 'info',
+      requestId: 'req-access-1',
+      http: { method: 'GET', route: '/v1/things/ops-only', statusCode: 200 },
+    });
+    expect(typeof access[0]?.['responseTime']).toBe('number');
+    expect(JSON.stringify(lines)).not.toContain('4155550123');
+  });
+
   it('never logs the full number or the key', () => {
     expect(logs.text()).not.toContain('4155550123');
     expect(logs.text()).not.toContain('sf-key');
