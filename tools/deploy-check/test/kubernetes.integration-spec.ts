@@ -285,7 +285,7 @@ describe.each([
         expect(replicas).toBeUndefined();
         minimum = hpas[0]
           ? spec<Hpa>(hpas[0]).minReplicas
-          : spec<ScaledObject>(scaled[0]!).minReplicaCount;
+          : spec<ScaledObject>(scaled[0]).minReplicaCount;
       } else {
         expect(replicas).toBeGreaterThanOrEqual(2);
         minimum = replicas!;

@@ -78,7 +78,7 @@ export function run(
       },
       (error, stdout, stderr) => {
         if (error && typeof error.code !== 'number') {
-          reject(error);
+          reject(new Error(error.message, { cause: error }));
           return;
         }
         resolvePromise({
@@ -108,7 +108,7 @@ export async function eventually<T>(
     }
     if (Date.now() > deadline)
       throw new Error(
-        `condition not met in ${timeoutMs} ms${last === undefined ? '' : `: ${last instanceof Error ? last.message : String(last)}`}`,
+        `condition not met in ${timeoutMs} ms${last === undefined ? '' : `: ${last instanceof Error ? last.message : JSON.stringify(last)}`}`,
       );
     await new Promise((r) => setTimeout(r, intervalMs));
   }
