@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   const p99Target = args.number('p99', 150);
   const rates = (
     args.list('rates') ??
-    (smoke ? ['30'] : quick ? ['100', '200', '400', '800'] : ['100', '200', '300', '400', '500', '600', '800', '1000', '1200'])
+    (smoke ? ['30'] : quick ? ['50', '100', '200', '400'] : ['50', '75', '100', '150', '200', '300', '400', '600', '800', '1000'])
   ).map(Number);
   const stepS = args.number('step', smoke ? 5 : quick ? 8 : 20);
   const settleMs = args.number('settle', smoke ? 10 : 20) * 1000;

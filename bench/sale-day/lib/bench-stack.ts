@@ -71,6 +71,15 @@ export interface BenchStackOptions {
   profile?: readonly string[];
 }
 
+export interface DbStats {
+  /** Committed and rolled-back transactions (every statement outside a transaction is one). */
+  transactions: number;
+  /** Rows inserted + updated + deleted. */
+  rowsWritten: number;
+  /** Rows read (fetched by index + returned by scans). */
+  rowsRead: number;
+}
+
 export interface BenchStack {
   stack: Stack;
   /** Directory of this run's CPU profiles (when `profile` was given). */
@@ -83,6 +92,10 @@ export interface BenchStack {
   setCarrier(name: string, patch: Record<string, unknown>): Promise<void>;
   /** GET /v1/carriers of the notifier (ops key): breaker states. */
   carriers(): Promise<{ id: string; state: string; [k: string]: unknown }[]>;
+  /** Work each service's database did so far (pg_stat_database; updated about once a second). */
+  dbStats(): Promise<Record<string, DbStats>>;
+  /** Every series of one Prometheus metric of a service: labels and value. */
+  series(service: string, name: string): Promise<{ labels: Record<string, string>; value: number }[]>;
   /** One Prometheus counter of a service, summed over label sets that match `labels`. */
   metric(service: string, name: string, labels?: Record<string, string>): Promise<number>;
   stop(): Promise<void>;
@@ -96,16 +109,16 @@ export async function startBenchStack(options: BenchStackOptions = {}): Promise<
   >)
     env[key] = { ...BENCH_ENV[key], ...options.env?.[key] };
   env.all = { LOG_LEVEL: options.logLevel ?? 'warn', ...env.all };
+  const nodeArgs: NonNullable<StackOptions['nodeArgs']> = {};
   for (const service of options.profile ?? []) {
     const dir = join(profileDir, service);
     mkdirSync(dir, { recursive: true });
-    const key = service as keyof NonNullable<StackOptions['env']>;
-    env[key] = { ...env[key], NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` };
+    nodeArgs[service as keyof typeof nodeArgs] = ['--cpu-prof', `--cpu-prof-dir=${dir}`];
   }
   const carriers: NonNullable<StackOptions['carriers']> = {};
   for (const id of ['smpp-a', 'http-b', 'smtp-main'] as const)
     carriers[id] = { ...BENCH_CARRIERS[id], ...options.carriers?.[id] };
-  const stack = await startStack({ env, carriers });
+  const stack = await startStack({ env, carriers, nodeArgs });
 
   const pidOf = (child?: { pid?: number; exitCode: number | null; signalCode: string | null }) =>
     child?.pid !== undefined && child.exitCode === null && child.signalCode === null
@@ -145,6 +158,47 @@ export async function startBenchStack(options: BenchStackOptions = {}): Promise<
       });
       if (!res.ok) throw new Error(`GET /v1/carriers: ${res.status}`);
       return ((await res.json()) as { carriers: { id: string; state: string }[] }).carriers;
+    },
+    async dbStats() {
+      const admin = new Client({ connectionString: stack.databases.identity });
+      await admin.connect();
+      try {
+        const names = Object.fromEntries(
+          SERVICES.map((s) => [stack.databases[s].split('/').pop()!, s]),
+        );
+        const rows = await admin.query<{
+          datname: string;
+          tx: string;
+          written: string;
+          read: string;
+        }>(
+          `SELECT datname, xact_commit + xact_rollback AS tx,
+                  tup_inserted + tup_updated + tup_deleted AS written, tup_fetched + tup_returned AS read
+             FROM pg_stat_database WHERE datname = ANY($1)`,
+          [Object.keys(names)],
+        );
+        return Object.fromEntries(
+          rows.rows.map((r) => [
+            names[r.datname]!,
+            { transactions: Number(r.tx), rowsWritten: Number(r.written), rowsRead: Number(r.read) },
+          ]),
+        );
+      } finally {
+        await admin.end();
+      }
+    },
+    async series(service, name) {
+      const handle = stack.services[service as keyof typeof stack.services];
+      const text = await (await fetch(`${handle.url}/metrics`)).text();
+      const found: { labels: Record<string, string>; value: number }[] = [];
+      for (const line of text.split('\n')) {
+        const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+        if (!m || m[1] !== name) continue;
+        const labels: Record<string, string> = {};
+        for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
+        found.push({ labels, value: Number(m[3]) });
+      }
+      return found;
     },
     async metric(service, name, labels = {}) {
       const handle = stack.services[service as keyof typeof stack.services];
@@ -231,20 +285,42 @@ type NotificationRequest = EventData<typeof notificationRequestedV1>;
 /**
  * Queues order updates (`notification.requested.v1`, standard or bulk priority) straight on the
  * bus, as the storefront's order service would, with confirms every `batch`: the fastest way to
- * have 100,000 waiting. Returns the publish rate (the raw amqplib floor of this step) and the
- * destinations used.
+ * have 100,000 waiting. Order updates go only to numbers verified on an account (the notifier's
+ * contact projection, fed by identity's `phone.verified` events), so the customers' numbers are
+ * first written into that projection (`contact_phones`), as if each had verified it earlier.
+ * Returns the publish rate (the raw amqplib floor of this step) and the destinations used.
  */
 export async function queueOrderUpdates(
   stack: Stack,
   count: number,
-  options: { priority?: 'standard' | 'bulk' | ((i: number) => 'standard' | 'bulk'); batch?: number } = {},
+  options: {
+    priority?: 'standard' | 'bulk' | ((i: number) => 'standard' | 'bulk');
+    batch?: number;
+    /** Called for each message as it is published (its destination and envelope time). */
+    onPublish?: (to: string, at: number) => void;
+  } = {},
 ): Promise<{ published: number; seconds: number; perSecond: number; destinations: DestinationPool }> {
+  const destinations = new Pool(ORDER_RANGES);
+  const numbers = Array.from({ length: count }, () => destinations.next());
+  const db = new Client({ connectionString: stack.databases.notifier });
+  await db.connect();
+  try {
+    for (let i = 0; i < count; i += 10_000) {
+      const slice = numbers.slice(i, i + 10_000);
+      await db.query(
+        `INSERT INTO contact_phones (phone_id, account_id, e164, is_primary, verified_at, removed_at)
+         SELECT gen_random_uuid()::text, gen_random_uuid()::text, e, true, now(), NULL FROM unnest($1::text[]) AS t(e)`,
+        [slice],
+      );
+    }
+  } finally {
+    await db.end();
+  }
   const [kid, key] = stack.busKeys.split(':') as [string, string];
   const codec = new EnvelopeCodec(
     'sale-day-bench',
     new SensitiveCipher({ keys: { [kid]: key }, activeKeyId: kid }),
   );
-  const destinations = new Pool(ORDER_RANGES);
   const conn = await amqp.connect(stack.amqpUrl);
   const ch = await conn.createConfirmChannel();
   const batch = options.batch ?? 2_000;
@@ -260,13 +336,14 @@ export async function queueOrderUpdates(
         messageId: randomUUID(),
         priority: priorityOf(i),
         channel: 'sms',
-        to: destinations.next(),
+        to: numbers[i]!,
         template: `order.status_changed.${statuses[i % statuses.length]!}`,
         locale: 'en',
         variables: { orderId: `ord_${i.toString(36)}` },
         origin: { service: 'orders', ref: `ord_${i.toString(36)}` },
       };
       const { envelope, routingKey } = codec.event(notificationRequestedV1, request);
+      options.onPublish?.(request.to!, Date.parse(envelope.time));
       if (
         !ch.publish('phonegate.events', routingKey, encodeEnvelope(envelope), eventProperties(envelope))
       )
@@ -282,7 +359,32 @@ export async function queueOrderUpdates(
   return { published: count, seconds, perSecond: count / seconds, destinations };
 }
 
-/** Messages waiting in the notifier's queues (via rabbitmqctl), by queue name. */
+/** Messages waiting in named queues, through one amqplib channel (cheap enough to poll). */
+export async function queueWatcher(
+  stack: Stack,
+): Promise<{ depths(names: readonly string[]): Promise<Record<string, number>>; close(): Promise<void> }> {
+  const conn = await amqp.connect(stack.amqpUrl);
+  let ch = await conn.createChannel();
+  return {
+    async depths(names) {
+      const out: Record<string, number> = {};
+      for (const name of names) {
+        try {
+          out[name] = (await ch.checkQueue(name)).messageCount;
+        } catch {
+          // checkQueue on a missing queue closes the channel: open another.
+          ch = await conn.createChannel();
+        }
+      }
+      return out;
+    },
+    async close() {
+      await conn.close().catch(() => undefined);
+    },
+  };
+}
+
+/** Messages waiting in the notifier's queues (via rabbitmqctl, slow: a VM start), by queue name. */
 export async function queueDepths(stack: Stack): Promise<Record<string, number>> {
   const { execFile } = await import('node:child_process');
   const out = await new Promise<string>((resolve, reject) =>

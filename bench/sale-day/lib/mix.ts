@@ -38,7 +38,7 @@ export interface MixKeys {
 }
 
 export interface MixAccounts {
-  /** Account ids without phones, one phone added to each. */
+  /** Account ids without phones, one phone added to each (taken off the end: each used once across phases). */
   plain: string[];
   /** Accounts with two-step by SMS on a verified number: each signs in once from a new device. */
   twoStep: { email: string; password: string; phone: string }[];
@@ -90,8 +90,6 @@ export class CodeMix {
     sign_in: 0,
   };
   private total = 0;
-  private plainNext = 0;
-  private twoStepNext = 0;
   private readonly resendable: Resendable[] = [];
   private resendHead = 0;
   private readonly resendAfterMs: number;
@@ -166,8 +164,8 @@ export class CodeMix {
     onAccepted?(answer: Answer): void;
   } {
     const { keys, accounts, numbers } = this.o;
-    if (kind === 'phone_add' && this.plainNext < accounts.plain.length) {
-      const accountId = accounts.plain[this.plainNext++]!;
+    const accountId = kind === 'phone_add' ? accounts.plain.pop() : undefined;
+    if (accountId) {
       const destination = numbers.next();
       return {
         kind,
@@ -181,8 +179,8 @@ export class CodeMix {
         expiresAt: (b) => time((b as { verification?: { expiresAt?: string } }).verification?.expiresAt),
       };
     }
-    if (kind === 'sign_in' && this.twoStepNext < accounts.twoStep.length) {
-      const account = accounts.twoStep[this.twoStepNext++]!;
+    const account = kind === 'sign_in' ? accounts.twoStep.pop() : undefined;
+    if (account) {
       return {
         kind,
         destination: account.phone,

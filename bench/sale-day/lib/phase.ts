@@ -32,6 +32,8 @@ export interface PhaseResult {
   usage: GroupUsage[];
   loadAverage: string;
   mix: string;
+  /** Per service: database work per accepted code request. */
+  db: Record<string, { transactions: number; rowsWritten: number; rowsRead: number }>;
 }
 
 /** Runs a phase; the tracker, mix and pools are shared across phases of one scenario. */
@@ -49,6 +51,7 @@ export async function runPhase(
     tracker,
     ...(options.shares ? { shares: options.shares } : {}),
   });
+  const dbBefore = await bench.dbStats();
   const before = bench.meter.mark();
   bench.meter.startSampling(1_000);
   let arrivedLastSecond = 0;
@@ -73,6 +76,17 @@ export async function runPhase(
   await during;
   await tracker.settle(options.settleMs ?? 30_000);
   bench.meter.stopSampling();
+  const dbAfter = await bench.dbStats();
+  const accepted = Math.max(1, tracker.report().accepted);
+  const db: PhaseResult['db'] = {};
+  for (const [service, a] of Object.entries(dbAfter)) {
+    const b = dbBefore[service] ?? { transactions: 0, rowsWritten: 0, rowsRead: 0 };
+    db[service] = {
+      transactions: (a.transactions - b.transactions) / accepted,
+      rowsWritten: (a.rowsWritten - b.rowsWritten) / accepted,
+      rowsRead: (a.rowsRead - b.rowsRead) / accepted,
+    };
+  }
   tracker.onArrival = undefined;
   const targetRate =
     typeof options.rate === 'number' ? options.rate : result.sent / (options.durationMs / 1000);
@@ -84,6 +98,7 @@ export async function runPhase(
     usage: bench.meter.usage(before, afterLoad),
     loadAverage: load,
     mix: mix.describe(),
+    db,
   };
 }
 
@@ -129,13 +144,26 @@ export function printPhase(r: PhaseResult, options: { perProcess?: boolean } = {
     .join(', ');
   out(`code SMS by carrier: ${carriers || '-'}`);
   if (options.perProcess !== false) printUsage(r.usage, r.drive.seconds, s.accepted);
+  out(
+    `PostgreSQL per accepted code request (all requests, whichever service they touch): ` +
+      Object.entries(r.db)
+        .map(
+          ([svc, d]) =>
+            `${svc} ${d.transactions.toFixed(1)} tx, ${d.rowsWritten.toFixed(1)} rows written, ${d.rowsRead.toFixed(0)} read`,
+        )
+        .join(' · '),
+  );
 }
 
-export function printUsage(usage: GroupUsage[], seconds: number, accepted: number): void {
-  const total = usage.filter((u) => !['rabbitmq', 'redis', 'postgres'].includes(u.name));
+export const MACHINE = 'machine (all processes)';
+const INFRA = ['rabbitmq', 'redis', 'postgres'];
+
+export function printUsage(all: GroupUsage[], seconds: number, accepted: number): void {
+  const machine = all.find((u) => u.name === MACHINE);
+  const usage = all.filter((u) => u.name !== MACHINE);
   out(
     table(
-      ['process', 'CPU (cores)', 'CPU ms / accepted', 'RSS MB', 'peak RSS MB'],
+      ['process', 'CPU (cores)', 'CPU ms / item', 'RSS MB', 'peak RSS MB'],
       usage.map((u) => [
         u.name,
         u.cores.toFixed(2),
@@ -146,11 +174,14 @@ export function printUsage(usage: GroupUsage[], seconds: number, accepted: numbe
     ),
   );
   const sum = usage.reduce((n, u) => n + u.cpuMs, 0);
-  const ours = total.reduce((n, u) => n + u.cpuMs, 0);
+  const ours = usage.filter((u) => !INFRA.includes(u.name)).reduce((n, u) => n + u.cpuMs, 0);
+  const cores = (x: number) => (x / 1000 / seconds).toFixed(2);
   out(
-    `CPU over the ${seconds}s load: all listed ${(sum / 1000 / seconds).toFixed(2)} cores, ` +
-      `platform processes (services + sim + bench) ${(ours / 1000 / seconds).toFixed(2)} cores; ` +
-      `${accepted ? (sum / accepted).toFixed(2) : '-'} ms CPU per accepted code request (everything)`,
+    `CPU over the ${seconds.toFixed(1)} s load: listed ${cores(sum)} cores (platform processes ${cores(ours)}, infrastructure ${cores(sum - ours)}); ` +
+      `${accepted ? (sum / accepted).toFixed(2) : '-'} ms CPU per item (accepted code request or message)` +
+      (machine
+        ? `; machine busy ${cores(machine.cpuMs)} of 2 cores, of which not listed (other users, kernel) ${cores(Math.max(0, machine.cpuMs - sum))}`
+        : ''),
   );
 }
 

@@ -99,6 +99,9 @@ export class ProcessMeter {
   mark(): Snapshot {
     const cpu = new Map<string, Map<number, number>>();
     const rss = new Map<string, number>();
+    // The whole machine, as pid 0: what every process used, ours and the neighbours'.
+    cpu.set('machine (all processes)', new Map([[0, machineBusyMs()]]));
+    rss.set('machine (all processes)', 0);
     for (const g of this.groups) {
       const perPid = new Map<number, number>();
       let total = 0;
@@ -145,6 +148,15 @@ export class ProcessMeter {
       };
     });
   }
+}
+
+/** Busy CPU time of the whole machine (all cores, all processes: others' work too), ms. */
+export function machineBusyMs(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal
+  const busy = (v[0] ?? 0) + (v[1] ?? 0) + (v[2] ?? 0) + (v[5] ?? 0) + (v[6] ?? 0) + (v[7] ?? 0);
+  return busy * TICK_MS;
 }
 
 /** `uptime`'s load averages (1, 5, 15 min). */

@@ -76,6 +76,9 @@ export interface TrackerReport {
   missedByFeed: number;
   /** Arrivals (tracked, first) per second since start(). */
   arrivalsPerSecond: number[];
+  /** Epoch ms of the first request and of the last first-arrival (NaN when none). */
+  firstRequestAt: number;
+  lastArrivalAt: number;
 }
 
 /** The code in an SMS body: the origin-bound last line `@host #123456`, else the first 4–10 digit run. */
@@ -92,6 +95,8 @@ export class SmsTracker {
   private duplicates = 0;
   private unexpected = 0;
   private untracked = 0;
+  /** Untracked arrivals since start(), never reset. */
+  private untrackedTotal = 0;
   private missed = 0;
   private cursor = 0;
   private startedAt = 0;
@@ -140,6 +145,11 @@ export class SmsTracker {
     t.state = 'failed';
     const key = `${status} ${code}`;
     this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
+  }
+
+  /** SMS to destinations the tracker was never told about, since start() (not reset by reset()). */
+  untrackedSinceStart(): number {
+    return this.untrackedTotal;
   }
 
   /** Accepted requests still waiting for their SMS. */
@@ -218,6 +228,8 @@ export class SmsTracker {
       untracked: this.untracked,
       missedByFeed: this.missed,
       arrivalsPerSecond: [...this.perSecond].map((n) => n ?? 0),
+      firstRequestAt: this.all.reduce((m, t) => Math.min(m, t.requestedAt), Infinity),
+      lastArrivalAt: this.all.reduce((m, t) => Math.max(m, t.arrivedAt ?? -Infinity), -Infinity),
     };
   }
 
@@ -243,6 +255,7 @@ export class SmsTracker {
     const list = this.byDestination.get(m.to);
     if (!list) {
       this.untracked++;
+      this.untrackedTotal++;
       return;
     }
     const code = codeOf(m.body) ?? `?${m.id}`;

@@ -34,6 +34,11 @@ export interface StackOptions {
    * bench. The host, port and credentials stay the simulator's.
    */
   carriers?: Partial<Record<StackCarrier, Record<string, unknown>>>;
+  /**
+   * Extra Node.js arguments per process (before the script), e.g. `{ otp: ['--cpu-prof',
+   * '--cpu-prof-dir=/tmp/prof'] }` (flags NODE_OPTIONS refuses, such as --cpu-prof).
+   */
+  nodeArgs?: Partial<Record<Upstream | 'carrier-sim' | 'all', string[]>>;
 }
 
 /** The notifier's carriers in a stack, all at the simulator. */
@@ -262,7 +267,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const launch = (handle: ProcessHandle, script: string, env: Record<string, string>) => {
     const out = createWriteStream(handle.logFile, { flags: 'a' });
     streams.push(out);
-    const child = spawn(process.execPath, ['--enable-source-maps', join(ROOT, script)], {
+    const service = handle.name.split('#')[0] as Upstream | 'carrier-sim';
+    const extraArgs = [...(options.nodeArgs?.all ?? []), ...(options.nodeArgs?.[service] ?? [])];
+    const child = spawn(process.execPath, ['--enable-source-maps', ...extraArgs, join(ROOT, script)], {
       cwd: ROOT,
       env: { PATH: process.env['PATH'] ?? '', TZ: 'UTC', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
