@@ -11,9 +11,22 @@
  *
  * Env: BENCH_N (messages a phase, default 5000), BENCH_ROUNDS (default 1), BENCH_PRIORITY
  * (standard | bulk | critical, default standard), BENCH_PREFETCH (floor, default 64),
- * BENCH_CONCURRENCY (the lane's concurrency in the notifier; default: the notifier's default).
+ * BENCH_CONCURRENCY (the lane's concurrency in the notifier; default: the notifier's default),
+ * BENCH_PHASES (normal,degraded by default; `normal` alone for quick iterations),
+ * BENCH_COUNT_CALLS=1 (count the notifier's PostgreSQL statements and Redis commands a message,
+ * through the count-calls.js preload), BENCH_NOTIFIER_NODE_ARGS (extra node flags, e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ *
+ * Critical requests look like the otp service's codes (dedupeKey, origin with a ref, notAfter).
+ * Each notifier phase also reports CPU ms a message of the notifier process, of the PostgreSQL
+ * backends serving the bench's database, and of Redis, RabbitMQ and the whole machine (those three
+ * are shared with whatever else runs, so read them on a quiet machine), measured from the first
+ * publish until every message is final (receipt applied) and the outbox is empty.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type CarrierSim, type SimMessage } from '@phonegate/carrier-sim';
 import type { EventData, notificationRequestedV1 } from '@phonegate/contracts';
 import { decodeEnvelope } from '@phonegate/messaging';
@@ -23,6 +36,8 @@ import { createTestInfra, type TestInfra } from '../../services/notifier/test/su
 import { NotifierProcess } from '../../services/notifier/test/support/process';
 import { startCarrierSim } from '@phonegate/carrier-sim';
 import { carriersEnv, freePort, percentile } from '../../services/notifier/test/support/sim';
+import { loadAverage, pidsByName, procStat } from '../sale-day/lib/proc';
+import { Client } from 'pg';
 
 const N = Number(process.env['BENCH_N'] ?? 5_000);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 1);
@@ -30,6 +45,9 @@ const PRIORITY = (process.env['BENCH_PRIORITY'] ?? 'standard') as 'standard' | '
 const FLOOR_PREFETCH = Number(process.env['BENCH_PREFETCH'] ?? 64);
 const DEGRADED = { latencyMs: 200, errorRate: 0.2 };
 const FAST = { ratePerSec: 100_000, maxConcurrent: 64, maxQueue: 1_000 };
+const PHASES = (process.env['BENCH_PHASES'] ?? 'normal,degraded').split(',');
+const COUNT_CALLS = process.env['BENCH_COUNT_CALLS'] === '1';
+const COUNTS_FILE = join(tmpdir(), `notifier-bench-counts-${process.pid}.json`);
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const smpp = require('smpp') as {
@@ -55,6 +73,10 @@ interface PhaseResult {
   p50Ms: number;
   p99Ms: number;
   seconds: number;
+  /** Notifier phases: CPU ms a message, per process group, publish → all final and relayed. */
+  cpuMsPerMessage?: Record<string, number>;
+  /** Notifier phases: database transactions and Redis commands a message. */
+  perMessage?: Record<string, number>;
 }
 
 let serial = 0;
@@ -71,7 +93,14 @@ function requests(n: number): NotificationRequest[] {
       PRIORITY === 'critical'
         ? { code: String(100_000 + (i % 900_000)), host: 'shop.example.com' }
         : { orderId: `bench_${i}` },
-    ...(PRIORITY === 'critical' ? { notAfter: new Date(Date.now() + 600_000).toISOString() } : {}),
+    ...(PRIORITY === 'critical'
+      ? {
+          notAfter: new Date(Date.now() + 600_000).toISOString(),
+          // As the otp service sends its codes.
+          dedupeKey: `otp:${round}:${i}:1`,
+          origin: { service: 'otp', ref: `chl_${round}_${i}` },
+        }
+      : {}),
   }));
 }
 
@@ -80,8 +109,10 @@ async function measure(
   phase: string,
   sim: CarrierSim,
   publish: (reqs: ReturnType<typeof requests>) => Promise<number[]>,
+  meter?: PhaseMeter,
 ): Promise<PhaseResult> {
   const reqs = requests(N);
+  const metering = await meter?.begin();
   const want = new Set(reqs.map((r) => r.to ?? ''));
   const arrived = new Map<string, number>();
   const onMessage = (m: SimMessage) => {
@@ -104,6 +135,123 @@ async function measure(
     p50Ms: Math.round(percentile(latencies, 50)),
     p99Ms: Math.round(percentile(latencies, 99)),
     seconds: +seconds.toFixed(1),
+    ...(metering ? await metering.end(arrived.size) : {}),
+  };
+}
+
+/** Busy CPU time of the whole machine (every process on every core), ms. */
+function machineBusyMs(): number {
+  const v = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '')
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  // user nice system idle iowait irq softirq steal
+  return ((v[0] ?? 0) + (v[1] ?? 0) + (v[2] ?? 0) + (v[5] ?? 0) + (v[6] ?? 0) + (v[7] ?? 0)) * 10;
+}
+
+interface PhaseMeter {
+  begin(): Promise<{ end(messages: number): Promise<Partial<PhaseResult>> }>;
+}
+
+type Counts = { pg: Record<string, number>; redis: Record<string, number> };
+
+/**
+ * CPU of the notifier, of the PostgreSQL backends of its database, of Redis, RabbitMQ and the
+ * machine over a phase (sampled every 250 ms, so short-lived backends count too), until the
+ * phase is settled: no message left open and the outbox relayed.
+ */
+function notifierMeter(notifier: NotifierProcess, dbUrl: string, dbName: string): PhaseMeter {
+  const snapshotCounts = async (): Promise<Counts | undefined> => {
+    if (!COUNT_CALLS || !notifier.pid) return undefined;
+    process.kill(notifier.pid, 'SIGUSR2');
+    await new Promise((r) => setTimeout(r, 200));
+    return JSON.parse(readFileSync(COUNTS_FILE, 'utf8')) as Counts;
+  };
+  return {
+    async begin() {
+      const db = new Client({ connectionString: dbUrl });
+      await db.connect();
+      const self = (await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      let backends: number[] = [];
+      const refreshBackends = async () => {
+        const r = await db.query<{ pid: number }>(
+          'SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> $2',
+          [dbName, self],
+        );
+        backends = r.rows.map((x) => x.pid);
+      };
+      await refreshBackends();
+      const groups: Record<string, () => number[]> = {
+        notifier: () => (notifier.pid ? [notifier.pid] : []),
+        'postgres (its db)': () => backends,
+        redis: () => pidsByName(/^redis-server$/),
+        rabbitmq: () => pidsByName(/^beam\.smp$/),
+      };
+      const first = new Map<string, number>();
+      const latest = new Map<string, number>();
+      const sample = () => {
+        for (const [name, pids] of Object.entries(groups))
+          for (const pid of pids()) {
+            const cpu = procStat(pid)?.cpuMs;
+            if (cpu === undefined) continue;
+            const key = `${name}|${pid}`;
+            // A backend born during the phase counts from zero.
+            if (!first.has(key)) first.set(key, samples === 0 ? cpu : 0);
+            latest.set(key, cpu);
+          }
+      };
+      let samples = 0;
+      sample();
+      samples++;
+      const machineStart = machineBusyMs();
+      const countsStart = await snapshotCounts();
+      const timer = setInterval(() => {
+        sample();
+        void refreshBackends().catch(() => undefined);
+      }, 250);
+      return {
+        async end(messages: number) {
+          const deadline = Date.now() + 60_000;
+          for (;;) {
+            const r = await db.query<{ open: number; unsent: number }>(
+              `SELECT (SELECT count(*) FROM messages WHERE status IN ('queued', 'sending', 'sent'))::int AS open,
+                      (SELECT count(*) FROM outbox WHERE sent_at IS NULL)::int AS unsent`,
+            );
+            const row = r.rows[0]!;
+            if ((row.open === 0 && row.unsent === 0) || Date.now() > deadline) {
+              if (row.open || row.unsent)
+                process.stderr.write(`not settled: ${row.open} open, ${row.unsent} unsent\n`);
+              break;
+            }
+            await new Promise((res) => setTimeout(res, 100));
+          }
+          await refreshBackends();
+          sample();
+          clearInterval(timer);
+          const machineMs = machineBusyMs() - machineStart;
+          const countsEnd = await snapshotCounts();
+          await db.end();
+          const cpu: Record<string, number> = {};
+          for (const [key, end] of latest) {
+            const name = key.slice(0, key.indexOf('|'));
+            cpu[name] = (cpu[name] ?? 0) + end - (first.get(key) ?? 0);
+          }
+          cpu['machine'] = machineMs;
+          const per = (x: number) => +(x / messages).toFixed(2);
+          const perMessage: Record<string, number> = {};
+          if (countsStart && countsEnd) {
+            for (const kind of ['pg', 'redis'] as const)
+              for (const [word, n] of Object.entries(countsEnd[kind]))
+                perMessage[`${kind} ${word}`] = per(n - (countsStart[kind][word] ?? 0));
+          }
+          return {
+            cpuMsPerMessage: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, per(v)])),
+            ...(countsStart ? { perMessage } : {}),
+          };
+        },
+      };
+    },
   };
 }
 
@@ -197,19 +345,31 @@ async function main(): Promise<void> {
     RECEIPT_CALLBACK_BASE_URL: `http://127.0.0.1:${port}`,
     ...carriersEnv(sim, { 'smpp-a': { ...FAST, window: 64 }, 'http-b': FAST }),
   });
-  const notifier = new NotifierProcess(infra.env, port);
+  if (COUNT_CALLS) {
+    const preload = `--require ${join(__dirname, 'count-calls.js')}`;
+    process.env['BENCH_NOTIFIER_NODE_ARGS'] =
+      `${process.env['BENCH_NOTIFIER_NODE_ARGS'] ?? ''} ${preload}`;
+  }
+  const notifier = new NotifierProcess(
+    { ...infra.env, ...(COUNT_CALLS ? { COUNT_CALLS_OUT: COUNTS_FILE } : {}) },
+    port,
+  );
+  const meter = notifierMeter(notifier, infra.db.url, infra.db.name);
   const results: PhaseResult[] = [];
+  const loadBefore = loadAverage();
   try {
     await notifier.start();
     const floor = await startFloor(infra, sim);
     const publisher = await BulkPublisher.connect(infra.vhost.url);
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const degraded of [false, true]) {
+      for (const label of PHASES) {
+        const degraded = label === 'degraded';
         for (const name of ['smpp-a', 'smpp-floor'])
           sim.setBehaviour(name, degraded ? DEGRADED : { latencyMs: 0, errorRate: 0 });
-        const label = degraded ? 'degraded' : 'normal';
         results.push(await measure(`floor ${label}`, sim, (reqs) => floor.publisher.publish(reqs)));
-        results.push(await measure(`notifier ${label}`, sim, (reqs) => publisher.publish(reqs)));
+        results.push(
+          await measure(`notifier ${label}`, sim, (reqs) => publisher.publish(reqs), meter),
+        );
       }
     }
     await publisher.close();
@@ -230,6 +390,21 @@ async function main(): Promise<void> {
       `${r.phase.padEnd(18)} ${String(r.perSecond).padStart(6)} ${String(r.p50Ms).padStart(8)} ${String(r.p99Ms).padStart(8)} ${String(r.seconds).padStart(9)}   ${ratio}\n`,
     );
   }
+  for (const r of results) {
+    if (!r.cpuMsPerMessage) continue;
+    const cpu = Object.entries(r.cpuMsPerMessage)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    process.stdout.write(`${r.phase}: CPU ms a message: ${cpu}\n`);
+    if (r.perMessage) {
+      const calls = Object.entries(r.perMessage)
+        .filter(([, v]) => v > 0)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ');
+      process.stdout.write(`${r.phase}: calls a message: ${calls}\n`);
+    }
+  }
+  process.stdout.write(`load average before ${loadBefore}, after ${loadAverage()}\n`);
   process.stdout.write(
     `${JSON.stringify({ bench: 'notifier', n: N, priority: PRIORITY, results })}\n`,
   );

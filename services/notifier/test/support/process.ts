@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { eventually } from '@phonegate/platform/testing';
 
 const ROOT = join(__dirname, '../../../..');
-export const NOTIFIER_MAIN = join(ROOT, 'services/notifier/dist/main.js');
+/** BENCH_NOTIFIER_MAIN: another build of the notifier (a bench comparing against an older commit). */
+export const NOTIFIER_MAIN =
+  process.env['BENCH_NOTIFIER_MAIN'] ?? join(ROOT, 'services/notifier/dist/main.js');
 
 /** The notifier as a real process (`node services/notifier/dist/main.js`, built by `npm run build`). */
 export class NotifierProcess {
