@@ -22,7 +22,10 @@ export type ReceiptOutcome = 'applied' | 'unknown' | 'duplicate';
  * for a few seconds before it is given up.
  */
 export class ReceiptService {
-  /** Receipts come as fast as sends; they must not take every database connection from the sends. */
+  /**
+   * Receipts come as fast as sends. The log batches them (one statement for many, at most two
+   * such statements at once), so this only bounds how many are held in memory at a time.
+   */
   private readonly slots: Semaphore;
 
   constructor(
@@ -31,7 +34,7 @@ export class ReceiptService {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly matchWaitMs: number,
-    concurrency = 4,
+    concurrency = 64,
   ) {
     this.slots = new Semaphore(concurrency);
   }

@@ -10,6 +10,35 @@ import { TEST_BUS_KEYS } from '../support/harness';
 
 jest.setTimeout(60_000);
 
+const message = (over: Partial<NewMessage> = {}): NewMessage => ({
+  id: randomUUID(),
+  dedupeKey: `k:${randomUUID()}`,
+  priority: 'critical',
+  channel: 'sms',
+  template: 'otp.sign_in',
+  locale: 'en',
+  destinationMasked: '+1 ••• ••• ••23',
+  destinationHash: 'h1:abc',
+  body: 'Your sign-in code is ••••••.',
+  segments: 1,
+  encoding: 'gsm7',
+  notAfter: new Date(Date.now() + 60_000),
+  requestedAt: new Date(Date.now() - 1_000),
+  origin: { service: 'otp', ref: 'c1' },
+  ...over,
+});
+
+/** The log's DataSource and the envelope codec its outcome events are built with. */
+async function openLog(prefix: string) {
+  const db = await createTestDatabase(prefix);
+  const ds = await createNotifierDataSource({ type: 'postgres', url: db.url }).initialize();
+  const codec = new EnvelopeCodec(
+    'notifier',
+    new SensitiveCipher({ keys: { t1: TEST_BUS_KEYS.slice(3) }, activeKeyId: 't1' }),
+  );
+  return { db, ds, codec };
+}
+
 /**
  * The message log's contract, for both implementations: the portable TypeORM one (embedded
  * mode) and the one-statement PostgreSQL one (the hot path). Same steps, same answers.
@@ -30,23 +59,6 @@ describe.each([
   let ds: DataSource;
   let log: MessageLog;
 
-  const message = (over: Partial<NewMessage> = {}): NewMessage => ({
-    id: randomUUID(),
-    dedupeKey: `k:${randomUUID()}`,
-    priority: 'critical',
-    channel: 'sms',
-    template: 'otp.sign_in',
-    locale: 'en',
-    destinationMasked: '+1 ••• ••• ••23',
-    destinationHash: 'h1:abc',
-    body: 'Your sign-in code is ••••••.',
-    segments: 1,
-    encoding: 'gsm7',
-    notAfter: new Date(Date.now() + 60_000),
-    requestedAt: new Date(Date.now() - 1_000),
-    origin: { service: 'otp', ref: 'c1' },
-    ...over,
-  });
   const outboxRows = (messageId: string) =>
     ds.query<{ routing_key: string; envelope: { type: string; data: Record<string, unknown> } }[]>(
       `SELECT routing_key, envelope FROM outbox WHERE envelope->'data'->>'messageId' = $1 ORDER BY created_at`,
@@ -54,12 +66,8 @@ describe.each([
     );
 
   beforeAll(async () => {
-    db = await createTestDatabase('pg_notifier_log');
-    ds = await createNotifierDataSource({ type: 'postgres', url: db.url }).initialize();
-    const codec = new EnvelopeCodec(
-      'notifier',
-      new SensitiveCipher({ keys: { t1: TEST_BUS_KEYS.slice(3) }, activeKeyId: 't1' }),
-    );
+    let codec: EnvelopeCodec;
+    ({ db, ds, codec } = await openLog('pg_notifier_log'));
     log = make(ds, new Outbox(codec), codec);
   });
 
@@ -181,5 +189,124 @@ describe.each([
     );
     expect(torn).toEqual([]);
     expect(await log.findWithTimeline(randomUUID())).toBeUndefined();
+  });
+});
+
+/** The hot steps of the PostgreSQL log are batched: concurrent messages share statements. */
+describe('PostgresMessageLog batching', () => {
+  let db: TestDatabase;
+  let ds: DataSource;
+  let log: PostgresMessageLog;
+  let statements = 0;
+
+  beforeAll(async () => {
+    let codec: EnvelopeCodec;
+    ({ db, ds, codec } = await openLog('pg_notifier_batch'));
+    log = new PostgresMessageLog(ds, new Outbox(codec), { codec });
+    const pool = (ds.driver as unknown as { master: { query: (...a: unknown[]) => unknown } })
+      .master;
+    const query = pool.query.bind(pool);
+    pool.query = (...args: unknown[]) => {
+      statements++;
+      return query(...args);
+    };
+  });
+
+  afterAll(async () => {
+    await ds?.destroy();
+    await db?.drop();
+  });
+
+  it('sends 200 concurrent messages through a handful of statements, each timeline whole', async () => {
+    const messages = Array.from({ length: 200 }, () => message());
+    statements = 0;
+    const inserted = await Promise.all(messages.map((m) => log.insertSending(m, new Date())));
+    expect(inserted).toEqual(messages.map(() => 'inserted'));
+    const sent = await Promise.all(
+      messages.map((m, i) => log.recordSent(m.id, new Date(), 'smpp-a', `B-${i}`)),
+    );
+    expect(sent.every(Boolean)).toBe(true);
+    const receipts = await Promise.all(
+      messages.map((_, i) =>
+        log.applyReceipt('smpp-a', `B-${i}`, i % 2 ? 'delivered' : 'failed', new Date(), 'x'),
+      ),
+    );
+    expect(receipts).toEqual(messages.map((m) => ({ applied: true, messageId: m.id })));
+    expect(statements).toBeLessThan(30); // 600 steps
+    for (const [i, m] of messages.slice(0, 10).entries()) {
+      expect((await log.timeline(m.id)).map((t) => t.status)).toEqual([
+        'queued',
+        'sending',
+        'sent',
+        i % 2 ? 'delivered' : 'failed',
+      ]);
+    }
+    const [outbox] = await ds.query<{ n: number; kinds: string[] }[]>(
+      `SELECT count(*)::int AS n, array_agg(DISTINCT routing_key ORDER BY routing_key) AS kinds
+       FROM outbox WHERE envelope->'data'->>'messageId' = ANY($1)`,
+      [messages.map((m) => m.id)],
+    );
+    expect(outbox).toEqual({
+      n: 400,
+      kinds: ['notification.delivered.v1', 'notification.failed.v1', 'notification.sent.v1'],
+    });
+  });
+
+  it('answers each call of a batch on its own: duplicates, repeats and unknown receipts', async () => {
+    const a = message();
+    const twin = message({ dedupeKey: a.dedupeKey });
+    const b = message();
+    const results = await Promise.all([
+      log.insertSending(a, new Date()),
+      log.insertSending(twin, new Date()),
+      log.insertSending(b, new Date()),
+      log.insertSending(b, new Date()),
+    ]);
+    expect(results.filter((r) => r === 'inserted')).toHaveLength(2);
+    expect(results[2] === 'inserted' ? results[3] : results[2]).toBe('exists');
+    expect([results[0], results[1]].sort()).toEqual(['duplicate', 'inserted']);
+
+    const sent = await Promise.all([
+      log.recordSent(b.id, new Date(), 'smpp-a', 'D-1'),
+      log.recordSent(b.id, new Date(), 'smpp-a', 'D-1'),
+    ]);
+    expect(sent.sort()).toEqual([false, true]);
+    const receipts = await Promise.all([
+      log.applyReceipt('smpp-a', 'D-1', 'delivered', new Date()),
+      log.applyReceipt('smpp-a', 'D-1', 'delivered', new Date()),
+      log.applyReceipt('smpp-a', 'D-404', 'delivered', new Date()),
+    ]);
+    expect(receipts).toEqual(
+      expect.arrayContaining([
+        { applied: true, messageId: b.id },
+        { applied: false, why: 'already_final' },
+        { applied: false, why: 'unknown' },
+      ]),
+    );
+    expect((await log.timeline(b.id)).map((t) => t.status)).toEqual([
+      'queued',
+      'sending',
+      'sent',
+      'delivered',
+    ]);
+  });
+
+  it('fails only the bad call of a batch', async () => {
+    const good = Array.from({ length: 5 }, () => message());
+    const bad = message({ dedupeKey: 'k'.repeat(500) }); // longer than the column
+    const results = await Promise.allSettled(
+      [...good.slice(0, 2), bad, ...good.slice(2)].map((m) => log.insertSending(m, new Date())),
+    );
+    expect(results.map((r) => r.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    for (const m of good)
+      expect(await log.statusOf(m.id)).toEqual({ status: 'sending', attempts: 1 });
+    expect(await log.statusOf(bad.id)).toBeUndefined();
   });
 });
