@@ -15,22 +15,20 @@
  * --profile=notifier --json
  */
 import {
-  DestinationPool,
   loadAverage,
-  measureSmppFloor,
   ms,
   out,
   parseArgs,
   phaseJson,
+  prepareLoad,
   printPhase,
   queueOrderUpdates,
   queueWatcher,
   runPhase,
-  seedAccounts,
-  SmsTracker,
+  runScenario,
+  type SmsTracker,
   sleep,
-  startBenchStack,
-  DEFAULT_MIX,
+  startFromArgs,
   table,
 } from './lib';
 
@@ -52,29 +50,13 @@ async function main(): Promise<void> {
     `${rate} code requests/s (10 × steady ${steadyRate}/s) for ${durationS}s, ${orders} order updates queued, ` +
       `smpp-a → 3 s latency + 30 % errors at t=${degradeAtS}s; targets: code p99 < 2 s, 0 lost, 0 sent after expiry`,
   );
-  const bench = await startBenchStack({
-    logLevel: args.value('log-level') ?? 'warn',
-    ...(args.list('profile') ? { profile: args.list('profile')! } : {}),
-  });
-  const tracker = new SmsTracker(bench.stack.sim.controlUrl);
+  const bench = await startFromArgs(args);
+  let tracker: SmsTracker | undefined;
   const queues = await queueWatcher(bench.stack);
   try {
-    const numbers = new DestinationPool();
-    const planned = rate * durationS + 200;
-    const accounts = await seedAccounts(
-      bench.stack,
-      {
-        plain: Math.ceil(planned * DEFAULT_MIX.phone_add * 1.1),
-        twoStep: Math.ceil(planned * DEFAULT_MIX.sign_in * 1.1) + 10,
-      },
-      numbers,
-    );
-    await tracker.start();
-    const ctx = { tracker, accounts, numbers };
-    const warm = await runPhase(bench, ctx, { label: 'warm-up', rate: 20, durationMs: 3_000, settleMs: 10_000, live: false });
-    out(`warm-up: ${warm.sms.accepted} accepted, ${warm.sms.arrived} arrived, p99 ${ms(warm.sms.latency.p99)}`);
-    const smppFloor = await measureSmppFloor(bench.stack.sim.smppPort, { count: smoke ? 2_000 : 10_000 });
-    out(`floor: raw SMPP accept at the simulator ${Math.round(smppFloor.perSecond)}/s (p99 ${ms(smppFloor.latency.p99)})`);
+    const ctx = await prepareLoad(bench, { plannedRequests: rate * durationS, smoke });
+    tracker = ctx.tracker;
+    const { smppFloor } = ctx;
 
     // 100,000 order updates waiting: half standard, half bulk, straight on the bus.
     const queued = await queueOrderUpdates(bench.stack, orders, { priority: (i) => (i % 2 ? 'bulk' : 'standard') });
@@ -86,7 +68,7 @@ async function main(): Promise<void> {
 
     const expiredBefore = await bench.metric('notifier', 'notifier_dropped_total', { reason: 'expired' });
     const sendsBefore = await bench.series('notifier', 'notifier_sends_total');
-    const ordersBefore = tracker.untrackedSinceStart();
+    const ordersBefore = ctx.tracker.untrackedSinceStart();
     const timeline: { t: number; carrier: string; state: string }[] = [];
     const depthLog: { t: number; depths: Record<string, number> }[] = [];
     const last = new Map<string, string>();
@@ -159,7 +141,7 @@ async function main(): Promise<void> {
     const lost = Math.max(0, s.notArrivedExpired - expired);
     out(`lost (accepted, past expiry, not arrived and not dropped as expired): ${lost} (target 0: ${lost === 0 && s.notArrived === s.notArrivedExpired ? 'MET' : 'NOT met'})`);
     out(`sent after expiry: ${s.sentAfterExpiry} (target 0: ${s.sentAfterExpiry === 0 ? 'MET' : 'NOT met'}) · duplicates: ${s.duplicates}`);
-    const delivered = tracker.untrackedSinceStart() - ordersBefore;
+    const delivered = ctx.tracker.untrackedSinceStart() - ordersBefore;
     out(`order updates delivered at the simulator from the load start to the end of settling: ${delivered} of ${orders}; queue depths over time:`);
     out(
       table(
@@ -172,16 +154,10 @@ async function main(): Promise<void> {
       out(JSON.stringify({ scenario: 'peak', ...phaseJson(peak), failedOver, expired, lost, timeline, smppFloor: Math.round(smppFloor.perSecond), publishFloor: Math.round(queued.perSecond) }));
   } finally {
     await queues.close();
-    await tracker.stop();
+    await tracker?.stop();
     await bench.stop();
     if (args.list('profile')) out(`CPU profiles: ${bench.profileDir}`);
   }
 }
 
-main().then(
-  () => process.exit(),
-  (error: unknown) => {
-    process.stderr.write(`peak failed: ${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exit(1);
-  },
-);
+runScenario('peak', main);

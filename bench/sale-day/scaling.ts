@@ -10,19 +10,21 @@
  * --replicas=1,2,3 --priority=standard|bulk --log-level --json
  */
 import {
+  type GroupUsage,
   loadAverage,
   measureSmppFloor,
   ms,
   out,
   parseArgs,
+  prefillMessageLog,
   printUsage,
   queueOrderUpdates,
+  runScenario,
   sleep,
   SmsTracker,
-  startBenchStack,
-  table,
-  type GroupUsage,
+  startFromArgs,
   type Summary,
+  table,
 } from './lib';
 
 interface Step {
@@ -52,12 +54,10 @@ async function main(): Promise<void> {
   // with the default pool of 40 each could take them all, so each gets 20 here.
   const pool = args.value('db-pool') ?? '20';
   out(`NOTIFIER_DB_POOL_SIZE=${pool} per notifier (default 40; PostgreSQL max_connections is 100, shared)`);
-  const bench = await startBenchStack({
-    logLevel: args.value('log-level') ?? 'warn',
-    env: { notifier: { NOTIFIER_DB_POOL_SIZE: pool } },
-  });
+  const bench = await startFromArgs(args, { env: { notifier: { NOTIFIER_DB_POOL_SIZE: pool } } });
   const tracker = new SmsTracker(bench.stack.sim.controlUrl);
   try {
+    await prefillMessageLog(bench.stack, 50_000);
     await tracker.start();
     const smppFloor = await measureSmppFloor(bench.stack.sim.smppPort, { count: smoke ? 2_000 : 10_000 });
     out(`floor: raw SMPP accept at the simulator ${Math.round(smppFloor.perSecond)}/s (one session, window 64, p99 ${ms(smppFloor.latency.p99)})`);
@@ -136,10 +136,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(),
-  (error: unknown) => {
-    process.stderr.write(`scaling failed: ${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exit(1);
-  },
-);
+runScenario('scaling', main);

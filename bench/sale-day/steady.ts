@@ -11,26 +11,24 @@
  * profile is written when the stack stops)  --p99=<ms> (default 150)  --json
  */
 import {
-  DestinationPool,
+  BENCH_CARRIERS,
+  BENCH_ENV,
+  KIND_ROUTES,
   loadAverage,
-  measureSmppFloor,
   ms,
   out,
   parseArgs,
   type PhaseResult,
   phaseJson,
+  prepareLoad,
   printPhase,
   printUsage,
   runPhase,
-  seedAccounts,
-  SmsTracker,
+  runScenario,
+  type SmsTracker,
   sleep,
-  startBenchStack,
+  startFromArgs,
   table,
-  DEFAULT_MIX,
-  KIND_ROUTES,
-  BENCH_ENV,
-  BENCH_CARRIERS,
 } from './lib';
 
 const TARGET_RATE = 1_000;
@@ -49,36 +47,16 @@ async function main(): Promise<void> {
 
   out(`sale day — steady (scenario 1) — ${new Date().toISOString()}, load average ${loadAverage()}`);
   out(`target: ≥ ${TARGET_RATE} code requests/s with p99 request → simulator < ${p99Target} ms; each service < 200 MB RSS`);
-  const bench = await startBenchStack({
-    logLevel: args.value('log-level') ?? 'warn',
-    ...(args.list('profile') ? { profile: args.list('profile')! } : {}),
-  });
+  const bench = await startFromArgs(args);
   out(`stack ${bench.stack.namespace} up; bench settings: ${JSON.stringify(BENCH_ENV.otp)} carriers ${JSON.stringify(BENCH_CARRIERS)}`);
-  const tracker = new SmsTracker(bench.stack.sim.controlUrl);
+  out('mix routes:');
+  for (const [kind, route] of Object.entries(KIND_ROUTES)) out(`  ${kind.padEnd(17)} ${route}`);
+  let tracker: SmsTracker | undefined;
   try {
-    const numbers = new DestinationPool();
-    const planned = rates.reduce((n, r) => n + r * stepS, 0) + 30 * 5;
-    const accounts = await seedAccounts(
-      bench.stack,
-      {
-        plain: Math.ceil(planned * DEFAULT_MIX.phone_add * 1.1) + 100,
-        twoStep: Math.ceil(planned * DEFAULT_MIX.sign_in * 1.1) + 20,
-      },
-      numbers,
-    );
-    out(`seeded ${accounts.plain.length} accounts for phone adds, ${accounts.twoStep.length} two-step accounts for sign-ins`);
-    out('mix routes:');
-    for (const [kind, route] of Object.entries(KIND_ROUTES)) out(`  ${kind.padEnd(17)} ${route}`);
-    await tracker.start();
-    const ctx = { tracker, accounts, numbers };
-
-    // Warm-up: JIT, connection pools, queues.
-    const warm = await runPhase(bench, ctx, { label: 'warm-up', rate: smoke ? 10 : 50, durationMs: smoke ? 3_000 : 5_000, settleMs: 10_000, live: false });
-    out(`warm-up: ${warm.sms.accepted} accepted, ${warm.sms.arrived} arrived, p99 ${ms(warm.sms.latency.p99)}`);
-
-    // Floor: the simulator's raw SMPP accept rate on this machine now.
-    const floor = await measureSmppFloor(bench.stack.sim.smppPort, { count: smoke ? 2_000 : 10_000 });
-    out(`floor: raw SMPP submit_sm → submit_sm_resp at the simulator (one session, window 64): ${Math.round(floor.perSecond)}/s, p99 ${ms(floor.latency.p99)}`);
+    const load = await prepareLoad(bench, { plannedRequests: rates.reduce((n, r) => n + r * stepS, 0), smoke });
+    tracker = load.tracker;
+    const floor = load.smppFloor;
+    const ctx = load;
 
     const results: PhaseResult[] = [];
     let best: PhaseResult | undefined;
@@ -128,7 +106,7 @@ async function main(): Promise<void> {
     if (args.flag('json')) out(JSON.stringify({ scenario: 'steady', floorSmppPerSecond: Math.round(floor.perSecond), phases: results.map(phaseJson) }));
     process.exitCode = best && best.targetRate >= TARGET_RATE ? 0 : 1;
   } finally {
-    await tracker.stop();
+    await tracker?.stop();
     await bench.stop();
     if (args.list('profile')) out(`CPU profiles: ${bench.profileDir}`);
   }
@@ -144,10 +122,4 @@ function meets(r: PhaseResult, p99Target: number): boolean {
   );
 }
 
-main().then(
-  () => process.exit(),
-  (error: unknown) => {
-    process.stderr.write(`steady failed: ${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exit(1);
-  },
-);
+runScenario('steady', main);

@@ -80,6 +80,19 @@ export interface DbStats {
   rowsRead: number;
 }
 
+export interface TableStats {
+  service: string;
+  table: string;
+  seqScans: number;
+  seqRowsRead: number;
+  indexScans: number;
+  /** Live rows fetched by index scans (pg_stat_user_tables.idx_tup_fetch). */
+  indexRowsFetched: number;
+  rowsWritten: number;
+  /** Index entries read over all the table's indexes (pg_stat_user_indexes.idx_tup_read; dead entries included). */
+  indexEntriesRead: number;
+}
+
 export interface BenchStack {
   stack: Stack;
   /** Directory of this run's CPU profiles (when `profile` was given). */
@@ -94,6 +107,8 @@ export interface BenchStack {
   carriers(): Promise<{ id: string; state: string; [k: string]: unknown }[]>;
   /** Work each service's database did so far (pg_stat_database; updated about once a second). */
   dbStats(): Promise<Record<string, DbStats>>;
+  /** Per service database: rows read by sequential scans and index fetches, per table (pg_stat_user_tables). */
+  tableStats(): Promise<TableStats[]>;
   /** Every series of one Prometheus metric of a service: labels and value. */
   series(service: string, name: string): Promise<{ labels: Record<string, string>; value: number }[]>;
   /** One Prometheus counter of a service, summed over label sets that match `labels`. */
@@ -187,6 +202,43 @@ export async function startBenchStack(options: BenchStackOptions = {}): Promise<
         await admin.end();
       }
     },
+    async tableStats() {
+      const all: TableStats[] = [];
+      for (const service of SERVICES) {
+        const c = new Client({ connectionString: stack.databases[service] });
+        await c.connect();
+        try {
+          const rows = await c.query<{
+            relname: string;
+            seq_scan: string;
+            seq_tup_read: string;
+            idx_scan: string | null;
+            idx_tup_fetch: string | null;
+            written: string;
+            idx_read: string | null;
+          }>(
+            `SELECT t.relname, t.seq_scan, t.seq_tup_read, t.idx_scan, t.idx_tup_fetch,
+                    t.n_tup_ins + t.n_tup_upd + t.n_tup_del AS written,
+                    (SELECT sum(i.idx_tup_read) FROM pg_stat_user_indexes i WHERE i.relid = t.relid) AS idx_read
+               FROM pg_stat_user_tables t`,
+          );
+          for (const r of rows.rows)
+            all.push({
+              service,
+              table: r.relname,
+              seqScans: Number(r.seq_scan),
+              seqRowsRead: Number(r.seq_tup_read),
+              indexScans: Number(r.idx_scan ?? 0),
+              indexRowsFetched: Number(r.idx_tup_fetch ?? 0),
+              rowsWritten: Number(r.written),
+              indexEntriesRead: Number(r.idx_read ?? 0),
+            });
+        } finally {
+          await c.end();
+        }
+      }
+      return all;
+    },
     async series(service, name) {
       const handle = stack.services[service as keyof typeof stack.services];
       const text = await (await fetch(`${handle.url}/metrics`)).text();
@@ -275,6 +327,31 @@ export async function seedAccounts(
       plain: plain.ids,
       twoStep: two.emails.map((email, i) => ({ email, password, phone: phones[i]! })),
     };
+  } finally {
+    await db.end();
+  }
+}
+
+/**
+ * A notifier that has been running for a while has a message log of some size; a fresh one has
+ * an empty table, where PostgreSQL's generic plans for the notifier's batched `unnest(...)` joins
+ * pick sequential scans of `messages` (measured: below ~10,000 rows). The bench starts from a log
+ * of `rows` old, delivered messages (analyzed), like a deployment on its second day.
+ */
+export async function prefillMessageLog(stack: Stack, rows: number): Promise<void> {
+  const db = new Client({ connectionString: stack.databases.notifier });
+  await db.connect();
+  try {
+    await db.query(
+      `INSERT INTO messages (id, priority, channel, template, locale, body, status, attempts, carrier,
+                             provider_message_id, requested_at, created_at, updated_at)
+       SELECT gen_random_uuid(), 'standard', 'sms', 'order.status_changed.shipped', 'en',
+              'Shop: your order was shipped.', 'delivered', 1, 'smpp-a', md5(i::text || random()::text),
+              now() - interval '1 day', now() - interval '1 day', now() - interval '1 day'
+         FROM generate_series(1, $1) AS i`,
+      [rows],
+    );
+    await db.query('ANALYZE messages');
   } finally {
     await db.end();
   }

@@ -9,3 +9,4 @@ export * from './stats';
 export * from './tracker';
 export * from './args';
 export * from './smpp-floor';
+export * from './scenario';

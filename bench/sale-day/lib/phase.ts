@@ -32,6 +32,10 @@ export interface PhaseResult {
   usage: GroupUsage[];
   loadAverage: string;
   mix: string;
+  /** Tables read by sequential scans during the phase (most rows first). */
+  seqScans: { table: string; scans: number; rowsRead: number }[];
+  /** Tables by index entries read during the phase, per accepted request (most first). */
+  indexReads: { table: string; entriesPerRequest: number; fetchedPerRequest: number }[];
   /** Per service: database work per accepted code request. */
   db: Record<string, { transactions: number; rowsWritten: number; rowsRead: number }>;
 }
@@ -52,6 +56,7 @@ export async function runPhase(
     ...(options.shares ? { shares: options.shares } : {}),
   });
   const dbBefore = await bench.dbStats();
+  const tablesBefore = await bench.tableStats();
   const before = bench.meter.mark();
   bench.meter.startSampling(1_000);
   let arrivedLastSecond = 0;
@@ -78,6 +83,29 @@ export async function runPhase(
   bench.meter.stopSampling();
   const dbAfter = await bench.dbStats();
   const accepted = Math.max(1, tracker.report().accepted);
+  const tablesAfter = await bench.tableStats();
+  const seqScans = tablesAfter
+    .map((t) => {
+      const b = tablesBefore.find((x) => x.service === t.service && x.table === t.table);
+      return {
+        table: `${t.service}.${t.table}`,
+        scans: t.seqScans - (b?.seqScans ?? 0),
+        rowsRead: t.seqRowsRead - (b?.seqRowsRead ?? 0),
+      };
+    })
+    .filter((t) => t.rowsRead > 0)
+    .sort((a, b) => b.rowsRead - a.rowsRead);
+  const indexReads = tablesAfter
+    .map((t) => {
+      const b = tablesBefore.find((x) => x.service === t.service && x.table === t.table);
+      return {
+        table: `${t.service}.${t.table}`,
+        entriesPerRequest: (t.indexEntriesRead - (b?.indexEntriesRead ?? 0)) / accepted,
+        fetchedPerRequest: (t.indexRowsFetched - (b?.indexRowsFetched ?? 0)) / accepted,
+      };
+    })
+    .filter((t) => t.entriesPerRequest > 0)
+    .sort((a, b) => b.entriesPerRequest - a.entriesPerRequest);
   const db: PhaseResult['db'] = {};
   for (const [service, a] of Object.entries(dbAfter)) {
     const b = dbBefore[service] ?? { transactions: 0, rowsWritten: 0, rowsRead: 0 };
@@ -99,6 +127,8 @@ export async function runPhase(
     loadAverage: load,
     mix: mix.describe(),
     db,
+    seqScans,
+    indexReads,
   };
 }
 
@@ -153,6 +183,22 @@ export function printPhase(r: PhaseResult, options: { perProcess?: boolean } = {
         )
         .join(' · '),
   );
+  if (r.indexReads.length)
+    out(
+      `index entries read per accepted request (dead ones included; live rows fetched): ` +
+        r.indexReads
+          .slice(0, 5)
+          .map((t) => `${t.table} ${t.entriesPerRequest.toFixed(1)} (${t.fetchedPerRequest.toFixed(1)})`)
+          .join(' · '),
+    );
+  if (r.seqScans.length)
+    out(
+      `sequential scans (rows read): ` +
+        r.seqScans
+          .slice(0, 5)
+          .map((t) => `${t.table} ${t.scans} scans, ${t.rowsRead} rows`)
+          .join(' · '),
+    );
 }
 
 export const MACHINE = 'machine (all processes)';
