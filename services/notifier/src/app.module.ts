@@ -26,7 +26,6 @@ import { ContactDirectory } from './contacts/contact-directory';
 import { ContactsConsumer } from './contacts/contacts.consumer';
 import { PreferencesController } from './contacts/preferences.controller';
 import { TypeOrmContactDirectory } from './contacts/typeorm-contact.directory';
-import { DedupeStore } from './dispatch/dedupe.store';
 import { DestinationResolver } from './dispatch/destination.resolver';
 import { DispatchService } from './dispatch/dispatch.service';
 import { MessageLocks } from './dispatch/message-locks';
@@ -157,7 +156,6 @@ class NotifierInfraModule {
       },
       { provide: TemplateService, useValue: new TemplateService(config.templates) },
       { provide: DestinationHasher, useValue: new DestinationHasher(config.destinationHashKeys) },
-      { provide: DedupeStore, useValue: new DedupeStore(deps.redis, config.dedupeTtlMs) },
       {
         provide: DestinationResolver,
         useFactory: (c: ContactDirectory) => new DestinationResolver(c),
@@ -204,7 +202,6 @@ export class NotifierAppModule {
             log: MessageLog,
             resolver: DestinationResolver,
             templates: TemplateService,
-            dedupe: DedupeStore,
             carriers: CarrierGateway,
             hasher: DestinationHasher,
             clock: Clock,
@@ -215,13 +212,12 @@ export class NotifierAppModule {
               log,
               resolver,
               templates,
-              dedupe,
               carriers.sender,
               hasher,
               clock,
               metrics,
               logger,
-              new MessageLocks(deps.redis, logger),
+              new MessageLocks(deps.redis, logger, config.dedupeTtlMs),
               {
                 ttlMs: {
                   critical: config.lanes.critical.ttlMs,
@@ -236,7 +232,6 @@ export class NotifierAppModule {
             MessageLog,
             DestinationResolver,
             TemplateService,
-            DedupeStore,
             CarrierGateway,
             DestinationHasher,
             Clock,

@@ -11,9 +11,8 @@ import { TERMINAL_STATUSES } from '../messages/message.entity';
 import type { MessageLog, NewMessage } from '../messages/message-log';
 import { type NotifierMetrics, reasonLabel } from '../metrics/notifier.metrics';
 import type { RenderedMessage, TemplateService } from '../templates/template.service';
-import type { DedupeStore } from './dedupe.store';
 import type { DestinationResolver } from './destination.resolver';
-import type { MessageLocks } from './message-locks';
+import type { DedupeVerdict, MessageLocks } from './message-locks';
 import type { CarrierTry, MessageSender, SendResult } from './message-sender';
 
 export type NotificationRequest = EventData<typeof notificationRequestedV1>;
@@ -53,7 +52,6 @@ export class DispatchService {
     private readonly log: MessageLog,
     private readonly resolver: DestinationResolver,
     private readonly templates: TemplateService,
-    private readonly dedupe: DedupeStore,
     private readonly sender: MessageSender,
     private readonly hasher: DestinationHasher,
     private readonly clock: Clock,
@@ -64,16 +62,22 @@ export class DispatchService {
   ) {}
 
   async dispatch(request: NotificationRequest, meta: DispatchMeta): Promise<void> {
-    const lock = await this.locks.acquire(request.messageId);
+    // The lock and the dedupeKey in one round trip. A key claimed for a message that is then
+    // refused stays claimed, as the refused message's row holds it in the log anyway.
+    const lock = await this.locks.acquire(request.messageId, request.dedupeKey);
     if (!lock) throw new SendLaterError('another delivery of this message is being worked on');
     try {
-      await this.dispatchLocked(request, meta);
+      await this.dispatchLocked(request, meta, lock.dedupe);
     } finally {
-      await lock.release();
+      lock.release();
     }
   }
 
-  private async dispatchLocked(request: NotificationRequest, meta: DispatchMeta): Promise<void> {
+  private async dispatchLocked(
+    request: NotificationRequest,
+    meta: DispatchMeta,
+    dedupe: DedupeVerdict | undefined,
+  ): Promise<void> {
     const id = request.messageId;
     const deadline = request.notAfter
       ? new Date(request.notAfter)
@@ -100,7 +104,7 @@ export class DispatchService {
       ...(resolution.accountId ? { accountId: resolution.accountId } : {}),
     };
 
-    if (request.dedupeKey && !(await this.claimDedupeKey(request.dedupeKey, id))) return;
+    if (dedupe === 'taken') return this.duplicate(id);
 
     let rendered: RenderedMessage;
     try {
@@ -127,11 +131,7 @@ export class DispatchService {
     if (this.clock.now() >= deadline) return void (await this.drop(stored, 'expired'));
     // One statement for the common case: the row goes in already `sending`, first attempt counted.
     const inserted = await this.log.insertSending(stored, this.clock.now());
-    if (inserted === 'duplicate') {
-      this.metrics.dropped.inc({ reason: 'duplicate' });
-      this.logger.info({ messageId: id }, 'another message holds this dedupeKey; not sent');
-      return;
-    }
+    if (inserted === 'duplicate') return this.duplicate(id);
     if (inserted === 'exists') {
       // A redelivery, a retry from the bus, or a message queued over HTTP.
       const existing = await this.log.statusOf(id);
@@ -224,20 +224,9 @@ export class DispatchService {
     };
   }
 
-  private async claimDedupeKey(key: string, id: string): Promise<boolean> {
-    try {
-      if ((await this.dedupe.claim(key, id)) !== 'taken') return true;
-    } catch (error) {
-      // Redis is only the fast path; the log's unique index on dedupe_key still holds.
-      this.logger.warn(
-        { messageId: id, err: (error as Error).message },
-        'dedupe store unavailable; relying on the message log',
-      );
-      return true;
-    }
+  private duplicate(id: string): void {
     this.metrics.dropped.inc({ reason: 'duplicate' });
     this.logger.info({ messageId: id }, 'another message holds this dedupeKey; not sent');
-    return false;
   }
 
   private async drop(record: NewMessage, reason: string): Promise<void> {

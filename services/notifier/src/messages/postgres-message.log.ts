@@ -244,9 +244,7 @@ export class PostgresMessageLog extends TypeOrmMessageLog {
     providerMessageId: string,
   ): Promise<boolean> {
     const { eventId, envelope } = this.envelopeOf('sent');
-    const changed = await this.sents.run({ id, at, carrier, providerMessageId, eventId, envelope });
-    if (changed) this.pg.kick?.();
-    return changed;
+    return this.sents.run({ id, at, carrier, providerMessageId, eventId, envelope });
   }
 
   private async sentBatch(items: readonly SentItem[]): Promise<boolean[]> {
@@ -259,6 +257,7 @@ export class PostgresMessageLog extends TypeOrmMessageLog {
       items.map((s) => s.envelope),
       items.map((_, i) => i),
     ]);
+    if (rows.length) this.pg.kick?.(); // once a batch: a kick costs an AbortController's abort
     // A row is changed once even if two calls of the batch name it: `ord` says whose call did.
     const changed = new Set(rows.map((r) => r.ord));
     return items.map((_, i) => changed.has(i));
@@ -293,7 +292,7 @@ export class PostgresMessageLog extends TypeOrmMessageLog {
     at: Date,
     reason?: string,
   ): Promise<ReceiptResult> {
-    const result = await this.receipts.run({
+    return this.receipts.run({
       carrier,
       providerMessageId,
       status,
@@ -301,8 +300,6 @@ export class PostgresMessageLog extends TypeOrmMessageLog {
       reason: reason ? clip(reason) : null,
       ...this.envelopeOf(status),
     });
-    if (result.applied) this.pg.kick?.();
-    return result;
   }
 
   private async receiptBatch(items: readonly ReceiptItem[]): Promise<ReceiptResult[]> {
@@ -317,6 +314,7 @@ export class PostgresMessageLog extends TypeOrmMessageLog {
       items.map((r) => r.routingKey),
       items.map((_, i) => i),
     ]);
+    if (rows.length) this.pg.kick?.();
     const results: (ReceiptResult | undefined)[] = items.map(() => undefined);
     for (const row of rows) results[row.ord] = { applied: true, messageId: row.id };
     const missing = items.filter((_, i) => !results[i]);

@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import { createLogger, createRedis, redisReady } from '@phonegate/platform';
+import {
+  dropRedisPrefix,
+  eventually,
+  LogCapture,
+  redisPrefix,
+  TEST_INFRA,
+} from '@phonegate/platform/testing';
+import type { Redis } from 'ioredis';
+import { MessageLocks } from '../../src/dispatch/message-locks';
+
+jest.setTimeout(30_000);
+
+/** The per-message lock and the dedupeKey claim, one script on the real Redis. */
+describe('MessageLocks', () => {
+  const prefix = redisPrefix();
+  let redis: Redis;
+  let raw: Redis;
+  const logs = new LogCapture();
+  const logger = createLogger({ service: 'test', level: 'debug', destination: logs });
+
+  beforeAll(async () => {
+    redis = createRedis({ url: TEST_INFRA.redisUrl, keyPrefix: prefix });
+    raw = createRedis({ url: TEST_INFRA.redisUrl });
+    await Promise.all([redisReady(redis), redisReady(raw)]);
+  });
+
+  afterAll(async () => {
+    await dropRedisPrefix(prefix);
+    redis.disconnect();
+    raw.disconnect();
+  });
+
+  it('lets one worker at a time hold a message, until it lets go', async () => {
+    const locks = new MessageLocks(redis, logger, 60_000);
+    const id = randomUUID();
+    const held = await locks.acquire(id);
+    expect(held).toBeDefined();
+    expect(held!.dedupe).toBeUndefined();
+    expect(await locks.acquire(id)).toBeUndefined();
+    expect(await raw.exists(`${prefix}lock:message:${id}`)).toBe(1);
+    held!.release();
+    const again = await eventually(() => locks.acquire(id), 2_000, 10);
+    again.release();
+  });
+
+  it('claims a dedupeKey for the first message only, and knows it again for that message', async () => {
+    const locks = new MessageLocks(redis, logger, 60_000);
+    const key = `otp:${randomUUID()}:1`;
+    const [first, second] = [randomUUID(), randomUUID()];
+    const a = await locks.acquire(first, key);
+    expect(a?.dedupe).toBe('claimed');
+    const b = await locks.acquire(second, key);
+    expect(b?.dedupe).toBe('taken');
+    a!.release();
+    b!.release();
+    const again = await eventually(() => locks.acquire(first, key), 2_000, 10);
+    expect(again.dedupe).toBe('mine');
+    again.release();
+    expect(await raw.get(`${prefix}dedupe:${key}`)).toBe(first);
+    expect(await raw.pttl(`${prefix}dedupe:${key}`)).toBeGreaterThan(50_000);
+  });
+
+  it('does not claim the dedupeKey when the lock is busy', async () => {
+    const locks = new MessageLocks(redis, logger, 60_000);
+    const id = randomUUID();
+    const key = `otp:${randomUUID()}:1`;
+    const held = await locks.acquire(id);
+    expect(await locks.acquire(id, key)).toBeUndefined();
+    expect(await raw.exists(`${prefix}dedupe:${key}`)).toBe(0);
+    held!.release();
+  });
+
+  it('renews a lock while it is held and frees a dropped one within its TTL', async () => {
+    const locks = new MessageLocks(redis, logger, 60_000, 300);
+    const id = randomUUID();
+    const held = await locks.acquire(id);
+    await new Promise((r) => setTimeout(r, 700));
+    expect(await locks.acquire(id)).toBeUndefined(); // renewed past its 300 ms
+    held!.release();
+    const crashed = randomUUID();
+    await raw.set(`${prefix}lock:message:${crashed}`, 'gone-worker', 'PX', 300);
+    expect(await locks.acquire(crashed)).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 400));
+    const taken = await locks.acquire(crashed);
+    expect(taken).toBeDefined();
+    taken!.release();
+  });
+
+  it('fails open, logged, when Redis cannot answer', async () => {
+    const down = createRedis({ url: TEST_INFRA.redisUrl, keyPrefix: prefix });
+    await redisReady(down);
+    down.disconnect();
+    const locks = new MessageLocks(down, logger, 60_000);
+    const held = await locks.acquire(randomUUID(), 'otp:x:1');
+    expect(held?.dedupe).toBe('claimed');
+    held!.release();
+    expect(logs.text()).toContain('relying on the message log');
+  });
+});
