@@ -6,7 +6,7 @@
 //    names the server; each service gets its own database on it.
 //  - Without them: everything in one process on embedded stand-ins (see
 //    tools/embedded), for trying it out. Not for production.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +46,9 @@ if (RABBITMQ_URL && REDIS_URL && DATABASE_URL) {
   process.once('SIGTERM', stop);
 } else {
   const embedded = join(root, 'tools/embedded/dist/main.js');
-  const child = spawnSync(process.execPath, ['--enable-source-maps', embedded], { cwd: root, stdio: 'inherit', env: process.env });
-  process.exit(child.status ?? 1);
+  const child = spawn(process.execPath, ['--enable-source-maps', embedded], { cwd: root, stdio: 'inherit', env: process.env });
+  // A signal to `npm start` (Ctrl-C, a supervisor's SIGTERM) reaches the platform, which
+  // drains and exits; this process then exits with its code. (spawnSync left it orphaned.)
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (signal === 'SIGKILL' ? 9 : 15) : 1)));
 }

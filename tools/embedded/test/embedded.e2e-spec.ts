@@ -51,18 +51,24 @@ describe('npm start without infrastructure (embedded mode)', () => {
   async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = KEY) {
     const res = await fetch(`${base}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     const text = await res.text();
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test bodies are read loosely
     return { status: res.status, body: text ? (JSON.parse(text) as Record<string, any>) : {} };
   }
 
+  // Each message's code is handed out once, so a slow new SMS is waited for instead of the last one being read again.
+  const used = new Set<string>();
   async function codeFor(to: string, after = 0): Promise<string> {
     for (let i = 0; i < 100; i++) {
       const res = await fetch(`${base}/dev/inbox/messages?to=${encodeURIComponent(to)}&limit=20`);
-      const list = (await res.json()) as { body: string; createdAt: string }[];
-      const fresh = list.find((m) => Date.parse(m.createdAt) >= after && /#(\d{4,10})\s*$/.test(m.body));
-      if (fresh) return /#(\d{4,10})\s*$/.exec(fresh.body)![1]!;
+      const list = (await res.json()) as { id: string; body: string; createdAt: string }[];
+      const fresh = list.find((m) => !used.has(m.id) && Date.parse(m.createdAt) >= after && /#(\d{4,10})\s*$/.test(m.body));
+      if (fresh) {
+        used.add(fresh.id);
+        return /#(\d{4,10})\s*$/.exec(fresh.body)![1]!;
+      }
       await new Promise((r) => setTimeout(r, 200));
     }
-    throw new Error(`no code for ${to}`);
+    throw new Error(`no code for ${to}; the platform's output ends:\n${output.slice(-3000)}`);
   }
 
   it('says loudly, in its start-up output and /health, that it is not for production', async () => {
@@ -136,14 +142,46 @@ describe('npm start without infrastructure (embedded mode)', () => {
     expect(sockets.length).toBeGreaterThan(0);
     expect(infra).toEqual([]);
   });
+
+  it('SIGTERM to `npm start` stops the platform too: nothing is left running or listening', async () => {
+    const pids = descendants(child.pid!);
+    expect(pids.length).toBeGreaterThan(0);
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    await eventuallyGone(pids);
+    await expect(fetch(`${base}/health`, { signal: AbortSignal.timeout(1_000) })).rejects.toThrow();
+  }, 30_000);
 });
+
+async function eventuallyGone(pids: number[]): Promise<void> {
+  const alive = () =>
+    pids.filter((p) => {
+      try {
+        process.kill(p, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  const deadline = Date.now() + 20_000;
+  while (alive().length > 0) {
+    if (Date.now() > deadline) throw new Error(`still running after npm start exited: ${alive().join(', ')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 function descendants(pid: number): number[] {
   const out = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' });
   const pairs = out.trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
   const found: number[] = [];
   const walk = (p: number) => {
-    for (const [c, pp] of pairs) if (pp === p) (found.push(c), walk(c));
+    for (const [c, pp] of pairs) {
+      if (pp === p) {
+        found.push(c);
+        walk(c);
+      }
+    }
   };
   walk(pid);
   return found;
