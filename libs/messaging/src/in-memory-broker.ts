@@ -217,7 +217,7 @@ export class InMemoryBroker {
   deadLetter(q: Queue, message: Stored, reason: 'rejected' | 'expired' | 'delivery_limit'): void {
     const dlx = q.args['x-dead-letter-exchange'];
     if (typeof dlx !== 'string') return;
-    const key = typeof q.args['x-dead-letter-routing-key'] === 'string' ? (q.args['x-dead-letter-routing-key'] as string) : message.routingKey;
+    const key = typeof q.args['x-dead-letter-routing-key'] === 'string' ? q.args['x-dead-letter-routing-key'] : message.routingKey;
     const deaths = Array.isArray(message.properties.headers['x-death']) ? (message.properties.headers['x-death'] as Record<string, unknown>[]) : [];
     const { expiration: _expired, ...rest } = message.properties;
     const properties: MessageProperties = {

@@ -12,7 +12,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { startGateway, type Upstream } from '@phonegate/gateway';
 import { createLogger } from '@phonegate/platform';
 import { freePort } from '@phonegate/stack';
-import { startDevInbox, type DevInboxSource } from './dev-inbox/dev-inbox.server';
+import { startDevInbox } from './dev-inbox/dev-inbox.server';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './pglite';
 
 // Services are loaded from their builds (a tool may compose services; they may not import each other).
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
   const inbox = runningNotifier.carriers.stack.inbox();
   if (!inbox) throw new Error('the dev inbox carrier is not configured');
   const devInbox = await startDevInbox({
-    source: inbox as unknown as DevInboxSource,
+    source: inbox,
     logger,
     messageStatus: async (messageId: string) => {
       const res = await fetch(`${upstreams.notifier}/v1/messages/${encodeURIComponent(messageId)}`, {

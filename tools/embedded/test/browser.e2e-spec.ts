@@ -169,7 +169,8 @@ describe('dev inbox in a browser, against the real embedded mode', () => {
     await expect(statusOf('POST', /^\/v1\/sessions\/[^/]+\/verify$/)).resolves.toBe('201');
 
     // The inbox shows every message newest first, with the security e-mail for the added number.
-    const times = await page.locator('li[data-testid="inbox-message"] time').evaluateAll((nodes) => nodes.map((n) => n.getAttribute('datetime') ?? ''));
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-return -- DOM nodes inside the page
+    const times = await page.locator('li[data-testid="inbox-message"] time').evaluateAll((nodes): string[] => nodes.map((n) => n.getAttribute('datetime') ?? ''));
     expect(times.length).toBeGreaterThanOrEqual(2);
     expect([...times].sort().reverse()).toEqual(times);
 
