@@ -22,7 +22,15 @@ const RELEASE =
   "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
 type LockRedis = Redis & {
-  notifierLockAcquire(numKeys: number, ...args: string[]): Promise<string>;
+  notifierLockAcquire1(lockKey: string, token: string, ttlMs: string): Promise<string>;
+  notifierLockAcquire2(
+    lockKey: string,
+    dedupeKey: string,
+    token: string,
+    ttlMs: string,
+    messageId: string,
+    dedupeTtlMs: string,
+  ): Promise<string>;
   notifierLockRenew(key: string, token: string, ttlMs: string): Promise<number>;
   notifierLockRelease(key: string, token: string): Promise<number>;
 };
@@ -51,8 +59,11 @@ export class MessageLocks {
     private readonly dedupeTtlMs: number,
     private readonly ttlMs = 5_000,
   ) {
-    if (!('notifierLockAcquire' in redis)) {
-      redis.defineCommand('notifierLockAcquire', { lua: ACQUIRE });
+    if (!('notifierLockAcquire1' in redis)) {
+      // Fixed key counts: the in-memory Redis of the embedded mode (ioredis-mock) reads a
+      // caller-given key count wrongly, and took every lock for `busy`.
+      redis.defineCommand('notifierLockAcquire1', { numberOfKeys: 1, lua: ACQUIRE });
+      redis.defineCommand('notifierLockAcquire2', { numberOfKeys: 2, lua: ACQUIRE });
       redis.defineCommand('notifierLockRenew', { numberOfKeys: 1, lua: RENEW });
       redis.defineCommand('notifierLockRelease', { numberOfKeys: 1, lua: RELEASE });
     }
@@ -69,9 +80,8 @@ export class MessageLocks {
     let verdict: string;
     try {
       verdict = await (dedupeKey === undefined
-        ? this.redis.notifierLockAcquire(1, key, token, String(this.ttlMs))
-        : this.redis.notifierLockAcquire(
-            2,
+        ? this.redis.notifierLockAcquire1(key, token, String(this.ttlMs))
+        : this.redis.notifierLockAcquire2(
             key,
             `dedupe:${dedupeKey}`,
             token,

@@ -99,3 +99,38 @@ describe('MessageLocks', () => {
     expect(logs.text()).toContain('relying on the message log');
   });
 });
+
+/** The embedded mode runs the same scripts on its in-memory Redis (ioredis-mock). */
+describe('MessageLocks on the embedded in-memory Redis', () => {
+  const logger = createLogger({ service: 'test', level: 'warn', destination: new LogCapture() });
+  let redis: Redis;
+
+  beforeAll(() => {
+    redis = createRedis({ url: `memory://locks-${randomUUID()}`, keyPrefix: 'notifier:' });
+  });
+
+  afterAll(() => redis.disconnect());
+
+  it('locks, refuses a second holder, and claims a dedupeKey once', async () => {
+    const locks = new MessageLocks(redis, logger, 60_000);
+    const id = randomUUID();
+    const held = await locks.acquire(id);
+    expect(held).toBeDefined();
+    expect(held!.dedupe).toBeUndefined();
+    expect(await locks.acquire(id)).toBeUndefined();
+    held!.release();
+    (await eventually(() => locks.acquire(id), 2_000, 10)).release();
+
+    const key = `otp:${randomUUID()}:1`;
+    const [first, second] = [randomUUID(), randomUUID()];
+    const a = await locks.acquire(first, key);
+    expect(a?.dedupe).toBe('claimed');
+    const b = await locks.acquire(second, key);
+    expect(b?.dedupe).toBe('taken');
+    a!.release();
+    b!.release();
+    const again = await eventually(() => locks.acquire(first, key), 2_000, 10);
+    expect(again.dedupe).toBe('mine');
+    again.release();
+  });
+});
