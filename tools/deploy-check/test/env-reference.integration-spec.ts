@@ -26,7 +26,7 @@ import { SERVICES, type ServiceName, readRepoFile } from './support/tools.helper
  *   both deployments; so is one whose default is this machine (in a container,
  *   localhost is the container itself);
  * - a deployment sets nothing the service does not read (typos, leftovers);
- * - docs/configuration.md lists exactly what each service reads, with the
+ * - the README's configuration reference lists exactly what each service reads, with the
  *   schema's default.
  */
 
@@ -161,10 +161,10 @@ describe.each(NAMES)('the environment %s reads', (name) => {
     expect(problems).toEqual([]);
   });
 
-  it(`is listed in ${CONFIGURATION_DOC} under "## ${name}", exactly, with the schema’s defaults`, () => {
+  it(`is listed in ${CONFIGURATION_DOC} under "### ${name}", exactly, with the schema’s defaults`, () => {
     const section = doc.sections.get(name);
     if (!section) {
-      expect(`${CONFIGURATION_DOC} has no section "## ${name}"`).toBe('');
+      expect(`${CONFIGURATION_DOC} has no section "### ${name}"`).toBe('');
       return;
     }
     const problems: string[] = [];
@@ -172,19 +172,19 @@ describe.each(NAMES)('the environment %s reads', (name) => {
     for (const row of section.rows) {
       if (rows.has(row.variable))
         problems.push(
-          `${CONFIGURATION_DOC}:${row.line}: ${row.variable} is listed twice under ## ${name}`,
+          `${CONFIGURATION_DOC}:${row.line}: ${row.variable} is listed twice under ### ${name}`,
         );
       rows.set(row.variable, row);
       if (!env.variables.has(row.variable))
         problems.push(
-          `${CONFIGURATION_DOC}:${row.line}: ${row.variable} is listed under ## ${name}, but ${name} does not read it (${env.file})`,
+          `${CONFIGURATION_DOC}:${row.line}: ${row.variable} is listed under ### ${name}, but ${name} does not read it (${env.file})`,
         );
     }
     for (const v of variables) {
       const row = rows.get(v.name);
       if (!row)
         problems.push(
-          `${v.name}: ${name} reads it (${env.file}), but ## ${name} of ${CONFIGURATION_DOC} does not list it`,
+          `${v.name}: ${name} reads it (${env.file}), but ### ${name} of ${CONFIGURATION_DOC} does not list it`,
         );
       else problems.push(...rowProblems(name, env.file, v, row));
     }
@@ -197,7 +197,7 @@ describe(CONFIGURATION_DOC, () => {
     expect(doc.problems).toEqual([]);
   });
 
-  it(`lists under "## ${EVERY_SERVICE}" exactly what every container reads outside the service schemas`, () => {
+  it(`lists under "### ${EVERY_SERVICE}" exactly what every container reads outside the service schemas`, () => {
     // Variables of every service's schema are in the service sections already.
     const expected = [...shared.keys()].filter(
       (key) => !NAMES.every((name) => reads.get(name)!.variables.has(key)),
@@ -208,13 +208,13 @@ describe(CONFIGURATION_DOC, () => {
         .filter((key) => !rows.some((r) => r.variable === key))
         .map(
           (key) =>
-            `${key}: read by ${shared.get(key)!.join(', ')}, but ## ${EVERY_SERVICE} of ${CONFIGURATION_DOC} does not list it`,
+            `${key}: read by ${shared.get(key)!.join(', ')}, but ### ${EVERY_SERVICE} of ${CONFIGURATION_DOC} does not list it`,
         ),
       ...rows
         .filter((r) => !expected.includes(r.variable))
         .map(
           (r) =>
-            `${CONFIGURATION_DOC}:${r.line}: ${r.variable} is listed under ## ${EVERY_SERVICE}, but no library or the image's entry point reads it`,
+            `${CONFIGURATION_DOC}:${r.line}: ${r.variable} is listed under ### ${EVERY_SERVICE}, but no library or the image's entry point reads it`,
         ),
       ...rows
         .filter((r) => !r.default || !r.meaning)
@@ -226,18 +226,22 @@ describe(CONFIGURATION_DOC, () => {
     expect(problems).toEqual([]);
   });
 
-  it('is where the README’s configuration reference points, and the README names no stale variable', () => {
+  it('is in the README: a table a service under its configuration reference, and no stale variable', () => {
     const readme = readRepoFile('README.md');
     const section =
       /^## Configuration reference\n([\s\S]*?)(?=^## |(?![\s\S]))/m.exec(readme)?.[1] ?? '';
-    expect(section).toContain(`](${CONFIGURATION_DOC})`);
+    for (const name of [...NAMES, EVERY_SERVICE]) expect(section).toContain(`\n### ${name}\n`);
     const named = [...section.matchAll(/`([A-Z][A-Z0-9]*_[A-Z0-9_]+|NODE_ENV|PORT)`/g)].map(
       (m) => m[1]!,
     );
     expect(named.length).toBeGreaterThan(0);
+    const everyService = new Set(doc.sections.get(EVERY_SERVICE)?.rows.map((r) => r.variable));
     expect(
       named
-        .filter((key) => !NAMES.some((name) => reads.get(name)!.variables.has(key)))
+        .filter(
+          (key) =>
+            !everyService.has(key) && !NAMES.some((name) => reads.get(name)!.variables.has(key)),
+        )
         .map(
           (key) => `${key}: named in README.md's configuration reference, but no service reads it`,
         ),

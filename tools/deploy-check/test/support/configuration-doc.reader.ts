@@ -1,10 +1,11 @@
 /**
- * The tables of docs/configuration.md: one `## <section>` a service (plus
- * `## Every service`), each with the columns variable | default | production |
- * meaning and one variable a row.
+ * The tables of the README's `## Configuration reference`: one `### <section>`
+ * a service (plus `### Every service`), each with the columns variable |
+ * default | production | meaning and one variable a row.
  */
 
-export const CONFIGURATION_DOC = 'docs/configuration.md';
+export const CONFIGURATION_DOC = 'README.md';
+export const REFERENCE_HEADING = '## Configuration reference';
 
 export interface DocRow {
   variable: string;
@@ -41,13 +42,21 @@ export function readConfigurationDoc(text: string): {
   const problems: string[] = [];
   let section: DocSection | undefined;
   let inTable = false;
+  let inReference = false;
   text.split('\n').forEach((raw, index) => {
     const line = index + 1;
-    const heading = /^##\s+(.+?)\s*$/.exec(raw);
+    if (/^##\s/.test(raw)) {
+      inReference = raw.trim() === REFERENCE_HEADING;
+      section = undefined;
+      inTable = false;
+      return;
+    }
+    if (!inReference) return;
+    const heading = /^###\s+(.+?)\s*$/.exec(raw);
     if (heading) {
       section = { heading: heading[1]!, rows: [] };
       if (sections.has(section.heading))
-        problems.push(`${CONFIGURATION_DOC}:${line}: a second section "## ${section.heading}"`);
+        problems.push(`${CONFIGURATION_DOC}:${line}: a second section "### ${section.heading}"`);
       sections.set(section.heading, section);
       inTable = false;
       return;
@@ -69,7 +78,7 @@ export function readConfigurationDoc(text: string): {
     const variable = /^`([A-Za-z_][A-Za-z0-9_]*)`$/.exec(row[0] ?? '');
     if (!section || row.length !== HEADER.length || !variable) {
       problems.push(
-        `${CONFIGURATION_DOC}:${line}: expected | \`VARIABLE\` | default | production | meaning | under a ## heading`,
+        `${CONFIGURATION_DOC}:${line}: expected | \`VARIABLE\` | default | production | meaning | under a ### heading of the configuration reference`,
       );
       return;
     }
