@@ -7,7 +7,9 @@ import { PublisherOverloadedError, PublishTimeoutError } from './errors';
 const logger = pino({ level: 'silent' });
 const tick = () => new Promise((r) => setImmediate(r));
 
-async function setup(options: { timeoutMs?: number; unroutable?: 'retry' | 'drop' } = {}) {
+async function setup(
+  options: { timeoutMs?: number; unroutable?: 'retry' | 'drop'; logger?: pino.Logger } = {},
+) {
   const broker = fakeBroker();
   const connection = new ConnectionManager({
     url: 'amqp://fake/vh',
@@ -16,9 +18,9 @@ async function setup(options: { timeoutMs?: number; unroutable?: 'retry' | 'drop
     reconnect: { initialDelayMs: 5, maxDelayMs: 20 },
   });
   const publisher = new ConfirmPublisher(connection, {
-    logger,
     exchanges: { ev: 'topic' },
     ...options,
+    logger: options.logger ?? logger,
   });
   connection.start();
   await publisher.start();
@@ -113,6 +115,31 @@ describe('ConfirmPublisher', () => {
     await tick();
     conn().lastChannel.returnAndAck(0);
     await expect(p).resolves.toBeUndefined();
+    await publisher.close();
+    await connection.close();
+  });
+
+  it('warns once per routing key about dropped unroutable messages, not once per message', async () => {
+    const lines: { level: number; msg: string; routingKey?: string }[] = [];
+    const capture = pino(
+      { level: 'debug' },
+      { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) },
+    );
+    const { publisher, conn, connection } = await setup({ unroutable: 'drop', logger: capture });
+    const keys = ['nobody.listens.v1', 'nobody.listens.v1', 'nobody.listens.v1', 'nor.here.v1'];
+    for (const [i, key] of keys.entries()) {
+      const p = publisher.publish('ev', key, Buffer.from('x'), { mandatory: true });
+      await tick();
+      conn().lastChannel.returnAndAck(i);
+      await expect(p).resolves.toBeUndefined();
+    }
+    const dropped = lines.filter((l) => l.msg.startsWith('unroutable message dropped'));
+    expect(dropped.map((l) => [l.level, l.routingKey])).toEqual([
+      [40, 'nobody.listens.v1'],
+      [20, 'nobody.listens.v1'],
+      [20, 'nobody.listens.v1'],
+      [40, 'nor.here.v1'],
+    ]);
     await publisher.close();
     await connection.close();
   });

@@ -74,6 +74,8 @@ export class ConfirmPublisher implements ConnectionParticipant {
   private readonly timeoutMs: number;
   private readonly maxInFlight: number;
   private readonly metrics: BusMetrics;
+  /** Routing keys already reported as unroutable (warned once each). */
+  private readonly droppedKeys = new Set<string>();
   private readonly logger: Logger;
   private idleWaiters: (() => void)[] = [];
   /** Messages put back in line since the last report (nack, lost channel or connection). */
@@ -312,9 +314,15 @@ export class ConfirmPublisher implements ConnectionParticipant {
     } else {
       job.lastFailure = `unroutable: no queue bound to ${job.routingKey} on ${job.exchange || '(default)'}`;
       if ((job.unroutable ?? this.options.unroutable) === 'drop') {
-        this.logger.warn(
+        // Events nobody subscribes to yet are normal (the catalogue is ahead of its
+        // consumers): said once per routing key, not once per event on a sale day.
+        const first = !this.droppedKeys.has(job.routingKey);
+        if (first && this.droppedKeys.size < 1_000) this.droppedKeys.add(job.routingKey);
+        this.logger[first ? 'warn' : 'debug'](
           { exchange: job.exchange, routingKey: job.routingKey },
-          'unroutable message dropped',
+          first
+            ? 'unroutable message dropped (no queue is bound; further ones at debug)'
+            : 'unroutable message dropped',
         );
         job.state = 'settled';
         job.resolve();
