@@ -2,7 +2,7 @@
 // Compiles every workspace package's src/ to its dist/ with SWC (decorator
 // metadata on, as NestJS and TypeORM need). Type-checking is `npm run typecheck`.
 import { transformFile } from '@swc/core';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,7 +31,10 @@ const started = Date.now();
 for await (const pkg of packages()) {
   const src = join(pkg, 'src');
   const out = join(pkg, 'dist');
-  await rm(out, { recursive: true, force: true });
+  // dist/ is not wiped first: processes started from it (a bench, a running stack, another
+  // engineer's test) keep working while it is rebuilt. Each file is replaced atomically and
+  // left alone when unchanged; files no source produces any more are removed at the end.
+  const produced = new Set();
   const jobs = [];
   for await (const file of safeWalk(src)) {
     const target = join(out, relative(src, file)).replace(/\.ts$/, '.js');
@@ -43,9 +46,8 @@ for await (const pkg of packages()) {
           filename: file,
           sourceFileName: relative(dirname(target), file),
         });
-        await mkdir(dirname(target), { recursive: true });
-        await writeFile(target, `${code}\n//# sourceMappingURL=${target.split('/').pop()}.map\n`);
-        if (map) await writeFile(`${target}.map`, map);
+        await put(target, `${code}\n//# sourceMappingURL=${target.split('/').pop()}.map\n`, produced);
+        if (map) await put(`${target}.map`, map, produced);
       })(),
     );
   }
@@ -53,12 +55,38 @@ for await (const pkg of packages()) {
   files += jobs.length;
   // Non-TypeScript assets (templates, pages, Lua scripts) travel with the code.
   for await (const asset of assets(src)) {
-    const target = join(out, relative(src, asset));
-    await mkdir(dirname(target), { recursive: true });
-    await writeFile(target, await readFile(asset));
+    await put(join(out, relative(src, asset)), await readFile(asset), produced);
   }
+  await removeStale(out, produced);
 }
 process.stdout.write(`built ${files} files in ${Date.now() - started} ms\n`);
+
+/** Writes `target` atomically (temp file + rename), unless it already holds `content`. */
+async function put(target, content, produced) {
+  produced.add(target);
+  const next = Buffer.isBuffer(content) ? content : Buffer.from(content);
+  const current = await readFile(target).catch(() => undefined);
+  if (current && current.equals(next)) return;
+  await mkdir(dirname(target), { recursive: true });
+  const tmp = `${target}.${process.pid}.tmp`;
+  await writeFile(tmp, next);
+  await rename(tmp, target);
+}
+
+/** Deletes what no source produced any more (a renamed or deleted file's output). */
+async function removeStale(dir, produced) {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) await removeStale(p, produced);
+    else if (!produced.has(p)) await rm(p, { force: true });
+  }
+}
 
 async function* assets(dir) {
   let entries;
