@@ -12,7 +12,8 @@
  * Env: BENCH_N (messages a phase, default 5000), BENCH_ROUNDS (default 1), BENCH_PRIORITY
  * (standard | bulk | critical, default standard), BENCH_PREFETCH (floor, default 64),
  * BENCH_CONCURRENCY (the lane's concurrency in the notifier; default: the notifier's default),
- * BENCH_PHASES (normal,degraded by default; `normal` alone for quick iterations),
+ * BENCH_PHASES (normal,degraded by default; `normal` alone for quick iterations), BENCH_LOG_LEVEL
+ * (the notifier's LOG_LEVEL, default warn; production runs at info),
  * BENCH_COUNT_CALLS=1 (count the notifier's PostgreSQL statements and Redis commands a message,
  * through the count-calls.js preload), BENCH_NOTIFIER_NODE_ARGS (extra node flags, e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof`).
@@ -338,7 +339,7 @@ async function main(): Promise<void> {
   });
   const port = await freePort();
   const infra = await createTestInfra({
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'warn',
     ...(process.env['BENCH_CONCURRENCY']
       ? { [`NOTIFIER_${PRIORITY.toUpperCase()}_CONCURRENCY`]: process.env['BENCH_CONCURRENCY'] }
       : {}),
@@ -404,6 +405,14 @@ async function main(): Promise<void> {
       process.stdout.write(`${r.phase}: calls a message: ${calls}\n`);
     }
   }
+  // What the notifier warned about (LOG_LEVEL=warn): a healthy run logs (almost) nothing.
+  const warnings = new Map<string, number>();
+  for (const line of notifier.lines) {
+    const msg = /"msg":"([^"]*)"/.exec(line)?.[1] ?? line.slice(0, 80);
+    warnings.set(msg, (warnings.get(msg) ?? 0) + 1);
+  }
+  for (const [msg, n] of [...warnings].sort((a, b) => b[1] - a[1]).slice(0, 5))
+    process.stdout.write(`notifier logged ${n} × ${msg}\n`);
   process.stdout.write(`load average before ${loadBefore}, after ${loadAverage()}\n`);
   process.stdout.write(
     `${JSON.stringify({ bench: 'notifier', n: N, priority: PRIORITY, results })}\n`,
