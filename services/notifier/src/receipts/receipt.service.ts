@@ -65,7 +65,8 @@ export class ReceiptService {
     );
     if (result.applied) {
       this.metrics.receipts.inc({ carrier: receipt.carrier, status: receipt.status });
-      this.logger.info(
+      // A delivery is the expected end (metrics count it); a failed one is worth a line at info.
+      this.logger[receipt.status === 'delivered' ? 'debug' : 'info'](
         { messageId: result.messageId, carrier: receipt.carrier, status: receipt.status },
         'delivery receipt',
       );

@@ -1,3 +1,4 @@
+import { createLogger } from '@phonegate/platform';
 import { Registry } from 'prom-client';
 import {
   AllCarriersFailedError,
@@ -121,6 +122,23 @@ describe('FailoverSender', () => {
     expect(out).toMatchObject({ carrierId: 'a', providerMessageId: 'a-1' });
     expect(out.attempts.map((x) => [x.carrierId, x.outcome])).toEqual([['a', 'accepted']]);
     expect(b.calls).toBe(0);
+  });
+
+  it('writes no log line for an accepted send at info (the dispatcher logs the outcome), the detail at debug', async () => {
+    const lines: string[] = [];
+    const at = (level: string) =>
+      createLogger({
+        service: 'test',
+        level,
+        destination: { write: (line: string) => void lines.push(line) },
+      });
+    build(undefined, { logger: at('info') });
+    await sender.send(message());
+    expect(lines).toEqual([]);
+    build(undefined, { logger: at('debug') });
+    await sender.send(message());
+    expect(lines.join('\n')).toContain('message accepted by carrier');
+    expect(lines.join('\n')).not.toContain('4155550123');
   });
 
   it('falls through to the next carrier when a send fails, and one failure does not open the breaker', async () => {

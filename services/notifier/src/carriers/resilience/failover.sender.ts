@@ -288,11 +288,12 @@ export class FailoverSender extends EventEmitter {
     // A carrier waited on for a token is recorded once, however often it is polled.
     const rateLimited = new Set<string>();
     let rateWaitLeft = this.maxRateWaitMs;
-    const log = {
+    // Built only when a line is written (masking the number costs, and most sends log nothing).
+    const log = () => ({
       messageId: message.messageId,
       channel: message.channel,
       maskedTo: maskDestination(message.to),
-    };
+    });
 
     for (;;) {
       let shortestWait = Number.POSITIVE_INFINITY;
@@ -301,7 +302,7 @@ export class FailoverSender extends EventEmitter {
         if (message.signal.aborted) throw new AllCarriersFailedError(attempts, 'aborted');
         if (this.remainingLife(message) <= this.minAttemptMs) {
           this.logger.info(
-            { ...log, attempts: attempts.length },
+            { ...log(), attempts: attempts.length },
             'message expired before a carrier took it',
           );
           throw new MessageExpiredError(attempts);
@@ -309,15 +310,17 @@ export class FailoverSender extends EventEmitter {
         const result = await this.attempt(this.entries.get(id)!, message, attempts, rateLimited);
         switch (result.type) {
           case 'accepted':
-            this.logger.info(
-              { ...log, carrier: id, attempts: attempts.length },
-              'message accepted by carrier',
-            );
+            // The dispatcher logs the outcome (one line a message at info); this is the detail.
+            if (this.logger.isLevelEnabled('debug'))
+              this.logger.debug(
+                { ...log(), carrier: id, attempts: attempts.length },
+                'message accepted by carrier',
+              );
             return { ...result.accepted, attempts };
           case 'fatal':
             this.logger.info(
               {
-                ...log,
+                ...log(),
                 carrier: id,
                 kind: result.error.kind,
                 providerCode: result.error.providerCode,
@@ -349,7 +352,7 @@ export class FailoverSender extends EventEmitter {
     }
     if (this.remainingLife(message) <= this.minAttemptMs) throw new MessageExpiredError(attempts);
     this.logger.warn(
-      { ...log, attempts: attempts.map((a) => `${a.carrierId}:${a.kind ?? a.outcome}`) },
+      { ...log(), attempts: attempts.map((a) => `${a.carrierId}:${a.kind ?? a.outcome}`) },
       'every carrier failed',
     );
     throw new AllCarriersFailedError(attempts);
