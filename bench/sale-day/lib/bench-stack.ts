@@ -69,6 +69,8 @@ export interface BenchStackOptions {
    * artifacts/sale-day/prof/<service>/ (open in Chrome DevTools or speedscope).
    */
   profile?: readonly string[];
+  /** The Redis every service uses (default the stack's, 127.0.0.1:6379): a private one for a crash drill. */
+  redisUrl?: string;
 }
 
 export interface DbStats {
@@ -133,7 +135,12 @@ export async function startBenchStack(options: BenchStackOptions = {}): Promise<
   const carriers: NonNullable<StackOptions['carriers']> = {};
   for (const id of ['smpp-a', 'http-b', 'smtp-main'] as const)
     carriers[id] = { ...BENCH_CARRIERS[id], ...options.carriers?.[id] };
-  const stack = await startStack({ env, carriers, nodeArgs });
+  const stack = await startStack({
+    env,
+    carriers,
+    nodeArgs,
+    ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
+  });
 
   const pidOf = (child?: { pid?: number; exitCode: number | null; signalCode: string | null }) =>
     child?.pid !== undefined && child.exitCode === null && child.signalCode === null

@@ -10,3 +10,4 @@ export * from './tracker';
 export * from './args';
 export * from './smpp-floor';
 export * from './scenario';
+export * from './floor';

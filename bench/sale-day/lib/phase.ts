@@ -221,9 +221,12 @@ export function printUsage(all: GroupUsage[], seconds: number, accepted: number)
   );
   const sum = usage.reduce((n, u) => n + u.cpuMs, 0);
   const ours = usage.filter((u) => !INFRA.includes(u.name)).reduce((n, u) => n + u.cpuMs, 0);
-  const cores = (x: number) => (x / 1000 / seconds).toFixed(2);
+  // Over the measured interval (the load plus waiting for its last answers), not the load alone.
+  const measured = usage[0]?.seconds ?? seconds;
+  const cores = (x: number) => (x / 1000 / measured).toFixed(2);
   out(
-    `CPU over the ${seconds.toFixed(1)} s load: listed ${cores(sum)} cores (platform processes ${cores(ours)}, infrastructure ${cores(sum - ours)}); ` +
+    `CPU over ${measured.toFixed(1)} s (the ${seconds.toFixed(0)} s load and its last answers): listed ${cores(sum)} cores ` +
+      `(platform processes ${cores(ours)}, infrastructure ${cores(sum - ours)}); ` +
       `${accepted ? (sum / accepted).toFixed(2) : '-'} ms CPU per item (accepted code request or message)` +
       (machine
         ? `; machine busy ${cores(machine.cpuMs)} of 2 cores, of which not listed (other users, kernel) ${cores(Math.max(0, machine.cpuMs - sum))}`

@@ -67,6 +67,8 @@ export interface GroupUsage {
   rssMb: number;
   /** Highest RSS seen at any sample between the two marks, MB. */
   peakRssMb: number;
+  /** Seconds between the two marks. */
+  seconds: number;
 }
 
 interface Snapshot {
@@ -145,6 +147,7 @@ export class ProcessMeter {
         cores: cpuMs / 1000 / seconds,
         rssMb: to.rss.get(g.name) ?? 0,
         peakRssMb: Math.max(this.peaks.get(g.name) ?? 0, to.rss.get(g.name) ?? 0),
+        seconds,
       };
     });
   }
@@ -154,8 +157,8 @@ export class ProcessMeter {
 export function machineBusyMs(): number {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
   const v = line.trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal
-  const busy = (v[0] ?? 0) + (v[1] ?? 0) + (v[2] ?? 0) + (v[5] ?? 0) + (v[6] ?? 0) + (v[7] ?? 0);
+  // user nice system idle iowait irq softirq steal: busy = user + nice + system + irq + softirq
+  const busy = (v[0] ?? 0) + (v[1] ?? 0) + (v[2] ?? 0) + (v[5] ?? 0) + (v[6] ?? 0);
   return busy * TICK_MS;
 }
 

@@ -24,7 +24,18 @@ interface Tracked extends SentRequest {
   arrivedAt?: number;
   carrier?: string;
   code?: string;
+  /** Epoch ms the answer was recorded (accepted or failed). */
+  answeredAt?: number;
+  /** Of a failed request: the HTTP status (0 = no answer) and the problem `code` (`-` = not a problem). */
+  status?: number;
+  problem?: string;
+  /** The same code arrived again (duplicates of this request) and when the last one did. */
+  duplicateArrivals?: number;
+  lastDuplicateAt?: number;
 }
+
+/** One tracked request as the tracker saw it (see `SmsTracker.requests()`). */
+export type TrackedRequest = Readonly<Tracked>;
 
 interface FeedMessage {
   seq: number;
@@ -138,11 +149,15 @@ export class SmsTracker {
 
   accepted(t: Tracked, expiresAt?: number): void {
     t.state = 'accepted';
+    t.answeredAt = preciseNow();
     if (expiresAt !== undefined && Number.isFinite(expiresAt)) t.expiresAt = expiresAt;
   }
 
   failed(t: Tracked, status: number, code: string): void {
     t.state = 'failed';
+    t.answeredAt = preciseNow();
+    t.status = status;
+    t.problem = code;
     const key = `${status} ${code}`;
     this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
   }
@@ -150,6 +165,11 @@ export class SmsTracker {
   /** SMS to destinations the tracker was never told about, since start() (not reset by reset()). */
   untrackedSinceStart(): number {
     return this.untrackedTotal;
+  }
+
+  /** Every request tracked since the last reset(), in send order (a request-by-request timeline). */
+  requests(): readonly TrackedRequest[] {
+    return this.all;
   }
 
   /** Accepted requests still waiting for their SMS. */
@@ -263,6 +283,11 @@ export class SmsTracker {
     if (!seen) this.codesSeen.set(m.to, (seen = new Set()));
     if (seen.has(code)) {
       this.duplicates++;
+      const original = list.find((x) => x.code === code);
+      if (original) {
+        original.duplicateArrivals = (original.duplicateArrivals ?? 0) + 1;
+        original.lastDuplicateAt = m.receivedAt;
+      }
       return;
     }
     seen.add(code);
