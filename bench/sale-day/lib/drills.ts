@@ -30,16 +30,23 @@ export interface DrillFigures {
   /** Failed without a clear answer: no answer (status 0), 502/504, or a body that is not a problem. */
   unclear: Record<string, number>;
   unclearTotal: number;
+  /** The first unclear failures: kind, sent (s from the fault), answered after (ms), status and problem. */
+  unclearSamples: { kind: string; t: number; ms: number; what: string }[];
   /** Failures of requests sent before the fault (the steady load's own errors). */
   before: number;
   /** Seconds from the fault's end to the first SMS (of a kind the fault touches) arriving again. */
   firstSmsS?: number;
   /** Longest time without an SMS of the touched kinds, from the fault's start on (s). */
   smsGapS: number;
-  /** Seconds from the fault's end until no request failed any more (0: none failed after it). */
+  /**
+   * Seconds from the fault's end until requests stopped failing (no failure for QUIET_MS after; 0:
+   * none failed from the fault's end on).
+   */
   errorsGoneS: number;
-  /** Requests still failed at the end of the load: not recovered within the phase. */
+  /** Requests kept failing to the end of the load: not recovered within the phase. */
   stillFailing: boolean;
+  /** Failures after the errors were gone (sent more than QUIET_MS later): noise, or a relapse. */
+  laterFailures: number;
   /** Slowest answer to a request sent from the fault on (ms), and answers over 5 s. */
   slowestMs: number;
   over5s: number;
@@ -53,6 +60,9 @@ export interface DrillFigures {
   /** Per second from 2 s before the fault: sent, accepted, failed clear / unclear, touched SMS arrived. */
   timeline: { t: number; sent: number; accepted: number; clear: number; unclear: number; sms: number }[];
 }
+
+/** How long no request may fail for the errors to count as gone. */
+export const QUIET_MS = 3_000;
 
 /** A failure whose answer does not say what happened: no answer, a gateway 502/504, or not a problem. */
 export function isUnclear(status: number, problem: string | undefined): boolean {
@@ -73,8 +83,8 @@ export function analyzeDrill(
   const touched = (r: TrackedRequest) => kinds === 'all' || (kinds as readonly string[]).includes(r.kind);
   const clear: Record<string, number> = {};
   const unclear: Record<string, number> = {};
+  const unclearSamples: DrillFigures['unclearSamples'] = [];
   let before = 0;
-  let lastFailure = -Infinity;
   let slowestMs = 0;
   let over5s = 0;
   for (const r of requests) {
@@ -89,9 +99,16 @@ export function analyzeDrill(
       continue;
     }
     const key = `${r.status ?? 0} ${r.problem ?? '-'}`;
-    const into = isUnclear(r.status ?? 0, r.problem) ? unclear : clear;
+    const isUnclearOne = isUnclear(r.status ?? 0, r.problem);
+    const into = isUnclearOne ? unclear : clear;
     into[key] = (into[key] ?? 0) + 1;
-    lastFailure = Math.max(lastFailure, r.requestedAt);
+    if (isUnclearOne && unclearSamples.length < 5)
+      unclearSamples.push({
+        kind: r.kind,
+        t: (r.requestedAt - w.faultStart) / 1000,
+        ms: answerMs,
+        what: key,
+      });
   }
   const accepted = requests.filter((r) => r.state === 'accepted');
   const arrivals = accepted
@@ -108,7 +125,22 @@ export function analyzeDrill(
   }
   // After the last SMS: a gap that runs on to the end of the load is one too.
   smsGap = Math.max(smsGap, Math.min(loadEnd, now) - prev);
-  const acceptedAfterLastFailure = accepted.some((r) => r.requestedAt > lastFailure);
+  // Errors gone: the earliest time from the fault's end on (the end itself, or a failure's send
+  // time) after which no request failed for QUIET_MS while some were accepted.
+  const failures = requests
+    .filter((r) => r.state === 'failed' && r.requestedAt >= w.faultStart)
+    .map((r) => r.requestedAt)
+    .sort((a, b) => a - b);
+  let goneAt: number | undefined;
+  for (const t of [w.faultEnd, ...failures.filter((f) => f >= w.faultEnd)]) {
+    const nextFailure = failures.find((f) => f > t);
+    const quiet = nextFailure === undefined || nextFailure - t > QUIET_MS;
+    if (quiet && accepted.some((r) => r.requestedAt > t)) {
+      goneAt = t;
+      break;
+    }
+  }
+  const later = goneAt === undefined ? 0 : failures.filter((f) => f > goneAt! + QUIET_MS).length;
   const notArrived = accepted.filter((r) => r.arrivedAt === undefined);
   const duplicatesByKind: Record<string, number> = {};
   for (const r of requests)
@@ -145,11 +177,13 @@ export function analyzeDrill(
     clearTotal: sum(clear),
     unclear,
     unclearTotal: sum(unclear),
+    unclearSamples,
     before,
     ...(firstAfter !== undefined ? { firstSmsS: Math.max(0, firstAfter - w.faultEnd) / 1000 } : {}),
     smsGapS: smsGap / 1000,
-    errorsGoneS: Number.isFinite(lastFailure) ? Math.max(0, lastFailure - w.faultEnd) / 1000 : 0,
-    stillFailing: Number.isFinite(lastFailure) && !acceptedAfterLastFailure,
+    errorsGoneS: goneAt === undefined ? Infinity : (goneAt - w.faultEnd) / 1000,
+    stillFailing: goneAt === undefined,
+    laterFailures: later,
     slowestMs,
     over5s,
     lost: notArrived.length,

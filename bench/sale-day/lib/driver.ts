@@ -20,6 +20,8 @@ export interface Answer {
   /** Epoch ms the request left / the answer was complete. */
   sentAt: number;
   doneAt: number;
+  /** No answer (status 0): what went wrong, e.g. `ECONNRESET`, `timeout`. */
+  error?: string;
 }
 
 export interface DriveOptions {
@@ -84,7 +86,7 @@ export async function drive(options: DriveOptions): Promise<DriveResult> {
     sent++;
     inFlight++;
     const body = request.body === undefined ? undefined : Buffer.from(request.body);
-    const finish = (status: number, raw: string) => {
+    const finish = (status: number, raw: string, error?: Error) => {
       const doneAt = preciseNow();
       inFlight--;
       answered++;
@@ -97,7 +99,13 @@ export async function drive(options: DriveOptions): Promise<DriveResult> {
           parsed = undefined;
         }
       }
-      onAnswer({ status, body: parsed, sentAt, doneAt });
+      onAnswer({
+        status,
+        body: parsed,
+        sentAt,
+        doneAt,
+        ...(error ? { error: transportError(error) } : {}),
+      });
       if (!ticking && inFlight === 0) settleAll();
     };
     const req = http.request(
@@ -117,16 +125,16 @@ export async function drive(options: DriveOptions): Promise<DriveResult> {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => finish(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8')));
-        res.on('error', () => {
+        res.on('error', (error) => {
           transportErrors++;
-          finish(0, '');
+          finish(0, '', error);
         });
       },
     );
     req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', () => {
+    req.on('error', (error) => {
       transportErrors++;
-      finish(0, '');
+      finish(0, '', error);
     });
     req.end(body);
   };
@@ -182,4 +190,10 @@ export async function drive(options: DriveOptions): Promise<DriveResult> {
     sendLag: summarize(lags),
     seconds,
   };
+}
+
+/** A short name for a transport failure: the errno code, and whether the socket hung up before any answer. */
+export function transportError(error: Error): string {
+  const code = (error as NodeJS.ErrnoException).code ?? error.message;
+  return error.message === 'socket hang up' ? `${code} (hang up)` : code;
 }

@@ -132,7 +132,8 @@ export class CodeMix {
           this.o.tracker.accepted(tracked, expiresAt);
           built.onAccepted?.(answer);
         } else {
-          this.o.tracker.failed(tracked, answer.status, problemCode(answer.body));
+          // No answer: the transport's error (ECONNRESET, timeout) stands in for the problem code.
+          this.o.tracker.failed(tracked, answer.status, answer.error ?? problemCode(answer.body));
         }
       },
     };
