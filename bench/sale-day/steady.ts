@@ -62,6 +62,19 @@ async function main(): Promise<void> {
     const floor = load.smppFloor;
     const ctx = load;
 
+    // The stack doing nothing: what timers, pollers and sweeps cost before any request.
+    const idleFrom = bench.meter.mark();
+    await sleep(smoke ? 3_000 : 10_000);
+    const idle = bench.meter.usage(idleFrom, bench.meter.mark());
+    out(
+      `idle stack (no load, ${idle[0]?.seconds.toFixed(0)} s): ` +
+        idle
+          .filter((u) => !u.name.startsWith('machine'))
+          .map((u) => `${u.name} ${u.cores.toFixed(3)}`)
+          .join(', ') +
+        ` cores; machine busy ${idle.find((u) => u.name.startsWith('machine'))?.cores.toFixed(2)} (others included)`,
+    );
+
     const results: PhaseResult[] = [];
     let best: PhaseResult | undefined;
     for (const rate of rates) {
