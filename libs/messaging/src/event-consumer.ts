@@ -9,6 +9,7 @@ import {
   publishConfirmed,
   stringHeader,
 } from './amqp-util';
+import { Inflight } from './inflight';
 import { type RetryPolicy, retryTier, tierDelayMs } from './backoff';
 import { BusContext } from './bus-context';
 import type { ConnectionManager, ConnectionParticipant } from './connection';
@@ -65,8 +66,7 @@ export class EventQueueConsumer implements ConnectionParticipant {
   private channel: ConfirmChannel | undefined;
   private consumerTag: string | undefined;
   private stopping = false;
-  private inflight = 0;
-  private drainWaiters: (() => void)[] = [];
+  private readonly inflight = new Inflight();
   private readonly queue: string;
   private readonly logger: Logger;
 
@@ -99,20 +99,11 @@ export class EventQueueConsumer implements ConnectionParticipant {
     this.stopping = true;
     const ch = this.channel;
     if (ch && this.consumerTag) await ch.cancel(this.consumerTag).catch(() => undefined);
-    if (this.inflight > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        this.drainWaiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-      if (this.inflight > 0)
-        this.logger.warn(
-          { inflight: this.inflight },
-          'drain timed out; unacked messages will be redelivered',
-        );
-    }
+    if (!(await this.inflight.drain(timeoutMs)))
+      this.logger.warn(
+        { inflight: this.inflight.size },
+        'drain timed out; unacked messages will be redelivered',
+      );
     this.channel = undefined;
     await ch?.close().catch(() => undefined);
   }
@@ -160,23 +151,11 @@ export class EventQueueConsumer implements ConnectionParticipant {
       if (!this.stopping) void ch.close().catch(() => undefined);
       return;
     }
-    this.inflight++;
-    void this.track(ch, msg);
-  }
-
-  private async track(ch: ConfirmChannel, msg: ConsumeMessage): Promise<void> {
-    try {
-      await this.handle(ch, msg);
-    } catch (error) {
-      this.logger.error({ err: error }, 'message handling failed unexpectedly');
-    } finally {
-      this.inflight--;
-      if (this.inflight === 0 && this.drainWaiters.length) {
-        const waiters = this.drainWaiters;
-        this.drainWaiters = [];
-        for (const w of waiters) w();
-      }
-    }
+    void this.inflight
+      .track(() => this.handle(ch, msg))
+      .catch((error: unknown) =>
+        this.logger.error({ err: error }, 'message handling failed unexpectedly'),
+      );
   }
 
   private async handle(ch: ConfirmChannel, msg: ConsumeMessage): Promise<void> {

@@ -9,6 +9,7 @@ import {
 import { requestContext } from '@phonegate/platform';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
+import { Inflight } from './inflight';
 import { numberHeader } from './amqp-util';
 import { BusContext } from './bus-context';
 import type { ConnectionManager, ConnectionParticipant } from './connection';
@@ -42,8 +43,7 @@ export class RpcQueueConsumer implements ConnectionParticipant {
   private channel: Channel | undefined;
   private consumerTag: string | undefined;
   private stopping = false;
-  private inflight = 0;
-  private drainWaiters: (() => void)[] = [];
+  private readonly inflight = new Inflight();
   private readonly logger: Logger;
 
   constructor(
@@ -71,15 +71,7 @@ export class RpcQueueConsumer implements ConnectionParticipant {
     this.stopping = true;
     const ch = this.channel;
     if (ch && this.consumerTag) await ch.cancel(this.consumerTag).catch(() => undefined);
-    if (this.inflight > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        this.drainWaiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+    await this.inflight.drain(timeoutMs);
     this.channel = undefined;
     await ch?.close().catch(() => undefined);
   }
@@ -118,24 +110,21 @@ export class RpcQueueConsumer implements ConnectionParticipant {
 
   private onMessage(ch: Channel, msg: ConsumeMessage | null): void {
     if (!msg) return;
-    this.inflight++;
-    this.handle(ch, msg)
-      .catch((error: unknown) =>
-        this.logger.error({ err: error }, 'request handling failed unexpectedly'),
-      )
-      .finally(() => {
+    void this.inflight
+      .track(async () => {
         try {
-          ch.ack(msg);
-        } catch {
-          // channel gone; the request expires or is redelivered
+          await this.handle(ch, msg);
+        } catch (error) {
+          this.logger.error({ err: error }, 'request handling failed unexpectedly');
+        } finally {
+          try {
+            ch.ack(msg);
+          } catch {
+            // channel gone; the request expires or is redelivered
+          }
         }
-        this.inflight--;
-        if (this.inflight === 0 && this.drainWaiters.length) {
-          const waiters = this.drainWaiters;
-          this.drainWaiters = [];
-          for (const w of waiters) w();
-        }
-      });
+      })
+      .catch(() => undefined);
   }
 
   private async handle(ch: Channel, msg: ConsumeMessage): Promise<void> {
