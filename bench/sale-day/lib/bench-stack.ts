@@ -406,7 +406,10 @@ export async function queueOrderUpdates(
     new SensitiveCipher({ keys: { [kid]: key }, activeKeyId: kid }),
   );
   const conn = await amqp.connect(stack.amqpUrl);
+  // An error rejects the pending confirm wait below; without a listener it would end the process.
+  conn.on('error', () => undefined);
   const ch = await conn.createConfirmChannel();
+  ch.on('error', () => undefined);
   const batch = options.batch ?? 2_000;
   const priorityOf =
     typeof options.priority === 'function'
@@ -443,27 +446,49 @@ export async function queueOrderUpdates(
   return { published: count, seconds, perSecond: count / seconds, destinations };
 }
 
-/** Messages waiting in named queues, through one amqplib channel (cheap enough to poll). */
+/**
+ * Messages waiting in named queues, through one amqplib channel (cheap enough to poll). Survives
+ * the broker going away (a crash drill, `rabbitmqctl stop_app` by someone else on the machine):
+ * depths are then missing, and the next call connects again.
+ */
 export async function queueWatcher(
   stack: Stack,
 ): Promise<{ depths(names: readonly string[]): Promise<Record<string, number>>; close(): Promise<void> }> {
-  const conn = await amqp.connect(stack.amqpUrl);
-  let ch = await conn.createChannel();
+  let conn: amqp.ChannelModel | undefined;
+  let ch: amqp.Channel | undefined;
+  const open = async () => {
+    conn = await amqp.connect(stack.amqpUrl);
+    conn.on('error', () => undefined);
+    conn.on('close', () => {
+      conn = undefined;
+      ch = undefined;
+    });
+    ch = await conn.createChannel();
+    ch.on('error', () => undefined);
+    ch.on('close', () => (ch = undefined));
+  };
+  await open();
   return {
     async depths(names) {
       const out: Record<string, number> = {};
-      for (const name of names) {
-        try {
-          out[name] = (await ch.checkQueue(name)).messageCount;
-        } catch {
-          // checkQueue on a missing queue closes the channel: open another.
-          ch = await conn.createChannel();
+      try {
+        if (!conn) await open();
+        for (const name of names) {
+          try {
+            if (!ch) ch = await conn!.createChannel();
+            out[name] = (await ch.checkQueue(name)).messageCount;
+          } catch {
+            // a missing queue closes the channel: the next one opens another
+            ch = undefined;
+          }
         }
+      } catch {
+        // the broker is away
       }
       return out;
     },
     async close() {
-      await conn.close().catch(() => undefined);
+      await conn?.close().catch(() => undefined);
     },
   };
 }
