@@ -9,6 +9,11 @@ export interface GatewayOptions {
   upstreams: Record<Upstream, string>;
   /** Extra prefixes served by another local handler (the dev inbox, for example). */
   extra?: { prefix: string; target: string }[];
+  /**
+   * How long an upstream may stay silent before the request is answered 503 (nginx's
+   * `proxy_read_timeout 15s` in deploy/nginx, whose 504 becomes the same 503 problem). Default 15 s.
+   */
+  upstreamTimeoutMs?: number;
 }
 
 export interface RunningGateway {
@@ -16,15 +21,25 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
+/** Idle client connections are kept this long (nginx's `keepalive_timeout 65s`). */
+const CLIENT_KEEP_ALIVE_MS = 65_000;
+
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 /**
  * A small reverse proxy for one machine: one origin for every public route,
  * as nginx is in compose. Keeps x-request-id (or makes one) and adds
- * X-Forwarded-For. Not a production gateway.
+ * X-Forwarded-For. Not a production gateway, but it behaves like deploy/nginx
+ * where a crash drill can tell: no queue of its own in front of a slow
+ * service (one upstream connection per request in flight, idle ones kept),
+ * a 503 problem+json with Retry-After when a service refuses, resets or stays
+ * silent past the read timeout, and idle client connections kept 65 s.
  */
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  // maxSockets unbounded: a capped pool would queue requests here behind a slow service
+  // (measured: 5 s answers during a RabbitMQ outage became 17 s); nginx has no such queue.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
+  const upstreamTimeoutMs = options.upstreamTimeoutMs ?? 15_000;
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';
     const extra = options.extra?.find((e) => url.startsWith(e.prefix));
@@ -50,6 +65,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         upstreamRes.pipe(res);
       },
     );
+    proxied.setTimeout(upstreamTimeoutMs, () => proxied.destroy(new Error('upstream timeout')));
     proxied.on('error', () => {
       if (res.headersSent) return res.destroy();
       res.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '1' });
@@ -57,6 +73,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     });
     req.pipe(proxied);
   });
+  // Node's default is 5 s; a Node client whose agent has no `timeout` ignores the Keep-Alive
+  // hint, keeps idle sockets for ever and, when busy, writes a request into one the gateway has
+  // just closed: ECONNRESET with no fault anywhere (seen in the crash drills' control phase).
+  server.keepAliveTimeout = CLIENT_KEEP_ALIVE_MS;
+  server.headersTimeout = CLIENT_KEEP_ALIVE_MS + 1_000;
   await new Promise<void>((resolve) => server.listen(options.port, options.host ?? '0.0.0.0', resolve));
   return {
     port: (server.address() as AddressInfo).port,

@@ -80,3 +80,84 @@ describe('gateway proxy', () => {
     expect(none.status).toBe(404);
   });
 });
+
+describe('gateway in front of a slow or silent service', () => {
+  let upstream: http.Server;
+  let gateway: RunningGateway;
+  const held: http.ServerResponse[] = [];
+
+  beforeAll(async () => {
+    upstream = http.createServer((req, res) => {
+      // /v1/accounts: held until the test lets go; /v1/verifications: never answered.
+      if (req.url?.startsWith('/v1/accounts')) held.push(res);
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    gateway = await startGateway({
+      port: 0,
+      host: '127.0.0.1',
+      upstreams: { identity: base, otp: base, notifier: base, 'delivery-otp': base },
+      upstreamTimeoutMs: 300,
+    });
+  });
+
+  afterAll(async () => {
+    for (const res of held) res.destroy();
+    await gateway.close();
+    upstream.closeAllConnections();
+    await new Promise((r) => upstream.close(r));
+  });
+
+  it('passes every request in flight on to the service at once: no queue of its own', async () => {
+    const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
+    const n = 300; // above the 256 connections a capped pool would allow
+    const answers = Array.from({ length: n }, () =>
+      new Promise<number>((resolve, reject) => {
+        const req = http.request(
+          { host: '127.0.0.1', port: gateway.port, path: '/v1/accounts', method: 'GET', agent },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      }),
+    );
+    const deadline = Date.now() + 5_000;
+    while (held.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(held.length).toBe(n);
+    for (const res of held.splice(0)) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    }
+    expect(new Set(await Promise.all(answers))).toEqual(new Set([200]));
+    agent.destroy();
+  });
+
+  it('answers a 503 problem with Retry-After when the service stays silent past the read timeout', async () => {
+    const started = Date.now();
+    const res = await fetch(`http://127.0.0.1:${gateway.port}/v1/verifications`, { method: 'POST', body: '{}' });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(((await res.json()) as { code: string }).code).toBe('service_unavailable');
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it('keeps idle client connections 65 s, as deploy/nginx does, and says so', async () => {
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const agent = new http.Agent({ keepAlive: true });
+      const req = http.request({ host: '127.0.0.1', port: gateway.port, path: '/nope', agent }, (r) => {
+        r.resume();
+        r.on('end', () => {
+          agent.destroy();
+          resolve(r);
+        });
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(res.headers['keep-alive']).toBe('timeout=65');
+  });
+});
