@@ -1,4 +1,5 @@
 import {
+  DEFAULT_RECONNECT,
   reconnectDelay,
   retryPolicy,
   retryTier,
@@ -18,6 +19,12 @@ describe('reconnectDelay', () => {
   it('never exceeds the maximum, even at the top of the jitter range', () => {
     expect(reconnectDelay(30, policy, () => 0.999)).toBe(5_000);
     expect(reconnectDelay(30, policy, () => 0)).toBe(3_500);
+  });
+
+  it('by default tries again within 3 s of a broker that comes back after a long outage', () => {
+    // Attempt 10 is some 40 s into an outage: the next try is never more than 3 s away.
+    expect(reconnectDelay(10, DEFAULT_RECONNECT, () => 0.999)).toBeLessThanOrEqual(3_000);
+    expect(reconnectDelay(10, DEFAULT_RECONNECT, () => 0)).toBeGreaterThanOrEqual(2_000);
   });
 
   it('spreads within ±jitter', () => {
