@@ -39,6 +39,7 @@ import {
 } from './lib';
 import { type DrillFigures, type DrillWindow, QUIET_MS, RabbitOutage, analyzeDrill } from './lib/drills';
 import type { CodeKind } from './lib/mix';
+import type { TrackedRequest } from './lib/tracker';
 import { type PrivateRedis, startPrivateRedis } from './lib/private-redis';
 import type { BenchStack } from './lib/bench-stack';
 
@@ -74,6 +75,7 @@ interface DrillResult {
   window: DrillWindow;
   figures: DrillFigures;
   note: string;
+  codes: CodeCheck;
 }
 
 async function main(): Promise<void> {
@@ -111,7 +113,7 @@ async function main(): Promise<void> {
     redis.removeSync();
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
-  out(`private Redis ${redis.url} (appendonly yes, appendfsync everysec, save "", dir ${redis.dir}; log ${redis.logFile})`);
+  out(`private Redis ${redis.url} (appendonly yes, appendfsync everysec, noeviction, save "", dir ${redis.dir}; log ${redis.logFile})`);
 
   let tracker: SmsTracker | undefined;
   const results: DrillResult[] = [];
@@ -128,6 +130,7 @@ async function main(): Promise<void> {
       let window: DrillWindow | undefined;
       let note = '';
       let loadStart = 0;
+      let readiness = '';
       const durationMs = (beforeS + faultS(name) + afterS) * 1000;
       out(`\n### drill ${name}: ${drill.title}`);
       const phase = await runPhase(b, ctx, {
@@ -138,7 +141,11 @@ async function main(): Promise<void> {
         during: async (elapsed) => {
           loadStart = Date.now() - elapsed();
           await sleep(Math.max(0, beforeS * 1000 - elapsed()));
-          const r = await drill.run((line) => out(`  [${name}] t=${(elapsed() / 1000).toFixed(1)}s ${line}`));
+          const watch = watchReadiness(b);
+          const r = await drill.run((line) =>
+            out(`  [${name}] t=${(elapsed() / 1000).toFixed(1)}s ${new Date().toISOString().slice(11, 23)} ${line}`),
+          );
+          readiness = await watch.stop(r.window);
           window = r.window;
           note = r.note;
         },
@@ -146,10 +153,16 @@ async function main(): Promise<void> {
       const loadEnd = loadStart + durationMs;
       if (!window) throw new Error(`drill ${name} did not run`);
       const figures = analyzeDrill(ctx.tracker.requests(), window, TOUCHED[name], loadEnd);
+      const codes = await checkCodesBeforeFault(b, ctx.tracker.requests(), window);
       printPhase(phase, { perProcess: false });
       printDrill(name, drill.title, window, figures, note);
+      if (readiness) out(`services' /health/ready: ${readiness}`);
+      out(
+        `codes sent in the ${CODE_CHECK_WINDOW_MS / 1000} s before the fault, checked after it: ${codes.approved}/${codes.checked} approved` +
+          (codes.other.length ? ` (others: ${codes.other.join(', ')})` : ''),
+      );
       if (args.flag('json')) out(JSON.stringify({ ...phaseJson(phase), drill: name, figures: { ...figures, timeline: undefined } }));
-      results.push({ name, title: drill.title, window, figures, note });
+      results.push({ name, title: drill.title, window, figures, note, codes });
       await ensureUp(b);
       await sleep(pauseS * 1000);
     }
@@ -164,8 +177,8 @@ async function main(): Promise<void> {
   const s = (v: number | undefined) => (v === undefined ? '-' : `${v.toFixed(1)} s`);
   out(
     table(
-      ['drill', 'failed clearly', 'unclear', 'recovery: first SMS / errors gone', 'later failures', 'SMS gap', 'lost', 'duplicates', 'after expiry', 'slowest answer'],
-      results.map(({ name, figures: f }) => [
+      ['drill', 'failed clearly', 'unclear', 'recovery: first SMS / errors gone', 'later failures', 'SMS gap', 'lost', 'duplicates', 'after expiry', 'codes still valid', 'slowest answer'],
+      results.map(({ name, figures: f, codes }) => [
         name,
         f.clearTotal,
         f.unclearTotal,
@@ -175,6 +188,7 @@ async function main(): Promise<void> {
         f.lost,
         f.duplicates,
         f.afterExpiry,
+        `${codes.approved}/${codes.checked}`,
         `${(f.slowestMs / 1000).toFixed(1)} s`,
       ]),
     ),
@@ -188,6 +202,8 @@ async function main(): Promise<void> {
   out(
     `target recovery < ${RECOVERY_TARGET_S} s (first SMS and errors gone): ${slow.length === 0 ? 'MET' : `MISSED (${slow.map((r) => r.name).join(', ')})`}`,
   );
+  const forgotten = results.filter((r) => r.codes.approved < r.codes.checked);
+  out(`codes sent before a fault still valid after it: ${forgotten.length === 0 ? 'yes' : `no (${forgotten.map((r) => r.name).join(', ')})`}`);
   out(`every failure answered clearly (problem+json): ${unclear.length === 0 ? 'yes' : `no (${unclear.map((r) => r.name).join(', ')})`}`);
   out(`duplicate SMS: ${results.reduce((n, r) => n + r.figures.duplicates, 0)} (${results.filter((r) => r.figures.duplicates).map((r) => `${r.name} ${JSON.stringify(r.figures.duplicatesByKind)}`).join(', ') || 'none'})`);
   if (lost > 0 || slow.length > 0) process.exitCode = 1;
@@ -278,6 +294,100 @@ function drillOf(
   };
 }
 
+/**
+ * Polls every service's /health/ready (every 200 ms) from the fault on: when each said it was not
+ * ready, and when it was ready again (polling goes on after the drill until all are, at most 30 s).
+ */
+function watchReadiness(bench: BenchStack): { stop(w: DrillWindow): Promise<string> } {
+  const services = Object.entries(bench.stack.services);
+  const state = new Map(services.map(([name]) => [name, {} as { downAt?: number; upAt?: number }]));
+  let stopAt: number | undefined;
+  const loop = (async () => {
+    for (;;) {
+      await Promise.all(
+        services.map(async ([name, handle]) => {
+          const ok = await fetch(`${handle.url}/health/ready`, { signal: AbortSignal.timeout(1_000) })
+            .then((r) => r.ok)
+            .catch(() => false);
+          const s = state.get(name)!;
+          if (!ok) {
+            s.downAt ??= Date.now();
+            delete s.upAt;
+          } else if (s.downAt !== undefined) s.upAt ??= Date.now();
+        }),
+      );
+      const allUp = [...state.values()].every((s) => s.downAt === undefined || s.upAt !== undefined);
+      if (stopAt !== undefined && (allUp || Date.now() - stopAt > 30_000)) return;
+      await sleep(200);
+    }
+  })();
+  return {
+    async stop(w) {
+      stopAt = Date.now();
+      await loop;
+      const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+      return [...state]
+        .map(([name, s]) =>
+          s.downAt === undefined
+            ? `${name} always ready`
+            : `${name} not ready from fault + ${sec(s.downAt - w.faultStart)}, ready again ${
+                s.upAt === undefined ? 'not within 30 s' : `${sec(s.upAt - w.readyAt)} after the component was back`
+              }`,
+        )
+        .join('; ');
+    },
+  };
+}
+
+const CODE_CHECK_WINDOW_MS = 3_000;
+
+interface CodeCheck {
+  checked: number;
+  approved: number;
+  /** Answers other than approved, `status code`. */
+  other: string[];
+}
+
+/**
+ * The codes of verifications accepted in the seconds before the fault (their state written just
+ * before it) are checked after the drill, with the code their SMS carried: a restart must not
+ * forget a live code (SECURITY R3). Only destinations with one request (no resend changed the code).
+ */
+async function checkCodesBeforeFault(
+  bench: BenchStack,
+  requests: readonly TrackedRequest[],
+  w: DrillWindow,
+  max = 30,
+): Promise<CodeCheck> {
+  const perDestination = new Map<string, number>();
+  for (const r of requests) perDestination.set(r.destination, (perDestination.get(r.destination) ?? 0) + 1);
+  const sample = requests
+    .filter(
+      (r) =>
+        r.kind === 'verification' &&
+        r.state === 'accepted' &&
+        r.ref !== undefined &&
+        r.code !== undefined &&
+        perDestination.get(r.destination) === 1 &&
+        r.requestedAt >= w.faultStart - CODE_CHECK_WINDOW_MS &&
+        r.requestedAt < w.faultStart,
+    )
+    .slice(-max);
+  const result: CodeCheck = { checked: 0, approved: 0, other: [] };
+  for (const r of sample) {
+    const res = await fetch(`${bench.stack.gatewayUrl}/v1/verifications/${r.ref}/check`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${bench.stack.keys.storefront}` },
+      body: JSON.stringify({ code: r.code }),
+    });
+    const body = (await res.json().catch(() => ({}))) as { status?: string; code?: string };
+    result.checked++;
+    if (res.status === 200 && body.status === 'approved') result.approved++;
+    else result.other.push(`${res.status} ${body.code ?? body.status ?? '-'}`);
+  }
+  return result;
+}
+
 /** Every service answers /health/ready before the next drill (a drill may leave one down). */
 async function ensureUp(bench: BenchStack): Promise<void> {
   for (const [name, handle] of Object.entries(bench.stack.services)) {
@@ -306,7 +416,8 @@ function printDrill(name: DrillName, title: string, w: DrillWindow, f: DrillFigu
       .map(([k, n]) => `${k}: ${n}`)
       .join(', ') || 'none';
   out(`\n-- ${name}: ${title}`);
-  out(`fault ${((w.faultEnd - w.faultStart) / 1000).toFixed(1)} s, restart to ready ${((w.readyAt - w.faultEnd) / 1000).toFixed(1)} s; ${note}`);
+  const at = (ms: number) => new Date(ms).toISOString().slice(11, 23);
+  out(`fault ${at(w.faultStart)} → ${at(w.faultEnd)} (${((w.faultEnd - w.faultStart) / 1000).toFixed(1)} s), back ${at(w.readyAt)}: restart to ready ${((w.readyAt - w.faultEnd) / 1000).toFixed(1)} s; ${note}`);
   out(`failed with a clear error (from the fault on): ${f.clearTotal} (${list(f.clear)})`);
   out(`failed unclearly (no answer, 502/504, not a problem): ${f.unclearTotal} (${list(f.unclear)})`);
   for (const u of f.unclearSamples)
@@ -317,6 +428,8 @@ function printDrill(name: DrillName, title: string, w: DrillWindow, f: DrillFigu
       `(no failure for ${QUIET_MS / 1000} s after; failures later: ${f.laterFailures}); ` +
       `longest time without an SMS of the touched kinds ${s(f.smsGapS)}; slowest answer ${(f.slowestMs / 1000).toFixed(1)} s (${f.over5s} over 5 s)`,
   );
+  for (const u of f.slowSamples)
+    out(`  slow: ${u.kind} sent at t=${u.t.toFixed(2)} s, ${u.what} after ${Math.round(u.ms)} ms`);
   out(
     `lost (accepted, no SMS): ${f.lost} (past expiry ${f.lostExpired}) · duplicates ${f.duplicates} ${f.duplicates ? JSON.stringify(f.duplicatesByKind) : ''}· ` +
       `sent after expiry ${f.afterExpiry} · SMS despite an error answer ${f.arrivedDespiteError}`,

@@ -32,6 +32,8 @@ export interface DrillFigures {
   unclearTotal: number;
   /** The first unclear failures: kind, sent (s from the fault), answered after (ms), status and problem. */
   unclearSamples: { kind: string; t: number; ms: number; what: string }[];
+  /** The slowest answers over 5 s: kind, sent (s from the fault), answered after (ms), outcome. */
+  slowSamples: { kind: string; t: number; ms: number; what: string }[];
   /** Failures of requests sent before the fault (the steady load's own errors). */
   before: number;
   /** Seconds from the fault's end to the first SMS (of a kind the fault touches) arriving again. */
@@ -84,6 +86,7 @@ export function analyzeDrill(
   const clear: Record<string, number> = {};
   const unclear: Record<string, number> = {};
   const unclearSamples: DrillFigures['unclearSamples'] = [];
+  const slow: DrillFigures['slowSamples'] = [];
   let before = 0;
   let slowestMs = 0;
   let over5s = 0;
@@ -91,7 +94,15 @@ export function analyzeDrill(
     const answerMs = r.answeredAt !== undefined ? r.answeredAt - r.requestedAt : Infinity;
     if (r.requestedAt >= w.faultStart) {
       slowestMs = Math.max(slowestMs, answerMs);
-      if (answerMs > 5_000) over5s++;
+      if (answerMs > 5_000) {
+        over5s++;
+        slow.push({
+          kind: r.kind,
+          t: (r.requestedAt - w.faultStart) / 1000,
+          ms: answerMs,
+          what: r.state === 'failed' ? `${r.status ?? 0} ${r.problem ?? '-'}` : r.state,
+        });
+      }
     }
     if (r.state !== 'failed') continue;
     if (r.requestedAt < w.faultStart) {
@@ -178,6 +189,7 @@ export function analyzeDrill(
     unclear,
     unclearTotal: sum(unclear),
     unclearSamples,
+    slowSamples: slow.sort((a, b) => b.ms - a.ms).slice(0, 5),
     before,
     ...(firstAfter !== undefined ? { firstSmsS: Math.max(0, firstAfter - w.faultEnd) / 1000 } : {}),
     smsGapS: smsGap / 1000,

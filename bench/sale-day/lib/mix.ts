@@ -129,7 +129,8 @@ export class CodeMix {
             this.o.tracker.failed(tracked, answer.status, 'no_challenge');
             return;
           }
-          this.o.tracker.accepted(tracked, expiresAt);
+          const id = built.kind === 'verification' ? (answer.body as { id?: unknown } | undefined)?.id : undefined;
+          this.o.tracker.accepted(tracked, expiresAt, typeof id === 'string' ? id : undefined);
           built.onAccepted?.(answer);
         } else {
           // No answer: the transport's error (ECONNRESET, timeout) stands in for the problem code.

@@ -1,8 +1,8 @@
 /**
- * A Redis of the bench's own, as deployments run it (append-only file, fsync every second, no
- * RDB snapshots), in a temporary directory on a free port: what a crash drill restarts. The
- * machine's shared Redis on 6379 keeps nothing on disk and other people's tests use it, so it is
- * never restarted.
+ * A Redis of the bench's own, as deployments run it (append-only file, fsync every second,
+ * noeviction, no RDB snapshots: docker-compose.yml, docs/operations.md), in a temporary directory
+ * on a free port: what a crash drill restarts. The machine's shared Redis on 6379 keeps nothing
+ * on disk and other people's tests use it, so it is never restarted.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -56,6 +56,7 @@ export async function startPrivateRedis(options: { port?: number; logDir?: strin
         '--appendonly', 'yes',
         '--appendfsync', 'everysec',
         '--dir', dir,
+        '--maxmemory-policy', 'noeviction',
         '--daemonize', 'no',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },

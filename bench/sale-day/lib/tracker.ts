@@ -29,6 +29,8 @@ interface Tracked extends SentRequest {
   /** Of a failed request: the HTTP status (0 = no answer) and the problem `code` (`-` = not a problem). */
   status?: number;
   problem?: string;
+  /** What the answer named (a verification's id), when the mix reports it. */
+  ref?: string;
   /** The same code arrived again (duplicates of this request) and when the last one did. */
   duplicateArrivals?: number;
   lastDuplicateAt?: number;
@@ -147,9 +149,10 @@ export class SmsTracker {
     return t;
   }
 
-  accepted(t: Tracked, expiresAt?: number): void {
+  accepted(t: Tracked, expiresAt?: number, ref?: string): void {
     t.state = 'accepted';
     t.answeredAt = preciseNow();
+    if (ref !== undefined) t.ref = ref;
     if (expiresAt !== undefined && Number.isFinite(expiresAt)) t.expiresAt = expiresAt;
   }
 
