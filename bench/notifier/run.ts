@@ -13,7 +13,8 @@
  * (standard | bulk | critical, default standard), BENCH_PREFETCH (floor, default 64),
  * BENCH_CONCURRENCY (the lane's concurrency in the notifier; default: the notifier's default),
  * BENCH_PHASES (normal,degraded by default; `normal` alone for quick iterations), BENCH_LOG_LEVEL
- * (the notifier's LOG_LEVEL, default warn; production runs at info),
+ * (the notifier's LOG_LEVEL, default warn; production runs at info), BENCH_NOTIFIER_ENV (more
+ * variables for the notifier: `NAME=value,NAME=value`),
  * BENCH_COUNT_CALLS=1 (count the notifier's PostgreSQL statements and Redis commands a message,
  * through the count-calls.js preload), BENCH_NOTIFIER_NODE_ARGS (extra node flags, e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof`).
@@ -221,8 +222,15 @@ function notifierMeter(notifier: NotifierProcess, dbUrl: string, dbName: string)
             );
             const row = r.rows[0]!;
             if ((row.open === 0 && row.unsent === 0) || Date.now() > deadline) {
-              if (row.open || row.unsent)
-                process.stderr.write(`not settled: ${row.open} open, ${row.unsent} unsent\n`);
+              if (row.open || row.unsent) {
+                const open = await db.query<{ status: string; n: number }>(
+                  `SELECT status, count(*)::int AS n FROM messages
+                   WHERE status IN ('queued', 'sending', 'sent') GROUP BY status`,
+                );
+                process.stderr.write(
+                  `not settled: ${row.unsent} outbox rows unsent, open messages: ${JSON.stringify(open.rows)}\n`,
+                );
+              }
               break;
             }
             await new Promise((res) => setTimeout(res, 100));
@@ -344,6 +352,12 @@ async function main(): Promise<void> {
       ? { [`NOTIFIER_${PRIORITY.toUpperCase()}_CONCURRENCY`]: process.env['BENCH_CONCURRENCY'] }
       : {}),
     RECEIPT_CALLBACK_BASE_URL: `http://127.0.0.1:${port}`,
+    ...Object.fromEntries(
+      (process.env['BENCH_NOTIFIER_ENV'] ?? '')
+        .split(',')
+        .filter(Boolean)
+        .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+    ),
     ...carriersEnv(sim, { 'smpp-a': { ...FAST, window: 64 }, 'http-b': FAST }),
   });
   if (COUNT_CALLS) {

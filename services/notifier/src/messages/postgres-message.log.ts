@@ -11,7 +11,7 @@ import type { Pool, QueryConfig, QueryResultRow } from 'pg';
 import type { DataSource } from 'typeorm';
 import type { MessageStatus } from './message.entity';
 import type { InsertResult, NewMessage, ReceiptResult } from './message-log';
-import { StatementBatcher, type StatementBatcherOptions } from './statement-batcher';
+import { CallBatcher, type CallBatcherOptions } from '../batching/call-batcher';
 import { clip, type OutboxWriter, TypeOrmMessageLog } from './typeorm-message.log';
 
 type Outcome = 'sent' | 'delivered' | 'failed' | 'dropped';
@@ -29,7 +29,7 @@ export interface PostgresMessageLogOptions {
   /** Tells the outbox relay that rows are waiting (it also polls). */
   kick?: () => void;
   /** How the hot statements are gathered (default: 2 at once of each kind, up to 200 rows each). */
-  batching?: StatementBatcherOptions;
+  batching?: CallBatcherOptions;
 }
 
 /**
@@ -119,9 +119,10 @@ const SQL = {
       SELECT id, status, at, carrier, event_reason FROM upd ORDER BY ord),
     ob AS (${OUTBOX_FROM_UPD})
     SELECT id, ord FROM upd`,
-  knownReceipts: `
+  finalReceipts: `
     SELECT carrier, provider_message_id FROM messages
-    WHERE (carrier, provider_message_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+    WHERE (carrier, provider_message_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+      AND status NOT IN ('sending', 'sent')`,
 } as const;
 
 interface SentItem {
@@ -155,9 +156,9 @@ interface ReceiptItem {
  * codec, in the caller's request context. Reads and rare writes are the portable TypeORM ones.
  */
 export class PostgresMessageLog extends TypeOrmMessageLog {
-  private readonly inserts: StatementBatcher<NewMessage & { at: Date }, boolean>;
-  private readonly sents: StatementBatcher<SentItem, boolean>;
-  private readonly receipts: StatementBatcher<ReceiptItem, ReceiptResult>;
+  private readonly inserts: CallBatcher<NewMessage & { at: Date }, boolean>;
+  private readonly sents: CallBatcher<SentItem, boolean>;
+  private readonly receipts: CallBatcher<ReceiptItem, ReceiptResult>;
 
   constructor(
     dataSource: DataSource,
@@ -166,9 +167,9 @@ export class PostgresMessageLog extends TypeOrmMessageLog {
   ) {
     super(dataSource, outbox);
     const batching = pg.batching ?? { maxBatch: 200, maxInFlight: 2 };
-    this.inserts = new StatementBatcher((items) => this.insertBatch(items), batching);
-    this.sents = new StatementBatcher((items) => this.sentBatch(items), batching);
-    this.receipts = new StatementBatcher((items) => this.receiptBatch(items), batching);
+    this.inserts = new CallBatcher((items) => this.insertBatch(items), batching);
+    this.sents = new CallBatcher((items) => this.sentBatch(items), batching);
+    this.receipts = new CallBatcher((items) => this.receiptBatch(items), batching);
   }
 
   /** The DataSource's own pg pool (initialised by the app module before the log is used). */
@@ -319,17 +320,19 @@ export class PostgresMessageLog extends TypeOrmMessageLog {
     for (const row of rows) results[row.ord] = { applied: true, messageId: row.id };
     const missing = items.filter((_, i) => !results[i]);
     if (!missing.length) return results as ReceiptResult[];
-    // Not applied: a message already final (a repeated receipt), or one not (yet) sent.
-    const known = await this.run<{ carrier: string; provider_message_id: string }>(
-      'knownReceipts',
+    // Not applied: a message already final (a repeated receipt), or one whose `sent` was not
+    // committed when the UPDATE looked (it may be by now: still `unknown`, so it is tried again,
+    // never taken for a repeat).
+    const final = await this.run<{ carrier: string; provider_message_id: string }>(
+      'finalReceipts',
       [missing.map((r) => r.carrier), missing.map((r) => r.providerMessageId)],
     );
-    const knownKeys = new Set(known.map((k) => `${k.carrier}\n${k.provider_message_id}`));
+    const finalKeys = new Set(final.map((k) => `${k.carrier}\n${k.provider_message_id}`));
     return items.map(
       (r, i) =>
         results[i] ?? {
           applied: false,
-          why: knownKeys.has(`${r.carrier}\n${r.providerMessageId}`) ? 'already_final' : 'unknown',
+          why: finalKeys.has(`${r.carrier}\n${r.providerMessageId}`) ? 'already_final' : 'unknown',
         },
     );
   }

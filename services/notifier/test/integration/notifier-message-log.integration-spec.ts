@@ -198,6 +198,8 @@ describe('PostgresMessageLog batching', () => {
   let ds: DataSource;
   let log: PostgresMessageLog;
   let statements = 0;
+  /** Runs after each statement of the log, before its caller sees the answer. */
+  let afterStatement: ((name?: string) => Promise<void>) | undefined;
 
   beforeAll(async () => {
     let codec: EnvelopeCodec;
@@ -206,9 +208,11 @@ describe('PostgresMessageLog batching', () => {
     const pool = (ds.driver as unknown as { master: { query: (...a: unknown[]) => unknown } })
       .master;
     const query = pool.query.bind(pool);
-    pool.query = (...args: unknown[]) => {
+    pool.query = async (...args: unknown[]) => {
       statements++;
-      return query(...args);
+      const result = await (query(...args) as Promise<unknown>);
+      await afterStatement?.((args[0] as { name?: string }).name);
+      return result;
     };
   });
 
@@ -289,6 +293,39 @@ describe('PostgresMessageLog batching', () => {
       'sent',
       'delivered',
     ]);
+  });
+
+  it('keeps a receipt whose message turns `sent` while it is being matched', async () => {
+    // The receipt's UPDATE runs before the `sent` commits; the commit lands before the check of
+    // why nothing matched. That receipt must be tried again, not taken for a repeat.
+    const m = message();
+    await log.insertSending(m, new Date());
+    const other = ds.createQueryRunner();
+    await other.connect();
+    await other.startTransaction();
+    await other.query(
+      `UPDATE messages SET status = 'sent', carrier = 'smpp-a', provider_message_id = 'RACE-1' WHERE id = $1`,
+      [m.id],
+    );
+    afterStatement = async (name) => {
+      if (name !== 'notifier_applyReceipts') return;
+      afterStatement = undefined;
+      await other.commitTransaction();
+    };
+    try {
+      expect(await log.applyReceipt('smpp-a', 'RACE-1', 'delivered', new Date())).toEqual({
+        applied: false,
+        why: 'unknown',
+      });
+    } finally {
+      afterStatement = undefined;
+      if (other.isTransactionActive) await other.rollbackTransaction();
+      await other.release();
+    }
+    expect(await log.applyReceipt('smpp-a', 'RACE-1', 'delivered', new Date())).toEqual({
+      applied: true,
+      messageId: m.id,
+    });
   });
 
   it('fails only the bad call of a batch', async () => {

@@ -1,6 +1,6 @@
-import { StatementBatcher } from './statement-batcher';
+import { CallBatcher } from './call-batcher';
 
-/** A statement runner whose batches finish when the test says so. */
+/** A batch runner whose batches finish when the test says so. */
 function gatedRunner(fail: (item: number) => boolean = () => false) {
   const batches: number[][] = [];
   const gates: (() => void)[] = [];
@@ -19,10 +19,10 @@ function gatedRunner(fail: (item: number) => boolean = () => false) {
 
 const tick = () => new Promise((r) => setImmediate(r));
 
-describe('StatementBatcher', () => {
+describe('CallBatcher', () => {
   it('runs a lone call at once and answers it', async () => {
     const runner = gatedRunner();
-    const batcher = new StatementBatcher(runner.run, { maxBatch: 10, maxInFlight: 1 });
+    const batcher = new CallBatcher(runner.run, { maxBatch: 10, maxInFlight: 1 });
     const answer = batcher.run(7);
     await tick();
     expect(runner.batches).toEqual([[7]]);
@@ -30,9 +30,9 @@ describe('StatementBatcher', () => {
     await expect(answer).resolves.toBe(70);
   });
 
-  it('gathers calls made while every slot is busy into one statement, in order', async () => {
+  it('gathers calls made while every slot is busy into one batch, in order', async () => {
     const runner = gatedRunner();
-    const batcher = new StatementBatcher(runner.run, { maxBatch: 10, maxInFlight: 2 });
+    const batcher = new CallBatcher(runner.run, { maxBatch: 10, maxInFlight: 2 });
     const answers = [batcher.run(1)];
     await tick();
     answers.push(batcher.run(2));
@@ -46,9 +46,9 @@ describe('StatementBatcher', () => {
     await expect(Promise.all(answers)).resolves.toEqual([10, 20, 30, 40, 50, 60, 70, 80]);
   });
 
-  it('never puts more than maxBatch calls in one statement', async () => {
+  it('never puts more than maxBatch calls in one batch', async () => {
     const runner = gatedRunner();
-    const batcher = new StatementBatcher(runner.run, { maxBatch: 3, maxInFlight: 1 });
+    const batcher = new CallBatcher(runner.run, { maxBatch: 3, maxInFlight: 1 });
     const answers = Array.from({ length: 7 }, (_, i) => batcher.run(i));
     for (let i = 0; i < 5 && runner.batches.length < 3; i++) await runner.openAll();
     await runner.openAll();
@@ -58,7 +58,7 @@ describe('StatementBatcher', () => {
 
   it('runs the items of a failed batch one by one, so only the bad one fails', async () => {
     const runner = gatedRunner((i) => i === 3);
-    const batcher = new StatementBatcher(runner.run, { maxBatch: 10, maxInFlight: 1 });
+    const batcher = new CallBatcher(runner.run, { maxBatch: 10, maxInFlight: 1 });
     const answers = [2, 3, 4].map((i) => batcher.run(i).catch((e: Error) => e.message));
     for (let i = 0; i < 5; i++) await runner.openAll();
     expect(await Promise.all(answers)).toEqual([20, 'bad item in 3', 40]);
@@ -66,10 +66,10 @@ describe('StatementBatcher', () => {
   });
 
   it('refuses a zero size or zero slots', () => {
-    expect(() => new StatementBatcher(async () => [], { maxBatch: 0, maxInFlight: 1 })).toThrow(
+    expect(() => new CallBatcher(async () => [], { maxBatch: 0, maxInFlight: 1 })).toThrow(
       RangeError,
     );
-    expect(() => new StatementBatcher(async () => [], { maxBatch: 1, maxInFlight: 0 })).toThrow(
+    expect(() => new CallBatcher(async () => [], { maxBatch: 1, maxInFlight: 0 })).toThrow(
       RangeError,
     );
   });

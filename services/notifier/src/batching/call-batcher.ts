@@ -1,7 +1,7 @@
-export interface StatementBatcherOptions {
-  /** Most calls one statement carries. */
+export interface CallBatcherOptions {
+  /** Most calls one batch carries. */
   maxBatch: number;
-  /** Statements of this kind running at once; calls arriving while all run wait for the next. */
+  /** Batches of this kind running at once; calls arriving while all run wait for the next. */
   maxInFlight: number;
 }
 
@@ -12,22 +12,23 @@ interface Pending<I, O> {
 }
 
 /**
- * Group commit for one kind of statement. A call made while a slot is free runs on the next
- * turn of the event loop (with whatever else arrived in that turn); calls made while every
- * slot is busy wait and go together as one statement when a slot frees up. No timer: an idle
- * batcher adds no latency, a busy one turns many round trips (and WAL flushes) into one.
+ * Group commit for one kind of call (a SQL statement, a Redis script). A call made while a
+ * slot is free runs on the next turn of the event loop (with whatever else arrived in that
+ * turn); calls made while every slot is busy wait and go together as one batch when a slot
+ * frees up. No timer: an idle batcher adds no latency, a busy one turns many round trips (and
+ * WAL flushes) into one.
  *
  * `runBatch` answers one result per item, in order. When a batch of several fails, each of its
  * items is run again on its own, so one bad item (or an ambiguous failure) fails only itself.
  */
-export class StatementBatcher<I, O> {
+export class CallBatcher<I, O> {
   private queue: Pending<I, O>[] = [];
   private inFlight = 0;
   private scheduled = false;
 
   constructor(
     private readonly runBatch: (items: readonly I[]) => Promise<O[]>,
-    private readonly options: StatementBatcherOptions,
+    private readonly options: CallBatcherOptions,
   ) {
     if (options.maxBatch < 1 || options.maxInFlight < 1)
       throw new RangeError('maxBatch and maxInFlight must be at least 1');
