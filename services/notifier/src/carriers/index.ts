@@ -33,6 +33,7 @@ export {
   MemoryRateLimiter,
   RedisRateLimiter,
   takeToken,
+  takeTokens,
   TOKEN_BUCKET_LUA,
 } from './resilience/token-bucket';
 export type { BucketLimits, RateLimiter, TakeResult } from './resilience/token-bucket';

@@ -1,4 +1,4 @@
-import { MemoryRateLimiter, takeToken, type BucketState } from './token-bucket';
+import { MemoryRateLimiter, takeToken, takeTokens, type BucketState } from './token-bucket';
 
 const limits = { ratePerSec: 10, capacity: 3 };
 
@@ -37,5 +37,24 @@ describe('takeToken', () => {
     for (now = 0; now <= 2000; now += 7) if ((await limiter.take('c', limits)).allowed) granted++;
     expect(granted).toBeLessThanOrEqual(3 + 20);
     expect(granted).toBeGreaterThanOrEqual(20);
+  });
+});
+
+describe('takeTokens', () => {
+  it('grants as many whole tokens as there are, up to the number wanted', () => {
+    expect(takeTokens({ tokens: 2.5, ts: 1000 }, 1000, limits, 5)).toEqual({
+      state: { tokens: 0.5, ts: 1000 },
+      granted: 2,
+      retryAfterMs: 0,
+    });
+    expect(takeTokens({ tokens: 3, ts: 1000 }, 1000, limits, 2).granted).toBe(2);
+  });
+
+  it('grants none and says when one is there when less than one is left', () => {
+    expect(takeTokens({ tokens: 0.5, ts: 1000 }, 1000, limits, 4)).toEqual({
+      state: { tokens: 0.5, ts: 1000 },
+      granted: 0,
+      retryAfterMs: 50,
+    });
   });
 });
