@@ -41,6 +41,32 @@ export function fieldErrors(error: ZodError): { field: string; code: string; mes
   }));
 }
 
+const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+/** PostgreSQL: connection exceptions (08…), shutting down / starting up (57P01–57P03), too many connections. */
+const UNAVAILABLE_SQLSTATE = /^(08[0-9A-Z]{3}|57P0[123]|53300)$/;
+const UNAVAILABLE_MESSAGES = [
+  /timeout exceeded when trying to connect/, // pg-pool: no connection within connectionTimeoutMillis
+  /^Connection terminated/, // pg: the server went away mid-query
+  /Stream isn't writeable and enableOfflineQueue/, // ioredis: disconnected, no offline queue
+  /^Connection is closed\.?$/, // ioredis
+  /^Command timed out$/, // ioredis commandTimeout
+];
+
+/**
+ * A dependency that is down or overloaded (refused or reset connection, no pooled connection in
+ * time, Redis disconnected or timing out, PostgreSQL shutting down) rather than a bug: the caller
+ * should retry, so it is a 503 with Retry-After, not a 500. Looks into TypeORM's `driverError`
+ * and an error's `cause`.
+ */
+export function isUnavailableError(error: unknown, depth = 0): boolean {
+  if (!error || typeof error !== 'object' || depth > 3) return false;
+  const e = error as { code?: unknown; name?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
+  if (typeof e.code === 'string' && (UNAVAILABLE_ERRNO.has(e.code) || UNAVAILABLE_SQLSTATE.test(e.code))) return true;
+  if (e.name === 'MaxRetriesPerRequestError') return true;
+  if (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.some((re) => re.test(e.message as string))) return true;
+  return isUnavailableError(e.driverError, depth + 1) || isUnavailableError(e.cause, depth + 1);
+}
+
 /** Builds an RFC 9457 problem for any thrown value. */
 export function toProblem(exception: unknown): Problem {
   if (exception instanceof DomainError) {
@@ -59,6 +85,9 @@ export function toProblem(exception: unknown): Problem {
   if (typeof fastifyStatus === 'number' && fastifyStatus >= 400 && fastifyStatus < 500) {
     const code = fastifyStatus === 415 ? 'unsupported_media_type' : fastifyStatus === 413 ? 'payload_too_large' : 'malformed_request';
     return problem(fastifyStatus, code, 'The request could not be read: send a JSON body.');
+  }
+  if (isUnavailableError(exception)) {
+    return problem(503, 'service_unavailable', 'A store this service needs is unavailable; try again shortly.', { retryAfter: 1 });
   }
   return problem(500, 'internal_error', 'Something went wrong on our side.');
 }
