@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Logger } from '@phonegate/platform';
 import pino from 'pino';
 import { CarrierError } from '../carrier.errors';
@@ -125,6 +126,8 @@ export class SmppCarrier implements Carrier {
   private nextRef = Math.floor(Math.random() * 256);
   private reconnectTimer?: NodeJS.Timeout;
   private enquireTimer?: NodeJS.Timeout;
+  /** The socket corked until the next tick, if any. */
+  private corked?: Socket;
   private readonly config: SmppCarrierConfig;
   private readonly logger: Logger;
 
@@ -380,8 +383,24 @@ export class SmppCarrier implements Carrier {
     this.enquireTimer.unref();
   }
 
+  /**
+   * PDUs written in this turn of the event loop (the submits of concurrent messages, the
+   * answers to a burst of receipts) leave in one write instead of one write each.
+   */
+  private corkUntilNextTick(session: SmppSession): void {
+    const socket = session.socket;
+    if (this.corked === socket) return;
+    this.corked = socket;
+    socket.cork();
+    process.nextTick(() => {
+      if (this.corked === socket) this.corked = undefined;
+      socket.uncork();
+    });
+  }
+
   private pump(): void {
     const session = this.session;
+    if (session && this.state === 'bound' && this.queue.length) this.corkUntilNextTick(session);
     while (
       this.state === 'bound' &&
       session &&
@@ -468,6 +487,7 @@ export class SmppCarrier implements Carrier {
   }
 
   private onDeliverSm(session: SmppSession, pdu: SmppPdu): void {
+    this.corkUntilNextTick(session);
     session.send(pdu.response());
     const sm = pdu['short_message'] as { message?: unknown } | Buffer | string | undefined;
     const inner = sm && !Buffer.isBuffer(sm) && typeof sm === 'object' ? sm.message : undefined;
