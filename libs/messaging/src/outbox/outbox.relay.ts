@@ -22,7 +22,7 @@ export interface OutboxRelayOptions {
   batchSize?: number;
   /** Publish timeout per row (rows stay locked meanwhile). Default 10 s. */
   publishTimeoutMs?: number;
-  /** Sent rows older than this are deleted. Default 7 days. */
+  /** Keep published rows (sent_at set) this long, e.g. for audit; 0 (default) deletes them as they are published. */
   retentionMs?: number;
   /** How often the purge runs. Default 1 hour. */
   purgeIntervalMs?: number;
@@ -36,8 +36,8 @@ interface Row {
 
 /**
  * Publishes outbox rows and marks them sent. Each batch is one transaction:
- * `SELECT … FOR UPDATE SKIP LOCKED`, publish with confirms, `UPDATE sent_at`,
- * commit; so several replicas share the work without sending a row twice in
+ * `SELECT … FOR UPDATE SKIP LOCKED`, publish with confirms, delete the
+ * published rows (or, with a retention, set `sent_at`), commit; so several replicas share the work without sending a row twice in
  * normal operation. A relay that dies between publish and commit leaves its
  * rows unsent: they are published again (a duplicate the consumers' guard
  * absorbs), never lost. Runs on a timer and at once after a transaction that
@@ -127,7 +127,7 @@ export class OutboxRelay {
 
   /** Deletes sent rows older than the retention; returns how many. */
   async purge(): Promise<number> {
-    const retentionMs = this.options.retentionMs ?? 7 * 24 * 3600_000;
+    const retentionMs = this.options.retentionMs ?? 0;
     const rows = await this.options.dataSource.query<{ n: number }[]>(
       `WITH deleted AS (DELETE FROM "outbox" WHERE "sent_at" IS NOT NULL AND "sent_at" < $1 RETURNING 1)
        SELECT count(*)::int AS "n" FROM deleted`,
@@ -136,12 +136,25 @@ export class OutboxRelay {
     return rows[0]?.n ?? 0;
   }
 
-  /** The mark step (a separate method so fault-injection tests can make it fail). */
+  /**
+   * The mark step (a separate method so fault-injection tests can make it fail). Without a
+   * retention the published rows are deleted: the table stays as small as the backlog. Rows
+   * marked sent and kept stay as dead entries in the unsent index until a vacuum, and under
+   * a sale-day load every poll walked thousands of them (PostgreSQL's biggest cost per code).
+   */
   protected async markSent(manager: EntityManager, ids: string[]): Promise<void> {
+    if (!this.keepsSentRows()) {
+      await manager.query(`DELETE FROM "outbox" WHERE "id" = ANY($1::uuid[])`, [ids]);
+      return;
+    }
     await manager.query(
       `UPDATE "outbox" SET "sent_at" = now(), "attempts" = "attempts" + 1 WHERE "id" = ANY($1::uuid[])`,
       [ids],
     );
+  }
+
+  private keepsSentRows(): boolean {
+    return (this.options.retentionMs ?? 0) > 0;
   }
 
   protected async markFailed(manager: EntityManager, id: string, error: string): Promise<void> {
@@ -179,7 +192,7 @@ export class OutboxRelay {
 
   private async maybePurge(): Promise<void> {
     const every = this.options.purgeIntervalMs ?? 3600_000;
-    if (Date.now() - this.lastPurge < every) return;
+    if (!this.keepsSentRows() || Date.now() - this.lastPurge < every) return;
     this.lastPurge = Date.now();
     const n = await this.purge();
     if (n > 0) this.logger.info({ deleted: n }, 'outbox purged');

@@ -247,14 +247,36 @@ describe('transactional outbox (M5)', () => {
     await eventually(() => handledFor(run).length === 400, 10_000);
   });
 
-  it('purges sent rows past the retention and keeps unsent ones', async () => {
-    await dataSource.transaction((m) => addItems(m, randomUUID(), 2));
-    const sentBefore = await dataSource.query<{ n: number }[]>(
-      `SELECT count(*)::int AS n FROM outbox WHERE sent_at IS NOT NULL`,
+  it('deletes rows as they are published, by default: the table is only the backlog', async () => {
+    await dataSource.query(`DELETE FROM outbox WHERE sent_at IS NOT NULL`);
+    const run = randomUUID();
+    await dataSource.transaction((m) => addItems(m, run, 30));
+    const relay = new OutboxRelay({ dataSource, bus: producer.events, logger });
+    let published = 0;
+    while (published < 30) {
+      const n = await relay.relayOnce();
+      expect(n).toBeGreaterThan(0);
+      published += n;
+    }
+    expect(await dataSource.query(`SELECT count(*)::int AS n FROM outbox`)).toEqual([{ n: 0 }]);
+    await eventually(() => handledFor(run).length === 30, 10_000);
+  });
+
+  it('with a retention, keeps published rows marked sent, and purges them past it', async () => {
+    const run = randomUUID();
+    await dataSource.transaction((m) => addItems(m, run, 3));
+    const keeping = new OutboxRelay({ dataSource, bus: producer.events, logger, retentionMs: 3_600_000 });
+    expect(await keeping.relayOnce()).toBe(3);
+    const kept = await dataSource.query<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM outbox WHERE sent_at IS NOT NULL AND envelope->'data'->>'run' = $1`,
+      [run],
     );
-    const relay = new OutboxRelay({ dataSource, bus: producer.events, logger, retentionMs: 0 });
+    expect(kept).toEqual([{ n: 3 }]);
+    expect(await keeping.purge()).toBe(0); // not past the hour yet
+    await dataSource.transaction((m) => addItems(m, randomUUID(), 2));
+    const short = new OutboxRelay({ dataSource, bus: producer.events, logger, retentionMs: 1 });
     await sleep(5);
-    expect(await relay.purge()).toBe(sentBefore[0]!.n);
+    expect(await short.purge()).toBe(3);
     expect(await unsent()).toBe(2);
     expect(await dataSource.query(`SELECT count(*)::int AS n FROM outbox`)).toEqual([{ n: 2 }]);
   });
