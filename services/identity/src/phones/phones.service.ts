@@ -9,7 +9,7 @@ import {
   phoneVerifiedV1,
   twoStepChangedV1,
 } from '@phonegate/contracts';
-import { Clock, DomainError, maskPhone } from '@phonegate/platform';
+import { Clock, DomainError, type Logger, maskPhone, PLATFORM_LOGGER } from '@phonegate/platform';
 import { DataSource, type EntityManager, Not } from 'typeorm';
 import { AccountEntity } from '../accounts/account.entity';
 import { findAccount, isUuid, lockAccount, phonesOf } from '../accounts/account.repository';
@@ -42,6 +42,7 @@ export class PhonesService {
     @Inject(IDENTITY_CONFIG) config: IdentityConfig,
     @Inject(OTP_GATEWAY) private readonly otp: OtpGateway,
     @Inject(EVENT_OUTBOX) private readonly outbox: EventOutbox,
+    @Inject(PLATFORM_LOGGER) private readonly logger: Logger,
   ) {
     this.policy = { smsLineTypes: config.IDENTITY_SMS_LINE_TYPES, voiceLineTypes: config.IDENTITY_VOICE_LINE_TYPES };
   }
@@ -58,13 +59,29 @@ export class PhonesService {
     checkLimit(phones);
     await this.checkNotVerifiedElsewhere(this.db.manager, parsed.e164, accountId);
 
+    // The number is recorded before its code goes out: a database that fails (pool exhausted on
+    // a sale day) must not leave a customer with a code for a number we never recorded. If the
+    // code cannot be sent, the row goes again; if the last step fails, the row has no challenge
+    // yet and adding the number again sends a fresh code (restart).
     const phoneId = randomUUID();
-    const challenge = await this.startVerification(account, phoneId, parsed.e164, channel, clientIp);
     await this.db.transaction(async (m) => {
       await lockAccount(m, accountId);
       checkLimit(await phonesOf(m, accountId));
       await this.checkNotVerifiedElsewhere(m, parsed.e164, accountId);
-      await m.getRepository(PhoneEntity).insert(this.pendingRow(phoneId, accountId, parsed, channel, challenge.id, null));
+      await m.getRepository(PhoneEntity).insert(this.pendingRow(phoneId, accountId, parsed, channel, null, null));
+    });
+    let challenge: ChallengeView;
+    try {
+      challenge = await this.startVerification(account, phoneId, parsed.e164, channel, clientIp);
+    } catch (error) {
+      await this.db
+        .getRepository(PhoneEntity)
+        .delete({ id: phoneId, status: 'pending' })
+        .catch((e: unknown) => this.logger.warn({ err: (e as Error).message, phoneId }, 'pending number not removed after a failed send'));
+      throw error;
+    }
+    await this.db.transaction(async (m) => {
+      await m.getRepository(PhoneEntity).update({ id: phoneId }, { challengeId: challenge.id });
       await this.outbox.add(m, phoneAddedV1, { accountId, phoneId, e164: parsed.e164, purpose: 'add' });
     });
     return { phoneId, status: 'pending' as const, verification: verificationView(challenge) };
@@ -292,7 +309,7 @@ export class PhonesService {
     });
   }
 
-  private pendingRow(id: string, accountId: string, parsed: ParsedPhone, channel: PhoneChannel, challengeId: string, replacesPhoneId: string | null) {
+  private pendingRow(id: string, accountId: string, parsed: ParsedPhone, channel: PhoneChannel, challengeId: string | null, replacesPhoneId: string | null) {
     return Object.assign(new PhoneEntity(), {
       id,
       accountId,

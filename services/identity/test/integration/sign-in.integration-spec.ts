@@ -318,11 +318,14 @@ describe('identity: sign-in and password reset', () => {
     const a = await twoStepAccount();
     await h.killOtp();
     const started = Date.now();
+    const before = (await h.call('GET', `/v1/accounts/${a.id}`)).body.phones;
     const add = await h.call('POST', `/v1/accounts/${a.id}/phones`, { number: h.phone() });
     expect(add.status).toBe(503);
     expect(add.body.code).toBe('service_unavailable');
     expect(add.headers.get('retry-after')).toBeTruthy();
     expect(Date.now() - started).toBeLessThan(h.config.IDENTITY_OTP_TIMEOUT + 1_500);
+    // Recorded before the send, removed when the send failed: the account is as it was.
+    expect((await h.call('GET', `/v1/accounts/${a.id}`)).body.phones).toEqual(before);
     expect((await signIn(a.email, a.password, 'new-device')).status).toBe(503);
   });
 
