@@ -49,4 +49,18 @@ describe('MessageStore.since (the arrival-order feed)', () => {
     store.add(message(3));
     expect(store.since(2).entries.map((e) => [e.seq, e.record.id])).toEqual([[3, 'm3']]);
   });
+
+  it('stays bounded (evicting in batches) and the feed still says what was missed', () => {
+    const store = new MessageStore(80);
+    for (let n = 1; n <= 1_000; n++) {
+      store.add(message(n));
+      expect(store.count()).toBeLessThanOrEqual(90);
+    }
+    expect(store.count()).toBeGreaterThanOrEqual(80);
+    const page = store.since(0, 10_000);
+    expect(page.missed + page.entries.length).toBe(1_000);
+    expect(page.entries.at(-1)?.record.id).toBe('m1000');
+    expect(store.get('m1')).toBeUndefined();
+    expect(store.list({ limit: 1 })[0]?.id).toBe('m1000');
+  });
 });
