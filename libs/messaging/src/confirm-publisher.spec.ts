@@ -2,13 +2,18 @@ import pino from 'pino';
 import { fakeBroker, type FakeConnection } from '../test/support/fake-amqp';
 import { ConfirmPublisher } from './confirm-publisher';
 import { ConnectionManager } from './connection';
-import { PublisherOverloadedError, PublishTimeoutError } from './errors';
+import { BusUnavailableError, PublisherOverloadedError, PublishTimeoutError } from './errors';
 
 const logger = pino({ level: 'silent' });
 const tick = () => new Promise((r) => setImmediate(r));
 
 async function setup(
-  options: { timeoutMs?: number; unroutable?: 'retry' | 'drop'; logger?: pino.Logger } = {},
+  options: {
+    timeoutMs?: number;
+    unroutable?: 'retry' | 'drop';
+    logger?: pino.Logger;
+    disconnectedGraceMs?: number;
+  } = {},
 ) {
   const broker = fakeBroker();
   const connection = new ConnectionManager({
@@ -224,5 +229,66 @@ describe('ConfirmPublisher', () => {
     await Promise.all(ps);
     await publisher.close();
     await connection.close();
+  });
+
+  describe('a broker outage (down past disconnectedGraceMs)', () => {
+    it('fails new publishes at once, and those waiting in line unsent, instead of at their deadline', async () => {
+      const { publisher, broker, connection } = await setup({ timeoutMs: 5_000, disconnectedGraceMs: 100 });
+      try {
+        broker.failNext(1_000_000); // the broker stays away
+        broker.connections[0]!.drop();
+        const started = Date.now();
+        const waiting = publisher.publish('ev', 'a.b.v1', Buffer.from('queued during the grace')).catch((e: unknown) => e);
+        expect(await waiting).toBeInstanceOf(BusUnavailableError);
+        expect(Date.now() - started).toBeLessThan(1_000); // the sweep, not the 5 s deadline
+        const refused = await publisher.publish('ev', 'a.b.v1', Buffer.from('later')).catch((e: unknown) => e);
+        expect(refused).toBeInstanceOf(BusUnavailableError);
+        expect((refused as Error).message).toMatch(/disconnected for \d+ ms/);
+        broker.failNext(0); // back
+        await connection.waitUntilConnected(1_000);
+        await tick();
+        const again = publisher.publish('ev', 'a.b.v1', Buffer.from('after'));
+        await tick();
+        (broker.connections.at(-1) as FakeConnection).lastChannel.ack();
+        await expect(again).resolves.toBeUndefined();
+      } finally {
+        broker.failNext(0);
+        await publisher.close();
+        await connection.close();
+      }
+    });
+
+    it('keeps the deadline of a message that was on the wire when the connection dropped (the broker may have it)', async () => {
+      const { publisher, broker, connection } = await setup({ timeoutMs: 5_000, disconnectedGraceMs: 50 });
+      const onTheWire = publisher.publish('ev', 'a.b.v1', Buffer.from('x'));
+      await tick();
+      broker.failNext(1_000_000);
+      broker.connections[0]!.drop();
+      let settled = false;
+      void onTheWire.finally(() => (settled = true)).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 500)); // past the grace, two sweeps
+      expect(settled).toBe(false);
+      broker.failNext(0);
+      await connection.waitUntilConnected(1_000);
+      await tick();
+      const second = broker.connections.at(-1) as FakeConnection;
+      expect(second.lastChannel.published.map((m) => m.content.toString())).toEqual(['x']);
+      second.lastChannel.ack();
+      await expect(onTheWire).resolves.toBeUndefined();
+      await publisher.close();
+      await connection.close();
+    });
+
+    it('rides out a drop shorter than the grace: a publish made meanwhile goes out after the reconnect', async () => {
+      const { publisher, broker, connection } = await setup({ timeoutMs: 5_000 });
+      broker.connections[0]!.drop(); // reconnects within milliseconds (test back-off)
+      const p = publisher.publish('ev', 'a.b.v1', Buffer.from('during the drop'));
+      await connection.waitUntilConnected(1_000);
+      await tick();
+      (broker.connections.at(-1) as FakeConnection).lastChannel.ack();
+      await expect(p).resolves.toBeUndefined();
+      await publisher.close();
+      await connection.close();
+    });
   });
 });

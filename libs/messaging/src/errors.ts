@@ -30,6 +30,16 @@ export class PublishTimeoutError extends BusError {
   }
 }
 
+/**
+ * The connection to the broker has been down longer than the publisher's grace: publishes fail at
+ * once (the caller answers 503 now) instead of each waiting for its deadline.
+ */
+export class BusUnavailableError extends BusError {
+  constructor(readonly downForMs: number) {
+    super(`the bus has been disconnected for ${Math.round(downForMs)} ms; not publishing`);
+  }
+}
+
 /** Too many publishes wait for the broker (a long outage): new ones fail at once instead of filling memory. */
 export class PublisherOverloadedError extends BusError {
   constructor(readonly pending: number) {

@@ -6,7 +6,7 @@ import { Counter, type Registry, register as defaultRegistry } from 'prom-client
  */
 export interface BusMetrics {
   published(exchange: string): void;
-  publishFailed(exchange: string, reason: 'timeout' | 'closed' | 'overloaded'): void;
+  publishFailed(exchange: string, reason: 'timeout' | 'closed' | 'overloaded' | 'unavailable'): void;
   /** A publish put back in line after a nack or a lost channel/connection. */
   republished(exchange: string): void;
   consumed(queue: string, outcome: 'ok' | 'duplicate'): void;
