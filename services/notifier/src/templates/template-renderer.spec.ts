@@ -40,6 +40,22 @@ describe('renderTemplate', () => {
     expect(renderTemplate('{{at:time}}', { at: '2026-11-22T10:05:00Z' }, en)).toBe('10:05');
   });
 
+  it('formats dates per locale and zone, the same on every call, and an unknown zone as UTC', () => {
+    const at = '2026-11-22T23:30:00Z';
+    const render = (locale: string, timeZone?: string) =>
+      renderTemplate(
+        '{{at:date}} {{at:time}}',
+        { at, ...(timeZone ? { timeZone } : {}) },
+        { locale },
+      );
+    for (let i = 0; i < 3; i++) {
+      expect(render('en')).toBe('Nov 22, 2026 23:30');
+      expect(render('en', 'Asia/Tokyo')).toBe('Nov 23, 2026 08:30');
+      expect(render('de', 'Asia/Tokyo')).toBe('23. Nov. 2026 08:30');
+      expect(render('en', 'Not/AZone')).toBe('Nov 22, 2026 23:30');
+    }
+  });
+
   it('lists required variables outside sections', () => {
     expect(requiredVariables('{{code}} {{#url}}{{url}}{{/url}} {{host}} {{code}}')).toEqual([
       'code',

@@ -85,17 +85,33 @@ function applyFilter(
       const date = new Date(value);
       if (Number.isNaN(date.getTime())) return value;
       const timeZone = typeof variables['timeZone'] === 'string' ? variables['timeZone'] : 'UTC';
-      const format: Intl.DateTimeFormatOptions =
-        filter === 'time'
-          ? { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }
-          : { day: 'numeric', month: 'short', year: 'numeric' };
-      try {
-        return new Intl.DateTimeFormat(options.locale, { ...format, timeZone }).format(date);
-      } catch {
-        return new Intl.DateTimeFormat(options.locale, { ...format, timeZone: 'UTC' }).format(date);
-      }
+      return formatter(options.locale, filter, timeZone).format(date);
     }
     default:
       throw new Error(`unknown template filter ${filter}`);
   }
+}
+
+const FORMATS: Record<'time' | 'date', Intl.DateTimeFormatOptions> = {
+  time: { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' },
+  date: { day: 'numeric', month: 'short', year: 'numeric' },
+};
+/** Built formatters (building one costs far more than formatting), by locale, filter and zone. */
+const formatters = new Map<string, Intl.DateTimeFormat>();
+const MAX_FORMATTERS = 500;
+
+/** The formatter for a locale, filter and time zone (UTC when the zone is unknown). */
+function formatter(locale: string, filter: 'time' | 'date', timeZone: string): Intl.DateTimeFormat {
+  const key = `${locale}\n${filter}\n${timeZone}`;
+  let f = formatters.get(key);
+  if (f) return f;
+  try {
+    f = new Intl.DateTimeFormat(locale, { ...FORMATS[filter], timeZone });
+  } catch {
+    f = new Intl.DateTimeFormat(locale, { ...FORMATS[filter], timeZone: 'UTC' });
+  }
+  // Zones come with requests: keep the cache bounded (the oldest entry goes first).
+  if (formatters.size >= MAX_FORMATTERS) formatters.delete(formatters.keys().next().value!);
+  formatters.set(key, f);
+  return f;
 }
