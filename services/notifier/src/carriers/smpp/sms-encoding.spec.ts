@@ -91,6 +91,30 @@ describe('sms encoding', () => {
     );
   });
 
+  it('sizes any mix of GSM-7, extension and other characters as a character-by-character count does', () => {
+    const basic =
+      '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡AZÄÖÑÜ§¿azäöñüà';
+    const extension = '^{}\\[~]|€\f';
+    const other = ['ç', 'Ω', 'ж', '中', '👍', '\u001b', '\u00a0'];
+    const char = fc.oneof(
+      fc.constantFrom(...basic),
+      fc.constantFrom(...extension),
+      fc.constantFrom(...other),
+    );
+    fc.assert(
+      fc.property(fc.array(char, { maxLength: 400 }), (chars) => {
+        const text = chars.join('');
+        const gsm = chars.every((c) => basic.includes(c) || extension.includes(c));
+        const units = gsm
+          ? chars.reduce((n, c) => n + (extension.includes(c) ? 2 : 1), 0)
+          : text.length;
+        expect(isGsm7(text)).toBe(gsm);
+        expect(segmentInfo(text)).toMatchObject({ encoding: gsm ? 'gsm7' : 'ucs2', units });
+        if (gsm) expect(encodeGsm7(text)).toHaveLength(units);
+      }),
+    );
+  });
+
   it('builds UDH-concatenated submits with the reference, count and sequence', () => {
     const parts = buildSubmitParts('z'.repeat(200), 0x2a);
     expect(parts).toHaveLength(2);

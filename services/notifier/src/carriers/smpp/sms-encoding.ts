@@ -32,21 +32,47 @@ const GSM7_EXTENSION: Record<string, number> = {
 const BASIC_CODE = new Map<string, number>();
 for (let i = 0; i < GSM7_BASIC.length; i++) if (i !== 0x1b) BASIC_CODE.set(GSM7_BASIC[i]!, i);
 
+/**
+ * By UTF-16 code unit: its septets (0: not in GSM-7) and its GSM-7 code (the basic code, or
+ * 0x100 + the extension code), so a text is sized and encoded in one pass over charCodeAt.
+ * Every GSM-7 character is one code unit; surrogates have no entry, so a character outside the
+ * BMP makes a text UCS-2 as it should.
+ */
+const SEPTETS = new Uint8Array(0x10000);
+const CODES = new Int16Array(0x10000).fill(-1);
+for (const [char, code] of BASIC_CODE) {
+  SEPTETS[char.charCodeAt(0)] = 1;
+  CODES[char.charCodeAt(0)] = code;
+}
+for (const [char, code] of Object.entries(GSM7_EXTENSION)) {
+  SEPTETS[char.charCodeAt(0)] = 2;
+  CODES[char.charCodeAt(0)] = 0x100 + code;
+}
+
+/** Septets of a GSM-7 text, or -1 when a character is outside GSM-7. */
+function gsmLength(text: string): number {
+  let units = 0;
+  for (let i = 0; i < text.length; i++) {
+    const n = SEPTETS[text.charCodeAt(i)]!;
+    if (n === 0) return -1;
+    units += n;
+  }
+  return units;
+}
+
 export const SEGMENT_LIMITS = {
   gsm7: { single: 160, multi: 153 },
   ucs2: { single: 70, multi: 67 },
 } as const;
 
-/** Septets a character takes in GSM-7 (1 or 2), or undefined when it has none. */
+/** Septets a character (a code point) takes in GSM-7 (1 or 2), or undefined when it has none. */
 function gsmSeptets(char: string): 1 | 2 | undefined {
-  if (BASIC_CODE.has(char)) return 1;
-  if (char in GSM7_EXTENSION) return 2;
-  return undefined;
+  const n = char.length === 1 ? SEPTETS[char.charCodeAt(0)] : 0;
+  return n === 1 || n === 2 ? n : undefined;
 }
 
 export function isGsm7(text: string): boolean {
-  for (const char of text) if (gsmSeptets(char) === undefined) return false;
-  return true;
+  return gsmLength(text) >= 0;
 }
 
 export function chooseEncoding(text: string): SmsEncoding {
@@ -67,29 +93,32 @@ export interface SegmentInfo {
   perSegment: number;
 }
 
+/** Encoding and length in its units (septets, or UTF-16 code units for UCS-2), in one pass. */
+function measure(text: string): { encoding: SmsEncoding; units: number } {
+  const septets = gsmLength(text);
+  return septets >= 0
+    ? { encoding: 'gsm7', units: septets }
+    : { encoding: 'ucs2', units: text.length };
+}
+
 /** How a text would be sent: encoding, length in units and number of segments. Pure. */
 export function segmentInfo(text: string): SegmentInfo {
-  const parts = splitSegments(text);
-  const encoding = chooseEncoding(text);
-  let units = 0;
-  for (const char of text) units += unitsOf(char, encoding);
+  const { encoding, units } = measure(text);
   const limits = SEGMENT_LIMITS[encoding];
-  return {
-    encoding,
-    units,
-    segments: parts.length,
-    perSegment: parts.length > 1 ? limits.multi : limits.single,
-  };
+  const segments = units <= limits.single ? 1 : split(text, encoding).length;
+  return { encoding, units, segments, perSegment: segments > 1 ? limits.multi : limits.single };
 }
 
 /** The text cut into segment texts (one when it fits a single SMS; empty text is one empty segment). */
 export function splitSegments(text: string): string[] {
-  const encoding = chooseEncoding(text);
+  const { encoding, units } = measure(text);
+  return units <= SEGMENT_LIMITS[encoding].single ? [text] : split(text, encoding);
+}
+
+/** Cuts a text longer than one SMS into segments of `multi` units. */
+function split(text: string, encoding: SmsEncoding): string[] {
   const limits = SEGMENT_LIMITS[encoding];
   const chars = [...text]; // code points: a surrogate pair stays whole
-  let total = 0;
-  for (const c of chars) total += unitsOf(c, encoding);
-  if (total <= limits.single) return [text];
   const parts: string[] = [];
   let current = '';
   let used = 0;
@@ -109,14 +138,19 @@ export function splitSegments(text: string): string[] {
 
 /** GSM-7, one septet an octet (extension characters as 0x1B + code). Throws on a non-GSM character. */
 export function encodeGsm7(text: string): Buffer {
-  const out: number[] = [];
-  for (const char of text) {
-    const basic = BASIC_CODE.get(char);
-    if (basic !== undefined) out.push(basic);
-    else if (char in GSM7_EXTENSION) out.push(0x1b, GSM7_EXTENSION[char]!);
-    else throw new RangeError('character outside the GSM 7-bit alphabet');
+  const septets = gsmLength(text);
+  if (septets < 0) throw new RangeError('character outside the GSM 7-bit alphabet');
+  const out = Buffer.allocUnsafe(septets);
+  let j = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = CODES[text.charCodeAt(i)]!;
+    if (code < 0x100) out[j++] = code;
+    else {
+      out[j++] = 0x1b;
+      out[j++] = code - 0x100;
+    }
   }
-  return Buffer.from(out);
+  return out;
 }
 
 export function decodeGsm7(bytes: Buffer): string {
@@ -147,9 +181,9 @@ export interface SubmitPart {
  * together; use a different one for each concatenated message to the same destination.
  */
 export function buildSubmitParts(text: string, reference: number): SubmitPart[] {
-  const encoding = chooseEncoding(text);
+  const { encoding, units } = measure(text);
   const encode = encoding === 'gsm7' ? encodeGsm7 : encodeUcs2;
-  const parts = splitSegments(text);
+  const parts = units <= SEGMENT_LIMITS[encoding].single ? [text] : split(text, encoding);
   if (parts.length === 1)
     return [{ shortMessage: encode(text), dataCoding: DATA_CODING[encoding], esmClass: 0 }];
   if (parts.length > 255) throw new RangeError('text needs more than 255 segments');
