@@ -72,7 +72,6 @@ const SQL = {
       FROM ins CROSS JOIN (VALUES ('queued', 1), ('sending', 2)) AS s(status, ord)
       ORDER BY ins.id, s.ord)
     SELECT id FROM ins`,
-  existing: 'SELECT id FROM messages WHERE id = ANY($1::uuid[])',
   statusOf: 'SELECT status, attempts FROM messages WHERE id = $1',
   markSending: `
     WITH upd AS (
