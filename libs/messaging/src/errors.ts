@@ -36,7 +36,8 @@ export class PublishTimeoutError extends BusError {
  */
 export class BusUnavailableError extends BusError {
   constructor(readonly downForMs: number) {
-    super(`the bus has been disconnected for ${Math.round(downForMs)} ms; not publishing`);
+    // Whole seconds: one message a second of an outage in the logs, not one per request.
+    super(`the bus has been disconnected for ${Math.floor(downForMs / 1000)} s; not publishing`);
   }
 }
 

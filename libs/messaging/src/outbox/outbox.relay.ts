@@ -28,6 +28,9 @@ export interface OutboxRelayOptions {
   purgeIntervalMs?: number;
 }
 
+/** How often a relay waiting for the bus looks again. */
+const BUS_RECHECK_MS = 250;
+
 interface Row {
   id: string;
   routing_key: string;
@@ -167,12 +170,29 @@ export class OutboxRelay {
   private async run(): Promise<void> {
     const poll = this.options.pollIntervalMs ?? 1_000;
     let failures = 0;
+    let busDownSince: number | undefined;
     while (this.running) {
+      if (this.options.bus.isHealthy?.() === false) {
+        // Nothing to try while the bus is down, and not a failure of ours: said once, and looked
+        // at again every BUS_RECHECK_MS, so the rows go out at once when it is back. (Counted as
+        // failures, every commit's kick logged a warning, 30 a second in the crash drill, and
+        // the back-off grew to 30 s: an idle service's rows waited that long after the broker
+        // was back.)
+        if (busDownSince === undefined) {
+          busDownSince = Date.now();
+          this.logger.warn('bus not connected; outbox rows wait');
+        }
+        await sleep(Math.min(poll, BUS_RECHECK_MS));
+        continue;
+      }
+      if (busDownSince !== undefined) {
+        this.logger.info({ waitedMs: Date.now() - busDownSince }, 'bus connected again; outbox relay resumes');
+        busDownSince = undefined;
+        failures = 0;
+      }
       const signal = this.wakeUp.signal;
       let full = false;
       try {
-        if (this.options.bus.isHealthy?.() === false)
-          throw new Error('bus not connected; outbox rows wait');
         const n = await this.relayOnce();
         full = n >= (this.options.batchSize ?? 200);
         failures = 0;

@@ -1,0 +1,58 @@
+import pino from 'pino';
+import type { DataSource } from 'typeorm';
+import { OutboxRelay } from './outbox.relay';
+
+/** A DataSource stand-in: one outbox row until it is deleted (the relay's SQL, recognised by verb). */
+function fakeOutbox() {
+  let rows = [{ id: 'r1', routing_key: 'a.b.v1', envelope: { id: 'e1' } }];
+  const manager = {
+    query: async (sql: string) => {
+      if (sql.includes('SELECT')) return rows;
+      if (sql.startsWith('DELETE')) rows = [];
+      return [];
+    },
+  };
+  const dataSource = {
+    subscribers: [] as unknown[],
+    transaction: async <T>(work: (m: typeof manager) => Promise<T>) => work(manager),
+  };
+  return { dataSource: dataSource as unknown as DataSource, left: () => rows.length };
+}
+
+describe('OutboxRelay while the bus is down', () => {
+  it('says so once, not at every commit, and relays within a second of the bus coming back', async () => {
+    const lines: { msg: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as { msg: string }) });
+    const outbox = fakeOutbox();
+    let healthy = false;
+    const published: string[] = [];
+    const relay = new OutboxRelay({
+      dataSource: outbox.dataSource,
+      logger,
+      pollIntervalMs: 1_000,
+      bus: {
+        isHealthy: () => healthy,
+        publishEnvelope: async (envelope) => void published.push(envelope.id),
+      },
+    });
+    relay.start();
+    try {
+      // Commits keep kicking the relay during the outage (a service under load).
+      for (let i = 0; i < 50; i++) {
+        relay.kick();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(published).toEqual([]);
+      healthy = true; // the broker is back; no more commits
+      const back = Date.now();
+      while (published.length === 0 && Date.now() - back < 5_000) await new Promise((r) => setTimeout(r, 20));
+      expect(published).toEqual(['e1']);
+      expect(Date.now() - back).toBeLessThan(1_000);
+      expect(outbox.left()).toBe(0);
+      expect(lines.filter((l) => /bus not connected|batch failed/.test(l.msg))).toHaveLength(1);
+      expect(lines.some((l) => l.msg === 'bus connected again; outbox relay resumes')).toBe(true);
+    } finally {
+      await relay.stop();
+    }
+  });
+});
