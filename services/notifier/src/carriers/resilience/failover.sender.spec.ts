@@ -153,6 +153,36 @@ describe('FailoverSender', () => {
     expect(await breakerGauge('a')).toBe(0);
   });
 
+  it('puts a slow but working carrier after a faster one, probes it, and brings it back when fast again', async () => {
+    let delayMs = 60;
+    a.script = async () => {
+      await sleep(delayMs);
+      return a.ok();
+    };
+    build(undefined, { slowCallMs: 30, slowProbeEvery: 5 });
+    const firstTries: string[] = [];
+    for (let i = 0; i < 15; i++) {
+      const out = await sender.send(message());
+      firstTries.push(out.attempts[0]!.carrierId);
+    }
+    // The first send finds a slow; afterwards b goes first except for every 5th message (probe).
+    expect(firstTries[0]).toBe('a');
+    expect(firstTries.filter((c) => c === 'b').length).toBeGreaterThanOrEqual(10);
+    expect(firstTries.filter((c) => c === 'a').length).toBeGreaterThanOrEqual(3);
+    expect(sender.breakerState('a')).toBe('closed');
+    // Fast again: the probes pull its average down and it leads again.
+    delayMs = 0;
+    for (let i = 0; i < 40; i++) await sender.send(message());
+    const out = await sender.send(message());
+    expect(out.attempts[0]!.carrierId).toBe('a');
+    // A slow carrier is still used when the fast one fails.
+    delayMs = 60;
+    for (let i = 0; i < 10; i++) await sender.send(message());
+    b.script = fail(b);
+    const fallback = await sender.send(message());
+    expect(fallback.carrierId).toBe('a');
+  });
+
   it('opens at the volume threshold and then passes the carrier over without calling it', async () => {
     a.script = fail(a);
     for (let i = 0; i < 3; i++) await sender.send(message());

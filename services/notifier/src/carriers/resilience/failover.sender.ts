@@ -92,6 +92,15 @@ export interface FailoverSenderOptions {
   maxRateWaitMs?: number;
   /** No attempt starts with less life left than this (ms). Default 50. */
   minAttemptMs?: number;
+  /**
+   * A carrier whose recent answers (moving average) take longer than this is tried after the
+   * carriers that answer faster, for the same channel and country: a carrier that is slow but
+   * not failing never trips its breaker, yet holds every code for seconds. One message in
+   * `slowProbeEvery` still tries it first, so its recovery is seen. Default 1000 ms.
+   */
+  slowCallMs?: number;
+  /** Default 20. */
+  slowProbeEvery?: number;
   now?: () => number;
 }
 
@@ -102,6 +111,9 @@ interface Entry {
   bulkhead: Bulkhead;
   window: LatencyWindow;
   state: BreakerState;
+  /** Moving average of answer times (accepted and failed calls), ms; undefined before the first. */
+  avgMs: number | undefined;
+  slow: boolean;
 }
 
 type AttemptResult =
@@ -140,6 +152,9 @@ export class FailoverSender extends EventEmitter {
   private readonly logger: Logger;
   private readonly maxRateWaitMs: number;
   private readonly minAttemptMs: number;
+  private readonly slowCallMs: number;
+  private readonly slowProbeEvery: number;
+  private sends = 0;
   private readonly now: () => number;
 
   constructor(private readonly options: FailoverSenderOptions) {
@@ -149,6 +164,8 @@ export class FailoverSender extends EventEmitter {
     this.logger = options.logger ?? pino({ level: 'silent' });
     this.maxRateWaitMs = options.maxRateWaitMs ?? 1_000;
     this.minAttemptMs = options.minAttemptMs ?? 50;
+    this.slowCallMs = options.slowCallMs ?? 1_000;
+    this.slowProbeEvery = Math.max(1, options.slowProbeEvery ?? 20);
     this.now = options.now ?? Date.now;
     for (const carrier of options.carriers) {
       const policy = options.policies[carrier.id];
@@ -206,6 +223,8 @@ export class FailoverSender extends EventEmitter {
       bulkhead: new Bulkhead(policy.maxConcurrent, policy.maxQueue),
       window: new LatencyWindow(),
       state: 'closed',
+      avgMs: undefined,
+      slow: false,
     };
     breaker.on('open', () => this.transition(entry, 'open'));
     breaker.on('halfOpen', () => this.transition(entry, 'half_open'));
@@ -280,8 +299,34 @@ export class FailoverSender extends EventEmitter {
     return message.notAfter ? message.notAfter.getTime() - this.now() : Number.POSITIVE_INFINITY;
   }
 
+  /**
+   * Candidates with the slow ones after the fast ones (see `slowCallMs`), except for one
+   * message in `slowProbeEvery`, which keeps the configured order. Pure reordering: a slow
+   * carrier is still tried when the faster ones fail.
+   */
+  private inSpeedOrder(candidates: string[]): string[] {
+    if (candidates.length < 2) return candidates;
+    this.sends++;
+    if (this.sends % this.slowProbeEvery === 0) return candidates;
+    const fast: string[] = [];
+    const slow: string[] = [];
+    for (const id of candidates) (this.entries.get(id)!.slow ? slow : fast).push(id);
+    return fast.length && slow.length ? [...fast, ...slow] : candidates;
+  }
+
+  private observeSpeed(entry: Entry, durationMs: number): void {
+    entry.avgMs = entry.avgMs === undefined ? durationMs : entry.avgMs * 0.8 + durationMs * 0.2;
+    const slow = entry.avgMs > this.slowCallMs;
+    if (slow === entry.slow) return;
+    entry.slow = slow;
+    this.logger[slow ? 'warn' : 'info'](
+      { carrier: entry.carrier.id, averageMs: Math.round(entry.avgMs), slowCallMs: this.slowCallMs },
+      slow ? 'carrier is slow: faster carriers go first' : 'carrier is fast again',
+    );
+  }
+
   async send(message: OutboundMessage): Promise<SendOutcome> {
-    const candidates = this.candidates(message.channel, message.to);
+    const candidates = this.inSpeedOrder(this.candidates(message.channel, message.to));
     if (!candidates.length) throw new NoRouteError(message.channel);
     const attempts: SendAttempt[] = [];
     const doneWith = new Set<string>();
@@ -418,6 +463,7 @@ export class FailoverSender extends EventEmitter {
         const accepted = await breaker.fire(message, timeoutMs);
         const duration = this.now() - started;
         entry.window.record(duration, false);
+        this.observeSpeed(entry, duration);
         this.metrics.callDuration.observe({ carrier: id, outcome: 'accepted' }, duration / 1000);
         this.record(attempts, id, channel, 'accepted', 'accepted', duration);
         return { type: 'accepted', accepted };
@@ -454,6 +500,7 @@ export class FailoverSender extends EventEmitter {
           return { type: 'fatal', error };
         }
         entry.window.record(duration, true);
+        this.observeSpeed(entry, duration);
         this.record(attempts, id, channel, 'failed', metricOutcome, duration, {
           kind: error.kind,
           error: error.message,
