@@ -177,7 +177,7 @@ async function main(): Promise<void> {
   const s = (v: number | undefined) => (v === undefined ? '-' : `${v.toFixed(1)} s`);
   out(
     table(
-      ['drill', 'failed clearly', 'unclear', 'recovery: first SMS / errors gone', 'later failures', 'SMS gap', 'lost', 'duplicates', 'after expiry', 'codes still valid', 'slowest answer'],
+      ['drill', 'failed clearly', 'unclear', 'recovery: first SMS / errors gone', 'later failures', 'SMS gap', 'lost', 'duplicates', 'after expiry', 'SMS despite error', 'codes still valid', 'slowest answer'],
       results.map(({ name, figures: f, codes }) => [
         name,
         f.clearTotal,
@@ -188,6 +188,7 @@ async function main(): Promise<void> {
         f.lost,
         f.duplicates,
         f.afterExpiry,
+        f.arrivedDespiteError,
         `${codes.approved}/${codes.checked}`,
         `${(f.slowestMs / 1000).toFixed(1)} s`,
       ]),
@@ -432,7 +433,8 @@ function printDrill(name: DrillName, title: string, w: DrillWindow, f: DrillFigu
     out(`  slow: ${u.kind} sent at t=${u.t.toFixed(2)} s, ${u.what} after ${Math.round(u.ms)} ms`);
   out(
     `lost (accepted, no SMS): ${f.lost} (past expiry ${f.lostExpired}) · duplicates ${f.duplicates} ${f.duplicates ? JSON.stringify(f.duplicatesByKind) : ''}· ` +
-      `sent after expiry ${f.afterExpiry} · SMS despite an error answer ${f.arrivedDespiteError}`,
+      `sent after expiry ${f.afterExpiry} · SMS despite an error answer ${f.arrivedDespiteError}` +
+      (f.arrivedDespiteError ? ` (${list(f.despiteErrorByKind)})` : ''),
   );
   const last = Math.max(
     ...f.timeline.map((r, i) => (r.clear + r.unclear > 0 ? i : 0)),

@@ -59,6 +59,8 @@ export interface DrillFigures {
   duplicatesByKind: Record<string, number>;
   afterExpiry: number;
   arrivedDespiteError: number;
+  /** Of those, by `kind status code`. */
+  despiteErrorByKind: Record<string, number>;
   /** Per second from 2 s before the fault: sent, accepted, failed clear / unclear, touched SMS arrived. */
   timeline: { t: number; sent: number; accepted: number; clear: number; unclear: number; sms: number }[];
 }
@@ -206,8 +208,18 @@ export function analyzeDrill(
       (r) => r.arrivedAt !== undefined && r.expiresAt !== undefined && r.arrivedAt > r.expiresAt,
     ).length,
     arrivedDespiteError: requests.filter((r) => r.state === 'failed' && r.arrivedAt !== undefined).length,
+    despiteErrorByKind: countBy(
+      requests.filter((r) => r.state === 'failed' && r.arrivedAt !== undefined),
+      (r) => `${r.kind} ${r.status ?? 0} ${r.problem ?? '-'}`,
+    ),
     timeline,
   };
+}
+
+function countBy<T>(items: readonly T[], key: (item: T) => string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const item of items) out[key(item)] = (out[key(item)] ?? 0) + 1;
+  return out;
 }
 
 /**
