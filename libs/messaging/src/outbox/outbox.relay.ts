@@ -26,6 +26,10 @@ export interface OutboxRelayOptions {
   retentionMs?: number;
   /** How often the purge runs. Default 1 hour. */
   purgeIntervalMs?: number;
+  /** Polls scan from this long before the newest relayed row (late commits within it are found at once). Default 2 s. */
+  scanMarginMs?: number;
+  /** How often a poll scans the whole unsent index (late commits beyond the margin). Default 10 s. */
+  fullScanIntervalMs?: number;
 }
 
 /** How often a relay waiting for the bus looks again. */
@@ -33,6 +37,7 @@ const BUS_RECHECK_MS = 250;
 
 interface Row {
   id: string;
+  created_at: Date;
   routing_key: string;
   envelope: Envelope;
 }
@@ -51,6 +56,9 @@ export class OutboxRelay {
   private loop: Promise<void> | undefined;
   private wakeUp: AbortController = new AbortController();
   private lastPurge = 0;
+  /** The newest `created_at` relayed so far (database time), the start of the next scan. */
+  private cursor: Date | undefined;
+  private lastFullScan = 0;
   private readonly logger: Logger;
   private readonly subscriber: EntitySubscriberInterface;
 
@@ -95,15 +103,31 @@ export class OutboxRelay {
     await this.loop;
   }
 
-  /** One batch: returns how many rows were published and marked. */
+  /**
+   * One batch: returns how many rows were published and marked. The scan starts a margin
+   * before the newest row already relayed: published rows leave dead entries at the old end of
+   * the unsent index until a vacuum, and a scan from the very start walked thousands of them a
+   * poll under load. A row whose transaction committed later than the margin is still found by
+   * the full scan every `fullScanIntervalMs`.
+   */
   async relayOnce(): Promise<number> {
     const batchSize = this.options.batchSize ?? 200;
+    const full =
+      this.cursor === undefined ||
+      Date.now() - this.lastFullScan >= (this.options.fullScanIntervalMs ?? 10_000);
+    if (full) this.lastFullScan = Date.now();
+    const from = full ? undefined : new Date(this.cursor!.getTime() - (this.options.scanMarginMs ?? 2_000));
     return this.options.dataSource.transaction(async (manager) => {
       const rows = await manager.query<Row[]>(
-        `SELECT "id", "routing_key", "envelope" FROM "outbox" WHERE "sent_at" IS NULL
-         ORDER BY "created_at" LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [batchSize],
+        from
+          ? `SELECT "id", "created_at", "routing_key", "envelope" FROM "outbox" WHERE "sent_at" IS NULL AND "created_at" >= $2
+             ORDER BY "created_at" LIMIT $1 FOR UPDATE SKIP LOCKED`
+          : `SELECT "id", "created_at", "routing_key", "envelope" FROM "outbox" WHERE "sent_at" IS NULL
+             ORDER BY "created_at" LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        from ? [batchSize, from] : [batchSize],
       );
+      const newest = rows.at(-1)?.created_at;
+      if (newest && (!this.cursor || new Date(newest) > this.cursor)) this.cursor = new Date(newest);
       if (rows.length === 0) return 0;
       const timeoutMs = this.options.publishTimeoutMs ?? 10_000;
       const results = await Promise.allSettled(

@@ -262,6 +262,35 @@ describe('transactional outbox (M5)', () => {
     await eventually(() => handledFor(run).length === 30, 10_000);
   });
 
+  it('scans from the newest relayed row, and still finds a late commit at the next full scan', async () => {
+    const relay = new OutboxRelay({
+      dataSource,
+      bus: producer.events,
+      logger,
+      scanMarginMs: 0,
+      fullScanIntervalMs: 400,
+    });
+    while ((await relay.relayOnce()) > 0); // the backlog of earlier tests; the cursor is set
+    const run = randomUUID();
+    // A transaction that writes its row first and commits last.
+    const late = dataSource.createQueryRunner();
+    await late.connect();
+    await late.startTransaction();
+    await addItems(late.manager, run, 1);
+    await sleep(20);
+    await dataSource.transaction((m) => addItems(m, `${run}-b`, 1).then(() => undefined));
+    await sleep(450); // the next poll is a full scan (it sees only the committed row)
+    expect(await relay.relayOnce()).toBe(1);
+    await late.commitTransaction();
+    await late.release();
+    // Older than the cursor: not in the partial scans, found by the next full one.
+    expect(await relay.relayOnce()).toBe(0);
+    await sleep(450);
+    expect(await relay.relayOnce()).toBe(1);
+    await eventually(() => handledFor(run).length === 1 && handledFor(`${run}-b`).length === 1, 10_000);
+    expect(await unsent()).toBe(0);
+  });
+
   it('with a retention, keeps published rows marked sent, and purges them past it', async () => {
     const run = randomUUID();
     await dataSource.transaction((m) => addItems(m, run, 3));
