@@ -54,7 +54,7 @@ export interface DeliveryOtpDeps {
   /** libs/messaging BusModule options, or `{ bus }` built in main.ts (its server is handed to bootstrapService). */
   bus: BusModuleOptions;
   /** Outbox relay tuning (poll interval etc.); the relay runs in every replica (SKIP LOCKED). */
-  relay?: { pollIntervalMs?: number; batchSize?: number };
+  relay?: { pollIntervalMs?: number; batchSize?: number; retentionMs?: number };
   clock?: Clock;
   /** The service's metrics registry (shared with the bus counters). */
   metrics?: MetricsService;

@@ -109,7 +109,8 @@ export async function startHarness(options: { env?: Record<string, string>; cloc
       redis,
       database: { type: 'postgres', url: db.url, poolSize: 20 },
       bus: { bus },
-      relay: { pollIntervalMs: 200 },
+      // Published rows kept (marked sent), so the tests can read the outbox at rest.
+      relay: { pollIntervalMs: 200, retentionMs: 3_600_000 },
       ...(options.clock ? { clock: options.clock } : {}),
     }),
     logger,
