@@ -12,6 +12,22 @@ import { MessageLocks } from '../../src/dispatch/message-locks';
 
 jest.setTimeout(30_000);
 
+/** The first message claims a new dedupeKey, a second is told it is taken, the first is told it is its own. */
+async function claimsDedupeKeyOnce(locks: MessageLocks): Promise<{ key: string; first: string }> {
+  const key = `otp:${randomUUID()}:1`;
+  const [first, second] = [randomUUID(), randomUUID()];
+  const a = await locks.acquire(first, key);
+  expect(a?.dedupe).toBe('claimed');
+  const b = await locks.acquire(second, key);
+  expect(b?.dedupe).toBe('taken');
+  a!.release();
+  b!.release();
+  const again = await eventually(() => locks.acquire(first, key), 2_000, 10);
+  expect(again.dedupe).toBe('mine');
+  again.release();
+  return { key, first };
+}
+
 /** The per-message lock and the dedupeKey claim, one script on the real Redis. */
 describe('MessageLocks', () => {
   const prefix = redisPrefix();
@@ -47,17 +63,7 @@ describe('MessageLocks', () => {
 
   it('claims a dedupeKey for the first message only, and knows it again for that message', async () => {
     const locks = new MessageLocks(redis, logger, 60_000);
-    const key = `otp:${randomUUID()}:1`;
-    const [first, second] = [randomUUID(), randomUUID()];
-    const a = await locks.acquire(first, key);
-    expect(a?.dedupe).toBe('claimed');
-    const b = await locks.acquire(second, key);
-    expect(b?.dedupe).toBe('taken');
-    a!.release();
-    b!.release();
-    const again = await eventually(() => locks.acquire(first, key), 2_000, 10);
-    expect(again.dedupe).toBe('mine');
-    again.release();
+    const { key, first } = await claimsDedupeKeyOnce(locks);
     expect(await raw.get(`${prefix}dedupe:${key}`)).toBe(first);
     expect(await raw.pttl(`${prefix}dedupe:${key}`)).toBeGreaterThan(50_000);
   });
@@ -121,16 +127,6 @@ describe('MessageLocks on the embedded in-memory Redis', () => {
     held!.release();
     (await eventually(() => locks.acquire(id), 2_000, 10)).release();
 
-    const key = `otp:${randomUUID()}:1`;
-    const [first, second] = [randomUUID(), randomUUID()];
-    const a = await locks.acquire(first, key);
-    expect(a?.dedupe).toBe('claimed');
-    const b = await locks.acquire(second, key);
-    expect(b?.dedupe).toBe('taken');
-    a!.release();
-    b!.release();
-    const again = await eventually(() => locks.acquire(first, key), 2_000, 10);
-    expect(again.dedupe).toBe('mine');
-    again.release();
+    await claimsDedupeKeyOnce(locks);
   });
 });
