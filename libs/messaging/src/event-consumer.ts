@@ -9,13 +9,13 @@ import {
   publishConfirmed,
   stringHeader,
 } from './amqp-util';
-import { Inflight } from './inflight';
 import { type RetryPolicy, retryTier, tierDelayMs } from './backoff';
 import { BusContext } from './bus-context';
-import type { ConnectionManager, ConnectionParticipant } from './connection';
+import type { ConnectionManager } from './connection';
 import { decodeEnvelope, type EnvelopeCodec } from './envelope';
 import { classifyFailure, UnknownEventError } from './errors';
 import type { IdempotencyGuard } from './idempotency.guard';
+import { QueueConsumer } from './queue-consumer';
 import type { BusMetrics } from './metrics';
 import {
   deadLetterQueueName,
@@ -61,22 +61,21 @@ export interface EventConsumerOptions {
  * the copy cannot be stored the original is rejected (never requeued), which
  * dead-letters it to the DLQ through the queue's arguments.
  */
-export class EventQueueConsumer implements ConnectionParticipant {
-  readonly name: string;
-  private channel: ConfirmChannel | undefined;
-  private consumerTag: string | undefined;
-  private stopping = false;
-  private readonly inflight = new Inflight();
-  private readonly queue: string;
-  private readonly logger: Logger;
+export class EventQueueConsumer extends QueueConsumer<ConfirmChannel> {
+  override readonly name: string;
 
   constructor(
-    private readonly connection: ConnectionManager,
+    connection: ConnectionManager,
     private readonly options: EventConsumerOptions,
   ) {
-    this.queue = options.topology.queue;
-    this.name = `consumer:${this.queue}`;
-    this.logger = options.logger.child({ component: 'bus-consumer', queue: this.queue });
+    const queue = options.topology.queue;
+    super(
+      connection,
+      options.logger.child({ component: 'bus-consumer', queue }),
+      queue,
+      options.prefetch,
+    );
+    this.name = `consumer:${queue}`;
   }
 
   /** The live channel (diagnostics and fault-injection tests). */
@@ -84,68 +83,15 @@ export class EventQueueConsumer implements ConnectionParticipant {
     return this.channel;
   }
 
-  async onConnected(conn: ChannelModel): Promise<void> {
-    if (this.stopping) return;
-    await this.open(conn);
+  protected createChannel(conn: ChannelModel): Promise<ConfirmChannel> {
+    return conn.createConfirmChannel();
   }
 
-  onDisconnected(): void {
-    this.channel = undefined;
-    this.consumerTag = undefined;
+  protected declare(ch: ConfirmChannel): Promise<void> {
+    return declareEventQueue(ch, this.options.topology);
   }
 
-  /** Cancels the consumer, waits for handlers in flight (at most timeoutMs), closes the channel. */
-  async stop(timeoutMs: number): Promise<void> {
-    this.stopping = true;
-    const ch = this.channel;
-    if (ch && this.consumerTag) await ch.cancel(this.consumerTag).catch(() => undefined);
-    if (!(await this.inflight.drain(timeoutMs)))
-      this.logger.warn(
-        { inflight: this.inflight.size },
-        'drain timed out; unacked messages will be redelivered',
-      );
-    this.channel = undefined;
-    await ch?.close().catch(() => undefined);
-  }
-
-  private async open(conn: ChannelModel): Promise<void> {
-    const ch = await conn.createConfirmChannel();
-    try {
-      await declareEventQueue(ch, this.options.topology);
-      await ch.prefetch(this.options.prefetch);
-    } catch (error) {
-      await ch.close().catch(() => undefined);
-      throw error;
-    }
-    ch.on('error', (error: Error) =>
-      this.logger.warn({ err: error.message }, 'consumer channel error'),
-    );
-    ch.on('close', () => this.onChannelClosed(ch, conn));
-    this.channel = ch;
-    const { consumerTag } = await ch.consume(this.queue, (msg) => this.onMessage(ch, msg), {
-      noAck: false,
-    });
-    this.consumerTag = consumerTag;
-  }
-
-  private onChannelClosed(ch: ConfirmChannel, conn: ChannelModel): void {
-    if (this.channel !== ch) return;
-    this.channel = undefined;
-    this.consumerTag = undefined;
-    if (this.stopping) return;
-    this.logger.warn('consumer channel closed; reopening');
-    const retry = (delayMs: number) =>
-      setTimeout(() => {
-        if (this.stopping || this.channel || this.connection.connection !== conn) return;
-        this.open(conn).catch((error: unknown) => {
-          this.logger.warn({ err: (error as Error).message }, 'consumer channel reopen failed');
-          retry(Math.min(delayMs * 2, 5_000));
-        });
-      }, delayMs).unref();
-    retry(50);
-  }
-
-  private onMessage(ch: ConfirmChannel, msg: ConsumeMessage | null): void {
+  protected onMessage(ch: ConfirmChannel, msg: ConsumeMessage | null): void {
     if (!msg) {
       // Cancelled by the broker (queue deleted): a new channel re-declares it.
       if (!this.stopping) void ch.close().catch(() => undefined);

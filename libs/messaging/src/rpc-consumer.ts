@@ -9,10 +9,10 @@ import {
 import { requestContext } from '@phonegate/platform';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
-import { Inflight } from './inflight';
+import { QueueConsumer } from './queue-consumer';
 import { numberHeader } from './amqp-util';
 import { BusContext } from './bus-context';
-import type { ConnectionManager, ConnectionParticipant } from './connection';
+import type { ConnectionManager } from './connection';
 import { decodeEnvelope, type EnvelopeCodec, parseOrThrow, responseScope } from './envelope';
 import { ContractViolationError } from './errors';
 import { DEADLINE_HEADER, type ReplyBody } from './rpc-client';
@@ -38,77 +38,32 @@ export interface RpcConsumerOptions {
  * `{ ok: false, error }` to the caller's direct reply-to address. Requests
  * past their deadline are dropped unanswered (the caller has given up).
  */
-export class RpcQueueConsumer implements ConnectionParticipant {
-  readonly name: string;
-  private channel: Channel | undefined;
-  private consumerTag: string | undefined;
-  private stopping = false;
-  private readonly inflight = new Inflight();
-  private readonly logger: Logger;
+export class RpcQueueConsumer extends QueueConsumer<Channel> {
+  override readonly name: string;
 
   constructor(
-    private readonly connection: ConnectionManager,
+    connection: ConnectionManager,
     private readonly options: RpcConsumerOptions,
   ) {
-    this.name = `rpc:${options.topology.queue}`;
-    this.logger = options.logger.child({
-      component: 'bus-rpc-server',
-      queue: options.topology.queue,
-    });
-  }
-
-  async onConnected(conn: ChannelModel): Promise<void> {
-    if (this.stopping) return;
-    await this.open(conn);
-  }
-
-  onDisconnected(): void {
-    this.channel = undefined;
-    this.consumerTag = undefined;
-  }
-
-  async stop(timeoutMs: number): Promise<void> {
-    this.stopping = true;
-    const ch = this.channel;
-    if (ch && this.consumerTag) await ch.cancel(this.consumerTag).catch(() => undefined);
-    await this.inflight.drain(timeoutMs);
-    this.channel = undefined;
-    await ch?.close().catch(() => undefined);
-  }
-
-  private async open(conn: ChannelModel): Promise<void> {
-    const ch = await conn.createChannel();
-    try {
-      await declareRpcQueue(ch, this.options.topology);
-      await ch.prefetch(this.options.prefetch);
-    } catch (error) {
-      await ch.close().catch(() => undefined);
-      throw error;
-    }
-    ch.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'rpc channel error'));
-    ch.on('close', () => {
-      if (this.channel !== ch) return;
-      this.channel = undefined;
-      if (this.stopping) return;
-      setTimeout(() => {
-        if (this.stopping || this.channel || this.connection.connection !== conn) return;
-        this.open(conn).catch((error: unknown) =>
-          this.logger.warn({ err: (error as Error).message }, 'rpc channel reopen failed'),
-        );
-      }, 50).unref();
-    });
-    this.channel = ch;
-    const { consumerTag } = await ch.consume(
-      this.options.topology.queue,
-      (msg) => this.onMessage(ch, msg),
-      {
-        noAck: false,
-      },
+    const queue = options.topology.queue;
+    super(
+      connection,
+      options.logger.child({ component: 'bus-rpc-server', queue }),
+      queue,
+      options.prefetch,
     );
-    this.consumerTag = consumerTag;
+    this.name = `rpc:${queue}`;
   }
 
-  private onMessage(ch: Channel, msg: ConsumeMessage | null): void {
+  protected createChannel(conn: ChannelModel): Promise<Channel> {
+    return conn.createChannel();
+  }
+
+  protected declare(ch: Channel): Promise<void> {
+    return declareRpcQueue(ch, this.options.topology);
+  }
+
+  protected onMessage(ch: Channel, msg: ConsumeMessage | null): void {
     if (!msg) return;
     void this.inflight
       .track(async () => {
