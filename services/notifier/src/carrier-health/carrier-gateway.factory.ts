@@ -45,6 +45,7 @@ export class FailoverMessageSender extends MessageSender {
         ...(message.subject !== undefined ? { subject: message.subject } : {}),
         notAfter: message.notAfter,
         signal: this.shutdown,
+        urgent: message.priority === 'critical',
       });
       return {
         outcome: 'sent',

@@ -21,6 +21,11 @@ export interface OutboundMessage {
   notAfter?: Date;
   /** Aborts the call (the per-call timeout or the caller giving up). */
   signal: AbortSignal;
+  /**
+   * A code or a security alert (priority `critical`): it is not used to probe a carrier that
+   * has become slow while a faster one can take it (see FailoverSender `slowCallMs`).
+   */
+  urgent?: boolean;
 }
 
 /** A carrier took the message. */

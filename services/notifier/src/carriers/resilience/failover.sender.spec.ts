@@ -183,6 +183,56 @@ describe('FailoverSender', () => {
     expect(fallback.carrierId).toBe('a');
   });
 
+  it('passes over a carrier that has stalled before any slow answer has come back', async () => {
+    // a stops answering: its first call is out, unanswered, for longer than slowCallMs.
+    a.script = hang;
+    build({ a: policy({ timeoutMs: 400 }), b: policy() }, { slowCallMs: 40 });
+    const first = sender.send(message({ urgent: true }));
+    await sleep(10);
+    // Not yet past slowCallMs: a still goes first.
+    const early = sender.send(message({ urgent: true }));
+    await sleep(60);
+    const started = Date.now();
+    const later = await sender.send(message({ urgent: true }));
+    expect(later.attempts.map((x) => [x.carrierId, x.outcome])).toEqual([['b', 'accepted']]);
+    expect(Date.now() - started).toBeLessThan(200);
+    // The stalled calls time out and go over to b.
+    for (const out of await Promise.all([first, early]))
+      expect(out.attempts.map((x) => [x.carrierId, x.outcome])).toEqual([
+        ['a', 'failed'],
+        ['b', 'accepted'],
+      ]);
+    // Once nothing is out and its average is fast, a leads again (one timeout of 400 ms in the
+    // average keeps it slow for a while, so start from a fresh sender).
+    a.script = async () => a.ok();
+    build(undefined, { slowCallMs: 40 });
+    expect((await sender.send(message({ urgent: true }))).carrierId).toBe('a');
+  });
+
+  it('probes a slow carrier with ordinary messages, not with codes, unless nothing else probes it', async () => {
+    a.script = async () => {
+      await sleep(60);
+      return a.ok();
+    };
+    build(undefined, { slowCallMs: 30, slowProbeEvery: 3, urgentProbeAfterMs: 150 });
+    await sender.send(message()); // a answers in 60 ms: slow from now on
+    const urgentFirst: string[] = [];
+    for (let i = 0; i < 9; i++)
+      urgentFirst.push((await sender.send(message({ urgent: true }))).attempts[0]!.carrierId);
+    // Codes never probe within urgentProbeAfterMs of the last probe (the first send).
+    expect(urgentFirst).toEqual(Array(9).fill('b'));
+    const ordinaryFirst: string[] = [];
+    for (let i = 0; i < 9; i++)
+      ordinaryFirst.push((await sender.send(message())).attempts[0]!.carrierId);
+    expect(ordinaryFirst).toEqual(['b', 'b', 'a', 'b', 'b', 'a', 'b', 'b', 'a']);
+    // With no probe for urgentProbeAfterMs, one code tries a (it still works, slowly), the next does not.
+    await sleep(170);
+    const probe = await sender.send(message({ urgent: true }));
+    expect(probe.attempts[0]!.carrierId).toBe('a');
+    expect(probe.carrierId).toBe('a');
+    expect((await sender.send(message({ urgent: true }))).attempts[0]!.carrierId).toBe('b');
+  });
+
   it('opens at the volume threshold and then passes the carrier over without calling it', async () => {
     a.script = fail(a);
     for (let i = 0; i < 3; i++) await sender.send(message());

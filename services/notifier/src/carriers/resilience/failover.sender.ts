@@ -93,14 +93,23 @@ export interface FailoverSenderOptions {
   /** No attempt starts with less life left than this (ms). Default 50. */
   minAttemptMs?: number;
   /**
-   * A carrier whose recent answers (moving average) take longer than this is tried after the
-   * carriers that answer faster, for the same channel and country: a carrier that is slow but
-   * not failing never trips its breaker, yet holds every code for seconds. One message in
-   * `slowProbeEvery` still tries it first, so its recovery is seen. Default 1000 ms.
+   * A carrier whose recent answers (moving average) take longer than this, or that has had a
+   * call out for longer than this without an answer, is tried after the carriers that answer
+   * faster, for the same channel and country: a carrier that is slow but not failing never
+   * trips its breaker, yet holds every code for seconds. The second test sees a carrier stall
+   * within `slowCallMs` of it starting, before any slow answer has come back. Default 1000 ms.
    */
   slowCallMs?: number;
-  /** Default 20. */
+  /**
+   * One message in `slowProbeEvery` that is not urgent still tries a slow carrier first, so its
+   * recovery is seen. Default 20.
+   */
   slowProbeEvery?: number;
+  /**
+   * Urgent messages (codes) never probe a slow carrier while a faster one is there, unless no
+   * call to it has started for this long (no other traffic to probe with). Default 5000 ms.
+   */
+  urgentProbeAfterMs?: number;
   now?: () => number;
 }
 
@@ -114,6 +123,10 @@ interface Entry {
   /** Moving average of answer times (accepted and failed calls), ms; undefined before the first. */
   avgMs: number | undefined;
   slow: boolean;
+  /** Calls out now: call number → start time (insertion order: the first is the oldest). */
+  outstanding: Map<number, number>;
+  /** When a call to it last started. */
+  lastTriedAt: number;
 }
 
 type AttemptResult =
@@ -154,7 +167,9 @@ export class FailoverSender extends EventEmitter {
   private readonly minAttemptMs: number;
   private readonly slowCallMs: number;
   private readonly slowProbeEvery: number;
+  private readonly urgentProbeAfterMs: number;
   private sends = 0;
+  private calls = 0;
   private readonly now: () => number;
 
   constructor(private readonly options: FailoverSenderOptions) {
@@ -166,6 +181,7 @@ export class FailoverSender extends EventEmitter {
     this.minAttemptMs = options.minAttemptMs ?? 50;
     this.slowCallMs = options.slowCallMs ?? 1_000;
     this.slowProbeEvery = Math.max(1, options.slowProbeEvery ?? 20);
+    this.urgentProbeAfterMs = options.urgentProbeAfterMs ?? 5_000;
     this.now = options.now ?? Date.now;
     for (const carrier of options.carriers) {
       const policy = options.policies[carrier.id];
@@ -225,6 +241,8 @@ export class FailoverSender extends EventEmitter {
       state: 'closed',
       avgMs: undefined,
       slow: false,
+      outstanding: new Map(),
+      lastTriedAt: Number.NEGATIVE_INFINITY,
     };
     breaker.on('open', () => this.transition(entry, 'open'));
     breaker.on('halfOpen', () => this.transition(entry, 'half_open'));
@@ -300,18 +318,33 @@ export class FailoverSender extends EventEmitter {
   }
 
   /**
-   * Candidates with the slow ones after the fast ones (see `slowCallMs`), except for one
-   * message in `slowProbeEvery`, which keeps the configured order. Pure reordering: a slow
-   * carrier is still tried when the faster ones fail.
+   * Candidates with the slow ones after the fast ones (see `slowCallMs`). A message that is not
+   * urgent keeps the configured order once in `slowProbeEvery` (a probe); an urgent one only when
+   * no call to the slow carrier has started for `urgentProbeAfterMs`. Pure reordering: a slow carrier
+   * is still tried when the faster ones fail.
    */
-  private inSpeedOrder(candidates: string[]): string[] {
+  private inSpeedOrder(candidates: string[], urgent: boolean): string[] {
     if (candidates.length < 2) return candidates;
-    this.sends++;
-    if (this.sends % this.slowProbeEvery === 0) return candidates;
+    const now = this.now();
     const fast: string[] = [];
-    const slow: string[] = [];
-    for (const id of candidates) (this.entries.get(id)!.slow ? slow : fast).push(id);
-    return fast.length && slow.length ? [...fast, ...slow] : candidates;
+    const slow: Entry[] = [];
+    for (const id of candidates) {
+      const entry = this.entries.get(id)!;
+      if (this.isSlow(entry, now)) slow.push(entry);
+      else fast.push(id);
+    }
+    if (!fast.length || !slow.length) return candidates;
+    const probe = urgent
+      ? slow.every((e) => now - e.lastTriedAt >= this.urgentProbeAfterMs)
+      : ++this.sends % this.slowProbeEvery === 0;
+    if (probe) return candidates;
+    return [...fast, ...slow.map((e) => e.carrier.id)];
+  }
+
+  private isSlow(entry: Entry, now: number): boolean {
+    if (entry.slow) return true;
+    for (const startedAt of entry.outstanding.values()) return now - startedAt > this.slowCallMs;
+    return false;
   }
 
   private observeSpeed(entry: Entry, durationMs: number): void {
@@ -320,13 +353,20 @@ export class FailoverSender extends EventEmitter {
     if (slow === entry.slow) return;
     entry.slow = slow;
     this.logger[slow ? 'warn' : 'info'](
-      { carrier: entry.carrier.id, averageMs: Math.round(entry.avgMs), slowCallMs: this.slowCallMs },
+      {
+        carrier: entry.carrier.id,
+        averageMs: Math.round(entry.avgMs),
+        slowCallMs: this.slowCallMs,
+      },
       slow ? 'carrier is slow: faster carriers go first' : 'carrier is fast again',
     );
   }
 
   async send(message: OutboundMessage): Promise<SendOutcome> {
-    const candidates = this.inSpeedOrder(this.candidates(message.channel, message.to));
+    const candidates = this.inSpeedOrder(
+      this.candidates(message.channel, message.to),
+      message.urgent === true,
+    );
     if (!candidates.length) throw new NoRouteError(message.channel);
     const attempts: SendAttempt[] = [];
     const doneWith = new Set<string>();
@@ -459,6 +499,9 @@ export class FailoverSender extends EventEmitter {
       if (remaining <= this.minAttemptMs) return { type: 'skipped' };
       const timeoutMs = Math.max(1, Math.floor(Math.min(entry.policy.timeoutMs, remaining)));
       const started = this.now();
+      const call = ++this.calls;
+      entry.outstanding.set(call, started);
+      entry.lastTriedAt = started;
       try {
         const accepted = await breaker.fire(message, timeoutMs);
         const duration = this.now() - started;
@@ -515,6 +558,8 @@ export class FailoverSender extends EventEmitter {
           'carrier send failed',
         );
         return { type: 'failed' };
+      } finally {
+        entry.outstanding.delete(call);
       }
     } finally {
       release();
