@@ -245,6 +245,8 @@ export class NotifierAppModule {
             new PriorityLanes(dispatch, metrics, clock, config.lanes, config.bus.maxAttempts, {
               standardMs: config.yieldMs.standard,
               bulkMs: config.yieldMs.bulk,
+              pressureLagMs: config.codesLateLagMs,
+              maxHoldMs: config.lowerLaneHoldMs,
             }),
           inject: [DispatchService, NotifierMetrics, Clock],
         },

@@ -73,6 +73,8 @@ export const notifierEnvSchema = z.object({
   /** How long a standard / bulk message waits for the higher lanes to go idle before it starts anyway. */
   NOTIFIER_STANDARD_YIELD: env.duration('20ms'),
   NOTIFIER_BULK_YIELD: env.duration('50ms'),
+  NOTIFIER_CODES_LATE_LAG: env.duration('250ms'),
+  NOTIFIER_LOWER_LANE_HOLD: env.duration('2s'),
   /** Prefetch of `notifier.events` (contact projection). */
   NOTIFIER_EVENTS_PREFETCH: env.int(100, 1, 1000),
 
@@ -149,6 +151,9 @@ export interface NotifierConfig {
   carriers: CarriersConfig & { receiptCallbackBaseUrl: string };
   lanes: { critical: LaneConfig; standard: LaneConfig; bulk: LaneConfig };
   yieldMs: { standard: number; bulk: number };
+  /** Codes are late past this start lag; lower-lane messages are then held up to `lowerLaneHoldMs`. */
+  codesLateLagMs: number;
+  lowerLaneHoldMs: number;
   retry: { delaysMs: number[]; holdMs: number };
   dedupeTtlMs: number;
   templates: { host: string; brand: string };
@@ -248,6 +253,8 @@ export function loadNotifierConfig(source: NodeJS.ProcessEnv = process.env): Not
     carriers: { ...carriers, receiptCallbackBaseUrl },
     lanes: { critical: laneOf('CRITICAL'), standard: laneOf('STANDARD'), bulk: laneOf('BULK') },
     yieldMs: { standard: raw.NOTIFIER_STANDARD_YIELD, bulk: raw.NOTIFIER_BULK_YIELD },
+    codesLateLagMs: raw.NOTIFIER_CODES_LATE_LAG,
+    lowerLaneHoldMs: raw.NOTIFIER_LOWER_LANE_HOLD,
     retry: { delaysMs: raw.NOTIFIER_RETRY_DELAYS, holdMs: raw.NOTIFIER_RETRY_HOLD },
     dedupeTtlMs: raw.NOTIFIER_DEDUPE_TTL,
     templates: { host: raw.NOTIFIER_ORIGIN_HOST, brand: raw.NOTIFIER_BRAND },

@@ -16,11 +16,33 @@ export interface LaneLimits {
   concurrency: number;
 }
 
-/** How long a message of a lower priority waits for the higher lanes to go idle before it starts anyway. */
+/**
+ * How long a message of a lower priority waits for the higher lanes to go idle before it starts
+ * anyway; and, while codes are late, how long it is held.
+ */
 export interface YieldPolicy {
   standardMs: number;
   bulkMs: number;
+  /**
+   * Codes are late when the critical lane has messages waiting for a slot, or the recent
+   * critical messages (moving average) started this long after they were requested: the
+   * platform is past its capacity, and every order update sent takes CPU, database and carrier
+   * capacity from the codes. Then lower-lane messages are held.
+   */
+  pressureLagMs: number;
+  /** Longest a lower-lane message is held while codes are late; then it starts anyway (no starvation). */
+  maxHoldMs: number;
 }
+
+const DEFAULT_YIELD: YieldPolicy = {
+  standardMs: 20,
+  bulkMs: 50,
+  pressureLagMs: 250,
+  maxHoldMs: 2_000,
+};
+/** The lag average counts only while codes keep coming: no critical start for this long, no pressure. */
+const PRESSURE_MEMORY_MS = 1_000;
+const HOLD_POLL_MS = 25;
 
 /**
  * Runs messages of each priority with that priority's own concurrency, so a
@@ -29,6 +51,10 @@ export interface YieldPolicy {
 export class PriorityLanes {
   private readonly lanes: Record<Priority, Semaphore>;
   private readonly stopping = new AbortController();
+  private readonly yieldPolicy: YieldPolicy;
+  /** Moving average of how late critical messages start (ms), and when the last one started. */
+  private criticalLagMs = 0;
+  private lastCriticalAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly dispatcher: DispatchService,
@@ -36,8 +62,9 @@ export class PriorityLanes {
     private readonly clock: Clock,
     limits: Record<Priority, LaneLimits>,
     private readonly maxBusAttempts: number,
-    private readonly yieldPolicy: YieldPolicy = { standardMs: 20, bulkMs: 50 },
+    yieldPolicy: Partial<YieldPolicy> = {},
   ) {
+    this.yieldPolicy = { ...DEFAULT_YIELD, ...yieldPolicy };
     this.lanes = {
       critical: new Semaphore(limits.critical.concurrency),
       standard: new Semaphore(limits.standard.concurrency),
@@ -53,7 +80,8 @@ export class PriorityLanes {
     );
     const lane = laneOf(ctx.queue) ?? request.priority;
     await this.lanes[lane].run(async () => {
-      await this.yieldToHigher(lane);
+      if (lane === 'critical') this.noteCriticalStart(requestedAt.getTime());
+      else await this.yieldToHigher(lane);
       return this.dispatcher.dispatch(request, {
         requestedAt,
         lastDelivery: ctx.attempt >= this.maxBusAttempts,
@@ -62,22 +90,50 @@ export class PriorityLanes {
     });
   }
 
+  private noteCriticalStart(requestedAtMs: number): void {
+    const now = this.clock.nowMs();
+    const lag = Math.max(0, now - requestedAtMs);
+    this.criticalLagMs =
+      now - this.lastCriticalAt > PRESSURE_MEMORY_MS ? lag : this.criticalLagMs * 0.8 + lag * 0.2;
+    this.lastCriticalAt = now;
+  }
+
+  /** Codes are late (see `YieldPolicy.pressureLagMs`). */
+  codesLate(): boolean {
+    if (this.lanes.critical.waiting > 0) return true;
+    return (
+      this.clock.nowMs() - this.lastCriticalAt <= PRESSURE_MEMORY_MS &&
+      this.criticalLagMs > this.yieldPolicy.pressureLagMs
+    );
+  }
+
   /**
    * Lower lanes step aside while codes are being sent: they share the CPU, the database pool
-   * and the carriers' windows with the critical lane. The wait is bounded, so bulk never stops.
+   * and the carriers' windows with the critical lane. The wait for the critical lane to go idle
+   * is short; while codes are late, a message is held up to `maxHoldMs`. Both are bounded, so
+   * order updates never stop: under a code backlog they trickle (each slot one message per
+   * `maxHoldMs`), and go at full speed again as soon as the codes are on time.
    */
   private async yieldToHigher(lane: Priority): Promise<void> {
-    if (lane === 'critical') return;
     await this.lanes.critical.whenIdle(
       lane === 'bulk' ? this.yieldPolicy.bulkMs : this.yieldPolicy.standardMs,
     );
     if (lane === 'bulk') await this.lanes.standard.whenIdle(this.yieldPolicy.standardMs);
+    if (!this.codesLate()) return;
+    this.metrics.laneHolds.inc({ lane });
+    const until = this.clock.nowMs() + this.yieldPolicy.maxHoldMs;
+    while (this.codesLate() && this.clock.nowMs() < until && !this.stopping.signal.aborted)
+      await sleep(HOLD_POLL_MS);
   }
 
   /** Wakes messages waiting to retry, so they go back to the bus and the consumers can drain. */
   stop(): void {
     this.stopping.abort();
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function laneOf(queue: string): Priority | undefined {

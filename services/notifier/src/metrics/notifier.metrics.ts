@@ -11,6 +11,7 @@ export class NotifierMetrics {
   readonly dropped: Counter<'reason'>;
   readonly queueLag: Histogram<'queue'>;
   readonly receipts: Counter<'carrier' | 'status'>;
+  readonly laneHolds: Counter<'lane'>;
 
   constructor(metrics: MetricsService) {
     this.sends = metrics.counter('notifier_sends_total', 'Send attempts by carrier and outcome', [
@@ -40,6 +41,11 @@ export class NotifierMetrics {
       'notifier_receipts_total',
       'Delivery receipts by carrier and status',
       ['carrier', 'status'],
+    );
+    this.laneHolds = metrics.counter(
+      'notifier_lane_holds_total',
+      'Standard and bulk messages held because codes were late (critical lane backlogged)',
+      ['lane'],
     );
   }
 }

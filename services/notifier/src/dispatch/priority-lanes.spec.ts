@@ -1,0 +1,136 @@
+import type { Priority } from '@phonegate/contracts';
+import type { BusContext } from '@phonegate/messaging';
+import { Clock, MetricsService } from '@phonegate/platform';
+import { NotifierMetrics } from '../metrics/notifier.metrics';
+import type { DispatchService, NotificationRequest } from './dispatch.service';
+import { PRIORITY_QUEUES, PriorityLanes } from './priority-lanes';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Records when each message started; each takes `workMs`. */
+class RecordingDispatcher {
+  readonly started: { id: string; priority: Priority; at: number }[] = [];
+  workMs = 5;
+  async dispatch(request: NotificationRequest): Promise<void> {
+    this.started.push({ id: request.messageId, priority: request.priority, at: Date.now() });
+    await sleep(this.workMs);
+  }
+}
+
+function ctx(priority: Priority, requestedAt: number): BusContext {
+  return {
+    queue: PRIORITY_QUEUES[priority],
+    attempt: 1,
+    envelope: { time: new Date(requestedAt).toISOString() },
+  } as unknown as BusContext;
+}
+
+function request(priority: Priority, ref: string): NotificationRequest {
+  return { priority, messageId: ref } as unknown as NotificationRequest;
+}
+
+describe('PriorityLanes', () => {
+  let dispatcher: RecordingDispatcher;
+  let metrics: NotifierMetrics;
+  let lanes: PriorityLanes;
+
+  function build(critical = 4): void {
+    dispatcher = new RecordingDispatcher();
+    metrics = new NotifierMetrics(new MetricsService('notifier', false));
+    lanes = new PriorityLanes(
+      dispatcher as unknown as DispatchService,
+      metrics,
+      new Clock(),
+      {
+        critical: { concurrency: critical },
+        standard: { concurrency: 4 },
+        bulk: { concurrency: 4 },
+      },
+      5,
+      { standardMs: 5, bulkMs: 5, pressureLagMs: 100, maxHoldMs: 300 },
+    );
+  }
+
+  afterEach(() => lanes.stop());
+
+  async function holds(lane: string): Promise<number> {
+    const value = await metrics.laneHolds.get();
+    return value.values.find((v) => v.labels['lane'] === lane)?.value ?? 0;
+  }
+
+  it('runs an order update without holding it while codes are on time', async () => {
+    build();
+    await lanes.run(request('critical', 'code'), ctx('critical', Date.now()));
+    const t = Date.now();
+    await lanes.run(request('standard', 'order'), ctx('standard', Date.now()));
+    expect(dispatcher.started.map((s) => s.id)).toEqual(['code', 'order']);
+    expect(dispatcher.started[1]!.at - t).toBeLessThan(60);
+    expect(await holds('standard')).toBe(0);
+  });
+
+  it('holds order updates while codes start late, and lets them go when the codes catch up', async () => {
+    build();
+    // Codes requested 500 ms ago: the platform is behind (lag above 100 ms).
+    const late = Date.now() - 500;
+    await Promise.all(
+      [1, 2, 3].map((i) => lanes.run(request('critical', `code${i}`), ctx('critical', late))),
+    );
+    expect(lanes.codesLate()).toBe(true);
+    const t = Date.now();
+    const order = lanes.run(request('standard', 'order'), ctx('standard', Date.now()));
+    const bulk = lanes.run(request('bulk', 'bulk'), ctx('bulk', Date.now()));
+    await sleep(80);
+    expect(dispatcher.started.map((s) => s.id)).not.toContain('order');
+    // Codes on time again: the average drops below 100 ms and the held messages go.
+    for (let i = 0; i < 12; i++)
+      await lanes.run(request('critical', `fresh${i}`), ctx('critical', Date.now()));
+    expect(lanes.codesLate()).toBe(false);
+    await Promise.all([order, bulk]);
+    const orderAt = dispatcher.started.find((s) => s.id === 'order')!.at;
+    expect(orderAt - t).toBeGreaterThanOrEqual(80);
+    expect(orderAt - t).toBeLessThan(290);
+    expect(await holds('standard')).toBe(1);
+    expect(await holds('bulk')).toBe(1);
+  });
+
+  it('holds an order update at most maxHoldMs, so a code backlog never stops them', async () => {
+    build();
+    const late = Date.now() - 1_000;
+    await lanes.run(request('critical', 'code'), ctx('critical', late));
+    // Keep codes coming late for longer than maxHoldMs (300 ms).
+    let feeding = true;
+    const feed = (async () => {
+      while (feeding) {
+        await lanes.run(request('critical', 'code'), ctx('critical', Date.now() - 1_000));
+        await sleep(20);
+      }
+    })();
+    const t = Date.now();
+    await lanes.run(request('standard', 'order'), ctx('standard', Date.now()));
+    const waited = Date.now() - t;
+    feeding = false;
+    await feed;
+    expect(waited).toBeGreaterThanOrEqual(290);
+    expect(waited).toBeLessThan(600);
+  });
+
+  it('counts codes waiting for a critical slot as late, whatever their lag', async () => {
+    build(1);
+    dispatcher.workMs = 150;
+    const now = Date.now();
+    const first = lanes.run(request('critical', 'c1'), ctx('critical', now));
+    const second = lanes.run(request('critical', 'c2'), ctx('critical', now));
+    await sleep(20);
+    expect(lanes.codesLate()).toBe(true);
+    await Promise.all([first, second]);
+    expect(lanes.codesLate()).toBe(false);
+  });
+
+  it('forgets the lag once codes stop coming', async () => {
+    build();
+    await lanes.run(request('critical', 'code'), ctx('critical', Date.now() - 1_000));
+    expect(lanes.codesLate()).toBe(true);
+    await sleep(1_050);
+    expect(lanes.codesLate()).toBe(false);
+  });
+});
