@@ -12,6 +12,7 @@ export class OtpMetrics {
   readonly prefixRatio;
   readonly deliveryOutcomes;
   readonly publishFailures;
+  readonly codeSendFailures;
   readonly factorChecks;
 
   constructor(metrics: MetricsService) {
@@ -48,6 +49,11 @@ export class OtpMetrics {
       'otp_event_publish_failures_total',
       'Events that could not be published',
       ['type'],
+    );
+    this.codeSendFailures = metrics.counter(
+      'otp_code_send_failures_total',
+      'Code messages whose publish failed: not_sent (certainly never reached the broker) or uncertain (it may have)',
+      ['outcome'],
     );
     this.factorChecks = metrics.counter(
       'otp_factor_checks_total',

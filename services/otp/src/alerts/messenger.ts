@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { type Channel, type ChallengePurpose, notificationRequestedV1 } from '@phonegate/contracts';
+import {
+  BusUnavailableError,
+  ContractViolationError,
+  PublisherOverloadedError,
+} from '@phonegate/messaging';
 import type { EventPublisher } from '../ports/event-publisher';
 import { templateFor } from '../challenges/challenge.model';
 
@@ -17,6 +22,29 @@ export interface CodeMessage {
   ttlMs: number;
   messageId: string;
   reportUrl: string;
+}
+
+/**
+ * Whether a failed code publish certainly never reached the broker (so no SMS
+ * can carry its code), as opposed to an outcome we cannot know.
+ *
+ * Certainly never left (libs/messaging `ConfirmPublisher`, `EventBus`):
+ * - `BusUnavailableError`: refused at once (the connection down past its
+ *   grace), or failed by the sweep from the line of messages never written;
+ * - `PublisherOverloadedError`: refused at once, nothing written;
+ * - `ContractViolationError`: the envelope was never built.
+ *
+ * Anything else may have reached the broker: `PublishTimeoutError` (written,
+ * then no confirm in time: the broker may hold it and route it later),
+ * `BusClosedError` (a shutdown also fails messages already on the wire), and
+ * any error we do not know.
+ */
+export function codeNeverLeft(error: unknown): boolean {
+  return (
+    error instanceof BusUnavailableError ||
+    error instanceof PublisherOverloadedError ||
+    error instanceof ContractViolationError
+  );
 }
 
 export type SecurityAlert =

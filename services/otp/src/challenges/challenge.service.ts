@@ -10,7 +10,7 @@ import {
   type EventContract,
 } from '@phonegate/contracts';
 import { type Clock, DomainError, type Logger } from '@phonegate/platform';
-import type { Messenger, SecurityAlert } from '../alerts/messenger';
+import { codeNeverLeft, type Messenger, type SecurityAlert } from '../alerts/messenger';
 import { type AccountSignals, unrequestedKeys } from '../alerts/account-signals.store';
 import { generateNumericCode, normalizeNumericCode } from '../codes/code-generator';
 import { digestsEqual, type KeyedHasher } from '../codes/keyed-hash';
@@ -146,17 +146,24 @@ export class ChallengeService {
         : {}),
     });
     if (!created.gates.passed) throw this.guard.refusal(created.gates);
+    let uncertain: DomainError | undefined;
     try {
       await Promise.all([
         this.messenger.sendCode(this.codeMessage(record, code, ttlMs)),
         this.guard.observe(destination, now),
       ]);
     } catch (error) {
-      // Nothing was queued, so nothing is pending: remove the challenge and say so.
-      await this.store.remove(id).catch(() => undefined);
-      throw this.notQueued(error, id);
+      if (codeNeverLeft(error)) {
+        // Nothing was queued, so nothing is pending: remove the challenge and say so.
+        await this.store.remove(id).catch(() => undefined);
+        throw this.notQueued(error, id);
+      }
+      // The message may be at the broker and its SMS arrive: the challenge stays
+      // as it is (its code verifies, it expires normally); the caller still hears 503.
+      uncertain = this.maybeQueued(error, id);
     }
-    this.metrics.issued.inc({ purpose: record.purpose, channel: record.channel, kind: 'first' });
+    if (!uncertain)
+      this.metrics.issued.inc({ purpose: record.purpose, channel: record.channel, kind: 'first' });
     this.emit(challengeCreatedV1, record);
     if (created.unrequestedAlert > 0 && record.accountId) {
       this.alertOwner(
@@ -166,6 +173,7 @@ export class ChallengeService {
         { count: created.unrequestedAlert },
       );
     }
+    if (uncertain) throw uncertain;
     return toView(record, now, this.orderFor(record.purpose));
   }
 
@@ -332,9 +340,16 @@ export class ChallengeService {
         this.guard.observe(destination, now),
       ]);
     } catch (error) {
-      // Let the person ask again at once: this send never left.
-      await this.store.undoCooldown(record.id, messageId, now, channel).catch(() => undefined);
-      throw this.notQueued(error, record.id);
+      if (codeNeverLeft(error)) {
+        // Let the person ask again at once: this send never left.
+        await this.store.undoCooldown(record.id, messageId, now, channel).catch(() => undefined);
+        throw this.notQueued(error, record.id);
+      }
+      // The store holds the new code's digest (the old code is dead, C9), and this code
+      // may reach the phone: leave it so, cooldown included, and still answer 503.
+      const uncertain = this.maybeQueued(error, record.id);
+      await this.noteSignInCode(updated);
+      throw uncertain;
     }
     this.metrics.issued.inc({
       purpose: updated.purpose,
@@ -627,7 +642,22 @@ export class ChallengeService {
   }
 
   private notQueued(error: unknown, challengeId: string): DomainError {
+    this.metrics.codeSendFailures.inc({ outcome: 'not_sent' });
     this.logger.error({ err: error, challengeId }, 'code message not queued');
+    return this.codeNotSent();
+  }
+
+  /** The same answer as notQueued(): the caller cannot know either. */
+  private maybeQueued(error: unknown, challengeId: string): DomainError {
+    this.metrics.codeSendFailures.inc({ outcome: 'uncertain' });
+    this.logger.error(
+      { err: error, challengeId },
+      'code message may have been queued; the challenge is kept',
+    );
+    return this.codeNotSent();
+  }
+
+  private codeNotSent(): DomainError {
     return new DomainError(
       'service_unavailable',
       'The code could not be sent; try again shortly.',

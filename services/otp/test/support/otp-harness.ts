@@ -54,7 +54,13 @@ export class OtpHarness {
   private cipher!: SensitiveCipher;
   static readonly TAP_QUEUE = 'test.tap';
 
-  constructor(private readonly env: Record<string, string> = {}) {}
+  constructor(
+    private readonly env: Record<string, string> = {},
+    private readonly options: {
+      /** The broker URL the service uses, from its vhost's (e.g. through a proxy); the tap and "identity" connect directly. */
+      serviceBusUrl?: (vhostUrl: string) => string;
+    } = {},
+  ) {}
 
   async start(): Promise<this> {
     [this.db, this.vhost] = await Promise.all([
@@ -65,7 +71,7 @@ export class OtpHarness {
       DATABASE_URL: this.db.url,
       REDIS_URL: TEST_INFRA.redisUrl,
       REDIS_KEY_PREFIX: this.prefix,
-      RABBITMQ_URL: this.vhost.url,
+      RABBITMQ_URL: this.options.serviceBusUrl?.(this.vhost.url) ?? this.vhost.url,
       API_KEYS: 'sf-test-key:storefront,ops-test-key:ops',
       BUS_ENCRYPTION_KEYS: `b1:${this.keys.bus.toString('base64')}`,
       CODE_HMAC_KEYS: `c1:${this.keys.code.toString('base64')}`,
