@@ -32,6 +32,7 @@ import { HandoffController } from './handoff/handoff.controller';
 import { ConfirmHandoff } from './handoff/usecases/confirm-handoff';
 import { UnlockHandoff } from './handoff/usecases/unlock-handoff';
 import { DELIVERY_ENTITIES, DELIVERY_MIGRATIONS } from './persistence/entities';
+import { PgShipmentLedger } from './persistence/pg-shipment.ledger';
 import { ShipmentLedger } from './persistence/shipment.ledger';
 import { TypeOrmShipmentLedger } from './persistence/typeorm-shipment.ledger';
 import { CodeVault } from './shipments/code-vault';
@@ -132,7 +133,9 @@ class DeliveryInfraModule {
       { provide: CodeStore, useFactory: (logger: Logger) => new RedisCodeStore(deps.redis, logger), inject: [PLATFORM_LOGGER] },
       {
         provide: ShipmentLedger,
-        useFactory: (ds: DataSource, outbox: Outbox, logger: Logger) => new TypeOrmShipmentLedger(ds, outbox, logger),
+        // Plain SQL on PostgreSQL (and the embedded mode's PGlite); TypeORM's repositories elsewhere.
+        useFactory: (ds: DataSource, outbox: Outbox, logger: Logger) =>
+          ds.options.type === 'postgres' ? new PgShipmentLedger(ds, outbox, logger) : new TypeOrmShipmentLedger(ds, outbox, logger),
         inject: [DataSource, Outbox, PLATFORM_LOGGER],
       },
       {

@@ -40,14 +40,19 @@ export interface ShipmentTx {
   /** The shipment as of the start of the transaction (undefined when not loaded). */
   readonly shipment: ShipmentRecord | undefined;
   save(record: ShipmentRecord): Promise<void>;
-  /** Changes some fields of an existing shipment; returns it as updated (undefined if there is none). */
-  update(shipmentId: string, patch: Partial<Omit<ShipmentRecord, 'id'>>): Promise<ShipmentRecord | undefined>;
   /**
    * Inserts an attempt. With `unlessRecorded`, first checks whether its id is
    * already recorded and then returns false (the repair of a handoff whose
    * record did not commit); fresh attempt ids need no check.
    */
   recordAttempt(attempt: AttemptRecord, options?: { unlessRecorded?: boolean }): Promise<boolean>;
+  /**
+   * Records a confirmed handoff: inserts `attempt` (as recordAttempt, same
+   * `unlessRecorded`) and marks its shipment handed off by the attempt's
+   * device at its device time. False when the attempt was already recorded;
+   * else the shipment as updated (undefined if there is no such shipment).
+   */
+  recordHandoff(attempt: AttemptRecord, options?: { unlessRecorded?: boolean }): Promise<false | { shipment: ShipmentRecord | undefined }>;
   publish<C extends EventContract>(contract: C, data: EventData<C>): Promise<void>;
 }
 

@@ -7,38 +7,48 @@ import { ShipmentEntity } from './shipment.entity';
 import { type AttemptRecord, ShipmentLedger, type ShipmentRecord, type ShipmentTx } from './shipment.ledger';
 
 /**
- * Shipments and handoff attempts in PostgreSQL (or sql.js in embedded mode),
- * with events through the transactional outbox. A database failure becomes 503.
+ * Shipments and handoff attempts through TypeORM's repositories, with events
+ * through the transactional outbox; portable (any TypeORM driver). On
+ * PostgreSQL, PgShipmentLedger replaces the hot statements with plain SQL and
+ * adds the per-shipment lock. A database failure becomes 503.
  */
 export class TypeOrmShipmentLedger extends ShipmentLedger {
   constructor(
-    private readonly dataSource: DataSource,
-    private readonly outbox: OutboxWriter,
+    protected readonly dataSource: DataSource,
+    protected readonly outbox: OutboxWriter,
     private readonly logger?: Logger,
   ) {
     super();
   }
 
-  async find(shipmentId: string): Promise<ShipmentRecord | undefined> {
-    const row = await this.guard(() => this.dataSource.getRepository(ShipmentEntity).findOneBy({ id: shipmentId }));
-    return row ? toRecord(row) : undefined;
+  find(shipmentId: string): Promise<ShipmentRecord | undefined> {
+    return this.guard(() => this.load(this.dataSource.manager, shipmentId));
   }
 
-  async hasAttempt(attemptId: string): Promise<boolean> {
+  hasAttempt(attemptId: string): Promise<boolean> {
     return this.guard(() => this.dataSource.getRepository(HandoffAttemptEntity).existsBy({ id: attemptId }));
   }
 
   transaction<T>(shipmentId: string, options: { lock: boolean; load?: boolean }, work: (tx: ShipmentTx) => Promise<T>): Promise<T> {
     return this.guard(() =>
       this.dataSource.transaction(async (manager) => {
-        if (options.lock && this.dataSource.options.type === 'postgres') {
-          // Serialises work on one shipment even before its row exists.
-          await manager.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 7357))', [`shipment:${shipmentId}`]);
-        }
-        const row = options.load === false ? null : await manager.getRepository(ShipmentEntity).findOneBy({ id: shipmentId });
-        return work(new Tx(manager, this.outbox, row ? toRecord(row) : undefined));
+        if (options.lock) await this.lock(manager, shipmentId);
+        const shipment = options.load === false ? undefined : await this.load(manager, shipmentId);
+        return work(this.unitOfWork(manager, shipment));
       }),
     );
+  }
+
+  /** Serialises units of work on one shipment, even before its row exists. None here (sql.js has a single connection). */
+  protected async lock(_manager: EntityManager, _shipmentId: string): Promise<void> {}
+
+  protected async load(manager: EntityManager, shipmentId: string): Promise<ShipmentRecord | undefined> {
+    const row = await manager.getRepository(ShipmentEntity).findOneBy({ id: shipmentId });
+    return row ? toRecord(row) : undefined;
+  }
+
+  protected unitOfWork(manager: EntityManager, shipment: ShipmentRecord | undefined): ShipmentTx {
+    return new TypeOrmShipmentTx(manager, this.outbox, shipment);
   }
 
   private async guard<T>(fn: () => Promise<T>): Promise<T> {
@@ -52,9 +62,9 @@ export class TypeOrmShipmentLedger extends ShipmentLedger {
   }
 }
 
-class Tx implements ShipmentTx {
+export class TypeOrmShipmentTx implements ShipmentTx {
   constructor(
-    private readonly manager: EntityManager,
+    protected readonly manager: EntityManager,
     private readonly outbox: OutboxWriter,
     readonly shipment: ShipmentRecord | undefined,
   ) {}
@@ -65,20 +75,6 @@ class Tx implements ShipmentTx {
     await repo.save(repo.create({ ...record, createdAt: this.shipment ? undefined : now, updatedAt: now }));
   }
 
-  async update(shipmentId: string, patch: Partial<Omit<ShipmentRecord, 'id'>>): Promise<ShipmentRecord | undefined> {
-    const set = { ...patch, updatedAt: new Date() };
-    if (this.manager.connection.options.type === 'postgres') {
-      // One round trip on the hot path (handoff): update and read back together.
-      const result = await this.manager.createQueryBuilder().update(ShipmentEntity).set(set).where('id = :id', { id: shipmentId }).returning('*').execute();
-      const raw = (result.raw as Record<string, unknown>[])[0];
-      return raw ? toRecord(this.manager.create(ShipmentEntity, fromRaw(raw))) : undefined;
-    }
-    const repo = this.manager.getRepository(ShipmentEntity);
-    await repo.update({ id: shipmentId }, set);
-    const row = await repo.findOneBy({ id: shipmentId });
-    return row ? toRecord(row) : undefined;
-  }
-
   async recordAttempt(attempt: AttemptRecord, options: { unlessRecorded?: boolean } = {}): Promise<boolean> {
     const repo = this.manager.getRepository(HandoffAttemptEntity);
     if (options.unlessRecorded && (await repo.existsBy({ id: attempt.id }))) return false;
@@ -86,31 +82,18 @@ class Tx implements ShipmentTx {
     return true;
   }
 
+  async recordHandoff(attempt: AttemptRecord, options: { unlessRecorded?: boolean } = {}): Promise<false | { shipment: ShipmentRecord | undefined }> {
+    if (!(await this.recordAttempt(attempt, options))) return false;
+    const repo = this.manager.getRepository(ShipmentEntity);
+    const id = attempt.shipmentId;
+    await repo.update({ id }, { status: 'handed_off', handedOffAt: attempt.deviceAt, handedOffDeviceId: attempt.deviceId, updatedAt: new Date() });
+    const row = await repo.findOneBy({ id });
+    return { shipment: row ? toRecord(row) : undefined };
+  }
+
   async publish<C extends EventContract>(contract: C, data: EventData<C>): Promise<void> {
     await this.outbox.add(this.manager, contract, data);
   }
-}
-
-/** A raw `RETURNING *` row (column names) to entity properties. */
-function fromRaw(raw: Record<string, unknown>): Partial<ShipmentEntity> {
-  const date = (v: unknown) => (v instanceof Date ? v : typeof v === 'string' || typeof v === 'number' ? new Date(v) : null);
-  return {
-    id: raw['id'] as string,
-    orderId: raw['order_id'] as string,
-    accountId: raw['account_id'] as string,
-    merchantId: (raw['merchant_id'] as string | null) ?? null,
-    courierId: raw['courier_id'] as string,
-    phone: (raw['phone'] as string | null) ?? null,
-    email: (raw['email'] as string | null) ?? null,
-    locale: raw['locale'] as string,
-    windowStart: date(raw['window_start']) as Date,
-    windowEnd: date(raw['window_end']) as Date,
-    expiresAt: date(raw['expires_at']) as Date,
-    status: raw['status'] as ShipmentEntity['status'],
-    codeGeneration: Number(raw['code_generation']),
-    handedOffAt: date(raw['handed_off_at']),
-    handedOffDeviceId: (raw['handed_off_device_id'] as string | null) ?? null,
-  };
 }
 
 function toRecord(row: ShipmentEntity): ShipmentRecord {

@@ -136,9 +136,9 @@ export class ConfirmHandoff {
 
   private async recordConfirmed(record: AttemptRecord, body: HandoffBody, repair = false): Promise<void> {
     await this.ledger.transaction(record.shipmentId, { lock: false, load: false }, async (tx) => {
-      if (!(await tx.recordAttempt(record, { unlessRecorded: repair }))) return;
-      const shipment = await tx.update(record.shipmentId, { status: 'handed_off', handedOffAt: record.deviceAt, handedOffDeviceId: record.deviceId });
-      const email = shipment ? handedOffNotification(shipment, record.deviceAt) : undefined;
+      const recorded = await tx.recordHandoff(record, { unlessRecorded: repair });
+      if (!recorded) return;
+      const email = recorded.shipment ? handedOffNotification(recorded.shipment, record.deviceAt) : undefined;
       if (email) await tx.publish(notificationRequestedV1, email);
       await tx.publish(handoffConfirmedV1, {
         shipmentId: record.shipmentId,
