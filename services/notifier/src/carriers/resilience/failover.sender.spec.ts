@@ -186,10 +186,10 @@ describe('FailoverSender', () => {
   it('passes over a carrier that has stalled before any slow answer has come back', async () => {
     // a stops answering: its first call is out, unanswered, for longer than slowCallMs.
     a.script = hang;
-    build({ a: policy({ timeoutMs: 400 }), b: policy() }, { slowCallMs: 40 });
+    build({ a: policy({ timeoutMs: 400 }), b: policy() }, { slowCallMs: 1_000, stallMs: 40 });
     const first = sender.send(message({ urgent: true }));
     await sleep(10);
-    // Not yet past slowCallMs: a still goes first.
+    // Not yet past stallMs: a still goes first.
     const early = sender.send(message({ urgent: true }));
     await sleep(60);
     const started = Date.now();
@@ -205,8 +205,20 @@ describe('FailoverSender', () => {
     // Once nothing is out and its average is fast, a leads again (one timeout of 400 ms in the
     // average keeps it slow for a while, so start from a fresh sender).
     a.script = async () => a.ok();
-    build(undefined, { slowCallMs: 40 });
+    build(undefined, { stallMs: 40 });
     expect((await sender.send(message({ urgent: true }))).carrierId).toBe('a');
+  });
+
+  it('does not count a carrier as stalled while its other calls keep answering', async () => {
+    // One call of a hangs, the rest answer at once: a is busy, not stalled.
+    a.script = async (m, call) => (call === 1 ? hang(m) : a.ok());
+    build({ a: policy({ timeoutMs: 300 }), b: policy() }, { stallMs: 40 });
+    const stuck = sender.send(message({ urgent: true }));
+    for (let i = 0; i < 6; i++) {
+      await sleep(20);
+      expect((await sender.send(message({ urgent: true }))).attempts[0]!.carrierId).toBe('a');
+    }
+    await stuck;
   });
 
   it('probes a slow carrier with ordinary messages, not with codes, unless nothing else probes it', async () => {

@@ -93,13 +93,18 @@ export interface FailoverSenderOptions {
   /** No attempt starts with less life left than this (ms). Default 50. */
   minAttemptMs?: number;
   /**
-   * A carrier whose recent answers (moving average) take longer than this, or that has had a
-   * call out for longer than this without an answer, is tried after the carriers that answer
-   * faster, for the same channel and country: a carrier that is slow but not failing never
-   * trips its breaker, yet holds every code for seconds. The second test sees a carrier stall
-   * within `slowCallMs` of it starting, before any slow answer has come back. Default 1000 ms.
+   * A carrier whose recent answers (moving average) take longer than this is tried after the
+   * carriers that answer faster, for the same channel and country: a carrier that is slow but
+   * not failing never trips its breaker, yet holds every code for seconds. Default 1000 ms.
    */
   slowCallMs?: number;
+  /**
+   * A carrier that has calls out and has given no answer at all for max(this, 3 × its average
+   * answer time, at most `slowCallMs`) has stalled: it counts as slow at once, before any slow
+   * answer has come back (a carrier that goes from 20 ms to 3 s would otherwise take every code
+   * of those 3 s). Default 250 ms.
+   */
+  stallMs?: number;
   /**
    * One message in `slowProbeEvery` that is not urgent still tries a slow carrier first, so its
    * recovery is seen. Default 20.
@@ -125,6 +130,8 @@ interface Entry {
   slow: boolean;
   /** Calls out now: call number → start time (insertion order: the first is the oldest). */
   outstanding: Map<number, number>;
+  /** When its last answer (accepted or failed) came. */
+  lastAnswerAt: number;
   /** When a call to it last started. */
   lastTriedAt: number;
 }
@@ -166,6 +173,7 @@ export class FailoverSender extends EventEmitter {
   private readonly maxRateWaitMs: number;
   private readonly minAttemptMs: number;
   private readonly slowCallMs: number;
+  private readonly stallMs: number;
   private readonly slowProbeEvery: number;
   private readonly urgentProbeAfterMs: number;
   private sends = 0;
@@ -180,6 +188,7 @@ export class FailoverSender extends EventEmitter {
     this.maxRateWaitMs = options.maxRateWaitMs ?? 1_000;
     this.minAttemptMs = options.minAttemptMs ?? 50;
     this.slowCallMs = options.slowCallMs ?? 1_000;
+    this.stallMs = options.stallMs ?? 250;
     this.slowProbeEvery = Math.max(1, options.slowProbeEvery ?? 20);
     this.urgentProbeAfterMs = options.urgentProbeAfterMs ?? 5_000;
     this.now = options.now ?? Date.now;
@@ -242,6 +251,7 @@ export class FailoverSender extends EventEmitter {
       avgMs: undefined,
       slow: false,
       outstanding: new Map(),
+      lastAnswerAt: Number.NEGATIVE_INFINITY,
       lastTriedAt: Number.NEGATIVE_INFINITY,
     };
     breaker.on('open', () => this.transition(entry, 'open'));
@@ -343,8 +353,14 @@ export class FailoverSender extends EventEmitter {
 
   private isSlow(entry: Entry, now: number): boolean {
     if (entry.slow) return true;
-    for (const startedAt of entry.outstanding.values()) return now - startedAt > this.slowCallMs;
-    return false;
+    let oldest: number | undefined;
+    for (const startedAt of entry.outstanding.values()) {
+      oldest = startedAt;
+      break;
+    }
+    if (oldest === undefined) return false;
+    const stall = Math.min(this.slowCallMs, Math.max(this.stallMs, 3 * (entry.avgMs ?? 0)));
+    return now - oldest > stall && now - entry.lastAnswerAt > stall;
   }
 
   private observeSpeed(entry: Entry, durationMs: number): void {
@@ -505,6 +521,7 @@ export class FailoverSender extends EventEmitter {
       try {
         const accepted = await breaker.fire(message, timeoutMs);
         const duration = this.now() - started;
+        entry.lastAnswerAt = started + duration;
         entry.window.record(duration, false);
         this.observeSpeed(entry, duration);
         this.metrics.callDuration.observe({ carrier: id, outcome: 'accepted' }, duration / 1000);
@@ -517,6 +534,7 @@ export class FailoverSender extends EventEmitter {
           return { type: 'skipped' };
         }
         const error = toCarrierError(id, err);
+        entry.lastAnswerAt = started + duration;
         if (message.signal.aborted) {
           this.record(attempts, id, channel, 'failed', 'timeout', duration, {
             kind: error.kind,
