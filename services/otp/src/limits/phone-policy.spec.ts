@@ -1,4 +1,6 @@
 import { DomainError } from '@phonegate/platform';
+import fc from 'fast-check';
+import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { enforcePhonePolicy, numberBlock, parsePhone, pumpPrefix } from './phone-policy';
 
 const open = { allowed: [], denied: [], refuseVoip: true, refusePremiumRate: true };
@@ -23,6 +25,53 @@ describe('phone policy', () => {
     });
     expect(refusal(() => parsePhone('12'))).toBe('invalid_phone_number:');
     expect(refusal(() => parsePhone('+999123'))).toBe('invalid_phone_number:');
+  });
+
+  it('accepts exactly the numbers libphonenumber-js calls valid, with their type', () => {
+    const callingCodes = [
+      '1',
+      '7',
+      '33',
+      '44',
+      '49',
+      '52',
+      '55',
+      '61',
+      '81',
+      '86',
+      '91',
+      '234',
+      '971',
+      '800',
+      '882',
+    ];
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...callingCodes),
+        fc.stringMatching(/^[0-9]{4,12}$/),
+        (cc, national) => {
+          const input = `+${cc}${national}`;
+          const reference = parsePhoneNumberFromString(input);
+          const valid = reference?.isValid() ?? false;
+          const ours = (() => {
+            try {
+              return parsePhone(input);
+            } catch (error) {
+              if (error instanceof DomainError && error.code === 'invalid_phone_number')
+                return undefined;
+              throw error;
+            }
+          })();
+          expect(ours !== undefined).toBe(valid);
+          if (ours) expect(ours.type).toBe(reference?.getType());
+        },
+      ),
+      { numRuns: 1000 },
+    );
+    // Both sides of the rule, for sure: valid numbers of several types, and invalid ones.
+    expect(parsePhone('+14155550123').type).toBe('FIXED_LINE_OR_MOBILE');
+    expect(parsePhone('+447911123456').type).toBe('MOBILE');
+    expect(refusal(() => parsePhone('+4479111234'))).toBe('invalid_phone_number:');
   });
 
   it('applies allow and deny lists of calling codes', () => {

@@ -19,6 +19,13 @@ export interface ParsedPhone {
 /**
  * Parses a number given in E.164 or national form with an ISO country, with
  * the full metadata (libphonenumber-js/max) so the line type is known.
+ *
+ * With that metadata `isValid()` is "has a type" for every numbering plan that
+ * has type patterns (libphonenumber-js `isValidNumber`), and each of the two
+ * matches the number against the plan's patterns again (a new RegExp per
+ * pattern). So the type is computed once and `isValid()` asked only when there
+ * is none (an invalid number, or a plan without types): same answer, one
+ * matching pass fewer for every valid number (~5 µs of ~17 µs).
  */
 export function parsePhone(input: string, country?: string): ParsedPhone {
   const text = input.trim();
@@ -26,13 +33,14 @@ export function parsePhone(input: string, country?: string): ParsedPhone {
     text,
     country ? (country.toUpperCase() as CountryCode) : undefined,
   );
-  if (!parsed || !parsed.isValid()) {
+  const type = parsed?.getType();
+  if (!parsed || (type === undefined && !parsed.isValid())) {
     throw new DomainError(
       'invalid_phone_number',
       'That is not a valid phone number; send E.164 (+14155550123) or a national number with a country.',
     );
   }
-  return { e164: parsed.number, callingCode: parsed.countryCallingCode, type: parsed.getType() };
+  return { e164: parsed.number, callingCode: parsed.countryCallingCode, type };
 }
 
 /**
