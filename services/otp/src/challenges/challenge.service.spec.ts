@@ -152,6 +152,7 @@ function setup() {
   } as unknown as RedisGates;
   const pumping = {
     observe: async () => ({ signal: '', run: 0, sent: 0, verified: 0 }),
+    observeCall: () => ({ keys: [], args: [] }),
     verifiedKey: () => ({ key: 'pump:v:x', ttlMs: 1 }),
   } as unknown as RedisPumping;
   const signals = { noteSignInCode: async () => 0 } as unknown as AccountSignals;

@@ -130,11 +130,14 @@ export class ChallengeService {
       ...(destination.phone ? { phone: destination.phone.e164 } : {}),
       ...(prefix ? { prefix } : {}),
     };
-    // One step: every limit passes and is counted, and the challenge exists; or nothing happens.
+    // One step: every limit passes and is counted, the challenge exists and the send is
+    // observed for the pumping signals; or nothing happens.
+    const pump = this.guard.observation(destination, now);
     const created = await this.store.create(record, {
       retentionMs: this.config.codes.retentionMs,
       gates,
       nowMs: now,
+      ...(pump ? { pump } : {}),
       ...(input.purpose === 'sign_in' && input.accountId
         ? {
             unrequested: {
@@ -146,12 +149,10 @@ export class ChallengeService {
         : {}),
     });
     if (!created.gates.passed) throw this.guard.refusal(created.gates);
+    if (created.observed) this.guard.observed(destination, created.observed);
     let uncertain: DomainError | undefined;
     try {
-      await Promise.all([
-        this.messenger.sendCode(this.codeMessage(record, code, ttlMs)),
-        this.guard.observe(destination, now),
-      ]);
+      await this.messenger.sendCode(this.codeMessage(record, code, ttlMs));
     } catch (error) {
       if (codeNeverLeft(error)) {
         // Nothing was queued, so nothing is pending: remove the challenge and say so.

@@ -8,6 +8,12 @@ import {
   gateResult,
   newTicket,
 } from '../limits/gates.store';
+import {
+  PUMP_OBSERVE_LUA,
+  type PumpCall,
+  type PumpObservation,
+  pumpObservation,
+} from '../limits/pumping.store';
 import { LuaScript, storeCall } from '../redis/lua-script';
 import type { ChallengeRecord, ChallengeStatus, DeliveryOutcome } from './challenge.model';
 
@@ -86,13 +92,16 @@ return {'mismatch', left, fails, lockTtl}
 );
 
 /**
- * Passes the send gates and, only if all pass, consumes them and creates the
- * challenge, in one step (one round trip for a start). KEYS: the gates, then
- * the challenge, the expiry index and the account's unrequested-code keys.
+ * Passes the send gates and, only if all pass, consumes them, creates the
+ * challenge and observes the send for the pumping signals, in one step (one
+ * round trip for a start). KEYS: the gates, then the challenge, the expiry
+ * index, the account's unrequested-code keys and the 7 keys of the pumping
+ * observation (when ARGV[o + 6], its argument count, is not 0). A failed
+ * observation does not fail the step: it answers 'failed' in its place.
  */
 const GATED_CREATE = new LuaScript(
   'otp_gated_create',
-  `${GATES_LUA}
+  `${GATES_LUA}${PUMP_OBSERVE_LUA}
 local n = tonumber(ARGV[1])
 local now = tonumber(ARGV[2])
 local blocked, retry, reason, remaining = gates_check(n, 3, now)
@@ -101,8 +110,9 @@ local o = 3 + n * 3
 local ch = KEYS[n + 1]
 if redis.call('EXISTS', ch) == 1 then return {-1, 0, '', 0, 0} end
 gates_consume(n, 3, now, ARGV[3])
+local np = tonumber(ARGV[o + 6])
 local fields = {}
-for i = o + 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = o + 7 + np, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', ch, unpack(fields))
 redis.call('PEXPIRE', ch, ARGV[o + 1])
 redis.call('ZADD', KEYS[n + 2], ARGV[o + 2], ARGV[o + 3])
@@ -112,7 +122,10 @@ if ARGV[o + 4] ~= '' then
   if c == 1 then redis.call('PEXPIRE', KEYS[n + 3], ARGV[o + 5]) end
   if c >= tonumber(ARGV[o + 4]) and redis.call('SET', KEYS[n + 4], '1', 'PX', ARGV[o + 5], 'NX') then alert = c end
 end
-return {0, 0, '', remaining, alert}
+if np == 0 then return {0, 0, '', remaining, alert} end
+local ok, seen = pcall(pump_observe, n + 4, o + 6)
+if not ok then return {0, 0, '', remaining, alert, 'failed'} end
+return {0, 0, '', remaining, alert, seen[1], seen[2], seen[3], seen[4]}
 `,
 );
 
@@ -247,12 +260,16 @@ export interface CreateOptions {
   nowMs: number;
   /** Count this sign-in code for the account; the reply says when an alert is due. */
   unrequested?: { keys: [string, string]; threshold: number; windowMs: number };
+  /** Observe the send for the pumping signals in the same step (a phone destination). */
+  pump?: PumpCall;
 }
 
 export interface CreateResult {
   gates: GateResult;
   /** > 0: the count of unrequested sign-in codes, an alert is due now. */
   unrequestedAlert: number;
+  /** What the pumping observation found, when one was asked for and the gates passed. */
+  observed?: PumpObservation | 'failed';
 }
 
 export type ResendOutcome =
@@ -329,6 +346,7 @@ export class RedisChallengeStore implements ChallengeStore {
           chKey(record.id),
           EXPIRY_INDEX,
           ...(o.unrequested?.keys ?? ['unreq:-', 'unreq:alerted:-']),
+          ...(o.pump?.keys ?? []),
         ],
         [
           o.gates.length,
@@ -340,11 +358,19 @@ export class RedisChallengeStore implements ChallengeStore {
           record.id,
           o.unrequested ? o.unrequested.threshold : '',
           o.unrequested ? o.unrequested.windowMs : 0,
+          o.pump ? o.pump.args.length : 0,
+          ...(o.pump?.args ?? []),
           ...fields,
         ],
       )) as unknown[];
       if (Number(reply[0]) === -1) throw new Error('challenge id collision');
-      return { gates: gateResult(o.gates, reply, ticket), unrequestedAlert: Number(reply[4] ?? 0) };
+      const result: CreateResult = {
+        gates: gateResult(o.gates, reply, ticket),
+        unrequestedAlert: Number(reply[4] ?? 0),
+      };
+      if (reply.length > 5)
+        result.observed = reply[5] === 'failed' ? 'failed' : pumpObservation(reply, 5);
+      return result;
     });
   }
 

@@ -13,7 +13,12 @@ import {
   type ParsedPhone,
   pumpPrefix,
 } from './phone-policy';
-import { quarantineKey, type RedisPumping } from './pumping.store';
+import {
+  type PumpCall,
+  type PumpObservation,
+  quarantineKey,
+  type RedisPumping,
+} from './pumping.store';
 
 export interface Destination {
   /** E.164 or a lower-cased e-mail address; undefined: the account's e-mail. */
@@ -139,20 +144,43 @@ export class SendGuard {
     const phone = destination.phone;
     if (!phone) return;
     try {
-      const prefix = pumpPrefix(phone.e164, this.config.pumping.prefixLength);
       const { block, index } = numberBlock(phone.e164, this.config.pumping.blockDigits);
-      const seen = await this.pumping.observe({ prefix, block }, index, nowMs);
-      if (seen.sent >= this.config.pumping.ratioMinSends)
-        this.metrics.prefixRatio.set({ prefix }, seen.verified / seen.sent);
-      if (seen.signal) {
-        this.metrics.pumpingSignals.inc({ signal: seen.signal });
-        this.logger.warn(
-          { prefix, signal: seen.signal, run: seen.run, sent: seen.sent, verified: seen.verified },
-          'number range quarantined',
-        );
-      }
+      const prefix = pumpPrefix(phone.e164, this.config.pumping.prefixLength);
+      this.observed(destination, await this.pumping.observe({ prefix, block }, index, nowMs));
     } catch (error) {
       this.logger.warn({ err: error }, 'pumping signal not recorded');
+    }
+  }
+
+  /**
+   * The same observation, for the store to make in the step that creates the
+   * challenge (one round trip for a start); undefined when the destination is not a number.
+   */
+  observation(destination: Destination, nowMs: number): PumpCall | undefined {
+    const phone = destination.phone;
+    if (!phone) return undefined;
+    const { block, index } = numberBlock(phone.e164, this.config.pumping.blockDigits);
+    const prefix = pumpPrefix(phone.e164, this.config.pumping.prefixLength);
+    return this.pumping.observeCall({ prefix, block }, index, nowMs);
+  }
+
+  /** What an observation found: the prefix's ratio, and a quarantine it raised (metric and log line). */
+  observed(destination: Destination, seen: PumpObservation | 'failed'): void {
+    const phone = destination.phone;
+    if (!phone) return;
+    if (seen === 'failed') {
+      this.logger.warn('pumping signal not recorded');
+      return;
+    }
+    const prefix = pumpPrefix(phone.e164, this.config.pumping.prefixLength);
+    if (seen.sent >= this.config.pumping.ratioMinSends)
+      this.metrics.prefixRatio.set({ prefix }, seen.verified / seen.sent);
+    if (seen.signal) {
+      this.metrics.pumpingSignals.inc({ signal: seen.signal });
+      this.logger.warn(
+        { prefix, signal: seen.signal, run: seen.run, sent: seen.sent, verified: seen.verified },
+        'number range quarantined',
+      );
     }
   }
 

@@ -5,6 +5,7 @@ import {
   notificationFailedV1,
 } from '@phonegate/contracts';
 import { eventually } from '@phonegate/platform/testing';
+import { numberBlock } from '../../src/limits/phone-policy';
 import { OtpHarness, usNumber, wrongCode } from '../support/otp-harness';
 
 /** SECURITY C8, S3, S4 and channel fallback, with small limits so the tests stay short. */
@@ -157,6 +158,18 @@ describe('otp abuse limits, pumping signals, account lockout and fallback', () =
     const metrics = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toMatch(/otp_prefix_verified_ratio\{[^}]*prefix="12125"[^}]*\} 0\.1/);
     expect(metrics).toMatch(/otp_pumping_signals_total\{[^}]*signal="low_ratio"[^}]*\} 1/);
+  });
+
+  it('starts and sends the code when the pumping observation fails (it is made in the same Redis step)', async () => {
+    const to = '+16502539071';
+    const { block } = numberBlock(to, h.config.pumping.blockDigits);
+    // A key of the wrong type makes the observation's first command fail inside the script.
+    await h.runtime.redis.set(`pump:blk:${block}`, 'not a sorted set');
+    const answer = await start({ to, channel: 'sms', purpose: 'phone_verification' });
+    expect(answer.statusCode).toBe(201);
+    expect(await h.code(answer.json().id)).toMatch(/^\d{6}$/);
+    expect(h.logs.text()).toContain('pumping signal not recorded');
+    await h.runtime.redis.del(`pump:blk:${block}`);
   });
 
   it('falls back to the next channel automatically when the notifier reports a failure or a drop (once per send)', async () => {
