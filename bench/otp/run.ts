@@ -7,7 +7,15 @@
  *   npm run build && node bench/run-ts.js bench/otp/run.ts
  *
  * Env: BENCH_DURATION (seconds per phase, default 10), BENCH_CONNECTIONS
- * (default 32), BENCH_OTP_NODE_ARGS (e.g. `--cpu-prof` for the otp process). Prints a table and the ratios; target ≥ 0.60 of the floor.
+ * (default 32), BENCH_ROUNDS (default 3), BENCH_OTP_NODE_ARGS (e.g.
+ * `--cpu-prof --cpu-prof-dir=DIR` for the otp process; summary:
+ * bench/otp/profile-summary.ts). Prints a table and the ratios; target ≥ 0.60
+ * of the floor.
+ *
+ * BENCH_OTP_BASELINE=<path of another build's main.js> (e.g. an earlier commit's
+ * services/otp/src compiled elsewhere in this tree) runs that build as a second
+ * otp process and measures it in every round right after this one (start, then
+ * check, each against both), so a change is compared under the same machine load.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -170,11 +178,10 @@ async function main(): Promise<void> {
       }
     };
 
-    const otpPort = await freePort();
     const nodeArgs = (process.env['BENCH_OTP_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
-    const otp = start([...nodeArgs, join(ROOT, 'services', 'otp', 'dist', 'main.js')], {
+    const baselineMain = process.env['BENCH_OTP_BASELINE'];
+    const otpEnv = {
       NODE_ENV: 'development',
-      PORT: String(otpPort),
       LOG_LEVEL: 'warn',
       DATABASE_URL: db.url,
       REDIS_KEY_PREFIX: prefix,
@@ -188,8 +195,23 @@ async function main(): Promise<void> {
       OTP_COUNTRY_DAILY_CEILING: '1000000000',
       OTP_PUMP_RATIO_MIN_SENDS: '1000000000',
       OTP_EXPIRY_SWEEP_INTERVAL: '5s',
+    };
+    const otpPort = await freePort();
+    const otp = start([...nodeArgs, join(ROOT, 'services', 'otp', 'dist', 'main.js')], {
+      ...otpEnv,
+      PORT: String(otpPort),
     });
     children.push(otp);
+    const servers = new Map<number, ChildProcess>([[otpPort, otp]]);
+    let basePort: number | undefined;
+    if (baselineMain) {
+      // After this one is ready (migrations run once), on the same database, Redis and vhost.
+      await waitReady(`http://127.0.0.1:${otpPort}/health/ready`);
+      basePort = await freePort();
+      const base = start([baselineMain], { ...otpEnv, PORT: String(basePort) });
+      children.push(base);
+      servers.set(basePort, base);
+    }
     const floorPort = await freePort();
     const floor = start([runner, join(ROOT, 'bench', 'otp', 'floor-server.ts')], {
       PORT: String(floorPort),
@@ -198,7 +220,7 @@ async function main(): Promise<void> {
     });
     children.push(floor);
     await Promise.all([
-      waitReady(`http://127.0.0.1:${otpPort}/health/ready`),
+      ...[...servers.keys()].map((port) => waitReady(`http://127.0.0.1:${port}/health/ready`)),
       waitReady(`http://127.0.0.1:${floorPort}/nope`).catch(() => undefined),
     ]);
     await new Promise((r) => setTimeout(r, 500));
@@ -218,7 +240,7 @@ async function main(): Promise<void> {
       requests: CannonRequest[],
       extra: Record<string, unknown> = {},
     ): Promise<Measured> => {
-      const server = url.endsWith(`:${otpPort}`) ? otp : floor;
+      const server = servers.get(Number(url.split(':').at(-1))) ?? floor;
       const before = cpuMs(server.pid);
       const result: Measured = await autocannon({
         url,
@@ -239,56 +261,79 @@ async function main(): Promise<void> {
       [{ method: 'POST', path: '/floor', headers, body: '{"x":1}' }],
       { duration: 2 },
     );
-    await cannon(`http://127.0.0.1:${otpPort}`, [startRequest], { duration: 2 });
+    for (const port of servers.keys())
+      await cannon(`http://127.0.0.1:${port}`, [startRequest], { duration: 2 });
     await collectCodes();
     codes.length = 0;
 
     // Each round measures the floor, then starts, then checks of the codes just sent, back to
     // back, so the three see the same machine load; the verdict is on the median ratios.
-    const rounds: {
+    const checkRequests = (pending: { id: string; code: string }[]): CannonRequest[] => {
+      let next = 0;
+      return [
+        {
+          method: 'POST',
+          path: '/v1/verifications/x/check',
+          headers,
+          setupRequest: (req) => {
+            const pair = pending[next++ % pending.length] as { id: string; code: string };
+            return {
+              ...req,
+              path: `/v1/verifications/${pair.id}/check`,
+              body: JSON.stringify({ code: pair.code }),
+            };
+          },
+        },
+      ];
+    };
+    interface Round {
       floor: CannonResult;
       start: CannonResult;
       check: CannonResult;
       checked: number;
-    }[] = [];
+    }
+    const rounds: Round[] = [];
+    const baseRounds: Round[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       const floorResult = await cannon(`http://127.0.0.1:${floorPort}`, [
         { method: 'POST', path: '/floor', headers, body: '{"to":"+14155550123"}' },
       ]);
       const startResult = await cannon(`http://127.0.0.1:${otpPort}`, [startRequest]);
+      const baseStart =
+        basePort === undefined
+          ? undefined
+          : await cannon(`http://127.0.0.1:${basePort}`, [startRequest]);
       // Every started verification's code, as the notifier would read it.
+      const started = startResult['2xx'] + (baseStart?.['2xx'] ?? 0);
       const deadline = Date.now() + 30_000;
-      while (codes.length < startResult['2xx'] && Date.now() < deadline) {
+      while (codes.length < started && Date.now() < deadline) {
         await collectCodes();
         await new Promise((r) => setTimeout(r, 100));
       }
       const pending = codes.splice(0, codes.length);
-      let next = 0;
-      const checkResult = await cannon(
-        `http://127.0.0.1:${otpPort}`,
-        [
-          {
-            method: 'POST',
-            path: '/v1/verifications/x/check',
-            headers,
-            setupRequest: (req) => {
-              const pair = pending[next++ % pending.length] as { id: string; code: string };
-              return {
-                ...req,
-                path: `/v1/verifications/${pair.id}/check`,
-                body: JSON.stringify({ code: pair.code }),
-              };
-            },
-          },
-        ],
-        { amount: pending.length },
-      );
+      // With a baseline, each checks the same number of codes (either may check any challenge).
+      const mine = baseStart ? pending.filter((_, i) => i % 2 === 0) : pending;
+      const checkResult = await cannon(`http://127.0.0.1:${otpPort}`, checkRequests(mine), {
+        amount: mine.length,
+      });
       rounds.push({
         floor: floorResult,
         start: startResult,
         check: checkResult,
-        checked: pending.length,
+        checked: mine.length,
       });
+      if (baseStart && basePort !== undefined) {
+        const theirs = pending.filter((_, i) => i % 2 === 1);
+        const baseCheck = await cannon(`http://127.0.0.1:${basePort}`, checkRequests(theirs), {
+          amount: theirs.length,
+        });
+        baseRounds.push({
+          floor: floorResult,
+          start: baseStart,
+          check: baseCheck,
+          checked: theirs.length,
+        });
+      }
     }
 
     const median = (values: number[]) =>
@@ -308,9 +353,12 @@ async function main(): Promise<void> {
       ].join(' '),
     );
     rounds.forEach((r, i) => {
+      const b = baseRounds[i];
       out(row(`${i + 1} floor (redis+pub)`, r.floor));
       out(row(`${i + 1} start verification`, r.start, r.floor));
+      if (b) out(row(`${i + 1} start (baseline)`, b.start, r.floor));
       out(row(`${i + 1} check (right code)`, r.check, r.floor));
+      if (b) out(row(`${i + 1} check (baseline)`, b.check, r.floor));
     });
     const startRatio = median(
       rounds.map((r) => r.start.requests.average / r.floor.requests.average),
@@ -324,8 +372,8 @@ async function main(): Promise<void> {
         `checks ${Math.round(median(rounds.map((r) => r.check.requests.average)))}/s (ratio ${checkRatio.toFixed(2)}); target ${TARGET.toFixed(2)}: ` +
         (startRatio >= TARGET && checkRatio >= TARGET ? 'met' : 'NOT met'),
     );
-    const cpu = (pick: (r: (typeof rounds)[number]) => Measured) => {
-      const values = rounds
+    const cpu = (pick: (r: Round) => Measured, of: Round[] = rounds) => {
+      const values = of
         .map((r) => pick(r).cpuPerRequest)
         .filter((v): v is number => v !== undefined);
       return values.length ? median(values) : undefined;
@@ -342,8 +390,27 @@ async function main(): Promise<void> {
           `CPU-bound ratios: start ${(floorCpu / startCpu).toFixed(2)}, check ${(floorCpu / checkCpu).toFixed(2)}`,
       );
     }
-    const approved = rounds.reduce((n, r) => n + r.check['2xx'], 0);
-    const checked = rounds.reduce((n, r) => n + r.checked, 0);
+    if (baseRounds.length > 0) {
+      const [baseStartCpu, baseCheckCpu] = [
+        cpu((r) => r.start, baseRounds),
+        cpu((r) => r.check, baseRounds),
+      ];
+      const ratio = (key: 'start' | 'check') =>
+        median(
+          baseRounds.map(
+            (b, i) => b[key].requests.average / (rounds[i] as Round).floor.requests.average,
+          ),
+        );
+      if (baseStartCpu && baseCheckCpu && startCpu && checkCpu)
+        out(
+          `baseline (${baselineMain}): start ${baseStartCpu.toFixed(2)} ms, check ${baseCheckCpu.toFixed(2)} ms CPU per request; ` +
+            `ratios ${ratio('start').toFixed(2)} / ${ratio('check').toFixed(2)}; this build uses ` +
+            `${((100 * (startCpu - baseStartCpu)) / baseStartCpu).toFixed(0)} % / ${((100 * (checkCpu - baseCheckCpu)) / baseCheckCpu).toFixed(0)} % CPU of it per start / check`,
+        );
+    }
+    const all = [...rounds, ...baseRounds];
+    const approved = all.reduce((n, r) => n + r.check['2xx'], 0);
+    const checked = all.reduce((n, r) => n + r.checked, 0);
     out(`every right code approved once: ${approved} of ${checked}`);
     process.exitCode = startRatio >= TARGET && checkRatio >= TARGET ? 0 : 1;
   } finally {
