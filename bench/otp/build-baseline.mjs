@@ -19,7 +19,9 @@ const out = join(root, 'tmp', `otp-${sha}`);
 await rm(out, { recursive: true, force: true });
 await mkdir(out, { recursive: true });
 // The sources of that revision, unpacked beside (never over) the work tree's.
-execFileSync('sh', ['-c', `git archive ${sha} services/otp/src | tar -x -C "${out}"`], { cwd: root });
+execFileSync('sh', ['-c', `git archive ${sha} services/otp/src | tar -x -C "${out}"`], {
+  cwd: root,
+});
 const src = join(out, 'services', 'otp', 'src');
 const dist = join(out, 'dist');
 const swcrc = JSON.parse(readFileSync(join(root, '.swcrc'), 'utf8'));
