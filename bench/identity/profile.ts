@@ -1,0 +1,103 @@
+/**
+ * Where a process's CPU went, from a `.cpuprofile` (node --cpu-prof): self time by package and
+ * by function, and inclusive time (a sample counts for every package / function on its stack) by
+ * package and by function of this repo, as shares of the busy (non-idle) time.
+ *
+ *   node bench/run-ts.js bench/identity/profile.ts <file.cpuprofile|dir> [top]
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+interface Node {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: Node[];
+  samples?: number[];
+  timeDeltas?: number[];
+  startTime: number;
+  endTime: number;
+}
+
+/** `typeorm`, `@nestjs/core`, `services/identity/src/phones/phones.service.ts`, `node:internal/...`, `(native)`. */
+export function packageOf(url: string): string {
+  if (!url) return '(native)';
+  // A/B runs start a copy of identity's build from outside the repo (bench/identity/run.ts).
+  const path = url.replace('file://', '').replace(/^.*\/identity-base\/dist\//, '/services/identity/dist/');
+  const nm = path.lastIndexOf('node_modules/');
+  if (nm >= 0) {
+    const parts = path.slice(nm + 'node_modules/'.length).split('/');
+    return parts[0]!.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!;
+  }
+  const repo = /\/(services|libs|tools|bench)\/(.*)$/.exec(path);
+  if (repo) return `${repo[1]}/${repo[2]!.replace('/dist/', '/src/').replace(/\.js$/, '.ts')}`;
+  return path.startsWith('node:') ? path.split('/').slice(0, 2).join('/') : path;
+}
+
+/** Folds a repo file path to its package (`services/identity`, `libs/messaging`). */
+function coarse(pkg: string): string {
+  const m = /^(services|libs|tools|bench)\/([^/]+)/.exec(pkg);
+  return m ? `${m[1]}/${m[2]}` : pkg;
+}
+
+function summarize(file: string, top: number): void {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const samples = p.samples ?? [];
+  const deltas = p.timeDeltas ?? [];
+
+  const selfPkg = new Map<string, number>();
+  const selfFn = new Map<string, number>();
+  const inclPkg = new Map<string, number>();
+  const inclFn = new Map<string, number>();
+  const add = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v);
+  let busy = 0;
+  for (let i = 0; i < samples.length; i++) {
+    const ms = (deltas[i] ?? 0) / 1000;
+    const leaf = byId.get(samples[i]!)!;
+    const name = leaf.callFrame.functionName;
+    if (name === '(idle)') continue;
+    busy += ms;
+    const pkg = packageOf(leaf.callFrame.url);
+    add(selfPkg, coarse(pkg), ms);
+    add(selfFn, `${name || '(anonymous)'}  ${pkg}${leaf.callFrame.url ? `:${leaf.callFrame.lineNumber + 1}` : ''}`, ms);
+    const seenPkg = new Set<string>();
+    const seenFn = new Set<string>();
+    for (let id: number | undefined = leaf.id; id !== undefined; id = parent.get(id)) {
+      const n = byId.get(id)!;
+      const np = packageOf(n.callFrame.url);
+      seenPkg.add(coarse(np));
+      if (/^(services|libs)\//.test(np)) seenFn.add(`${n.callFrame.functionName || '(anonymous)'}  ${np}:${n.callFrame.lineNumber + 1}`);
+    }
+    for (const k of seenPkg) add(inclPkg, k, ms);
+    for (const k of seenFn) add(inclFn, k, ms);
+  }
+  const print = (title: string, m: Map<string, number>) => {
+    process.stdout.write(`\n${title}\n`);
+    for (const [k, v] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+      process.stdout.write(`  ${((100 * v) / busy).toFixed(1).padStart(5)}%  ${v.toFixed(0).padStart(7)} ms  ${k}\n`);
+    }
+  };
+  process.stdout.write(`\n${file}\n  wall ${((p.endTime - p.startTime) / 1e6).toFixed(1)} s, busy ${(busy / 1000).toFixed(1)} s (idle left out)\n`);
+  print('self time by package', selfPkg);
+  print('self time by function', selfFn);
+  print('inclusive time by package (on the stack)', inclPkg);
+  print('inclusive time by function of this repo', inclFn);
+}
+
+const target = process.argv[2];
+if (!target) {
+  process.stderr.write('usage: profile.ts <file.cpuprofile|dir> [top]\n');
+  process.exit(2);
+}
+const top = Number(process.argv[3] ?? 30);
+const files = statSync(target).isDirectory()
+  ? readdirSync(target)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .map((f) => join(target, f))
+  : [target];
+for (const f of files) summarize(f, top);
