@@ -207,15 +207,18 @@ export class SendGuard {
     }
     const dest =
       intent.destination.value ?? (intent.accountId ? `account:${intent.accountId}` : undefined);
-    if (dest)
+    if (dest) {
+      // One keyed hash per value, whatever the number of windows.
+      const tag = this.tag('dest', dest);
       for (const w of l.destination)
         gates.push({
           kind: 'window',
           name: 'destination',
-          key: `rl:d:${this.tag('dest', dest)}:${w.windowMs}`,
+          key: `rl:d:${tag}:${w.windowMs}`,
           max: w.max,
           ms: w.windowMs,
         });
+    }
     if (intent.accountId)
       for (const w of l.account)
         gates.push({
@@ -225,15 +228,17 @@ export class SendGuard {
           max: w.max,
           ms: w.windowMs,
         });
-    if (intent.clientIp)
+    if (intent.clientIp) {
+      const tag = this.tag('ip', intent.clientIp);
       for (const w of l.ip)
         gates.push({
           kind: 'window',
           name: 'ip',
-          key: `rl:i:${this.tag('ip', intent.clientIp)}:${w.windowMs}`,
+          key: `rl:i:${tag}:${w.windowMs}`,
           max: w.max,
           ms: w.windowMs,
         });
+    }
     if (phone) {
       const cc = phone.callingCode;
       for (const w of l.country)
