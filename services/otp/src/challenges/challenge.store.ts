@@ -96,7 +96,9 @@ return {'mismatch', left, fails, lockTtl}
  * challenge and observes the send for the pumping signals, in one step (one
  * round trip for a start). KEYS: the gates, then the challenge, the expiry
  * index, the account's unrequested-code keys and the 7 keys of the pumping
- * observation (when ARGV[o + 6], its argument count, is not 0). A failed
+ * observation (when ARGV[o + 6], its argument count, is not 0). The
+ * challenge's hash fields come as one JSON object of strings, the last ARGV
+ * (one argument instead of ~34: the client pays per argument). A failed
  * observation does not fail the step: it answers 'failed' in its place.
  */
 const GATED_CREATE = new LuaScript(
@@ -112,7 +114,10 @@ if redis.call('EXISTS', ch) == 1 then return {-1, 0, '', 0, 0} end
 gates_consume(n, 3, now, ARGV[3])
 local np = tonumber(ARGV[o + 6])
 local fields = {}
-for i = o + 7 + np, #ARGV do fields[#fields + 1] = ARGV[i] end
+for k, v in pairs(cjson.decode(ARGV[o + 7 + np])) do
+  fields[#fields + 1] = k
+  fields[#fields + 1] = v
+end
 redis.call('HSET', ch, unpack(fields))
 redis.call('PEXPIRE', ch, ARGV[o + 1])
 redis.call('ZADD', KEYS[n + 2], ARGV[o + 2], ARGV[o + 3])
@@ -338,31 +343,27 @@ export class RedisChallengeStore implements ChallengeStore {
     return storeCall('code store', async () => {
       const ticket = newTicket(o.nowMs);
       const ttl = record.expiresAt - record.createdAt + o.retentionMs;
-      const fields = Object.entries(serialize(record)).flat();
-      const reply = (await GATED_CREATE.run(
-        this.redis,
-        [
-          ...o.gates.map((g) => g.key),
-          chKey(record.id),
-          EXPIRY_INDEX,
-          ...(o.unrequested?.keys ?? ['unreq:-', 'unreq:alerted:-']),
-          ...(o.pump?.keys ?? []),
-        ],
-        [
-          o.gates.length,
-          o.nowMs,
-          ticket,
-          ...gateArgs(o.gates),
-          ttl,
-          record.expiresAt,
-          record.id,
-          o.unrequested ? o.unrequested.threshold : '',
-          o.unrequested ? o.unrequested.windowMs : 0,
-          o.pump ? o.pump.args.length : 0,
-          ...(o.pump?.args ?? []),
-          ...fields,
-        ],
-      )) as unknown[];
+      const keys: string[] = [];
+      for (const g of o.gates) keys.push(g.key);
+      keys.push(chKey(record.id), EXPIRY_INDEX);
+      if (o.unrequested) keys.push(o.unrequested.keys[0], o.unrequested.keys[1]);
+      else keys.push('unreq:-', 'unreq:alerted:-');
+      const args: (string | number)[] = [o.gates.length, o.nowMs, ticket];
+      gateArgs(o.gates, args);
+      args.push(
+        ttl,
+        record.expiresAt,
+        record.id,
+        o.unrequested ? o.unrequested.threshold : '',
+        o.unrequested ? o.unrequested.windowMs : 0,
+        o.pump ? o.pump.args.length : 0,
+      );
+      if (o.pump) {
+        for (const k of o.pump.keys) keys.push(k);
+        for (const a of o.pump.args) args.push(a);
+      }
+      args.push(fieldsJson(serialize(record)));
+      const reply = (await GATED_CREATE.run(this.redis, keys, args)) as unknown[];
       if (Number(reply[0]) === -1) throw new Error('challenge id collision');
       const result: CreateResult = {
         gates: gateResult(o.gates, reply, ticket),
@@ -505,6 +506,20 @@ export class RedisChallengeStore implements ChallengeStore {
       return { failures: Number(count ?? 0), ttlMs: Math.max(0, Number(ttl)) };
     });
   }
+}
+
+/**
+ * The hash fields as one JSON argument for Redis's cjson. JSON.stringify writes an
+ * unpaired surrogate as a `\udxxx` escape, which cjson refuses; ioredis sends such a
+ * string as UTF-8 with U+FFFD in its place, and so does this (the slow path also runs
+ * for a value holding a backslash followed by "ud": same result).
+ */
+export function fieldsJson(fields: Record<string, string>): string {
+  const json = JSON.stringify(fields);
+  if (!json.includes('\\ud')) return json;
+  return JSON.stringify(fields, (_key, value: unknown) =>
+    typeof value === 'string' ? Buffer.from(value, 'utf8').toString('utf8') : value,
+  );
 }
 
 function serialize(r: ChallengeRecord): Record<string, string> {

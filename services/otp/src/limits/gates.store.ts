@@ -84,9 +84,11 @@ return {0, 0, '', remaining}
 `,
 );
 
-/** ARGV of the gates (after the caller's first ARGV entries): kind, max, window per gate. */
-export function gateArgs(gates: readonly Gate[]): (string | number)[] {
-  const args: (string | number)[] = [];
+/** ARGV of the gates (after the caller's first ARGV entries): kind, max, window per gate; appended to `args` when given. */
+export function gateArgs(
+  gates: readonly Gate[],
+  args: (string | number)[] = [],
+): (string | number)[] {
   for (const g of gates) {
     const code =
       g.kind === 'window' ? 'w' : g.kind === 'counter' ? 'c' : g.kind === 'quarantine' ? 'q' : 't';

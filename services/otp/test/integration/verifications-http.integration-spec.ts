@@ -345,6 +345,23 @@ describe('otp verifications over HTTP (real Redis, PostgreSQL, RabbitMQ)', () =>
     expect(ok.statusCode).toBe(200);
   });
 
+  it('keeps any text of a reference: non-ASCII, and an unpaired surrogate stored as U+FFFD (as before)', async () => {
+    for (const ref of ['connexion-é-😀', 'half-\ud800-pair']) {
+      const { id, code } = await h.startVerification({
+        to: usNumber(),
+        channel: 'sms',
+        purpose: 'sign_in',
+        ref,
+      });
+      const res = await h.inject('POST', `/v1/verifications/${id}/check`, {
+        code,
+        purpose: 'sign_in',
+        ref,
+      });
+      expect({ ref, status: res.statusCode }).toEqual({ ref, status: 200 });
+    }
+  });
+
   it('"I didn\'t ask for this": the link kills the pending code and tells the owner; a wrong token is 404', async () => {
     const accountId = randomUUID();
     const { id, code } = await h.startVerification({
