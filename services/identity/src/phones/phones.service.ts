@@ -12,7 +12,7 @@ import {
 import { Clock, DomainError, type Logger, maskPhone, PLATFORM_LOGGER } from '@phonegate/platform';
 import { DataSource, type EntityManager, Not } from 'typeorm';
 import { AccountEntity } from '../accounts/account.entity';
-import { findAccount, isUuid, lockAccount, phonesOf } from '../accounts/account.repository';
+import { findAccount, isUuid, lockAccount, PHONE_COLUMNS, phoneFromRow, type PhoneRow, phonesOf } from '../accounts/account.repository';
 import { isUniqueViolation } from '../accounts/accounts.service';
 import type { IdentityConfig } from '../config/identity.config';
 import type { EventOutbox } from '../events/event-outbox';
@@ -51,37 +51,38 @@ export class PhonesService {
   async add(accountId: string, input: NumberInput, clientIp?: string) {
     const channel = input.channel ?? 'sms';
     const parsed = parsePhone(input.number, input.country, channel, this.policy);
-    const account = await findAccount(this.db, accountId);
-    const phones = await phonesOf(this.db, accountId);
-    const same = phones.find((p) => p.e164 === parsed.e164 && p.replacesPhoneId === null);
-    if (same?.status === 'verified') throw new DomainError('phone_in_use', 'This number is already verified on this account.');
-    if (same) return this.restart(account, same, channel, clientIp);
-    checkLimit(phones);
-    await this.checkNotVerifiedElsewhere(this.db.manager, parsed.e164, accountId);
 
     // The number is recorded before its code goes out: a database that fails (pool exhausted on
     // a sale day) must not leave a customer with a code for a number we never recorded. If the
     // code cannot be sent, the row goes again; if the last step fails, the row has no challenge
-    // yet and adding the number again sends a fresh code (restart).
+    // yet and adding the number again sends a fresh code (restart). The checks run under the
+    // account's lock, in the transaction that records the number.
     const phoneId = randomUUID();
-    await this.db.transaction(async (m) => {
-      await lockAccount(m, accountId);
-      checkLimit(await phonesOf(m, accountId));
-      await this.checkNotVerifiedElsewhere(m, parsed.e164, accountId);
-      await m.getRepository(PhoneEntity).insert(this.pendingRow(phoneId, accountId, parsed, channel, null, null));
+    const recorded = await this.db.transaction(async (m) => {
+      const account = await lockAccount(m, accountId);
+      // Checks and insert in one statement; only when it refuses are the numbers read to say why.
+      if (await insertNewNumber(m, this.pendingRow(phoneId, accountId, parsed, channel, null, null))) return { account };
+      const phones = await phonesOf(m, accountId);
+      const same = phones.find((p) => p.e164 === parsed.e164 && p.replacesPhoneId === null);
+      if (same?.status === 'verified') throw new DomainError('phone_in_use', 'This number is already verified on this account.');
+      if (same) return { account, same };
+      checkLimit(phones);
+      throw verifiedElsewhere();
     });
+    const { account } = recorded;
+    // Already pending here: a fresh code (outside the lock: the otp call may take a while).
+    if (recorded.same) return this.restart(account, recorded.same, channel, clientIp);
     let challenge: ChallengeView;
     try {
       challenge = await this.startVerification(account, phoneId, parsed.e164, channel, clientIp);
     } catch (error) {
       await this.db
-        .getRepository(PhoneEntity)
-        .delete({ id: phoneId, status: 'pending' })
+        .query(`DELETE FROM phones WHERE id = $1 AND status = 'pending'`, [phoneId])
         .catch((e: unknown) => this.logger.warn({ err: (e as Error).message, phoneId }, 'pending number not removed after a failed send'));
       throw error;
     }
     await this.db.transaction(async (m) => {
-      await m.getRepository(PhoneEntity).update({ id: phoneId }, { challengeId: challenge.id });
+      await m.query('UPDATE phones SET challenge_id = $2 WHERE id = $1', [phoneId, challenge.id]);
       await this.outbox.add(m, phoneAddedV1, { accountId, phoneId, e164: parsed.e164, purpose: 'add' });
     });
     return { phoneId, status: 'pending' as const, verification: verificationView(challenge) };
@@ -131,10 +132,9 @@ export class PhonesService {
       await lockAccount(m, accountId);
       const current = await this.findPhone(m, accountId, phoneId);
       if (current.status !== 'verified') throw new DomainError('phone_not_verified', 'This number changed meanwhile; reload it.');
-      await this.checkNotVerifiedElsewhere(m, parsed.e164, accountId);
       // One pending replacement per number: a newer change supersedes an older one.
       await m.getRepository(PhoneEntity).delete({ accountId, replacesPhoneId: phoneId, status: 'pending' });
-      await m.getRepository(PhoneEntity).insert(this.pendingRow(newId, accountId, parsed, channel, challenge.id, phoneId));
+      await this.insertPending(m, this.pendingRow(newId, accountId, parsed, channel, challenge.id, phoneId));
       await this.outbox.add(m, phoneAddedV1, { accountId, phoneId: newId, e164: parsed.e164, purpose: 'change', replacesPhoneId: phoneId });
     });
     return { phoneId: newId, status: 'pending' as const, replacesPhoneId: phoneId, verification: verificationView(challenge) };
@@ -142,8 +142,7 @@ export class PhonesService {
 
   /** Confirms a number with its code. Of two accounts racing for the same number, exactly one wins. */
   async verify(accountId: string, phoneId: string, code: string) {
-    await findAccount(this.db, accountId);
-    const phone = await this.findPhone(this.db.manager, accountId, phoneId);
+    const { phone } = await findPhoneOfAccount(this.db, accountId, phoneId);
     if (phone.status === 'verified') return { phoneId, status: 'verified' as const, primary: phone.primary };
     if (!phone.challengeId) throw new DomainError('code_expired', 'This code has expired; ask for a new one.');
     await unknownAsExpired(
@@ -159,16 +158,18 @@ export class PhonesService {
 
   private async markVerified(m: EntityManager, accountId: string, phoneId: string) {
     const account = await lockAccount(m, accountId);
-    const repo = m.getRepository(PhoneEntity);
-    const phone = await this.findPhone(m, accountId, phoneId);
+    // All the account's numbers (two or three rows) in one read: this one, the one it replaces, the primary.
+    const phones = await phonesOf(m, accountId);
+    const phone = phones.find((p) => p.id === phoneId);
+    if (!phone) throw phoneNotFound();
     if (phone.status === 'verified') return { phoneId, status: 'verified' as const, primary: phone.primary };
     const now = this.clock.now();
     const target = { accountId, email: account.email, locale: account.locale };
-    const replaced = phone.replacesPhoneId ? await repo.findOneBy({ id: phone.replacesPhoneId, accountId }) : null;
+    const replaced = phone.replacesPhoneId ? phones.find((p) => p.id === phone.replacesPhoneId) : undefined;
 
     if (replaced) {
-      await repo.delete({ id: replaced.id });
-      await repo.update({ id: phone.id }, { status: 'verified', verifiedAt: now, primary: replaced.primary, replacesPhoneId: null });
+      await m.query('DELETE FROM phones WHERE id = $1', [replaced.id]);
+      await markPhoneVerified(m, phone.id, now, replaced.primary);
       await this.outbox.add(m, phoneRemovedV1, {
         accountId,
         phoneId: replaced.id,
@@ -201,8 +202,8 @@ export class PhonesService {
       return { phoneId, status: 'verified' as const, primary: replaced.primary, replacedPhoneId: replaced.id };
     }
 
-    const primary = !(await repo.existsBy({ accountId, primary: true, status: 'verified' }));
-    await repo.update({ id: phone.id }, { status: 'verified', verifiedAt: now, primary, replacesPhoneId: null });
+    const primary = !phones.some((p) => p.primary && p.status === 'verified');
+    await markPhoneVerified(m, phone.id, now, primary);
     await this.outbox.add(m, phoneVerifiedV1, { accountId, phoneId, e164: phone.e164, primary });
     await queueAlert(this.outbox, m, target, 'security.phone_added', { number: maskPhone(phone.e164) }, phone.id);
     return { phoneId, status: 'verified' as const, primary };
@@ -210,14 +211,13 @@ export class PhonesService {
 
   /** Sends a fresh code, optionally switching SMS and voice. */
   async resend(accountId: string, phoneId: string, channel: PhoneChannel | undefined, clientIp?: string) {
-    const account = await findAccount(this.db, accountId);
-    const phone = await this.findPhone(this.db.manager, accountId, phoneId);
+    const { account, phone } = await findPhoneOfAccount(this.db, accountId, phoneId);
     if (phone.status === 'verified') throw new DomainError('conflict', 'This number is already verified.');
     return this.restart(account, phone, channel ?? phone.channel, clientIp);
   }
 
   /** Resends the pending number's code, or starts a new challenge when the old one is gone. */
-  private async restart(account: AccountEntity, phone: PhoneEntity, channel: PhoneChannel, clientIp?: string) {
+  private async restart(account: Recipient, phone: PhoneEntity, channel: PhoneChannel, clientIp?: string) {
     if (!acceptsChannel(phone.lineType, channel, this.policy)) {
       throw new DomainError('invalid_phone_number', `This number cannot take ${channel === 'sms' ? 'text messages' : 'voice calls'}.`, {
         lineType: phone.lineType,
@@ -232,7 +232,7 @@ export class PhonesService {
       }
     }
     challenge ??= await this.startVerification(account, phone.id, phone.e164, channel, clientIp);
-    await this.db.getRepository(PhoneEntity).update({ id: phone.id }, { challengeId: challenge.id, channel });
+    await this.db.query('UPDATE phones SET challenge_id = $2, channel = $3 WHERE id = $1', [phone.id, challenge.id, channel]);
     return {
       phoneId: phone.id,
       status: 'pending' as const,
@@ -295,7 +295,7 @@ export class PhonesService {
     });
   }
 
-  private async startVerification(account: AccountEntity, phoneId: string, e164: string, channel: PhoneChannel, clientIp?: string) {
+  private async startVerification(account: Recipient, phoneId: string, e164: string, channel: PhoneChannel, clientIp?: string) {
     return this.otp.start({
       purpose: 'phone_verification',
       channel,
@@ -327,15 +327,98 @@ export class PhonesService {
   }
 
   private async findPhone(m: EntityManager, accountId: string, phoneId: string): Promise<PhoneEntity> {
-    const phone = isUuid(phoneId) ? await m.getRepository(PhoneEntity).findOneBy({ id: phoneId, accountId }) : null;
-    if (!phone) throw new DomainError('not_found', 'No such number on this account.');
-    return phone;
+    const rows = isUuid(phoneId)
+      ? await m.query<PhoneRow[]>(`SELECT ${PHONE_COLUMNS} FROM phones WHERE id = $1 AND account_id = $2`, [phoneId, accountId])
+      : [];
+    if (!rows[0]) throw phoneNotFound();
+    return phoneFromRow(rows[0]);
   }
 
   private async checkNotVerifiedElsewhere(m: EntityManager, e164: string, accountId: string): Promise<void> {
-    const taken = await m.getRepository(PhoneEntity).existsBy({ e164, status: 'verified', accountId: Not(accountId) });
-    if (taken) throw new DomainError('phone_in_use', 'This number is verified on another account.');
+    const rows = await m.query<unknown[]>(`SELECT 1 FROM phones WHERE e164 = $1 AND status = 'verified' AND account_id <> $2 LIMIT 1`, [
+      e164,
+      accountId,
+    ]);
+    if (rows.length > 0) throw verifiedElsewhere();
   }
+
+  /** Records a pending number unless it is verified on another account (phone_in_use), in one statement. */
+  private async insertPending(m: EntityManager, p: PhoneEntity): Promise<void> {
+    const inserted = await m.query<unknown[]>(
+      `INSERT INTO phones (${PHONE_COLUMNS})
+       SELECT ${PHONE_VALUES}
+       WHERE NOT EXISTS (SELECT 1 FROM phones WHERE e164 = $3 AND status = 'verified' AND account_id <> $2)
+       RETURNING id`,
+      phoneValues(p),
+    );
+    if (inserted.length === 0) throw verifiedElsewhere();
+  }
+}
+
+/** Who a code is sent for: the account's id and language. */
+type Recipient = Pick<AccountEntity, 'id' | 'locale'>;
+
+function phoneNotFound(): DomainError {
+  return new DomainError('not_found', 'No such number on this account.');
+}
+
+function verifiedElsewhere(): DomainError {
+  return new DomainError('phone_in_use', 'This number is verified on another account.');
+}
+
+/**
+ * Inserts a new pending number when the account does not have it yet, has fewer than
+ * MAX_PHONES numbers (a pending replacement does not count) and no other account has it
+ * verified. Run under the account's lock. False when refused.
+ */
+async function insertNewNumber(m: EntityManager, p: PhoneEntity): Promise<boolean> {
+  const inserted = await m.query<unknown[]>(
+    `INSERT INTO phones (${PHONE_COLUMNS})
+     SELECT ${PHONE_VALUES}
+     WHERE NOT EXISTS (SELECT 1 FROM phones WHERE account_id = $2 AND e164 = $3 AND replaces_phone_id IS NULL)
+       AND (SELECT count(*) FROM phones WHERE account_id = $2 AND replaces_phone_id IS NULL) < $13
+       AND NOT EXISTS (SELECT 1 FROM phones WHERE e164 = $3 AND status = 'verified' AND account_id <> $2)
+     RETURNING id`,
+    [...phoneValues(p), MAX_PHONES],
+  );
+  return inserted.length > 0;
+}
+
+/** The values of PHONE_COLUMNS as $1…$12, typed (a parameter also compared in a WHERE needs one type). */
+const PHONE_VALUES = '$1::uuid, $2::uuid, $3::text, $4::text, $5::text, $6::text, $7::boolean, $8::text, $9::uuid, $10::uuid, $11::timestamptz, $12::timestamptz';
+
+function phoneValues(p: PhoneEntity): unknown[] {
+  return [p.id, p.accountId, p.e164, p.country, p.lineType, p.status, p.primary, p.channel, p.challengeId, p.replacesPhoneId, p.createdAt, p.verifiedAt];
+}
+
+async function markPhoneVerified(m: EntityManager, phoneId: string, now: Date, primary: boolean): Promise<void> {
+  await m.query(`UPDATE phones SET status = 'verified', verified_at = $2, is_primary = $3, replaces_phone_id = NULL WHERE id = $1`, [
+    phoneId,
+    now,
+    primary,
+  ]);
+}
+
+const PHONE_COLUMNS_OF_P = PHONE_COLUMNS.split(', ')
+  .map((c) => `p.${c}`)
+  .join(', ');
+
+/**
+ * One of an account's numbers with the account's language, in one round trip; a missing
+ * account and a missing number are told apart as before (both 404).
+ */
+async function findPhoneOfAccount(db: DataSource, accountId: string, phoneId: string): Promise<{ account: Recipient; phone: PhoneEntity }> {
+  const rows = isUuid(accountId)
+    ? await db.query<(PhoneRow & { account_locale: string })[]>(
+        `SELECT a.locale AS account_locale, ${PHONE_COLUMNS_OF_P}
+         FROM accounts a LEFT JOIN phones p ON p.account_id = a.id AND p.id = $2 WHERE a.id = $1`,
+        [accountId, isUuid(phoneId) ? phoneId : null],
+      )
+    : [];
+  const row = rows[0];
+  if (!row) throw new DomainError('not_found', 'No such account.');
+  if (row.id === null) throw phoneNotFound();
+  return { account: { id: accountId, locale: row.account_locale }, phone: phoneFromRow(row) };
 }
 
 /** At most two numbers an account; a pending replacement (a change) does not count. */

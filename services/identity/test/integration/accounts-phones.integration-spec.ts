@@ -132,6 +132,33 @@ describe('identity: accounts, phones, two-step', () => {
       expect(third.body.code).toBe('phone_limit_reached');
     });
 
+    it('adding a pending number again sends a fresh code for the same phone (202); adding a verified one again is 409 phone_in_use', async () => {
+      const a = await h.account();
+      const number = h.phone();
+      const first = await h.call('POST', `/v1/accounts/${a.id}/phones`, { number });
+      expect(first.status).toBe(202);
+      await sleep(1_100); // the otp service's resend cooldown in these tests
+      const resentAt = Date.now();
+      const again = await h.call('POST', `/v1/accounts/${a.id}/phones`, { number });
+      expect(again.status).toBe(202);
+      expect(again.body).toMatchObject({ phoneId: first.body.phoneId, status: 'pending' });
+      expect((await h.call('GET', `/v1/accounts/${a.id}`)).body.phones).toHaveLength(1);
+      const code = await h.codeFor(again.body.verification.challengeId, resentAt);
+      expect((await h.call('POST', `/v1/accounts/${a.id}/phones/${first.body.phoneId}/verify`, { code })).status).toBe(200);
+      const verifiedAgain = await h.call('POST', `/v1/accounts/${a.id}/phones`, { number });
+      expect(verifiedAgain.status).toBe(409);
+      expect(verifiedAgain.body.code).toBe('phone_in_use');
+    });
+
+    it('concurrent adds to one account stay within the limit (one 202, the other 409 phone_limit_reached)', async () => {
+      const a = await h.account();
+      await h.verifiedPhone(a.id);
+      const results = await Promise.all([h.phone(), h.phone()].map((number) => h.call('POST', `/v1/accounts/${a.id}/phones`, { number })));
+      expect(results.map((r) => r.status).sort()).toEqual([202, 409]);
+      expect(results.find((r) => r.status === 409)!.body.code).toBe('phone_limit_reached');
+      expect((await h.call('GET', `/v1/accounts/${a.id}`)).body.phones).toHaveLength(2);
+    });
+
     it('refuses a number verified on another account (409 phone_in_use); a pending one blocks no one', async () => {
       const [a, b, c] = [await h.account(), await h.account(), await h.account()];
       const number = h.phone();
