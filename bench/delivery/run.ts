@@ -7,8 +7,9 @@
  * Runs delivery-otp as its own process (services/delivery-otp/src/main.ts through the same runner) on
  * the real PostgreSQL, Redis and RabbitMQ (a throw-away database, vhost and
  * key prefix) and registers courier devices. After a warm-up (BENCH_WARMUP
- * shipments through both phases: JIT, pools, Lua script cache), two timed phases:
+ * shipments through both phases: JIT, pools, Lua script cache), the timed phases:
  *
+ * 0. GET /health/live as often: the HTTP stack alone, the least any route costs;
  * 1. autocannon sends BENCH_SHIPMENTS shipments out for delivery (API key,
  *    PostgreSQL transaction with its advisory lock, code drawn, sealed and
  *    stored in Redis, SMS request and code_issued event in the outbox);
@@ -78,6 +79,8 @@ interface Figures {
   seconds: number;
   /** CPU of the server process per request (ms), relay included; undefined if /proc is not readable. */
   cpuMsPerRequest?: number;
+  /** The part of it in the kernel (system calls: sockets to PostgreSQL, Redis, RabbitMQ and the client). */
+  systemCpuMsPerRequest?: number;
 }
 
 interface Job {
@@ -86,7 +89,7 @@ interface Job {
   code: string;
 }
 
-type BenchRequest = { method: 'POST'; path: string; headers: Record<string, string>; body: string };
+type BenchRequest = { method: 'GET' | 'POST'; path: string; headers: Record<string, string>; body?: string };
 
 async function main(): Promise<void> {
   const db = await createTestDatabase('pg_bench_delivery');
@@ -166,6 +169,8 @@ async function main(): Promise<void> {
     await load('warm-up handoff', base, warm, handoff, service, drained);
 
     const jobs = jobsOf(SHIPMENTS, 'shp');
+    // The platform's HTTP stack alone (Nest on Fastify, request context, no auth, no I/O): what any route costs at least.
+    const live$ = await load('delivery-otp GET /health/live (the HTTP stack alone)', base, jobs, () => ({ method: 'GET', path: '/health/live', headers: {} }), service);
     const issue$ = await timed('delivery-otp out for delivery (HTTP, auth, PostgreSQL tx + lock, seal, Redis Lua, outbox, relay)', jobs, outForDelivery);
     await readCodes(jobs);
     const service$ = await timed('delivery-otp handoff (HTTP, auth, idempotency, Redis Lua, PostgreSQL + outbox, relay)', jobs, handoff);
@@ -213,8 +218,8 @@ async function main(): Promise<void> {
     }), floor);
 
     process.stdout.write('\n');
-    for (const f of [issue$, service$, floor$]) {
-      const cpu = f.cpuMsPerRequest === undefined ? '' : `  CPU ${f.cpuMsPerRequest.toFixed(2)} ms/request`;
+    for (const f of [live$, issue$, service$, floor$]) {
+      const cpu = f.cpuMsPerRequest === undefined ? '' : `  CPU ${f.cpuMsPerRequest.toFixed(2)} ms/request (system ${f.systemCpuMsPerRequest?.toFixed(2)})`;
       process.stdout.write(
         `${f.label}\n  ${f.perSecond.toFixed(0)} requests/s  p50 ${f.p50} ms  p99 ${f.p99} ms${cpu}  (${f.ok} ok, ${f.other} other, ${f.seconds.toFixed(2)} s, ${CONNECTIONS} connections)\n`,
       );
@@ -224,7 +229,7 @@ async function main(): Promise<void> {
     const loadAvg = loadavg().map((l) => Number(l.toFixed(2)));
     process.stdout.write(`machine: ${cpus().length} cpus, load average ${loadAvg.join(' ')}\n`);
     process.stdout.write(
-      `${JSON.stringify({ bench: 'delivery', shipments: SHIPMENTS, connections: CONNECTIONS, cpus: cpus().length, loadavg: loadAvg, outForDelivery: issue$, handoff: service$, floor: floor$ })}\n`,
+      `${JSON.stringify({ bench: 'delivery', shipments: SHIPMENTS, connections: CONNECTIONS, cpus: cpus().length, loadavg: loadAvg, live: live$, outForDelivery: issue$, handoff: service$, floor: floor$ })}\n`,
     );
   } finally {
     await pg.end().catch(() => undefined);
@@ -248,12 +253,12 @@ async function outboxDrained(pg: Client): Promise<void> {
   }
 }
 
-/** utime + stime of a process in ms (clock ticks of 10 ms), or undefined without /proc. */
-function cpuMs(pid: number | undefined): number | undefined {
+/** utime and stime of a process in ms (clock ticks of 10 ms), or undefined without /proc. */
+function cpuMs(pid: number | undefined): { user: number; system: number } | undefined {
   if (pid === undefined) return undefined;
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return (Number(fields[11]) + Number(fields[12])) * 10;
+    return { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 };
   } catch {
     return undefined;
   }
@@ -294,7 +299,12 @@ function load(
               p50: result.latency.p50,
               p99: result.latency.p99,
               seconds,
-              ...(cpuBefore !== undefined && cpuAfter !== undefined && total > 0 ? { cpuMsPerRequest: (cpuAfter - cpuBefore) / total } : {}),
+              ...(cpuBefore !== undefined && cpuAfter !== undefined && total > 0
+                ? {
+                    cpuMsPerRequest: (cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system) / total,
+                    systemCpuMsPerRequest: (cpuAfter.system - cpuBefore.system) / total,
+                  }
+                : {}),
             });
           })
           .catch(reject);
