@@ -340,7 +340,7 @@ export class RedisChallengeStore implements ChallengeStore {
   constructor(private readonly redis: Redis) {}
 
   create(record: ChallengeRecord, o: CreateOptions): Promise<CreateResult> {
-    return storeCall('code store', async () => {
+    return storeCall('code store', () => {
       const ticket = newTicket(o.nowMs);
       const ttl = record.expiresAt - record.createdAt + o.retentionMs;
       const keys: string[] = [];
@@ -363,20 +363,22 @@ export class RedisChallengeStore implements ChallengeStore {
         for (const a of o.pump.args) args.push(a);
       }
       args.push(fieldsJson(serialize(record)));
-      const reply = (await GATED_CREATE.run(this.redis, keys, args)) as unknown[];
-      if (Number(reply[0]) === -1) throw new Error('challenge id collision');
-      const result: CreateResult = {
-        gates: gateResult(o.gates, reply, ticket),
-        unrequestedAlert: Number(reply[4] ?? 0),
-      };
-      if (reply.length > 5)
-        result.observed = reply[5] === 'failed' ? 'failed' : pumpObservation(reply, 5);
-      return result;
+      return GATED_CREATE.run(this.redis, keys, args).then((answer) => {
+        const reply = answer as unknown[];
+        if (Number(reply[0]) === -1) throw new Error('challenge id collision');
+        const result: CreateResult = {
+          gates: gateResult(o.gates, reply, ticket),
+          unrequestedAlert: Number(reply[4] ?? 0),
+        };
+        if (reply.length > 5)
+          result.observed = reply[5] === 'failed' ? 'failed' : pumpObservation(reply, 5);
+        return result;
+      });
     });
   }
 
   load(id: string): Promise<ChallengeRecord | undefined> {
-    return storeCall('code store', async () => deserialize(await this.redis.hgetall(chKey(id))));
+    return storeCall('code store', () => this.redis.hgetall(chKey(id)).then(deserialize));
   }
 
   remove(id: string): Promise<void> {
@@ -386,8 +388,8 @@ export class RedisChallengeStore implements ChallengeStore {
   }
 
   check(r: CheckRequest): Promise<CheckApplied> {
-    return storeCall('code store', async () => {
-      const reply = (await CHECK.run(
+    return storeCall('code store', () =>
+      CHECK.run(
         this.redis,
         [
           chKey(r.id),
@@ -409,14 +411,16 @@ export class RedisChallengeStore implements ChallengeStore {
           r.accountId ? '1' : '0',
           r.verified ? r.verified.ttlMs : '',
         ],
-      )) as [string, number, number, number];
-      return {
-        outcome: reply[0] as CheckOutcome,
-        attemptsLeft: Number(reply[1]),
-        accountFailures: Number(reply[2]),
-        accountLockMs: Math.max(0, Number(reply[3])),
-      };
-    });
+      ).then((answer) => {
+        const reply = answer as [string, number, number, number];
+        return {
+          outcome: reply[0] as CheckOutcome,
+          attemptsLeft: Number(reply[1]),
+          accountFailures: Number(reply[2]),
+          accountLockMs: Math.max(0, Number(reply[3])),
+        };
+      }),
+    );
   }
 
   resend(r: ResendRequest): Promise<ResendApplied> {
