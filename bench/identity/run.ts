@@ -17,7 +17,7 @@
  * BENCH_IDENTITY_MAIN (identity's main.js; default services/identity/dist/main.js),
  * BENCH_COMPARE (a second build's main.js, e.g. the previous commit's dist copied to
  * /tmp/identity-base/dist: both run side by side, rounds alternating, same machine load).
- * BENCH_STEPS (the first n of the five phases; 1 = adds only). Summarise a profile with
+ * BENCH_STEPS (which phases: `1` adds only, `4,5` sign-ins only; 2 and 3 need 1). Summarise a profile with
  * bench/identity/profile.ts.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -61,8 +61,8 @@ const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const IDENTITY_MAIN = process.env['BENCH_IDENTITY_MAIN'] ?? join(ROOT, 'services', 'identity', 'dist', 'main.js');
 /** Another build of identity (e.g. the last commit's, copied out of the tree) measured in the same run, round by round. */
 const COMPARE = process.env['BENCH_COMPARE'];
-/** How many of the five steps to run (1: adds only, e.g. to profile them alone). */
-const STEPS = Number(process.env['BENCH_STEPS'] ?? 5);
+/** Which of the five steps to run, e.g. `1` (adds only) or `4,5` (sign-ins only); 2 and 3 need 1. */
+const STEPS = (process.env['BENCH_STEPS'] ?? '1,2,3,4,5').split(',').map((k) => Number(k) - 1);
 const API_KEY = 'bench-storefront-key';
 const HEADERS = { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` };
 /** The lowest argon2id cost identity's config accepts: the bench measures everything else. */
@@ -344,7 +344,7 @@ async function main(): Promise<void> {
       const order = flip ? [...identities].reverse() : identities;
       const steps = new Map(order.map((i) => [i.label, roundSteps(i, n)]));
       const results = new Map<string, Phase[]>(order.map((i) => [i.label, []]));
-      for (let k = 0; k < STEPS; k++) for (const i of order) results.get(i.label)!.push(await steps.get(i.label)![k]!());
+      for (const k of STEPS) for (const i of order) results.get(i.label)!.push(await steps.get(i.label)![k]!());
       return results;
     };
 
