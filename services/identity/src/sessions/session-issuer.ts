@@ -8,8 +8,6 @@ import type { IdentityConfig } from '../config/identity.config';
 import type { EventOutbox } from '../events/event-outbox';
 import { queueAlert } from '../security/security-alerts';
 import { EVENT_OUTBOX, IDENTITY_CONFIG } from '../tokens';
-import { DeviceEntity } from './device.entity';
-import { SessionEntity } from './session.entity';
 import { SessionTokenService } from './session-token.service';
 
 export interface SigninDevice {
@@ -37,45 +35,39 @@ export class SessionIssuer {
     const now = this.clock.now();
     const sessionId = randomUUID();
     const signed = await this.tokens.sign({ accountId: account.id, sessionId, deviceId: device.id, amr }, now);
+    const rememberedUntil = remember ? new Date(now.getTime() + this.config.IDENTITY_REMEMBER_DEVICE_TTL) : null;
     await this.db.transaction(async (m) => {
       // Serialises sign-ins of one account, so a device is inserted (and announced) once.
       await lockAccount(m, account.id);
-      const devices = m.getRepository(DeviceEntity);
-      const known = await devices.findOneBy({ accountId: account.id, deviceId: device.id });
-      const rememberedUntil = remember ? new Date(now.getTime() + this.config.IDENTITY_REMEMBER_DEVICE_TTL) : (known?.rememberedUntil ?? null);
-      if (known) {
-        await devices.update(
-          { accountId: account.id, deviceId: device.id },
-          { name: device.name ?? known.name, lastCountry: country ?? known.lastCountry, lastSeenAt: now, rememberedUntil },
+      // The session and, for a device never seen, the device in one statement.
+      const inserted = await m.query<unknown[]>(
+        `WITH session AS (
+           INSERT INTO sessions (id, account_id, device_id, amr, created_at, expires_at, revoked_at) VALUES ($7, $1, $2, $8, $5, $9, NULL)
+         )
+         INSERT INTO devices (account_id, device_id, name, last_country, remembered_until, first_seen_at, last_seen_at)
+         VALUES ($1, $2, $3, $4, $6, $5, $5)
+         ON CONFLICT (account_id, device_id) DO NOTHING
+         RETURNING 1`,
+        [account.id, device.id, device.name ?? null, country, now, rememberedUntil, sessionId, amr.join('+').slice(0, 40), signed.expiresAt],
+      );
+      if (inserted.length === 0) {
+        // Known: seen again (a name or country not given keeps the last one; remembering only extends).
+        await m.query(
+          `UPDATE devices SET name = COALESCE($3, name), last_country = COALESCE($4, last_country), last_seen_at = $5,
+             remembered_until = COALESCE($6, remembered_until)
+           WHERE account_id = $1 AND device_id = $2`,
+          [account.id, device.id, device.name ?? null, country, now, rememberedUntil],
         );
-      } else {
-        await devices.insert({
-          accountId: account.id,
-          deviceId: device.id,
-          name: device.name ?? null,
-          lastCountry: country,
-          rememberedUntil,
-          firstSeenAt: now,
-          lastSeenAt: now,
-        });
-        await queueAlert(
-          this.outbox,
-          m,
-          { accountId: account.id, email: account.email, locale: account.locale },
-          'security.new_device',
-          { device: device.name ?? 'unnamed device', ...(country ? { country, location: country } : {}), at: now.toISOString() },
-          `${account.id}:${device.id}`,
-        );
+        return;
       }
-      await m.getRepository(SessionEntity).insert({
-        id: sessionId,
-        accountId: account.id,
-        deviceId: device.id,
-        amr: amr.join('+').slice(0, 40),
-        createdAt: now,
-        expiresAt: signed.expiresAt,
-        revokedAt: null,
-      });
+      await queueAlert(
+        this.outbox,
+        m,
+        { accountId: account.id, email: account.email, locale: account.locale },
+        'security.new_device',
+        { device: device.name ?? 'unnamed device', ...(country ? { country, location: country } : {}), at: now.toISOString() },
+        `${account.id}:${device.id}`,
+      );
     });
     return { sessionToken: signed.token, expiresAt: signed.expiresAt.toISOString(), sessionId };
   }

@@ -5,7 +5,7 @@ import { Clock, DomainError } from '@phonegate/platform';
 import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { AccountEntity } from '../accounts/account.entity';
-import { findAccount, phonesOf, primaryPhone } from '../accounts/account.repository';
+import { findAccount, findAccountByEmail, phonesOf, primaryPhone } from '../accounts/account.repository';
 import { normalizeEmail } from '../accounts/accounts.service';
 import type { IdentityConfig } from '../config/identity.config';
 import type { EventOutbox } from '../events/event-outbox';
@@ -20,7 +20,6 @@ import { JsonStore } from '../shared/json-store';
 import { EVENT_OUTBOX, IDENTITY_CONFIG, IDENTITY_REDIS, OTP_GATEWAY, PASSWORD_HASHER } from '../tokens';
 import { settingsOf } from '../two-step/two-step.service';
 import { firstFactor, type SigninFactor, signinFactors } from '../two-step/two-step.policy';
-import { DeviceEntity } from './device.entity';
 import { IpCountryLookup, isNewLocation } from './ip-country';
 import type { PendingLogin } from './login.store';
 import { type SigninDevice, SessionIssuer } from './session-issuer';
@@ -76,7 +75,7 @@ export class SignInService implements OnModuleInit {
       ],
       'Too many failed sign-ins; wait and try again.',
     );
-    const account = await this.db.getRepository(AccountEntity).findOneBy({ emailNormalized: normalizeEmail(input.email) });
+    const account = await findAccountByEmail(this.db, normalizeEmail(input.email));
     const digest = account?.passwordHash ?? this.dummyHash ?? (await this.hasher.hash(randomUUID()));
     const matches = await this.hasher.verify(digest, input.password);
     if (!account || !matches) throw new DomainError('invalid_credentials', INVALID);
@@ -88,9 +87,14 @@ export class SignInService implements OnModuleInit {
     const country = this.countries.countryOf(input.device.ip, headerCountry);
     if (!account.twoStepEnabled) return this.session(account, device, country, ['pwd'], false);
 
-    const known = await this.db.getRepository(DeviceEntity).findOneBy({ accountId: account.id, deviceId: device.id });
-    const remembered = Boolean(known?.rememberedUntil && known.rememberedUntil.getTime() > this.clock.nowMs());
-    const moved = isNewLocation(known?.lastCountry ?? null, country);
+    const known = (
+      await this.db.query<{ remembered_until: Date | null; last_country: string | null }[]>(
+        'SELECT remembered_until, last_country FROM devices WHERE account_id = $1 AND device_id = $2',
+        [account.id, device.id],
+      )
+    )[0];
+    const remembered = Boolean(known?.remembered_until && known.remembered_until.getTime() > this.clock.nowMs());
+    const moved = isNewLocation(known?.last_country ?? null, country);
     if (remembered && !moved) return this.session(account, device, country, ['pwd', 'device'], false);
     return this.challenge(account, input, country, remembered && moved ? 'new_location' : 'new_device');
   }

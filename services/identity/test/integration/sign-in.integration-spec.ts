@@ -63,6 +63,17 @@ describe('identity: sign-in and password reset', () => {
       expect(payload).toMatchObject({ sub: a.id, sid: res.body.sessionId, did: 'dev-a', amr: ['pwd'] });
       await h.tap.waitFor((m) => m.data['to'] === a.email && m.data['template'] === 'security.new_device');
       expect((await h.call('GET', `/v1/sessions/${res.body.sessionId}`)).body).toMatchObject({ active: true, accountId: a.id });
+
+      // A device is announced once: a second sign-in from it is a new session, not a new device.
+      const again = await signIn(a.email, a.password, 'dev-a');
+      expect(again.status).toBe(201);
+      expect(again.body.sessionId).not.toBe(res.body.sessionId);
+      expect((await h.call('GET', `/v1/sessions/${again.body.sessionId}`)).body).toMatchObject({ active: true, deviceId: 'dev-a' });
+      expect((await signIn(a.email, a.password, 'dev-b')).status).toBe(201);
+      const deviceAlert = (id: string) => (m: { data: Record<string, unknown> }) =>
+        m.data['template'] === 'security.new_device' && m.data['dedupeKey'] === `identity:security.new_device:${a.id}:${id}`;
+      await h.tap.waitFor(deviceAlert('dev-b'));
+      expect(h.tap.messages.filter(deviceAlert('dev-a'))).toHaveLength(1);
     });
 
     it('answers an unknown e-mail and a wrong password alike (401 invalid_credentials), each with one argon2 verification', async () => {
