@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { createPrivateKey } from 'node:crypto';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import { SessionTokenService } from './session-token.service';
 
 const settings = { issuer: 'iss', audience: 'aud', ttlMs: 3_600_000 };
@@ -27,6 +28,30 @@ describe('SessionTokenService', () => {
     // A token of the old key still verifies while the key is published.
     const old = new SessionTokenService(keys, 'old', settings);
     expect((await tokens.verify((await old.sign(claims, new Date())).token, new Date())).sid).toBe('sid-1');
+  });
+
+  it('signs exactly the token jose would (Ed25519 is deterministic)', async () => {
+    const keys = ring('k1');
+    const tokens = new SessionTokenService(keys, undefined, settings);
+    const now = new Date(1_763_800_000_123);
+    const { token } = await tokens.sign(claims, now);
+    const seed = keys.keys.get('k1')!;
+    const privateKey = createPrivateKey({
+      key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]),
+      format: 'der',
+      type: 'pkcs8',
+    });
+    const iat = Math.floor(now.getTime() / 1000);
+    const expected = await new SignJWT({ sid: 'sid-1', did: 'dev-1', amr: ['pwd', 'sms'] })
+      .setProtectedHeader({ alg: 'EdDSA', kid: 'k1', typ: 'JWT' })
+      .setIssuer('iss')
+      .setAudience('aud')
+      .setSubject('acc-1')
+      .setJti('sid-1')
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + 3_600)
+      .sign(privateKey);
+    expect(token).toBe(expected);
   });
 
   it('refuses an expired token and a token of an unknown key', async () => {

@@ -1,5 +1,5 @@
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { exportJWK, type JWK, jwtVerify, SignJWT } from 'jose';
+import { createPrivateKey, createPublicKey, type KeyObject, sign } from 'node:crypto';
+import { exportJWK, type JWK, jwtVerify } from 'jose';
 import type { Keyring } from '@phonegate/platform';
 
 /** PKCS#8 DER prefix of an Ed25519 private key; the 32-byte seed follows. */
@@ -27,6 +27,8 @@ export interface TokenSettings {
 export class SessionTokenService {
   private readonly keys: { kid: string; privateKey: KeyObject; publicKey: KeyObject }[];
   private readonly active: { kid: string; privateKey: KeyObject };
+  /** The encoded protected header of the active key (the same for every token). */
+  private readonly header: string;
   private jwks: { keys: JWK[] } | undefined;
 
   constructor(
@@ -42,21 +44,30 @@ export class SessionTokenService {
     const active = this.keys.find((k) => k.kid === wanted);
     if (!active) throw new Error(`JWT key ${wanted} is not configured`);
     this.active = active;
+    this.header = base64url(JSON.stringify({ alg: 'EdDSA', kid: active.kid, typ: 'JWT' }));
   }
 
   async sign(claims: SessionClaims, now: Date): Promise<{ token: string; expiresAt: Date }> {
     const iat = Math.floor(now.getTime() / 1000);
     const exp = iat + Math.floor(this.settings.ttlMs / 1000);
-    const token = await new SignJWT({ sid: claims.sessionId, did: claims.deviceId, amr: claims.amr })
-      .setProtectedHeader({ alg: 'EdDSA', kid: this.active.kid, typ: 'JWT' })
-      .setIssuer(this.settings.issuer)
-      .setAudience(this.settings.audience)
-      .setSubject(claims.accountId)
-      .setJti(claims.sessionId)
-      .setIssuedAt(iat)
-      .setExpirationTime(exp)
-      .sign(this.active.privateKey);
-    return { token, expiresAt: new Date(exp * 1000) };
+    // A compact JWS (RFC 7515) signed with node:crypto straight from the key object: jose's
+    // SignJWT turned the key into a WebCrypto key and signed on a job, for every token.
+    const payload = base64url(
+      JSON.stringify({
+        sid: claims.sessionId,
+        did: claims.deviceId,
+        amr: claims.amr,
+        iss: this.settings.issuer,
+        aud: this.settings.audience,
+        sub: claims.accountId,
+        jti: claims.sessionId,
+        iat,
+        exp,
+      }),
+    );
+    const input = `${this.header}.${payload}`;
+    const signature = sign(null, Buffer.from(input), this.active.privateKey).toString('base64url');
+    return { token: `${input}.${signature}`, expiresAt: new Date(exp * 1000) };
   }
 
   /** The public keys, for GET /.well-known/jwks.json. */
@@ -83,4 +94,8 @@ export class SessionTokenService {
     );
     return { sub: String(payload.sub), sid: String(payload['sid']) };
   }
+}
+
+function base64url(text: string): string {
+  return Buffer.from(text).toString('base64url');
 }
