@@ -3,7 +3,12 @@
  * by function, and inclusive time (a sample counts for every package / function on its stack) by
  * package and by function of this repo, as shares of the busy (non-idle) time.
  *
- *   node bench/run-ts.js bench/identity/profile.ts <file.cpuprofile|dir> [top]
+ *   node bench/run-ts.js bench/identity/profile.ts <file.cpuprofile|dir> [top] [--from=<s>] [--drop=<regex>]
+ *
+ * --from leaves out the first seconds of the profile (start-up: module loading, migrations).
+ * --drop leaves out the samples whose own (leaf) function matches, e.g. `^(writev|writeBuffer|writeUtf8String)$`:
+ * on a busy machine a socket write that wakes PostgreSQL is often where the process loses the
+ * CPU, and the profiler counts that wait as time in the write (compare utime/stime in /proc).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -42,7 +47,7 @@ function coarse(pkg: string): string {
   return m ? `${m[1]}/${m[2]}` : pkg;
 }
 
-function summarize(file: string, top: number): void {
+function summarize(file: string, top: number, fromS: number, drop: RegExp | undefined): void {
   const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
@@ -56,11 +61,14 @@ function summarize(file: string, top: number): void {
   const inclFn = new Map<string, number>();
   const add = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v);
   let busy = 0;
+  let at = 0;
   for (let i = 0; i < samples.length; i++) {
     const ms = (deltas[i] ?? 0) / 1000;
+    at += ms;
+    if (at < fromS * 1000) continue;
     const leaf = byId.get(samples[i]!)!;
     const name = leaf.callFrame.functionName;
-    if (name === '(idle)') continue;
+    if (name === '(idle)' || drop?.test(name)) continue;
     busy += ms;
     const pkg = packageOf(leaf.callFrame.url);
     add(selfPkg, coarse(pkg), ms);
@@ -82,7 +90,9 @@ function summarize(file: string, top: number): void {
       process.stdout.write(`  ${((100 * v) / busy).toFixed(1).padStart(5)}%  ${v.toFixed(0).padStart(7)} ms  ${k}\n`);
     }
   };
-  process.stdout.write(`\n${file}\n  wall ${((p.endTime - p.startTime) / 1e6).toFixed(1)} s, busy ${(busy / 1000).toFixed(1)} s (idle left out)\n`);
+  process.stdout.write(
+    `\n${file}\n  wall ${((p.endTime - p.startTime) / 1e6).toFixed(1)} s, busy ${(busy / 1000).toFixed(1)} s (idle${fromS ? `, the first ${fromS} s` : ''}${drop ? `, leaves matching ${drop.source}` : ''} left out)\n`,
+  );
   print('self time by package', selfPkg);
   print('self time by function', selfFn);
   print('inclusive time by package (on the stack)', inclPkg);
@@ -94,10 +104,13 @@ if (!target) {
   process.stderr.write('usage: profile.ts <file.cpuprofile|dir> [top]\n');
   process.exit(2);
 }
-const top = Number(process.argv[3] ?? 30);
+const top = Number(process.argv.slice(3).find((a) => !a.startsWith('--')) ?? 30);
+const fromS = Number(process.argv.find((a) => a.startsWith('--from='))?.split('=')[1] ?? 0);
+const dropArg = process.argv.find((a) => a.startsWith('--drop='))?.slice('--drop='.length);
+const drop = dropArg ? new RegExp(dropArg) : undefined;
 const files = statSync(target).isDirectory()
   ? readdirSync(target)
       .filter((f) => f.endsWith('.cpuprofile'))
       .map((f) => join(target, f))
   : [target];
-for (const f of files) summarize(f, top);
+for (const f of files) summarize(f, top, fromS, drop);
