@@ -96,9 +96,9 @@ return {'mismatch', left, fails, lockTtl}
  * challenge and observes the send for the pumping signals, in one step (one
  * round trip for a start). KEYS: the gates, then the challenge, the expiry
  * index, the account's unrequested-code keys and the 7 keys of the pumping
- * observation (when ARGV[o + 6], its argument count, is not 0). The
- * challenge's hash fields come as one JSON object of strings, the last ARGV
- * (one argument instead of ~34: the client pays per argument). A failed
+ * observation (when ARGV[o + 6], its argument count, is not 0), then the
+ * challenge's hash fields as name, value pairs (not one JSON argument: the
+ * embedded mode's in-memory Redis has no cjson). A failed
  * observation does not fail the step: it answers 'failed' in its place.
  */
 const GATED_CREATE = new LuaScript(
@@ -114,10 +114,7 @@ if redis.call('EXISTS', ch) == 1 then return {-1, 0, '', 0, 0} end
 gates_consume(n, 3, now, ARGV[3])
 local np = tonumber(ARGV[o + 6])
 local fields = {}
-for k, v in pairs(cjson.decode(ARGV[o + 7 + np])) do
-  fields[#fields + 1] = k
-  fields[#fields + 1] = v
-end
+for i = o + 7 + np, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', ch, unpack(fields))
 redis.call('PEXPIRE', ch, ARGV[o + 1])
 redis.call('ZADD', KEYS[n + 2], ARGV[o + 2], ARGV[o + 3])
@@ -362,7 +359,8 @@ export class RedisChallengeStore implements ChallengeStore {
         for (const k of o.pump.keys) keys.push(k);
         for (const a of o.pump.args) args.push(a);
       }
-      args.push(fieldsJson(serialize(record)));
+      const fields = serialize(record);
+      for (const name in fields) args.push(name, fields[name]!);
       return GATED_CREATE.run(this.redis, keys, args).then((answer) => {
         const reply = answer as unknown[];
         if (Number(reply[0]) === -1) throw new Error('challenge id collision');
@@ -510,20 +508,6 @@ export class RedisChallengeStore implements ChallengeStore {
       return { failures: Number(count ?? 0), ttlMs: Math.max(0, Number(ttl)) };
     });
   }
-}
-
-/**
- * The hash fields as one JSON argument for Redis's cjson. JSON.stringify writes an
- * unpaired surrogate as a `\udxxx` escape, which cjson refuses; ioredis sends such a
- * string as UTF-8 with U+FFFD in its place, and so does this (the slow path also runs
- * for a value holding a backslash followed by "ud": same result).
- */
-export function fieldsJson(fields: Record<string, string>): string {
-  const json = JSON.stringify(fields);
-  if (!json.includes('\\ud')) return json;
-  return JSON.stringify(fields, (_key, value: unknown) =>
-    typeof value === 'string' ? Buffer.from(value, 'utf8').toString('utf8') : value,
-  );
 }
 
 function serialize(r: ChallengeRecord): Record<string, string> {
