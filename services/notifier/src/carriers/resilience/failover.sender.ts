@@ -274,7 +274,8 @@ export class FailoverSender extends EventEmitter {
       at: new Date(this.now()),
       ...(reason ? { reason } : {}),
     };
-    const log = { carrier: carrierId, from, to, ...(reason ? { reason } : {}) };
+    // Not `to`: loggers mask that field as a destination.
+    const log = { carrier: carrierId, previous: from, state: to, ...(reason ? { reason } : {}) };
     if (to === 'open') this.logger.warn(log, 'carrier breaker opened');
     else
       this.logger.info(
@@ -494,7 +495,7 @@ export class FailoverSender extends EventEmitter {
         entry.policy.queueWaitMs,
         this.remainingLife(message) - this.minAttemptMs,
       );
-      release = await entry.bulkhead.acquire(waitMs, message.signal);
+      release = await entry.bulkhead.acquire(waitMs, message.signal, message.urgent === true);
     } catch {
       if (message.signal.aborted) return { type: 'aborted' };
       this.record(attempts, id, channel, 'bulkhead_full', 'bulkhead_full', 0);
