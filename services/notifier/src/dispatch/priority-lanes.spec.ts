@@ -133,4 +133,32 @@ describe('PriorityLanes', () => {
     await sleep(1_050);
     expect(lanes.codesLate()).toBe(false);
   });
+
+  it('lets held order updates through one at a time, maxHoldMs apart, while codes stay late', async () => {
+    build();
+    let feeding = true;
+    const feed = (async () => {
+      while (feeding) {
+        await lanes.run(request('critical', 'code'), ctx('critical', Date.now() - 1_000));
+        await sleep(20);
+      }
+    })();
+    await sleep(30);
+    const t = Date.now();
+    await Promise.all(
+      [1, 2, 3].map((i) =>
+        lanes.run(request('standard', `order${i}`), ctx('standard', Date.now())),
+      ),
+    );
+    feeding = false;
+    await feed;
+    const starts = dispatcher.started
+      .filter((s) => s.id.startsWith('order'))
+      .map((s) => s.at - t)
+      .sort((a, b) => a - b);
+    expect(starts).toHaveLength(3);
+    expect(starts[0]).toBeGreaterThanOrEqual(290);
+    expect(starts[1]! - starts[0]!).toBeGreaterThanOrEqual(280);
+    expect(starts[2]! - starts[1]!).toBeGreaterThanOrEqual(280);
+  });
 });

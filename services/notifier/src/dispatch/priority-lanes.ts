@@ -30,7 +30,10 @@ export interface YieldPolicy {
    * capacity from the codes. Then lower-lane messages are held.
    */
   pressureLagMs: number;
-  /** Longest a lower-lane message is held while codes are late; then it starts anyway (no starvation). */
+  /**
+   * While codes are late, one message per lower lane in this interval is let through, after
+   * being held at least this long (so order updates trickle instead of stopping).
+   */
   maxHoldMs: number;
 }
 
@@ -55,6 +58,12 @@ export class PriorityLanes {
   /** Moving average of how late critical messages start (ms), and when the last one started. */
   private criticalLagMs = 0;
   private lastCriticalAt = Number.NEGATIVE_INFINITY;
+  /** When a held message of each lower lane was last let through while codes were late. */
+  private readonly lastLetThrough: Record<Priority, number> = {
+    critical: Number.NEGATIVE_INFINITY,
+    standard: Number.NEGATIVE_INFINITY,
+    bulk: Number.NEGATIVE_INFINITY,
+  };
 
   constructor(
     private readonly dispatcher: DispatchService,
@@ -109,10 +118,10 @@ export class PriorityLanes {
 
   /**
    * Lower lanes step aside while codes are being sent: they share the CPU, the database pool
-   * and the carriers' windows with the critical lane. The wait for the critical lane to go idle
-   * is short; while codes are late, a message is held up to `maxHoldMs`. Both are bounded, so
-   * order updates never stop: under a code backlog they trickle (each slot one message per
-   * `maxHoldMs`), and go at full speed again as soon as the codes are on time.
+   * and the carriers with the critical lane. The wait for the critical lane to go idle is
+   * short; while codes are late, messages are held, and each lower lane lets one of them
+   * through every `maxHoldMs` (one that has waited at least that long): order updates trickle
+   * under a code backlog, and go at full speed again as soon as the codes are on time.
    */
   private async yieldToHigher(lane: Priority): Promise<void> {
     await this.lanes.critical.whenIdle(
@@ -121,9 +130,16 @@ export class PriorityLanes {
     if (lane === 'bulk') await this.lanes.standard.whenIdle(this.yieldPolicy.standardMs);
     if (!this.codesLate()) return;
     this.metrics.laneHolds.inc({ lane });
-    const until = this.clock.nowMs() + this.yieldPolicy.maxHoldMs;
-    while (this.codesLate() && this.clock.nowMs() < until && !this.stopping.signal.aborted)
+    const since = this.clock.nowMs();
+    const { maxHoldMs } = this.yieldPolicy;
+    while (this.codesLate() && !this.stopping.signal.aborted) {
+      const now = this.clock.nowMs();
+      if (now - since >= maxHoldMs && now - this.lastLetThrough[lane] >= maxHoldMs) {
+        this.lastLetThrough[lane] = now;
+        return;
+      }
       await sleep(HOLD_POLL_MS);
+    }
   }
 
   /** Wakes messages waiting to retry, so they go back to the bus and the consumers can drain. */
