@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RUNTIME_ENV } from '@phonegate/stack';
 import { readRepoFile, repoPath, run } from './support/tools.helper';
 
 interface Instruction {
@@ -25,6 +26,15 @@ function parseDockerfile(text: string): Instruction[] {
     if (op.toUpperCase() === 'FROM') stage = /\bAS\s+(\S+)/i.exec(args)?.[1] ?? args;
     return { stage, op: op.toUpperCase(), args };
   });
+}
+
+/** The variables of ENV instructions (`KEY=value` pairs; a value may be double-quoted). */
+function envOf(instructions: Instruction[]): Map<string, string> {
+  const env = new Map<string, string>();
+  for (const i of instructions.filter((x) => x.op === 'ENV'))
+    for (const m of i.args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|\S*)/g))
+      env.set(m[1]!, m[2]!.startsWith('"') ? (JSON.parse(m[2]!) as string) : m[2]!);
+  return env;
 }
 
 describe('Dockerfile', () => {
@@ -70,11 +80,14 @@ describe('Dockerfile', () => {
     expect(health?.args).toContain('/app/deploy/docker/healthcheck.cjs');
     expect(readRepoFile('deploy/docker/healthcheck.cjs')).toContain('/health/ready');
     const cmd = runtime.find((i) => i.op === 'CMD');
-    expect(JSON.parse(cmd!.args) as string[]).toEqual([
-      'node',
-      '--enable-source-maps',
-      '/app/deploy/docker/launch.cjs',
-    ]);
+    // No --enable-source-maps: it keeps every loaded module's source map (12 MB of heap each).
+    expect(JSON.parse(cmd!.args) as string[]).toEqual(['node', '/app/deploy/docker/launch.cjs']);
+  });
+
+  it('runs every program with the memory settings the stack uses (tools/stack/src/runtime.ts)', () => {
+    const env = envOf(runtime);
+    for (const [name, value] of Object.entries(RUNTIME_ENV))
+      expect([name, env.get(name)]).toEqual([name, value]);
   });
 
   it('keeps node_modules, build output, git data and secrets out of the build context', () => {

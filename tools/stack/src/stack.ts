@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { startGateway, type RunningGateway, type Upstream } from '@phonegate/gateway';
 import { freePort } from './ports';
+import { RUNTIME_ENV } from './runtime';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '../../..');
@@ -269,9 +270,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     streams.push(out);
     const service = handle.name.split('#')[0] as Upstream | 'carrier-sim';
     const extraArgs = [...(options.nodeArgs?.all ?? []), ...(options.nodeArgs?.[service] ?? [])];
-    const child = spawn(process.execPath, ['--enable-source-maps', ...extraArgs, join(ROOT, script)], {
+    // As the image runs it (RUNTIME_ENV); `env` may override, `nodeArgs` add flags.
+    const child = spawn(process.execPath, [...extraArgs, join(ROOT, script)], {
       cwd: ROOT,
-      env: { PATH: process.env['PATH'] ?? '', TZ: 'UTC', ...env },
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        TZ: 'UTC',
+        ...RUNTIME_ENV,
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout?.pipe(out, { end: false });
