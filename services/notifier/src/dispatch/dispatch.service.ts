@@ -159,6 +159,8 @@ export class DispatchService {
       const attempt =
         failures === 0 && firstAttemptMarked ? 1 : await this.log.markSending(id, this.clock.now());
       if (attempt === undefined) return; // finished elsewhere meanwhile
+      // Again after the write: under load it can take long enough for the deadline to pass.
+      if (this.clock.now() >= deadline) return void (await this.finish(id, 'dropped', 'expired'));
       const result = await this.sender.send({
         messageId: id,
         channel: request.channel,
