@@ -29,7 +29,18 @@ describe('gateway routes', () => {
 
   it('nginx.conf sends each route family to the same service', () => {
     const conf = readFileSync(join(__dirname, '../../../deploy/nginx/nginx.conf'), 'utf8');
-    for (const family of ['verifications', 'notifications', 'messages', 'carriers', 'shipments', 'couriers', 'sessions', 'password-resets', 'authenticators', 'backup-codes']) {
+    for (const family of [
+      'verifications',
+      'notifications',
+      'messages',
+      'carriers',
+      'shipments',
+      'couriers',
+      'sessions',
+      'password-resets',
+      'authenticators',
+      'backup-codes',
+    ]) {
       expect(conf).toContain(family);
     }
   });
@@ -42,7 +53,11 @@ describe('gateway proxy', () => {
 
   beforeAll(async () => {
     upstream = http.createServer((req, res) => {
-      seen.push({ url: req.url, rid: String(req.headers['x-request-id']), xff: String(req.headers['x-forwarded-for']) });
+      seen.push({
+        url: req.url,
+        rid: String(req.headers['x-request-id']),
+        xff: String(req.headers['x-forwarded-for']),
+      });
       res.writeHead(201, { 'content-type': 'application/json' });
       req.pipe(res);
     });
@@ -51,7 +66,12 @@ describe('gateway proxy', () => {
     gateway = await startGateway({
       port: 0,
       host: '127.0.0.1',
-      upstreams: { identity: base, otp: 'http://127.0.0.1:1', notifier: base, 'delivery-otp': base },
+      upstreams: {
+        identity: base,
+        otp: 'http://127.0.0.1:1',
+        notifier: base,
+        'delivery-otp': base,
+      },
     });
   });
 
@@ -73,7 +93,10 @@ describe('gateway proxy', () => {
   });
 
   it('answers a clear 503 problem when the service is down, and 404 for unknown routes', async () => {
-    const down = await fetch(`http://127.0.0.1:${gateway.port}/v1/verifications`, { method: 'POST', body: '{}' });
+    const down = await fetch(`http://127.0.0.1:${gateway.port}/v1/verifications`, {
+      method: 'POST',
+      body: '{}',
+    });
     expect(down.status).toBe(503);
     expect(((await down.json()) as { code: string }).code).toBe('service_unavailable');
     const none = await fetch(`http://127.0.0.1:${gateway.port}/nope`);
@@ -84,6 +107,8 @@ describe('gateway proxy', () => {
 describe('gateway in front of a slow or silent service', () => {
   let upstream: http.Server;
   let gateway: RunningGateway;
+  /** The same, with a read timeout no test reaches (300 requests take a while to all arrive). */
+  let patient: RunningGateway;
   const held: http.ServerResponse[] = [];
 
   beforeAll(async () => {
@@ -99,11 +124,18 @@ describe('gateway in front of a slow or silent service', () => {
       upstreams: { identity: base, otp: base, notifier: base, 'delivery-otp': base },
       upstreamTimeoutMs: 300,
     });
+    patient = await startGateway({
+      port: 0,
+      host: '127.0.0.1',
+      upstreams: { identity: base, otp: base, notifier: base, 'delivery-otp': base },
+      upstreamTimeoutMs: 60_000,
+    });
   });
 
   afterAll(async () => {
     for (const res of held) res.destroy();
     await gateway.close();
+    await patient.close();
     upstream.closeAllConnections();
     await new Promise((r) => upstream.close(r));
   });
@@ -111,18 +143,20 @@ describe('gateway in front of a slow or silent service', () => {
   it('passes every request in flight on to the service at once: no queue of its own', async () => {
     const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
     const n = 300; // above the 256 connections a capped pool would allow
-    const answers = Array.from({ length: n }, () =>
-      new Promise<number>((resolve, reject) => {
-        const req = http.request(
-          { host: '127.0.0.1', port: gateway.port, path: '/v1/accounts', method: 'GET', agent },
-          (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.statusCode ?? 0));
-          },
-        );
-        req.on('error', reject);
-        req.end();
-      }),
+    const answers = Array.from(
+      { length: n },
+      () =>
+        new Promise<number>((resolve, reject) => {
+          const req = http.request(
+            { host: '127.0.0.1', port: patient.port, path: '/v1/accounts', method: 'GET', agent },
+            (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            },
+          );
+          req.on('error', reject);
+          req.end();
+        }),
     );
     const deadline = Date.now() + 5_000;
     while (held.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -137,7 +171,10 @@ describe('gateway in front of a slow or silent service', () => {
 
   it('answers a 503 problem with Retry-After when the service stays silent past the read timeout', async () => {
     const started = Date.now();
-    const res = await fetch(`http://127.0.0.1:${gateway.port}/v1/verifications`, { method: 'POST', body: '{}' });
+    const res = await fetch(`http://127.0.0.1:${gateway.port}/v1/verifications`, {
+      method: 'POST',
+      body: '{}',
+    });
     expect(res.status).toBe(503);
     expect(res.headers.get('content-type')).toBe('application/problem+json');
     expect(res.headers.get('retry-after')).toBe('1');
@@ -148,13 +185,16 @@ describe('gateway in front of a slow or silent service', () => {
   it('keeps idle client connections 65 s, as deploy/nginx does, and says so', async () => {
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const agent = new http.Agent({ keepAlive: true });
-      const req = http.request({ host: '127.0.0.1', port: gateway.port, path: '/nope', agent }, (r) => {
-        r.resume();
-        r.on('end', () => {
-          agent.destroy();
-          resolve(r);
-        });
-      });
+      const req = http.request(
+        { host: '127.0.0.1', port: gateway.port, path: '/nope', agent },
+        (r) => {
+          r.resume();
+          r.on('end', () => {
+            agent.destroy();
+            resolve(r);
+          });
+        },
+      );
       req.on('error', reject);
       req.end();
     });
