@@ -33,6 +33,7 @@ import { argon2id, hash, verify } from 'argon2';
 import { Client } from 'pg';
 import { CODE_RANGES, DestinationPool, ORDER_RANGES, randomIp } from '../sale-day/lib/numbers';
 import { procStat } from '../sale-day/lib/proc';
+import { declareEventSink } from '../lib/event-sink';
 
 // autocannon ships no types; this is the part of its API the bench uses.
 interface CannonRequest {
@@ -125,11 +126,7 @@ async function main(): Promise<void> {
     // The notifier's place: every event routable (bounded sink); codes collected between phases.
     broker = await amqp.connect(vhost.url);
     const ch = await broker.createChannel();
-    await ch.assertExchange('phonegate.events', 'topic', { durable: true });
-    await ch.assertQueue('bench.sink', { durable: false, arguments: { 'x-max-length': 5000, 'x-overflow': 'drop-head' } });
-    await ch.bindQueue('bench.sink', 'phonegate.events', '#');
-    await ch.assertQueue('bench.codes', { durable: false });
-    await ch.bindQueue('bench.codes', 'phonegate.events', 'notification.requested.v1.#');
+    await declareEventSink(ch, 'bench');
     const cipher = new SensitiveCipher({ keys: { b1: busKey }, activeKeyId: 'b1' });
     /** Latest code by origin ref (the otp challenge id). */
     const codes = new Map<string, string>();

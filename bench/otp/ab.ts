@@ -22,6 +22,7 @@ import {
   redisPrefix,
 } from '@phonegate/platform/testing';
 import * as amqp from 'amqplib';
+import { declareEventSink } from '../lib/event-sink';
 
 interface App {
   inject(opts: {
@@ -72,14 +73,7 @@ async function main(): Promise<void> {
   const apps: App[] = [];
   try {
     const ch = await broker.createChannel();
-    await ch.assertExchange('phonegate.events', 'topic', { durable: true });
-    await ch.assertQueue('ab.sink', {
-      durable: false,
-      arguments: { 'x-max-length': 5000, 'x-overflow': 'drop-head' },
-    });
-    await ch.bindQueue('ab.sink', 'phonegate.events', '#');
-    await ch.assertQueue('ab.codes', { durable: false });
-    await ch.bindQueue('ab.codes', 'phonegate.events', 'notification.requested.v1.#');
+    await declareEventSink(ch, 'ab');
     const cipher = new SensitiveCipher({
       keys: { b1: busKey.toString('base64') },
       activeKeyId: 'b1',

@@ -32,6 +32,7 @@ import {
   redisPrefix,
 } from '@phonegate/platform/testing';
 import * as amqp from 'amqplib';
+import { declareEventSink } from '../lib/event-sink';
 
 // autocannon ships no types; this is the part of its API the bench uses.
 interface CannonRequest {
@@ -145,14 +146,7 @@ async function main(): Promise<void> {
     // A sink (length-bounded) makes every event routable; a second queue collects the codes to check.
     broker = await amqp.connect(vhost.url);
     const ch = await broker.createChannel();
-    await ch.assertExchange('phonegate.events', 'topic', { durable: true });
-    await ch.assertQueue('bench.sink', {
-      durable: false,
-      arguments: { 'x-max-length': 5000, 'x-overflow': 'drop-head' },
-    });
-    await ch.bindQueue('bench.sink', 'phonegate.events', '#');
-    await ch.assertQueue('bench.codes', { durable: false });
-    await ch.bindQueue('bench.codes', 'phonegate.events', 'notification.requested.v1.#');
+    await declareEventSink(ch, 'bench');
     const cipher = new SensitiveCipher({
       keys: { b1: busKey.toString('base64') },
       activeKeyId: 'b1',
