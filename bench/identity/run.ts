@@ -25,7 +25,6 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { decodeEnvelope, SensitiveCipher } from '@phonegate/messaging';
 import { createTestDatabase, createTestVhost, dropRedisPrefix, redisPrefix, type TestDatabase } from '@phonegate/platform/testing';
 import { freePort } from '@phonegate/stack';
 import * as amqp from 'amqplib';
@@ -33,7 +32,7 @@ import { argon2id, hash, verify } from 'argon2';
 import { Client } from 'pg';
 import { CODE_RANGES, DestinationPool, ORDER_RANGES, randomIp } from '../sale-day/lib/numbers';
 import { procStat } from '../sale-day/lib/proc';
-import { declareEventSink } from '../lib/event-sink';
+import { CodeReader, declareEventSink } from '../lib/event-sink';
 
 // autocannon ships no types; this is the part of its API the bench uses.
 interface CannonRequest {
@@ -127,20 +126,11 @@ async function main(): Promise<void> {
     broker = await amqp.connect(vhost.url);
     const ch = await broker.createChannel();
     await declareEventSink(ch, 'bench');
-    const cipher = new SensitiveCipher({ keys: { b1: busKey }, activeKeyId: 'b1' });
+    const reader = new CodeReader(ch, 'bench.codes', busKey);
     /** Latest code by origin ref (the otp challenge id). */
     const codes = new Map<string, string>();
     const collectCodes = async (): Promise<void> => {
-      for (;;) {
-        const msg = await ch.get('bench.codes', { noAck: true });
-        if (!msg) return;
-        const envelope = decodeEnvelope(msg.content);
-        const data = cipher.decryptPaths(envelope.data, envelope.sensitive ?? [], envelope.type) as {
-          variables: { code?: string };
-          origin?: { ref?: string };
-        };
-        if (data.variables.code && data.origin?.ref) codes.set(data.origin.ref, data.variables.code);
-      }
+      for (const { id, code } of await reader.drain()) codes.set(id, code);
     };
     const waitCodes = async (refs: string[]): Promise<void> => {
       const deadline = Date.now() + 30_000;

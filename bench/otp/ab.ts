@@ -14,7 +14,6 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { resolve } from 'node:path';
-import { decodeEnvelope, SensitiveCipher } from '@phonegate/messaging';
 import {
   createTestDatabase,
   createTestVhost,
@@ -22,7 +21,7 @@ import {
   redisPrefix,
 } from '@phonegate/platform/testing';
 import * as amqp from 'amqplib';
-import { declareEventSink } from '../lib/event-sink';
+import { CodeReader, declareEventSink, type SentCode } from '../lib/event-sink';
 
 interface App {
   inject(opts: {
@@ -74,30 +73,14 @@ async function main(): Promise<void> {
   try {
     const ch = await broker.createChannel();
     await declareEventSink(ch, 'ab');
-    const cipher = new SensitiveCipher({
-      keys: { b1: busKey.toString('base64') },
-      activeKeyId: 'b1',
-    });
-    const codes: { id: string; code: string }[] = [];
+    const reader = new CodeReader(ch, 'ab.codes', busKey.toString('base64'));
+    const codes: SentCode[] = [];
     const collect = async (want: number): Promise<void> => {
       const deadline = Date.now() + 30_000;
       while (codes.length < want && Date.now() < deadline) {
-        const msg = await ch.get('ab.codes', { noAck: true });
-        if (!msg) {
-          await new Promise((r) => setTimeout(r, 50));
-          continue;
-        }
-        const envelope = decodeEnvelope(msg.content);
-        const data = cipher.decryptPaths(
-          envelope.data,
-          envelope.sensitive ?? [],
-          envelope.type,
-        ) as {
-          variables: { code?: string };
-          origin?: { ref?: string };
-        };
-        if (data.variables.code && data.origin?.ref)
-          codes.push({ id: data.origin.ref, code: data.variables.code });
+        const got = await reader.drain();
+        if (got.length) codes.push(...got);
+        else await new Promise((r) => setTimeout(r, 50));
       }
     };
 

@@ -24,7 +24,6 @@ import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { decodeEnvelope, SensitiveCipher } from '@phonegate/messaging';
 import {
   createTestDatabase,
   createTestVhost,
@@ -32,7 +31,7 @@ import {
   redisPrefix,
 } from '@phonegate/platform/testing';
 import * as amqp from 'amqplib';
-import { declareEventSink } from '../lib/event-sink';
+import { CodeReader, declareEventSink, type SentCode } from '../lib/event-sink';
 
 // autocannon ships no types; this is the part of its API the bench uses.
 interface CannonRequest {
@@ -147,29 +146,11 @@ async function main(): Promise<void> {
     broker = await amqp.connect(vhost.url);
     const ch = await broker.createChannel();
     await declareEventSink(ch, 'bench');
-    const cipher = new SensitiveCipher({
-      keys: { b1: busKey.toString('base64') },
-      activeKeyId: 'b1',
-    });
-    const codes: { id: string; code: string }[] = [];
-    await ch.prefetch(500);
+    const reader = new CodeReader(ch, 'bench.codes', busKey.toString('base64'));
+    const codes: SentCode[] = [];
     // Codes are read (as the notifier would) only between phases, so the bench process stays out of the measured ones.
     const collectCodes = async (): Promise<void> => {
-      for (;;) {
-        const msg = await ch.get('bench.codes', { noAck: true });
-        if (!msg) return;
-        const envelope = decodeEnvelope(msg.content);
-        const data = cipher.decryptPaths(
-          envelope.data,
-          envelope.sensitive ?? [],
-          envelope.type,
-        ) as {
-          variables: { code?: string };
-          origin?: { ref?: string };
-        };
-        if (data.variables.code && data.origin?.ref)
-          codes.push({ id: data.origin.ref, code: data.variables.code });
-      }
+      codes.push(...(await reader.drain()));
     };
 
     const nodeArgs = (process.env['BENCH_OTP_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
