@@ -11,17 +11,7 @@
  *   node bench/run-ts.js bench/delivery/profile-callers.ts <file.cpuprofile> <pattern> [--depth=6] [--top=15] [--inclusive|--ours]
  */
 import { readFileSync } from 'node:fs';
-
-interface Node {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-interface Profile {
-  nodes: Node[];
-  samples?: number[];
-  timeDeltas?: number[];
-}
+import type { CpuProfile as Profile, CpuProfileNode as Node } from '../lib/cpuprofile';
 
 const [file, pattern] = process.argv.slice(2);
 const flag = (name: string, fallback: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);

@@ -12,33 +12,13 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-
-interface Node {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-interface Profile {
-  nodes: Node[];
-  samples?: number[];
-  timeDeltas?: number[];
-  startTime: number;
-  endTime: number;
-}
+import { type CpuProfile as Profile, type CpuProfileNode as Node, whereOf } from '../lib/cpuprofile';
 
 /** `typeorm`, `@nestjs/core`, `services/identity/src/phones/phones.service.ts`, `node:internal/...`, `(native)`. */
 export function packageOf(url: string): string {
-  if (!url) return '(native)';
   // A/B runs start a copy of identity's build from outside the repo (bench/identity/run.ts).
-  const path = url.replace('file://', '').replace(/^.*\/identity-base\/dist\//, '/services/identity/dist/');
-  const nm = path.lastIndexOf('node_modules/');
-  if (nm >= 0) {
-    const parts = path.slice(nm + 'node_modules/'.length).split('/');
-    return parts[0]!.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!;
-  }
-  const repo = /\/(services|libs|tools|bench)\/(.*)$/.exec(path);
-  if (repo) return `${repo[1]}/${repo[2]!.replace('/dist/', '/src/').replace(/\.js$/, '.ts')}`;
-  return path.startsWith('node:') ? path.split('/').slice(0, 2).join('/') : path;
+  const where = whereOf(url.replace(/^(file:\/\/)?.*\/identity-base\/dist\//, '/services/identity/dist/'));
+  return where.startsWith('node:') ? where.split('/').slice(0, 2).join('/') : where;
 }
 
 /** Folds a repo file path to its package (`services/identity`, `libs/messaging`). */

@@ -12,17 +12,11 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-interface Profile {
-  nodes: ProfileNode[];
-  samples?: number[];
-  timeDeltas?: number[];
-}
+import {
+  type CpuProfile as Profile,
+  type CpuProfileNode as ProfileNode,
+  whereOf as where,
+} from '../lib/cpuprofile';
 
 const SLICE_US = 200_000;
 /** Frames whose inclusive time is worth a line: the edges and the parts of a request. */
@@ -34,18 +28,6 @@ const TOTALS = [
   /safeParse|parse  .*zod/,
   /createHmac|codeDigest|codeCandidate|labelled/,
 ];
-
-function where(url: string): string {
-  if (!url) return '(native)';
-  const nm = url.lastIndexOf('node_modules/');
-  if (nm >= 0) {
-    const rest = url.slice(nm + 13).split('/');
-    return rest[0]?.startsWith('@') ? `${rest[0]}/${rest[1]}` : (rest[0] ?? url);
-  }
-  const m = /\/work\/main\/(.*)$/.exec(url.replace('file://', ''));
-  if (m?.[1]) return m[1].replace(/\/dist\//, '/src/').replace(/\.js$/, '.ts');
-  return url.startsWith('node:') ? url : url.replace('file://', '');
-}
 
 function label(n: ProfileNode): string {
   const name = n.callFrame.functionName || '(anonymous)';

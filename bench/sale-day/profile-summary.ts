@@ -6,33 +6,8 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { type CpuProfile as Profile, whereOf as where } from '../lib/cpuprofile';
 import { out, parseArgs, table } from './lib';
-
-interface Node {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  hitCount?: number;
-  children?: number[];
-}
-interface Profile {
-  nodes: Node[];
-  startTime: number;
-  endTime: number;
-  samples?: number[];
-  timeDeltas?: number[];
-}
-
-function where(url: string): string {
-  if (!url) return '(native)';
-  const nm = url.lastIndexOf('node_modules/');
-  if (nm >= 0) {
-    const rest = url.slice(nm + 13).split('/');
-    return rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!;
-  }
-  const m = /\/work\/main\/(.*)$/.exec(url.replace('file://', ''));
-  if (m) return m[1]!.replace(/\/dist\//, '/src/').replace(/\.js$/, '.ts');
-  return url.startsWith('node:') ? url : url.replace('file://', '');
-}
 
 function summarize(file: string, top: number): void {
   const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
@@ -60,10 +35,22 @@ function summarize(file: string, top: number): void {
   }
   const busy = total - idle;
   const pct = (v: number) => `${((100 * v) / busy).toFixed(1)}%`;
-  out(`\n${file}\n  wall ${((p.endTime - p.startTime) / 1e6).toFixed(1)} s, busy (non-idle) ${(busy / 1000).toFixed(1)} s`);
+  out(
+    `\n${file}\n  wall ${((p.endTime - p.startTime) / 1e6).toFixed(1)} s, busy (non-idle) ${(busy / 1000).toFixed(1)} s`,
+  );
   const sorted = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).slice(0, top);
-  out(table(['self time by package / file', 'ms', 'share of busy'], sorted(byFile).map(([k, v]) => [k, v.toFixed(0), pct(v)])));
-  out(table(['self time by function', 'ms', 'share of busy'], sorted(byFn).map(([k, v]) => [k, v.toFixed(0), pct(v)])));
+  out(
+    table(
+      ['self time by package / file', 'ms', 'share of busy'],
+      sorted(byFile).map(([k, v]) => [k, v.toFixed(0), pct(v)]),
+    ),
+  );
+  out(
+    table(
+      ['self time by function', 'ms', 'share of busy'],
+      sorted(byFn).map(([k, v]) => [k, v.toFixed(0), pct(v)]),
+    ),
+  );
 }
 
 const args = parseArgs(process.argv.slice(3));
