@@ -5,11 +5,10 @@
 //
 //   node bench/otp/build-baseline.mjs <rev>     → prints the path of its main.js
 import { execFileSync } from 'node:child_process';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { transformFile } from '@swc/core';
-import { readFileSync } from 'node:fs';
+import { compileTree } from '../../scripts/swc-tree.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const rev = process.argv[2];
@@ -24,20 +23,6 @@ execFileSync('sh', ['-c', `git archive ${sha} services/otp/src | tar -x -C "${ou
 });
 const src = join(out, 'services', 'otp', 'src');
 const dist = join(out, 'dist');
-const swcrc = JSON.parse(readFileSync(join(root, '.swcrc'), 'utf8'));
-delete swcrc.$schema;
-
-async function* walk(dir) {
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    if (entry.isDirectory()) yield* walk(p);
-    else if (p.endsWith('.ts') && !p.endsWith('.d.ts') && !/\.(spec|test)\.ts$/.test(p)) yield p;
-  }
-}
-for await (const file of walk(src)) {
-  const target = join(dist, relative(src, file)).replace(/\.ts$/, '.js');
-  const { code } = await transformFile(file, { ...swcrc, swcrc: false, filename: file });
-  await mkdir(dirname(target), { recursive: true });
-  await writeFile(target, code);
-}
+// Compiled as `npm run build` compiles (scripts/swc-tree.mjs), assets included.
+await compileTree(src, dist);
 process.stdout.write(`${join(dist, 'main.js')}\n`);
