@@ -25,6 +25,7 @@ import type {
   CheckRequest,
   ResendApplied,
   ResendRequest,
+  UndoSendRequest,
 } from './challenge.store';
 
 /**
@@ -94,10 +95,14 @@ class MemoryStore implements ChallengeStore {
     };
   }
 
-  async undoCooldown(id: string, messageId: string, nowMs: number) {
-    this.calls.push('undoCooldown');
+  async undoCooldown({ id, messageId, nowMs, restore }: UndoSendRequest) {
+    this.calls.push(restore ? 'undoCooldown:restore' : 'undoCooldown');
     const r = this.records.get(id);
     if (!r || r.messageId !== messageId) return;
+    if (restore) {
+      Object.assign(r, restore, { sends: r.sends - 1 });
+      return;
+    }
     r.resendAt = nowMs;
     r.delivery = { status: 'failed', channel: r.channel, reason: 'not_queued', at: nowMs };
   }

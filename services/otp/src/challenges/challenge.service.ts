@@ -342,8 +342,17 @@ export class ChallengeService {
       ]);
     } catch (error) {
       if (codeNeverLeft(error)) {
-        // Let the person ask again at once: this send never left.
-        await this.store.undoCooldown(record.id, messageId, now, channel).catch(() => undefined);
+        // Let the person ask again at once: this send never left. An automatic fallback puts
+        // the failed send back, so the bus's retry of its outcome falls back again.
+        await this.store
+          .undoCooldown({
+            id: record.id,
+            messageId,
+            nowMs: now,
+            channel,
+            ...(options.fallbackFor ? { restore: record } : {}),
+          })
+          .catch(() => undefined);
         throw this.notQueued(error, record.id);
       }
       // The store holds the new code's digest (the old code is dead, C9), and this code

@@ -167,9 +167,25 @@ return {'ok', sends, nextAt, newExp, 0}
 const UNDO_COOLDOWN = new LuaScript(
   'otp_undo_cooldown',
   `
-if redis.call('HGET', KEYS[1], 'messageId') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'resendAt', ARGV[2], 'dlvStatus', 'failed', 'dlvChannel', ARGV[3], 'dlvReason', 'not_queued', 'dlvAt', ARGV[2])
-return 1
+local ch = KEYS[1]
+if redis.call('HGET', ch, 'messageId') ~= ARGV[1] then return 0 end
+if ARGV[4] == '' then
+  redis.call('HSET', ch, 'resendAt', ARGV[2], 'dlvStatus', 'failed', 'dlvChannel', ARGV[3], 'dlvReason', 'not_queued', 'dlvAt', ARGV[2])
+  return 1
+end
+-- An automatic fallback whose message never left: the failed send is current again (channel,
+-- destination, send count, cooldown, its delivery outcome), so the bus's retry of that outcome
+-- finds it and falls back again. The never-sent code's digest stays: the old code is dead (C9).
+local sends = math.max(0, tonumber(redis.call('HGET', ch, 'sends') or '1') - 1)
+redis.call('HSET', ch, 'messageId', ARGV[4], 'channel', ARGV[5], 'sends', sends, 'resendAt', ARGV[6])
+if ARGV[7] ~= '' then redis.call('HSET', ch, 'destination', ARGV[7]) else redis.call('HDEL', ch, 'destination') end
+if ARGV[8] ~= '' then redis.call('HSET', ch, 'prefix', ARGV[8]) else redis.call('HDEL', ch, 'prefix') end
+if ARGV[9] ~= '' then
+  redis.call('HSET', ch, 'dlvStatus', ARGV[9], 'dlvChannel', ARGV[10], 'dlvReason', ARGV[11], 'dlvAt', ARGV[12])
+else
+  redis.call('HDEL', ch, 'dlvStatus', 'dlvChannel', 'dlvReason', 'dlvAt')
+end
+return 2
 `,
 );
 
@@ -304,6 +320,21 @@ export interface ResendApplied {
   retryAfterMs: number;
 }
 
+/** The send an automatic fallback replaced, as it was before the fallback. */
+export type RestoredSend = Pick<
+  ChallengeRecord,
+  'messageId' | 'channel' | 'destination' | 'prefix' | 'resendAt' | 'delivery'
+>;
+
+export interface UndoSendRequest {
+  id: string;
+  /** The send that never left (nothing happens if it is no longer the current one). */
+  messageId: string;
+  nowMs: number;
+  channel: Channel;
+  restore?: RestoredSend;
+}
+
 /** The port the challenge use cases depend on. */
 export interface ChallengeStore {
   /** Passes the gates and creates the challenge in one atomic step (nothing is created or counted when a gate refuses). */
@@ -312,7 +343,11 @@ export interface ChallengeStore {
   remove(id: string): Promise<void>;
   check(request: CheckRequest): Promise<CheckApplied>;
   resend(request: ResendRequest): Promise<ResendApplied>;
-  undoCooldown(id: string, messageId: string, nowMs: number, channel: Channel): Promise<void>;
+  /**
+   * A send that certainly never left: its cooldown is lifted and it is marked not queued; for an
+   * automatic fallback (`restore`), the send it replaced becomes current again instead.
+   */
+  undoCooldown(request: UndoSendRequest): Promise<void>;
   recordDelivery(
     id: string,
     messageId: string,
@@ -453,9 +488,22 @@ export class RedisChallengeStore implements ChallengeStore {
     });
   }
 
-  undoCooldown(id: string, messageId: string, nowMs: number, channel: Channel): Promise<void> {
+  undoCooldown({ id, messageId, nowMs, channel, restore }: UndoSendRequest): Promise<void> {
+    const previous = restore
+      ? [
+          restore.messageId,
+          restore.channel,
+          restore.resendAt,
+          restore.destination ?? '',
+          restore.prefix ?? '',
+          restore.delivery?.status ?? '',
+          restore.delivery?.channel ?? '',
+          restore.delivery?.reason ?? '',
+          restore.delivery?.at ?? '',
+        ]
+      : [''];
     return storeCall('code store', async () => {
-      await UNDO_COOLDOWN.run(this.redis, [chKey(id)], [messageId, nowMs, channel]);
+      await UNDO_COOLDOWN.run(this.redis, [chKey(id)], [messageId, nowMs, channel, ...previous]);
     });
   }
 

@@ -6,7 +6,7 @@ import {
 } from '@phonegate/contracts';
 import { eventually } from '@phonegate/platform/testing';
 import { numberBlock } from '../../src/limits/phone-policy';
-import { OtpHarness, usNumber, wrongCode } from '../support/otp-harness';
+import { failureOf, OtpHarness, usNumber, wrongCode } from '../support/otp-harness';
 
 /** SECURITY C8, S3, S4 and channel fallback, with small limits so the tests stay short. */
 describe('otp abuse limits, pumping signals, account lockout and fallback', () => {
@@ -181,14 +181,7 @@ describe('otp abuse limits, pumping signals, account lockout and fallback', () =
       accountId,
     });
     const sms = await h.codeMessage(id, 1);
-    const failed = {
-      messageId: sms.messageId,
-      channel: 'sms' as const,
-      carrier: 'smpp-a',
-      attempts: 3,
-      reason: 'undeliverable',
-      origin: { service: 'otp', ref: id },
-    };
+    const failed = failureOf(sms, id);
     await h.identity.events.publish(notificationFailedV1, failed);
     await h.identity.events.publish(notificationFailedV1, failed);
     const voice = await h.codeMessage(id, 2);

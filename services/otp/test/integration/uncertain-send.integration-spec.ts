@@ -1,7 +1,7 @@
 import { notificationRequestedV1, type EventData } from '@phonegate/contracts';
 import { eventually } from '@phonegate/platform/testing';
-import { ConfirmHoldProxy } from '../support/confirm-hold-proxy';
-import { OtpHarness, usNumber } from '../support/otp-harness';
+import { proxiedOtp } from '../support/confirm-hold-proxy';
+import { usNumber } from '../support/otp-harness';
 
 /**
  * A code message that reached the broker but whose confirm did not come in
@@ -9,22 +9,7 @@ import { OtpHarness, usNumber } from '../support/otp-harness';
  * Its code must then verify (crash drills: an SMS carried a code that never did).
  */
 describe('otp when a code publish is at the broker but not confirmed in time', () => {
-  const proxy = new ConfirmHoldProxy();
-  let port = 0;
-  const h = new OtpHarness(
-    { OTP_PUBLISH_TIMEOUT: '400ms' },
-    { serviceBusUrl: (url) => url.replace('127.0.0.1:5672', `127.0.0.1:${port}`) },
-  );
-
-  beforeAll(async () => {
-    port = await proxy.start();
-    await h.start();
-  }, 60_000);
-
-  afterAll(async () => {
-    await h.stop();
-    await proxy.close();
-  }, 60_000);
+  const { h, proxy } = proxiedOtp({ OTP_PUBLISH_TIMEOUT: '400ms' });
 
   afterEach(() => proxy.release());
 

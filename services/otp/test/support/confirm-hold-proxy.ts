@@ -1,4 +1,5 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { OtpHarness } from './otp-harness';
 
 /**
  * A TCP relay between the service and RabbitMQ that can hold back what the
@@ -11,12 +12,17 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 export class ConfirmHoldProxy {
   private server: Server | undefined;
   private held = false;
+  private cutOff = false;
   private readonly pipes = new Set<{ client: Socket; upstream: Socket; backlog: Buffer[] }>();
 
   constructor(private readonly target = { host: '127.0.0.1', port: 5672 }) {}
 
   async start(): Promise<number> {
     this.server = createServer((client) => {
+      if (this.cutOff) {
+        client.destroy();
+        return;
+      }
       const upstream = connect(this.target.port, this.target.host);
       const pipe = { client, upstream, backlog: [] as Buffer[] };
       this.pipes.add(pipe);
@@ -53,6 +59,20 @@ export class ConfirmHoldProxy {
     }
   }
 
+  /** The broker is gone: every connection is dropped and new ones are refused until `mend`. */
+  cut(): void {
+    this.cutOff = true;
+    for (const pipe of this.pipes) {
+      pipe.client.destroy();
+      pipe.upstream.destroy();
+    }
+    this.pipes.clear();
+  }
+
+  mend(): void {
+    this.cutOff = false;
+  }
+
   async close(): Promise<void> {
     this.release();
     for (const pipe of this.pipes) {
@@ -63,4 +83,29 @@ export class ConfirmHoldProxy {
       this.server ? this.server.close(() => resolve()) : resolve(),
     );
   }
+}
+
+/**
+ * An otp harness whose service reaches RabbitMQ through a `ConfirmHoldProxy` (the tap and
+ * "identity" connect directly), started before and stopped after the describe block it is
+ * called in.
+ */
+export function proxiedOtp(env: Record<string, string>): {
+  h: OtpHarness;
+  proxy: ConfirmHoldProxy;
+} {
+  const proxy = new ConfirmHoldProxy();
+  let port = 0;
+  const h = new OtpHarness(env, {
+    serviceBusUrl: (url) => url.replace('127.0.0.1:5672', `127.0.0.1:${port}`),
+  });
+  beforeAll(async () => {
+    port = await proxy.start();
+    await h.start();
+  }, 60_000);
+  afterAll(async () => {
+    await h.stop();
+    await proxy.close();
+  }, 60_000);
+  return { h, proxy };
 }

@@ -205,6 +205,18 @@ export class OtpHarness {
   }
 }
 
+/** The notifier's report that a code message failed (as `notification.failed.v1` carries it). */
+export function failureOf(message: NotificationData, challengeId: string) {
+  return {
+    messageId: message.messageId,
+    channel: message.channel,
+    carrier: 'smpp-a',
+    attempts: 3,
+    reason: 'undeliverable',
+    origin: { service: 'otp', ref: challengeId },
+  };
+}
+
 /** A different valid 6-digit code. */
 export function wrongCode(code: string): string {
   return code === '000000' ? '000001' : String((Number(code) + 1) % 1_000_000).padStart(6, '0');
