@@ -39,7 +39,7 @@ export function renderTemplate(
       missing.add(name);
       return '';
     }
-    return applyFilter(clean(String(value)), filter, variables, options);
+    return applyFilter(cleanValue(String(value)), filter, variables, options);
   });
   if (missing.size > 0) throw new TemplateVariablesMissing([...missing]);
   return text;
@@ -59,7 +59,7 @@ function present(value: unknown): boolean {
  * Variable values are one line of plain text: a caller cannot add lines (and
  * so cannot forge the origin-bound `@host #code` last line) or control codes.
  */
-function clean(value: string): string {
+export function cleanValue(value: string): string {
   return value
     .replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ')
     .replace(/\s{2,}/g, ' ')

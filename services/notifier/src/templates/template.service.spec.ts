@@ -1,6 +1,13 @@
+import { notificationRequestedV1 } from '@phonegate/contracts';
 import { DomainError } from '@phonegate/platform';
 import { CATALOGUES } from './catalogue';
-import { CODE_MASK, resolveLocale, TemplateService } from './template.service';
+import {
+  CODE_MASK,
+  LINK_MASK,
+  resolveLocale,
+  sensitiveVariablesOf,
+  TemplateService,
+} from './template.service';
 import { requiredVariables } from './template-renderer';
 import {
   channelsOf,
@@ -148,6 +155,81 @@ describe('TemplateService', () => {
     });
     expect(out.send.text).toContain(code);
     expect(out.stored.text).not.toContain(code);
+  });
+
+  describe('the stored copy and the contract’s sensitive variables', () => {
+    const token = 'k1.c2lnbmF0dXJlLW9mLXRoZS1saW5r';
+    const reportUrl = `https://shop.example.com/v1/verifications/3c2d/report?t=${token}`;
+
+    it.each(
+      LOCALES.flatMap((l) => (['sms', 'voice', 'email'] as const).map((c) => [l, c] as const)),
+    )(
+      '%s %s: the report link is sent, and stored as [link] without its token',
+      (locale, channel) => {
+        for (const template of OTP) {
+          const out = templates.render({
+            template,
+            channel,
+            locale,
+            variables: { ...typical, reportUrl },
+          });
+          const stored = `${out.stored.subject ?? ''}\n${out.stored.text}`;
+          if (channel !== 'voice') {
+            expect(out.send.text).toContain(reportUrl);
+            expect(out.stored.text).toContain(LINK_MASK);
+          }
+          expect(stored).not.toContain(token);
+          expect(stored).not.toContain('/report');
+          expect(stored).not.toContain(code);
+        }
+      },
+    );
+
+    it('keeps no value the contract marks sensitive, for the contract’s own example', () => {
+      const { example } = notificationRequestedV1;
+      const out = templates.render({
+        template: example.template,
+        channel: example.channel,
+        locale: example.locale,
+        variables: example.variables,
+      });
+      const names = sensitiveVariablesOf(notificationRequestedV1.sensitive);
+      expect(names).toEqual(expect.arrayContaining(['code', 'reportUrl']));
+      for (const name of names) {
+        const value = String(example.variables[name]);
+        expect(out.send.text).toContain(value);
+        expect(out.stored.text).not.toContain(value);
+      }
+      expect(out.stored.text).toContain(LINK_MASK);
+      expect(out.stored.text.split('\n').pop()).toBe(`@shop.example.com #${CODE_MASK}`);
+    });
+
+    it('masks whatever variables it is told are sensitive, links as [link] and others like a code', () => {
+      const strict = new TemplateService({ host: 'shop.example.com' }, ['orderId', 'trackingUrl']);
+      const variables = { orderId: 'ord_secret_1', trackingUrl: 'https://t.example/x?t=abcd1234' };
+      const request = { template: 'order.status_changed.shipped', channel: 'sms' as const };
+      const out = strict.render({ ...request, locale: 'en', variables });
+      const sent =
+        'shop.example.com: your order ord_secret_1 has shipped. https://t.example/x?t=abcd1234';
+      expect(out.send.text).toBe(sent);
+      expect(out.stored.text).toBe(
+        `shop.example.com: your order ${CODE_MASK} has shipped. ${LINK_MASK}`,
+      );
+      // The contract's list does not name them: the default service stores them as sent.
+      expect(templates.render({ ...request, locale: 'en', variables }).stored.text).toBe(sent);
+    });
+
+    it('masks a report link that sneaks into another variable', () => {
+      const out = templates.render({
+        template: 'security.new_device',
+        channel: 'email',
+        locale: 'en',
+        variables: { device: 'Pixel', supportUrl: reportUrl, reportUrl },
+      });
+      expect(out.send.text).toContain(reportUrl);
+      expect(out.stored.text).not.toContain(token);
+      expect(out.stored.text).toContain(`Help: ${LINK_MASK}`);
+    });
   });
 
   it('refuses an unknown template, or a known one on a channel it lacks, with unknown_template', () => {

@@ -1,7 +1,12 @@
-import type { Channel } from '@phonegate/contracts';
+import { type Channel, notificationRequestedV1 } from '@phonegate/contracts';
 import { CATALOGUES } from './catalogue';
 import { smsSize, toGsm7IfLatin, type SmsEncoding } from './sms-encoding';
-import { renderTemplate, TemplateVariablesMissing, type Variables } from './template-renderer';
+import {
+  cleanValue,
+  renderTemplate,
+  TemplateVariablesMissing,
+  type Variables,
+} from './template-renderer';
 import {
   isTemplateName,
   LOCALES,
@@ -10,8 +15,29 @@ import {
 } from './template.types';
 import { missingVariablesError, unknownTemplateError } from './templates.errors';
 
-/** What the stored copy of a message shows instead of a code. */
+/** What the stored copy of a message shows instead of a code (or another sensitive value). */
 export const CODE_MASK = '••••••';
+/** What the stored copy shows instead of a sensitive link (the report link carries a token). */
+export const LINK_MASK = '[link]';
+
+/**
+ * The variables the notification.requested.v1 contract marks sensitive
+ * (`variables.<name>`): the stored copy never holds them in clear.
+ */
+export const SENSITIVE_VARIABLES: readonly string[] = sensitiveVariablesOf(
+  notificationRequestedV1.sensitive,
+);
+
+/** `['variables.code', 'to']` → `['code']`. */
+export function sensitiveVariablesOf(paths: readonly string[]): string[] {
+  const prefix = 'variables.';
+  return paths.filter((p) => p.startsWith(prefix)).map((p) => p.slice(prefix.length));
+}
+
+/** The stand-in for a sensitive value in the stored copy: `[link]` for a link, else CODE_MASK. */
+export function maskOf(value: string): string {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? LINK_MASK : CODE_MASK;
+}
 
 export interface RenderRequest {
   template: string;
@@ -30,7 +56,7 @@ export interface RenderedMessage {
   locale: SupportedLocale;
   /** What goes to the carrier: holds the code. Never stored, never logged. */
   send: RenderedText;
-  /** What the message log keeps: the same text with every code replaced by CODE_MASK. */
+  /** What the message log keeps: the same text with every sensitive variable masked (maskOf). */
   stored: RenderedText;
   /** SMS only. */
   segments: number | null;
@@ -52,10 +78,14 @@ export function resolveLocale(locale: string | undefined): SupportedLocale {
 
 /**
  * Renders templates per type, channel and locale. Every message is rendered
- * twice: once with the code (sent), once with the code masked (stored).
+ * twice: once as given (sent), once with every sensitive variable masked (stored).
  */
 export class TemplateService {
-  constructor(private readonly defaults: TemplateDefaults) {}
+  constructor(
+    private readonly defaults: TemplateDefaults,
+    /** Names of the variables never stored in clear (default: the contract's sensitive list). */
+    private readonly sensitive: readonly string[] = SENSITIVE_VARIABLES,
+  ) {}
 
   supports(template: string, channel: Channel): boolean {
     return isTemplateName(template) && CATALOGUES.en[template][channel] !== undefined;
@@ -77,15 +107,19 @@ export class TemplateService {
       host,
       brand,
     };
-    const code = str(request.variables['code']);
+    const secrets = this.sensitive
+      .map((name) => ({ name, value: str(request.variables[name]) }))
+      .filter((s): s is { name: string; value: string } => s.value !== undefined);
     try {
       const send = renderChannel(source, request.channel, variables, locale);
+      const masked = { ...variables };
+      for (const { name, value } of secrets) masked[name] = maskOf(value);
       const stored =
-        code === undefined
+        secrets.length === 0
           ? send
           : scrub(
-              renderChannel(source, request.channel, { ...variables, code: CODE_MASK }, locale),
-              code,
+              renderChannel(source, request.channel, masked, locale),
+              secrets.map((s) => s.value),
             );
       if (request.channel !== 'sms')
         return { locale, send, stored, segments: null, encoding: null };
@@ -118,11 +152,21 @@ function renderChannel(
   return { text: text.split(CODE_MASK).map(toGsm7IfLatin).join(CODE_MASK) };
 }
 
-/** Belt and braces: a code that reached the stored text through another variable is masked too. */
-function scrub(rendered: RenderedText, code: string): RenderedText {
-  if (code.length < 4) return rendered;
-  const spaced = [...code].join(', ');
-  const clean = (t: string) => t.split(code).join(CODE_MASK).split(spaced).join(CODE_MASK);
+/**
+ * Belt and braces: a sensitive value that reached the stored text through
+ * another variable is masked too (as given, as rendered, and read out digit by digit).
+ */
+function scrub(rendered: RenderedText, values: readonly string[]): RenderedText {
+  const needles = values
+    .filter((v) => v.length >= 4)
+    .flatMap((v) => {
+      const mask = maskOf(v);
+      return [v, cleanValue(v), [...v].join(', ')].map((needle) => ({ needle, mask }));
+    })
+    // Longest first: a code inside a link must not cut the link before the link is masked.
+    .sort((a, b) => b.needle.length - a.needle.length);
+  const clean = (t: string) =>
+    needles.reduce((text, { needle, mask }) => text.split(needle).join(mask), t);
   return {
     ...(rendered.subject !== undefined ? { subject: clean(rendered.subject) } : {}),
     text: clean(rendered.text),

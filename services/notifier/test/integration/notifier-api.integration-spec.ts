@@ -315,6 +315,35 @@ describe('notifier: message log, API and bus handling', () => {
     expect(sent.data).toMatchObject({ carrier: 'scripted', attempts: 1, origin: req.origin });
   });
 
+  it('keeps the report link’s token out of the message log, GET /v1/messages/:id and the logs, over the bus and over HTTP', async () => {
+    const token = `k1.${randomUUID().replace(/-/g, '')}`;
+    const reportUrl = `https://shop.example.com/v1/verifications/${randomUUID()}/report?t=${token}`;
+    const viaBus = request({ variables: { code: CODE, host: 'shop.example.com', reportUrl } });
+    await publish(publisher, notificationRequestedV1, viaBus);
+    const viaHttp = await inject('POST', '/v1/notifications', STOREFRONT, {
+      accountId: ana.accountId,
+      channel: 'email',
+      template: 'otp.verification',
+      variables: { code: CODE, reportUrl },
+    });
+    expect(viaHttp.statusCode).toBe(202);
+    const ids = [viaBus.messageId, viaHttp.json<{ messageId: string }>().messageId];
+    for (const id of ids) {
+      await eventually(async () => (await messageOf(id)).status === 'sent');
+      expect(carriers.sent.find((m) => m.messageId === id)!.text).toContain(reportUrl);
+      const view = await messageOf(id);
+      expect(view.body).toContain('[link]');
+      expect(JSON.stringify(view)).not.toContain(token);
+    }
+    const kept = JSON.stringify([
+      await notifier.dataSource.query('SELECT * FROM messages WHERE id = ANY($1)', [ids]),
+      await notifier.dataSource.query('SELECT * FROM outbox'),
+    ]);
+    expect(kept).not.toContain(token);
+    expect(kept).not.toContain('/report');
+    expect(notifier.logs.text()).not.toContain(token);
+  });
+
   it('sends one message per dedupeKey', async () => {
     const first = request();
     const second = request({ dedupeKey: first.dedupeKey });
