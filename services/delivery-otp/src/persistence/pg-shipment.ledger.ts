@@ -1,6 +1,6 @@
 import type { EntityManager } from 'typeorm';
 import type { ShipmentStatus } from './shipment.entity';
-import type { AttemptRecord, ShipmentRecord, ShipmentTx } from './shipment.ledger';
+import { type AttemptRecord, alreadyHandedOff, type ShipmentRecord, type ShipmentTx } from './shipment.ledger';
 import { TypeOrmShipmentLedger, TypeOrmShipmentTx } from './typeorm-shipment.ledger';
 
 /** ShipmentRecord fields and their columns; the statements' parameters follow this order. */
@@ -46,10 +46,16 @@ const attemptParam = (field: keyof AttemptRecord) => `$${ATTEMPT_FIELDS.indexOf(
 
 const SHIPMENT_SELECT = quoted(SHIPMENT_COLUMNS).join(', ');
 const SELECT_SHIPMENT = `SELECT ${SHIPMENT_SELECT} FROM "shipments" WHERE "id" = $1`;
-/** Insert or replace (created_at kept): one statement, no read-back. */
+/**
+ * Insert or replace (created_at kept): one statement, no read-back. A row
+ * handed off is never replaced, whatever the caller read before: no row
+ * comes back then.
+ */
 const UPSERT_SHIPMENT = `INSERT INTO "shipments" (${SHIPMENT_SELECT}, "created_at", "updated_at")
   VALUES (${params(SHIPMENT_FIELDS.length)}, $${SHIPMENT_FIELDS.length + 1}, $${SHIPMENT_FIELDS.length + 1})
-  ON CONFLICT ("id") DO UPDATE SET ${[...quoted(SHIPMENT_COLUMNS).slice(1), '"updated_at"'].map((c) => `${c} = EXCLUDED.${c}`).join(', ')}`;
+  ON CONFLICT ("id") DO UPDATE SET ${[...quoted(SHIPMENT_COLUMNS).slice(1), '"updated_at"'].map((c) => `${c} = EXCLUDED.${c}`).join(', ')}
+  WHERE "shipments"."status" <> 'handed_off'
+  RETURNING "id"`;
 const INSERT_ATTEMPT = `INSERT INTO "handoff_attempts" (${quoted(ATTEMPT_COLUMNS).join(', ')}) VALUES (${params(ATTEMPT_FIELDS.length)})`;
 /** For the repair: an attempt id already recorded is left alone (and no row returned). */
 const UNLESS_RECORDED = ' ON CONFLICT ("id") DO NOTHING';
@@ -77,7 +83,7 @@ type Row = Record<string, unknown>;
  * (out for delivery, handoff) as plain parameterised SQL in the same TypeORM
  * transaction, so the outbox rows and the relay's commit hook stay as they
  * are; TypeORM's query building and entity hydration cost more CPU than the
- * statements. Out for delivery: lock, read, one upsert; a handoff: one
+ * statements. Out for delivery: lock, read, one upsert; a handoff: lock, one
  * statement for the attempt and the shipment. Everything else is inherited.
  */
 export class PgShipmentLedger extends TypeOrmShipmentLedger {
@@ -86,7 +92,7 @@ export class PgShipmentLedger extends TypeOrmShipmentLedger {
   }
 
   protected override async load(manager: EntityManager, shipmentId: string): Promise<ShipmentRecord | undefined> {
-    const rows = (await manager.query(SELECT_SHIPMENT, [shipmentId])) as Row[];
+    const rows = await manager.query<Row[]>(SELECT_SHIPMENT, [shipmentId]);
     return rows[0] ? shipmentFromRow(rows[0]) : undefined;
   }
 
@@ -97,7 +103,8 @@ export class PgShipmentLedger extends TypeOrmShipmentLedger {
 
 class PgShipmentTx extends TypeOrmShipmentTx {
   override async save(record: ShipmentRecord): Promise<void> {
-    await this.manager.query(UPSERT_SHIPMENT, [...SHIPMENT_FIELDS.map((f) => record[f]), new Date()]);
+    const rows = await this.manager.query<Row[]>(UPSERT_SHIPMENT, [...SHIPMENT_FIELDS.map((f) => record[f]), new Date()]);
+    if (rows.length === 0) throw alreadyHandedOff();
   }
 
   override async recordAttempt(attempt: AttemptRecord, options: { unlessRecorded?: boolean } = {}): Promise<boolean> {
@@ -105,12 +112,12 @@ class PgShipmentTx extends TypeOrmShipmentTx {
       await this.manager.query(INSERT_ATTEMPT, attemptValues(attempt));
       return true;
     }
-    return ((await this.manager.query(INSERT_ATTEMPT_UNLESS_RECORDED, attemptValues(attempt))) as Row[]).length > 0;
+    return (await this.manager.query<Row[]>(INSERT_ATTEMPT_UNLESS_RECORDED, attemptValues(attempt))).length > 0;
   }
 
   override async recordHandoff(attempt: AttemptRecord, options: { unlessRecorded?: boolean } = {}): Promise<false | { shipment: ShipmentRecord | undefined }> {
     const sql = options.unlessRecorded ? RECORD_HANDOFF_UNLESS_RECORDED : RECORD_HANDOFF;
-    const [row] = (await this.manager.query(sql, [...attemptValues(attempt), new Date()])) as Row[];
+    const [row] = await this.manager.query<Row[]>(sql, [...attemptValues(attempt), new Date()]);
     if (!row?.['recorded']) return false;
     return { shipment: row['id'] === null || row['id'] === undefined ? undefined : shipmentFromRow(row) };
   }

@@ -1,4 +1,5 @@
 import type { EventContract, EventData } from '@phonegate/contracts';
+import { DomainError } from '@phonegate/platform';
 import type { AttemptOutcome } from './handoff-attempt.entity';
 import type { ShipmentStatus } from './shipment.entity';
 
@@ -39,6 +40,11 @@ export interface AttemptRecord {
 export interface ShipmentTx {
   /** The shipment as of the start of the transaction (undefined when not loaded). */
   readonly shipment: ShipmentRecord | undefined;
+  /**
+   * Inserts or replaces the shipment. A handed-off shipment is final: it is
+   * never replaced (DomainError `already_handed_off`, the transaction rolls
+   * back), even if it was handed off after this unit of work read it.
+   */
   save(record: ShipmentRecord): Promise<void>;
   /**
    * Inserts an attempt. With `unlessRecorded`, first checks whether its id is
@@ -56,15 +62,21 @@ export interface ShipmentTx {
   publish<C extends EventContract>(contract: C, data: EventData<C>): Promise<void>;
 }
 
+/** What save() throws for a shipment already handed off. */
+export function alreadyHandedOff(): DomainError {
+  return new DomainError('already_handed_off', 'This shipment was already handed off.', {}, false);
+}
+
 /** The port to PostgreSQL for shipments and handoff records. */
 export abstract class ShipmentLedger {
   abstract find(shipmentId: string): Promise<ShipmentRecord | undefined>;
   abstract hasAttempt(attemptId: string): Promise<boolean>;
   /**
    * Runs `work` in one transaction. With `lock`, concurrent units of work on
-   * the same shipment run one after the other (issue, regenerate, reschedule
-   * and cancel take it; handoff records need not). `load: false` skips
-   * reading the shipment when the work only appends.
+   * the same shipment run one after the other (issue, regenerate, reschedule,
+   * cancel and the record of a confirmed handoff take it; refusals, which
+   * only append, need not). `load: false` skips reading the shipment when the
+   * work does not need it.
    */
   abstract transaction<T>(shipmentId: string, options: { lock: boolean; load?: boolean }, work: (tx: ShipmentTx) => Promise<T>): Promise<T>;
 }

@@ -4,7 +4,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { HandoffAttemptEntity } from './handoff-attempt.entity';
 import type { OutboxWriter } from './outbox.port';
 import { ShipmentEntity } from './shipment.entity';
-import { type AttemptRecord, ShipmentLedger, type ShipmentRecord, type ShipmentTx } from './shipment.ledger';
+import { type AttemptRecord, alreadyHandedOff, ShipmentLedger, type ShipmentRecord, type ShipmentTx } from './shipment.ledger';
 
 /**
  * Shipments and handoff attempts through TypeORM's repositories, with events
@@ -72,6 +72,8 @@ export class TypeOrmShipmentTx implements ShipmentTx {
   async save(record: ShipmentRecord): Promise<void> {
     const now = new Date();
     const repo = this.manager.getRepository(ShipmentEntity);
+    const current = await repo.findOne({ where: { id: record.id }, select: { id: true, status: true } });
+    if (current?.status === 'handed_off') throw alreadyHandedOff();
     await repo.save(repo.create({ ...record, createdAt: this.shipment ? undefined : now, updatedAt: now }));
   }
 

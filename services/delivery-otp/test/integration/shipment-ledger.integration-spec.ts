@@ -130,6 +130,24 @@ describe('shipment ledger', () => {
       expect(await ledger.find(id)).toEqual(expected);
     });
 
+    it('never replaces a handed-off shipment, even one handed off after the unit of work read it', async () => {
+      const id = `shp_${tag}_final`;
+      await ledger.transaction(id, { lock: true }, (tx) => tx.save(shipment(id)));
+      const confirmed = attempt(id);
+      const handedOff = shipment(id, { status: 'handed_off', handedOffAt: confirmed.deviceAt, handedOffDeviceId: 'dev_1' });
+      await expect(
+        ledger.transaction(id, { lock: true }, async (tx) => {
+          expect(tx.shipment?.status).toBe('awaiting_handoff');
+          // Handed off meanwhile by a unit of work that does not wait for this one.
+          await dataSource.transaction((other) => other.query(`UPDATE shipments SET status = 'handed_off', handed_off_at = $2, handed_off_device_id = 'dev_1' WHERE id = $1`, [id, confirmed.deviceAt]));
+          await tx.save(shipment(id, { courierId: 'cour_2', windowEnd: new Date('2026-11-22T15:00:00.000Z') }));
+        }),
+      ).rejects.toMatchObject({ code: 'already_handed_off', status: 409 });
+      expect(await ledger.find(id)).toEqual(handedOff);
+      await expect(ledger.transaction(id, { lock: true }, (tx) => tx.save(shipment(id, { status: 'cancelled' })))).rejects.toMatchObject({ code: 'already_handed_off' });
+      expect(await ledger.find(id)).toEqual(handedOff);
+    });
+
     it('records the repair of a handoff whose record did not commit, and a handoff of a shipment it does not know', async () => {
       const id = `shp_${tag}_repair`;
       await ledger.transaction(id, { lock: true }, (tx) => tx.save(shipment(id)));

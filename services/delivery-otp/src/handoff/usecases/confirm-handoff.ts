@@ -10,7 +10,7 @@ import { Clock, DomainError, type Logger, MetricsService, PLATFORM_LOGGER } from
 import { type CheckResult, CodeStore } from '../../codes/code.store';
 import type { DeliveryOtpConfig } from '../../config/delivery-otp.config';
 import type { AttemptOutcome } from '../../persistence/handoff-attempt.entity';
-import { type AttemptRecord, ShipmentLedger } from '../../persistence/shipment.ledger';
+import { type AttemptRecord, alreadyHandedOff, ShipmentLedger } from '../../persistence/shipment.ledger';
 import { handedOffNotification } from '../../shipments/code-notifications';
 import { CodeVault } from '../../shipments/code-vault';
 import { DELIVERY_OTP_CONFIG } from '../../tokens';
@@ -134,8 +134,13 @@ export class ConfirmHandoff {
     }
   }
 
+  /**
+   * Under the shipment's lock, so that an issue or reschedule that read the
+   * shipment before the handoff and is still writing commits first; its write
+   * could not replace a handed-off row anyway (ShipmentTx.save).
+   */
   private async recordConfirmed(record: AttemptRecord, body: HandoffBody, repair = false): Promise<void> {
-    await this.ledger.transaction(record.shipmentId, { lock: false, load: false }, async (tx) => {
+    await this.ledger.transaction(record.shipmentId, { lock: true, load: false }, async (tx) => {
       const recorded = await tx.recordHandoff(record, { unlessRecorded: repair });
       if (!recorded) return;
       const email = recorded.shipment ? handedOffNotification(recorded.shipment, record.deviceAt) : undefined;
@@ -195,10 +200,6 @@ export class ConfirmHandoff {
 
 function notAssigned(): DomainError {
   return new DomainError('not_assigned', 'This shipment is not assigned to this courier.');
-}
-
-function alreadyHandedOff(): DomainError {
-  return new DomainError('already_handed_off', 'This shipment was already handed off.');
 }
 
 function windowClosed(reason: string): DomainError {

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DomainError, type Logger, PLATFORM_LOGGER } from '@phonegate/platform';
 import { CodeStore } from '../../codes/code.store';
 import type { DeliveryOtpConfig } from '../../config/delivery-otp.config';
-import { ShipmentLedger } from '../../persistence/shipment.ledger';
+import { alreadyHandedOff, ShipmentLedger } from '../../persistence/shipment.ledger';
 import { DELIVERY_OTP_CONFIG } from '../../tokens';
 
 /** Support unlocks a locked handoff: the same code works again with a fresh set of attempts. */
@@ -17,10 +17,10 @@ export class UnlockHandoff {
 
   async execute(shipmentId: string): Promise<{ shipmentId: string; status: 'awaiting_handoff'; attemptsRemaining: number }> {
     const result = await this.store.unlock(shipmentId);
-    if (result.verdict === 'already') throw new DomainError('already_handed_off', 'This shipment was already handed off.');
+    if (result.verdict === 'already') throw alreadyHandedOff();
     if (result.verdict === 'not_found') {
       const shipment = await this.ledger.find(shipmentId);
-      if (shipment?.status === 'handed_off') throw new DomainError('already_handed_off', 'This shipment was already handed off.');
+      if (shipment?.status === 'handed_off') throw alreadyHandedOff();
       throw new DomainError('not_found', 'No live handoff code for this shipment.');
     }
     this.logger.info({ shipmentId }, 'handoff unlocked by support');

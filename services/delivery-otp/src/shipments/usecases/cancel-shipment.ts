@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DomainError, type Logger, PLATFORM_LOGGER } from '@phonegate/platform';
 import { CodeStore } from '../../codes/code.store';
-import { ShipmentLedger } from '../../persistence/shipment.ledger';
+import { alreadyHandedOff, ShipmentLedger } from '../../persistence/shipment.ledger';
 import type { ShipmentAnswer } from '../shipments.schemas';
 
 /** Cancels a shipment: its code is revoked at once (gone from Redis). Repeating it is harmless. */
@@ -17,9 +17,9 @@ export class CancelShipment {
     return this.ledger.transaction(shipmentId, { lock: true }, async (tx) => {
       const existing = tx.shipment;
       if (!existing) throw new DomainError('not_found', 'No such shipment out for delivery.', {}, false);
-      if (existing.status === 'handed_off') throw new DomainError('already_handed_off', 'This shipment was already handed off.', {}, false);
+      if (existing.status === 'handed_off') throw alreadyHandedOff();
       const result = await this.store.revoke(shipmentId);
-      if (result.verdict === 'already') throw new DomainError('already_handed_off', 'This shipment was already handed off.', {}, false);
+      if (result.verdict === 'already') throw alreadyHandedOff();
       if (existing.status !== 'cancelled') {
         await tx.save({ ...existing, status: 'cancelled' });
         this.logger.info({ shipmentId }, 'shipment cancelled; code revoked');

@@ -3,7 +3,7 @@ import { handoffCodeIssuedV1, notificationRequestedV1 } from '@phonegate/contrac
 import { Clock, DomainError, type Logger, MetricsService, PLATFORM_LOGGER } from '@phonegate/platform';
 import { CodeStore } from '../../codes/code.store';
 import type { DeliveryOtpConfig } from '../../config/delivery-otp.config';
-import { ShipmentLedger, type ShipmentRecord, type ShipmentTx } from '../../persistence/shipment.ledger';
+import { alreadyHandedOff, ShipmentLedger, type ShipmentRecord, type ShipmentTx } from '../../persistence/shipment.ledger';
 import { DELIVERY_OTP_CONFIG } from '../../tokens';
 import { CodeVault } from '../code-vault';
 import { codeNotifications } from '../code-notifications';
@@ -40,7 +40,7 @@ export class IssueCode {
     return this.ledger.transaction(input.shipmentId, { lock: true }, async (tx) => {
       const existing = tx.shipment;
       if (existing?.status === 'handed_off') {
-        throw new DomainError('already_handed_off', 'This shipment was already handed off.', {}, false);
+        throw alreadyHandedOff();
       }
       const record: ShipmentRecord = {
         id: input.shipmentId,
@@ -67,7 +67,7 @@ export class IssueCode {
           courierId: input.courierId,
         });
         if (kept.verdict === 'already') {
-          throw new DomainError('already_handed_off', 'This shipment was already handed off.', {}, false);
+          throw alreadyHandedOff();
         }
         if (kept.verdict === 'ok') {
           await tx.save(record);

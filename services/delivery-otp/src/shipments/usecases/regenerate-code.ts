@@ -3,7 +3,7 @@ import { handoffCodeIssuedV1, notificationRequestedV1 } from '@phonegate/contrac
 import { Clock, DomainError, type Logger, MetricsService, PLATFORM_LOGGER } from '@phonegate/platform';
 import { CodeStore } from '../../codes/code.store';
 import type { DeliveryOtpConfig } from '../../config/delivery-otp.config';
-import { ShipmentLedger, type ShipmentRecord } from '../../persistence/shipment.ledger';
+import { alreadyHandedOff, ShipmentLedger, type ShipmentRecord } from '../../persistence/shipment.ledger';
 import { DELIVERY_OTP_CONFIG } from '../../tokens';
 import { CodeVault } from '../code-vault';
 import { codeNotifications } from '../code-notifications';
@@ -34,7 +34,7 @@ export class RegenerateCode {
       if (accountId !== undefined && existing.accountId !== accountId) {
         throw new DomainError('forbidden', 'This shipment is not for this account.');
       }
-      if (existing.status === 'handed_off') throw new DomainError('already_handed_off', 'This shipment was already handed off.');
+      if (existing.status === 'handed_off') throw alreadyHandedOff();
       const now = this.clock.nowMs();
       if (existing.expiresAt.getTime() <= now) throw new DomainError('window_closed', 'The delivery window has ended.');
       const material = this.vault.draw(shipmentId, existing.merchantId);
@@ -52,7 +52,7 @@ export class RegenerateCode {
           // The store lost the code (e.g. a Redis failover): issue a fresh one.
           return issueFresh(tx, existing, 'regenerated', deps);
         case 'already':
-          throw new DomainError('already_handed_off', 'This shipment was already handed off.');
+          throw alreadyHandedOff();
         case 'cooldown':
           throw new DomainError('resend_cooldown', 'A new code was sent moments ago; wait before asking again.', {
             retryAfter: result.retryAfterMs / 1000,

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Clock, DomainError, type Logger, MetricsService, PLATFORM_LOGGER } from '@phonegate/platform';
 import { CodeStore } from '../../codes/code.store';
 import type { DeliveryOtpConfig } from '../../config/delivery-otp.config';
-import { ShipmentLedger, type ShipmentRecord } from '../../persistence/shipment.ledger';
+import { alreadyHandedOff, ShipmentLedger, type ShipmentRecord } from '../../persistence/shipment.ledger';
 import { DELIVERY_OTP_CONFIG } from '../../tokens';
 import { CodeVault } from '../code-vault';
 import type { RescheduleBody, ShipmentAnswer } from '../shipments.schemas';
@@ -35,7 +35,7 @@ export class RescheduleShipment {
     return this.ledger.transaction(shipmentId, { lock: true }, async (tx) => {
       const existing = tx.shipment;
       if (!existing) throw new DomainError('not_found', 'No such shipment out for delivery.', {}, false);
-      if (existing.status === 'handed_off') throw new DomainError('already_handed_off', 'This shipment was already handed off.', {}, false);
+      if (existing.status === 'handed_off') throw alreadyHandedOff();
       if (existing.status === 'cancelled') {
         throw new DomainError('conflict', 'This shipment was cancelled; send it out for delivery again.', {}, false);
       }
@@ -47,7 +47,7 @@ export class RescheduleShipment {
         ...(change.courierId ? { courierId: change.courierId } : {}),
       });
       if (result.verdict !== 'ok') {
-        if (result.verdict === 'already') throw new DomainError('already_handed_off', 'This shipment was already handed off.', {}, false);
+        if (result.verdict === 'already') throw alreadyHandedOff();
         return issueFresh(tx, record, 'out_for_delivery', { store: this.store, vault: this.vault, clock: this.clock, logger: this.logger, metrics: this.metrics });
       }
       await tx.save(record);
