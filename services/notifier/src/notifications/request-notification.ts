@@ -1,11 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  channel,
-  locale,
-  notificationRequestedV1,
-  priority,
-  type Priority,
-} from '@phonegate/contracts';
+import { locale, notificationRequestedV1, type Priority } from '@phonegate/contracts';
 import { type Clock, DomainError, type Logger, maskDestination } from '@phonegate/platform';
 import { z } from 'zod';
 import type { ContactDirectory } from '../contacts/contact-directory';
@@ -14,21 +8,25 @@ import { type DestinationHasher, normalizeDestination } from '../messages/destin
 import type { MessageLog } from '../messages/message-log';
 import type { TemplateService } from '../templates/template.service';
 
-/** POST /v1/notifications body. */
+/** The notification.requested.v1 fields, so the body is never looser than the event it feeds. */
+const event = notificationRequestedV1.schema.shape;
+
+/**
+ * POST /v1/notifications body. Every field goes into notification.requested.v1:
+ * each is checked here at least as strictly as the contract checks it (a
+ * looser check would pass the body and then fail the event: a 500, not a 422).
+ */
 export const notificationBody = z
   .object({
-    to: z.string().min(3).max(320).optional(),
-    accountId: z.string().min(1).max(100).optional(),
-    channel,
-    template: z
-      .string()
-      .regex(/^[a-z][a-z0-9_.]*$/)
-      .max(100),
+    to: event.to,
+    accountId: event.accountId,
+    channel: event.channel,
+    template: event.template,
     locale: locale.optional(),
     variables: z
       .record(z.string().max(64), z.union([z.string().max(500), z.number(), z.boolean()]))
       .default({}),
-    priority: priority.optional(),
+    priority: event.priority.optional(),
   })
   .refine((b) => b.to !== undefined || b.accountId !== undefined, {
     message: 'give to or accountId',

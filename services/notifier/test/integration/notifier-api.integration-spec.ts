@@ -164,6 +164,42 @@ describe('notifier: message log, API and bus handling', () => {
     expect(res.json().code).toBe('unknown_template');
   });
 
+  it('answers 422 validation_failed naming accountId when it is not a UUID, and writes nothing', async () => {
+    const mark = `ord_bad_${randomUUID().slice(0, 8)}`;
+    const bodies = [
+      // Was a 500: the body passed, then notification.requested.v1 refused the id.
+      {
+        to: 'someone@example.com',
+        accountId: 'acct_42',
+        channel: 'email',
+        template: 'security.new_device',
+        variables: { device: mark },
+      },
+      // Was 422 destination_refused, as if the account had no number.
+      {
+        accountId: 'not-a-uuid',
+        channel: 'sms',
+        template: 'order.status_changed.shipped',
+        variables: { orderId: mark },
+      },
+    ];
+    for (const body of bodies) {
+      const res = await inject('POST', '/v1/notifications', STOREFRONT, body);
+      expect(res.statusCode).toBe(422);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+      expect(res.json()).toMatchObject({
+        status: 422,
+        code: 'validation_failed',
+        errors: [expect.objectContaining({ field: 'accountId' })],
+      });
+    }
+    const written = JSON.stringify([
+      await notifier.dataSource.query('SELECT * FROM messages'),
+      await notifier.dataSource.query('SELECT * FROM outbox'),
+    ]);
+    expect(written).not.toContain(mark);
+  });
+
   it('refuses order updates to an unverified number, and to an owner who opted out', async () => {
     const stranger = await inject('POST', '/v1/notifications', STOREFRONT, {
       to: '+14155550777',
