@@ -82,7 +82,8 @@ export class PhonesService {
       throw error;
     }
     await this.db.transaction(async (m) => {
-      await m.query('UPDATE phones SET challenge_id = $2 WHERE id = $1', [phoneId, challenge.id]);
+      // Only while the row still holds the number the code went to (a change may have corrected it meanwhile).
+      await recordChallenge(m, phoneId, parsed.e164, challenge.id);
       await this.outbox.add(m, phoneAddedV1, { accountId, phoneId, e164: parsed.e164, purpose: 'add' });
     });
     return { phoneId, status: 'pending' as const, verification: verificationView(challenge) };
@@ -105,7 +106,8 @@ export class PhonesService {
       const challenge = await this.startVerification(account, phone.id, parsed.e164, channel, clientIp);
       await this.db.transaction(async (m) => {
         await lockAccount(m, accountId);
-        await this.findPhone(m, accountId, phoneId);
+        // Verified meanwhile: correcting it now would make the new number verified without its code.
+        if ((await this.findPhone(m, accountId, phoneId)).status !== 'pending') throw numberChanged();
         await m.getRepository(PhoneEntity).update(
           { id: phone.id },
           { e164: parsed.e164, country: parsed.country, lineType: parsed.lineType, channel, challengeId: challenge.id },
@@ -131,7 +133,7 @@ export class PhonesService {
     await this.db.transaction(async (m) => {
       await lockAccount(m, accountId);
       const current = await this.findPhone(m, accountId, phoneId);
-      if (current.status !== 'verified') throw new DomainError('phone_not_verified', 'This number changed meanwhile; reload it.');
+      if (current.status !== 'verified') throw new DomainError('phone_not_verified', NUMBER_CHANGED);
       // One pending replacement per number: a newer change supersedes an older one.
       await m.getRepository(PhoneEntity).delete({ accountId, replacesPhoneId: phoneId, status: 'pending' });
       await this.insertPending(m, this.pendingRow(newId, accountId, parsed, channel, challenge.id, phoneId));
@@ -140,28 +142,38 @@ export class PhonesService {
     return { phoneId: newId, status: 'pending' as const, replacesPhoneId: phoneId, verification: verificationView(challenge) };
   }
 
-  /** Confirms a number with its code. Of two accounts racing for the same number, exactly one wins. */
+  /**
+   * Confirms a number with its code. The code must be of a challenge sent to the
+   * number the row holds (the number is in the challenge's ref), and the row must
+   * still hold that number when it is marked: a change committed while the code was
+   * being checked leaves the new number pending. Of two accounts racing for the same
+   * number, exactly one wins.
+   */
   async verify(accountId: string, phoneId: string, code: string) {
     const { phone } = await findPhoneOfAccount(this.db, accountId, phoneId);
     if (phone.status === 'verified') return { phoneId, status: 'verified' as const, primary: phone.primary };
-    if (!phone.challengeId) throw new DomainError('code_expired', 'This code has expired; ask for a new one.');
+    if (!phone.challengeId) throw codeExpired();
     await unknownAsExpired(
-      this.otp.check({ challengeId: phone.challengeId, code, purpose: 'phone_verification', ref: phone.id }),
+      this.otp.check({ challengeId: phone.challengeId, code, purpose: 'phone_verification', ref: challengeRef(phone.id, phone.e164) }),
     );
     try {
-      return await this.db.transaction((m) => this.markVerified(m, accountId, phoneId));
+      return await this.db.transaction((m) => this.markVerified(m, accountId, phoneId, phone.e164));
     } catch (error) {
       if (isUniqueViolation(error)) throw new DomainError('phone_in_use', 'This number was verified on another account.');
       throw error;
     }
   }
 
-  private async markVerified(m: EntityManager, accountId: string, phoneId: string) {
+  /** Marks the number verified, if the row (read under the account's lock) still holds `checkedE164`, the number the code went to. */
+  private async markVerified(m: EntityManager, accountId: string, phoneId: string, checkedE164: string) {
     const account = await lockAccount(m, accountId);
     // All the account's numbers (two or three rows) in one read: this one, the one it replaces, the primary.
     const phones = await phonesOf(m, accountId);
     const phone = phones.find((p) => p.id === phoneId);
     if (!phone) throw phoneNotFound();
+    if (phone.e164 !== checkedE164) {
+      throw new DomainError('code_expired', 'This code was sent to a number this phone no longer has; use the code sent to its current number.');
+    }
     if (phone.status === 'verified') return { phoneId, status: 'verified' as const, primary: phone.primary };
     const now = this.clock.now();
     const target = { accountId, email: account.email, locale: account.locale };
@@ -232,7 +244,15 @@ export class PhonesService {
       }
     }
     challenge ??= await this.startVerification(account, phone.id, phone.e164, channel, clientIp);
-    await this.db.query('UPDATE phones SET challenge_id = $2, channel = $3 WHERE id = $1', [phone.id, challenge.id, channel]);
+    // Only if the row is still pending with the number this resend was for: a change
+    // committed meanwhile has its own challenge, which an older one must not replace.
+    const updated = await updateCount(this.db, `UPDATE phones SET challenge_id = $2, channel = $3 WHERE id = $1 AND e164 = $4 AND status = 'pending'`, [
+      phone.id,
+      challenge.id,
+      channel,
+      phone.e164,
+    ]);
+    if (updated === 0) throw numberChanged();
     return {
       phoneId: phone.id,
       status: 'pending' as const,
@@ -302,7 +322,7 @@ export class PhonesService {
       to: e164,
       accountId: account.id,
       phoneId,
-      ref: phoneId,
+      ref: challengeRef(phoneId, e164),
       locale: account.locale,
       twoStep: true,
       ...(clientIp ? { clientIp } : {}),
@@ -364,6 +384,35 @@ function phoneNotFound(): DomainError {
 
 function verifiedElsewhere(): DomainError {
   return new DomainError('phone_in_use', 'This number is verified on another account.');
+}
+
+const NUMBER_CHANGED = 'This number changed meanwhile; reload it.';
+
+function numberChanged(): DomainError {
+  return new DomainError('conflict', NUMBER_CHANGED);
+}
+
+function codeExpired(): DomainError {
+  return new DomainError('code_expired', 'This code has expired; ask for a new one.');
+}
+
+/**
+ * What a number's verification code is bound to (C6): the phone and the number it
+ * was sent to. A phone row keeps its id when its pending number is corrected, so
+ * the id alone would let the old number's code verify the new one.
+ */
+function challengeRef(phoneId: string, e164: string): string {
+  return `${phoneId}|${e164}`;
+}
+
+/** Records a number's challenge if the row still holds the number it was sent to; else `conflict`. */
+async function recordChallenge(m: EntityManager, phoneId: string, e164: string, challengeId: string): Promise<void> {
+  if ((await updateCount(m, 'UPDATE phones SET challenge_id = $2 WHERE id = $1 AND e164 = $3', [phoneId, challengeId, e164])) === 0) throw numberChanged();
+}
+
+/** How many rows an `UPDATE phones …` changed (asked as rows, the same on every driver). */
+async function updateCount(m: Pick<EntityManager, 'query'>, update: string, params: unknown[]): Promise<number> {
+  return (await m.query<unknown[]>(`WITH u AS (${update} RETURNING id) SELECT id FROM u`, params)).length;
 }
 
 /**

@@ -1,0 +1,245 @@
+import { DataSource } from 'typeorm';
+import type { OtpGateway } from '../../src/otp/otp.gateway';
+import { OTP_GATEWAY } from '../../src/tokens';
+import { Harness, sleep } from './support/harness';
+
+jest.setTimeout(60_000);
+
+/** A promise and its resolve, to pause one request at a chosen point while another runs. */
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+type GatewayMethod = 'start' | 'check' | 'resend';
+
+/**
+ * A code verifies only the number it was sent to. Each test pauses one request
+ * right after its real otp call (over the bus, to the otp process) answered, lets
+ * a change of the pending number commit meanwhile, then lets the first go on.
+ */
+describe('identity: a code verifies only the number it was sent to', () => {
+  const h = new Harness();
+  let gateway: OtpGateway;
+
+  beforeAll(async () => {
+    await h.start();
+    gateway = h.app.get<OtpGateway>(OTP_GATEWAY);
+  }, 120_000);
+
+  afterAll(() => h.close(), 60_000);
+
+  /**
+   * Holds the next call of `method` that `matches`, after the otp service answered it,
+   * until `release` is called. `reached` resolves when it is held.
+   */
+  function pauseAfter(
+    method: GatewayMethod,
+    matches: (request: Record<string, unknown>) => boolean = () => true,
+  ) {
+    const reached = deferred();
+    const released = deferred();
+    const real = gateway[method].bind(gateway) as (request: unknown) => Promise<unknown>;
+    let armed = true;
+    const restore = () => {
+      (gateway as unknown as Record<string, unknown>)[method] = real;
+      released.resolve();
+    };
+    (gateway as unknown as Record<string, unknown>)[method] = async (
+      request: Record<string, unknown>,
+    ) => {
+      const answer = await real(request);
+      if (armed && matches(request)) {
+        armed = false;
+        reached.resolve();
+        await released.promise;
+      }
+      return answer;
+    };
+    return { reached: reached.promise, release: restore };
+  }
+
+  const phonesOf = async (accountId: string) =>
+    (await h.call('GET', `/v1/accounts/${accountId}`)).body.phones as {
+      phoneId: string;
+      number: string;
+      status: string;
+    }[];
+
+  it("path A: a number changed while the old number's code is being checked stays pending; its own code verifies it", async () => {
+    const a = await h.account();
+    const [x, y] = [h.phone(), h.phone()];
+    const added = await h.call('POST', `/v1/accounts/${a.id}/phones`, { number: x });
+    expect(added.status).toBe(202);
+    const phoneId = added.body.phoneId as string;
+    const xCode = await h.codeFor(added.body.verification.challengeId);
+
+    const paused = pauseAfter('check');
+    let changed;
+    let verifying;
+    try {
+      verifying = h.call('POST', `/v1/accounts/${a.id}/phones/${phoneId}/verify`, { code: xCode });
+      await paused.reached; // X's code was approved by otp; identity has not recorded anything yet
+      changed = await h.call('PUT', `/v1/accounts/${a.id}/phones/${phoneId}`, { number: y });
+      expect(changed.status).toBe(202);
+    } finally {
+      paused.release();
+    }
+    const verified = await verifying;
+    expect(verified.status).toBe(410);
+    expect(verified.body.code).toBe('code_expired');
+    expect(await phonesOf(a.id)).toEqual([
+      expect.objectContaining({ phoneId, number: y, status: 'pending' }),
+    ]);
+
+    const yCode = await h.codeFor(changed.body.verification.challengeId);
+    const own = await h.call('POST', `/v1/accounts/${a.id}/phones/${phoneId}/verify`, {
+      code: yCode,
+    });
+    expect(own.status).toBe(200);
+    expect(await phonesOf(a.id)).toEqual([
+      expect.objectContaining({ phoneId, number: y, status: 'verified' }),
+    ]);
+  });
+
+  it("path B: a resend that finishes after a change does not put the old number's challenge back; the old code does not verify the new number", async () => {
+    const a = await h.account();
+    const [x, y] = [h.phone(), h.phone()];
+    const added = await h.call('POST', `/v1/accounts/${a.id}/phones`, { number: x });
+    expect(added.status).toBe(202);
+    const phoneId = added.body.phoneId as string;
+    const xChallenge = added.body.verification.challengeId as string;
+    await sleep(1_100); // the resend cooldown (OTP_RESEND_COOLDOWN=1s)
+
+    const since = Date.now();
+    const paused = pauseAfter('resend');
+    let changed;
+    let resending;
+    try {
+      resending = h.call('POST', `/v1/accounts/${a.id}/phones/${phoneId}/resend`, {});
+      await paused.reached; // otp resent X's code; identity has not recorded the challenge yet
+      changed = await h.call('PUT', `/v1/accounts/${a.id}/phones/${phoneId}`, { number: y });
+      expect(changed.status).toBe(202);
+    } finally {
+      paused.release();
+    }
+    const resent = await resending;
+
+    const xCode = await h.codeFor(xChallenge, since);
+    const yCode = await h.codeFor(changed.body.verification.challengeId);
+    if (xCode !== yCode) {
+      const wrong = await h.call('POST', `/v1/accounts/${a.id}/phones/${phoneId}/verify`, {
+        code: xCode,
+      });
+      expect(wrong.status).toBe(422);
+      expect(wrong.body.code).toBe('code_mismatch');
+    }
+    expect(await phonesOf(a.id)).toEqual([
+      expect.objectContaining({ phoneId, number: y, status: 'pending' }),
+    ]);
+    // The resend's answer: the number it was for is no longer this phone's.
+    expect(resent.status).toBe(409);
+    expect(resent.body.code).toBe('conflict');
+    const own = await h.call('POST', `/v1/accounts/${a.id}/phones/${phoneId}/verify`, {
+      code: yCode,
+    });
+    expect(own.status).toBe(200);
+  });
+
+  it("an add whose code goes out while the pending number is changed does not record the first number's challenge on it", async () => {
+    const a = await h.account();
+    const [x, y] = [h.phone(), h.phone()];
+    const paused = pauseAfter('start', (r) => r['to'] === x);
+    let changed;
+    let adding;
+    let phoneId = '';
+    try {
+      adding = h.call('POST', `/v1/accounts/${a.id}/phones`, { number: x });
+      await paused.reached; // X's code is out; its challenge is not recorded on the row yet
+      phoneId = (await phonesOf(a.id))[0]!.phoneId;
+      changed = await h.call('PUT', `/v1/accounts/${a.id}/phones/${phoneId}`, { number: y });
+      expect(changed.status).toBe(202);
+    } finally {
+      paused.release();
+    }
+    const added = await adding;
+
+    const xCode = await h.codeTo(x);
+    const yCode = await h.codeFor(changed.body.verification.challengeId);
+    if (xCode !== yCode) {
+      const wrong = await h.call('POST', `/v1/accounts/${a.id}/phones/${phoneId}/verify`, {
+        code: xCode,
+      });
+      expect(wrong.status).toBe(422);
+    }
+    expect(await phonesOf(a.id)).toEqual([
+      expect.objectContaining({ phoneId, number: y, status: 'pending' }),
+    ]);
+    // The add's answer: the number it was for is no longer this phone's.
+    expect(added.status).toBe(409);
+    expect(added.body.code).toBe('conflict');
+    expect(
+      (await h.call('POST', `/v1/accounts/${a.id}/phones/${phoneId}/verify`, { code: yCode }))
+        .status,
+    ).toBe(200);
+  });
+
+  it('a change of a pending number that is verified meanwhile does not move the verification to the new number', async () => {
+    const a = await h.account();
+    const [x, y] = [h.phone(), h.phone()];
+    const added = await h.call('POST', `/v1/accounts/${a.id}/phones`, { number: x });
+    const phoneId = added.body.phoneId as string;
+    const xCode = await h.codeFor(added.body.verification.challengeId);
+
+    const paused = pauseAfter('start', (r) => r['to'] === y);
+    let changing;
+    try {
+      changing = h.call('PUT', `/v1/accounts/${a.id}/phones/${phoneId}`, { number: y });
+      await paused.reached; // Y's code is out; the row still says X
+      const verified = await h.call('POST', `/v1/accounts/${a.id}/phones/${phoneId}/verify`, {
+        code: xCode,
+      });
+      expect(verified.status).toBe(200);
+    } finally {
+      paused.release();
+    }
+    const changed = await changing;
+    expect(await phonesOf(a.id)).toEqual([
+      expect.objectContaining({ phoneId, number: x, status: 'verified' }),
+    ]);
+    expect(changed.status).toBe(409);
+    expect(changed.body.code).toBe('conflict');
+  });
+
+  it("the otp service checks the number too (C6): a row pointing at the old number's challenge is not verified by its code", async () => {
+    const a = await h.account();
+    const [x, y] = [h.phone(), h.phone()];
+    const added = await h.call('POST', `/v1/accounts/${a.id}/phones`, { number: x });
+    const phoneId = added.body.phoneId as string;
+    const xCode = await h.codeFor(added.body.verification.challengeId);
+    expect(
+      (await h.call('PUT', `/v1/accounts/${a.id}/phones/${phoneId}`, { number: y })).status,
+    ).toBe(202);
+    // The state path B used to leave: the new number with the old number's challenge.
+    await h.app
+      .get(DataSource)
+      .query('UPDATE phones SET challenge_id = $2 WHERE id = $1', [
+        phoneId,
+        added.body.verification.challengeId,
+      ]);
+
+    const res = await h.call('POST', `/v1/accounts/${a.id}/phones/${phoneId}/verify`, {
+      code: xCode,
+    });
+    expect(res.status).toBe(410);
+    expect(await phonesOf(a.id)).toEqual([
+      expect.objectContaining({ phoneId, number: y, status: 'pending' }),
+    ]);
+  });
+
+  it('never logs a full number, a code, a password or a token', () => {
+    expect(h.secrets.size).toBeGreaterThan(10);
+    expect(h.leaks()).toEqual([]);
+  });
+});
