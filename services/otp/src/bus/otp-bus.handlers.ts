@@ -12,10 +12,14 @@ import {
   startChallengeV1,
   verifyFactorV1,
 } from '@phonegate/contracts';
+import type { Caller } from '../challenges/challenge.model';
 import { ChallengeService } from '../challenges/challenge.service';
 import { FactorService } from '../factors/factor.service';
 
 type Outcome = EventData<typeof notificationFailedV1>;
+
+/** Commands reach only the challenges started over the bus (identity's), never a storefront's. */
+const BUS: Caller = { via: 'bus' };
 
 /**
  * The commands identity sends over the bus, and the notifier's delivery
@@ -31,33 +35,34 @@ export class OtpBusHandlers {
 
   @MessagePattern(startChallengeV1.pattern)
   start(@Payload() req: CommandRequest<typeof startChallengeV1>) {
-    return this.challenges.start(req);
+    return this.challenges.start(req, BUS);
   }
 
   @MessagePattern(checkChallengeV1.pattern)
   check(@Payload() req: CommandRequest<typeof checkChallengeV1>) {
     // Over the bus the purpose is required and the reference must match the challenge's (C6).
-    return this.challenges.check({
-      id: req.challengeId,
-      code: req.code,
-      purpose: req.purpose,
-      ref: { value: req.ref },
-    });
+    return this.challenges.check(
+      { id: req.challengeId, code: req.code, purpose: req.purpose, ref: { value: req.ref } },
+      BUS,
+    );
   }
 
   @MessagePattern(resendChallengeV1.pattern)
   resend(@Payload() req: CommandRequest<typeof resendChallengeV1>) {
-    return this.challenges.resend({
-      id: req.challengeId,
-      ...(req.channel ? { channel: req.channel } : {}),
-      ...(req.to ? { to: req.to } : {}),
-      ...(req.clientIp ? { clientIp: req.clientIp } : {}),
-    });
+    return this.challenges.resend(
+      {
+        id: req.challengeId,
+        ...(req.channel ? { channel: req.channel } : {}),
+        ...(req.to ? { to: req.to } : {}),
+        ...(req.clientIp ? { clientIp: req.clientIp } : {}),
+      },
+      BUS,
+    );
   }
 
   @MessagePattern(getChallengeV1.pattern)
   get(@Payload() req: CommandRequest<typeof getChallengeV1>) {
-    return this.challenges.get(req.challengeId);
+    return this.challenges.get(req.challengeId, BUS);
   }
 
   @MessagePattern(verifyFactorV1.pattern)

@@ -4,6 +4,7 @@ import {
   effectiveStatus,
   isTwoStep,
   nextChannel,
+  reachableBy,
   resendCooldownMs,
   templateFor,
   toView,
@@ -20,6 +21,17 @@ const ttl = {
 };
 
 describe('challenge model', () => {
+  it('lets a challenge answer only the surface, and over HTTP only the key, that started it', () => {
+    const shop = { via: 'http', client: 'key_aaaa0001' } as const;
+    const other = { via: 'http', client: 'key_bbbb0002' } as const;
+    const bus = { via: 'bus' } as const;
+    expect(reachableBy({ origin: 'bus' }, bus)).toBe(true);
+    expect(reachableBy({ origin: 'bus' }, shop)).toBe(false);
+    expect(reachableBy({ origin: 'http', client: shop.client }, shop)).toBe(true);
+    expect(reachableBy({ origin: 'http', client: shop.client }, other)).toBe(false);
+    expect(reachableBy({ origin: 'http', client: shop.client }, bus)).toBe(false);
+  });
+
   it('keeps sign-in and step-up codes short on every channel; e-mail lifetimes only for custom flows', () => {
     expect(codeTtlMs(ttl, 'sign_in', 'sms')).toBe(300_000);
     expect(codeTtlMs(ttl, 'sign_in', 'email')).toBe(300_000);
@@ -82,6 +94,7 @@ describe('challenge model', () => {
       messageId: 'm',
       twoStep: true,
       reported: false,
+      origin: 'bus',
     };
     expect(effectiveStatus(record, 999)).toBe('pending');
     expect(effectiveStatus(record, 1000)).toBe('expired');

@@ -5,6 +5,14 @@ export type ChallengeStatus = 'pending' | 'approved' | 'expired' | 'locked';
 export type DeliveryOutcome = 'failed' | 'dropped';
 
 /**
+ * Who acts on a challenge: the public HTTP API, as the API key that called
+ * (its id, `key_…`), or a service over the bus (identity). A challenge answers
+ * only the surface, and over HTTP only the key, that started it; to anyone
+ * else it does not exist (404, as an unknown id).
+ */
+export type Caller = { via: 'http'; client: string } | { via: 'bus' };
+
+/**
  * A challenge as kept in Redis (one hash). Never the code: only its keyed
  * digest (`digest`, hex) and the key id (`kid`). `digest` is empty once the
  * code is dead (approved, locked, expired, reported or replaced).
@@ -39,6 +47,22 @@ export interface ChallengeRecord {
   delivery?: { status: DeliveryOutcome; channel: Channel; reason?: string; at: number };
   twoStep: boolean;
   reported: boolean;
+  /**
+   * Where the challenge was started: `bus` (identity: an account's own sign-in, step-up,
+   * phone verification or reset) or `http` (a storefront's own flow, `client` = its API key id).
+   * Records without the field are from before it existed and count as `bus`.
+   */
+  origin: Caller['via'];
+  client?: string;
+}
+
+/** Whether `caller` may see and act on the challenge (the report link is checked by its own token). */
+export function reachableBy(
+  record: Pick<ChallengeRecord, 'origin' | 'client'>,
+  caller: Caller,
+): boolean {
+  if (caller.via === 'bus') return record.origin === 'bus';
+  return record.origin === 'http' && record.client === caller.client;
 }
 
 export interface TtlPolicy {

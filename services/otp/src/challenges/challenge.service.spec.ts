@@ -180,6 +180,8 @@ function setup() {
 }
 
 const START = { purpose: 'phone_verification', channel: 'sms', to: '+14155550123' } as const;
+/** A storefront's API key, as the HTTP controller names it. */
+const SHOP = { via: 'http', client: 'key_0badf00d' } as const;
 
 async function rejection(p: Promise<unknown>): Promise<DomainError> {
   const error = await p.then(
@@ -206,7 +208,7 @@ const NEVER_LEFT: [string, () => Error][] = [
 async function failedStart(error: Error) {
   const t = setup();
   t.bus.failWith = error;
-  const answer = await rejection(t.service.start(START));
+  const answer = await rejection(t.service.start(START, SHOP));
   expect(answer.code).toBe('service_unavailable');
   expect(answer.extra).toEqual({ retryAfter: 1 });
   return t;
@@ -215,10 +217,10 @@ async function failedStart(error: Error) {
 /** A resend (past the cooldown) whose code publish fails with `error`; the 503 and the record after it. */
 async function failedResend(error: Error) {
   const t = setup();
-  const { id } = await t.service.start(START);
+  const { id } = await t.service.start(START, SHOP);
   t.clock.advance(t.config.codes.cooldownMs);
   t.bus.failWith = error;
-  const answer = await rejection(t.service.resend({ id }));
+  const answer = await rejection(t.service.resend({ id }, SHOP));
   expect(answer.code).toBe('service_unavailable');
   expect(answer.extra).toEqual({ retryAfter: 1 });
   return { ...t, id, record: (await t.store.load(id)) as ChallengeRecord };
@@ -233,7 +235,7 @@ describe('challenge service: a code whose publish failed', () => {
       const [code] = bus.codes(id as string);
       bus.failWith = undefined;
       await expect(
-        service.check({ id: id as string, code: code as string }),
+        service.check({ id: id as string, code: code as string }, SHOP),
       ).resolves.toMatchObject({ status: 'approved' });
       expect(logs.text()).toContain('the challenge is kept');
       expect(logs.text()).not.toContain(code as string);
@@ -256,7 +258,7 @@ describe('challenge service: a code whose publish failed', () => {
       expect(record.resendAt).toBeGreaterThan(clock.nowMs());
       const second = bus.codes(id)[1];
       bus.failWith = undefined;
-      await expect(service.check({ id, code: second as string })).resolves.toMatchObject({
+      await expect(service.check({ id, code: second as string }, SHOP)).resolves.toMatchObject({
         status: 'approved',
       });
     });
@@ -274,9 +276,9 @@ describe('challenge service: a code whose publish failed', () => {
   it('counts the failures by outcome', async () => {
     const { service, bus, metrics } = setup();
     bus.failWith = new PublishTimeoutError('x', 5000, undefined);
-    await rejection(service.start(START));
+    await rejection(service.start(START, SHOP));
     bus.failWith = new BusUnavailableError(3_000);
-    await rejection(service.start({ ...START, to: '+14155550124' }));
+    await rejection(service.start({ ...START, to: '+14155550124' }, SHOP));
     const values = (await metrics.codeSendFailures.get()).values;
     expect(values.map((v) => [v.labels['outcome'], v.value]).sort()).toEqual([
       ['not_sent', 1],

@@ -21,6 +21,7 @@ import type { SendGuard } from '../limits/send-guard';
 import type { OtpMetrics } from '../otp.metrics';
 import type { EventPublisher } from '../ports/event-publisher';
 import {
+  type Caller,
   type ChallengeRecord,
   type ChallengeViewOut,
   codeTtlMs,
@@ -28,6 +29,7 @@ import {
   effectiveStatus,
   isTwoStep,
   nextChannel,
+  reachableBy,
   toView,
 } from './challenge.model';
 import type { ChallengeStore } from './challenge.store';
@@ -88,7 +90,7 @@ export class ChallengeService {
     private readonly logger: Logger,
   ) {}
 
-  async start(input: StartInput): Promise<ChallengeViewOut> {
+  async start(input: StartInput, caller: Caller): Promise<ChallengeViewOut> {
     const now = this.clock.nowMs();
     const twoStep = isTwoStep(input.purpose, input.twoStep);
     const destination = this.guard.destination(input.channel, input.to, input.country);
@@ -122,6 +124,8 @@ export class ChallengeService {
       messageId: randomUUID(),
       twoStep,
       reported: false,
+      origin: caller.via,
+      ...(caller.via === 'http' ? { client: caller.client } : {}),
       ...(input.accountId ? { accountId: input.accountId } : {}),
       ...(input.phoneId ? { phoneId: input.phoneId } : {}),
       ...(input.ref !== undefined ? { ref: input.ref } : {}),
@@ -178,12 +182,11 @@ export class ChallengeService {
     return toView(record, now, this.orderFor(record.purpose));
   }
 
-  async check(input: CheckInput): Promise<ChallengeViewOut> {
+  async check(input: CheckInput, caller: Caller): Promise<ChallengeViewOut> {
     const code = normalizeNumericCode(input.code);
     for (let round = 0; round < STALE_RETRIES; round++) {
       const now = this.clock.nowMs();
-      const record = await this.store.load(input.id);
-      if (!record) throw this.notFound();
+      const record = await this.load(input.id, caller);
       // Constant-time compare in Node (C3); the script then applies the result
       // only if the stored digest is still the one compared against.
       const candidate = this.hasher.codeCandidate(record.kid, record.id, code);
@@ -262,10 +265,18 @@ export class ChallengeService {
     );
   }
 
-  async resend(input: ResendInput, options: ResendOptions = {}): Promise<ChallengeViewOut> {
+  async resend(input: ResendInput, caller: Caller): Promise<ChallengeViewOut> {
+    const record = await this.load(input.id, caller);
+    this.refuseNewDestination(record, input, caller);
+    return this.resendRecord(record, input);
+  }
+
+  private async resendRecord(
+    record: ChallengeRecord,
+    input: Omit<ResendInput, 'id'>,
+    options: ResendOptions = {},
+  ): Promise<ChallengeViewOut> {
     const now = this.clock.nowMs();
-    const record = await this.store.load(input.id);
-    if (!record) throw this.notFound();
     this.refuseResend(record, now, options.fallbackFor !== undefined);
 
     const channel = input.channel ?? record.channel;
@@ -370,10 +381,20 @@ export class ChallengeService {
     return toView(updated, now, this.orderFor(updated.purpose));
   }
 
-  async get(id: string): Promise<ChallengeViewOut> {
-    const record = await this.store.load(id);
-    if (!record) throw this.notFound();
+  async get(id: string, caller: Caller): Promise<ChallengeViewOut> {
+    const record = await this.load(id, caller);
     return toView(record, this.clock.nowMs(), this.orderFor(record.purpose));
+  }
+
+  /**
+   * The challenge, if this caller may see it: the HTTP API reaches only the challenges its own
+   * key started, the bus only identity's. Any other is "not found", the answer for an unknown id
+   * (nothing to enumerate), and costs it nothing.
+   */
+  private async load(id: string, caller: Caller): Promise<ChallengeRecord> {
+    const record = await this.store.load(id);
+    if (!record || !reachableBy(record, caller)) throw this.notFound();
+    return record;
   }
 
   /** The link in every code message; a wrong token is "not found" (nothing to learn from it). */
@@ -441,7 +462,7 @@ export class ChallengeService {
     );
     if (!auto || !record) return;
     try {
-      await this.resend({ id, channel: next }, { fallbackFor: data.messageId });
+      await this.resendRecord(record, { channel: next }, { fallbackFor: data.messageId });
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
       // A refusal (limits, max sends) is final for this fallback; an outage is retried by the bus.
@@ -503,7 +524,35 @@ export class ChallengeService {
     }
   }
 
-  private resendDestination(record: ChallengeRecord, channel: Channel, input: ResendInput) {
+  /**
+   * A resend keeps the challenge's destination: that destination is what its code proves. Only
+   * a `custom` flow may name another (its caller's own flow, and the challenge answers no one
+   * else). Over the bus identity may give a sign-in the account's e-mail address or its number
+   * when it switches between them, but never another number than the challenge's.
+   */
+  private refuseNewDestination(record: ChallengeRecord, input: ResendInput, caller: Caller): void {
+    if (input.to === undefined || record.purpose === 'custom') return;
+    if (caller.via === 'bus') {
+      const channel = input.channel ?? record.channel;
+      if (channel === 'email' || record.phone === undefined) return;
+      if (this.guard.destination(channel, input.to, input.country).value === record.phone) return;
+    }
+    throw new DomainError('validation_failed', 'The request has invalid fields.', {
+      errors: [
+        {
+          field: 'to',
+          code: 'not_allowed',
+          message: `a ${record.purpose} verification keeps its destination; start a new one for another`,
+        },
+      ],
+    });
+  }
+
+  private resendDestination(
+    record: ChallengeRecord,
+    channel: Channel,
+    input: Omit<ResendInput, 'id'>,
+  ) {
     if (channel === 'email') {
       const to = input.to ?? (record.destination?.includes('@') ? record.destination : undefined);
       if (to === undefined && !record.accountId) {

@@ -575,8 +575,10 @@ function serialize(r: ChallengeRecord): Record<string, string> {
     messageId: r.messageId,
     twoStep: r.twoStep ? '1' : '0',
     reported: r.reported ? '1' : '0',
+    origin: r.origin,
   };
   const optional: [string, string | undefined][] = [
+    ['client', r.client],
     ['endReason', r.endReason],
     ['accountId', r.accountId],
     ['phoneId', r.phoneId],
@@ -609,10 +611,13 @@ function deserialize(h: Record<string, string>): ChallengeRecord | undefined {
     messageId: h['messageId'] ?? '',
     twoStep: h['twoStep'] === '1',
     reported: h['reported'] === '1',
+    // Fails closed: a record from before the field is not reachable over HTTP.
+    origin: h['origin'] === 'http' ? 'http' : 'bus',
   };
   const assign = <K extends keyof ChallengeRecord>(k: K, v: ChallengeRecord[K] | undefined) => {
     if (v !== undefined) record[k] = v;
   };
+  assign('client', opt('client'));
   assign('endReason', opt('endReason'));
   assign('accountId', opt('accountId'));
   assign('phoneId', opt('phoneId'));

@@ -8,11 +8,12 @@ import {
   Param,
   Post,
   Query,
+  Req,
   Res,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiExcludeEndpoint, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { DomainError, Public, Scopes, zodBody } from '@phonegate/platform';
-import type { FastifyReply } from 'fastify';
+import { DomainError, principalOf, Public, Scopes, zodBody } from '@phonegate/platform';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { OtpConfig } from '../config/otp.config';
 import { OTP_CONFIG } from '../ports/event-publisher';
 import {
@@ -26,11 +27,20 @@ import {
   type StartBody,
 } from '../http/schemas';
 import { ApiAnswers, ApiZodBody } from '../http/openapi';
+import type { Caller } from './challenge.model';
 import { ChallengeService } from './challenge.service';
 
 function challengeId(id: string): string {
   if (!isUuid(id)) throw new DomainError('not_found', 'No such verification.');
   return id.toLowerCase();
+}
+
+/** The API key that called (the guard has checked it): a challenge answers only the key that started it. */
+function caller(request: FastifyRequest): Caller {
+  const principal = principalOf(request);
+  if (!principal)
+    throw new DomainError('unauthorized', 'Send an API key as "Authorization: Bearer <key>".');
+  return { via: 'http', client: principal.id };
 }
 
 /** The generic verification API (storefront backends): start, check, resend, read. */
@@ -60,8 +70,8 @@ export class VerificationsController {
     'forbidden',
     'service_unavailable',
   )
-  start(@Body(zodBody(startBody)) body: StartBody) {
-    return this.challenges.start(body);
+  start(@Body(zodBody(startBody)) body: StartBody, @Req() request: FastifyRequest) {
+    return this.challenges.start(body, caller(request));
   }
 
   @Post(':id/check')
@@ -78,31 +88,54 @@ export class VerificationsController {
     'not_found',
     'service_unavailable',
   )
-  check(@Param('id') id: string, @Body(zodBody(checkBody)) body: CheckBody) {
-    return this.challenges.check({
-      id: challengeId(id),
-      code: body.code,
-      ...(body.purpose ? { purpose: body.purpose } : {}),
-      ...(body.ref !== undefined ? { ref: { value: body.ref } } : {}),
-    });
+  check(
+    @Param('id') id: string,
+    @Body(zodBody(checkBody)) body: CheckBody,
+    @Req() request: FastifyRequest,
+  ) {
+    return this.challenges.check(
+      {
+        id: challengeId(id),
+        code: body.code,
+        ...(body.purpose ? { purpose: body.purpose } : {}),
+        ...(body.ref !== undefined ? { ref: { value: body.ref } } : {}),
+      },
+      caller(request),
+    );
   }
 
   @Post(':id/resend')
   @HttpCode(202)
   @Scopes('storefront')
   @ApiOperation({
-    summary: 'Send a new code (the old one stops working), optionally by another channel',
+    summary:
+      'Send a new code (the old one stops working), optionally by another channel; `to` only for custom verifications',
   })
-  resend(@Param('id') id: string, @Body(zodBody(resendBody)) body: ResendBody) {
-    return this.challenges.resend({ id: challengeId(id), ...body });
+  @ApiZodBody(resendBody)
+  @ApiAnswers(
+    { status: 202, description: 'the verification with its new send' },
+    'validation_failed',
+    'resend_cooldown',
+    'rate_limited',
+    'code_expired',
+    'conflict',
+    'not_found',
+    'service_unavailable',
+  )
+  resend(
+    @Param('id') id: string,
+    @Body(zodBody(resendBody)) body: ResendBody,
+    @Req() request: FastifyRequest,
+  ) {
+    return this.challenges.resend({ id: challengeId(id), ...body }, caller(request));
   }
 
   @Get(':id')
   @Scopes('storefront')
   @ApiOperation({ summary: 'Status of a verification' })
   @ApiAnswers({ status: 200, description: 'pending | approved | expired | locked' }, 'not_found')
-  get(@Param('id') id: string) {
-    return this.challenges.get(challengeId(id));
+  get(@Param('id') id: string, @Req() request: FastifyRequest) {
+    return this.challenges.get(challengeId(id), caller(request));
   }
 
   /** The "I didn't ask for this" link in every code message (token-checked, no API key). */

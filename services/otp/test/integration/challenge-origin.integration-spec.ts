@@ -1,0 +1,218 @@
+import { randomUUID } from 'node:crypto';
+import {
+  checkChallengeV1,
+  getChallengeV1,
+  resendChallengeV1,
+  startChallengeV1,
+} from '@phonegate/contracts';
+import { DomainError } from '@phonegate/platform';
+import { OtpHarness, SF, usNumber, wrongCode } from '../support/otp-harness';
+
+const OTHER_SHOP = { authorization: 'Bearer sf-other-key' };
+
+async function remoteError(promise: Promise<unknown>): Promise<DomainError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(DomainError);
+  return error as DomainError;
+}
+
+/** The problem answer without what differs from one request to the next. */
+function problem(res: { statusCode: number; json: () => Record<string, unknown> }) {
+  const { instance: _instance, ...body } = res.json();
+  return { status: res.statusCode, body };
+}
+
+/**
+ * A challenge answers only the surface that started it. identity hands its challenge ids to its
+ * clients (phone verification, sign-in), so if the public API could act on them, a caller could
+ * move a sign-in or phone-verification code to a number of its choice with a resend, and that
+ * number's code would then verify the original number in identity or pass two-step.
+ */
+describe('otp challenges reach only the surface (and API key) that started them', () => {
+  const h = new OtpHarness({
+    API_KEYS: 'sf-test-key:storefront,sf-other-key:storefront,ops-test-key:ops',
+  });
+
+  beforeAll(async () => {
+    await h.start();
+  }, 60_000);
+
+  afterAll(async () => {
+    await h.stop();
+  }, 60_000);
+
+  const bus = () => h.identity.events;
+
+  it('a challenge started over the bus is 404 to every HTTP route, like an unknown id, and still verifies over the bus', async () => {
+    const to = usNumber();
+    const loginId = randomUUID();
+    const started = await bus().request(startChallengeV1, {
+      purpose: 'sign_in',
+      channel: 'sms',
+      to,
+      accountId: randomUUID(),
+      ref: loginId,
+    });
+    const code = await h.code(started.id);
+    h.clock.advance(h.config.codes.cooldownMs);
+
+    const unknown = randomUUID();
+    const routes = (id: string) =>
+      [
+        ['GET', `/v1/verifications/${id}`, undefined],
+        ['POST', `/v1/verifications/${id}/check`, { code }],
+        ['POST', `/v1/verifications/${id}/check`, { code: wrongCode(code) }],
+        ['POST', `/v1/verifications/${id}/resend`, {}],
+        ['POST', `/v1/verifications/${id}/resend`, { to: usNumber() }],
+        ['POST', `/v1/verifications/${id}/resend`, { channel: 'voice' }],
+      ] as const;
+    const asUnknown = routes(unknown);
+    for (const [i, [method, url, body]] of routes(started.id).entries()) {
+      const answer = problem(await h.inject(method, url, body));
+      const [, unknownUrl, unknownBody] = asUnknown[i]!;
+      expect({ url, ...answer }).toEqual({
+        url,
+        status: 404,
+        body: expect.objectContaining({ code: 'not_found' }),
+      });
+      expect(answer).toEqual(problem(await h.inject(method, unknownUrl, unknownBody)));
+    }
+
+    // Nothing happened to it: one code sent, every attempt left, and that code verifies.
+    expect(h.codeMessages(started.id)).toHaveLength(1);
+    const view = await bus().request(getChallengeV1, { challengeId: started.id });
+    expect(view).toMatchObject({
+      status: 'pending',
+      sends: 1,
+      attemptsRemaining: 5,
+      channel: 'sms',
+    });
+    const approved = await bus().request(checkChallengeV1, {
+      challengeId: started.id,
+      code,
+      purpose: 'sign_in',
+      ref: loginId,
+    });
+    expect(approved.status).toBe('approved');
+  });
+
+  it('an HTTP challenge works for the key that started it, and is not found for another key or over the bus', async () => {
+    const { id, code } = await h.startVerification({
+      to: usNumber(),
+      channel: 'sms',
+      purpose: 'phone_verification',
+    });
+    for (const [method, url, body] of [
+      ['GET', `/v1/verifications/${id}`, undefined],
+      ['POST', `/v1/verifications/${id}/check`, { code }],
+      ['POST', `/v1/verifications/${id}/resend`, {}],
+    ] as const) {
+      const res = await h.inject(method, url, body, OTHER_SHOP);
+      expect({ url, status: res.statusCode, code: res.json().code }).toEqual({
+        url,
+        status: 404,
+        code: 'not_found',
+      });
+    }
+    for (const request of [
+      bus().request(getChallengeV1, { challengeId: id }),
+      bus().request(checkChallengeV1, { challengeId: id, code, purpose: 'phone_verification' }),
+      bus().request(resendChallengeV1, { challengeId: id }),
+    ]) {
+      expect((await remoteError(request)).code).toBe('not_found');
+    }
+    expect((await h.inject('GET', `/v1/verifications/${id}`, undefined, SF)).json()).toMatchObject({
+      id,
+      status: 'pending',
+      attemptsRemaining: 5,
+      sends: 1,
+    });
+    const ok = await h.inject('POST', `/v1/verifications/${id}/check`, { code });
+    expect({ status: ok.statusCode, body: ok.json() }).toMatchObject({
+      status: 200,
+      body: { id, status: 'approved' },
+    });
+  });
+
+  it('a resend moves no verification but a custom one to another destination', async () => {
+    const to = usNumber();
+    const { id } = await h.startVerification({ to, channel: 'sms', purpose: 'phone_verification' });
+    h.clock.advance(h.config.codes.cooldownMs);
+    for (const body of [
+      { to: usNumber() },
+      { to: usNumber(), channel: 'voice' },
+      { to: 'someone@example.com', channel: 'email' },
+      { to },
+    ]) {
+      const refused = await h.inject('POST', `/v1/verifications/${id}/resend`, body);
+      expect({ status: refused.statusCode, body: refused.json() }).toMatchObject({
+        status: 422,
+        body: { code: 'validation_failed', errors: [{ field: 'to', code: 'not_allowed' }] },
+      });
+    }
+    expect(h.codeMessages(id)).toHaveLength(1);
+    // Without `to` it resends to the same number, on another channel if asked.
+    const voice = await h.inject('POST', `/v1/verifications/${id}/resend`, { channel: 'voice' });
+    expect(voice.statusCode).toBe(202);
+    expect(await h.codeMessage(id, 2)).toMatchObject({ channel: 'voice', to });
+
+    // A custom flow is the caller's own: it may name another destination.
+    const custom = await h.startVerification({ to: usNumber(), channel: 'sms', purpose: 'custom' });
+    h.clock.advance(h.config.codes.cooldownMs);
+    const elsewhere = usNumber();
+    const moved = await h.inject('POST', `/v1/verifications/${custom.id}/resend`, {
+      to: elsewhere,
+    });
+    expect(moved.statusCode).toBe(202);
+    expect(await h.codeMessage(custom.id, 2)).toMatchObject({ to: elsewhere });
+  });
+
+  it('over the bus, a resend may switch a sign-in to the account e-mail and back, never to another number', async () => {
+    const to = usNumber();
+    const loginId = randomUUID();
+    const started = await bus().request(startChallengeV1, {
+      purpose: 'sign_in',
+      channel: 'sms',
+      to,
+      accountId: randomUUID(),
+      ref: loginId,
+    });
+    h.clock.advance(h.config.codes.cooldownMs);
+    const other = await remoteError(
+      bus().request(resendChallengeV1, {
+        challengeId: started.id,
+        channel: 'voice',
+        to: usNumber(),
+      }),
+    );
+    expect(other).toMatchObject({ code: 'validation_failed', status: 422 });
+    expect(h.codeMessages(started.id)).toHaveLength(1);
+
+    const email = await bus().request(resendChallengeV1, {
+      challengeId: started.id,
+      channel: 'email',
+      to: 'ana@example.com',
+    });
+    expect(email).toMatchObject({ channel: 'email', sends: 2 });
+    expect(await h.codeMessage(started.id, 2)).toMatchObject({ to: 'ana@example.com' });
+    h.clock.advance(2 * h.config.codes.cooldownMs);
+    const back = await bus().request(resendChallengeV1, {
+      challengeId: started.id,
+      channel: 'sms',
+      to,
+    });
+    expect(back).toMatchObject({ channel: 'sms', sends: 3 });
+    const code = await h.code(started.id, 3);
+    expect((await h.codeMessage(started.id, 3)).to).toBe(to);
+    const approved = await bus().request(checkChallengeV1, {
+      challengeId: started.id,
+      code,
+      purpose: 'sign_in',
+      ref: loginId,
+    });
+    expect(approved.status).toBe('approved');
+  });
+});
