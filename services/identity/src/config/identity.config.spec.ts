@@ -17,16 +17,28 @@ describe('loadIdentityConfig', () => {
 
   it('names every bad variable', () => {
     try {
-      loadIdentityConfig({ NODE_ENV: 'test', PORT: 'abc', IDENTITY_SESSION_TTL: 'soon', JWT_ACTIVE_KEY_ID: 'nope' });
+      loadIdentityConfig({
+        NODE_ENV: 'test',
+        PORT: 'abc',
+        IDENTITY_SESSION_TTL: 'soon',
+        JWT_ACTIVE_KEY_ID: 'nope',
+      });
       throw new Error('no error');
     } catch (error) {
       expect(error).toBeInstanceOf(ConfigError);
-      expect((error as ConfigError).problems.map((p) => p.variable).sort()).toEqual(['IDENTITY_SESSION_TTL', 'PORT']);
+      expect((error as ConfigError).problems.map((p) => p.variable).sort()).toEqual([
+        'IDENTITY_SESSION_TTL',
+        'PORT',
+      ]);
     }
-    expect(() => loadIdentityConfig({ NODE_ENV: 'test', JWT_ACTIVE_KEY_ID: 'nope' })).toThrow('JWT_ACTIVE_KEY_ID');
+    expect(() => loadIdentityConfig({ NODE_ENV: 'test', JWT_ACTIVE_KEY_ID: 'nope' })).toThrow(
+      'JWT_ACTIVE_KEY_ID',
+    );
   });
 
   it('has no key defaults in production (L3)', () => {
-    expect(() => loadIdentityConfig({ NODE_ENV: 'production' })).toThrow(/API_KEYS.*BUS_ENCRYPTION_KEYS.*JWT_KEYS/);
+    expect(() => loadIdentityConfig({ NODE_ENV: 'production' })).toThrow(
+      /API_KEYS.*BUS_ENCRYPTION_KEYS.*JWT_KEYS/,
+    );
   });
 });

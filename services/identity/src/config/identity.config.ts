@@ -36,7 +36,10 @@ const ipCountryTable = (fallback: string) =>
     .default(fallback)
     .transform((v, ctx) => {
       const out: { cidr: string; country: string }[] = [];
-      for (const part of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+      for (const part of v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
         const match = /^([0-9a-fA-F:.]+\/\d{1,3})=([A-Z]{2})$/.exec(part);
         if (!match) {
           ctx.addIssue({ code: 'custom', message: `expected cidr=CC entries, got "${part}"` });
@@ -54,69 +57,82 @@ const keyIdOrUndefined = z
 
 export function identityConfigSchema(production: boolean) {
   const secret = (dev: string) => (production ? z.string().min(1) : z.string().default(dev));
-  return z.object({
-    NODE_ENV: z.string().default('development'),
-    PORT: env.int(3001, 1, 65_535),
-    HOST: z.string().default('0.0.0.0'),
-    LOG_LEVEL: env.logLevel(),
-    DATABASE_URL: env.url('postgres://postgres@127.0.0.1:5432/identity'),
-    DATABASE_POOL_SIZE: env.int(10, 1, 200),
-    REDIS_URL: env.url('redis://127.0.0.1:6379'),
-    REDIS_KEY_PREFIX: z.string().default('identity:'),
-    RABBITMQ_URL: env.url('amqp://guest:guest@127.0.0.1:5672'),
-    API_KEYS: secret(DEV.apiKeys).transform((v, ctx) => {
-      try {
-        return parseApiKeys(v);
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', message: error instanceof Error ? error.message : 'invalid' });
-        return z.NEVER;
+  return z
+    .object({
+      NODE_ENV: z.string().default('development'),
+      PORT: env.int(3001, 1, 65_535),
+      HOST: z.string().default('0.0.0.0'),
+      LOG_LEVEL: env.logLevel(),
+      DATABASE_URL: env.url('postgres://postgres@127.0.0.1:5432/identity'),
+      DATABASE_POOL_SIZE: env.int(10, 1, 200),
+      REDIS_URL: env.url('redis://127.0.0.1:6379'),
+      REDIS_KEY_PREFIX: z.string().default('identity:'),
+      RABBITMQ_URL: env.url('amqp://guest:guest@127.0.0.1:5672'),
+      API_KEYS: secret(DEV.apiKeys).transform((v, ctx) => {
+        try {
+          return parseApiKeys(v);
+        } catch (error) {
+          ctx.addIssue({
+            code: 'custom',
+            message: error instanceof Error ? error.message : 'invalid',
+          });
+          return z.NEVER;
+        }
+      }),
+      BUS_ENCRYPTION_KEYS: production ? env.keyring(32) : env.keyring(32, DEV.busKeys),
+      BUS_ACTIVE_KEY_ID: keyIdOrUndefined,
+      /** What happens to an event no queue is bound to: dropped (default) or re-sent until the publish timeout. */
+      BUS_UNROUTABLE: z.enum(['drop', 'retry']).default('drop'),
+      /** Ed25519 signing keys (32-byte seeds): `kid:base64,...`; all are published in the JWKS. */
+      JWT_KEYS: production ? env.keyring(32) : env.keyring(32, DEV.jwtKeys),
+      JWT_ACTIVE_KEY_ID: keyIdOrUndefined,
+      IDENTITY_JWT_ISSUER: z.string().min(1).default('phonegate-identity'),
+      IDENTITY_JWT_AUDIENCE: z.string().min(1).default('storefront'),
+      IDENTITY_SESSION_TTL: env.duration('12h'),
+
+      IDENTITY_ARGON2_MEMORY_KIB: env.int(19_456, 1_024, 4_194_304),
+      IDENTITY_ARGON2_TIME_COST: env.int(2, 1, 100),
+      IDENTITY_ARGON2_PARALLELISM: env.int(1, 1, 64),
+
+      IDENTITY_OTP_TIMEOUT: env.duration('3s'),
+      IDENTITY_LOGIN_TTL: env.duration('10m'),
+      IDENTITY_REMEMBER_DEVICE_TTL: env.duration('30d'),
+      IDENTITY_STEP_UP_TTL: env.duration('10m'),
+      IDENTITY_STEP_UP_WINDOW: env.duration('5m'),
+      IDENTITY_RESET_TTL: env.duration('10m'),
+
+      IDENTITY_SIGNIN_FAILURE_WINDOW: env.duration('15m'),
+      IDENTITY_SIGNIN_MAX_FAILURES_PER_ACCOUNT: env.int(10, 1),
+      IDENTITY_SIGNIN_MAX_FAILURES_PER_IP: env.int(100, 1),
+      IDENTITY_RESET_WINDOW: env.duration('1h'),
+      IDENTITY_RESET_MAX_PER_TARGET: env.int(5, 1),
+      IDENTITY_RESET_MAX_PER_IP: env.int(30, 1),
+      IDENTITY_FAILED_CODES_ALERT_AFTER: env.int(3, 1),
+      IDENTITY_CODE_FAILURE_LOCK_AFTER: env.int(100, 1, 100),
+      IDENTITY_CODE_FAILURE_WINDOW: env.duration('24h'),
+
+      IDENTITY_SMS_LINE_TYPES: lineTypeList('MOBILE,FIXED_LINE_OR_MOBILE'),
+      IDENTITY_VOICE_LINE_TYPES: lineTypeList('MOBILE,FIXED_LINE_OR_MOBILE,FIXED_LINE'),
+      IDENTITY_EMAIL_BACKUP_FACTOR: env.bool(true),
+      IDENTITY_TRUST_COUNTRY_HEADER: env.bool(true),
+      IDENTITY_IP_COUNTRIES: ipCountryTable('192.0.2.0/24=GB,198.51.100.0/24=US,203.0.113.0/24=AU'),
+    })
+    .superRefine((c, ctx) => {
+      if (c.JWT_ACTIVE_KEY_ID && !c.JWT_KEYS.keys.has(c.JWT_ACTIVE_KEY_ID)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['JWT_ACTIVE_KEY_ID'],
+          message: 'is not a key id of JWT_KEYS',
+        });
       }
-    }),
-    BUS_ENCRYPTION_KEYS: production ? env.keyring(32) : env.keyring(32, DEV.busKeys),
-    BUS_ACTIVE_KEY_ID: keyIdOrUndefined,
-    /** What happens to an event no queue is bound to: dropped (default) or re-sent until the publish timeout. */
-    BUS_UNROUTABLE: z.enum(['drop', 'retry']).default('drop'),
-    /** Ed25519 signing keys (32-byte seeds): `kid:base64,...`; all are published in the JWKS. */
-    JWT_KEYS: production ? env.keyring(32) : env.keyring(32, DEV.jwtKeys),
-    JWT_ACTIVE_KEY_ID: keyIdOrUndefined,
-    IDENTITY_JWT_ISSUER: z.string().min(1).default('phonegate-identity'),
-    IDENTITY_JWT_AUDIENCE: z.string().min(1).default('storefront'),
-    IDENTITY_SESSION_TTL: env.duration('12h'),
-
-    IDENTITY_ARGON2_MEMORY_KIB: env.int(19_456, 1_024, 4_194_304),
-    IDENTITY_ARGON2_TIME_COST: env.int(2, 1, 100),
-    IDENTITY_ARGON2_PARALLELISM: env.int(1, 1, 64),
-
-    IDENTITY_OTP_TIMEOUT: env.duration('3s'),
-    IDENTITY_LOGIN_TTL: env.duration('10m'),
-    IDENTITY_REMEMBER_DEVICE_TTL: env.duration('30d'),
-    IDENTITY_STEP_UP_TTL: env.duration('10m'),
-    IDENTITY_STEP_UP_WINDOW: env.duration('5m'),
-    IDENTITY_RESET_TTL: env.duration('10m'),
-
-    IDENTITY_SIGNIN_FAILURE_WINDOW: env.duration('15m'),
-    IDENTITY_SIGNIN_MAX_FAILURES_PER_ACCOUNT: env.int(10, 1),
-    IDENTITY_SIGNIN_MAX_FAILURES_PER_IP: env.int(100, 1),
-    IDENTITY_RESET_WINDOW: env.duration('1h'),
-    IDENTITY_RESET_MAX_PER_TARGET: env.int(5, 1),
-    IDENTITY_RESET_MAX_PER_IP: env.int(30, 1),
-    IDENTITY_FAILED_CODES_ALERT_AFTER: env.int(3, 1),
-    IDENTITY_CODE_FAILURE_LOCK_AFTER: env.int(100, 1, 100),
-    IDENTITY_CODE_FAILURE_WINDOW: env.duration('24h'),
-
-    IDENTITY_SMS_LINE_TYPES: lineTypeList('MOBILE,FIXED_LINE_OR_MOBILE'),
-    IDENTITY_VOICE_LINE_TYPES: lineTypeList('MOBILE,FIXED_LINE_OR_MOBILE,FIXED_LINE'),
-    IDENTITY_EMAIL_BACKUP_FACTOR: env.bool(true),
-    IDENTITY_TRUST_COUNTRY_HEADER: env.bool(true),
-    IDENTITY_IP_COUNTRIES: ipCountryTable('192.0.2.0/24=GB,198.51.100.0/24=US,203.0.113.0/24=AU'),
-  }).superRefine((c, ctx) => {
-    if (c.JWT_ACTIVE_KEY_ID && !c.JWT_KEYS.keys.has(c.JWT_ACTIVE_KEY_ID)) {
-      ctx.addIssue({ code: 'custom', path: ['JWT_ACTIVE_KEY_ID'], message: 'is not a key id of JWT_KEYS' });
-    }
-    if (c.BUS_ACTIVE_KEY_ID && !c.BUS_ENCRYPTION_KEYS.keys.has(c.BUS_ACTIVE_KEY_ID)) {
-      ctx.addIssue({ code: 'custom', path: ['BUS_ACTIVE_KEY_ID'], message: 'is not a key id of BUS_ENCRYPTION_KEYS' });
-    }
-  });
+      if (c.BUS_ACTIVE_KEY_ID && !c.BUS_ENCRYPTION_KEYS.keys.has(c.BUS_ACTIVE_KEY_ID)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['BUS_ACTIVE_KEY_ID'],
+          message: 'is not a key id of BUS_ENCRYPTION_KEYS',
+        });
+      }
+    });
 }
 
 export type IdentityConfig = z.infer<ReturnType<typeof identityConfigSchema>>;

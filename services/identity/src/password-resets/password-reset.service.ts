@@ -19,7 +19,13 @@ import type { PasswordHasher } from '../security/password-hasher';
 import { queueAlert } from '../security/security-alerts';
 import { AttemptLimiter, keyPart } from '../security/signin-throttle';
 import { JsonStore } from '../shared/json-store';
-import { EVENT_OUTBOX, IDENTITY_CONFIG, IDENTITY_REDIS, OTP_GATEWAY, PASSWORD_HASHER } from '../tokens';
+import {
+  EVENT_OUTBOX,
+  IDENTITY_CONFIG,
+  IDENTITY_REDIS,
+  OTP_GATEWAY,
+  PASSWORD_HASHER,
+} from '../tokens';
 
 /** A reset in Redis (IDENTITY_RESET_TTL). A decoy has no account and never succeeds. */
 interface ResetRecord {
@@ -66,31 +72,54 @@ export class PasswordResetService {
    */
   async request(input: ResetRequest, clientIp: string | undefined) {
     const byEmail = 'email' in input;
-    const target = byEmail ? normalizeEmail(input.email) : parseValid(input.phone, input.country).e164;
+    const target = byEmail
+      ? normalizeEmail(input.email)
+      : parseValid(input.phone, input.country).e164;
     await this.limiter.reserve(
       [
         { key: `reset:target:${keyPart(target)}`, max: this.config.IDENTITY_RESET_MAX_PER_TARGET },
-        ...(clientIp ? [{ key: `reset:ip:${keyPart(clientIp)}`, max: this.config.IDENTITY_RESET_MAX_PER_IP }] : []),
+        ...(clientIp
+          ? [{ key: `reset:ip:${keyPart(clientIp)}`, max: this.config.IDENTITY_RESET_MAX_PER_IP }]
+          : []),
       ],
       'Too many password resets; wait and try again.',
     );
     const accountId = byEmail
-      ? ((await this.db.getRepository(AccountEntity).findOne({ where: { emailNormalized: target }, select: { id: true } }))?.id ?? null)
-      : ((await this.db.getRepository(PhoneEntity).findOne({ where: { e164: target, status: 'verified' }, select: { accountId: true } }))
-          ?.accountId ?? null);
+      ? ((
+          await this.db
+            .getRepository(AccountEntity)
+            .findOne({ where: { emailNormalized: target }, select: { id: true } })
+        )?.id ?? null)
+      : ((
+          await this.db
+            .getRepository(PhoneEntity)
+            .findOne({ where: { e164: target, status: 'verified' }, select: { accountId: true } })
+        )?.accountId ?? null);
     const resetId = randomUUID();
     const ttl = this.config.IDENTITY_RESET_TTL;
     await this.resets.put(
       resetId,
-      { accountId, challengeId: null, decoyAttempts: 0, codeExpiresAt: this.clock.nowMs() + ttl, ...(accountId ? { sending: true } : {}) },
+      {
+        accountId,
+        challengeId: null,
+        decoyAttempts: 0,
+        codeExpiresAt: this.clock.nowMs() + ttl,
+        ...(accountId ? { sending: true } : {}),
+      },
       ttl,
     );
     if (accountId) {
       setImmediate(() => {
         this.send(resetId, accountId, clientIp).catch(async (error: unknown) => {
-          this.logger.warn({ resetId, err: error instanceof Error ? error.message : String(error) }, 'reset code not sent');
+          this.logger.warn(
+            { resetId, err: error instanceof Error ? error.message : String(error) },
+            'reset code not sent',
+          );
           const record = await this.resets.get(resetId).catch(() => undefined);
-          if (record) await this.resets.replace(resetId, { ...record, sending: false }).catch(() => undefined);
+          if (record)
+            await this.resets
+              .replace(resetId, { ...record, sending: false })
+              .catch(() => undefined);
         });
       });
     }
@@ -98,12 +127,23 @@ export class PasswordResetService {
   }
 
   /** Sends the reset code to the verified primary number (SMS, or voice for a fixed line), else to the e-mail. */
-  private async send(resetId: string, accountId: string, clientIp: string | undefined): Promise<void> {
+  private async send(
+    resetId: string,
+    accountId: string,
+    clientIp: string | undefined,
+  ): Promise<void> {
     const account = await this.db.getRepository(AccountEntity).findOneBy({ id: accountId });
     if (!account) return;
     const phone = primaryPhone(await phonesOf(this.db, accountId));
-    const policy = { smsLineTypes: this.config.IDENTITY_SMS_LINE_TYPES, voiceLineTypes: this.config.IDENTITY_VOICE_LINE_TYPES };
-    const channel = phone ? (acceptsChannel(phone.lineType, 'sms', policy) ? 'sms' : 'voice') : 'email';
+    const policy = {
+      smsLineTypes: this.config.IDENTITY_SMS_LINE_TYPES,
+      voiceLineTypes: this.config.IDENTITY_VOICE_LINE_TYPES,
+    };
+    const channel = phone
+      ? acceptsChannel(phone.lineType, 'sms', policy)
+        ? 'sms'
+        : 'voice'
+      : 'email';
     const challenge = await this.otp.start({
       purpose: 'password_reset',
       channel,
@@ -115,29 +155,45 @@ export class PasswordResetService {
       ...(clientIp ? { clientIp } : {}),
     });
     const record = await this.resets.get(resetId);
-    if (record) await this.resets.replace(resetId, { ...record, challengeId: challenge.id, sending: false });
+    if (record)
+      await this.resets.replace(resetId, { ...record, challengeId: challenge.id, sending: false });
     this.logger.info({ resetId, challengeId: challenge.id, channel }, 'reset code sent');
   }
 
   /** Sets the new password; every session and remembered device is revoked and the e-mail told. */
   async complete(resetId: string, code: string, newPassword: string) {
     const record = /^[0-9a-f-]{36}$/i.test(resetId) ? await this.settled(resetId) : undefined;
-    if (!record) throw new DomainError('code_expired', 'This reset has expired; ask for a new one.');
+    if (!record)
+      throw new DomainError('code_expired', 'This reset has expired; ask for a new one.');
     if (!record.accountId || !record.challengeId) return this.decoyAttempt(resetId, record);
     const account = await this.db.getRepository(AccountEntity).findOneBy({ id: record.accountId });
     if (!account) return this.decoyAttempt(resetId, record);
 
     await this.codes.check(account, 'password_reset', () =>
-      unknownAsExpired(this.otp.check({ challengeId: record.challengeId!, code, purpose: 'password_reset', ref: resetId })),
+      unknownAsExpired(
+        this.otp.check({
+          challengeId: record.challengeId!,
+          code,
+          purpose: 'password_reset',
+          ref: resetId,
+        }),
+      ),
     );
-    if (!(await this.resets.take(resetId))) throw new DomainError('code_expired', 'This reset has expired; ask for a new one.');
+    if (!(await this.resets.take(resetId)))
+      throw new DomainError('code_expired', 'This reset has expired; ask for a new one.');
     const passwordHash = await this.hasher.hash(newPassword);
     const now = this.clock.now();
     await this.db.transaction(async (m) => {
       const locked = await lockAccount(m, account.id);
-      await m.getRepository(AccountEntity).update({ id: account.id }, { passwordHash, sessionsValidAfter: now, updatedAt: now });
-      await m.getRepository(SessionEntity).update({ accountId: account.id, revokedAt: IsNull() }, { revokedAt: now });
-      await m.getRepository(DeviceEntity).update({ accountId: account.id }, { rememberedUntil: null });
+      await m
+        .getRepository(AccountEntity)
+        .update({ id: account.id }, { passwordHash, sessionsValidAfter: now, updatedAt: now });
+      await m
+        .getRepository(SessionEntity)
+        .update({ accountId: account.id, revokedAt: IsNull() }, { revokedAt: now });
+      await m
+        .getRepository(DeviceEntity)
+        .update({ accountId: account.id }, { rememberedUntil: null });
       await queueAlert(
         this.outbox,
         m,
@@ -170,11 +226,17 @@ export class PasswordResetService {
     const attempts = record.decoyAttempts + 1;
     await this.resets.replace(resetId, { ...record, decoyAttempts: attempts });
     if (attempts >= DECOY_ATTEMPTS) {
-      throw new DomainError('too_many_attempts', 'Too many wrong codes; this verification is locked. Start a new one.', {
-        attemptsRemaining: 0,
-        retryAfter: Math.max(1, Math.ceil((record.codeExpiresAt - this.clock.nowMs()) / 1000)),
-      });
+      throw new DomainError(
+        'too_many_attempts',
+        'Too many wrong codes; this verification is locked. Start a new one.',
+        {
+          attemptsRemaining: 0,
+          retryAfter: Math.max(1, Math.ceil((record.codeExpiresAt - this.clock.nowMs()) / 1000)),
+        },
+      );
     }
-    throw new DomainError('code_mismatch', 'That code is not right.', { attemptsRemaining: DECOY_ATTEMPTS - attempts });
+    throw new DomainError('code_mismatch', 'That code is not right.', {
+      attemptsRemaining: DECOY_ATTEMPTS - attempts,
+    });
   }
 }

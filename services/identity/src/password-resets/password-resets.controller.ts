@@ -39,11 +39,17 @@ export class PasswordResetsController {
 
   @Post(':resetId/complete')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Set a new password with the code; every session and remembered device is revoked and the e-mail told' })
+  @ApiOperation({
+    summary:
+      'Set a new password with the code; every session and remembered device is revoked and the e-mail told',
+  })
   @ApiZodBody(resetCompleteBody)
   @ApiResponse({ status: 200, description: '{resetId, status: "completed"}' })
   @ApiProblems('code_mismatch', 'code_expired', 'too_many_attempts', 'validation_failed')
-  complete(@Param('resetId') resetId: string, @Body(zodBody(resetCompleteBody)) body: z.infer<typeof resetCompleteBody>) {
+  complete(
+    @Param('resetId') resetId: string,
+    @Body(zodBody(resetCompleteBody)) body: z.infer<typeof resetCompleteBody>,
+  ) {
     return this.resets.complete(resetId, body.code, body.newPassword);
   }
 }

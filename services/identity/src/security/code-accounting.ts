@@ -34,19 +34,28 @@ export class CodeAccounting {
   /** 429 account_locked once the account is past the consecutive-failure limit. */
   async assertNotLocked(accountId: string): Promise<void> {
     if ((await this.counter.count(accountId)) >= this.config.IDENTITY_CODE_FAILURE_LOCK_AFTER) {
-      throw new DomainError('account_locked', 'Too many wrong codes for this account; try again later or reset the password.', {
-        retryAfter: await this.counter.retryAfterSeconds(accountId),
-      });
+      throw new DomainError(
+        'account_locked',
+        'Too many wrong codes for this account; try again later or reset the password.',
+        {
+          retryAfter: await this.counter.retryAfterSeconds(accountId),
+        },
+      );
     }
   }
 
   /** Runs a code check, counting a wrong code against the account and clearing the count on success. */
-  async check<T>(account: Pick<AccountEntity, 'id' | 'email' | 'locale'>, purpose: string, run: () => Promise<T>): Promise<T> {
+  async check<T>(
+    account: Pick<AccountEntity, 'id' | 'email' | 'locale'>,
+    purpose: string,
+    run: () => Promise<T>,
+  ): Promise<T> {
     let result: T;
     try {
       result = await run();
     } catch (error) {
-      if (error instanceof DomainError && FAILURES.has(error.code)) await this.failed(account, purpose);
+      if (error instanceof DomainError && FAILURES.has(error.code))
+        await this.failed(account, purpose);
       throw error;
     }
     await this.counter.clear(account.id);
@@ -57,11 +66,17 @@ export class CodeAccounting {
     await this.counter.clear(accountId);
   }
 
-  private async failed(account: Pick<AccountEntity, 'id' | 'email' | 'locale'>, purpose: string): Promise<void> {
+  private async failed(
+    account: Pick<AccountEntity, 'id' | 'email' | 'locale'>,
+    purpose: string,
+  ): Promise<void> {
     const count = await this.counter.fail(account.id);
     const every = this.config.IDENTITY_FAILED_CODES_ALERT_AFTER;
     if (count % every !== 0) return;
-    this.logger.warn({ accountId: account.id, consecutiveFailures: count, purpose }, 'wrong codes in a row');
+    this.logger.warn(
+      { accountId: account.id, consecutiveFailures: count, purpose },
+      'wrong codes in a row',
+    );
     await this.db.transaction((m) =>
       queueAlert(
         this.outbox,

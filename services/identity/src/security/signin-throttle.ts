@@ -45,12 +45,23 @@ export class AttemptLimiter {
   ) {}
 
   /** Counts one attempt on every limit, or throws 429 rate_limited with Retry-After. */
-  async reserve(limits: readonly WindowLimit[], detail = 'Too many attempts; wait and try again.'): Promise<void> {
+  async reserve(
+    limits: readonly WindowLimit[],
+    detail = 'Too many attempts; wait and try again.',
+  ): Promise<void> {
     const result = (await guard(
-      this.redis.eval(RESERVE, limits.length, ...limits.map((l) => l.key), String(this.windowMs), ...limits.map((l) => String(l.max))),
+      this.redis.eval(
+        RESERVE,
+        limits.length,
+        ...limits.map((l) => l.key),
+        String(this.windowMs),
+        ...limits.map((l) => String(l.max)),
+      ),
     )) as [number, number];
     if (result[0] !== 1) {
-      throw new DomainError('rate_limited', detail, { retryAfter: Math.max(1, Math.ceil(result[1] / 1000)) });
+      throw new DomainError('rate_limited', detail, {
+        retryAfter: Math.max(1, Math.ceil(result[1] / 1000)),
+      });
     }
   }
 
@@ -80,7 +91,11 @@ export class CodeFailureCounter {
 
   async fail(accountId: string): Promise<number> {
     const [[, count]] = (await guard(
-      this.redis.multi().incr(this.key(accountId)).pexpire(this.key(accountId), this.windowMs).exec(),
+      this.redis
+        .multi()
+        .incr(this.key(accountId))
+        .pexpire(this.key(accountId), this.windowMs)
+        .exec(),
     )) as [[unknown, number]];
     return count;
   }

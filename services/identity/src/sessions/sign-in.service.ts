@@ -5,7 +5,12 @@ import { Clock, DomainError } from '@phonegate/platform';
 import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { AccountEntity } from '../accounts/account.entity';
-import { findAccount, findAccountByEmail, phonesOf, primaryPhone } from '../accounts/account.repository';
+import {
+  findAccount,
+  findAccountByEmail,
+  phonesOf,
+  primaryPhone,
+} from '../accounts/account.repository';
 import { normalizeEmail } from '../accounts/accounts.service';
 import type { IdentityConfig } from '../config/identity.config';
 import type { EventOutbox } from '../events/event-outbox';
@@ -17,7 +22,13 @@ import { CodeAccounting } from '../security/code-accounting';
 import type { PasswordHasher } from '../security/password-hasher';
 import { AttemptLimiter, keyPart } from '../security/signin-throttle';
 import { JsonStore } from '../shared/json-store';
-import { EVENT_OUTBOX, IDENTITY_CONFIG, IDENTITY_REDIS, OTP_GATEWAY, PASSWORD_HASHER } from '../tokens';
+import {
+  EVENT_OUTBOX,
+  IDENTITY_CONFIG,
+  IDENTITY_REDIS,
+  OTP_GATEWAY,
+  PASSWORD_HASHER,
+} from '../tokens';
 import { settingsOf } from '../two-step/two-step.service';
 import { firstFactor, type SigninFactor, signinFactors } from '../two-step/two-step.policy';
 import { IpCountryLookup, isNewLocation } from './ip-country';
@@ -53,7 +64,10 @@ export class SignInService implements OnModuleInit {
   ) {
     this.logins = new JsonStore(redis, 'login');
     this.limiter = new AttemptLimiter(redis, config.IDENTITY_SIGNIN_FAILURE_WINDOW);
-    this.countries = new IpCountryLookup(config.IDENTITY_IP_COUNTRIES, config.IDENTITY_TRUST_COUNTRY_HEADER);
+    this.countries = new IpCountryLookup(
+      config.IDENTITY_IP_COUNTRIES,
+      config.IDENTITY_TRUST_COUNTRY_HEADER,
+    );
   }
 
   async onModuleInit(): Promise<void> {
@@ -76,14 +90,18 @@ export class SignInService implements OnModuleInit {
       'Too many failed sign-ins; wait and try again.',
     );
     const account = await findAccountByEmail(this.db, normalizeEmail(input.email));
-    const digest = account?.passwordHash ?? this.dummyHash ?? (await this.hasher.hash(randomUUID()));
+    const digest =
+      account?.passwordHash ?? this.dummyHash ?? (await this.hasher.hash(randomUUID()));
     const matches = await this.hasher.verify(digest, input.password);
     if (!account || !matches) throw new DomainError('invalid_credentials', INVALID);
     await this.limiter.release([emailKey], [ipKey]);
     await this.codes.assertNotLocked(account.id);
     if (this.hasher.needsRehash(account.passwordHash)) await this.rehash(account, input.password);
 
-    const device = { id: input.device.id, ...(input.device.name ? { name: input.device.name } : {}) };
+    const device = {
+      id: input.device.id,
+      ...(input.device.name ? { name: input.device.name } : {}),
+    };
     const country = this.countries.countryOf(input.device.ip, headerCountry);
     if (!account.twoStepEnabled) return this.session(account, device, country, ['pwd'], false);
 
@@ -93,14 +111,27 @@ export class SignInService implements OnModuleInit {
         [account.id, device.id],
       )
     )[0];
-    const remembered = Boolean(known?.remembered_until && known.remembered_until.getTime() > this.clock.nowMs());
+    const remembered = Boolean(
+      known?.remembered_until && known.remembered_until.getTime() > this.clock.nowMs(),
+    );
     const moved = isNewLocation(known?.last_country ?? null, country);
-    if (remembered && !moved) return this.session(account, device, country, ['pwd', 'device'], false);
-    return this.challenge(account, input, country, remembered && moved ? 'new_location' : 'new_device');
+    if (remembered && !moved)
+      return this.session(account, device, country, ['pwd', 'device'], false);
+    return this.challenge(
+      account,
+      input,
+      country,
+      remembered && moved ? 'new_location' : 'new_device',
+    );
   }
 
   /** Finishes a challenged sign-in with its code (or a TOTP / backup code). */
-  async verify(loginId: string, code: string, rememberDevice: boolean, factor?: 'totp' | 'backup_code') {
+  async verify(
+    loginId: string,
+    code: string,
+    rememberDevice: boolean,
+    factor?: 'totp' | 'backup_code',
+  ) {
     const login = await this.pending(loginId);
     const account = await findAccount(this.db, login.accountId);
     await this.codes.assertNotLocked(account.id);
@@ -110,9 +141,19 @@ export class SignInService implements OnModuleInit {
       if (kind === 'totp' || kind === 'backup_code') {
         await this.otp.verifyFactor({ accountId: account.id, kind, code, purpose: 'sign_in' });
       } else if (kind !== login.factor || !login.challengeId) {
-        throw new DomainError('code_expired', 'No code was sent on this channel; ask for one with resend.');
+        throw new DomainError(
+          'code_expired',
+          'No code was sent on this channel; ask for one with resend.',
+        );
       } else {
-        await unknownAsExpired(this.otp.check({ challengeId: login.challengeId, code, purpose: 'sign_in', ref: loginId }));
+        await unknownAsExpired(
+          this.otp.check({
+            challengeId: login.challengeId,
+            code,
+            purpose: 'sign_in',
+            ref: loginId,
+          }),
+        );
       }
     });
     // Single use: of concurrent winners only one takes the login.
@@ -127,14 +168,21 @@ export class SignInService implements OnModuleInit {
     const target: SigninFactor = channel ?? login.factor;
     if (!login.factors.includes(target)) throw unavailable(target, login.factors);
     if (target === 'totp' || target === 'backup_code') {
-      throw new DomainError('validation_failed', 'Nothing is sent for an authenticator or backup code; type one in.', {
-        errors: [{ field: 'channel', code: 'not_sendable', message: 'Choose sms, voice or email.' }],
-      });
+      throw new DomainError(
+        'validation_failed',
+        'Nothing is sent for an authenticator or backup code; type one in.',
+        {
+          errors: [
+            { field: 'channel', code: 'not_sendable', message: 'Choose sms, voice or email.' },
+          ],
+        },
+      );
     }
     const account = await findAccount(this.db, login.accountId);
     const phone = primaryPhone(await phonesOf(this.db, account.id));
     const to = target === 'email' ? account.email : phone?.e164;
-    if (!to) throw new DomainError('factor_not_ready', 'This account has no verified number any more.');
+    if (!to)
+      throw new DomainError('factor_not_ready', 'This account has no verified number any more.');
 
     let challenge: ChallengeView | undefined;
     if (login.challengeId) {
@@ -156,8 +204,16 @@ export class SignInService implements OnModuleInit {
     return { loginId, challenge: this.challengeView(updated, challenge) };
   }
 
-  private async challenge(account: AccountEntity, input: SignInRequest, country: string | null, reason: PendingLogin['reason']) {
-    const [phones, otpFactors] = await Promise.all([phonesOf(this.db, account.id), this.otp.factors(account.id)]);
+  private async challenge(
+    account: AccountEntity,
+    input: SignInRequest,
+    country: string | null,
+    reason: PendingLogin['reason'],
+  ) {
+    const [phones, otpFactors] = await Promise.all([
+      phonesOf(this.db, account.id),
+      this.otp.factors(account.id),
+    ]);
     const phone = primaryPhone(phones);
     const factors = signinFactors(settingsOf(account), {
       hasVerifiedPhone: Boolean(phone),
@@ -167,7 +223,11 @@ export class SignInService implements OnModuleInit {
       emailBackupAllowed: this.config.IDENTITY_EMAIL_BACKUP_FACTOR,
     });
     const factor = firstFactor(settingsOf(account), factors);
-    if (!factor) throw new DomainError('factor_not_ready', 'Two-step is on but no factor of this account is usable; contact support.');
+    if (!factor)
+      throw new DomainError(
+        'factor_not_ready',
+        'Two-step is on but no factor of this account is usable; contact support.',
+      );
 
     const loginId = randomUUID();
     let challenge: ChallengeView | null = null;
@@ -201,10 +261,21 @@ export class SignInService implements OnModuleInit {
         reason,
       }),
     );
-    return { status: 'challenged' as const, loginId, challenge: this.challengeView(login, challenge) };
+    return {
+      status: 'challenged' as const,
+      loginId,
+      challenge: this.challengeView(login, challenge),
+    };
   }
 
-  private startChallenge(account: AccountEntity, phone: PhoneEntity | undefined, channel: 'sms' | 'voice' | 'email', to: string, loginId: string, ip: string) {
+  private startChallenge(
+    account: AccountEntity,
+    phone: PhoneEntity | undefined,
+    channel: 'sms' | 'voice' | 'email',
+    to: string,
+    loginId: string,
+    ip: string,
+  ) {
     return this.otp.start({
       purpose: 'sign_in',
       channel,
@@ -239,7 +310,13 @@ export class SignInService implements OnModuleInit {
     };
   }
 
-  private async session(account: AccountEntity, device: SigninDevice, country: string | null, amr: string[], remember: boolean) {
+  private async session(
+    account: AccountEntity,
+    device: SigninDevice,
+    country: string | null,
+    amr: string[],
+    remember: boolean,
+  ) {
     const issued = await this.issuer.issue(account, device, country, amr, remember);
     return { status: 'signed_in' as const, ...issued };
   }
@@ -252,11 +329,16 @@ export class SignInService implements OnModuleInit {
 
   private async rehash(account: AccountEntity, password: string): Promise<void> {
     const passwordHash = await this.hasher.hash(password);
-    await this.db.getRepository(AccountEntity).update({ id: account.id }, { passwordHash, updatedAt: this.clock.now() });
+    await this.db
+      .getRepository(AccountEntity)
+      .update({ id: account.id }, { passwordHash, updatedAt: this.clock.now() });
   }
 
   private policy() {
-    return { smsLineTypes: this.config.IDENTITY_SMS_LINE_TYPES, voiceLineTypes: this.config.IDENTITY_VOICE_LINE_TYPES };
+    return {
+      smsLineTypes: this.config.IDENTITY_SMS_LINE_TYPES,
+      voiceLineTypes: this.config.IDENTITY_VOICE_LINE_TYPES,
+    };
   }
 }
 
@@ -266,7 +348,9 @@ function expired(): DomainError {
 
 function unavailable(factor: string, factors: readonly string[]): DomainError {
   return new DomainError('validation_failed', `${factor} is not available for this sign-in.`, {
-    errors: [{ field: 'channel', code: 'not_available', message: `Choose one of: ${factors.join(', ')}.` }],
+    errors: [
+      { field: 'channel', code: 'not_available', message: `Choose one of: ${factors.join(', ')}.` },
+    ],
     alternatives: factors,
   });
 }
