@@ -1,8 +1,9 @@
 import { Controller, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
 import { ApiExcludeEndpoint } from '@nestjs/swagger';
-import { DomainError, Public } from '@phonegate/platform';
+import { DomainError, type Logger, PLATFORM_LOGGER, Public } from '@phonegate/platform';
 import type { FastifyRequest } from 'fastify';
 import { CarrierGateway } from '../carrier-health/carrier-gateway';
+import { callbackStatusOf } from '../carriers/http-sms/status-callback.parser';
 import { ReceiptService } from './receipt.service';
 
 export const RECEIPT_CALLBACK_BASE = Symbol('RECEIPT_CALLBACK_BASE');
@@ -17,6 +18,7 @@ export class ReceiptsController {
     @Inject(CarrierGateway) private readonly carriers: CarrierGateway,
     @Inject(ReceiptService) private readonly receipts: ReceiptService,
     @Inject(RECEIPT_CALLBACK_BASE) private readonly base: string,
+    @Inject(PLATFORM_LOGGER) private readonly logger: Logger,
   ) {}
 
   @Post(':carrier/receipts')
@@ -32,6 +34,14 @@ export class ReceiptsController {
       if (verdict.error === 'unknown_carrier')
         throw new DomainError('not_found', 'No such carrier.');
       throw new DomainError('invalid_signature', 'The callback signature is not valid.');
+    }
+    if (verdict.receipts.length === 0) {
+      // An intermediate status (`sent`), or one we do not know (`scheduled`): not an outcome.
+      this.logger.debug(
+        { carrier, status: callbackStatusOf(params).slice(0, 40) },
+        'status callback without a final status',
+      );
+      return;
     }
     for (const receipt of verdict.receipts) await this.receipts.apply(receipt);
   }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type CarrierSim, signCallback } from '@phonegate/carrier-sim';
+import { type CarrierSim, DEFAULT_BEHAVIOUR, signCallback } from '@phonegate/carrier-sim';
 import { accountCreatedV1, notificationRequestedV1 } from '@phonegate/contracts';
 import type { Bus } from '@phonegate/messaging';
 import { eventually } from '@phonegate/platform/testing';
@@ -54,6 +54,18 @@ describe('notifier: channels, carriers and receipts', () => {
     origin: { service: 'otp', ref: randomUUID() },
     ...over,
   });
+  /** POST a status callback to the notifier as an HTTP carrier would, signed with http-b's token. */
+  const callback = (carrier: string, params: Record<string, string>, signature?: string) => {
+    const url = `http://127.0.0.1:${port}/v1/carriers/${carrier}/receipts`;
+    return fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-sim-signature': signature ?? signCallback(url, params, 'sim-token-b'),
+      },
+      body: new URLSearchParams(params).toString(),
+    });
+  };
   const view = async (id: string) =>
     (
       await notifier.app.inject({ method: 'GET', url: `/v1/messages/${id}`, headers: OPS })
@@ -133,25 +145,47 @@ describe('notifier: channels, carriers and receipts', () => {
   });
 
   it('answers 401 invalid_signature to a callback not signed with the carrier’s token, and 404 to an unknown carrier', async () => {
-    const url = `http://127.0.0.1:${port}/v1/carriers/http-b/receipts`;
     const params = { AccountSid: 'ACsimb', MessageSid: 'SMnope', MessageStatus: 'delivered' };
-    const post = (signature: string, target = url) =>
-      fetch(target, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          'x-sim-signature': signature,
-        },
-        body: new URLSearchParams(params).toString(),
-      });
-    const forged = await post(signCallback(url, params, 'not-the-token'));
+    const url = `http://127.0.0.1:${port}/v1/carriers/http-b/receipts`;
+    const forged = await callback('http-b', params, signCallback(url, params, 'not-the-token'));
     expect(forged.status).toBe(401);
     expect(((await forged.json()) as { code: string }).code).toBe('invalid_signature');
-    expect((await post('')).status).toBe(401);
+    expect((await callback('http-b', params, '')).status).toBe(401);
     // Correctly signed, for a message we never sent: accepted and ignored.
-    expect((await post(signCallback(url, params, 'sim-token-b'))).status).toBe(204);
+    expect((await callback('http-b', params)).status).toBe(204);
     const other = `http://127.0.0.1:${port}/v1/carriers/nobody/receipts`;
-    expect((await post(signCallback(other, params, 'sim-token-b'), other)).status).toBe(404);
+    expect(
+      (await callback('nobody', params, signCallback(other, params, 'sim-token-b'))).status,
+    ).toBe(404);
+  });
+
+  it('keeps a message on its way when the HTTP carrier reports a status it does not know: no failure, so no fallback', async () => {
+    sim.setBehaviour('smpp-a', { down: true });
+    sim.setBehaviour('http-b', { receiptDelayMs: 3_000 });
+    try {
+      const req = request({});
+      await publish(publisher, notificationRequestedV1, req);
+      const got = await eventually(() => sim.store.list({ to: req.to })[0], 15_000);
+      await eventually(async () => (await view(req.messageId)).status === 'sent', 10_000);
+      // Statuses the parser has no word for, and none at all: once each was a final failure.
+      for (const status of ['scheduled', 'receiving', '']) {
+        const res = await callback('http-b', {
+          AccountSid: 'ACsimb',
+          MessageSid: got.id,
+          MessageStatus: status,
+        });
+        expect(res.status).toBe(204);
+      }
+      expect((await view(req.messageId)).status).toBe('sent');
+      expect(notifier.logs.text()).toContain('"status":"scheduled"');
+      // The carrier's real final word still ends the message.
+      await eventually(async () => (await view(req.messageId)).status === 'delivered', 10_000);
+      await eventually(() => outcomes.of('notification.delivered.v1', req.messageId).length === 1);
+      expect(outcomes.of('notification.failed.v1', req.messageId)).toEqual([]);
+    } finally {
+      sim.setBehaviour('smpp-a', { down: false });
+      sim.setBehaviour('http-b', { receiptDelayMs: DEFAULT_BEHAVIOUR.receiptDelayMs });
+    }
   });
 
   it('sends a security alert by e-mail (SMTP) to the account’s address, and a code by voice', async () => {

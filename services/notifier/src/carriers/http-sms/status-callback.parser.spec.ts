@@ -1,4 +1,4 @@
-import { parseStatusCallback } from './status-callback.parser';
+import { callbackStatusOf, parseStatusCallback } from './status-callback.parser';
 
 const at = new Date('2025-01-01T00:00:00Z');
 
@@ -44,11 +44,47 @@ describe('parseStatusCallback', () => {
     });
   });
 
-  it('answers unknown for an unknown status and nothing without a sid', () => {
-    expect(parseStatusCallback('c', { MessageSid: 'SM1', MessageStatus: 'weird' })).toMatchObject({
+  // An unknown or empty status used to be final (a failure): notification.failed, and otp could
+  // fall back to another channel and send the code twice for a message still on its way.
+  it.each(['scheduled', 'receiving', 'read', 'partially_delivered', 'weird', ''])(
+    'reads the unknown message status %j as unknown and not final',
+    (word) => {
+      expect(parseStatusCallback('c', { MessageSid: 'SM1', MessageStatus: word })).toMatchObject({
+        status: 'unknown',
+        final: false,
+      });
+    },
+  );
+
+  it('reads an unknown or missing call status as not final', () => {
+    expect(parseStatusCallback('c', { CallSid: 'CA1', CallStatus: 'answered' })).toMatchObject({
       status: 'unknown',
+      final: false,
+    });
+    expect(parseStatusCallback('c', { CallSid: 'CA1' })).toMatchObject({ final: false });
+  });
+
+  it.each([
+    ['MessageSid', 'MessageStatus', 'failed', 'failed'],
+    ['MessageSid', 'MessageStatus', 'canceled', 'failed'],
+    ['MessageSid', 'MessageStatus', 'undelivered', 'undelivered'],
+    ['CallSid', 'CallStatus', 'busy', 'undelivered'],
+    ['CallSid', 'CallStatus', 'failed', 'failed'],
+  ])('keeps the known failure %s %s=%s final', (sid, field, word, status) => {
+    expect(parseStatusCallback('c', { [sid]: 'X1', [field]: word })).toMatchObject({
+      status,
       final: true,
     });
+  });
+
+  it('reads the status word of messages, SMS (old names) and calls', () => {
+    expect(callbackStatusOf({ MessageSid: 'SM1', MessageStatus: 'Scheduled' })).toBe('scheduled');
+    expect(callbackStatusOf({ SmsSid: 'SM1', SmsStatus: 'sent' })).toBe('sent');
+    expect(callbackStatusOf({ CallSid: 'CA1', CallStatus: 'ringing' })).toBe('ringing');
+    expect(callbackStatusOf({ CallSid: 'CA1' })).toBe('');
+  });
+
+  it('answers nothing without a sid', () => {
     expect(parseStatusCallback('c', { Foo: 'bar' })).toBeUndefined();
   });
 });

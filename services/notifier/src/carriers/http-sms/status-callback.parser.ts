@@ -25,10 +25,21 @@ const CALL_STATUS: Record<string, ReceiptStatus> = {
   canceled: 'failed',
 };
 
+/** The status word of a status callback (`MessageStatus`, `SmsStatus` or `CallStatus`), lower case. */
+export function callbackStatusOf(params: Readonly<Record<string, string | undefined>>): string {
+  const messageSid = params['MessageSid'] ?? params['SmsSid'];
+  return (
+    (messageSid ? (params['MessageStatus'] ?? params['SmsStatus']) : params['CallStatus']) ?? ''
+  ).toLowerCase();
+}
+
 /**
  * A status callback's form parameters as a receipt: messages (`MessageSid`, `MessageStatus`)
  * and calls (`CallSid`, `CallStatus`), with `ErrorCode` when given. Undefined when it carries
- * neither. Intermediate statuses come back with `final: false`.
+ * neither. Intermediate statuses come back with `final: false`, and so do unknown or empty
+ * ones (`scheduled`, `receiving`, a word added after this table): only a status known to be
+ * final ends a message, as a failure here makes the sender fall back to another channel and
+ * so send the code a second time.
  */
 export function parseStatusCallback(
   carrierId: string,
@@ -36,14 +47,9 @@ export function parseStatusCallback(
   at = new Date(),
 ): CarrierReceipt | undefined {
   const messageSid = params['MessageSid'] ?? params['SmsSid'];
-  const callSid = params['CallSid'];
-  const sid = messageSid ?? callSid;
+  const sid = messageSid ?? params['CallSid'];
   if (!sid) return undefined;
-  const word =
-    (messageSid
-      ? (params['MessageStatus'] ?? params['SmsStatus'])
-      : params['CallStatus']
-    )?.toLowerCase() ?? '';
+  const word = callbackStatusOf(params);
   const status = (messageSid ? MESSAGE_STATUS[word] : CALL_STATUS[word]) ?? 'unknown';
   const errorCode =
     params['ErrorCode'] ||
@@ -52,7 +58,7 @@ export function parseStatusCallback(
     carrierId,
     providerMessageId: sid,
     status,
-    final: status !== 'sent',
+    final: status !== 'sent' && status !== 'unknown',
     ...(errorCode ? { errorCode } : {}),
     at,
   };
