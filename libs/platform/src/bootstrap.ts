@@ -56,7 +56,9 @@ export async function bootstrapService(options: ServiceBootstrap): Promise<NestF
 }
 
 /** Everything bootstrapService does but listening and signals (tests use it). */
-export async function createServiceApp(options: Omit<ServiceBootstrap, 'port'>): Promise<NestFastifyApplication> {
+export async function createServiceApp(
+  options: Omit<ServiceBootstrap, 'port'>,
+): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     trustProxy: true,
     bodyLimit: 64 * 1024,
@@ -65,7 +67,10 @@ export async function createServiceApp(options: Omit<ServiceBootstrap, 'port'>):
     // only Fastify's fallback when no x-request-id came in.
     genReqId: () => randomUUID(),
   });
-  const app = await NestFactory.create<NestFastifyApplication>(options.module, adapter, { bufferLogs: true, abortOnError: false });
+  const app = await NestFactory.create<NestFastifyApplication>(options.module, adapter, {
+    bufferLogs: true,
+    abortOnError: false,
+  });
   app.useLogger(app.get(NestPinoLogger));
   const fastify = app.getHttpAdapter().getInstance();
 
@@ -84,16 +89,37 @@ export async function createServiceApp(options: Omit<ServiceBootstrap, 'port'>):
   });
 
   const metrics = app.get(MetricsService);
-  const duration = metrics.histogram('http_request_duration_seconds', 'HTTP request duration', ['method', 'route', 'status']);
+  const duration = metrics.histogram('http_request_duration_seconds', 'HTTP request duration', [
+    'method',
+    'route',
+    'status',
+  ]);
+  const timers = new Map<string, (seconds: number) => void>();
   const logRequests = platformOptions(app)?.logRequests !== false;
   fastify.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions?.url ?? 'unmatched';
     const seconds = reply.elapsedTime / 1000;
-    duration.observe({ method: request.method, route, status: String(reply.statusCode) }, seconds);
+    // One labelled child per method, route and status, looked up by a string (prom-client
+    // hashes the label object on every observe otherwise).
+    const series = `${request.method} ${route} ${reply.statusCode}`;
+    let observe = timers.get(series);
+    if (!observe) {
+      const child = duration.labels({
+        method: request.method,
+        route,
+        status: String(reply.statusCode),
+      });
+      observe = (value: number) => child.observe(value);
+      timers.set(series, observe);
+    }
+    observe(seconds);
     // The access line: the route's pattern, never the raw URL (ids yes, a number in a query no).
     if (logRequests && !QUIET_ROUTE.test(route)) {
       options.logger[reply.statusCode >= 500 ? 'error' : 'info'](
-        { http: { method: request.method, route, statusCode: reply.statusCode }, responseTime: Math.round(reply.elapsedTime) },
+        {
+          http: { method: request.method, route, statusCode: reply.statusCode },
+          responseTime: Math.round(reply.elapsedTime),
+        },
         'request completed',
       );
     }
@@ -115,7 +141,8 @@ export async function createServiceApp(options: Omit<ServiceBootstrap, 'port'>):
     SwaggerModule.setup('docs', app, doc, { jsonDocumentUrl: 'docs-json' });
   }
 
-  for (const strategy of options.microservices ?? []) app.connectMicroservice({ strategy }, { inheritAppConfig: true });
+  for (const strategy of options.microservices ?? [])
+    app.connectMicroservice({ strategy }, { inheritAppConfig: true });
   return app;
 }
 
