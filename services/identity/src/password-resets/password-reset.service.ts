@@ -169,15 +169,14 @@ export class PasswordResetService {
     const account = await this.db.getRepository(AccountEntity).findOneBy({ id: record.accountId });
     if (!account) return this.decoyAttempt(resetId, record);
 
-    await this.codes.check(account, 'password_reset', () =>
-      unknownAsExpired(
-        this.otp.check({
-          challengeId: record.challengeId!,
-          code,
-          purpose: 'password_reset',
-          ref: resetId,
-        }),
-      ),
+    // Not counted against the account (CodeAccounting): anyone who knows the e-mail can start a reset.
+    await unknownAsExpired(
+      this.otp.check({
+        challengeId: record.challengeId,
+        code,
+        purpose: 'password_reset',
+        ref: resetId,
+      }),
     );
     if (!(await this.resets.take(resetId)))
       throw new DomainError('code_expired', 'This reset has expired; ask for a new one.');

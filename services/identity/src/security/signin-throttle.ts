@@ -75,9 +75,22 @@ export class AttemptLimiter {
 }
 
 /**
+ * Counts one failure and restarts the window; with a second key, only if that
+ * key is not there yet (it is then set for the window), so one event counts once.
+ * KEYS: the counter, optionally the once-key; ARGV: windowMs.
+ * Returns the count, or -1 when the once-key was already there.
+ */
+const FAIL = `
+if KEYS[2] and not redis.call('SET', KEYS[2], '1', 'PX', ARGV[1], 'NX') then return -1 end
+local n = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return n
+`;
+
+/**
  * Consecutive wrong codes per account across challenges (C8): a resend or a
  * new challenge does not reset it, a success does. Past the lock threshold
- * sign-in is refused until the window passes or the password is reset.
+ * a second factor is refused until the window passes or the password is reset.
  */
 export class CodeFailureCounter {
   constructor(
@@ -89,15 +102,17 @@ export class CodeFailureCounter {
     return `codefail:${accountId}`;
   }
 
-  async fail(accountId: string): Promise<number> {
-    const [[, count]] = (await guard(
-      this.redis
-        .multi()
-        .incr(this.key(accountId))
-        .pexpire(this.key(accountId), this.windowMs)
-        .exec(),
-    )) as [[unknown, number]];
-    return count;
+  /**
+   * Counts a failure; with `once`, only the first failure with that name (the
+   * lock of one challenge). Returns the new count, or undefined when not counted.
+   */
+  async fail(accountId: string, once?: string): Promise<number | undefined> {
+    const keys =
+      once === undefined ? [this.key(accountId)] : [this.key(accountId), `codefail:once:${once}`];
+    const count = Number(
+      await guard(this.redis.eval(FAIL, keys.length, ...keys, String(this.windowMs))),
+    );
+    return count < 0 ? undefined : count;
   }
 
   async count(accountId: string): Promise<number> {
@@ -111,5 +126,22 @@ export class CodeFailureCounter {
 
   async clear(accountId: string): Promise<void> {
     await guard(this.redis.del(this.key(accountId)));
+  }
+
+  /**
+   * Takes the account's one alert of the window: true for the first caller
+   * in a window (not restarted by later failures, not cleared by a success).
+   */
+  async claimAlert(accountId: string): Promise<boolean> {
+    return (
+      (await guard(
+        this.redis.set(`codefail:alerted:${accountId}`, '1', 'PX', this.windowMs, 'NX'),
+      )) === 'OK'
+    );
+  }
+
+  /** Gives the window's alert back when it could not be queued, so a later failure tries again. */
+  async releaseAlert(accountId: string): Promise<void> {
+    await guard(this.redis.del(`codefail:alerted:${accountId}`));
   }
 }

@@ -77,7 +77,9 @@ export class SignInService implements OnModuleInit {
   /**
    * Password first (one argon2 verification whether or not the e-mail
    * exists, same answer, S6), then a code when two-step is on and the device
-   * is not remembered or the country changed.
+   * is not remembered or the country changed. An account locked by wrong codes
+   * (C8) is refused only there, where a code would be asked: with two-step
+   * off or from a remembered device the right password still signs in.
    */
   async start(input: SignInRequest, headerCountry?: string) {
     const emailKey = `signin:acct:${keyPart(normalizeEmail(input.email))}`;
@@ -95,7 +97,6 @@ export class SignInService implements OnModuleInit {
     const matches = await this.hasher.verify(digest, input.password);
     if (!account || !matches) throw new DomainError('invalid_credentials', INVALID);
     await this.limiter.release([emailKey], [ipKey]);
-    await this.codes.assertNotLocked(account.id);
     if (this.hasher.needsRehash(account.passwordHash)) await this.rehash(account, input.password);
 
     const device = {
@@ -117,6 +118,8 @@ export class SignInService implements OnModuleInit {
     const moved = isNewLocation(known?.last_country ?? null, country);
     if (remembered && !moved)
       return this.session(account, device, country, ['pwd', 'device'], false);
+    // C8's lock guards the second factor: only a sign-in that would ask for a code meets it.
+    await this.codes.assertNotLocked(account.id);
     return this.challenge(
       account,
       input,
@@ -137,25 +140,32 @@ export class SignInService implements OnModuleInit {
     await this.codes.assertNotLocked(account.id);
     const kind = factor ?? login.factor;
     if (!login.factors.includes(kind)) throw unavailable(kind, login.factors);
-    await this.codes.check(account, 'sign_in', async () => {
-      if (kind === 'totp' || kind === 'backup_code') {
-        await this.otp.verifyFactor({ accountId: account.id, kind, code, purpose: 'sign_in' });
-      } else if (kind !== login.factor || !login.challengeId) {
-        throw new DomainError(
-          'code_expired',
-          'No code was sent on this channel; ask for one with resend.',
-        );
-      } else {
-        await unknownAsExpired(
-          this.otp.check({
-            challengeId: login.challengeId,
-            code,
-            purpose: 'sign_in',
-            ref: loginId,
-          }),
-        );
-      }
-    });
+    const challengeId =
+      kind === 'totp' || kind === 'backup_code' ? undefined : (login.challengeId ?? undefined);
+    await this.codes.check(
+      account,
+      'sign_in',
+      async () => {
+        if (kind === 'totp' || kind === 'backup_code') {
+          await this.otp.verifyFactor({ accountId: account.id, kind, code, purpose: 'sign_in' });
+        } else if (kind !== login.factor || !login.challengeId) {
+          throw new DomainError(
+            'code_expired',
+            'No code was sent on this channel; ask for one with resend.',
+          );
+        } else {
+          await unknownAsExpired(
+            this.otp.check({
+              challengeId: login.challengeId,
+              code,
+              purpose: 'sign_in',
+              ref: loginId,
+            }),
+          );
+        }
+      },
+      challengeId,
+    );
     // Single use: of concurrent winners only one takes the login.
     const taken = await this.logins.take(loginId);
     if (!taken) throw expired();
