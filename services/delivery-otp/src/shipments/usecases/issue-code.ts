@@ -1,12 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { handoffCodeIssuedV1, notificationRequestedV1 } from '@phonegate/contracts';
-import { Clock, DomainError, type Logger, MetricsService, PLATFORM_LOGGER } from '@phonegate/platform';
+import { Clock, type Logger, MetricsService, PLATFORM_LOGGER } from '@phonegate/platform';
 import { CodeStore } from '../../codes/code.store';
 import type { DeliveryOtpConfig } from '../../config/delivery-otp.config';
 import { alreadyHandedOff, ShipmentLedger, type ShipmentRecord, type ShipmentTx } from '../../persistence/shipment.ledger';
 import { DELIVERY_OTP_CONFIG } from '../../tokens';
 import { CodeVault } from '../code-vault';
 import { codeNotifications } from '../code-notifications';
+import { assertWindowOpen } from '../code-window';
 import type { OutForDeliveryBody, ShipmentAnswer } from '../shipments.schemas';
 
 export type OutForDelivery = OutForDeliveryBody & { shipmentId: string };
@@ -16,7 +17,9 @@ export type OutForDelivery = OutForDeliveryBody & { shipmentId: string };
  * window's end plus grace, and send it to the customer through the outbox.
  * The same shipment going out again while its code lives keeps the code (a
  * repeated call or event does not send a second one) and takes the new
- * window, courier and contact; after a cancel it gets a fresh code.
+ * window, courier and contact; after a cancel it gets a fresh code. Refused
+ * (410) once the window has ended: the code could not reach the customer in
+ * time.
  */
 @Injectable()
 export class IssueCode {
@@ -34,9 +37,7 @@ export class IssueCode {
     const windowStart = new Date(input.window.start);
     const windowEnd = new Date(input.window.end);
     const expiresAt = new Date(windowEnd.getTime() + this.config.code.graceMs);
-    if (expiresAt.getTime() <= this.clock.nowMs()) {
-      throw new DomainError('window_closed', 'The delivery window has already ended.', {}, false);
-    }
+    assertWindowOpen(windowEnd, this.clock.nowMs(), 'The delivery window has already ended.');
     return this.ledger.transaction(input.shipmentId, { lock: true }, async (tx) => {
       const existing = tx.shipment;
       if (existing?.status === 'handed_off') {

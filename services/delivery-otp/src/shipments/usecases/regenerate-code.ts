@@ -7,6 +7,7 @@ import { alreadyHandedOff, ShipmentLedger, type ShipmentRecord } from '../../per
 import { DELIVERY_OTP_CONFIG } from '../../tokens';
 import { CodeVault } from '../code-vault';
 import { codeNotifications } from '../code-notifications';
+import { assertWindowOpen } from '../code-window';
 import type { ShipmentAnswer } from '../shipments.schemas';
 import { answer, issueFresh } from './issue-code';
 
@@ -36,7 +37,7 @@ export class RegenerateCode {
       }
       if (existing.status === 'handed_off') throw alreadyHandedOff();
       const now = this.clock.nowMs();
-      if (existing.expiresAt.getTime() <= now) throw new DomainError('window_closed', 'The delivery window has ended.');
+      assertWindowOpen(existing.windowEnd, now, 'The delivery window has ended; the code already sent stays valid for a late handoff.');
       const material = this.vault.draw(shipmentId, existing.merchantId);
       const result = await this.store.regenerate(shipmentId, {
         nowMs: now,

@@ -5,13 +5,15 @@ import type { DeliveryOtpConfig } from '../../config/delivery-otp.config';
 import { alreadyHandedOff, ShipmentLedger, type ShipmentRecord } from '../../persistence/shipment.ledger';
 import { DELIVERY_OTP_CONFIG } from '../../tokens';
 import { CodeVault } from '../code-vault';
+import { assertWindowOpen } from '../code-window';
 import type { RescheduleBody, ShipmentAnswer } from '../shipments.schemas';
 import { answer, issueFresh } from './issue-code';
 
 /**
  * Moves the window (and maybe the courier): the code stays, its expiry
  * follows the new window, a new courier replaces the old one at once. If the
- * code is gone (its old window ran out), a fresh one is issued and sent.
+ * code is gone (its old window ran out), a fresh one is issued and sent. A
+ * new window that has already ended is refused (410).
  */
 @Injectable()
 export class RescheduleShipment {
@@ -29,9 +31,7 @@ export class RescheduleShipment {
     const windowStart = new Date(change.window.start);
     const windowEnd = new Date(change.window.end);
     const expiresAt = new Date(windowEnd.getTime() + this.config.code.graceMs);
-    if (expiresAt.getTime() <= this.clock.nowMs()) {
-      throw new DomainError('window_closed', 'The new delivery window has already ended.', {}, false);
-    }
+    assertWindowOpen(windowEnd, this.clock.nowMs(), 'The new delivery window has already ended.');
     return this.ledger.transaction(shipmentId, { lock: true }, async (tx) => {
       const existing = tx.shipment;
       if (!existing) throw new DomainError('not_found', 'No such shipment out for delivery.', {}, false);
