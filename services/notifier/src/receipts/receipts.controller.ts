@@ -30,11 +30,10 @@ export class ReceiptsController {
     // The carrier signed the URL it called: our public base plus the path and query as received.
     const url = `${this.base}${request.url}`;
     const verdict = this.carriers.readCallback({ carrier, url, headers: request.headers, params });
-    if (!verdict.ok) {
-      if (verdict.error === 'unknown_carrier')
-        throw new DomainError('not_found', 'No such carrier.');
+    // An unknown carrier has no token to sign with: the same 401 as a bad signature, so the
+    // answer does not tell which carriers exist.
+    if (!verdict.ok)
       throw new DomainError('invalid_signature', 'The callback signature is not valid.');
-    }
     if (verdict.receipts.length === 0) {
       // An intermediate status (`sent`), or one we do not know (`scheduled`): not an outcome.
       this.logger.debug(

@@ -144,19 +144,25 @@ describe('notifier: channels, carriers and receipts', () => {
     }
   });
 
-  it('answers 401 invalid_signature to a callback not signed with the carrier’s token, and 404 to an unknown carrier', async () => {
+  it('answers 401 invalid_signature to a callback not signed with the carrier’s token, and the same to an unknown carrier', async () => {
     const params = { AccountSid: 'ACsimb', MessageSid: 'SMnope', MessageStatus: 'delivered' };
     const url = `http://127.0.0.1:${port}/v1/carriers/http-b/receipts`;
     const forged = await callback('http-b', params, signCallback(url, params, 'not-the-token'));
     expect(forged.status).toBe(401);
-    expect(((await forged.json()) as { code: string }).code).toBe('invalid_signature');
+    const refusal = (await forged.json()) as Record<string, unknown>;
+    expect(refusal['code']).toBe('invalid_signature');
     expect((await callback('http-b', params, '')).status).toBe(401);
     // Correctly signed, for a message we never sent: accepted and ignored.
     expect((await callback('http-b', params)).status).toBe(204);
+    // A carrier we do not have, even signed with a real carrier's token: the answer of a bad
+    // signature, word for word, so that it does not tell which carriers exist (API.md: 204 · 401).
     const other = `http://127.0.0.1:${port}/v1/carriers/nobody/receipts`;
-    expect(
-      (await callback('nobody', params, signCallback(other, params, 'sim-token-b'))).status,
-    ).toBe(404);
+    for (const signature of [signCallback(other, params, 'sim-token-b'), '']) {
+      const unknown = await callback('nobody', params, signature);
+      expect(unknown.status).toBe(401);
+      expect(unknown.headers.get('content-type')).toContain('application/problem+json');
+      expect(await unknown.json()).toEqual(refusal);
+    }
   });
 
   it('keeps a message on its way when the HTTP carrier reports a status it does not know: no failure, so no fallback', async () => {
