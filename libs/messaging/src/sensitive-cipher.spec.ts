@@ -64,6 +64,22 @@ describe('SensitiveCipher', () => {
     expect(cipher.decryptPaths(sealed, encrypted, 'n.v1')).toEqual(data);
   });
 
+  it("never changes the caller's data, however deep or shared the paths", () => {
+    const shared = { code: '654321', pin: '9999' };
+    const data = { a: { b: shared, list: [1, 2] }, c: shared, top: 'x' };
+    const before = JSON.stringify(data);
+    const paths = ['a.b.code', 'a.b.pin', 'c.code', 'top'];
+    const { data: sealed, encrypted } = cipher.encryptPaths(data, paths, 'n.v1');
+    expect(JSON.stringify(data)).toBe(before);
+    expect(encrypted).toEqual(paths);
+    expect(JSON.stringify(sealed)).not.toMatch(/654321|"x"/);
+    expect([sealed.a.b.pin, sealed.c.pin]).toEqual([expect.stringMatching(/^pgenc:/), '9999']);
+    expect(sealed.a.list).toEqual([1, 2]);
+    const opened = cipher.decryptPaths(sealed, encrypted, 'n.v1');
+    expect(opened).toEqual(data);
+    expect(JSON.stringify(sealed)).not.toMatch(/654321/);
+  });
+
   it('refuses a field announced as encrypted that arrives in clear', () => {
     expect(() => cipher.decryptPaths({ code: '123456' }, ['code'], 's')).toThrow(
       /should be encrypted/,
