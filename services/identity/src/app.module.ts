@@ -1,6 +1,9 @@
+import { hkdfSync } from 'node:crypto';
 import { type DynamicModule, Inject, Injectable, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import { Bus, BusModule, type BusOptions, EventBus, Outbox } from '@phonegate/messaging';
-import { Clock, HealthRegistry, type Logger, MetricsService, PlatformModule } from '@phonegate/platform';
+import { Clock, HealthRegistry, type Logger, MetricsService, PlatformModule, setIdempotencyPolicy } from '@phonegate/platform';
+import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { AccountsController } from './accounts/accounts.controller';
@@ -42,7 +45,32 @@ export interface IdentityDeps {
   otp?: OtpGateway;
 }
 
-/** Readiness checks, and the order of shutdown: the bus (and its outbox relay) before the database. */
+/**
+ * POST routes whose body or answer holds a secret: a password with a session token
+ * back, a code, a code with a new password. The Idempotency-Key store would keep
+ * the answer (a token valid 12 h) for a day, so these ignore the header; a retry
+ * runs again (a second sign-in, a code already used answers 410/422).
+ */
+export const IDEMPOTENCY_SECRET_ROUTES = [
+  '/v1/sessions',
+  '/v1/sessions/:loginId/verify',
+  '/v1/password-resets/:resetId/complete',
+  '/v1/accounts/:accountId/phones/:phoneId/verify',
+  '/v1/accounts/:accountId/two-step/step-up/:stepUpId/verify',
+] as const;
+
+/**
+ * The key of the Idempotency-Key fingerprints (an HMAC of each request's body):
+ * derived from identity's active session-signing key, a secret only identity holds,
+ * so a dump of Redis gives nothing to test a guessed password or code against.
+ */
+export function idempotencyFingerprintKey(config: Pick<IdentityConfig, 'JWT_KEYS' | 'JWT_ACTIVE_KEY_ID'>): Buffer {
+  const seed = config.JWT_KEYS.keys.get(config.JWT_ACTIVE_KEY_ID ?? config.JWT_KEYS.activeKeyId);
+  if (!seed) throw new Error('JWT_ACTIVE_KEY_ID is not a key id of JWT_KEYS');
+  return Buffer.from(hkdfSync('sha256', seed, Buffer.alloc(0), 'phonegate identity: Idempotency-Key fingerprints', 32));
+}
+
+/** Readiness checks, the Idempotency-Key policy, and the order of shutdown: the bus (and its outbox relay) before the database. */
 @Injectable()
 class IdentityLifecycle implements OnModuleInit, OnApplicationShutdown {
   constructor(
@@ -50,9 +78,15 @@ class IdentityLifecycle implements OnModuleInit, OnApplicationShutdown {
     private readonly bus: Bus,
     private readonly health: HealthRegistry,
     @Inject(IDENTITY_REDIS) private readonly redis: Redis,
+    @Inject(IDENTITY_CONFIG) private readonly config: IdentityConfig,
+    private readonly http: HttpAdapterHost,
   ) {}
 
   onModuleInit(): void {
+    const fastify = this.http.httpAdapter?.getInstance<FastifyInstance>();
+    if (fastify) {
+      setIdempotencyPolicy(fastify, { fingerprintKey: idempotencyFingerprintKey(this.config), skipRoutes: IDEMPOTENCY_SECRET_ROUTES });
+    }
     this.health.register({ name: 'postgres', check: async () => void (await this.db.query('SELECT 1')) });
     this.health.register({ name: 'redis', check: async () => void (await this.redis.ping()) });
     this.health.register({

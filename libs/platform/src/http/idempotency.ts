@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { DomainError } from '../errors/domain-error';
@@ -14,21 +14,68 @@ interface Stored {
 
 type Marked = FastifyRequest & { idempotencyKey?: string; idempotencyFingerprint?: string };
 
+/** What a service tells the Idempotency-Key support about itself. */
+export interface IdempotencyPolicy {
+  /**
+   * Key (at least 32 bytes, a secret of the service's own) of the HMAC-SHA256 that
+   * fingerprints a request's body, so the store holds nothing a guess at the body (a
+   * password, a code) can be checked against (C2). Without it the caller's credential
+   * (its `Authorization` header) keys the HMAC, and an anonymous request is not kept.
+   */
+  fingerprintKey?: Buffer;
+  /**
+   * Routes, as declared (`/v1/sessions/:loginId/verify`), whose POSTs ignore the
+   * header: their body or answer holds a secret (a code, a password, a token) that
+   * the store would otherwise keep for a day.
+   */
+  skipRoutes?: readonly string[];
+}
+
+const policies = new WeakMap<FastifyInstance, IdempotencyPolicy>();
+
+/**
+ * Sets a Fastify instance's idempotency policy (a service's module calls it at
+ * start, before the first request); read on every request.
+ */
+export function setIdempotencyPolicy(app: FastifyInstance, policy: IdempotencyPolicy): void {
+  if (policy.fingerprintKey && policy.fingerprintKey.length < 32) {
+    throw new Error('the Idempotency-Key fingerprint key needs at least 32 bytes');
+  }
+  policies.set(app, { ...policy, skipRoutes: [...(policy.skipRoutes ?? [])] });
+}
+
+/**
+ * The fingerprint of a request's body: HMAC-SHA256 under the service's key, else
+ * under the caller's credential; undefined when there is neither.
+ */
+export function requestFingerprint(body: unknown, policy: IdempotencyPolicy, credential: string): string | undefined {
+  const key = policy.fingerprintKey ?? (credential ? Buffer.from(credential, 'utf8') : undefined);
+  if (!key) return undefined;
+  return createHmac('sha256', key).update(JSON.stringify(body ?? null)).digest('hex');
+}
+
 /**
  * `Idempotency-Key` for every POST: the first answer (2xx or 4xx) is kept for
  * `ttlSeconds` and replayed for a retry with the same key, caller and body; the
  * same key with another body is 409 `idempotency_conflict`; a retry while the
  * first is still running is 409 too. 5xx answers are not kept, so a retry runs.
+ * The body is kept only as an HMAC (see IdempotencyPolicy); routes the policy
+ * skips, and anonymous calls with no service key, run without it.
  */
-export function registerIdempotency(app: FastifyInstance, redis: Redis, ttlSeconds = 86_400): void {
+export function registerIdempotency(app: FastifyInstance, redis: Redis, ttlSeconds = 86_400, policy?: IdempotencyPolicy): void {
+  if (policy) setIdempotencyPolicy(app, policy);
   app.addHook('preHandler', async (request: Marked, reply: FastifyReply) => {
     if (request.method !== 'POST') return;
     const key = request.headers['idempotency-key'];
     if (typeof key !== 'string' || key.length === 0) return;
+    const current = policies.get(app) ?? {};
+    if (current.skipRoutes?.includes(request.routeOptions.url ?? '')) return;
     if (key.length > 200) return sendProblem(reply, 'malformed_request', 'Idempotency-Key is at most 200 characters.');
-    const caller = createHash('sha256').update(String(request.headers.authorization ?? '')).digest('hex').slice(0, 16);
+    const credential = String(request.headers.authorization ?? '');
+    const fingerprint = requestFingerprint(request.body, current, credential);
+    if (fingerprint === undefined) return;
+    const caller = createHash('sha256').update(credential).digest('hex').slice(0, 16);
     const storeKey = `idem:http:${caller}:${request.method}:${request.url}:${key}`;
-    const fingerprint = createHash('sha256').update(JSON.stringify(request.body ?? null)).digest('hex');
     const pending: Stored = { state: 'pending', fingerprint };
     let claimed: string | null;
     let raw: string | null = null;
