@@ -28,6 +28,7 @@ import { PreferencesController } from './contacts/preferences.controller';
 import { TypeOrmContactDirectory } from './contacts/typeorm-contact.directory';
 import { DestinationResolver } from './dispatch/destination.resolver';
 import { DispatchService } from './dispatch/dispatch.service';
+import { MessageClaims } from './dispatch/message-claims';
 import { MessageLocks } from './dispatch/message-locks';
 import { NotificationConsumer } from './dispatch/notification.consumer';
 import { PriorityLanes } from './dispatch/priority-lanes';
@@ -207,6 +208,7 @@ export class NotifierAppModule {
             clock: Clock,
             metrics: NotifierMetrics,
             logger: Logger,
+            dataSource: DataSource,
           ) =>
             new DispatchService(
               log,
@@ -218,6 +220,7 @@ export class NotifierAppModule {
               metrics,
               logger,
               new MessageLocks(deps.redis, logger, config.dedupeTtlMs),
+              new MessageClaims(dataSource, clock, logger),
               {
                 ttlMs: {
                   critical: config.lanes.critical.ttlMs,
@@ -237,6 +240,7 @@ export class NotifierAppModule {
             Clock,
             NotifierMetrics,
             PLATFORM_LOGGER,
+            DataSource,
           ],
         },
         {

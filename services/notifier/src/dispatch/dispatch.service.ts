@@ -12,6 +12,7 @@ import type { MessageLog, NewMessage } from '../messages/message-log';
 import { type NotifierMetrics, reasonLabel } from '../metrics/notifier.metrics';
 import type { RenderedMessage, TemplateService } from '../templates/template.service';
 import type { DestinationResolver } from './destination.resolver';
+import type { MessageClaims } from './message-claims';
 import type { DedupeVerdict, MessageLocks } from './message-locks';
 import type { CarrierTry, MessageSender, SendResult } from './message-sender';
 
@@ -45,7 +46,9 @@ export class SendLaterError extends DomainError {
 /**
  * Sends one requested message: idempotent per message id and dedupeKey,
  * never after its notAfter, retried (in process, then through the bus) while
- * every carrier fails, with each step on the message log's timeline.
+ * every carrier fails, with each step on the message log's timeline. One
+ * delivery at a time works on a message: the Redis lock first, and the message
+ * log row's claim (which still holds while Redis is down).
  */
 export class DispatchService {
   constructor(
@@ -58,6 +61,7 @@ export class DispatchService {
     private readonly metrics: NotifierMetrics,
     private readonly logger: Logger,
     private readonly locks: MessageLocks,
+    private readonly claims: MessageClaims,
     private readonly options: DispatchOptions,
   ) {}
 
@@ -132,15 +136,23 @@ export class DispatchService {
     // One statement for the common case: the row goes in already `sending`, first attempt counted.
     const inserted = await this.log.insertSending(stored, this.clock.now());
     if (inserted === 'duplicate') return this.duplicate(id);
-    if (inserted === 'exists') {
-      // A redelivery, a retry from the bus, or a message queued over HTTP.
+    // A redelivery, a retry from the bus, a republish, or a message queued over HTTP: the row is
+    // taken only if no other delivery holds it (the insert above was this delivery's claim).
+    if (inserted === 'exists' && !(await this.claims.claim(id))) {
       const existing = await this.log.statusOf(id);
       if (!existing || TERMINAL_STATUSES.includes(existing.status)) {
         this.logger.debug({ messageId: id, status: existing?.status }, 'message already handled');
         return;
       }
+      this.logger.debug({ messageId: id }, 'message claimed by another delivery; handing it back');
+      throw new SendLaterError('another delivery of this message is being worked on');
     }
-    await this.sendUntilDone(request, to, rendered, deadline, meta, inserted === 'inserted');
+    const letGo = this.claims.keep(id);
+    try {
+      await this.sendUntilDone(request, to, rendered, deadline, meta, inserted === 'inserted');
+    } finally {
+      letGo();
+    }
   }
 
   private async sendUntilDone(

@@ -72,7 +72,9 @@ export class MessageLocks {
 
   /**
    * The lock (and the dedupeKey's verdict), or undefined when another worker holds the lock.
-   * Fails open (logged) when Redis is unavailable: the message log's unique indexes still hold.
+   * Fails open (logged) when Redis is unavailable: the message log row's claim
+   * (`MessageClaims`) still keeps one worker per message, its unique indexes one message per
+   * dedupeKey.
    */
   async acquire(messageId: string, dedupeKey?: string): Promise<HeldLock | undefined> {
     const key = `lock:message:${messageId}`;
