@@ -71,6 +71,17 @@ interface ResendOptions {
 const STALE_RETRIES = 3;
 
 /**
+ * Whether a challenge is the account's own (identity's sign-in, step-up, phone verification or
+ * reset, started over the bus), so that its checks count towards the account's consecutive
+ * failures and its success clears them, and its sign-in codes count as unrequested (C8). A
+ * storefront's challenge names an account its caller chose: it must not reset that account's
+ * count (unlimited guesses at its sign-in) nor add to it (locking anyone's sign-in).
+ */
+function ownedByAccount(record: ChallengeRecord): boolean {
+  return record.origin === 'bus' && record.accountId !== undefined;
+}
+
+/**
  * The challenge use cases: start, check, resend, read, report, and reacting
  * to failed deliveries and expiry. Shared by the HTTP API and the bus
  * handlers, so both behave the same.
@@ -142,7 +153,7 @@ export class ChallengeService {
       gates,
       nowMs: now,
       ...(pump ? { pump } : {}),
-      ...(input.purpose === 'sign_in' && input.accountId
+      ...(input.purpose === 'sign_in' && input.accountId && caller.via === 'bus'
         ? {
             unrequested: {
               keys: unrequestedKeys(input.accountId),
@@ -200,9 +211,10 @@ export class ChallengeService {
         ...(input.purpose ? { purpose: input.purpose } : {}),
         ...(input.ref ? { ref: input.ref } : {}),
         ...(record.accountId ? { accountId: record.accountId } : {}),
+        accountCounts: ownedByAccount(record),
         account: this.config.account,
         ...(record.prefix ? { verified: this.pumping.verifiedKey(record.prefix, now) } : {}),
-        ...(record.accountId && record.purpose === 'sign_in'
+        ...(record.accountId && record.purpose === 'sign_in' && ownedByAccount(record)
           ? { unrequested: unrequestedKeys(record.accountId) }
           : {}),
       });
@@ -604,7 +616,7 @@ export class ChallengeService {
   }
 
   private async noteSignInCode(record: ChallengeRecord): Promise<void> {
-    if (record.purpose !== 'sign_in' || !record.accountId) return;
+    if (record.purpose !== 'sign_in' || !record.accountId || !ownedByAccount(record)) return;
     try {
       const count = await this.signals.noteSignInCode(record.accountId);
       if (count > 0) {

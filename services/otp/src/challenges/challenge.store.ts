@@ -34,6 +34,8 @@ local status, digest, exp, left, purpose, ref, id = f[1], f[2] or '', tonumber(f
 local now = tonumber(ARGV[3])
 local limit = tonumber(ARGV[7])
 local hasAccount = ARGV[10] == '1'
+-- Only the account's own challenges (identity's, over the bus) count towards or clear its failures (C8).
+local counts = hasAccount and ARGV[12] == '1'
 -- Bound to purpose and reference (C6): another flow's code is "not found" and costs nothing.
 if ARGV[4] ~= '' and purpose ~= ARGV[4] then return {'not_found', 0, 0, 0} end
 if ARGV[6] == '1' and ref ~= ARGV[5] then return {'not_found', 0, 0, 0} end
@@ -61,18 +63,18 @@ if ARGV[2] == '1' then
   -- Single use (C5): the digest goes with the approval, so a second right code finds nothing.
   redis.call('HSET', ch, 'status', 'approved', 'digest', '', 'approvedAt', ARGV[3])
   redis.call('ZREM', KEYS[2], id)
-  if hasAccount then redis.call('DEL', KEYS[3]) end
+  if counts then redis.call('DEL', KEYS[3]) end
   -- Conversion of the number's prefix (pumping signal), and the sign-in "unrequested codes" count.
   if ARGV[11] ~= '' then
     redis.call('INCR', KEYS[4])
     redis.call('PEXPIRE', KEYS[4], ARGV[11])
   end
-  if hasAccount and purpose == 'sign_in' then redis.call('DEL', KEYS[5], KEYS[6]) end
+  if counts and purpose == 'sign_in' then redis.call('DEL', KEYS[5], KEYS[6]) end
   return {'approved', left, 0, 0}
 end
 left = left - 1
 local fails, lockTtl = 0, 0
-if hasAccount then
+if counts then
   fails = redis.call('INCR', KEYS[3])
   if fails >= limit then
     if fails == limit then redis.call('PEXPIRE', KEYS[3], ARGV[9]) end
@@ -264,7 +266,13 @@ export interface CheckRequest {
   purpose?: ChallengePurpose;
   /** When set, the challenge's ref must equal it (undefined ref = none). */
   ref?: { value: string | undefined };
+  /** The challenge's account: a sign-in is refused while the account is locked. */
   accountId?: string;
+  /**
+   * Whether this check counts towards the account's consecutive failures, and a success clears
+   * them and its unrequested sign-in codes (C8): only for the account's own challenges (the bus).
+   */
+  accountCounts: boolean;
   account: { failureLimit: number; failureWindowMs: number; lockMs: number };
   /** Where an approval is counted for the number's prefix (pumping conversion). */
   verified?: { key: string; ttlMs: number };
@@ -443,6 +451,7 @@ export class RedisChallengeStore implements ChallengeStore {
           r.account.lockMs,
           r.accountId ? '1' : '0',
           r.verified ? r.verified.ttlMs : '',
+          r.accountCounts ? '1' : '0',
         ],
       ).then((answer) => {
         const reply = answer as [string, number, number, number];

@@ -35,8 +35,10 @@ const secretAad = (id: string, accountId: string) => `totp|${id}|${accountId}`;
 /**
  * TOTP authenticators and backup codes (SECURITY C10, C11), in PostgreSQL.
  * Every attempt passes the account's sign-in lock and a per-account attempt
- * window first (atomic in Redis); a success gives its slot back and clears the
- * account's failure count, a failure counts towards the lock (C8).
+ * window first (atomic in Redis); a success gives its slot back. A verification
+ * (identity, over the bus) also clears the account's failure count on success
+ * and counts towards the lock on failure (C8); an enrolment's confirmation (a
+ * storefront's HTTP call) does neither.
  */
 export class FactorService {
   constructor(
@@ -104,7 +106,9 @@ export class FactorService {
         await this.alert(m, accountId, 'security.authenticator_added', `otp:totp-added:${id}`);
         return true;
       }));
-    await this.finishAttempt(accountId, 'totp_confirm', attempt, accepted);
+    // An enrolment is the storefront's HTTP call for an account it names: its codes neither
+    // count towards nor clear the account's sign-in failures (C8), only its attempt window.
+    await this.finishAttempt(accountId, 'totp_confirm', attempt, accepted, false);
     return { id, status: 'confirmed' };
   }
 
@@ -126,7 +130,7 @@ export class FactorService {
       await this.gates.refund(attempt.gates, attempt.ticket).catch(() => undefined);
       throw error;
     }
-    await this.finishAttempt(accountId, kind, attempt, accepted);
+    await this.finishAttempt(accountId, kind, attempt, accepted, true);
     return { approved: true };
   }
 
@@ -309,17 +313,18 @@ export class FactorService {
     kind: string,
     attempt: { gates: Gate[]; ticket: string; remaining: number },
     accepted: boolean,
+    accountCounts: boolean,
   ) {
     this.metrics.factorChecks.inc({ kind, outcome: accepted ? 'approved' : 'mismatch' });
     if (accepted) {
       await Promise.all([
         this.gates.refund(attempt.gates, attempt.ticket),
-        this.failures.clear(accountId),
+        accountCounts ? this.failures.clear(accountId) : undefined,
       ]).catch((e: unknown) => this.logger.warn({ err: e }, 'factor success bookkeeping failed'));
       return;
     }
-    const { failures } = await this.failures.fail(accountId);
-    if (failures === this.config.account.failureLimit) {
+    const failures = accountCounts ? (await this.failures.fail(accountId)).failures : 0;
+    if (accountCounts && failures === this.config.account.failureLimit) {
       this.logger.warn({ accountId, failures }, 'account sign-in locked');
       await this.messenger
         .alert(

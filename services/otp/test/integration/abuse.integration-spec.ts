@@ -1,11 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import {
   challengeLockedV1,
+  checkChallengeV1,
   notificationDroppedV1,
   notificationFailedV1,
+  resendChallengeV1,
+  startChallengeV1,
 } from '@phonegate/contracts';
+import type { DomainError } from '@phonegate/platform';
 import { eventually } from '@phonegate/platform/testing';
 import { numberBlock } from '../../src/limits/phone-policy';
+import { oathtool } from '../support/oathtool';
 import { failureOf, OtpHarness, usNumber, wrongCode } from '../support/otp-harness';
 
 /** SECURITY C8, S3, S4 and channel fallback, with small limits so the tests stay short. */
@@ -32,31 +37,44 @@ describe('otp abuse limits, pumping signals, account lockout and fallback', () =
     h.inject('POST', `/v1/verifications/${id}/check`, { code });
   const start = (body: Record<string, unknown>) => h.inject('POST', '/v1/verifications', body);
 
+  const bus = () => h.identity.events;
+  /** identity's sign-in challenge for an account (over the bus): its id, reference and code. */
+  async function signIn(accountId: string) {
+    const ref = randomUUID();
+    const { id } = await bus().request(startChallengeV1, {
+      purpose: 'sign_in',
+      channel: 'sms',
+      to: usNumber(),
+      accountId,
+      ref,
+    });
+    return { id, ref, code: await h.code(id) };
+  }
+  /** A bus check's answer: `approved`, or the refusal's code and Retry-After. */
+  const busCheck = (c: { id: string; ref: string }, code: string) =>
+    bus()
+      .request(checkChallengeV1, { challengeId: c.id, code, purpose: 'sign_in', ref: c.ref })
+      .then(
+        (view) => ({ code: view.status, retryAfter: undefined as unknown }),
+        (e: DomainError) => ({ code: e.code, retryAfter: e.extra['retryAfter'] }),
+      );
+  const failures = async (accountId: string) =>
+    Number((await h.runtime.redis.get(`af:${accountId}`)) ?? 0);
+
   it('locks sign-in for the account after N consecutive failures across challenges; a resend does not reset it; success clears it', async () => {
     const accountId = randomUUID();
-    const a = await h.startVerification({
-      to: usNumber(),
-      channel: 'sms',
-      purpose: 'sign_in',
-      accountId,
-    });
-    for (let i = 0; i < 5; i++) await check(a.id, wrongCode(a.code));
-    const b = await h.startVerification({
-      to: usNumber(),
-      channel: 'sms',
-      purpose: 'sign_in',
-      accountId,
-    });
-    expect((await check(b.id, wrongCode(b.code))).json().code).toBe('code_mismatch');
+    const a = await signIn(accountId);
+    for (let i = 0; i < 5; i++) await busCheck(a, wrongCode(a.code));
+    const b = await signIn(accountId);
+    expect((await busCheck(b, wrongCode(b.code))).code).toBe('code_mismatch');
     h.clock.advance(30_000);
-    expect((await h.inject('POST', `/v1/verifications/${b.id}/resend`, {})).statusCode).toBe(202);
+    expect(await bus().request(resendChallengeV1, { challengeId: b.id })).toMatchObject({
+      sends: 2,
+    });
     const bCode = await h.code(b.id, 2);
     // The seventh failure reaches the limit.
-    expect((await check(b.id, wrongCode(bCode))).json().code).toBe('code_mismatch');
-    const refused = await check(b.id, bCode);
-    expect(refused.statusCode).toBe(429);
-    expect(refused.json().code).toBe('account_locked');
-    expect(Number(refused.headers['retry-after'])).toBe(3600);
+    expect((await busCheck(b, wrongCode(bCode))).code).toBe('code_mismatch');
+    expect(await busCheck(b, bCode)).toEqual({ code: 'account_locked', retryAfter: 3600 });
     const blocked = await start({ to: usNumber(), channel: 'sms', purpose: 'sign_in', accountId });
     expect(blocked.statusCode).toBe(429);
     expect(blocked.json().code).toBe('account_locked');
@@ -74,16 +92,70 @@ describe('otp abuse limits, pumping signals, account lockout and fallback', () =
     expect(h.events(challengeLockedV1).some((e) => e.challengeId === a.id)).toBe(true);
 
     // Only sign-in is locked; a success elsewhere for the account clears the count.
-    const phone = await h.startVerification({
-      to: usNumber(),
-      channel: 'sms',
+    const phone = await bus().request(startChallengeV1, {
       purpose: 'phone_verification',
+      channel: 'sms',
+      to: usNumber(),
       accountId,
     });
-    expect((await check(phone.id, phone.code)).statusCode).toBe(200);
-    expect(
-      (await start({ to: usNumber(), channel: 'sms', purpose: 'sign_in', accountId })).statusCode,
-    ).toBe(201);
+    await bus().request(checkChallengeV1, {
+      challengeId: phone.id,
+      code: await h.code(phone.id),
+      purpose: 'phone_verification',
+    });
+    expect(await failures(accountId)).toBe(0);
+    expect((await signIn(accountId)).id).toBeDefined();
+  });
+
+  it("a storefront's challenges and enrolments naming the account neither count towards nor clear its failures (C8)", async () => {
+    const accountId = randomUUID();
+    const a = await signIn(accountId);
+    for (let i = 0; i < 5; i++) await busCheck(a, wrongCode(a.code));
+    expect(await failures(accountId)).toBe(5);
+
+    // An approved HTTP challenge for the account (the caller chose the account and the number).
+    for (const purpose of ['sign_in', 'phone_verification', 'custom']) {
+      const shop = await h.startVerification({
+        to: usNumber(),
+        channel: 'sms',
+        purpose,
+        accountId,
+      });
+      expect((await check(shop.id, shop.code)).statusCode).toBe(200);
+    }
+    expect(await failures(accountId)).toBe(5);
+    // Wrong codes on HTTP challenges lock those challenges, not the account.
+    const shop = await h.startVerification({
+      to: usNumber(),
+      channel: 'sms',
+      purpose: 'step_up',
+      accountId,
+    });
+    const answers = [];
+    for (let i = 0; i < 5; i++)
+      answers.push((await check(shop.id, wrongCode(shop.code))).statusCode);
+    expect(answers).toEqual([422, 422, 422, 422, 429]);
+    expect(await failures(accountId)).toBe(5);
+
+    // A TOTP enrolment's confirmation over HTTP, wrong then right.
+    const enrolled = (
+      await h.inject('POST', `/v1/accounts/${accountId}/authenticators/totp`, {})
+    ).json<{ id: string; secret: string }>();
+    const confirm = (code: string) =>
+      h.inject('POST', `/v1/accounts/${accountId}/authenticators/totp/${enrolled.id}/confirm`, {
+        code,
+      });
+    const totp = oathtool(enrolled.secret, h.clock.nowMs());
+    expect((await confirm(wrongCode(totp))).statusCode).toBe(422);
+    expect((await confirm(totp)).statusCode).toBe(200);
+    expect(await failures(accountId)).toBe(5);
+
+    // The account's own checks still count, and its own success clears them.
+    const b = await signIn(accountId);
+    expect((await busCheck(b, wrongCode(b.code))).code).toBe('code_mismatch');
+    expect(await failures(accountId)).toBe(6);
+    expect((await busCheck(b, b.code)).code).toBe('approved');
+    expect(await failures(accountId)).toBe(0);
   });
 
   it('refuses denied calling codes before anything is sent, and applies the per-country daily ceiling', async () => {

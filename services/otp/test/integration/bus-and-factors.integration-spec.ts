@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import {
   checkChallengeV1,
@@ -12,15 +11,7 @@ import {
 import { DomainError } from '@phonegate/platform';
 import { eventually } from '@phonegate/platform/testing';
 import { OtpHarness, usNumber, wrongCode } from '../support/otp-harness';
-
-/** A TOTP code from Debian's oathtool (an independent RFC 6238 implementation) at a given time. */
-function oathtool(base32Secret: string, atMs: number): string {
-  const when = new Date(atMs)
-    .toISOString()
-    .replace('T', ' ')
-    .replace(/\.\d+Z$/, ' UTC');
-  return execFileSync('oathtool', ['--totp', '-b', base32Secret, '--now', when]).toString().trim();
-}
+import { oathtool } from '../support/oathtool';
 
 async function remoteError(promise: Promise<unknown>): Promise<DomainError> {
   try {

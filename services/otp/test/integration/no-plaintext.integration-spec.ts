@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { notificationFailedV1, startChallengeV1, verifyFactorV1 } from '@phonegate/contracts';
 import { TEST_INFRA } from '@phonegate/platform/testing';
@@ -6,14 +5,7 @@ import * as amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { OtpHarness, usNumber, wrongCode } from '../support/otp-harness';
-
-function oathtool(secret: string, atMs: number): string {
-  const when = new Date(atMs)
-    .toISOString()
-    .replace('T', ' ')
-    .replace(/\.\d+Z$/, ' UTC');
-  return execFileSync('oathtool', ['--totp', '-b', secret, '--now', when]).toString().trim();
-}
+import { oathtool } from '../support/oathtool';
 
 /** Every key under the prefix, with its value read by type and its DUMP (SECURITY C2). */
 async function dumpRedis(prefix: string): Promise<string> {
