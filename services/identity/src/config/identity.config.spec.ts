@@ -13,6 +13,9 @@ describe('loadIdentityConfig', () => {
     expect(c.IDENTITY_IP_COUNTRIES).toContainEqual({ cidr: '203.0.113.0/24', country: 'AU' });
     expect(c.API_KEYS[0]?.scopes).toContain('storefront');
     expect(c.JWT_KEYS.activeKeyId).toBe('dev1');
+    expect(c.IDENTITY_RESET_SEND_ATTEMPTS).toBe(6);
+    expect(c.IDENTITY_RESET_SEND_RETRY).toBe(5_000);
+    expect(c.IDENTITY_RESET_SWEEP_INTERVAL).toBe(1_000);
   });
 
   it('names every bad variable', () => {
@@ -22,11 +25,13 @@ describe('loadIdentityConfig', () => {
         PORT: 'abc',
         IDENTITY_SESSION_TTL: 'soon',
         JWT_ACTIVE_KEY_ID: 'nope',
+        IDENTITY_RESET_SWEEP_INTERVAL: '0s',
       });
       throw new Error('no error');
     } catch (error) {
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as ConfigError).problems.map((p) => p.variable).sort()).toEqual([
+        'IDENTITY_RESET_SWEEP_INTERVAL',
         'IDENTITY_SESSION_TTL',
         'PORT',
       ]);

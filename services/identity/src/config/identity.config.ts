@@ -50,6 +50,10 @@ const ipCountryTable = (fallback: string) =>
       return out;
     });
 
+/** A duration with a floor (a 0 interval would spin). */
+const durationAtLeast = (fallback: string, minMs: number) =>
+  env.duration(fallback).pipe(z.number().min(minMs, `must be at least ${minMs} ms`));
+
 const keyIdOrUndefined = z
   .string()
   .regex(/^[A-Za-z0-9_-]{1,16}$/)
@@ -100,6 +104,12 @@ export function identityConfigSchema(production: boolean) {
       IDENTITY_STEP_UP_TTL: env.duration('10m'),
       IDENTITY_STEP_UP_WINDOW: env.duration('5m'),
       IDENTITY_RESET_TTL: env.duration('10m'),
+      /** Tries to send a reset's code (the first right after the answer) before it is given up. */
+      IDENTITY_RESET_SEND_ATTEMPTS: env.int(6, 1, 20),
+      /** Wait before the second try; doubled before each next one. */
+      IDENTITY_RESET_SEND_RETRY: durationAtLeast('5s', 100),
+      /** How often each instance looks for reset codes due to be sent again (or left by a stopped instance). */
+      IDENTITY_RESET_SWEEP_INTERVAL: durationAtLeast('1s', 50),
 
       IDENTITY_SIGNIN_FAILURE_WINDOW: env.duration('15m'),
       IDENTITY_SIGNIN_MAX_FAILURES_PER_ACCOUNT: env.int(10, 1),

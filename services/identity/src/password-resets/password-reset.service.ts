@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { Clock, DomainError, type Logger, PLATFORM_LOGGER } from '@phonegate/platform';
 import type { Redis } from 'ioredis';
 import { DataSource, IsNull } from 'typeorm';
@@ -18,7 +18,6 @@ import { CodeAccounting } from '../security/code-accounting';
 import type { PasswordHasher } from '../security/password-hasher';
 import { queueAlert } from '../security/security-alerts';
 import { AttemptLimiter, keyPart } from '../security/signin-throttle';
-import { JsonStore } from '../shared/json-store';
 import {
   EVENT_OUTBOX,
   IDENTITY_CONFIG,
@@ -26,28 +25,27 @@ import {
   OTP_GATEWAY,
   PASSWORD_HASHER,
 } from '../tokens';
-
-/** A reset in Redis (IDENTITY_RESET_TTL). A decoy has no account and never succeeds. */
-interface ResetRecord {
-  accountId: string | null;
-  challengeId: string | null;
-  /** A real reset whose code is being sent (the otp reply, with the challenge id, is on its way). */
-  sending?: boolean;
-  /** Wrong codes on a decoy (the otp service counts a real one's). */
-  decoyAttempts: number;
-  /** Epoch ms a decoy's imaginary code expires, like a real one's (the otp service's reset TTL). */
-  codeExpiresAt: number;
-}
+import { afterSendFailure, sendLeaseMs } from './reset-delivery';
+import { type ResetRecord, ResetStore } from './reset.store';
 
 /** Mirrors the otp service's per-challenge attempt limit (C7), for decoys. */
 const DECOY_ATTEMPTS = 5;
 
 export type ResetRequest = { email: string } | { phone: string; country?: string };
 
+/** Sends taken by one sweep of one instance at the most. */
+const SWEEP_BATCH = 50;
+
 @Injectable()
-export class PasswordResetService {
-  private readonly resets: JsonStore<ResetRecord>;
+export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
+  private readonly resets: ResetStore;
   private readonly limiter: AttemptLimiter;
+  private readonly leaseMs: number;
+  private sweeper: NodeJS.Timeout | undefined;
+  private sweeping = false;
+  private stopping = false;
+  /** Sends under way, waited for at shutdown (before Redis and the database close). */
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
     private readonly db: DataSource,
@@ -60,15 +58,32 @@ export class PasswordResetService {
     @Inject(PLATFORM_LOGGER) private readonly logger: Logger,
     private readonly codes: CodeAccounting,
   ) {
-    this.resets = new JsonStore(redis, 'reset');
+    this.resets = new ResetStore(redis);
     this.limiter = new AttemptLimiter(redis, config.IDENTITY_RESET_WINDOW);
+    this.leaseMs = sendLeaseMs(config.IDENTITY_OTP_TIMEOUT);
+  }
+
+  onModuleInit(): void {
+    this.sweeper = setInterval(
+      () => this.track(this.sweep()),
+      this.config.IDENTITY_RESET_SWEEP_INTERVAL,
+    );
+    this.sweeper.unref();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.sweeper);
+    await Promise.all([...this.inFlight]);
   }
 
   /**
    * Always 202 {resetId}, with the same work in the request whether or not an
    * account matches (S6): one indexed lookup and one Redis write. The code is
    * sent after the answer, so its round trip to the otp service cannot be
-   * timed; for no account a decoy reset is stored and nothing is sent.
+   * timed; for no account a decoy reset is stored and nothing is sent. The
+   * send is stored with the reset: if the otp service cannot be reached, or
+   * this process stops first, a sweep sends it again (IDENTITY_RESET_SEND_*).
    */
   async request(input: ResetRequest, clientIp: string | undefined) {
     const byEmail = 'email' in input;
@@ -97,43 +112,98 @@ export class PasswordResetService {
         )?.accountId ?? null);
     const resetId = randomUUID();
     const ttl = this.config.IDENTITY_RESET_TTL;
-    await this.resets.put(
-      resetId,
-      {
-        accountId,
-        challengeId: null,
-        decoyAttempts: 0,
-        codeExpiresAt: this.clock.nowMs() + ttl,
-        ...(accountId ? { sending: true } : {}),
-      },
-      ttl,
-    );
+    const now = this.clock.nowMs();
+    const record: ResetRecord = {
+      accountId,
+      state: accountId ? 'sending' : 'sent',
+      challengeId: null,
+      sendAttempts: 0,
+      ...(accountId && clientIp ? { clientIp } : {}),
+      decoyAttempts: 0,
+      codeExpiresAt: now + ttl,
+    };
     if (accountId) {
-      setImmediate(() => {
-        this.send(resetId, accountId, clientIp).catch(async (error: unknown) => {
-          this.logger.warn(
-            { resetId, err: error instanceof Error ? error.message : String(error) },
-            'reset code not sent',
-          );
-          const record = await this.resets.get(resetId).catch(() => undefined);
-          if (record)
-            await this.resets
-              .replace(resetId, { ...record, sending: false })
-              .catch(() => undefined);
-        });
-      });
+      // Held by this process for the lease; a sweep takes it if the send below never ends.
+      await this.resets.accept(resetId, record, ttl, now + this.leaseMs);
+      setImmediate(() => this.track(this.deliver(resetId)));
+    } else {
+      await this.resets.put(resetId, record, ttl);
     }
     return { resetId };
   }
 
-  /** Sends the reset code to the verified primary number (SMS, or voice for a fixed line), else to the e-mail. */
+  /** Sends due again (a failed try, or a send left by a stopped process). */
+  private async sweep(): Promise<void> {
+    if (this.sweeping || this.stopping) return;
+    this.sweeping = true;
+    try {
+      const due = await this.resets.claim(this.clock.nowMs(), this.leaseMs, SWEEP_BATCH);
+      await Promise.all(due.map((resetId) => this.deliver(resetId)));
+    } catch (error) {
+      this.logger.warn({ err: message(error) }, 'reset send sweep failed');
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  /** One try to send a reset's code; a failed try is scheduled again or, at the end, the reset marked failed. Never throws. */
+  private async deliver(resetId: string): Promise<void> {
+    try {
+      const record = await this.resets.get(resetId);
+      if (!record?.accountId || record.state !== 'sending') {
+        await this.resets.settle(resetId);
+        return;
+      }
+      const attempt = record.sendAttempts + 1;
+      try {
+        const challengeId = await this.send(resetId, record.accountId, record.clientIp);
+        await this.resets.replace(resetId, {
+          ...record,
+          state: 'sent',
+          challengeId,
+          sendAttempts: attempt,
+        });
+        await this.resets.settle(resetId);
+      } catch (error) {
+        const next = afterSendFailure(error, attempt, {
+          attempts: this.config.IDENTITY_RESET_SEND_ATTEMPTS,
+          retryMs: this.config.IDENTITY_RESET_SEND_RETRY,
+        });
+        if ('retryInMs' in next) {
+          this.logger.warn(
+            { resetId, attempt, retryInMs: next.retryInMs, err: message(error) },
+            'reset code not sent; will try again',
+          );
+          await this.resets.replace(resetId, { ...record, sendAttempts: attempt });
+          await this.resets.reschedule(resetId, this.clock.nowMs() + next.retryInMs);
+        } else {
+          this.logger.error(
+            { resetId, attempt, reason: next.giveUp, err: message(error) },
+            'reset code not sent; given up',
+          );
+          await this.resets.replace(resetId, { ...record, state: 'failed', sendAttempts: attempt });
+          await this.resets.settle(resetId);
+        }
+      }
+    } catch (error) {
+      // Redis unreachable: the send stays queued, held for the lease, and a later sweep tries again.
+      this.logger.warn({ resetId, err: message(error) }, 'reset send bookkeeping failed');
+    }
+  }
+
+  private track(work: Promise<void>): void {
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
+  }
+
+  /** Sends the reset code to the verified primary number (SMS, or voice for a fixed line), else to the e-mail; answers the challenge id. */
   private async send(
     resetId: string,
     accountId: string,
     clientIp: string | undefined,
-  ): Promise<void> {
+  ): Promise<string> {
     const account = await this.db.getRepository(AccountEntity).findOneBy({ id: accountId });
-    if (!account) return;
+    if (!account) throw new DomainError('not_found', 'The account of this reset is gone.');
     const phone = primaryPhone(await phonesOf(this.db, accountId));
     const policy = {
       smsLineTypes: this.config.IDENTITY_SMS_LINE_TYPES,
@@ -154,10 +224,8 @@ export class PasswordResetService {
       locale: account.locale,
       ...(clientIp ? { clientIp } : {}),
     });
-    const record = await this.resets.get(resetId);
-    if (record)
-      await this.resets.replace(resetId, { ...record, challengeId: challenge.id, sending: false });
     this.logger.info({ resetId, challengeId: challenge.id, channel }, 'reset code sent');
+    return challenge.id;
   }
 
   /** Sets the new password; every session and remembered device is revoked and the e-mail told. */
@@ -165,7 +233,10 @@ export class PasswordResetService {
     const record = /^[0-9a-f-]{36}$/i.test(resetId) ? await this.settled(resetId) : undefined;
     if (!record)
       throw new DomainError('code_expired', 'This reset has expired; ask for a new one.');
-    if (!record.accountId || !record.challengeId) return this.decoyAttempt(resetId, record);
+    if (record.state === 'sending') throw await this.stillSending(resetId);
+    // A reset whose code was never sent (given up) can never succeed: it answers like a decoy.
+    if (!record.accountId || record.state !== 'sent' || !record.challengeId)
+      return this.decoyAttempt(resetId, record);
     const account = await this.db.getRepository(AccountEntity).findOneBy({ id: record.accountId });
     if (!account) return this.decoyAttempt(resetId, record);
 
@@ -208,14 +279,28 @@ export class PasswordResetService {
     return { resetId, status: 'completed' as const };
   }
 
-  /** The reset, once its code has left (a person can read a code before the otp reply is stored). */
+  /**
+   * The reset, once a try to send its code has ended (a person can read a
+   * code before the otp reply is stored), or still `sending` after one otp
+   * deadline when the tries go on.
+   */
   private async settled(resetId: string): Promise<ResetRecord | undefined> {
     const deadline = this.clock.nowMs() + this.config.IDENTITY_OTP_TIMEOUT + 500;
     for (;;) {
       const record = await this.resets.get(resetId);
-      if (!record?.sending || this.clock.nowMs() > deadline) return record;
+      if (record?.state !== 'sending' || this.clock.nowMs() > deadline) return record;
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
+  }
+
+  /** 503 while the code has not left yet: it will be tried again, then a code can be typed. */
+  private async stillSending(resetId: string): Promise<DomainError> {
+    const dueAt = (await this.resets.sendDueAt(resetId)) ?? this.clock.nowMs();
+    return new DomainError(
+      'service_unavailable',
+      'The reset code has not been sent yet; try again shortly.',
+      { retryAfter: Math.max(1, Math.ceil((dueAt - this.clock.nowMs()) / 1000)) },
+    );
   }
 
   /** A decoy answers like a real reset with a wrong code, down to the attempt limit. */
@@ -238,4 +323,8 @@ export class PasswordResetService {
       attemptsRemaining: DECOY_ATTEMPTS - attempts,
     });
   }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -1,0 +1,101 @@
+import type { Redis } from 'ioredis';
+import { guard, JsonStore } from '../shared/json-store';
+
+/**
+ * A reset in Redis (IDENTITY_RESET_TTL). A decoy has no account and never
+ * succeeds. `sending`: the code is on its way, tried again until it leaves or
+ * IDENTITY_RESET_SEND_ATTEMPTS run out (`failed`, a clear end: nothing was sent).
+ */
+export interface ResetRecord {
+  accountId: string | null;
+  state: 'sending' | 'sent' | 'failed';
+  challengeId: string | null;
+  /** Tries to send the code so far. */
+  sendAttempts: number;
+  /** The requester's address, for the otp service's per-IP limits on every try. */
+  clientIp?: string;
+  /** Wrong codes on a decoy (the otp service counts a real one's). */
+  decoyAttempts: number;
+  /** Epoch ms a decoy's imaginary code expires, like a real one's (the otp service's reset TTL). */
+  codeExpiresAt: number;
+}
+
+/** Reset ids whose code is to be sent, by the epoch ms it is due. */
+const SENDS = 'reset-sends';
+
+/**
+ * Takes up to ARGV[3] sends due at ARGV[1], pushing each back by the lease
+ * ARGV[2], so one sender has it at a time and a sender that stops leaves it
+ * for the next sweep. KEYS: the index.
+ */
+const CLAIM = `
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), id) end
+return due
+`;
+
+/**
+ * Resets and the durable queue of their code sends. A reset is stored with
+ * its send in one step, so an accepted reset is never left without one.
+ */
+export class ResetStore {
+  private readonly records: JsonStore<ResetRecord>;
+
+  constructor(private readonly redis: Redis) {
+    this.records = new JsonStore(redis, 'reset');
+  }
+
+  /** Stores a reset and its send, due at `sendAt` (epoch ms). */
+  async accept(id: string, record: ResetRecord, ttlMs: number, sendAt: number): Promise<void> {
+    const ttl = Math.max(1, Math.round(ttlMs));
+    await guard(
+      this.redis
+        .multi()
+        .set(this.records.key(id), JSON.stringify(record), 'PX', ttl)
+        .zadd(SENDS, sendAt, id)
+        .exec(),
+    );
+  }
+
+  /** Stores a reset with nothing to send. */
+  put(id: string, record: ResetRecord, ttlMs: number): Promise<void> {
+    return this.records.put(id, record, ttlMs);
+  }
+
+  get(id: string): Promise<ResetRecord | undefined> {
+    return this.records.get(id);
+  }
+
+  /** Replaces a reset still there, keeping its time to live. */
+  replace(id: string, record: ResetRecord): Promise<boolean> {
+    return this.records.replace(id, record);
+  }
+
+  /** Reads and deletes: of concurrent takers only one gets the reset. */
+  take(id: string): Promise<ResetRecord | undefined> {
+    return this.records.take(id);
+  }
+
+  /** The sends due at `nowMs`, each now held for `leaseMs` by the caller. */
+  async claim(nowMs: number, leaseMs: number, limit: number): Promise<string[]> {
+    return (await guard(
+      this.redis.eval(CLAIM, 1, SENDS, String(nowMs), String(leaseMs), String(limit)),
+    )) as string[];
+  }
+
+  /** Moves a send to `at` (epoch ms). */
+  async reschedule(id: string, at: number): Promise<void> {
+    await guard(this.redis.zadd(SENDS, at, id));
+  }
+
+  /** Epoch ms the reset's send is due (or held until), if one is queued. */
+  async sendDueAt(id: string): Promise<number | undefined> {
+    const score = await guard(this.redis.zscore(SENDS, id));
+    return score === null ? undefined : Number(score);
+  }
+
+  /** Ends a reset's send (sent, given up, or the reset is gone). */
+  async settle(id: string): Promise<void> {
+    await guard(this.redis.zrem(SENDS, id));
+  }
+}
