@@ -1,10 +1,12 @@
 import { Body, Controller, Delete, HttpCode, Param, Post, Put, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { Scopes, zodBody } from '@phonegate/platform';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { clientIp } from '../shared/client-ip';
 import { ApiProblems, ApiZodBody } from '../shared/openapi';
+import { stepUpProof } from '../two-step/two-step.controller';
 import { PhonesService } from './phones.service';
 
 const phoneChannel = z.enum(['sms', 'voice']);
@@ -98,12 +100,24 @@ export class PhonesController {
   @HttpCode(204)
   @ApiOperation({
     summary: 'Deregister a number',
-    description:
+    description: [
       'A primary hands over to the other verified number (which then carries SMS or voice two-step); with none left, phone two-step is turned off. The e-mail is told.',
+      'Removing the number that carries SMS or voice two-step with no other verified number left is turning two-step off:',
+      'like PUT .../two-step {enabled: false} it needs a step-up approved in the last 5 minutes, given as `stepUpId` (with `code` if not confirmed yet) in the body; without it, 403 step_up_required.',
+    ].join(' '),
+  })
+  @ApiBody({
+    required: false,
+    description: 'Only when the removal turns two-step off',
+    schema: z.toJSONSchema(stepUpProof, { target: 'openapi-3.0', io: 'input' }) as SchemaObject,
   })
   @ApiResponse({ status: 204 })
-  @ApiProblems('not_found')
-  async remove(@Param('accountId') accountId: string, @Param('phoneId') phoneId: string): Promise<void> {
-    await this.phones.remove(accountId, phoneId);
+  @ApiProblems('step_up_required', 'code_mismatch', 'code_expired', 'too_many_attempts', 'not_found')
+  async remove(
+    @Param('accountId') accountId: string,
+    @Param('phoneId') phoneId: string,
+    @Body(zodBody(stepUpProof)) body: z.infer<typeof stepUpProof>,
+  ): Promise<void> {
+    await this.phones.remove(accountId, phoneId, body);
   }
 }

@@ -20,7 +20,8 @@ import type { OtpGateway } from '../otp/otp.gateway';
 import { isDomain, unknownAsExpired, verificationView } from '../otp/otp-errors';
 import { queueAlert } from '../security/security-alerts';
 import { EVENT_OUTBOX, IDENTITY_CONFIG, OTP_GATEWAY } from '../tokens';
-import { afterPhoneRemoved, sameSettings } from '../two-step/two-step.policy';
+import { afterPhoneRemoved, removalTurnsOff, sameSettings } from '../two-step/two-step.policy';
+import { settingsOf, type StepUpProof, stepUpRequired, TwoStepService } from '../two-step/two-step.service';
 import { PhoneEntity } from './phone.entity';
 import { acceptsChannel, type ParsedPhone, parsePhone, type PhoneChannel, type PhonePolicy } from './phone-number';
 
@@ -43,6 +44,7 @@ export class PhonesService {
     @Inject(OTP_GATEWAY) private readonly otp: OtpGateway,
     @Inject(EVENT_OUTBOX) private readonly outbox: EventOutbox,
     @Inject(PLATFORM_LOGGER) private readonly logger: Logger,
+    private readonly twoStep: TwoStepService,
   ) {
     this.policy = { smsLineTypes: config.IDENTITY_SMS_LINE_TYPES, voiceLineTypes: config.IDENTITY_VOICE_LINE_TYPES };
   }
@@ -278,29 +280,42 @@ export class PhonesService {
 
   /**
    * Deregisters a number. A verified primary hands over to the other verified
-   * number; with no verified number left, phone two-step is turned off. The
-   * account's e-mail is told.
+   * number; with no verified number left, phone two-step is turned off, which, like
+   * PUT two-step {enabled: false}, needs a fresh step-up (S8): 403 step_up_required
+   * without one. The account's e-mail is told.
    */
-  async remove(accountId: string, phoneId: string): Promise<void> {
-    await this.db.transaction(async (m) => {
+  async remove(accountId: string, phoneId: string, proof: StepUpProof = {}): Promise<void> {
+    // The step-up (its code, if given, checked by the otp service) before the account's lock.
+    let stepUpChecked = false;
+    if (await this.wouldTurnTwoStepOff(accountId, phoneId)) {
+      await this.twoStep.assertStepUp(accountId, proof);
+      stepUpChecked = true;
+    }
+    const turnedOff = await this.db.transaction(async (m) => {
       const account = await lockAccount(m, accountId);
       const repo = m.getRepository(PhoneEntity);
       const phone = await this.findPhone(m, accountId, phoneId);
+      const left =
+        phone.status === 'verified'
+          ? await repo.find({ where: { accountId, status: 'verified', id: Not(phone.id) }, order: { verifiedAt: 'ASC' } })
+          : [];
+      const current = settingsOf(account);
+      const turnsOff = phone.status === 'verified' && removalTurnsOff(current, left.length);
+      // Again under the lock: a number removed meanwhile may have left this one the last.
+      if (turnsOff && !stepUpChecked) throw stepUpRequired();
       await repo.delete({ accountId, replacesPhoneId: phone.id });
       await repo.delete({ id: phone.id });
-      if (phone.status !== 'verified') return;
+      if (phone.status !== 'verified') return false;
 
       const target = { accountId, email: account.email, locale: account.locale };
       await this.outbox.add(m, phoneRemovedV1, { accountId, phoneId, e164: phone.e164, primary: phone.primary, reason: 'deregistered' });
       await queueAlert(this.outbox, m, target, 'security.phone_removed', { number: maskPhone(phone.e164) }, phone.id);
 
-      const left = await repo.find({ where: { accountId, status: 'verified', id: Not(phone.id) }, order: { verifiedAt: 'ASC' } });
       const heir = left[0];
       if (phone.primary && heir) {
         await repo.update({ id: heir.id }, { primary: true });
         await this.outbox.add(m, phonePrimaryChangedV1, { accountId, phoneId: heir.id, e164: heir.e164, primary: true });
       }
-      const current = { enabled: account.twoStepEnabled, method: account.twoStepMethod, backupMethod: account.twoStepBackupMethod };
       const next = afterPhoneRemoved(current, left.length);
       if (!sameSettings(current, next)) {
         await m.getRepository(AccountEntity).update(
@@ -312,7 +327,20 @@ export class PhonesService {
           await queueAlert(this.outbox, m, target, 'security.two_step_disabled', { reason: 'phone_removed', number: maskPhone(phone.e164) }, `${phone.id}:2sv`);
         }
       }
+      return turnsOff;
     });
+    // A step-up is used once.
+    if (turnedOff && proof.stepUpId) await this.twoStep.spendStepUp(proof.stepUpId);
+  }
+
+  /** Whether removing this number now would turn two-step off (read without the lock; checked again under it). */
+  private async wouldTurnTwoStepOff(accountId: string, phoneId: string): Promise<boolean> {
+    const account = await findAccount(this.db, accountId);
+    const phones = await phonesOf(this.db, accountId);
+    const phone = phones.find((p) => p.id === phoneId);
+    if (!phone) throw phoneNotFound();
+    if (phone.status !== 'verified') return false;
+    return removalTurnsOff(settingsOf(account), phones.filter((p) => p.status === 'verified' && p.id !== phone.id).length);
   }
 
   private async startVerification(account: Recipient, phoneId: string, e164: string, channel: PhoneChannel, clientIp?: string) {

@@ -7,15 +7,19 @@ import { ApiProblems, ApiZodBody } from '../shared/openapi';
 import { TwoStepService } from './two-step.service';
 
 const nonPhoneFactor = z.enum(['totp', 'backup_code']);
-export const twoStepBody = z.object({
-  enabled: z.boolean(),
-  method: twoStepMethod.nullable().optional(),
-  backupMethod: twoStepMethod.nullable().optional(),
+/** A step-up given with a change that needs one (turning two-step off, also by removing the last number). */
+export const stepUpProof = z.object({
   /** A step-up (POST .../two-step/step-up) approved in the last 5 minutes, or with its code here. */
   stepUpId: uuid.optional(),
   code: z.string().trim().min(1).max(64).optional(),
   /** When the step-up code is from an authenticator app or a backup code. */
   factor: nonPhoneFactor.optional(),
+});
+export const twoStepBody = z.object({
+  enabled: z.boolean(),
+  method: twoStepMethod.nullable().optional(),
+  backupMethod: twoStepMethod.nullable().optional(),
+  ...stepUpProof.shape,
 });
 export const stepUpBody = z.object({ channel: z.enum(['sms', 'voice', 'email', 'totp', 'backup_code']).optional() });
 export const stepUpVerifyBody = z.object({ code: z.string().trim().min(1).max(64), factor: nonPhoneFactor.optional() });

@@ -1,4 +1,4 @@
-import { afterPhoneRemoved, firstFactor, needsStepUp, OFF, settingsProblems, signinFactors } from './two-step.policy';
+import { afterPhoneRemoved, firstFactor, needsStepUp, OFF, removalTurnsOff, settingsProblems, signinFactors } from './two-step.policy';
 
 const on = (method: 'sms' | 'voice' | 'email' | 'totp', backupMethod: 'sms' | 'voice' | 'email' | 'totp' | null = null) => ({
   enabled: true,
@@ -30,6 +30,18 @@ describe('afterPhoneRemoved', () => {
   it('drops only a phone backup when the method is not a phone', () => {
     expect(afterPhoneRemoved(on('totp', 'sms'), 0)).toEqual(on('totp'));
     expect(afterPhoneRemoved(on('totp', 'email'), 0)).toEqual(on('totp', 'email'));
+  });
+});
+
+describe('removalTurnsOff', () => {
+  it('is true when phone two-step is on and no other verified number is left', () => {
+    expect(removalTurnsOff(on('sms'), 0)).toBe(true);
+    expect(removalTurnsOff(on('voice', 'totp'), 0)).toBe(true);
+  });
+  it('is false when another verified number takes over, two-step is off, or only a phone backup is dropped', () => {
+    expect(removalTurnsOff(on('sms'), 1)).toBe(false);
+    expect(removalTurnsOff(OFF, 0)).toBe(false);
+    expect(removalTurnsOff(on('totp', 'sms'), 0)).toBe(false);
   });
 });
 

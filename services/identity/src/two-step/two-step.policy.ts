@@ -43,6 +43,15 @@ export function afterPhoneRemoved(current: TwoStepSettings, verifiedLeft: number
   return current;
 }
 
+/**
+ * Whether deregistering a verified number turns two-step off: it is on by SMS or
+ * voice and no other verified number is left to take over. That is turning
+ * two-step off, so it needs the same fresh step-up as PUT two-step {enabled: false} (S8).
+ */
+export function removalTurnsOff(current: TwoStepSettings, verifiedLeft: number): boolean {
+  return current.enabled && !afterPhoneRemoved(current, verifiedLeft).enabled;
+}
+
 /** A sign-in factor a person can be offered: phone channels, e-mail, or a non-phone factor. */
 export type SigninFactor = 'sms' | 'voice' | 'email' | 'totp' | 'backup_code';
 

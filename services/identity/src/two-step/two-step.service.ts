@@ -29,13 +29,17 @@ import {
   type TwoStepSettings,
 } from './two-step.policy';
 
-export interface TwoStepUpdate {
-  enabled: boolean;
-  method?: TwoStepMethod | null;
-  backupMethod?: TwoStepMethod | null;
+/** A step-up given with a request that needs one: its id, and its code unless it was approved before. */
+export interface StepUpProof {
   stepUpId?: string;
   code?: string;
   factor?: 'totp' | 'backup_code';
+}
+
+export interface TwoStepUpdate extends StepUpProof {
+  enabled: boolean;
+  method?: TwoStepMethod | null;
+  backupMethod?: TwoStepMethod | null;
 }
 
 @Injectable()
@@ -166,21 +170,27 @@ export class TwoStepService {
       }
       return Object.assign(locked, { twoStepEnabled: next.enabled, twoStepMethod: next.method, twoStepBackupMethod: next.backupMethod });
     });
-    // A step-up is used once.
-    if (stepUp && input.stepUpId) await this.stepUps.delete(input.stepUpId);
+    if (stepUp && input.stepUpId) await this.spendStepUp(input.stepUpId);
     return twoStepView(updated);
   }
 
-  private async assertStepUp(accountId: string, input: TwoStepUpdate): Promise<void> {
-    const required = () =>
-      new DomainError('step_up_required', 'Confirm with a fresh code first: POST /v1/accounts/{accountId}/two-step/step-up, then send stepUpId (and code).');
-    if (!input.stepUpId) throw required();
+  /**
+   * Refuses (403 step_up_required) unless `input` names a step-up of this account
+   * approved in the last IDENTITY_STEP_UP_WINDOW, or one its code approves now.
+   */
+  async assertStepUp(accountId: string, input: StepUpProof): Promise<void> {
+    if (!input.stepUpId) throw stepUpRequired();
     if (input.code) {
       await this.verifyStepUp(accountId, input.stepUpId, input.code, input.factor);
     }
     const record = await this.stepUps.get(input.stepUpId);
-    if (!record || record.accountId !== accountId || record.approvedAt === null) throw required();
-    if (this.clock.nowMs() - record.approvedAt > this.config.IDENTITY_STEP_UP_WINDOW) throw required();
+    if (!record || record.accountId !== accountId || record.approvedAt === null) throw stepUpRequired();
+    if (this.clock.nowMs() - record.approvedAt > this.config.IDENTITY_STEP_UP_WINDOW) throw stepUpRequired();
+  }
+
+  /** A step-up is used once: call after the change it allowed is committed. */
+  async spendStepUp(stepUpId: string): Promise<void> {
+    await this.stepUps.delete(stepUpId);
   }
 
   private async assertReady(account: AccountEntity, next: TwoStepSettings): Promise<void> {
@@ -221,6 +231,11 @@ export class TwoStepService {
       : { enabled: true, method: phone ? 'sms' : otpFactors.totp ? 'totp' : null, backupMethod: phone && otpFactors.totp ? 'totp' : null };
     return { factors: signinFactors(settings, facts), phone };
   }
+}
+
+/** 403: the change needs a fresh step-up (S8). */
+export function stepUpRequired(): DomainError {
+  return new DomainError('step_up_required', 'Confirm with a fresh code first: POST /v1/accounts/{accountId}/two-step/step-up, then send stepUpId (and code).');
 }
 
 export function settingsOf(a: AccountEntity): TwoStepSettings {

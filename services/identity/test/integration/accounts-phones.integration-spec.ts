@@ -282,27 +282,89 @@ describe('identity: accounts, phones, two-step', () => {
       await h.tap.waitFor((m) => m.envelope.type === 'identity.phone.primary_changed.v1' && m.data['phoneId'] === second.body.phoneId);
     });
 
-    it('deregistering the primary promotes the other (204); removing the last turns phone two-step off and tells the e-mail', async () => {
+    it('deregistering the primary promotes the other (204), with no step-up: the other verified number takes over two-step', async () => {
       const a = await h.account();
       const first = await h.verifiedPhone(a.id);
       const second = await h.verifiedPhone(a.id);
       expect((await h.call('PUT', `/v1/accounts/${a.id}/two-step`, { enabled: true, method: 'sms' })).status).toBe(200);
 
       expect((await h.call('DELETE', `/v1/accounts/${a.id}/phones/${first.phoneId}`)).status).toBe(204);
-      let read = await h.call('GET', `/v1/accounts/${a.id}`);
+      const read = await h.call('GET', `/v1/accounts/${a.id}`);
       expect(read.body.phones).toEqual([expect.objectContaining({ phoneId: second.phoneId, primary: true })]);
       expect(read.body.twoStep).toEqual({ enabled: true, method: 'sms', backupMethod: null });
       await h.tap.waitFor((m) => m.envelope.type === 'identity.phone.primary_changed.v1' && m.data['phoneId'] === second.phoneId);
       await h.tap.waitFor((m) => m.data['to'] === a.email && m.data['template'] === 'security.phone_removed');
+    });
 
-      expect((await h.call('DELETE', `/v1/accounts/${a.id}/phones/${second.phoneId}`)).status).toBe(204);
+    it('removing the last number that carries two-step turns it off (S8): 403 step_up_required without a fresh step-up, 204 with one; the e-mail is told', async () => {
+      const a = await h.account();
+      const phone = await h.verifiedPhone(a.id);
+      expect((await h.call('PUT', `/v1/accounts/${a.id}/two-step`, { enabled: true, method: 'sms' })).status).toBe(200);
+      const url = `/v1/accounts/${a.id}/phones/${phone.phoneId}`;
+
+      const refused = await h.call('DELETE', url);
+      expect(refused.status).toBe(403);
+      expect(refused.body.code).toBe('step_up_required');
+      const stepUp = await h.call('POST', `/v1/accounts/${a.id}/two-step/step-up`, {});
+      expect(stepUp.status).toBe(201);
+      // Started but not confirmed: still refused.
+      expect((await h.call('DELETE', url, { stepUpId: stepUp.body.stepUpId })).body.code).toBe('step_up_required');
+      const code = await h.codeFor(stepUp.body.challenge.id);
+      const wrong = await h.call('DELETE', url, { stepUpId: stepUp.body.stepUpId, code: code === '000000' ? '111111' : '000000' });
+      expect(wrong.status).toBe(422);
+      expect(wrong.body.code).toBe('code_mismatch');
+      let read = await h.call('GET', `/v1/accounts/${a.id}`);
+      expect(read.body.phones).toEqual([expect.objectContaining({ phoneId: phone.phoneId, status: 'verified' })]);
+      expect(read.body.twoStep).toEqual({ enabled: true, method: 'sms', backupMethod: null });
+
+      expect((await h.call('DELETE', url, { stepUpId: stepUp.body.stepUpId, code })).status).toBe(204);
       read = await h.call('GET', `/v1/accounts/${a.id}`);
       expect(read.body.phones).toEqual([]);
       expect(read.body.twoStep).toEqual({ enabled: false, method: null, backupMethod: null });
       const changed = await h.tap.waitFor((m) => m.envelope.type === 'identity.two_step.changed.v1' && m.data['accountId'] === a.id && m.data['reason'] === 'phone_removed');
       expect(changed.data).toMatchObject({ enabled: false });
       await h.tap.waitFor((m) => m.data['to'] === a.email && m.data['template'] === 'security.two_step_disabled');
-      expect((await h.call('DELETE', `/v1/accounts/${a.id}/phones/${second.phoneId}`)).status).toBe(404);
+      expect((await h.call('DELETE', url)).status).toBe(404);
+
+      // A step-up is used once.
+      const again = await h.verifiedPhone(a.id);
+      expect((await h.call('PUT', `/v1/accounts/${a.id}/two-step`, { enabled: true, method: 'voice' })).status).toBe(200);
+      const reused = await h.call('DELETE', `/v1/accounts/${a.id}/phones/${again.phoneId}`, { stepUpId: stepUp.body.stepUpId });
+      expect(reused.status).toBe(403);
+    });
+
+    it('a step-up confirmed before also allows removing the last number; with two-step off, or only a phone backup dropped, none is needed', async () => {
+      const a = await h.account();
+      const phone = await h.verifiedPhone(a.id);
+      expect((await h.call('PUT', `/v1/accounts/${a.id}/two-step`, { enabled: true, method: 'voice' })).status).toBe(200);
+      const stepUp = await h.call('POST', `/v1/accounts/${a.id}/two-step/step-up`, { channel: 'sms' });
+      const code = await h.codeFor(stepUp.body.challenge.id);
+      expect((await h.call('POST', `/v1/accounts/${a.id}/two-step/step-up/${stepUp.body.stepUpId}/verify`, { code })).status).toBe(200);
+      expect((await h.call('DELETE', `/v1/accounts/${a.id}/phones/${phone.phoneId}`, { stepUpId: stepUp.body.stepUpId })).status).toBe(204);
+      expect((await h.call('GET', `/v1/accounts/${a.id}/two-step`)).body).toEqual({ enabled: false, method: null, backupMethod: null });
+
+      const off = await h.account();
+      const offPhone = await h.verifiedPhone(off.id);
+      expect((await h.call('DELETE', `/v1/accounts/${off.id}/phones/${offPhone.phoneId}`)).status).toBe(204);
+
+      const byApp = await h.account();
+      const backup = await h.verifiedPhone(byApp.id);
+      await h.authenticator(byApp.id);
+      expect((await h.call('PUT', `/v1/accounts/${byApp.id}/two-step`, { enabled: true, method: 'totp', backupMethod: 'sms' })).status).toBe(200);
+      expect((await h.call('DELETE', `/v1/accounts/${byApp.id}/phones/${backup.phoneId}`)).status).toBe(204);
+      expect((await h.call('GET', `/v1/accounts/${byApp.id}/two-step`)).body).toEqual({ enabled: true, method: 'totp', backupMethod: null });
+    });
+
+    it('two numbers removed at once without a step-up: one goes (204), the other would turn two-step off (403)', async () => {
+      const a = await h.account();
+      const first = await h.verifiedPhone(a.id);
+      const second = await h.verifiedPhone(a.id);
+      expect((await h.call('PUT', `/v1/accounts/${a.id}/two-step`, { enabled: true, method: 'sms' })).status).toBe(200);
+      const answers = await Promise.all([first, second].map((p) => h.call('DELETE', `/v1/accounts/${a.id}/phones/${p.phoneId}`)));
+      expect(answers.map((r) => r.status).sort()).toEqual([204, 403]);
+      const read = await h.call('GET', `/v1/accounts/${a.id}`);
+      expect(read.body.phones).toHaveLength(1);
+      expect(read.body.twoStep).toEqual({ enabled: true, method: 'sms', backupMethod: null });
     });
   });
 
