@@ -67,13 +67,19 @@ describe('identity: a code verifies only the number it was sent to', () => {
       status: string;
     }[];
 
-  it("path A: a number changed while the old number's code is being checked stays pending; its own code verifies it", async () => {
+  /** An account with a pending number X (its code sent), and a number Y to change it to. */
+  async function pendingNumber() {
     const a = await h.account();
     const [x, y] = [h.phone(), h.phone()];
     const added = await h.call('POST', `/v1/accounts/${a.id}/phones`, { number: x });
     expect(added.status).toBe(202);
-    const phoneId = added.body.phoneId as string;
-    const xCode = await h.codeFor(added.body.verification.challengeId);
+    const challengeId = added.body.verification.challengeId as string;
+    return { a, x, y, phoneId: added.body.phoneId as string, challengeId };
+  }
+
+  it("path A: a number changed while the old number's code is being checked stays pending; its own code verifies it", async () => {
+    const { a, y, phoneId, challengeId } = await pendingNumber();
+    const xCode = await h.codeFor(challengeId);
 
     const paused = pauseAfter('check');
     let changed;
@@ -104,12 +110,7 @@ describe('identity: a code verifies only the number it was sent to', () => {
   });
 
   it("path B: a resend that finishes after a change does not put the old number's challenge back; the old code does not verify the new number", async () => {
-    const a = await h.account();
-    const [x, y] = [h.phone(), h.phone()];
-    const added = await h.call('POST', `/v1/accounts/${a.id}/phones`, { number: x });
-    expect(added.status).toBe(202);
-    const phoneId = added.body.phoneId as string;
-    const xChallenge = added.body.verification.challengeId as string;
+    const { a, y, phoneId, challengeId: xChallenge } = await pendingNumber();
     await sleep(1_100); // the resend cooldown (OTP_RESEND_COOLDOWN=1s)
 
     const since = Date.now();
@@ -186,11 +187,8 @@ describe('identity: a code verifies only the number it was sent to', () => {
   });
 
   it('a change of a pending number that is verified meanwhile does not move the verification to the new number', async () => {
-    const a = await h.account();
-    const [x, y] = [h.phone(), h.phone()];
-    const added = await h.call('POST', `/v1/accounts/${a.id}/phones`, { number: x });
-    const phoneId = added.body.phoneId as string;
-    const xCode = await h.codeFor(added.body.verification.challengeId);
+    const { a, x, y, phoneId, challengeId } = await pendingNumber();
+    const xCode = await h.codeFor(challengeId);
 
     const paused = pauseAfter('start', (r) => r['to'] === y);
     let changing;
@@ -213,21 +211,15 @@ describe('identity: a code verifies only the number it was sent to', () => {
   });
 
   it("the otp service checks the number too (C6): a row pointing at the old number's challenge is not verified by its code", async () => {
-    const a = await h.account();
-    const [x, y] = [h.phone(), h.phone()];
-    const added = await h.call('POST', `/v1/accounts/${a.id}/phones`, { number: x });
-    const phoneId = added.body.phoneId as string;
-    const xCode = await h.codeFor(added.body.verification.challengeId);
+    const { a, y, phoneId, challengeId } = await pendingNumber();
+    const xCode = await h.codeFor(challengeId);
     expect(
       (await h.call('PUT', `/v1/accounts/${a.id}/phones/${phoneId}`, { number: y })).status,
     ).toBe(202);
     // The state path B used to leave: the new number with the old number's challenge.
     await h.app
       .get(DataSource)
-      .query('UPDATE phones SET challenge_id = $2 WHERE id = $1', [
-        phoneId,
-        added.body.verification.challengeId,
-      ]);
+      .query('UPDATE phones SET challenge_id = $2 WHERE id = $1', [phoneId, challengeId]);
 
     const res = await h.call('POST', `/v1/accounts/${a.id}/phones/${phoneId}/verify`, {
       code: xCode,
