@@ -70,18 +70,21 @@ export class EventBus {
     return this.send(built.envelope, built.routingKey, opts.timeoutMs, opts.unroutable);
   }
 
-  /** Publishes an envelope built earlier (the outbox relay): same guarantees as publish(). */
+  /**
+   * Publishes an envelope built earlier (the outbox relay): same guarantees as publish();
+   * `unroutable` overrides the bus's setting for this message.
+   */
   publishEnvelope(
     envelope: Envelope,
     routingKey: string,
-    opts: { timeoutMs?: number } = {},
+    opts: Pick<PublishOptions, 'timeoutMs' | 'unroutable'> = {},
   ): Promise<void> {
     try {
       assertEnvelope(envelope);
     } catch (error) {
       return Promise.reject(asError(error));
     }
-    return this.send(envelope, routingKey, opts.timeoutMs);
+    return this.send(envelope, routingKey, opts.timeoutMs, opts.unroutable);
   }
 
   /**

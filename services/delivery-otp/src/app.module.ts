@@ -22,7 +22,7 @@ import type { Redis } from 'ioredis';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { CodeStore } from './codes/code.store';
 import { RedisCodeStore } from './codes/redis-code.store';
-import type { DeliveryOtpConfig } from './config/delivery-otp.config';
+import { type DeliveryOtpConfig, outboxUnroutable } from './config/delivery-otp.config';
 import { DeviceRegistry } from './devices/device.registry';
 import { DevicePrincipalResolver } from './devices/device-principal.resolver';
 import { DevicesController } from './devices/devices.controller';
@@ -55,7 +55,7 @@ export interface DeliveryOtpDeps {
   /** libs/messaging BusModule options, or `{ bus }` built in main.ts (its server is handed to bootstrapService). */
   bus: BusModuleOptions;
   /** Outbox relay tuning (poll interval etc.); the relay runs in every replica (SKIP LOCKED). */
-  relay?: { pollIntervalMs?: number; batchSize?: number; retentionMs?: number };
+  relay?: { pollIntervalMs?: number; batchSize?: number; retentionMs?: number; publishTimeoutMs?: number };
   clock?: Clock;
   /** The service's metrics registry (shared with the bus counters). */
   metrics?: MetricsService;
@@ -141,7 +141,7 @@ class DeliveryInfraModule {
       {
         provide: DELIVERY_RELAY,
         useFactory: (dataSource: DataSource, events: EventBus, logger: Logger) =>
-          new OutboxRelay({ dataSource, bus: events, logger, ...deps.relay }),
+          new OutboxRelay({ dataSource, bus: events, logger, unroutable: outboxUnroutable(deps.config), ...deps.relay }),
         inject: [DataSource, EventBus, PLATFORM_LOGGER],
       },
       { provide: DeviceRegistry, useFactory: (ds: DataSource) => new TypeOrmDeviceRegistry(ds), inject: [DataSource] },

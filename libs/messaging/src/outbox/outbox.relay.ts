@@ -30,6 +30,13 @@ export interface OutboxRelayOptions {
   scanMarginMs?: number;
   /** How often a poll scans the whole unsent index (late commits beyond the margin). Default 10 s. */
   fullScanIntervalMs?: number;
+  /**
+   * Per routing key, what a row's publish does when no queue is bound to it (a `mandatory`
+   * return): `retry` re-sends it until the publish timeout, after which the row stays unsent and
+   * is tried again at the next poll (never lost); `drop` counts it as published (the row goes).
+   * Undefined, for a key or as a whole (the default), leaves it to the bus's own setting.
+   */
+  unroutable?: (routingKey: string) => 'retry' | 'drop' | undefined;
 }
 
 /** How often a relay waiting for the bus looks again. */
@@ -130,10 +137,16 @@ export class OutboxRelay {
       if (newest && (!this.cursor || new Date(newest) > this.cursor)) this.cursor = new Date(newest);
       if (rows.length === 0) return 0;
       const timeoutMs = this.options.publishTimeoutMs ?? 10_000;
+      const policy = this.options.unroutable;
       const results = await Promise.allSettled(
-        rows.map((row) =>
-          this.options.bus.publishEnvelope(row.envelope, row.routing_key, { timeoutMs }),
-        ),
+        rows.map((row) => {
+          const unroutable = policy?.(row.routing_key);
+          return this.options.bus.publishEnvelope(
+            row.envelope,
+            row.routing_key,
+            unroutable ? { timeoutMs, unroutable } : { timeoutMs },
+          );
+        }),
       );
       const sent: string[] = [];
       for (let i = 0; i < rows.length; i++) {

@@ -11,6 +11,7 @@ import {
   type TestVhost,
 } from '@phonegate/platform/testing';
 import type { Envelope } from '@phonegate/contracts';
+import amqp from 'amqplib';
 import Redis from 'ioredis';
 import { Registry } from 'prom-client';
 import { DataSource, type EntityManager } from 'typeorm';
@@ -20,6 +21,7 @@ import { CreateOutbox1732240000000 } from '../../src/outbox/create-outbox.migrat
 import { OutboxMessage } from '../../src/outbox/outbox-message.entity';
 import { OutboxRelay } from '../../src/outbox/outbox.relay';
 import {
+  alertRaisedV1,
   capturedLogger,
   itemCreatedV1,
   sleep,
@@ -308,5 +310,65 @@ describe('transactional outbox (M5)', () => {
     expect(await short.purge()).toBe(3);
     expect(await unsent()).toBe(2);
     expect(await dataSource.query(`SELECT count(*)::int AS n FROM outbox`)).toEqual([{ n: 2 }]);
+  });
+
+  it('keeps a row no queue is bound to when its routing key must be retried, and drops the others', async () => {
+    await producer.relay!.stop();
+    await dataSource.query(`DELETE FROM outbox`);
+    // A bus that drops what nobody is bound to; nothing is bound to test.alert.raised.v1.*.
+    const dropping = new Bus({
+      url: vhost.url,
+      ...testKeys(),
+      contracts: TEST_CONTRACTS,
+      logger,
+      service: 'alerts',
+      metrics: new Registry(),
+      unroutable: 'drop',
+    });
+    await dropping.start();
+    const conn = await amqp.connect(vhost.url);
+    try {
+      await dataSource.transaction(async (m) => {
+        await dropping.outbox.add(m, alertRaisedV1, { n: 1, priority: 'critical' });
+        await dropping.outbox.add(m, alertRaisedV1, { n: 2, priority: 'bulk' });
+      });
+      const relay = new OutboxRelay({
+        dataSource,
+        bus: dropping.events,
+        logger,
+        publishTimeoutMs: 300,
+        unroutable: (rk) => (rk.endsWith('.critical') ? 'retry' : undefined),
+      });
+      expect(await relay.relayOnce()).toBe(1); // the bulk one, dropped by the bus's setting
+      const left = () =>
+        dataSource.query<{ routing_key: string; attempts: number; last_error: string | null }[]>(
+          `SELECT routing_key, attempts, last_error FROM outbox WHERE sent_at IS NULL`,
+        );
+      expect(await left()).toEqual([
+        {
+          routing_key: 'test.alert.raised.v1.critical',
+          attempts: 1,
+          last_error: expect.stringContaining('unroutable'),
+        },
+      ]);
+      expect(await relay.relayOnce()).toBe(0);
+      expect((await left())[0]?.attempts).toBe(2);
+
+      const ch = await conn.createChannel();
+      const q = await ch.assertQueue('', { exclusive: true });
+      await ch.bindQueue(q.queue, 'phonegate.events', 'test.alert.raised.v1.critical');
+      expect(await relay.relayOnce()).toBe(1);
+      expect(await left()).toEqual([]);
+      const msg = await eventually(
+        async () => (await ch.get(q.queue, { noAck: true })) || undefined,
+      );
+      expect((JSON.parse(msg.content.toString('utf8')) as Envelope).data).toEqual({
+        n: 1,
+        priority: 'critical',
+      });
+    } finally {
+      await conn.close();
+      await dropping.close();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { ConfigError } from '@phonegate/platform';
-import { loadDeliveryOtpConfig } from './delivery-otp.config';
+import { loadDeliveryOtpConfig, outboxUnroutable } from './delivery-otp.config';
 
 const key = (fill: number) => Buffer.alloc(32, fill).toString('base64');
 
@@ -38,5 +38,15 @@ describe('loadDeliveryOtpConfig', () => {
     expect(() => loadDeliveryOtpConfig({ DELIVERY_CODE_LENGTH: '8' })).toThrow(/DELIVERY_CODE_LENGTH/);
     expect(() => loadDeliveryOtpConfig({ DELIVERY_MERCHANT_CODE_LENGTHS: 'merchantA:3' })).toThrow(/DELIVERY_MERCHANT_CODE_LENGTHS/);
     expect(() => loadDeliveryOtpConfig({ DELIVERY_CODE_KEYS: 'k1:c2hvcnQ=' })).toThrow(/DELIVERY_CODE_KEYS/);
+  });
+
+  it('drops only its own delivery events when no queue is bound (BUS_UNROUTABLE), never a notification', () => {
+    const byDefault = outboxUnroutable(loadDeliveryOtpConfig({}));
+    expect(byDefault('delivery.handoff.code_issued.v1')).toBe('drop');
+    expect(byDefault('notification.requested.v1.critical')).toBe('retry');
+    expect(byDefault('notification.requested.v1.standard')).toBe('retry');
+    const retrying = outboxUnroutable(loadDeliveryOtpConfig({ BUS_UNROUTABLE: 'retry' }));
+    expect(retrying('delivery.handoff.confirmed.v1')).toBe('retry');
+    expect(retrying('notification.requested.v1.critical')).toBe('retry');
   });
 });

@@ -72,7 +72,11 @@ export interface DeliveryOtpConfig {
   databasePoolSize: number;
   redis: { url: string; keyPrefix: string; commandTimeoutMs: number };
   rabbitmqUrl: string;
-  /** What the publisher does with an event no queue is bound to (delivery.handoff.* often has no consumer). */
+  /**
+   * What the publisher does with one of this service's own `delivery.*` events no queue is
+   * bound to (delivery.handoff.* often has no consumer). Never applies to a notification request
+   * (a customer's code): see outboxUnroutable.
+   */
   busUnroutable: 'drop' | 'retry';
   outboxPollIntervalMs: number;
   apiKeys: ReturnType<typeof parseApiKeys>;
@@ -160,4 +164,14 @@ export function loadDeliveryOtpConfig(source: NodeJS.ProcessEnv = process.env): 
 /** A keyring as libs/messaging wants it: key id → base64, and the active id. */
 export function keyringToBase64(ring: Keyring): { keys: Record<string, string>; activeKeyId: string } {
   return { keys: Object.fromEntries([...ring.keys].map(([kid, key]) => [kid, key.toString('base64')])), activeKeyId: ring.activeKeyId };
+}
+
+/**
+ * The outbox relay's choice per routing key when no queue is bound: only this service's own
+ * `delivery.*` events follow BUS_UNROUTABLE (dropped by default); everything else, above all
+ * `notification.requested` (the customer's code), is retried and stays in the outbox until a
+ * queue is bound, never lost (SECURITY M1, M6).
+ */
+export function outboxUnroutable(config: Pick<DeliveryOtpConfig, 'busUnroutable'>): (routingKey: string) => 'retry' | 'drop' {
+  return (routingKey) => (routingKey.startsWith('delivery.') ? config.busUnroutable : 'retry');
 }

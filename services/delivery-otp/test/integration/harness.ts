@@ -56,7 +56,16 @@ export interface Harness {
  * vhost and key prefix), with a tap queue bound to the notifications and
  * handoff events it publishes (read and decrypted as the notifier would).
  */
-export async function startHarness(options: { env?: Record<string, string>; clock?: Clock } = {}): Promise<Harness> {
+export interface HarnessOptions {
+  env?: Record<string, string>;
+  clock?: Clock;
+  /** The routing keys the tap is bound to; default the notifications and handoff events. */
+  tapKeys?: readonly string[];
+  /** Outbox relay publish timeout (the relay's default otherwise). */
+  publishTimeoutMs?: number;
+}
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const db = await createTestDatabase('pg_delivery');
   const vhost = await createTestVhost();
   const prefix = redisPrefix();
@@ -84,7 +93,7 @@ export async function startHarness(options: { env?: Record<string, string>; cloc
   const ch: Channel = await conn.createChannel();
   await ch.assertExchange('phonegate.events', 'topic', { durable: true });
   const q = await ch.assertQueue('', { exclusive: true });
-  for (const key of ['notification.requested.v1.#', 'delivery.handoff.#']) await ch.bindQueue(q.queue, 'phonegate.events', key);
+  for (const key of options.tapKeys ?? ['notification.requested.v1.#', 'delivery.handoff.#']) await ch.bindQueue(q.queue, 'phonegate.events', key);
   const ring = keyringToBase64(config.busEncryptionKeys);
   const cipher = new SensitiveCipher(ring);
   const tap: TappedMessage[] = [];
@@ -100,7 +109,7 @@ export async function startHarness(options: { env?: Record<string, string>; cloc
     { noAck: true },
   );
 
-  const bus = createBus({ service: 'delivery-otp', url: vhost.url, ...ring, logger, redis, unroutable: 'drop', metrics: false });
+  const bus = createBus({ service: 'delivery-otp', url: vhost.url, ...ring, logger, redis, unroutable: config.busUnroutable, metrics: false });
   const app = await createServiceApp({
     name: 'delivery-otp',
     module: DeliveryOtpAppModule.forRoot({
@@ -110,7 +119,7 @@ export async function startHarness(options: { env?: Record<string, string>; cloc
       database: { type: 'postgres', url: db.url, poolSize: 20 },
       bus: { bus },
       // Published rows kept (marked sent), so the tests can read the outbox at rest.
-      relay: { pollIntervalMs: 200, retentionMs: 3_600_000 },
+      relay: { pollIntervalMs: 200, retentionMs: 3_600_000, ...(options.publishTimeoutMs ? { publishTimeoutMs: options.publishTimeoutMs } : {}) },
       ...(options.clock ? { clock: options.clock } : {}),
     }),
     logger,
