@@ -16,6 +16,7 @@ describe('loadIdentityConfig', () => {
     expect(c.IDENTITY_RESET_SEND_ATTEMPTS).toBe(6);
     expect(c.IDENTITY_RESET_SEND_RETRY).toBe(5_000);
     expect(c.IDENTITY_RESET_SWEEP_INTERVAL).toBe(1_000);
+    expect(c.OTP_MAX_ATTEMPTS).toBe(5);
   });
 
   it('names every bad variable', () => {

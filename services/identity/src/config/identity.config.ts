@@ -104,6 +104,12 @@ export function identityConfigSchema(production: boolean) {
       IDENTITY_STEP_UP_TTL: env.duration('10m'),
       IDENTITY_STEP_UP_WINDOW: env.duration('5m'),
       IDENTITY_RESET_TTL: env.duration('10m'),
+      /**
+       * The otp service's wrong codes per challenge (C7), read under the otp
+       * service's own name so both are set from one value: a decoy reset
+       * counts its wrong codes against it, like a real one's challenge.
+       */
+      OTP_MAX_ATTEMPTS: env.int(5, 1, 10),
       /** Tries to send a reset's code (the first right after the answer) before it is given up. */
       IDENTITY_RESET_SEND_ATTEMPTS: env.int(6, 1, 20),
       /** Wait before the second try; doubled before each next one. */

@@ -9,7 +9,7 @@ import { normalizeEmail } from '../accounts/accounts.service';
 import type { IdentityConfig } from '../config/identity.config';
 import type { EventOutbox } from '../events/event-outbox';
 import type { OtpGateway } from '../otp/otp.gateway';
-import { unknownAsExpired } from '../otp/otp-errors';
+import { isDomain, unknownAsExpired } from '../otp/otp-errors';
 import { acceptsChannel, parseValid } from '../phones/phone-number';
 import { PhoneEntity } from '../phones/phone.entity';
 import { DeviceEntity } from '../sessions/device.entity';
@@ -25,16 +25,16 @@ import {
   OTP_GATEWAY,
   PASSWORD_HASHER,
 } from '../tokens';
+import { lockedReset, wrongCodeAnswer } from './reset-answers';
 import { afterSendFailure, sendLeaseMs } from './reset-delivery';
 import { type ResetRecord, ResetStore } from './reset.store';
-
-/** Mirrors the otp service's per-challenge attempt limit (C7), for decoys. */
-const DECOY_ATTEMPTS = 5;
 
 export type ResetRequest = { email: string } | { phone: string; country?: string };
 
 /** Sends taken by one sweep of one instance at the most. */
 const SWEEP_BATCH = 50;
+/** After the otp deadline, for the lookups around the first try. */
+const SETTLE_MARGIN_MS = 500;
 
 @Injectable()
 export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
@@ -46,6 +46,7 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
   private stopping = false;
   /** Sends under way, waited for at shutdown (before Redis and the database close). */
   private readonly inFlight = new Set<Promise<void>>();
+  private attemptsChecked = false;
 
   constructor(
     private readonly db: DataSource,
@@ -78,12 +79,12 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * Always 202 {resetId}, with the same work in the request whether or not an
-   * account matches (S6): one indexed lookup and one Redis write. The code is
-   * sent after the answer, so its round trip to the otp service cannot be
-   * timed; for no account a decoy reset is stored and nothing is sent. The
-   * send is stored with the reset: if the otp service cannot be reached, or
-   * this process stops first, a sweep sends it again (IDENTITY_RESET_SEND_*).
+   * Always 202 {resetId}, with the same work whether or not an account
+   * matches (S6): one indexed lookup and one Redis write (the reset with its
+   * send) in the request; after the answer, one otp round trip: the real
+   * reset's code is sent, a decoy asks the otp service something that sends
+   * nothing. Both are tried again the same way while the otp service cannot be
+   * reached, or when this process stops first (IDENTITY_RESET_SEND_*).
    */
   async request(input: ResetRequest, clientIp: string | undefined) {
     const byEmail = 'email' in input;
@@ -115,20 +116,16 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
     const now = this.clock.nowMs();
     const record: ResetRecord = {
       accountId,
-      state: accountId ? 'sending' : 'sent',
+      state: 'sending',
       challengeId: null,
       sendAttempts: 0,
-      ...(accountId && clientIp ? { clientIp } : {}),
-      decoyAttempts: 0,
+      ...(clientIp ? { clientIp } : {}),
       codeExpiresAt: now + ttl,
+      settlesAt: now + this.config.IDENTITY_OTP_TIMEOUT + SETTLE_MARGIN_MS,
     };
-    if (accountId) {
-      // Held by this process for the lease; a sweep takes it if the send below never ends.
-      await this.resets.accept(resetId, record, ttl, now + this.leaseMs);
-      setImmediate(() => this.track(this.deliver(resetId)));
-    } else {
-      await this.resets.put(resetId, record, ttl);
-    }
+    // Held by this process for the lease; a sweep takes it if the send below never ends.
+    await this.resets.accept(resetId, record, ttl, now + this.leaseMs);
+    setImmediate(() => this.track(this.deliver(resetId)));
     return { resetId };
   }
 
@@ -146,17 +143,23 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  /** One try to send a reset's code; a failed try is scheduled again or, at the end, the reset marked failed. Never throws. */
+  /**
+   * One try to send a reset's code (for a decoy, the otp round trip in its
+   * place); a failed try is scheduled again or, at the end, the reset marked
+   * failed. Never throws.
+   */
   private async deliver(resetId: string): Promise<void> {
     try {
       const record = await this.resets.get(resetId);
-      if (!record?.accountId || record.state !== 'sending') {
+      if (record?.state !== 'sending') {
         await this.resets.settle(resetId);
         return;
       }
       const attempt = record.sendAttempts + 1;
       try {
-        const challengeId = await this.send(resetId, record.accountId, record.clientIp);
+        const challengeId = record.accountId
+          ? await this.send(resetId, record.accountId, record.clientIp)
+          : await this.otpRoundTrip();
         await this.resets.replace(resetId, {
           ...record,
           state: 'sent',
@@ -225,7 +228,34 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
       ...(clientIp ? { clientIp } : {}),
     });
     this.logger.info({ resetId, challengeId: challenge.id, channel }, 'reset code sent');
+    this.checkAttemptLimit(challenge.attemptsRemaining);
     return challenge.id;
+  }
+
+  /** Decoys count wrong codes against OTP_MAX_ATTEMPTS: say so once when the otp service's limit differs. */
+  private checkAttemptLimit(fresh: number): void {
+    if (this.attemptsChecked) return;
+    this.attemptsChecked = true;
+    if (fresh !== this.config.OTP_MAX_ATTEMPTS) {
+      this.logger.error(
+        { configured: this.config.OTP_MAX_ATTEMPTS, otp: fresh },
+        "OTP_MAX_ATTEMPTS differs from the otp service's: decoy resets can be told from real ones",
+      );
+    }
+  }
+
+  /**
+   * A round trip to the otp service that sends and changes nothing (a decoy's
+   * send, and its check): an unreachable otp service fails it as it fails a
+   * real one's.
+   */
+  private async otpRoundTrip(): Promise<null> {
+    try {
+      await this.otp.get(randomUUID());
+    } catch (error) {
+      if (!isDomain(error, 'not_found')) throw error;
+    }
+    return null;
   }
 
   /** Sets the new password; every session and remembered device is revoked and the e-mail told. */
@@ -236,19 +266,25 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
     if (record.state === 'sending') throw await this.stillSending(resetId);
     // A reset whose code was never sent (given up) can never succeed: it answers like a decoy.
     if (!record.accountId || record.state !== 'sent' || !record.challengeId)
-      return this.decoyAttempt(resetId, record);
+      return this.wrongCode(resetId, record);
     const account = await this.db.getRepository(AccountEntity).findOneBy({ id: record.accountId });
-    if (!account) return this.decoyAttempt(resetId, record);
+    if (!account) return this.wrongCode(resetId, record);
 
     // Not counted against the account (CodeAccounting): anyone who knows the e-mail can start a reset.
-    await unknownAsExpired(
-      this.otp.check({
-        challengeId: record.challengeId,
-        code,
-        purpose: 'password_reset',
-        ref: resetId,
-      }),
-    );
+    try {
+      await unknownAsExpired(
+        this.otp.check({
+          challengeId: record.challengeId,
+          code,
+          purpose: 'password_reset',
+          ref: resetId,
+        }),
+      );
+    } catch (error) {
+      throw isDomain(error, 'too_many_attempts')
+        ? lockedReset(record.codeExpiresAt, this.clock.nowMs())
+        : error;
+    }
     if (!(await this.resets.take(resetId)))
       throw new DomainError('code_expired', 'This reset has expired; ask for a new one.');
     const passwordHash = await this.hasher.hash(newPassword);
@@ -280,17 +316,17 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * The reset, once a try to send its code has ended (a person can read a
-   * code before the otp reply is stored), or still `sending` after one otp
-   * deadline when the tries go on.
+   * The reset, once the first try to send its code has surely ended: a code
+   * checked before then waits until then, a decoy's as long as a real
+   * reset's (S6), and a person who read the code before the otp reply was
+   * stored finds the reset sent.
    */
   private async settled(resetId: string): Promise<ResetRecord | undefined> {
-    const deadline = this.clock.nowMs() + this.config.IDENTITY_OTP_TIMEOUT + 500;
-    for (;;) {
-      const record = await this.resets.get(resetId);
-      if (record?.state !== 'sending' || this.clock.nowMs() > deadline) return record;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+    const record = await this.resets.get(resetId);
+    const wait = record ? record.settlesAt - this.clock.nowMs() : 0;
+    if (wait <= 0) return record;
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    return this.resets.get(resetId);
   }
 
   /** 503 while the code has not left yet: it will be tried again, then a code can be typed. */
@@ -303,25 +339,16 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
     );
   }
 
-  /** A decoy answers like a real reset with a wrong code, down to the attempt limit. */
-  private async decoyAttempt(resetId: string, record: ResetRecord): Promise<never> {
-    // The same round trip to the otp service a real check makes, so the answer takes as long.
-    await this.otp.get(randomUUID()).catch(() => undefined);
-    const attempts = record.decoyAttempts + 1;
-    await this.resets.replace(resetId, { ...record, decoyAttempts: attempts });
-    if (attempts >= DECOY_ATTEMPTS) {
-      throw new DomainError(
-        'too_many_attempts',
-        'Too many wrong codes; this verification is locked. Start a new one.',
-        {
-          attemptsRemaining: 0,
-          retryAfter: Math.max(1, Math.ceil((record.codeExpiresAt - this.clock.nowMs()) / 1000)),
-        },
-      );
-    }
-    throw new DomainError('code_mismatch', 'That code is not right.', {
-      attemptsRemaining: DECOY_ATTEMPTS - attempts,
-    });
+  /**
+   * A code on a reset the otp service does not check (a decoy, or one whose
+   * code was never sent) is a wrong code, answered like a real challenge's:
+   * the same otp round trip, then counted atomically against OTP_MAX_ATTEMPTS.
+   */
+  private async wrongCode(resetId: string, record: ResetRecord): Promise<never> {
+    await this.otpRoundTrip();
+    const now = this.clock.nowMs();
+    const count = await this.resets.countWrongCode(resetId, record.codeExpiresAt - now);
+    throw wrongCodeAnswer(count, this.config.OTP_MAX_ATTEMPTS, record.codeExpiresAt, now);
   }
 }
 

@@ -42,10 +42,18 @@ export class PasswordResetsController {
   @ApiOperation({
     summary:
       'Set a new password with the code; every session and remembered device is revoked and the e-mail told',
+    description:
+      'A code sent within the last few seconds is checked once its send has surely ended (the same wait for any reset). While the code is still on its way (the otp service unreachable; it is sent again), 503 with Retry-After.',
   })
   @ApiZodBody(resetCompleteBody)
   @ApiResponse({ status: 200, description: '{resetId, status: "completed"}' })
-  @ApiProblems('code_mismatch', 'code_expired', 'too_many_attempts', 'validation_failed')
+  @ApiProblems(
+    'code_mismatch',
+    'code_expired',
+    'too_many_attempts',
+    'validation_failed',
+    'service_unavailable',
+  )
   complete(
     @Param('resetId') resetId: string,
     @Body(zodBody(resetCompleteBody)) body: z.infer<typeof resetCompleteBody>,

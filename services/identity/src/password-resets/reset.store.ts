@@ -3,8 +3,9 @@ import { guard, JsonStore } from '../shared/json-store';
 
 /**
  * A reset in Redis (IDENTITY_RESET_TTL). A decoy has no account and never
- * succeeds. `sending`: the code is on its way, tried again until it leaves or
- * IDENTITY_RESET_SEND_ATTEMPTS run out (`failed`, a clear end: nothing was sent).
+ * succeeds, but goes through the same states as a real reset. `sending`: the
+ * code is on its way, tried again until it leaves or IDENTITY_RESET_SEND_ATTEMPTS
+ * run out (`failed`, a clear end: nothing was sent).
  */
 export interface ResetRecord {
   accountId: string | null;
@@ -14,14 +15,25 @@ export interface ResetRecord {
   sendAttempts: number;
   /** The requester's address, for the otp service's per-IP limits on every try. */
   clientIp?: string;
-  /** Wrong codes on a decoy (the otp service counts a real one's). */
-  decoyAttempts: number;
-  /** Epoch ms a decoy's imaginary code expires, like a real one's (the otp service's reset TTL). */
+  /** Epoch ms the reset ends (IDENTITY_RESET_TTL after the request): the Retry-After of a locked one. */
   codeExpiresAt: number;
+  /**
+   * Epoch ms a code may be checked from: when the first try to send has surely
+   * ended (one otp deadline and a margin after the request), the same for a
+   * decoy and a real reset (S6).
+   */
+  settlesAt: number;
 }
 
 /** Reset ids whose code is to be sent, by the epoch ms it is due. */
 const SENDS = 'reset-sends';
+
+/** Counts a wrong code. KEYS: the counter; ARGV: its time to live (ms), set with the first. */
+const COUNT = `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
+`;
 
 /**
  * Takes up to ARGV[3] sends due at ARGV[1], pushing each back by the lease
@@ -74,6 +86,16 @@ export class ResetStore {
   /** Reads and deletes: of concurrent takers only one gets the reset. */
   take(id: string): Promise<ResetRecord | undefined> {
     return this.records.take(id);
+  }
+
+  /**
+   * Counts a wrong code on a reset whose code the otp service does not check
+   * (a decoy, or one never sent), in one step: parallel wrong codes each get
+   * their own count, as a real challenge's do. Answers the count so far.
+   */
+  async countWrongCode(id: string, ttlMs: number): Promise<number> {
+    const ttl = String(Math.max(1, Math.round(ttlMs)));
+    return Number(await guard(this.redis.eval(COUNT, 1, `reset-tries:${id}`, ttl)));
   }
 
   /** The sends due at `nowMs`, each now held for `leaseMs` by the caller. */

@@ -15,16 +15,21 @@ class RestartingHarness extends Harness {
 /**
  * A password reset's code is sent durably: stored with the reset, tried
  * again while the otp service cannot be reached, and sent by a sweep when the
- * process that accepted it stopped first. Real PostgreSQL, Redis, RabbitMQ and
- * the otp service as a process.
+ * process that accepted it stopped first. A decoy goes the same way and
+ * answers the same (S6). Real PostgreSQL, Redis, RabbitMQ and the otp service
+ * as a process.
  */
 describe('identity: password reset code delivery', () => {
   const h = new RestartingHarness();
   let store: ResetStore;
+  /** One value for both services (not the default 5, so that it shows). */
+  const otpEnv = { OTP_MAX_ATTEMPTS: '3' };
 
   beforeAll(async () => {
     await h.start({
+      otpEnv,
       identityEnv: {
+        ...otpEnv,
         IDENTITY_OTP_TIMEOUT: '1s',
         IDENTITY_RESET_SEND_RETRY: '500ms',
         IDENTITY_RESET_SEND_ATTEMPTS: '10',
@@ -48,28 +53,38 @@ describe('identity: password reset code delivery', () => {
     return h.keep(String((sent.data['variables'] as { code: string }).code));
   }
 
+  const complete = (resetId: string, code: string, newPassword = h.password()) =>
+    h.call('POST', `/v1/password-resets/${resetId}/complete`, { code, newPassword });
+
   it('a reset accepted while the otp service is down gets its code once the otp service is back', async () => {
     const a = await h.account();
     await h.killOtp();
     const since = Date.now();
     const requested = await h.call('POST', '/v1/password-resets', { email: a.email });
+    const decoy = await h.call('POST', '/v1/password-resets', { email: h.email() });
     // The same quick 202 as ever (S6): the send happens after the answer.
-    expect(requested.status).toBe(202);
-    expect(Object.keys(requested.body)).toEqual(['resetId']);
+    for (const res of [requested, decoy]) {
+      expect(res.status).toBe(202);
+      expect(Object.keys(res.body)).toEqual(['resetId']);
+    }
     expect(Date.now() - since).toBeLessThan(h.config.IDENTITY_OTP_TIMEOUT);
 
-    // Tries fail while the otp service is down; a code typed meanwhile is told to wait.
+    // Tries fail while the otp service is down; a code typed meanwhile is told to wait, decoy or not.
     await sleep(2_000);
-    const url = `/v1/password-resets/${requested.body.resetId}/complete`;
-    const early = await h.call('POST', url, { code: '123456', newPassword: h.password() });
-    expect(early.status).toBe(503);
-    expect(early.body.code).toBe('service_unavailable');
-    expect(Number(early.headers.get('retry-after'))).toBeGreaterThan(0);
+    for (const res of [requested, decoy]) {
+      const early = await complete(res.body.resetId, '123456');
+      expect(early.status).toBe(503);
+      expect(early.body.code).toBe('service_unavailable');
+      expect(Number(early.headers.get('retry-after'))).toBeGreaterThan(0);
+    }
 
-    await h.restartOtp({});
+    await h.restartOtp(otpEnv);
     const code = await codeTo(a.email, since, 30_000);
     const newPassword = h.password();
-    expect((await h.call('POST', url, { code, newPassword })).status).toBe(200);
+    expect((await complete(requested.body.resetId, code, newPassword)).status).toBe(200);
+    // The decoy's 503 cost no attempt, as the real one's did not.
+    const wrong = await complete(decoy.body.resetId, '123456');
+    expect(wrong.body).toMatchObject({ code: 'code_mismatch', attemptsRemaining: 2 });
     const signedIn = await h.call('POST', '/v1/sessions', {
       email: a.email,
       password: newPassword,
@@ -87,8 +102,8 @@ describe('identity: password reset code delivery', () => {
       state: 'sending',
       challengeId: null,
       sendAttempts: 0,
-      decoyAttempts: 0,
       codeExpiresAt: now + h.config.IDENTITY_RESET_TTL,
+      settlesAt: now,
     };
     // What request() stores before the answer, held by a process that then stopped: its lease ends in 300 ms.
     await store.accept(resetId, record, h.config.IDENTITY_RESET_TTL, now + 300);
@@ -112,6 +127,51 @@ describe('identity: password reset code delivery', () => {
     expect(await store.claim(now + 5_000, 5_000, 50)).toContain(id);
     await store.settle(id);
     expect(await store.sendDueAt(id)).toBeUndefined();
+  });
+
+  describe('a decoy answers like a real reset (S6)', () => {
+    /** What a person or a script sees of an answer. */
+    const seen = (res: { status: number; body: { code?: string; attemptsRemaining?: number } }) =>
+      `${res.status} ${res.body.code} ${res.body.attemptsRemaining}`;
+
+    it('10 parallel wrong codes: the same answers, counted against the one attempt limit', async () => {
+      const a = await h.account();
+      const since = Date.now();
+      const real = await h.call('POST', '/v1/password-resets', { email: a.email });
+      const decoy = await h.call('POST', '/v1/password-resets', { email: h.email() });
+      const code = await codeTo(a.email, since, 10_000);
+      const wrong = code === '000000' ? '111111' : '000000';
+      const answers = await Promise.all(
+        [real, decoy].map((r) =>
+          Promise.all(Array.from({ length: 10 }, () => complete(r.body.resetId, wrong))),
+        ),
+      );
+      const [fromReal, fromDecoy] = answers.map((list) => list.map(seen).sort());
+      expect(fromReal).toEqual([
+        '422 code_mismatch 1',
+        '422 code_mismatch 2',
+        ...Array.from({ length: 8 }, () => '429 too_many_attempts 0'),
+      ]);
+      expect(fromDecoy).toEqual(fromReal);
+      // The same Retry-After too: the reset's time left, whatever the channel's code life.
+      const retryAfter = (list: { headers: Headers }[]) =>
+        Math.max(...list.map((r) => Number(r.headers.get('retry-after') ?? 0)));
+      expect(Math.abs(retryAfter(answers[0]!) - retryAfter(answers[1]!))).toBeLessThanOrEqual(2);
+    });
+
+    it('a code typed right after the request waits as long on a decoy as on a real reset', async () => {
+      const a = await h.account();
+      const settle = h.config.IDENTITY_OTP_TIMEOUT + 500;
+      const took: number[] = [];
+      for (const email of [a.email, h.email()]) {
+        const requested = await h.call('POST', '/v1/password-resets', { email });
+        const started = Date.now();
+        const res = await complete(requested.body.resetId, '000001');
+        took.push(Date.now() - started);
+        expect(res.status).toBe(422);
+      }
+      for (const ms of took) expect(ms).toBeGreaterThanOrEqual(settle - 200);
+    });
   });
 
   it('never logs a full number, a code, a password or a token', () => {
