@@ -190,13 +190,12 @@ export class OtpAppModule {
         {
           provide: SendGuard,
           useFactory: (
-            gates: RedisGates,
             pumping: RedisPumping,
             hasher: KeyedHasher,
             metrics: OtpMetrics,
             logger: Logger,
-          ) => new SendGuard(gates, pumping, hasher, c, metrics, logger),
-          inject: [RedisGates, RedisPumping, KeyedHasher, OtpMetrics, PLATFORM_LOGGER],
+          ) => new SendGuard(pumping, hasher, c, metrics, logger),
+          inject: [RedisPumping, KeyedHasher, OtpMetrics, PLATFORM_LOGGER],
         },
         {
           provide: Messenger,

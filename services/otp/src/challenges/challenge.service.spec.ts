@@ -12,7 +12,7 @@ import type { AccountSignals } from '../alerts/account-signals.store';
 import { Messenger } from '../alerts/messenger';
 import { KeyedHasher } from '../codes/keyed-hash';
 import { loadOtpConfig } from '../config/otp.config';
-import type { RedisGates } from '../limits/gates.store';
+import type { Refund } from '../limits/gates.store';
 import type { RedisPumping } from '../limits/pumping.store';
 import { SendGuard } from '../limits/send-guard';
 import { OtpMetrics } from '../otp.metrics';
@@ -36,11 +36,23 @@ import type {
 class MemoryStore implements ChallengeStore {
   readonly records = new Map<string, ChallengeRecord>();
   readonly calls: string[] = [];
+  /** The tickets of the sends whose limits were given back. */
+  readonly refunded: string[] = [];
+  private sends = 0;
+
+  private refund(): Refund {
+    this.sends += 1;
+    return { ticket: `send-${this.sends}`, windows: ['rl:d:x'], counters: ['rl:cd:x'] };
+  }
 
   async create(record: ChallengeRecord) {
     this.calls.push('create');
     this.records.set(record.id, { ...record });
-    return { gates: { passed: true as const, ticket: 't' }, unrequestedAlert: 0 };
+    return {
+      gates: { passed: true as const, ticket: 't' },
+      unrequestedAlert: 0,
+      refund: this.refund(),
+    };
   }
 
   async load(id: string) {
@@ -48,8 +60,9 @@ class MemoryStore implements ChallengeStore {
     return r ? { ...r } : undefined;
   }
 
-  async remove(id: string) {
-    this.calls.push('remove');
+  async discard(id: string, refund: Refund | undefined) {
+    this.calls.push('discard');
+    if (refund) this.refunded.push(refund.ticket);
     this.records.delete(id);
   }
 
@@ -92,17 +105,20 @@ class MemoryStore implements ChallengeStore {
       resendAt: r.resendAt,
       expiresAt: r.expiresAt,
       retryAfterMs: 0,
+      refund: this.refund(),
     };
   }
 
-  async undoCooldown({ id, messageId, nowMs, restore }: UndoSendRequest) {
+  async undoCooldown({ id, messageId, nowMs, restore, refund }: UndoSendRequest) {
     this.calls.push(restore ? 'undoCooldown:restore' : 'undoCooldown');
+    if (refund) this.refunded.push(refund.ticket);
     const r = this.records.get(id);
     if (!r || r.messageId !== messageId) return;
     if (restore) {
       Object.assign(r, restore, { sends: r.sends - 1 });
       return;
     }
+    r.sends -= 1;
     r.resendAt = nowMs;
     r.delivery = { status: 'failed', channel: r.channel, reason: 'not_queued', at: nowMs };
   }
@@ -152,12 +168,8 @@ function setup() {
   const logger = createLogger({ service: 'otp', level: 'debug', destination: logs });
   const metrics = new OtpMetrics(new MetricsService('otp', false));
   const hasher = new KeyedHasher(config.codeKeys);
-  const gates = {
-    pass: async () => ({ passed: true, ticket: 't' }),
-  } as unknown as RedisGates;
   const pumping = {
-    observe: async () => ({ signal: '', run: 0, sent: 0, verified: 0 }),
-    observeCall: () => ({ keys: [], args: [] }),
+    observeCall: () => ({ keys: [], args: [], sentKey: 'pump:s:x' }),
     verifiedKey: () => ({ key: 'pump:v:x', ttlMs: 1 }),
   } as unknown as RedisPumping;
   const signals = { noteSignInCode: async () => 0 } as unknown as AccountSignals;
@@ -165,7 +177,7 @@ function setup() {
   const bus = new FakeBus();
   const service = new ChallengeService(
     store,
-    new SendGuard(gates, pumping, hasher, config, metrics, logger),
+    new SendGuard(pumping, hasher, config, metrics, logger),
     new Messenger(bus, 'shop.example.com'),
     bus,
     hasher,
@@ -231,6 +243,8 @@ describe('challenge service: a code whose publish failed', () => {
     it('answers 503 and keeps the challenge, so the code that may arrive verifies', async () => {
       const { service, store, bus, logs } = await failedStart(makeError());
       expect(store.calls).toEqual(['create']);
+      // The code may be on its way: its send keeps its place in the limits.
+      expect(store.refunded).toEqual([]);
       const [id] = [...store.records.keys()];
       const [code] = bus.codes(id as string);
       bus.failWith = undefined;
@@ -243,10 +257,11 @@ describe('challenge service: a code whose publish failed', () => {
   });
 
   describe.each(NEVER_LEFT)('start, after %s', (_name, makeError) => {
-    it('answers the same 503 and removes the challenge', async () => {
+    it('answers the same 503, removes the challenge and gives back what its send took from the limits', async () => {
       const { store } = await failedStart(makeError());
-      expect(store.calls).toEqual(['create', 'remove']);
+      expect(store.calls).toEqual(['create', 'discard']);
       expect(store.records.size).toBe(0);
+      expect(store.refunded).toEqual(['send-1']);
     });
   });
 
@@ -254,6 +269,7 @@ describe('challenge service: a code whose publish failed', () => {
     it('answers 503 and leaves the new code verifying, its cooldown in place', async () => {
       const { service, store, bus, clock, id, record } = await failedResend(makeError());
       expect(store.calls).toEqual(['create', 'resend']);
+      expect(store.refunded).toEqual([]);
       expect(record.delivery).toBeUndefined();
       expect(record.resendAt).toBeGreaterThan(clock.nowMs());
       const second = bus.codes(id)[1];
@@ -265,9 +281,12 @@ describe('challenge service: a code whose publish failed', () => {
   });
 
   describe.each(NEVER_LEFT)('resend, after %s', (_name, makeError) => {
-    it('answers 503 and lets the person ask again at once', async () => {
+    it('answers 503, lets the person ask again at once and gives back what the send took from the limits', async () => {
       const { store, clock, record } = await failedResend(makeError());
       expect(store.calls).toEqual(['create', 'resend', 'undoCooldown']);
+      expect(store.refunded).toEqual(['send-2']);
+      // Not a send for the challenge's maximum either.
+      expect(record.sends).toBe(1);
       expect(record.resendAt).toBe(clock.nowMs());
       expect(record.delivery).toMatchObject({ status: 'failed', reason: 'not_queued' });
     });

@@ -170,8 +170,9 @@ export class ChallengeService {
       await this.messenger.sendCode(this.codeMessage(record, code, ttlMs));
     } catch (error) {
       if (codeNeverLeft(error)) {
-        // Nothing was queued, so nothing is pending: remove the challenge and say so.
-        await this.store.remove(id).catch(() => undefined);
+        // Nothing was queued, so nothing is pending: remove the challenge, give back what the
+        // send took from the limits (an outage must not use up the number's quota), and say so.
+        await this.store.discard(id, created.refund).catch(() => undefined);
         throw this.notQueued(error, id);
       }
       // The message may be at the broker and its SMS arrive: the challenge stays
@@ -293,7 +294,7 @@ export class ChallengeService {
 
     const channel = input.channel ?? record.channel;
     const destination = this.resendDestination(record, channel, input);
-    const { prefix } = await this.guard.admit(
+    const { gates, prefix } = this.guard.plan(
       {
         purpose: record.purpose,
         channel,
@@ -304,13 +305,18 @@ export class ChallengeService {
       },
       now,
     );
+    const pump = this.guard.observation(destination, now);
     const code = generateNumericCode(this.config.codes.length);
     const { kid, digest } = this.hasher.codeDigest(record.id, code);
     const ttlMs = codeTtlMs(this.config.codes.ttlMs, record.purpose, channel);
     const messageId = randomUUID();
+    // One step: the challenge's cooldown and max sends first, so a refused resend takes
+    // nothing from the limits; then every limit; then the new code and the pumping observation.
     const applied = await this.store.resend({
       id: record.id,
       nowMs: now,
+      gates,
+      ...(pump ? { pump } : {}),
       maxSends: this.config.codes.maxSends,
       cooldownMs: this.config.codes.cooldownMs,
       cooldownMaxMs: this.config.codes.cooldownMaxMs,
@@ -325,6 +331,7 @@ export class ChallengeService {
       ...(prefix ? { prefix } : {}),
       ...(options.fallbackFor ? { expectMessageId: options.fallbackFor } : {}),
     });
+    if (applied.refused) throw this.guard.refusal(applied.refused);
     if (applied.outcome !== 'ok') {
       if (applied.outcome === 'expired_now')
         this.emit(challengeExpiredV1, { ...record, status: 'expired' });
@@ -358,15 +365,14 @@ export class ChallengeService {
     delete updated.delivery;
     if (destination.value) updated.destination = destination.value;
     else delete updated.destination;
+    if (applied.observed) this.guard.observed(destination, applied.observed);
     try {
-      await Promise.all([
-        this.messenger.sendCode(this.codeMessage(updated, code, ttlMs)),
-        this.guard.observe(destination, now),
-      ]);
+      await this.messenger.sendCode(this.codeMessage(updated, code, ttlMs));
     } catch (error) {
       if (codeNeverLeft(error)) {
-        // Let the person ask again at once: this send never left. An automatic fallback puts
-        // the failed send back, so the bus's retry of its outcome falls back again.
+        // Let the person ask again at once: this send never left, and takes nothing from the
+        // limits. An automatic fallback puts the failed send back, so the bus's retry of its
+        // outcome falls back again.
         await this.store
           .undoCooldown({
             id: record.id,
@@ -374,6 +380,7 @@ export class ChallengeService {
             nowMs: now,
             channel,
             ...(options.fallbackFor ? { restore: record } : {}),
+            ...(applied.refund ? { refund: applied.refund } : {}),
           })
           .catch(() => undefined);
         throw this.notQueued(error, record.id);

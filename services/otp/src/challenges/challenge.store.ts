@@ -7,6 +7,10 @@ import {
   type GateResult,
   gateResult,
   newTicket,
+  REFUND_LUA,
+  type Refund,
+  refundCall,
+  refundOf,
 } from '../limits/gates.store';
 import {
   PUMP_OBSERVE_LUA,
@@ -133,46 +137,70 @@ return {0, 0, '', remaining, alert, seen[1], seen[2], seen[3], seen[4]}
 `,
 );
 
-const RESEND = new LuaScript(
-  'otp_resend',
-  `
-local ch = KEYS[1]
+/**
+ * A resend in one step: the challenge's own refusals first (not found, ended, expired, another
+ * send current, max sends, cooldown), so that a refused resend takes nothing from the limits;
+ * then the send gates (as for a start), and only if all pass, their units, the new code and the
+ * pumping observation of a number (when ARGV[o + 14], its argument count, is not 0). KEYS: the
+ * gates, the challenge, the expiry index, the observation's 7 keys. ARGV: gate count, now,
+ * ticket, the gates' arguments, then from o = 3 + 3n the resend's (see `resend` below).
+ */
+const GATED_RESEND = new LuaScript(
+  'otp_gated_resend',
+  `${GATES_LUA}${PUMP_OBSERVE_LUA}
+local n = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+local o = 3 + n * 3
+local ch = KEYS[n + 1]
 if redis.call('EXISTS', ch) == 0 then return {'not_found', 0, 0, 0, 0} end
 local f = redis.call('HMGET', ch, 'status', 'expiresAt', 'sends', 'resendAt', 'messageId', 'id')
 local status, exp, sends, resendAt, mid, id = f[1], tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), f[5], f[6]
-local now = tonumber(ARGV[1])
 if status ~= 'pending' then return {status, sends, resendAt, exp, 0} end
 if now >= exp then
   redis.call('HSET', ch, 'status', 'expired', 'digest', '')
-  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[n + 2], id)
   return {'expired_now', sends, resendAt, exp, 0}
 end
-if ARGV[14] ~= '' and mid ~= ARGV[14] then return {'stale', sends, resendAt, exp, 0} end
-if sends >= tonumber(ARGV[2]) then return {'max_sends', sends, resendAt, exp, exp - now} end
-if ARGV[5] ~= '1' and now < resendAt then return {'cooldown', sends, resendAt, exp, resendAt - now} end
+if ARGV[o + 13] ~= '' and mid ~= ARGV[o + 13] then return {'stale', sends, resendAt, exp, 0} end
+if sends >= tonumber(ARGV[o + 1]) then return {'max_sends', sends, resendAt, exp, exp - now} end
+if ARGV[o + 4] ~= '1' and now < resendAt then return {'cooldown', sends, resendAt, exp, resendAt - now} end
+local blocked, retry, reason, remaining = gates_check(n, 3, now)
+if blocked > 0 then return {'limited', sends, resendAt, exp, 0, blocked, retry, reason, 0} end
+gates_consume(n, 3, now, ARGV[3])
 sends = sends + 1
-local newExp = now + tonumber(ARGV[8])
-local cooldown = math.min(tonumber(ARGV[4]), tonumber(ARGV[3]) * (2 ^ (sends - 1)))
+local newExp = now + tonumber(ARGV[o + 7])
+local cooldown = math.min(tonumber(ARGV[o + 3]), tonumber(ARGV[o + 2]) * (2 ^ (sends - 1)))
 local nextAt = now + cooldown
 -- The new digest replaces the old one: the old code is dead from here (C9).
-redis.call('HSET', ch, 'digest', ARGV[7], 'kid', ARGV[6], 'expiresAt', newExp, 'sends', sends,
-  'lastSentAt', now, 'resendAt', nextAt, 'channel', ARGV[10], 'messageId', ARGV[12])
-if ARGV[11] ~= '' then redis.call('HSET', ch, 'destination', ARGV[11]) else redis.call('HDEL', ch, 'destination') end
-if ARGV[13] ~= '' then redis.call('HSET', ch, 'prefix', ARGV[13]) else redis.call('HDEL', ch, 'prefix') end
+redis.call('HSET', ch, 'digest', ARGV[o + 6], 'kid', ARGV[o + 5], 'expiresAt', newExp, 'sends', sends,
+  'lastSentAt', now, 'resendAt', nextAt, 'channel', ARGV[o + 9], 'messageId', ARGV[o + 11])
+if ARGV[o + 10] ~= '' then redis.call('HSET', ch, 'destination', ARGV[o + 10]) else redis.call('HDEL', ch, 'destination') end
+if ARGV[o + 12] ~= '' then redis.call('HSET', ch, 'prefix', ARGV[o + 12]) else redis.call('HDEL', ch, 'prefix') end
 redis.call('HDEL', ch, 'dlvStatus', 'dlvChannel', 'dlvReason', 'dlvAt')
-redis.call('PEXPIRE', ch, tonumber(ARGV[8]) + tonumber(ARGV[9]))
-redis.call('ZADD', KEYS[2], newExp, id)
-return {'ok', sends, nextAt, newExp, 0}
+redis.call('PEXPIRE', ch, tonumber(ARGV[o + 7]) + tonumber(ARGV[o + 8]))
+redis.call('ZADD', KEYS[n + 2], newExp, id)
+if tonumber(ARGV[o + 14]) == 0 then return {'ok', sends, nextAt, newExp, 0} end
+local ok, seen = pcall(pump_observe, n + 2, o + 14)
+if not ok then return {'ok', sends, nextAt, newExp, 0, 'failed'} end
+return {'ok', sends, nextAt, newExp, 0, seen[1], seen[2], seen[3], seen[4]}
 `,
 );
 
+/**
+ * A send that never left: what it took from the limits is given back (KEYS[2..], ARGV[13..15],
+ * whether or not it is still the current send), then, if it is, the challenge is put back.
+ */
 const UNDO_COOLDOWN = new LuaScript(
   'otp_undo_cooldown',
-  `
+  `${REFUND_LUA}
 local ch = KEYS[1]
+send_refund(1, tonumber(ARGV[14]), tonumber(ARGV[15]), ARGV[13])
 if redis.call('HGET', ch, 'messageId') ~= ARGV[1] then return 0 end
 if ARGV[4] == '' then
-  redis.call('HSET', ch, 'resendAt', ARGV[2], 'dlvStatus', 'failed', 'dlvChannel', ARGV[3], 'dlvReason', 'not_queued', 'dlvAt', ARGV[2])
+  -- Not a send either for the challenge's at most OTP_MAX_SENDS. The never-sent code's digest
+  -- stays (the old code is dead, C9): the person asks again at once.
+  local left = math.max(1, tonumber(redis.call('HGET', ch, 'sends') or '1') - 1)
+  redis.call('HSET', ch, 'sends', left, 'resendAt', ARGV[2], 'dlvStatus', 'failed', 'dlvChannel', ARGV[3], 'dlvReason', 'not_queued', 'dlvAt', ARGV[2])
   return 1
 end
 -- An automatic fallback whose message never left: the failed send is current again (channel,
@@ -188,6 +216,17 @@ else
   redis.call('HDEL', ch, 'dlvStatus', 'dlvChannel', 'dlvReason', 'dlvAt')
 end
 return 2
+`,
+);
+
+/** A start whose code never left: the challenge goes, and what its send took from the limits comes back. */
+const DISCARD = new LuaScript(
+  'otp_discard',
+  `${REFUND_LUA}
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+send_refund(2, tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[2])
+return 1
 `,
 );
 
@@ -292,6 +331,8 @@ export interface CreateOptions {
 
 export interface CreateResult {
   gates: GateResult;
+  /** When the gates passed: what the send took from the limits, for `discard` if it never leaves. */
+  refund?: Refund;
   /** > 0: the count of unrequested sign-in codes, an alert is due now. */
   unrequestedAlert: number;
   /** What the pumping observation found, when one was asked for and the gates passed. */
@@ -299,11 +340,22 @@ export interface CreateResult {
 }
 
 export type ResendOutcome =
-  ChallengeStatus | 'not_found' | 'expired_now' | 'stale' | 'max_sends' | 'cooldown' | 'ok';
+  | ChallengeStatus
+  | 'not_found'
+  | 'expired_now'
+  | 'stale'
+  | 'max_sends'
+  | 'cooldown'
+  | 'limited'
+  | 'ok';
 
 export interface ResendRequest {
   id: string;
   nowMs: number;
+  /** The send gates, passed and consumed only by a resend the challenge allows now. */
+  gates: readonly Gate[];
+  /** Observe the send for the pumping signals in the same step (a phone destination). */
+  pump?: PumpCall;
   maxSends: number;
   cooldownMs: number;
   cooldownMaxMs: number;
@@ -326,6 +378,12 @@ export interface ResendApplied {
   resendAt: number;
   expiresAt: number;
   retryAfterMs: number;
+  /** `limited`: the gate that refused. */
+  refused?: Extract<GateResult, { passed: false }>;
+  /** `ok`: what the send took from the limits, for `undoCooldown` if it never leaves. */
+  refund?: Refund;
+  /** `ok`: what the pumping observation found, when one was asked for. */
+  observed?: PumpObservation | 'failed';
 }
 
 /** The send an automatic fallback replaced, as it was before the fallback. */
@@ -341,6 +399,8 @@ export interface UndoSendRequest {
   nowMs: number;
   channel: Channel;
   restore?: RestoredSend;
+  /** What the send took from the limits: given back. */
+  refund?: Refund;
 }
 
 /** The port the challenge use cases depend on. */
@@ -348,12 +408,15 @@ export interface ChallengeStore {
   /** Passes the gates and creates the challenge in one atomic step (nothing is created or counted when a gate refuses). */
   create(record: ChallengeRecord, options: CreateOptions): Promise<CreateResult>;
   load(id: string): Promise<ChallengeRecord | undefined>;
-  remove(id: string): Promise<void>;
+  /** A start whose code never left: removes the challenge and gives back what its send took. */
+  discard(id: string, refund: Refund | undefined): Promise<void>;
   check(request: CheckRequest): Promise<CheckApplied>;
+  /** Passes the gates and resends in one atomic step, the challenge's own refusals first. */
   resend(request: ResendRequest): Promise<ResendApplied>;
   /**
-   * A send that certainly never left: its cooldown is lifted and it is marked not queued; for an
-   * automatic fallback (`restore`), the send it replaced becomes current again instead.
+   * A send that certainly never left: what it took from the limits is given back, it does not
+   * count towards the challenge's maximum sends, its cooldown is lifted and it is marked not
+   * queued; for an automatic fallback (`restore`), the send it replaced becomes current again.
    */
   undoCooldown(request: UndoSendRequest): Promise<void>;
   recordDelivery(
@@ -407,9 +470,13 @@ export class RedisChallengeStore implements ChallengeStore {
       return GATED_CREATE.run(this.redis, keys, args).then((answer) => {
         const reply = answer as unknown[];
         if (Number(reply[0]) === -1) throw new Error('challenge id collision');
+        const gates = gateResult(o.gates, reply, ticket);
         const result: CreateResult = {
-          gates: gateResult(o.gates, reply, ticket),
+          gates,
           unrequestedAlert: Number(reply[4] ?? 0),
+          ...(gates.passed
+            ? { refund: refundOf(o.gates, ticket, o.pump ? [o.pump.sentKey] : []) }
+            : {}),
         };
         if (reply.length > 5)
           result.observed = reply[5] === 'failed' ? 'failed' : pumpObservation(reply, 5);
@@ -422,9 +489,12 @@ export class RedisChallengeStore implements ChallengeStore {
     return storeCall('code store', () => this.redis.hgetall(chKey(id)).then(deserialize));
   }
 
-  remove(id: string): Promise<void> {
+  discard(id: string, refund: Refund | undefined): Promise<void> {
     return storeCall('code store', async () => {
-      await this.redis.multi().del(chKey(id)).zrem(EXPIRY_INDEX, id).exec();
+      const keys = [chKey(id), EXPIRY_INDEX];
+      const args: (string | number)[] = [id];
+      refundCall(refund, keys, args);
+      await DISCARD.run(this.redis, keys, args);
     });
   }
 
@@ -467,37 +537,54 @@ export class RedisChallengeStore implements ChallengeStore {
 
   resend(r: ResendRequest): Promise<ResendApplied> {
     return storeCall('code store', async () => {
-      const reply = (await RESEND.run(
-        this.redis,
-        [chKey(r.id), EXPIRY_INDEX],
-        [
-          r.nowMs,
-          r.maxSends,
-          r.cooldownMs,
-          r.cooldownMaxMs,
-          r.bypassCooldown ? '1' : '0',
-          r.kid,
-          r.digest,
-          r.ttlMs,
-          r.retentionMs,
-          r.channel,
-          r.destination ?? '',
-          r.messageId,
-          r.prefix ?? '',
-          r.expectMessageId ?? '',
-        ],
-      )) as [string, number, number, number, number];
-      return {
+      const ticket = newTicket(r.nowMs);
+      const keys: string[] = [];
+      for (const g of r.gates) keys.push(g.key);
+      keys.push(chKey(r.id), EXPIRY_INDEX);
+      const args: (string | number)[] = [r.gates.length, r.nowMs, ticket];
+      gateArgs(r.gates, args);
+      args.push(
+        r.maxSends,
+        r.cooldownMs,
+        r.cooldownMaxMs,
+        r.bypassCooldown ? '1' : '0',
+        r.kid,
+        r.digest,
+        r.ttlMs,
+        r.retentionMs,
+        r.channel,
+        r.destination ?? '',
+        r.messageId,
+        r.prefix ?? '',
+        r.expectMessageId ?? '',
+        r.pump ? r.pump.args.length : 0,
+      );
+      if (r.pump) {
+        keys.push(...r.pump.keys);
+        args.push(...r.pump.args);
+      }
+      const reply = (await GATED_RESEND.run(this.redis, keys, args)) as unknown[];
+      const applied: ResendApplied = {
         outcome: reply[0] as ResendOutcome,
         sends: Number(reply[1]),
         resendAt: Number(reply[2]),
         expiresAt: Number(reply[3]),
         retryAfterMs: Number(reply[4]),
       };
+      if (applied.outcome === 'limited') {
+        const refused = gateResult(r.gates, reply.slice(5), ticket);
+        if (!refused.passed) applied.refused = refused;
+      }
+      if (applied.outcome === 'ok') {
+        applied.refund = refundOf(r.gates, ticket, r.pump ? [r.pump.sentKey] : []);
+        if (reply.length > 5)
+          applied.observed = reply[5] === 'failed' ? 'failed' : pumpObservation(reply, 5);
+      }
+      return applied;
     });
   }
 
-  undoCooldown({ id, messageId, nowMs, channel, restore }: UndoSendRequest): Promise<void> {
+  undoCooldown({ id, messageId, nowMs, channel, restore, refund }: UndoSendRequest): Promise<void> {
     const previous = restore
       ? [
           restore.messageId,
@@ -510,9 +597,12 @@ export class RedisChallengeStore implements ChallengeStore {
           restore.delivery?.reason ?? '',
           restore.delivery?.at ?? '',
         ]
-      : [''];
+      : ['', '', '', '', '', '', '', '', ''];
     return storeCall('code store', async () => {
-      await UNDO_COOLDOWN.run(this.redis, [chKey(id)], [messageId, nowMs, channel, ...previous]);
+      const keys = [chKey(id)];
+      const args: (string | number)[] = [messageId, nowMs, channel, ...previous];
+      refundCall(refund, keys, args);
+      await UNDO_COOLDOWN.run(this.redis, keys, args);
     });
   }
 

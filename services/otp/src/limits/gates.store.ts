@@ -132,10 +132,51 @@ export function newTicket(nowMs: number): string {
   return `${nowMs}-${PROCESS_TAG}-${ticketSeq.toString(36)}`;
 }
 
+/**
+ * Gives back what a passed request took (a send that never left, a factor attempt that
+ * succeeded): its entry in each sliding window (KEYS[k + 1 .. k + nw], by its ticket) and one
+ * unit of each counter (KEYS[k + nw + 1 .. k + nw + nc]: a daily ceiling, a prefix's send count).
+ */
+export const REFUND_LUA = `
+local function send_refund(k, nw, nc, ticket)
+  for i = k + 1, k + nw do redis.call('ZREM', KEYS[i], ticket) end
+  for i = k + nw + 1, k + nw + nc do
+    if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
+  end
+end
+`;
+
+/** What to give back for one passed request (see REFUND_LUA). */
+export interface Refund {
+  ticket: string;
+  windows: string[];
+  counters: string[];
+}
+
+/** The refund of a request that passed `gates` with `ticket`, plus other counters it added to. */
+export function refundOf(gates: readonly Gate[], ticket: string, counters: string[] = []): Refund {
+  const keysOf = (kind: Gate['kind']) => gates.filter((g) => g.kind === kind).map((g) => g.key);
+  return { ticket, windows: keysOf('window'), counters: [...keysOf('counter'), ...counters] };
+}
+
+/** KEYS and ARGV (`ticket, nw, nc`) of a `send_refund`, appended to the given arrays. */
+export function refundCall(
+  refund: Refund | undefined,
+  keys: string[],
+  args: (string | number)[],
+): void {
+  if (!refund) {
+    args.push('', 0, 0);
+    return;
+  }
+  keys.push(...refund.windows, ...refund.counters);
+  args.push(refund.ticket, refund.windows.length, refund.counters.length);
+}
+
 const REFUND = new LuaScript(
   'otp_gates_refund',
-  `
-for i = 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+  `${REFUND_LUA}
+send_refund(0, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[1])
 return 1
 `,
 );
@@ -168,8 +209,8 @@ export class RedisGates {
   /** Gives back the window slots of a passed request (e.g. a factor attempt that succeeded). */
   refund(gates: readonly Gate[], ticket: string): Promise<void> {
     return storeCall('limit store', async () => {
-      const keys = gates.filter((g) => g.kind === 'window').map((g) => g.key);
-      if (keys.length) await REFUND.run(this.redis, keys, [ticket]);
+      const { windows } = refundOf(gates, ticket);
+      if (windows.length) await REFUND.run(this.redis, windows, [ticket, windows.length, 0]);
     });
   }
 }

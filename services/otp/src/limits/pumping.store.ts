@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { LuaScript, storeCall } from '../redis/lua-script';
+import { storeCall } from '../redis/lua-script';
 
 /**
  * SMS-pumping signals (SECURITY S4), kept in Redis:
@@ -12,7 +12,7 @@ import { LuaScript, storeCall } from '../redis/lua-script';
  * phone sends while it exists.
  *
  * The observation of one send is a Lua function, for the scripts that make it
- * (alone, or in the step that creates a challenge): its keys are
+ * (the steps that create and resend a challenge): its keys are
  * KEYS[k + 1 .. k + 7] and its arguments ARGV[a + 1 .. a + 9] (see observeCall).
  */
 export const PUMP_OBSERVE_LUA = `
@@ -53,13 +53,6 @@ local function pump_observe(k, a)
 end
 `;
 
-const OBSERVE = new LuaScript(
-  'otp_pump_observe',
-  `${PUMP_OBSERVE_LUA}
-return pump_observe(0, 0)
-`,
-);
-
 export interface PumpKeys {
   prefix: string;
   block: string;
@@ -85,6 +78,8 @@ export interface PumpSettings {
 export interface PumpCall {
   keys: string[];
   args: (string | number)[];
+  /** The prefix's send counter it adds to (given back for a send that never left). */
+  sentKey: string;
 }
 
 /** Reads `{signal, run, sent, verified}` from a script's reply, from `offset`. */
@@ -117,6 +112,7 @@ export class RedisPumping {
     const [verNow, verPrev] = this.buckets(nowMs, 'v', keys.prefix);
     const s = this.settings;
     return {
+      sentKey: sentNow,
       keys: [
         `pump:blk:${keys.block}`,
         sentNow,
@@ -138,14 +134,6 @@ export class RedisPumping {
         `${Math.round(s.adjacentWindowMs / 60_000)}m`,
       ],
     };
-  }
-
-  /** Records a send to a number and evaluates both signals; may quarantine. */
-  observe(keys: PumpKeys, blockIndex: number, nowMs: number): Promise<PumpObservation> {
-    return storeCall('limit store', async () => {
-      const call = this.observeCall(keys, blockIndex, nowMs);
-      return pumpObservation((await OBSERVE.run(this.redis, call.keys, call.args)) as unknown[]);
-    });
   }
 
   /** The key an approval of a code to `prefix` is counted in (the challenge check script does it), and its TTL. */

@@ -5,7 +5,7 @@ import type { KeyedHasher } from '../codes/keyed-hash';
 import type { OtpConfig } from '../config/otp.config';
 import type { OtpMetrics } from '../otp.metrics';
 import { accountFailureKey } from './account-failures.store';
-import type { Gate, GateResult, RedisGates } from './gates.store';
+import type { Gate, GateResult } from './gates.store';
 import {
   enforcePhonePolicy,
   numberBlock,
@@ -53,7 +53,6 @@ function msToEndOfUtcDay(nowMs: number): number {
  */
 export class SendGuard {
   constructor(
-    private readonly gates: RedisGates,
     private readonly pumping: RedisPumping,
     private readonly hasher: KeyedHasher,
     private readonly config: OtpConfig,
@@ -127,34 +126,11 @@ export class SendGuard {
     });
   }
 
-  /** plan() and the gates in their own step (resends); throws the refusal. */
-  async admit(intent: SendIntent, nowMs: number): Promise<{ prefix?: string }> {
-    const plan = this.plan(intent, nowMs);
-    const result = await this.gates.pass(plan.gates, nowMs);
-    if (!result.passed) throw this.refusal(result);
-    return plan.prefix ? { prefix: plan.prefix } : {};
-  }
-
   /**
-   * After a send to a number: records it for the pumping signals, which may
-   * quarantine its block or prefix for the sends that follow (this one has
-   * gone). Never throws: a failure here must not fail a code already sent.
-   */
-  async observe(destination: Destination, nowMs: number): Promise<void> {
-    const phone = destination.phone;
-    if (!phone) return;
-    try {
-      const { block, index } = numberBlock(phone.e164, this.config.pumping.blockDigits);
-      const prefix = pumpPrefix(phone.e164, this.config.pumping.prefixLength);
-      this.observed(destination, await this.pumping.observe({ prefix, block }, index, nowMs));
-    } catch (error) {
-      this.logger.warn({ err: error }, 'pumping signal not recorded');
-    }
-  }
-
-  /**
-   * The same observation, for the store to make in the step that creates the
-   * challenge (one round trip for a start); undefined when the destination is not a number.
+   * The pumping observation of a send to a number, for the store to make in the
+   * step that creates or resends the challenge (one round trip; it may
+   * quarantine the block or prefix for the sends that follow, this one has gone);
+   * undefined when the destination is not a number.
    */
   observation(destination: Destination, nowMs: number): PumpCall | undefined {
     const phone = destination.phone;
