@@ -26,6 +26,7 @@ import { ContactDirectory } from './contacts/contact-directory';
 import { ContactsConsumer } from './contacts/contacts.consumer';
 import { PreferencesController } from './contacts/preferences.controller';
 import { TypeOrmContactDirectory } from './contacts/typeorm-contact.directory';
+import { DeliveryRateSignal } from './dispatch/delivery-rate.signal';
 import { DestinationResolver } from './dispatch/destination.resolver';
 import { DispatchService } from './dispatch/dispatch.service';
 import { MessageClaims } from './dispatch/message-claims';
@@ -277,9 +278,32 @@ export class NotifierAppModule {
         },
         {
           provide: ReceiptService,
-          useFactory: (log: MessageLog, metrics: NotifierMetrics, clock: Clock, logger: Logger) =>
-            new ReceiptService(log, metrics, clock, logger, config.receiptMatchWaitMs),
-          inject: [MessageLog, NotifierMetrics, Clock, PLATFORM_LOGGER],
+          useFactory: (
+            log: MessageLog,
+            metrics: NotifierMetrics,
+            clock: Clock,
+            logger: Logger,
+            carriers: CarrierGateway,
+          ) => {
+            const receipts = new ReceiptService(
+              log,
+              metrics,
+              clock,
+              logger,
+              config.receiptMatchWaitMs,
+            );
+            // B6: the receipts' delivery rate can open a carrier's breaker.
+            const deliveryRate = new DeliveryRateSignal(
+              (carrier, reason) => carriers.tripBreaker(carrier, reason),
+              metrics,
+              clock,
+              logger,
+              config.deliveryRate,
+            );
+            receipts.onApplied((receipt) => deliveryRate.observe(receipt));
+            return receipts;
+          },
+          inject: [MessageLog, NotifierMetrics, Clock, PLATFORM_LOGGER, CarrierGateway],
         },
       ],
     };

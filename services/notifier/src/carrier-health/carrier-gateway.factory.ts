@@ -136,6 +136,10 @@ export class CarrierStackGateway extends CarrierGateway {
     return { ok: true, receipts: receipt ? [receipt] : [] };
   }
 
+  override tripBreaker(carrierId: string, reason: string): boolean {
+    return this.stack.sender.tripBreaker(carrierId, reason);
+  }
+
   onReceipt(listener: (receipt: DeliveryReceipt) => void): void {
     this.stack.onReceipt((r) => {
       const receipt = toDeliveryReceipt(r);

@@ -34,6 +34,13 @@ export abstract class CarrierGateway {
   abstract readCallback(callback: ReceiptCallback): CallbackVerdict;
   /** Receipts arriving over a carrier's own connection (SMPP deliver_sm). */
   abstract onReceipt(listener: (receipt: DeliveryReceipt) => void): void;
+  /**
+   * B6: opens a carrier's breaker for a reason of our own (its delivery rate). True when this
+   * opened it. Carriers without breakers (test stand-ins) have nothing to open.
+   */
+  tripBreaker(_carrierId: string, _reason: string): boolean {
+    return false;
+  }
   abstract start(): Promise<void>;
   abstract close(): Promise<void>;
 }

@@ -41,6 +41,27 @@ describe('loadNotifierConfig', () => {
     ]);
   });
 
+  it('reads the delivery-rate signal of the breakers, with its defaults', () => {
+    expect(loadNotifierConfig({}).deliveryRate).toEqual({
+      windowMs: 60_000,
+      minReceipts: 20,
+      maxFailedShare: 0.5,
+    });
+    expect(
+      loadNotifierConfig({
+        NOTIFIER_RECEIPT_WINDOW: '2m',
+        NOTIFIER_RECEIPT_MIN_COUNT: '50',
+        NOTIFIER_RECEIPT_FAILED_SHARE: '0.8',
+      }).deliveryRate,
+    ).toEqual({ windowMs: 120_000, minReceipts: 50, maxFailedShare: 0.8 });
+    expect(() => loadNotifierConfig({ NOTIFIER_RECEIPT_FAILED_SHARE: '1.5' })).toThrow(
+      /NOTIFIER_RECEIPT_FAILED_SHARE/,
+    );
+    expect(() => loadNotifierConfig({ NOTIFIER_RECEIPT_MIN_COUNT: '0' })).toThrow(
+      /NOTIFIER_RECEIPT_MIN_COUNT/,
+    );
+  });
+
   it('names a bad variable', () => {
     expect(() => loadNotifierConfig({ NOTIFIER_BULK_CONCURRENCY: '0' })).toThrow(
       /NOTIFIER_BULK_CONCURRENCY/,

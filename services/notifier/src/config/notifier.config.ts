@@ -105,6 +105,15 @@ export const notifierEnvSchema = z.object({
   NOTIFIER_BRAND: z.string().default(''),
   /** How long a delivery receipt waits for its message's `sent` record (receipts can beat it). */
   NOTIFIER_RECEIPT_MATCH_WAIT: env.duration('3s'),
+  /**
+   * B6, the delivery-rate signal: a carrier's breaker opens when, over the last
+   * NOTIFIER_RECEIPT_WINDOW, at least NOTIFIER_RECEIPT_MIN_COUNT of its receipts came back and
+   * more than NOTIFIER_RECEIPT_FAILED_SHARE of them failed (the recipient's fault not counted).
+   * A share of 1 turns the signal off.
+   */
+  NOTIFIER_RECEIPT_WINDOW: env.duration('60s'),
+  NOTIFIER_RECEIPT_MIN_COUNT: env.int(20, 1, 1_000_000),
+  NOTIFIER_RECEIPT_FAILED_SHARE: z.coerce.number().min(0).max(1).default(0.5),
   NOTIFIER_OUTBOX_POLL_INTERVAL: env.duration('500ms'),
 });
 
@@ -158,6 +167,8 @@ export interface NotifierConfig {
   dedupeTtlMs: number;
   templates: { host: string; brand: string };
   receiptMatchWaitMs: number;
+  /** The delivery-rate signal that opens a carrier's breaker (B6). */
+  deliveryRate: { windowMs: number; minReceipts: number; maxFailedShare: number };
   outboxPollMs: number;
   /** Key variables left unset, so the development keys are in use (never in production). */
   devKeysInUse: string[];
@@ -259,6 +270,11 @@ export function loadNotifierConfig(source: NodeJS.ProcessEnv = process.env): Not
     dedupeTtlMs: raw.NOTIFIER_DEDUPE_TTL,
     templates: { host: raw.NOTIFIER_ORIGIN_HOST, brand: raw.NOTIFIER_BRAND },
     receiptMatchWaitMs: raw.NOTIFIER_RECEIPT_MATCH_WAIT,
+    deliveryRate: {
+      windowMs: raw.NOTIFIER_RECEIPT_WINDOW,
+      minReceipts: raw.NOTIFIER_RECEIPT_MIN_COUNT,
+      maxFailedShare: raw.NOTIFIER_RECEIPT_FAILED_SHARE,
+    },
     outboxPollMs: raw.NOTIFIER_OUTBOX_POLL_INTERVAL,
     devKeysInUse,
   };

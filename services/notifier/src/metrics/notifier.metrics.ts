@@ -12,6 +12,7 @@ export class NotifierMetrics {
   readonly queueLag: Histogram<'queue'>;
   readonly receipts: Counter<'carrier' | 'status'>;
   readonly laneHolds: Counter<'lane'>;
+  readonly breakerTrips: Counter<'carrier' | 'signal'>;
 
   constructor(metrics: MetricsService) {
     this.sends = metrics.counter('notifier_sends_total', 'Send attempts by carrier and outcome', [
@@ -46,6 +47,11 @@ export class NotifierMetrics {
       'notifier_lane_holds_total',
       'Standard and bulk messages held because codes were late (critical lane backlogged)',
       ['lane'],
+    );
+    this.breakerTrips = metrics.counter(
+      'notifier_carrier_breaker_trips_total',
+      'Carrier breakers opened by a signal other than the calls themselves (delivery_rate)',
+      ['carrier', 'signal'],
     );
   }
 }

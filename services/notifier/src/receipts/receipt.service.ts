@@ -27,6 +27,7 @@ export class ReceiptService {
    * such statements at once), so this only bounds how many are held in memory at a time.
    */
   private readonly slots: Semaphore;
+  private readonly appliedListeners: ((receipt: DeliveryReceipt) => void)[] = [];
 
   constructor(
     private readonly log: MessageLog,
@@ -37,6 +38,11 @@ export class ReceiptService {
     concurrency = 64,
   ) {
     this.slots = new Semaphore(concurrency);
+  }
+
+  /** Hears every receipt that changed its message (the breakers' delivery-rate signal, B6). */
+  onApplied(listener: (receipt: DeliveryReceipt) => void): void {
+    this.appliedListeners.push(listener);
   }
 
   async apply(receipt: DeliveryReceipt): Promise<ReceiptOutcome> {
@@ -70,6 +76,7 @@ export class ReceiptService {
         { messageId: result.messageId, carrier: receipt.carrier, status: receipt.status },
         'delivery receipt',
       );
+      for (const listener of this.appliedListeners) listener(receipt);
       return 'applied';
     }
     return result.why === 'already_final' ? 'duplicate' : 'unknown';

@@ -396,11 +396,15 @@ describe('FailoverSender', () => {
   });
 
   it('opens a breaker on demand (delivery-rate signal) and reports it', async () => {
-    sender.tripBreaker('a', 'delivery rate below 20%');
+    expect(sender.tripBreaker('a', 'delivery rate below 20%')).toBe(true);
     expect(changes).toEqual([
       expect.objectContaining({ carrierId: 'a', to: 'open', reason: 'delivery rate below 20%' }),
     ]);
     expect((await sender.send(message())).carrierId).toBe('b');
+    // Already open, or no such carrier: nothing changes, nothing is reported.
+    expect(sender.tripBreaker('a', 'again')).toBe(false);
+    expect(sender.tripBreaker('nowhere', 'x')).toBe(false);
+    expect(changes).toHaveLength(1);
   });
 
   it('exports outcomes as metrics and a snapshot with latency and error rate', async () => {

@@ -286,12 +286,17 @@ export class FailoverSender extends EventEmitter {
     this.emit('breakerStateChange', change);
   }
 
-  /** B6: open a carrier's breaker from outside (e.g. its delivery rate collapsed). It half-opens after the reset time. */
-  tripBreaker(carrierId: string, reason: string): void {
+  /**
+   * B6: open a carrier's breaker from outside (e.g. its delivery rate collapsed). It half-opens
+   * after the reset time. True when this opened it; false when it was open already or the
+   * carrier is unknown.
+   */
+  tripBreaker(carrierId: string, reason: string): boolean {
     const entry = this.entries.get(carrierId);
-    if (!entry) return;
+    if (!entry || entry.state === 'open') return false;
     this.transition(entry, 'open', reason);
     entry.breaker.open();
+    return true;
   }
 
   breakerState(carrierId: string): BreakerState | undefined {
