@@ -64,66 +64,88 @@ export function requestFingerprint(body: unknown, policy: IdempotencyPolicy, cre
  */
 export function registerIdempotency(app: FastifyInstance, redis: Redis, ttlSeconds = 86_400, policy?: IdempotencyPolicy): void {
   if (policy) setIdempotencyPolicy(app, policy);
-  app.addHook('preHandler', async (request: Marked, reply: FastifyReply) => {
-    if (request.method !== 'POST') return;
+  // Callback-style hooks: a request without the header (nearly all) costs no promise here.
+  app.addHook('preHandler', (request: Marked, reply: FastifyReply, done: (error?: Error) => void) => {
+    if (request.method !== 'POST') return done();
     const key = request.headers['idempotency-key'];
-    if (typeof key !== 'string' || key.length === 0) return;
-    const current = policies.get(app) ?? {};
-    if (current.skipRoutes?.includes(request.routeOptions.url ?? '')) return;
-    if (key.length > 200) return sendProblem(reply, 'malformed_request', 'Idempotency-Key is at most 200 characters.');
-    const credential = String(request.headers.authorization ?? '');
-    const fingerprint = requestFingerprint(request.body, current, credential);
-    if (fingerprint === undefined) return;
-    const caller = createHash('sha256').update(credential).digest('hex').slice(0, 16);
-    const storeKey = `idem:http:${caller}:${request.method}:${request.url}:${key}`;
-    const pending: Stored = { state: 'pending', fingerprint };
-    let claimed: string | null;
-    let raw: string | null = null;
-    try {
-      claimed = await redis.set(storeKey, JSON.stringify(pending), 'EX', 120, 'NX');
-      if (claimed !== 'OK') raw = await redis.get(storeKey);
-    } catch {
-      // Without the store a retry could run twice: refuse clearly instead (R1).
-      return sendProblem(reply, 'service_unavailable', 'Idempotency store unavailable; retry shortly.');
-    }
-    if (claimed === 'OK') {
-      request.idempotencyKey = storeKey;
-      request.idempotencyFingerprint = fingerprint;
-      return;
-    }
-    const stored = raw ? (JSON.parse(raw) as Stored) : undefined;
-    if (!stored) return; // expired in between: run it
-    if (stored.fingerprint !== fingerprint) {
-      return sendProblem(reply, 'idempotency_conflict', 'This Idempotency-Key was used with another request body.');
-    }
-    if (stored.state === 'pending') {
-      return sendProblem(reply, 'idempotency_conflict', 'A request with this Idempotency-Key is still in progress.');
-    }
-    void reply.header('idempotent-replayed', 'true');
-    void reply.status(stored.status ?? 200);
-    if (stored.contentType) void reply.header('content-type', stored.contentType);
-    return reply.send(stored.payload ?? '');
+    if (typeof key !== 'string' || key.length === 0) return done();
+    claim(app, redis, request, reply, key).then(
+      (answered) => {
+        if (!answered) done();
+      },
+      (error: unknown) => done(error instanceof Error ? error : new Error(String(error))),
+    );
   });
 
-  app.addHook('onSend', async (request: Marked, reply: FastifyReply, payload: unknown) => {
-    if (!request.idempotencyKey) return payload;
+  app.addHook('onSend', (request: Marked, reply: FastifyReply, payload: unknown, done: (error: Error | null, payload?: unknown) => void) => {
+    if (!request.idempotencyKey) return done(null, payload);
     const storeKey = request.idempotencyKey;
     request.idempotencyKey = undefined;
-    if (reply.statusCode >= 500) {
-      await redis.del(storeKey).catch(() => undefined);
-      return payload;
-    }
-    const stored: Stored = {
-      state: 'done',
-      fingerprint: request.idempotencyFingerprint ?? '',
-      status: reply.statusCode,
-      contentType: String(reply.getHeader('content-type') ?? 'application/json'),
-      payload: typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : '',
-    };
-    // If this write fails the pending claim expires and a retry runs again.
-    await redis.set(storeKey, JSON.stringify(stored), 'EX', ttlSeconds).catch(() => undefined);
-    return payload;
+    void keep(redis, storeKey, request, reply, payload, ttlSeconds).then(() => done(null, payload));
   });
+}
+
+/**
+ * Claims the key for this request, or answers it (replay, conflict, malformed, store down);
+ * true when it answered.
+ */
+async function claim(app: FastifyInstance, redis: Redis, request: Marked, reply: FastifyReply, key: string): Promise<boolean> {
+  const current = policies.get(app) ?? {};
+  if (current.skipRoutes?.includes(request.routeOptions.url ?? '')) return false;
+  if (key.length > 200) return answered(sendProblem(reply, 'malformed_request', 'Idempotency-Key is at most 200 characters.'));
+  const credential = String(request.headers.authorization ?? '');
+  const fingerprint = requestFingerprint(request.body, current, credential);
+  if (fingerprint === undefined) return false;
+  const caller = createHash('sha256').update(credential).digest('hex').slice(0, 16);
+  const storeKey = `idem:http:${caller}:${request.method}:${request.url}:${key}`;
+  const pending: Stored = { state: 'pending', fingerprint };
+  let claimed: string | null;
+  let raw: string | null = null;
+  try {
+    claimed = await redis.set(storeKey, JSON.stringify(pending), 'EX', 120, 'NX');
+    if (claimed !== 'OK') raw = await redis.get(storeKey);
+  } catch {
+    // Without the store a retry could run twice: refuse clearly instead (R1).
+    return answered(sendProblem(reply, 'service_unavailable', 'Idempotency store unavailable; retry shortly.'));
+  }
+  if (claimed === 'OK') {
+    request.idempotencyKey = storeKey;
+    request.idempotencyFingerprint = fingerprint;
+    return false;
+  }
+  const stored = raw ? (JSON.parse(raw) as Stored) : undefined;
+  if (!stored) return false; // expired in between: run it
+  if (stored.fingerprint !== fingerprint) {
+    return answered(sendProblem(reply, 'idempotency_conflict', 'This Idempotency-Key was used with another request body.'));
+  }
+  if (stored.state === 'pending') {
+    return answered(sendProblem(reply, 'idempotency_conflict', 'A request with this Idempotency-Key is still in progress.'));
+  }
+  void reply.header('idempotent-replayed', 'true');
+  void reply.status(stored.status ?? 200);
+  if (stored.contentType) void reply.header('content-type', stored.contentType);
+  return answered(reply.send(stored.payload ?? ''));
+}
+
+/** Keeps the answer for retries (a 5xx is not kept: the claim is released so a retry runs). */
+async function keep(redis: Redis, storeKey: string, request: Marked, reply: FastifyReply, payload: unknown, ttlSeconds: number): Promise<void> {
+  if (reply.statusCode >= 500) {
+    await redis.del(storeKey).catch(() => undefined);
+    return;
+  }
+  const stored: Stored = {
+    state: 'done',
+    fingerprint: request.idempotencyFingerprint ?? '',
+    status: reply.statusCode,
+    contentType: String(reply.getHeader('content-type') ?? 'application/json'),
+    payload: typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : '',
+  };
+  // If this write fails the pending claim expires and a retry runs again.
+  await redis.set(storeKey, JSON.stringify(stored), 'EX', ttlSeconds).catch(() => undefined);
+}
+
+function answered(_reply: FastifyReply): true {
+  return true;
 }
 
 function sendProblem(reply: FastifyReply, code: 'idempotency_conflict' | 'malformed_request' | 'service_unavailable', detail: string) {
