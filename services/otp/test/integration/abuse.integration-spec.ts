@@ -11,11 +11,11 @@ import type { DomainError } from '@phonegate/platform';
 import { eventually } from '@phonegate/platform/testing';
 import { numberBlock } from '../../src/limits/phone-policy';
 import { oathtool } from '../support/oathtool';
-import { failureOf, OtpHarness, usNumber, wrongCode } from '../support/otp-harness';
+import { failureOf, startedOtp, usNumber, wrongCode } from '../support/otp-harness';
 
 /** SECURITY C8, S3, S4 and channel fallback, with small limits so the tests stay short. */
 describe('otp abuse limits, pumping signals, account lockout and fallback', () => {
-  const h = new OtpHarness({
+  const h = startedOtp({
     OTP_ACCOUNT_FAILURE_LIMIT: '7',
     OTP_AUTO_FALLBACK: 'true',
     OTP_EMAIL_SIGNIN_FALLBACK: 'true',
@@ -24,14 +24,6 @@ describe('otp abuse limits, pumping signals, account lockout and fallback', () =
     OTP_DENIED_COUNTRIES: '234',
     OTP_COUNTRY_DAILY_CEILINGS: '49:3',
   });
-
-  beforeAll(async () => {
-    await h.start();
-  }, 60_000);
-
-  afterAll(async () => {
-    await h.stop();
-  }, 60_000);
 
   const check = (id: string, code: string) =>
     h.inject('POST', `/v1/verifications/${id}/check`, { code });

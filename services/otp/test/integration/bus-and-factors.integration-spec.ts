@@ -10,30 +10,12 @@ import {
 } from '@phonegate/contracts';
 import { DomainError } from '@phonegate/platform';
 import { eventually } from '@phonegate/platform/testing';
-import { OtpHarness, usNumber, wrongCode } from '../support/otp-harness';
+import { remoteError, startedOtp, usNumber, wrongCode } from '../support/otp-harness';
 import { oathtool } from '../support/oathtool';
 
-async function remoteError(promise: Promise<unknown>): Promise<DomainError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof DomainError) return error;
-    throw error;
-  }
-  throw new Error('expected a remote error');
-}
-
 describe('otp over the bus (identity commands) and factors (TOTP, backup codes)', () => {
-  const h = new OtpHarness();
+  const h = startedOtp();
   const bus = () => h.identity.events;
-
-  beforeAll(async () => {
-    await h.start();
-  }, 60_000);
-
-  afterAll(async () => {
-    await h.stop();
-  }, 60_000);
 
   it('start, get, check (wrong, then right) and resend with EventBus.request', async () => {
     const accountId = randomUUID();

@@ -5,19 +5,9 @@ import {
   resendChallengeV1,
   startChallengeV1,
 } from '@phonegate/contracts';
-import { DomainError } from '@phonegate/platform';
-import { OtpHarness, SF, usNumber, wrongCode } from '../support/otp-harness';
+import { remoteError, SF, startedOtp, usNumber, wrongCode } from '../support/otp-harness';
 
 const OTHER_SHOP = { authorization: 'Bearer sf-other-key' };
-
-async function remoteError(promise: Promise<unknown>): Promise<DomainError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DomainError);
-  return error as DomainError;
-}
 
 /** The problem answer without what differs from one request to the next. */
 function problem(res: { statusCode: number; json: () => Record<string, unknown> }) {
@@ -32,30 +22,26 @@ function problem(res: { statusCode: number; json: () => Record<string, unknown> 
  * number's code would then verify the original number in identity or pass two-step.
  */
 describe('otp challenges reach only the surface (and API key) that started them', () => {
-  const h = new OtpHarness({
+  const h = startedOtp({
     API_KEYS: 'sf-test-key:storefront,sf-other-key:storefront,ops-test-key:ops',
   });
-
-  beforeAll(async () => {
-    await h.start();
-  }, 60_000);
-
-  afterAll(async () => {
-    await h.stop();
-  }, 60_000);
-
   const bus = () => h.identity.events;
-
-  it('a challenge started over the bus is 404 to every HTTP route, like an unknown id, and still verifies over the bus', async () => {
-    const to = usNumber();
-    const loginId = randomUUID();
-    const started = await bus().request(startChallengeV1, {
+  /** identity's sign-in challenge, over the bus. */
+  const signIn = (to: string, ref: string) =>
+    bus().request(startChallengeV1, {
       purpose: 'sign_in',
       channel: 'sms',
       to,
       accountId: randomUUID(),
-      ref: loginId,
+      ref,
     });
+  const signInCheck = (challengeId: string, code: string, ref: string) =>
+    bus().request(checkChallengeV1, { challengeId, code, purpose: 'sign_in', ref });
+
+  it('a challenge started over the bus is 404 to every HTTP route, like an unknown id, and still verifies over the bus', async () => {
+    const to = usNumber();
+    const loginId = randomUUID();
+    const started = await signIn(to, loginId);
     const code = await h.code(started.id);
     h.clock.advance(h.config.codes.cooldownMs);
 
@@ -90,13 +76,7 @@ describe('otp challenges reach only the surface (and API key) that started them'
       attemptsRemaining: 5,
       channel: 'sms',
     });
-    const approved = await bus().request(checkChallengeV1, {
-      challengeId: started.id,
-      code,
-      purpose: 'sign_in',
-      ref: loginId,
-    });
-    expect(approved.status).toBe('approved');
+    expect((await signInCheck(started.id, code, loginId)).status).toBe('approved');
   });
 
   it('an HTTP challenge works for the key that started it, and is not found for another key or over the bus', async () => {
@@ -173,13 +153,7 @@ describe('otp challenges reach only the surface (and API key) that started them'
   it('over the bus, a resend may switch a sign-in to the account e-mail and back, never to another number', async () => {
     const to = usNumber();
     const loginId = randomUUID();
-    const started = await bus().request(startChallengeV1, {
-      purpose: 'sign_in',
-      channel: 'sms',
-      to,
-      accountId: randomUUID(),
-      ref: loginId,
-    });
+    const started = await signIn(to, loginId);
     h.clock.advance(h.config.codes.cooldownMs);
     const other = await remoteError(
       bus().request(resendChallengeV1, {
@@ -207,12 +181,6 @@ describe('otp challenges reach only the surface (and API key) that started them'
     expect(back).toMatchObject({ channel: 'sms', sends: 3 });
     const code = await h.code(started.id, 3);
     expect((await h.codeMessage(started.id, 3)).to).toBe(to);
-    const approved = await bus().request(checkChallengeV1, {
-      challengeId: started.id,
-      code,
-      purpose: 'sign_in',
-      ref: loginId,
-    });
-    expect(approved.status).toBe('approved');
+    expect((await signInCheck(started.id, code, loginId)).status).toBe('approved');
   });
 });

@@ -1,17 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { OtpHarness, usNumber, wrongCode } from '../support/otp-harness';
+import { startedOtp, usNumber, wrongCode } from '../support/otp-harness';
 
 /** SECURITY C5, C7, S1: the atomic steps hold under parallel requests. */
 describe('otp under concurrency (real Redis)', () => {
-  const h = new OtpHarness({ OTP_LIMIT_IP: '5/15m' });
-
-  beforeAll(async () => {
-    await h.start();
-  }, 60_000);
-
-  afterAll(async () => {
-    await h.stop();
-  }, 60_000);
+  const h = startedOtp({ OTP_LIMIT_IP: '5/15m' });
 
   const check = (id: string, code: string) =>
     h.inject('POST', `/v1/verifications/${id}/check`, { code });

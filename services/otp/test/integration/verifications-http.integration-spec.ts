@@ -7,18 +7,10 @@ import {
   startChallengeV1,
 } from '@phonegate/contracts';
 import { eventually } from '@phonegate/platform/testing';
-import { OPS, OtpHarness, SF, usNumber, wrongCode } from '../support/otp-harness';
+import { OPS, SF, startedOtp, usNumber, wrongCode } from '../support/otp-harness';
 
 describe('otp verifications over HTTP (real Redis, PostgreSQL, RabbitMQ)', () => {
-  const h = new OtpHarness();
-
-  beforeAll(async () => {
-    await h.start();
-  }, 60_000);
-
-  afterAll(async () => {
-    await h.stop();
-  }, 60_000);
+  const h = startedOtp();
 
   it('starts a verification: 201 with a masked destination, and one critical notification with the code encrypted', async () => {
     const to = usNumber();

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { type EventContract, type EventData, notificationRequestedV1 } from '@phonegate/contracts';
 import { Bus, decodeEnvelope, SensitiveCipher } from '@phonegate/messaging';
-import { createLogger, createServiceApp, ManualClock } from '@phonegate/platform';
+import { createLogger, createServiceApp, DomainError, ManualClock } from '@phonegate/platform';
 import {
   createTestDatabase,
   createTestVhost,
@@ -203,6 +203,31 @@ export class OtpHarness {
     const json = res.json<Record<string, unknown> & { id: string }>();
     return { id: json.id, code: await this.code(json.id), body: json };
   }
+}
+
+/**
+ * An otp harness started before and stopped after the describe block it is called in.
+ */
+export function startedOtp(env: Record<string, string> = {}): OtpHarness {
+  const h = new OtpHarness(env);
+  beforeAll(async () => {
+    await h.start();
+  }, 60_000);
+  afterAll(async () => {
+    await h.stop();
+  }, 60_000);
+  return h;
+}
+
+/** The DomainError a bus command (or a use case) was refused with. */
+export async function remoteError(promise: Promise<unknown>): Promise<DomainError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof DomainError) return error;
+    throw error;
+  }
+  throw new Error('expected a remote error');
 }
 
 /** The notifier's report that a code message failed (as `notification.failed.v1` carries it). */
