@@ -421,9 +421,14 @@ export class ChallengeService {
     return `${this.config.publicBaseUrl}/v1/verifications/${challengeId}/report?t=${encodeURIComponent(reportToken(this.hasher, challengeId))}`;
   }
 
+  /** Whether a report link's token is this challenge's; a wrong one is "not found". Changes nothing. */
+  checkReportToken(id: string, token: string): void {
+    if (!verifyReportToken(this.hasher, id, token)) throw this.notFound();
+  }
+
   /** "I didn't ask for this": kills the pending code and tells the owner (once). */
   async report(id: string, token: string): Promise<{ id: string; status: 'reported' }> {
-    if (!verifyReportToken(this.hasher, id, token)) throw this.notFound();
+    this.checkReportToken(id, token);
     const { outcome } = await this.store.report(id);
     if (outcome === 'not_found') throw this.notFound();
     if (outcome === 'already') return { id, status: 'reported' };

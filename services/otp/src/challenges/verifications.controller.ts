@@ -43,6 +43,11 @@ function caller(request: FastifyRequest): Caller {
   return { via: 'http', client: principal.id };
 }
 
+const THANKS = page(
+  'Thank you',
+  '<p>That code no longer works, and the account owner has been told.</p>',
+);
+
 /** The generic verification API (storefront backends): start, check, resend, read. */
 @ApiTags('verifications')
 @ApiBearerAuth()
@@ -138,7 +143,11 @@ export class VerificationsController {
     return this.challenges.get(challengeId(id), caller(request));
   }
 
-  /** The "I didn't ask for this" link in every code message (token-checked, no API key). */
+  /**
+   * The "I didn't ask for this" link in every code message (token-checked, no API key). By
+   * default (`OTP_REPORT_GET=confirm`) a GET only shows a page whose button posts the report:
+   * e-mail link scanners and message previews fetch links, and must not kill a sign-in code.
+   */
   @Get(':id/report')
   @Public()
   @ApiExcludeEndpoint()
@@ -150,32 +159,41 @@ export class VerificationsController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ) {
     const { t } = reportQuery.parse(query);
-    void reply.header('content-type', 'text/html; charset=utf-8');
     if (this.config.reportGet === 'confirm') {
-      challengeId(id);
+      this.challenges.checkReportToken(challengeId(id), t);
+      void reply.header('content-type', 'text/html; charset=utf-8');
       return page(
         'Did you not ask for a code?',
         // Posts back to this same URL (token in the query); text/plain needs no form parser.
-        `<form method="post" enctype="text/plain"><button type="submit">I did not ask for this code</button></form>`,
+        `<p>If you did not ask for a code, this stops it working and tells the account owner.</p><form method="post" enctype="text/plain"><button type="submit">I did not ask for this code</button></form>`,
       );
     }
     await this.challenges.report(challengeId(id), t);
-    return page(
-      'Thank you',
-      '<p>That code no longer works, and the account owner has been told.</p>',
-    );
+    void reply.header('content-type', 'text/html; charset=utf-8');
+    return THANKS;
   }
 
+  /** The report itself: the confirmation page's button (answered with a page), or an API call (JSON). */
   @Post(':id/report')
   @Public()
   @HttpCode(200)
   @ApiExcludeEndpoint()
   @Header('cache-control', 'no-store')
-  report(@Param('id') id: string, @Query() query: Record<string, unknown>, @Body() body: unknown) {
+  @Header('referrer-policy', 'no-referrer')
+  async report(
+    @Param('id') id: string,
+    @Query() query: Record<string, unknown>,
+    @Body() body: unknown,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ) {
     const fromBody =
       body && typeof body === 'object' ? (body as Record<string, unknown>)['t'] : undefined;
     const { t } = reportQuery.parse({ t: query['t'] ?? fromBody });
-    return this.challenges.report(challengeId(id), t);
+    const reported = await this.challenges.report(challengeId(id), t);
+    if (!request.headers.accept?.includes('text/html')) return reported;
+    void reply.header('content-type', 'text/html; charset=utf-8');
+    return THANKS;
   }
 }
 

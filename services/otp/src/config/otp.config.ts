@@ -167,7 +167,8 @@ function schema(production: boolean) {
 
     OTP_ORIGIN_HOST: z.string().min(1).default('localhost'),
     OTP_PUBLIC_BASE_URL: env.url('http://localhost:3002').transform((u) => u.replace(/\/+$/, '')),
-    OTP_REPORT_GET: z.enum(['report', 'confirm']).default('report'),
+    // `confirm`: a GET of the link (an e-mail link scanner, a message preview) must not kill a code.
+    OTP_REPORT_GET: z.enum(['report', 'confirm']).default('confirm'),
     OTP_TOTP_ISSUER: z.string().min(1).max(60).default('Phonegate'),
     OTP_AUTO_FALLBACK: env.bool(false),
     OTP_FACTOR_ALERTS: env.bool(false),

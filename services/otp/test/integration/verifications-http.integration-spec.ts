@@ -355,7 +355,7 @@ describe('otp verifications over HTTP (real Redis, PostgreSQL, RabbitMQ)', () =>
     }
   });
 
-  it('"I didn\'t ask for this": the link kills the pending code and tells the owner; a wrong token is 404', async () => {
+  it('"I didn\'t ask for this": a GET of the link only asks; its button kills the pending code and tells the owner; a wrong token is 404', async () => {
     const accountId = randomUUID();
     const { id, code } = await h.startVerification({
       to: usNumber(),
@@ -364,14 +364,35 @@ describe('otp verifications over HTTP (real Redis, PostgreSQL, RabbitMQ)', () =>
       accountId,
     });
     const link = new URL(String((await h.codeMessage(id)).variables['reportUrl']));
-    const forged = await h.app.inject({
-      method: 'GET',
-      url: `${link.pathname}?t=c1.AAAAAAAAAAAAAAAAAAAAAA`,
+    const url = `${link.pathname}${link.search}`;
+    const forged = `${link.pathname}?t=c1.AAAAAAAAAAAAAAAAAAAAAA`;
+    expect((await h.app.inject({ method: 'GET', url: forged })).statusCode).toBe(404);
+    expect((await h.app.inject({ method: 'POST', url: forged })).statusCode).toBe(404);
+
+    // A link scanner or a message preview fetches the link: the code lives on.
+    for (let i = 0; i < 3; i++) {
+      const page = await h.app.inject({ method: 'GET', url });
+      expect(page.statusCode).toBe(200);
+      expect(page.headers['content-type']).toContain('text/html');
+      expect(page.headers['cache-control']).toBe('no-store');
+      expect(page.body).toContain('<form method="post"');
+    }
+    expect((await h.inject('GET', `/v1/verifications/${id}`)).json()).toMatchObject({
+      status: 'pending',
+      attemptsRemaining: 5,
     });
-    expect(forged.statusCode).toBe(404);
-    const res = await h.app.inject({ method: 'GET', url: `${link.pathname}${link.search}` });
-    expect(res.statusCode).toBe(200);
-    expect(res.headers['content-type']).toContain('text/html');
+    expect(h.alerts('security.code_reported').some((a) => a.accountId === accountId)).toBe(false);
+
+    // The person presses the button: the browser posts the form (text/plain, empty) to the same URL.
+    const pressed = await h.app.inject({
+      method: 'POST',
+      url,
+      headers: { accept: 'text/html,application/xhtml+xml', 'content-type': 'text/plain' },
+      payload: '',
+    });
+    expect(pressed.statusCode).toBe(200);
+    expect(pressed.headers['content-type']).toContain('text/html');
+    expect(pressed.body).toContain('Thank you');
     const status = (await h.inject('GET', `/v1/verifications/${id}`)).json();
     expect(status).toMatchObject({ status: 'expired', endReason: 'reported' });
     expect((await h.inject('POST', `/v1/verifications/${id}/check`, { code })).statusCode).toBe(
@@ -382,8 +403,8 @@ describe('otp verifications over HTTP (real Redis, PostgreSQL, RabbitMQ)', () =>
     );
     expect(alert).toMatchObject({ channel: 'email', priority: 'critical' });
     expect(alert.to).toBeUndefined();
-    // POST works too and is idempotent; the owner is told once.
-    const again = await h.app.inject({ method: 'POST', url: `${link.pathname}${link.search}` });
+    // A POST by a program answers JSON, and is idempotent; the owner is told once.
+    const again = await h.app.inject({ method: 'POST', url });
     expect(again.statusCode).toBe(200);
     expect(again.json()).toEqual({ id, status: 'reported' });
     await new Promise((r) => setTimeout(r, 300));

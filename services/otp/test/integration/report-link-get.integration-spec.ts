@@ -1,0 +1,38 @@
+import { randomUUID } from 'node:crypto';
+import { eventually } from '@phonegate/platform/testing';
+import { startedOtp, usNumber } from '../support/otp-harness';
+
+/** `OTP_REPORT_GET=report`: a GET of the "I didn't ask for this" link reports at once (one tap). */
+describe('otp report link with OTP_REPORT_GET=report', () => {
+  const h = startedOtp({ OTP_REPORT_GET: 'report' });
+
+  it('kills the pending code and tells the owner on a GET; a wrong token is 404', async () => {
+    const accountId = randomUUID();
+    const { id, code } = await h.startVerification({
+      to: usNumber(),
+      channel: 'sms',
+      purpose: 'sign_in',
+      accountId,
+    });
+    const link = new URL(String((await h.codeMessage(id)).variables['reportUrl']));
+    const forged = await h.app.inject({
+      method: 'GET',
+      url: `${link.pathname}?t=c1.AAAAAAAAAAAAAAAAAAAAAA`,
+    });
+    expect(forged.statusCode).toBe(404);
+    const res = await h.app.inject({ method: 'GET', url: `${link.pathname}${link.search}` });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toContain('text/html');
+    expect(res.body).toContain('Thank you');
+    expect((await h.inject('GET', `/v1/verifications/${id}`)).json()).toMatchObject({
+      status: 'expired',
+      endReason: 'reported',
+    });
+    expect((await h.inject('POST', `/v1/verifications/${id}/check`, { code })).statusCode).toBe(
+      410,
+    );
+    await eventually(() =>
+      h.alerts('security.code_reported').find((a) => a.accountId === accountId),
+    );
+  });
+});
