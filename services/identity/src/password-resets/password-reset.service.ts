@@ -318,15 +318,22 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
   /**
    * The reset, once the first try to send its code has surely ended: a code
    * checked before then waits until then, a decoy's as long as a real
-   * reset's (S6), and a person who read the code before the otp reply was
-   * stored finds the reset sent.
+   * reset's (S6). Later, a reset still `sending` is waited for up to one otp
+   * deadline, decoy or not, so that a person who read the code of a try whose
+   * otp reply is not stored yet finds the reset sent.
    */
   private async settled(resetId: string): Promise<ResetRecord | undefined> {
-    const record = await this.resets.get(resetId);
-    const wait = record ? record.settlesAt - this.clock.nowMs() : 0;
-    if (wait <= 0) return record;
-    await new Promise((resolve) => setTimeout(resolve, wait));
-    return this.resets.get(resetId);
+    const deadline = this.clock.nowMs() + this.config.IDENTITY_OTP_TIMEOUT + SETTLE_MARGIN_MS;
+    let record = await this.resets.get(resetId);
+    if (record && record.settlesAt > this.clock.nowMs()) {
+      await sleep(record.settlesAt - this.clock.nowMs());
+      record = await this.resets.get(resetId);
+    }
+    while (record?.state === 'sending' && this.clock.nowMs() < deadline) {
+      await sleep(25);
+      record = await this.resets.get(resetId);
+    }
+    return record;
   }
 
   /** 503 while the code has not left yet: it will be tried again, then a code can be typed. */
@@ -354,4 +361,8 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
