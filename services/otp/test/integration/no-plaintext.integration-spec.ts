@@ -127,7 +127,7 @@ describe('no code, secret or token in plaintext at rest, in logs or in metrics (
       to: busTo,
       accountId,
     });
-    const reportUrl = new URL(String((await h.codeMessage(b.id)).variables['reportUrl']));
+    const reportUrl = await h.reportLink(b.id);
     secrets.push(reportUrl.searchParams.get('t') as string);
     await h.app.inject({ method: 'POST', url: `${reportUrl.pathname}${reportUrl.search}` });
     const pendingTo = usNumber();

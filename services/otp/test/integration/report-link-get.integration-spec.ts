@@ -1,20 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import { eventually } from '@phonegate/platform/testing';
-import { startedOtp, usNumber } from '../support/otp-harness';
+import { startedOtp } from '../support/otp-harness';
 
 /** `OTP_REPORT_GET=report`: a GET of the "I didn't ask for this" link reports at once (one tap). */
 describe('otp report link with OTP_REPORT_GET=report', () => {
   const h = startedOtp({ OTP_REPORT_GET: 'report' });
 
   it('kills the pending code and tells the owner on a GET; a wrong token is 404', async () => {
-    const accountId = randomUUID();
-    const { id, code } = await h.startVerification({
-      to: usNumber(),
-      channel: 'sms',
-      purpose: 'sign_in',
-      accountId,
-    });
-    const link = new URL(String((await h.codeMessage(id)).variables['reportUrl']));
+    const { accountId, id, code, link } = await h.reportableSignIn();
     const forged = await h.app.inject({
       method: 'GET',
       url: `${link.pathname}?t=c1.AAAAAAAAAAAAAAAAAAAAAA`,

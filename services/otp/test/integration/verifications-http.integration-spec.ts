@@ -356,14 +356,7 @@ describe('otp verifications over HTTP (real Redis, PostgreSQL, RabbitMQ)', () =>
   });
 
   it('"I didn\'t ask for this": a GET of the link only asks; its button kills the pending code and tells the owner; a wrong token is 404', async () => {
-    const accountId = randomUUID();
-    const { id, code } = await h.startVerification({
-      to: usNumber(),
-      channel: 'sms',
-      purpose: 'sign_in',
-      accountId,
-    });
-    const link = new URL(String((await h.codeMessage(id)).variables['reportUrl']));
+    const { accountId, id, code, link } = await h.reportableSignIn();
     const url = `${link.pathname}${link.search}`;
     const forged = `${link.pathname}?t=c1.AAAAAAAAAAAAAAAAAAAAAA`;
     expect((await h.app.inject({ method: 'GET', url: forged })).statusCode).toBe(404);

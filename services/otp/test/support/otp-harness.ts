@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { type EventContract, type EventData, notificationRequestedV1 } from '@phonegate/contracts';
 import { Bus, decodeEnvelope, SensitiveCipher } from '@phonegate/messaging';
@@ -181,6 +181,23 @@ export class OtpHarness {
   /** The code of the n-th send, as the notifier would decrypt it. */
   async code(challengeId: string, sendNo = 1): Promise<string> {
     return String((await this.codeMessage(challengeId, sendNo)).variables['code']);
+  }
+
+  /** The "I didn't ask for this" link of a challenge's first code message. */
+  async reportLink(challengeId: string): Promise<URL> {
+    return new URL(String((await this.codeMessage(challengeId)).variables['reportUrl']));
+  }
+
+  /** A sign-in code (over HTTP) for a new account, with its report link. */
+  async reportableSignIn(): Promise<{ accountId: string; id: string; code: string; link: URL }> {
+    const accountId = randomUUID();
+    const { id, code } = await this.startVerification({
+      to: usNumber(),
+      channel: 'sms',
+      purpose: 'sign_in',
+      accountId,
+    });
+    return { accountId, id, code, link: await this.reportLink(id) };
   }
 
   events<C extends EventContract>(contract: C): EventData<C>[] {
