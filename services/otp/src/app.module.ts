@@ -8,6 +8,7 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { hkdfSync } from 'node:crypto';
 import { BusModule, type BusModuleOptions, EventBus, Outbox } from '@phonegate/messaging';
 import {
   Clock,
@@ -16,6 +17,7 @@ import {
   MetricsService,
   PLATFORM_LOGGER,
   PlatformModule,
+  setIdempotencyPolicy,
 } from '@phonegate/platform';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -68,6 +70,14 @@ export function otpDataSourceOptions(options: DataSourceOptions): DataSourceOpti
   } as DataSourceOptions;
 }
 
+/** The Idempotency-Key fingerprint key: derived from the active code key (HKDF), the same on every replica. */
+export function idempotencyFingerprintKey(config: Pick<OtpConfig, 'codeKeys'>): Buffer {
+  const seed = config.codeKeys.keys.get(config.codeKeys.activeKeyId) as Buffer;
+  return Buffer.from(
+    hkdfSync('sha256', seed, Buffer.alloc(0), 'phonegate otp: Idempotency-Key fingerprints', 32),
+  );
+}
+
 /** Routes whose answers hold secrets (TOTP secret, backup codes). */
 const SECRET_ROUTES = [
   /^\/v1\/accounts\/[^/]+\/authenticators\/totp\/?(\?|$)/,
@@ -83,6 +93,7 @@ class OtpLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApplicatio
     @Inject(EventBus) private readonly bus: EventBus,
     @Inject(ExpirySweeper) private readonly sweeper: ExpirySweeper,
     @Inject(HttpAdapterHost) private readonly http: HttpAdapterHost,
+    @Inject(OTP_CONFIG) private readonly config: OtpConfig,
   ) {}
 
   onModuleInit(): void {
@@ -107,6 +118,10 @@ class OtpLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApplicatio
     // rest, so those routes ignore the header (a retry makes a new secret/set,
     // which replaces the one before).
     const fastify = this.http.httpAdapter?.getInstance<FastifyInstance>();
+    // A check's body holds a code: the store keeps only an HMAC of it under a key of otp's own
+    // (from the active code key), never something a guess at the code can be checked against (C2).
+    if (fastify)
+      setIdempotencyPolicy(fastify, { fingerprintKey: idempotencyFingerprintKey(this.config) });
     fastify?.addHook('onRequest', (request, _reply, done) => {
       if (request.method === 'POST' && SECRET_ROUTES.some((r) => r.test(request.url)))
         delete request.headers['idempotency-key'];

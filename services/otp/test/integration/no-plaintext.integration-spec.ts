@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { notificationFailedV1, startChallengeV1, verifyFactorV1 } from '@phonegate/contracts';
 import { TEST_INFRA } from '@phonegate/platform/testing';
 import * as amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
-import { OtpHarness, usNumber, wrongCode } from '../support/otp-harness';
+import { OtpHarness, SF, usNumber, wrongCode } from '../support/otp-harness';
 import { oathtool } from '../support/oathtool';
 
 /** Every key under the prefix, with its value read by type and its DUMP (SECURITY C2). */
@@ -110,13 +110,20 @@ describe('no code, secret or token in plaintext at rest, in logs or in metrics (
       origin: { service: 'otp', ref: a.id },
     });
     const third = await h.codeMessage(a.id, 3);
-    expect(
-      (
-        await h.inject('POST', `/v1/verifications/${a.id}/check`, {
-          code: String(third.variables['code']),
-        })
-      ).statusCode,
-    ).toBe(200);
+    // Checked with an Idempotency-Key: the store keeps the answer, and of the body (the code)
+    // only an HMAC under otp's own key — not a hash anyone with the body's guess or the caller's
+    // key could match.
+    const checkBody = { code: String(third.variables['code']) };
+    const approved = await h.inject('POST', `/v1/verifications/${a.id}/check`, checkBody, {
+      ...SF,
+      'idempotency-key': `check-${a.id}`,
+    });
+    expect(approved.statusCode).toBe(200);
+    const bodyText = JSON.stringify(checkBody);
+    secrets.push(
+      createHash('sha256').update(bodyText).digest('hex'),
+      createHmac('sha256', SF.authorization).update(bodyText).digest('hex'),
+    );
 
     // Over the bus, then reported as unrequested; plus one left pending and one locked.
     const busTo = usNumber();
@@ -199,6 +206,7 @@ describe('no code, secret or token in plaintext at rest, in logs or in metrics (
     const logs = h.logs.text();
     const metrics = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(redis.length).toBeGreaterThan(1000);
+    expect(redis).toContain(`check-${a.id}`);
     expect(postgres).toContain('totp_authenticators');
     expect(postgres).toContain('backup_codes');
     expect(logs.length).toBeGreaterThan(1000);
