@@ -75,7 +75,9 @@ const STALE_RETRIES = 3;
  * reset, started over the bus), so that its checks count towards the account's consecutive
  * failures and its success clears them, and its sign-in codes count as unrequested (C8). A
  * storefront's challenge names an account its caller chose: it must not reset that account's
- * count (unlimited guesses at its sign-in) nor add to it (locking anyone's sign-in).
+ * count (unlimited guesses at its sign-in) nor add to it (locking anyone's sign-in). A password
+ * reset's wrong codes do not count either (anyone who knows the e-mail can start one), but its
+ * success clears the count, as identity's does.
  */
 function ownedByAccount(record: ChallengeRecord): boolean {
   return record.origin === 'bus' && record.accountId !== undefined;
@@ -212,7 +214,11 @@ export class ChallengeService {
         ...(input.purpose ? { purpose: input.purpose } : {}),
         ...(input.ref ? { ref: input.ref } : {}),
         ...(record.accountId ? { accountId: record.accountId } : {}),
-        accountCounts: ownedByAccount(record),
+        accountCounts: !ownedByAccount(record)
+          ? 'none'
+          : record.purpose === 'password_reset'
+            ? 'clear'
+            : 'count',
         account: this.config.account,
         ...(record.prefix ? { verified: this.pumping.verifiedKey(record.prefix, now) } : {}),
         ...(record.accountId && record.purpose === 'sign_in' && ownedByAccount(record)

@@ -38,8 +38,10 @@ local status, digest, exp, left, purpose, ref, id = f[1], f[2] or '', tonumber(f
 local now = tonumber(ARGV[3])
 local limit = tonumber(ARGV[7])
 local hasAccount = ARGV[10] == '1'
--- Only the account's own challenges (identity's, over the bus) count towards or clear its failures (C8).
+-- Only the account's own challenges (identity's, over the bus) count towards or clear its failures
+-- (C8); a password reset's clears them when approved but never counts (anyone can start one).
 local counts = hasAccount and ARGV[12] == '1'
+local clears = hasAccount and (ARGV[12] == '1' or ARGV[12] == 'clear')
 -- Bound to purpose and reference (C6): another flow's code is "not found" and costs nothing.
 if ARGV[4] ~= '' and purpose ~= ARGV[4] then return {'not_found', 0, 0, 0} end
 if ARGV[6] == '1' and ref ~= ARGV[5] then return {'not_found', 0, 0, 0} end
@@ -67,7 +69,7 @@ if ARGV[2] == '1' then
   -- Single use (C5): the digest goes with the approval, so a second right code finds nothing.
   redis.call('HSET', ch, 'status', 'approved', 'digest', '', 'approvedAt', ARGV[3])
   redis.call('ZREM', KEYS[2], id)
-  if counts then redis.call('DEL', KEYS[3]) end
+  if clears then redis.call('DEL', KEYS[3]) end
   -- Conversion of the number's prefix (pumping signal), and the sign-in "unrequested codes" count.
   if ARGV[11] ~= '' then
     redis.call('INCR', KEYS[4])
@@ -308,10 +310,12 @@ export interface CheckRequest {
   /** The challenge's account: a sign-in is refused while the account is locked. */
   accountId?: string;
   /**
-   * Whether this check counts towards the account's consecutive failures, and a success clears
-   * them and its unrequested sign-in codes (C8): only for the account's own challenges (the bus).
+   * Whether this check counts towards the account's consecutive failures and a success clears
+   * them and its unrequested sign-in codes (`count`, C8: the account's own challenges, over the
+   * bus), only a success clears them (`clear`: a password reset, which anyone can start), or
+   * neither (`none`: a storefront's challenge).
    */
-  accountCounts: boolean;
+  accountCounts: 'count' | 'clear' | 'none';
   account: { failureLimit: number; failureWindowMs: number; lockMs: number };
   /** Where an approval is counted for the number's prefix (pumping conversion). */
   verified?: { key: string; ttlMs: number };
@@ -521,7 +525,7 @@ export class RedisChallengeStore implements ChallengeStore {
           r.account.lockMs,
           r.accountId ? '1' : '0',
           r.verified ? r.verified.ttlMs : '',
-          r.accountCounts ? '1' : '0',
+          r.accountCounts === 'count' ? '1' : r.accountCounts,
         ],
       ).then((answer) => {
         const reply = answer as [string, number, number, number];

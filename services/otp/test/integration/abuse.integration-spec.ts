@@ -150,6 +150,54 @@ describe('otp abuse limits, pumping signals, account lockout and fallback', () =
     expect(await failures(accountId)).toBe(0);
   });
 
+  it("a password reset's wrong codes do not count towards the account's failures; its success clears them", async () => {
+    const accountId = randomUUID();
+    const a = await signIn(accountId);
+    for (let i = 0; i < 3; i++) await busCheck(a, wrongCode(a.code));
+    expect(await failures(accountId)).toBe(3);
+
+    const reset = async () => {
+      const ref = randomUUID();
+      const { id } = await bus().request(startChallengeV1, {
+        purpose: 'password_reset',
+        channel: 'sms',
+        to: usNumber(),
+        accountId,
+        ref,
+      });
+      return { id, ref, code: await h.code(id) };
+    };
+    const resetCheck = (c: { id: string; ref: string }, code: string) =>
+      bus()
+        .request(checkChallengeV1, {
+          challengeId: c.id,
+          code,
+          purpose: 'password_reset',
+          ref: c.ref,
+        })
+        .then(
+          (view) => view.status as string,
+          (e: DomainError) => e.code,
+        );
+    // Anyone who knows the e-mail can start resets: their wrong codes lock the reset, not sign-in.
+    const r1 = await reset();
+    const answers = [];
+    for (let i = 0; i < 6; i++) answers.push(await resetCheck(r1, wrongCode(r1.code)));
+    expect(answers).toEqual([
+      'code_mismatch',
+      'code_mismatch',
+      'code_mismatch',
+      'code_mismatch',
+      'too_many_attempts',
+      'too_many_attempts',
+    ]);
+    expect(await failures(accountId)).toBe(3);
+    // The owner's reset goes through and clears the count, as identity's does.
+    const r2 = await reset();
+    expect(await resetCheck(r2, r2.code)).toBe('approved');
+    expect(await failures(accountId)).toBe(0);
+  });
+
   it('refuses denied calling codes before anything is sent, and applies the per-country daily ceiling', async () => {
     const denied = await start({
       to: '+2348031234567',
