@@ -118,7 +118,8 @@ export class TwoStepService {
           if (!record.challengeId) throw new DomainError('code_expired', 'This step-up has expired; start a new one.');
           await unknownAsExpired(this.otp.check({ challengeId: record.challengeId, code, purpose: 'step_up', ref: stepUpId }));
         }
-      });
+        // The challenge lets the locking wrong code count once (later submissions to a locked challenge do not).
+      }, factor === 'totp' || factor === 'backup_code' ? undefined : (record.challengeId ?? undefined));
       record.approvedAt = this.clock.nowMs();
       if (!(await this.stepUps.replace(stepUpId, record))) throw new DomainError('code_expired', 'This step-up has expired; start a new one.');
     }

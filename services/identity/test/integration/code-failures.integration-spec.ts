@@ -145,6 +145,25 @@ describe('identity: wrong codes per account (C8)', () => {
     expect((await signIn(a.email, newPassword, 'dev-5')).status).toBe(202);
   });
 
+  it("a step-up's locking wrong code counts once, like a sign-in's", async () => {
+    const a = await twoStepAccount();
+    const stepUp = await h.call('POST', `/v1/accounts/${a.id}/two-step/step-up`, {});
+    expect(stepUp.status).toBe(201);
+    const code = await h.codeFor(stepUp.body.challenge.id);
+    const url = `/v1/accounts/${a.id}/two-step/step-up/${stepUp.body.stepUpId}/verify`;
+    const answers: number[] = [];
+    for (let i = 0; i < 15; i++)
+      answers.push((await h.call('POST', url, { code: wrongOf(code) })).status);
+    expect(answers.slice(0, 5)).toEqual([422, 422, 422, 422, 429]);
+    // Five compared here (four mismatches and the locking one) and five on a sign-in: the lock at ten.
+    expect(await wrong(await challenged(a, 'dev-s1'), 5)).toEqual([422, 422, 422, 422, 429]);
+    const locked = await signIn(a.email, a.password, 'dev-s2');
+    expect({ status: locked.status, code: locked.body.code }).toEqual({
+      status: 429,
+      code: 'account_locked',
+    });
+  });
+
   it('never logs a full number, a code, a password or a token', () => {
     expect(h.secrets.size).toBeGreaterThan(10);
     expect(h.leaks()).toEqual([]);
