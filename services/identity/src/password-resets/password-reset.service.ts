@@ -156,17 +156,11 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
         return;
       }
       const attempt = record.sendAttempts + 1;
+      let challengeId: string | null;
       try {
-        const challengeId = record.accountId
+        challengeId = record.accountId
           ? await this.send(resetId, record.accountId, record.clientIp)
           : await this.otpRoundTrip();
-        await this.resets.replace(resetId, {
-          ...record,
-          state: 'sent',
-          challengeId,
-          sendAttempts: attempt,
-        });
-        await this.resets.settle(resetId);
       } catch (error) {
         const next = afterSendFailure(error, attempt, {
           attempts: this.config.IDENTITY_RESET_SEND_ATTEMPTS,
@@ -187,7 +181,20 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
           await this.resets.replace(resetId, { ...record, state: 'failed', sendAttempts: attempt });
           await this.resets.settle(resetId);
         }
+        return;
       }
+      // Sent. Recording it is not part of the send: a store error here must not count as a
+      // failed send (that would send a second code and kill the first), so it is tried again
+      // briefly; if the store stays away, the lease runs out and a sweep may send once more.
+      await withRetries(async () => {
+        await this.resets.replace(resetId, {
+          ...record,
+          state: 'sent',
+          challengeId,
+          sendAttempts: attempt,
+        });
+        await this.resets.settle(resetId);
+      });
     } catch (error) {
       // Redis unreachable: the send stays queued, held for the lease, and a later sweep tries again.
       this.logger.warn({ resetId, err: message(error) }, 'reset send bookkeeping failed');
@@ -365,4 +372,16 @@ function message(error: unknown): string {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Runs `work`, trying it again up to `tries` times `delayMs` apart; throws the last error. */
+async function withRetries(work: () => Promise<void>, tries = 5, delayMs = 200): Promise<void> {
+  for (let i = 1; ; i++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (i >= tries) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
 }

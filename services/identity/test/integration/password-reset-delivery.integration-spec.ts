@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { PasswordResetService } from '../../src/password-resets/password-reset.service';
 import { type ResetRecord, ResetStore } from '../../src/password-resets/reset.store';
 import { IDENTITY_REDIS } from '../../src/tokens';
 import { eventually } from '@phonegate/platform/testing';
@@ -121,6 +122,41 @@ describe('identity: password reset code delivery', () => {
     });
     expect(done.status).toBe(200);
     expect(await store.sendDueAt(resetId)).toBeUndefined();
+  });
+
+  it('a store error while recording a send that went out is not a failed send: no second code, the first one works', async () => {
+    const a = await h.account();
+    // The service's own reset store fails once, right after the code went out.
+    const resets = h.app.get(PasswordResetService)['resets'] as ResetStore;
+    const replace = resets.replace.bind(resets);
+    let failed = 0;
+    const spy = jest.spyOn(resets, 'replace').mockImplementation(async (id, record) => {
+      if (record.state === 'sent' && failed++ === 0) throw new Error('Connection is closed.');
+      return replace(id, record);
+    });
+    try {
+      const since = Date.now();
+      const requested = await h.call('POST', '/v1/password-resets', { email: a.email });
+      expect(requested.status).toBe(202);
+      const code = await codeTo(a.email, since, 10_000);
+      await eventually(
+        async () => (await store.get(requested.body.resetId))?.state === 'sent',
+        10_000,
+      );
+      expect(failed).toBeGreaterThan(0);
+      // Past the retry delay: no second code was sent.
+      await sleep(1_500);
+      const codes = h.tap.messages.filter(
+        (t) =>
+          t.at >= since &&
+          t.data['to'] === a.email &&
+          typeof (t.data['variables'] as { code?: unknown } | undefined)?.code === 'string',
+      );
+      expect(codes).toHaveLength(1);
+      expect((await complete(requested.body.resetId, code)).status).toBe(200);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('a due send is taken by one sweeper at a time, for a lease', async () => {
