@@ -37,10 +37,33 @@ export interface OutboxRelayOptions {
    * Undefined, for a key or as a whole (the default), leaves it to the bus's own setting.
    */
   unroutable?: (routingKey: string) => 'retry' | 'drop' | undefined;
+  /**
+   * A row whose publish failed is not tried again by this relay before a back-off (this, doubling
+   * per failure up to `retryBackoffMaxMs`, with jitter), and takes no place in the batches of
+   * fresh rows meanwhile. Default 1 s.
+   */
+  retryBackoffMs?: number;
+  /** The longest back-off. Default 60 s. */
+  retryBackoffMaxMs?: number;
+  /**
+   * Due retries per poll, published after the fresh batch in their own transaction with a
+   * publish timeout of at most `retryTimeoutMs` (default 1 s), so they do not hold up fresh rows
+   * for the whole publish timeout. Default min(batchSize, 50).
+   */
+  retryBatchSize?: number;
+  retryTimeoutMs?: number;
 }
 
 /** How often a relay waiting for the bus looks again. */
 const BUS_RECHECK_MS = 250;
+/** Rows in back-off remembered at most (the oldest entry goes first: that row is a fresh row again). */
+const MAX_BACKING_OFF = 10_000;
+
+/** The wait before a row's next try after its `failures`-th failed publish: doubling, capped, ±25 % jitter. */
+export function retryDelayMs(failures: number, initialMs: number, maxMs: number): number {
+  const delay = Math.min(initialMs * 2 ** Math.max(0, failures - 1), maxMs);
+  return Math.round(delay * (0.75 + Math.random() * 0.5));
+}
 
 interface Row {
   id: string;
@@ -56,7 +79,9 @@ interface Row {
  * normal operation. A relay that dies between publish and commit leaves its
  * rows unsent: they are published again (a duplicate the consumers' guard
  * absorbs), never lost. Runs on a timer and at once after a transaction that
- * wrote outbox rows commits (or on kick()).
+ * wrote outbox rows commits (or on kick()). A row whose publish failed (e.g. no queue bound to
+ * a key that must be retried) backs off: left out of the fresh batches, it is tried again in a
+ * small batch of its own once due (in memory per relay: a restart tries it again at once).
  */
 export class OutboxRelay {
   private running = false;
@@ -66,6 +91,8 @@ export class OutboxRelay {
   /** The newest `created_at` relayed so far (database time), the start of the next scan. */
   private cursor: Date | undefined;
   private lastFullScan = 0;
+  /** Rows whose publish failed: id → next try (epoch ms) and failures so far; insertion order = oldest failure first. */
+  private readonly backingOff = new Map<string, { due: number; failures: number }>();
   private readonly logger: Logger;
   private readonly subscriber: EntitySubscriberInterface;
 
@@ -118,51 +145,119 @@ export class OutboxRelay {
    * the full scan every `fullScanIntervalMs`.
    */
   async relayOnce(): Promise<number> {
+    return (await this.poll()).published;
+  }
+
+  /** A batch of fresh rows, then the due retries; `selected` counts the fresh rows taken. */
+  private async poll(): Promise<{ selected: number; published: number }> {
     const batchSize = this.options.batchSize ?? 200;
     const full =
       this.cursor === undefined ||
       Date.now() - this.lastFullScan >= (this.options.fullScanIntervalMs ?? 10_000);
-    if (full) this.lastFullScan = Date.now();
-    const from = full ? undefined : new Date(this.cursor!.getTime() - (this.options.scanMarginMs ?? 2_000));
+    const from = full
+      ? undefined
+      : new Date(this.cursor!.getTime() - (this.options.scanMarginMs ?? 2_000));
+    const waiting = [...this.backingOff.keys()];
+    const due = this.dueRetries(batchSize); // before this poll's fresh failures join them
+    const fresh = await this.options.dataSource.transaction(async (manager) => {
+      const rows = await manager.query<Row[]>(
+        `SELECT "id", "created_at", "routing_key", "envelope" FROM "outbox" WHERE "sent_at" IS NULL
+           AND NOT ("id" = ANY($2::uuid[]))${from ? ` AND "created_at" >= $3` : ''}
+         ORDER BY "created_at" LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        from ? [batchSize, waiting, from] : [batchSize, waiting],
+      );
+      // Set when the scan is done: a slow batch does not make the next poll a full scan.
+      if (full) this.lastFullScan = Date.now();
+      const newest = rows.at(-1)?.created_at;
+      if (newest && (!this.cursor || new Date(newest) > this.cursor))
+        this.cursor = new Date(newest);
+      return {
+        selected: rows.length,
+        published: await this.publish(manager, rows, this.options.publishTimeoutMs ?? 10_000),
+      };
+    });
+    return { selected: fresh.selected, published: fresh.published + (await this.retry(due)) };
+  }
+
+  /** The rows that waited out their back-off, oldest failure first, at most a retry batch. */
+  private dueRetries(batchSize: number): string[] {
+    const now = Date.now();
+    const limit = this.options.retryBatchSize ?? Math.min(batchSize, 50);
+    const due: string[] = [];
+    for (const [id, entry] of this.backingOff) {
+      if (due.length >= limit) break;
+      if (entry.due <= now) due.push(id);
+    }
+    return due;
+  }
+
+  /** Publishes rows due for a retry in their own transaction, with a short timeout. */
+  private async retry(due: string[]): Promise<number> {
+    if (due.length === 0) return 0;
+    const timeoutMs = Math.min(
+      this.options.publishTimeoutMs ?? 10_000,
+      this.options.retryTimeoutMs ?? 1_000,
+    );
     return this.options.dataSource.transaction(async (manager) => {
       const rows = await manager.query<Row[]>(
-        from
-          ? `SELECT "id", "created_at", "routing_key", "envelope" FROM "outbox" WHERE "sent_at" IS NULL AND "created_at" >= $2
-             ORDER BY "created_at" LIMIT $1 FOR UPDATE SKIP LOCKED`
-          : `SELECT "id", "created_at", "routing_key", "envelope" FROM "outbox" WHERE "sent_at" IS NULL
-             ORDER BY "created_at" LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        from ? [batchSize, from] : [batchSize],
+        `SELECT "id", "created_at", "routing_key", "envelope" FROM "outbox" WHERE "sent_at" IS NULL
+           AND "id" = ANY($1::uuid[]) ORDER BY "created_at" FOR UPDATE SKIP LOCKED`,
+        [due],
       );
-      const newest = rows.at(-1)?.created_at;
-      if (newest && (!this.cursor || new Date(newest) > this.cursor)) this.cursor = new Date(newest);
-      if (rows.length === 0) return 0;
-      const timeoutMs = this.options.publishTimeoutMs ?? 10_000;
-      const policy = this.options.unroutable;
-      const results = await Promise.allSettled(
-        rows.map((row) => {
-          const unroutable = policy?.(row.routing_key);
-          return this.options.bus.publishEnvelope(
-            row.envelope,
-            row.routing_key,
-            unroutable ? { timeoutMs, unroutable } : { timeoutMs },
-          );
-        }),
-      );
-      const sent: string[] = [];
-      for (let i = 0; i < rows.length; i++) {
-        const row = rows[i] as Row;
-        const result = results[i] as PromiseSettledResult<void>;
-        if (result.status === 'fulfilled') sent.push(row.id);
-        else
-          await this.markFailed(
-            manager,
-            row.id,
-            String((result.reason as Error)?.message ?? result.reason),
-          );
-      }
-      if (sent.length) await this.markSent(manager, sent);
-      return sent.length;
+      // Not found: published meanwhile, or locked by another replica (which has it now).
+      const found = new Set(rows.map((r) => r.id));
+      for (const id of due) if (!found.has(id)) this.backingOff.delete(id);
+      return this.publish(manager, rows, timeoutMs);
     });
+  }
+
+  /** Publishes rows with confirms, marks the published ones sent and the others failed (backing off); returns how many went. */
+  private async publish(manager: EntityManager, rows: Row[], timeoutMs: number): Promise<number> {
+    if (rows.length === 0) return 0;
+    const policy = this.options.unroutable;
+    const results = await Promise.allSettled(
+      rows.map((row) => {
+        const unroutable = policy?.(row.routing_key);
+        return this.options.bus.publishEnvelope(
+          row.envelope,
+          row.routing_key,
+          unroutable ? { timeoutMs, unroutable } : { timeoutMs },
+        );
+      }),
+    );
+    const sent: string[] = [];
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i] as Row;
+      const result = results[i] as PromiseSettledResult<void>;
+      if (result.status === 'fulfilled') {
+        sent.push(row.id);
+        this.backingOff.delete(row.id);
+      } else {
+        await this.markFailed(
+          manager,
+          row.id,
+          String((result.reason as Error)?.message ?? result.reason),
+        );
+        this.backOff(row.id);
+      }
+    }
+    if (sent.length) await this.markSent(manager, sent);
+    return sent.length;
+  }
+
+  private backOff(id: string): void {
+    const failures = (this.backingOff.get(id)?.failures ?? 0) + 1;
+    this.backingOff.delete(id); // re-inserted last: the map's order stays oldest failure first
+    if (this.backingOff.size >= MAX_BACKING_OFF) {
+      const oldest = this.backingOff.keys().next();
+      if (!oldest.done) this.backingOff.delete(oldest.value);
+    }
+    const delay = retryDelayMs(
+      failures,
+      this.options.retryBackoffMs ?? 1_000,
+      this.options.retryBackoffMaxMs ?? 60_000,
+    );
+    this.backingOff.set(id, { due: Date.now() + delay, failures });
   }
 
   /** Deletes sent rows older than the retention; returns how many. */
@@ -223,15 +318,19 @@ export class OutboxRelay {
         continue;
       }
       if (busDownSince !== undefined) {
-        this.logger.info({ waitedMs: Date.now() - busDownSince }, 'bus connected again; outbox relay resumes');
+        this.logger.info(
+          { waitedMs: Date.now() - busDownSince },
+          'bus connected again; outbox relay resumes',
+        );
         busDownSince = undefined;
         failures = 0;
+        this.backingOff.clear(); // rows that failed because of the outage go at once
       }
       const signal = this.wakeUp.signal;
       let full = false;
       try {
-        const n = await this.relayOnce();
-        full = n >= (this.options.batchSize ?? 200);
+        const { selected, published: n } = await this.poll();
+        full = selected >= (this.options.batchSize ?? 200);
         failures = 0;
         if (n > 0) this.logger.debug({ published: n }, 'outbox rows published');
         await this.maybePurge();

@@ -289,14 +289,22 @@ describe('transactional outbox (M5)', () => {
     expect(await relay.relayOnce()).toBe(0);
     await sleep(450);
     expect(await relay.relayOnce()).toBe(1);
-    await eventually(() => handledFor(run).length === 1 && handledFor(`${run}-b`).length === 1, 10_000);
+    await eventually(
+      () => handledFor(run).length === 1 && handledFor(`${run}-b`).length === 1,
+      10_000,
+    );
     expect(await unsent()).toBe(0);
   });
 
   it('with a retention, keeps published rows marked sent, and purges them past it', async () => {
     const run = randomUUID();
     await dataSource.transaction((m) => addItems(m, run, 3));
-    const keeping = new OutboxRelay({ dataSource, bus: producer.events, logger, retentionMs: 3_600_000 });
+    const keeping = new OutboxRelay({
+      dataSource,
+      bus: producer.events,
+      logger,
+      retentionMs: 3_600_000,
+    });
     expect(await keeping.relayOnce()).toBe(3);
     const kept = await dataSource.query<{ n: number }[]>(
       `SELECT count(*)::int AS n FROM outbox WHERE sent_at IS NOT NULL AND envelope->'data'->>'run' = $1`,
@@ -310,6 +318,65 @@ describe('transactional outbox (M5)', () => {
     expect(await short.purge()).toBe(3);
     expect(await unsent()).toBe(2);
     expect(await dataSource.query(`SELECT count(*)::int AS n FROM outbox`)).toEqual([{ n: 2 }]);
+  });
+
+  it('backs off a row no queue is bound to: it does not hold up newer rows, stays in the outbox, and goes once bound', async () => {
+    await producer.relay!.stop();
+    await dataSource.query(`DELETE FROM outbox`);
+    const run = randomUUID();
+    // More rows than a batch for a key nothing is bound to (test.alert.raised.v1.critical), retried.
+    await dataSource.transaction(async (m) => {
+      for (let n = 0; n < 8; n++)
+        await producer.outbox.add(m, alertRaisedV1, { n, priority: 'critical' });
+    });
+    await sleep(5);
+    await dataSource.transaction((m) => addItems(m, run, 1)); // bound: the consumer's queue
+    const relay = new OutboxRelay({
+      dataSource,
+      bus: producer.events,
+      logger,
+      batchSize: 3,
+      pollIntervalMs: 100,
+      publishTimeoutMs: 300,
+      retryBackoffMs: 200,
+      retryBackoffMaxMs: 800,
+      unroutable: (rk) => (rk.endsWith('.critical') ? 'retry' : undefined),
+    });
+    const conn = await amqp.connect(vhost.url);
+    const started = Date.now();
+    relay.start();
+    try {
+      // Three batches of unroutable rows at 300 ms each before it, at most; not every poll forever.
+      await eventually(() => handledFor(run).length === 1, 5_000);
+      expect(Date.now() - started).toBeLessThan(2_000);
+      // The unroutable rows were tried, failed, and are all still there (not lost).
+      const stuck = () =>
+        dataSource.query<{ n: number; tried: number }[]>(
+          `SELECT count(*)::int AS n, count(*) FILTER (WHERE attempts >= 1)::int AS tried
+           FROM outbox WHERE routing_key = 'test.alert.raised.v1.critical'`,
+        );
+      await eventually(async () => (await stuck())[0]?.tried === 8);
+      expect(await stuck()).toEqual([{ n: 8, tried: 8 }]);
+
+      const ch = await conn.createChannel();
+      const q = await ch.assertQueue('', { exclusive: true });
+      await ch.bindQueue(q.queue, 'phonegate.events', 'test.alert.raised.v1.critical');
+      await eventually(async () => (await unsent()) === 0, 10_000);
+      const got = new Set<number>();
+      await eventually(async () => {
+        for (;;) {
+          const msg = await ch.get(q.queue, { noAck: true });
+          if (!msg) break;
+          got.add((JSON.parse(msg.content.toString('utf8')) as Envelope<{ n: number }>).data.n);
+        }
+        return got.size === 8;
+      });
+      expect([...got].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      expect(handledFor(run)).toEqual([1]);
+    } finally {
+      await relay.stop();
+      await conn.close();
+    }
   });
 
   it('keeps a row no queue is bound to when its routing key must be retried, and drops the others', async () => {
@@ -337,6 +404,7 @@ describe('transactional outbox (M5)', () => {
         bus: dropping.events,
         logger,
         publishTimeoutMs: 300,
+        retryBackoffMs: 1, // tried again at the next poll
         unroutable: (rk) => (rk.endsWith('.critical') ? 'retry' : undefined),
       });
       expect(await relay.relayOnce()).toBe(1); // the bulk one, dropped by the bus's setting
@@ -351,12 +419,14 @@ describe('transactional outbox (M5)', () => {
           last_error: expect.stringContaining('unroutable'),
         },
       ]);
+      await sleep(10);
       expect(await relay.relayOnce()).toBe(0);
       expect((await left())[0]?.attempts).toBe(2);
 
       const ch = await conn.createChannel();
       const q = await ch.assertQueue('', { exclusive: true });
       await ch.bindQueue(q.queue, 'phonegate.events', 'test.alert.raised.v1.critical');
+      await sleep(10);
       expect(await relay.relayOnce()).toBe(1);
       expect(await left()).toEqual([]);
       const msg = await eventually(
