@@ -46,20 +46,6 @@ export interface IdentityDeps {
 }
 
 /**
- * POST routes whose body or answer holds a secret: a password with a session token
- * back, a code, a code with a new password. The Idempotency-Key store would keep
- * the answer (a token valid 12 h) for a day, so these ignore the header; a retry
- * runs again (a second sign-in, a code already used answers 410/422).
- */
-export const IDEMPOTENCY_SECRET_ROUTES = [
-  '/v1/sessions',
-  '/v1/sessions/:loginId/verify',
-  '/v1/password-resets/:resetId/complete',
-  '/v1/accounts/:accountId/phones/:phoneId/verify',
-  '/v1/accounts/:accountId/two-step/step-up/:stepUpId/verify',
-] as const;
-
-/**
  * The key of the Idempotency-Key fingerprints (an HMAC of each request's body):
  * derived from identity's active session-signing key, a secret only identity holds,
  * so a dump of Redis gives nothing to test a guessed password or code against.
@@ -85,7 +71,9 @@ class IdentityLifecycle implements OnModuleInit, OnApplicationShutdown {
   onModuleInit(): void {
     const fastify = this.http.httpAdapter?.getInstance<FastifyInstance>();
     if (fastify) {
-      setIdempotencyPolicy(fastify, { fingerprintKey: idempotencyFingerprintKey(this.config), skipRoutes: IDEMPOTENCY_SECRET_ROUTES });
+      // Every POST keeps the header (API.md): a kept answer (a session token among them) is
+      // sealed under a key derived from the client's Idempotency-Key, which is never stored.
+      setIdempotencyPolicy(fastify, { fingerprintKey: idempotencyFingerprintKey(this.config) });
     }
     this.health.register({ name: 'postgres', check: async () => void (await this.db.query('SELECT 1')) });
     this.health.register({ name: 'redis', check: async () => void (await this.redis.ping()) });

@@ -78,13 +78,7 @@ export function idempotencyFingerprintKey(config: Pick<OtpConfig, 'codeKeys'>): 
   );
 }
 
-/** Routes whose answers hold secrets (TOTP secret, backup codes). */
-const SECRET_ROUTES = [
-  /^\/v1\/accounts\/[^/]+\/authenticators\/totp\/?(\?|$)/,
-  /^\/v1\/accounts\/[^/]+\/backup-codes\/?(\?|$)/,
-];
-
-/** Readiness checks, the expiry sweeper, and the guard that keeps secret answers out of the idempotency store. */
+/** Readiness checks, the expiry sweeper, and the Idempotency-Key policy. */
 class OtpLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   constructor(
     @Inject(DataSource) private readonly dataSource: DataSource,
@@ -113,20 +107,14 @@ class OtpLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApplicatio
         if (!this.bus.isHealthy()) throw new Error('not connected to the broker');
       },
     });
-    // The platform's Idempotency-Key store keeps the first answer in Redis; for
-    // answers that hold a TOTP secret or backup codes that would put secrets at
-    // rest, so those routes ignore the header (a retry makes a new secret/set,
-    // which replaces the one before).
-    const fastify = this.http.httpAdapter?.getInstance<FastifyInstance>();
+    // The platform's Idempotency-Key store keeps the first answer in Redis, sealed under a key
+    // derived from the client's Idempotency-Key (never stored), so a TOTP secret or backup codes
+    // in an answer are not readable at rest and a lost answer can still be replayed (API.md).
     // A check's body holds a code: the store keeps only an HMAC of it under a key of otp's own
     // (from the active code key), never something a guess at the code can be checked against (C2).
+    const fastify = this.http.httpAdapter?.getInstance<FastifyInstance>();
     if (fastify)
       setIdempotencyPolicy(fastify, { fingerprintKey: idempotencyFingerprintKey(this.config) });
-    fastify?.addHook('onRequest', (request, _reply, done) => {
-      if (request.method === 'POST' && SECRET_ROUTES.some((r) => r.test(request.url)))
-        delete request.headers['idempotency-key'];
-      done();
-    });
   }
 
   onApplicationBootstrap(): void {

@@ -1,4 +1,4 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { DomainError } from '../errors/domain-error';
@@ -8,27 +8,36 @@ interface Stored {
   state: 'pending' | 'done';
   fingerprint: string;
   status?: number;
-  contentType?: string;
-  payload?: string;
+  /** The answer (content type and payload), AES-256-GCM: base64 of IV (12 bytes) + tag (16) + ciphertext. */
+  sealed?: string;
 }
 
-type Marked = FastifyRequest & { idempotencyKey?: string; idempotencyFingerprint?: string };
+/** The answer as kept, before sealing. */
+interface Answer {
+  contentType: string;
+  payload: string;
+}
+
+/** What a claimed request carries to the onSend hook. */
+interface Claim {
+  storeKey: string;
+  fingerprint: string;
+  answerKey: Buffer;
+}
+
+type Marked = FastifyRequest & { idempotencyClaim?: Claim };
 
 /** What a service tells the Idempotency-Key support about itself. */
 export interface IdempotencyPolicy {
   /**
    * Key (at least 32 bytes, a secret of the service's own) of the HMAC-SHA256 that
    * fingerprints a request's body, so the store holds nothing a guess at the body (a
-   * password, a code) can be checked against (C2). Without it the caller's credential
-   * (its `Authorization` header) keys the HMAC, and an anonymous request is not kept.
+   * password, a code) can be checked against (C2); it also keys the store's key and,
+   * with the client's Idempotency-Key, the answer's encryption. Without it the
+   * caller's credential (its `Authorization` header) does, and an anonymous request
+   * is not kept.
    */
   fingerprintKey?: Buffer;
-  /**
-   * Routes, as declared (`/v1/sessions/:loginId/verify`), whose POSTs ignore the
-   * header: their body or answer holds a secret (a code, a password, a token) that
-   * the store would otherwise keep for a day.
-   */
-  skipRoutes?: readonly string[];
 }
 
 const policies = new WeakMap<FastifyInstance, IdempotencyPolicy>();
@@ -41,17 +50,80 @@ export function setIdempotencyPolicy(app: FastifyInstance, policy: IdempotencyPo
   if (policy.fingerprintKey && policy.fingerprintKey.length < 32) {
     throw new Error('the Idempotency-Key fingerprint key needs at least 32 bytes');
   }
-  policies.set(app, { ...policy, skipRoutes: [...(policy.skipRoutes ?? [])] });
+  policies.set(app, { ...policy });
+}
+
+/** The secret the store's HMACs and the answer key derive from: the service's key, else the caller's credential. */
+function baseKey(policy: IdempotencyPolicy, credential: string): Buffer | undefined {
+  return policy.fingerprintKey ?? (credential ? Buffer.from(credential, 'utf8') : undefined);
 }
 
 /**
  * The fingerprint of a request's body: HMAC-SHA256 under the service's key, else
  * under the caller's credential; undefined when there is neither.
  */
-export function requestFingerprint(body: unknown, policy: IdempotencyPolicy, credential: string): string | undefined {
-  const key = policy.fingerprintKey ?? (credential ? Buffer.from(credential, 'utf8') : undefined);
+export function requestFingerprint(
+  body: unknown,
+  policy: IdempotencyPolicy,
+  credential: string,
+): string | undefined {
+  const key = baseKey(policy, credential);
   if (!key) return undefined;
-  return createHmac('sha256', key).update(JSON.stringify(body ?? null)).digest('hex');
+  return createHmac('sha256', key)
+    .update(JSON.stringify(body ?? null))
+    .digest('hex');
+}
+
+/**
+ * The store's key for a request: `idem:http:<caller>:<HMAC(base, method, url, Idempotency-Key)>`,
+ * so Redis never holds the client's Idempotency-Key in clear.
+ */
+export function idempotencyStoreKey(
+  base: Buffer,
+  credential: string,
+  method: string,
+  url: string,
+  idempotencyKey: string,
+): string {
+  const caller = createHash('sha256').update(credential).digest('hex').slice(0, 16);
+  const id = createHmac('sha256', base)
+    .update(`${method}\n${url}\n${idempotencyKey}`)
+    .digest('hex');
+  return `idem:http:${caller}:${id}`;
+}
+
+/**
+ * The key that seals a kept answer: HMAC-SHA256 under base of the client's
+ * Idempotency-Key (never stored), so the store, even with the service's keys, cannot
+ * read an answer without the key the client holds.
+ */
+function answerKey(base: Buffer, method: string, url: string, idempotencyKey: string): Buffer {
+  return createHmac('sha256', base).update(`answer\n${method}\n${url}\n${idempotencyKey}`).digest();
+}
+
+/** AES-256-GCM with a random 12-byte IV; the store key is the associated data (a sealed answer cannot be moved). */
+function seal(key: Buffer, storeKey: string, answer: Answer): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(Buffer.from(storeKey, 'utf8'));
+  const data = Buffer.concat([cipher.update(JSON.stringify(answer), 'utf8'), cipher.final()]);
+  return Buffer.concat([iv, cipher.getAuthTag(), data]).toString('base64');
+}
+
+/** The answer sealed by `seal`; undefined when it does not open under this key. */
+function open(key: Buffer, storeKey: string, sealed: string): Answer | undefined {
+  try {
+    const raw = Buffer.from(sealed, 'base64');
+    const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
+    decipher.setAAD(Buffer.from(storeKey, 'utf8'));
+    decipher.setAuthTag(raw.subarray(12, 28));
+    const text = Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString(
+      'utf8',
+    );
+    return JSON.parse(text) as Answer;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -59,45 +131,78 @@ export function requestFingerprint(body: unknown, policy: IdempotencyPolicy, cre
  * `ttlSeconds` and replayed for a retry with the same key, caller and body; the
  * same key with another body is 409 `idempotency_conflict`; a retry while the
  * first is still running is 409 too. 5xx answers are not kept, so a retry runs.
- * The body is kept only as an HMAC (see IdempotencyPolicy); routes the policy
- * skips, and anonymous calls with no service key, run without it.
+ * The store holds the body only as an HMAC, the Idempotency-Key only inside an HMAC
+ * (the store's key), and the answer AES-256-GCM sealed under a key derived from the
+ * Idempotency-Key (see IdempotencyPolicy); anonymous calls with no service key run
+ * without it.
  */
-export function registerIdempotency(app: FastifyInstance, redis: Redis, ttlSeconds = 86_400, policy?: IdempotencyPolicy): void {
+export function registerIdempotency(
+  app: FastifyInstance,
+  redis: Redis,
+  ttlSeconds = 86_400,
+  policy?: IdempotencyPolicy,
+): void {
   if (policy) setIdempotencyPolicy(app, policy);
   // Callback-style hooks: a request without the header (nearly all) costs no promise here.
-  app.addHook('preHandler', (request: Marked, reply: FastifyReply, done: (error?: Error) => void) => {
-    if (request.method !== 'POST') return done();
-    const key = request.headers['idempotency-key'];
-    if (typeof key !== 'string' || key.length === 0) return done();
-    claim(app, redis, request, reply, key).then(
-      (answered) => {
-        if (!answered) done();
-      },
-      (error: unknown) => done(error instanceof Error ? error : new Error(String(error))),
-    );
-  });
+  app.addHook(
+    'preHandler',
+    (request: Marked, reply: FastifyReply, done: (error?: Error) => void) => {
+      if (request.method !== 'POST') return done();
+      const key = request.headers['idempotency-key'];
+      if (typeof key !== 'string' || key.length === 0) return done();
+      claim(app, redis, request, reply, key).then(
+        (answered) => {
+          if (!answered) done();
+        },
+        (error: unknown) => done(error instanceof Error ? error : new Error(String(error))),
+      );
+    },
+  );
 
-  app.addHook('onSend', (request: Marked, reply: FastifyReply, payload: unknown, done: (error: Error | null, payload?: unknown) => void) => {
-    if (!request.idempotencyKey) return done(null, payload);
-    const storeKey = request.idempotencyKey;
-    request.idempotencyKey = undefined;
-    void keep(redis, storeKey, request, reply, payload, ttlSeconds).then(() => done(null, payload));
-  });
+  app.addHook(
+    'onSend',
+    (
+      request: Marked,
+      reply: FastifyReply,
+      payload: unknown,
+      done: (error: Error | null, payload?: unknown) => void,
+    ) => {
+      const claimed = request.idempotencyClaim;
+      if (!claimed) return done(null, payload);
+      request.idempotencyClaim = undefined;
+      let finished = false;
+      const finish = (): void => {
+        if (finished) return;
+        finished = true;
+        done(null, payload);
+      };
+      // The answer goes out whatever happens to the store.
+      keep(redis, claimed, reply, payload, ttlSeconds).then(finish).catch(finish);
+    },
+  );
 }
 
 /**
  * Claims the key for this request, or answers it (replay, conflict, malformed, store down);
  * true when it answered.
  */
-async function claim(app: FastifyInstance, redis: Redis, request: Marked, reply: FastifyReply, key: string): Promise<boolean> {
+async function claim(
+  app: FastifyInstance,
+  redis: Redis,
+  request: Marked,
+  reply: FastifyReply,
+  key: string,
+): Promise<boolean> {
   const current = policies.get(app) ?? {};
-  if (current.skipRoutes?.includes(request.routeOptions.url ?? '')) return false;
-  if (key.length > 200) return answered(sendProblem(reply, 'malformed_request', 'Idempotency-Key is at most 200 characters.'));
+  if (key.length > 200)
+    return answered(
+      sendProblem(reply, 'malformed_request', 'Idempotency-Key is at most 200 characters.'),
+    );
   const credential = String(request.headers.authorization ?? '');
+  const base = baseKey(current, credential);
   const fingerprint = requestFingerprint(request.body, current, credential);
-  if (fingerprint === undefined) return false;
-  const caller = createHash('sha256').update(credential).digest('hex').slice(0, 16);
-  const storeKey = `idem:http:${caller}:${request.method}:${request.url}:${key}`;
+  if (!base || fingerprint === undefined) return false;
+  const storeKey = idempotencyStoreKey(base, credential, request.method, request.url, key);
   const pending: Stored = { state: 'pending', fingerprint };
   let claimed: string | null;
   let raw: string | null = null;
@@ -106,49 +211,94 @@ async function claim(app: FastifyInstance, redis: Redis, request: Marked, reply:
     if (claimed !== 'OK') raw = await redis.get(storeKey);
   } catch {
     // Without the store a retry could run twice: refuse clearly instead (R1).
-    return answered(sendProblem(reply, 'service_unavailable', 'Idempotency store unavailable; retry shortly.'));
+    return answered(
+      sendProblem(reply, 'service_unavailable', 'Idempotency store unavailable; retry shortly.'),
+    );
   }
+  const sealKey = answerKey(base, request.method, request.url, key);
   if (claimed === 'OK') {
-    request.idempotencyKey = storeKey;
-    request.idempotencyFingerprint = fingerprint;
+    request.idempotencyClaim = { storeKey, fingerprint, answerKey: sealKey };
     return false;
   }
   const stored = raw ? (JSON.parse(raw) as Stored) : undefined;
   if (!stored) return false; // expired in between: run it
   if (stored.fingerprint !== fingerprint) {
-    return answered(sendProblem(reply, 'idempotency_conflict', 'This Idempotency-Key was used with another request body.'));
+    return answered(
+      sendProblem(
+        reply,
+        'idempotency_conflict',
+        'This Idempotency-Key was used with another request body.',
+      ),
+    );
   }
   if (stored.state === 'pending') {
-    return answered(sendProblem(reply, 'idempotency_conflict', 'A request with this Idempotency-Key is still in progress.'));
+    return answered(
+      sendProblem(
+        reply,
+        'idempotency_conflict',
+        'A request with this Idempotency-Key is still in progress.',
+      ),
+    );
+  }
+  const answer = stored.sealed === undefined ? undefined : open(sealKey, storeKey, stored.sealed);
+  if (!answer) {
+    // Altered in the store: replaying nothing is safer than running the request twice.
+    return answered(
+      sendProblem(
+        reply,
+        'idempotency_conflict',
+        'The first answer for this Idempotency-Key cannot be replayed.',
+      ),
+    );
   }
   void reply.header('idempotent-replayed', 'true');
   void reply.status(stored.status ?? 200);
-  if (stored.contentType) void reply.header('content-type', stored.contentType);
-  return answered(reply.send(stored.payload ?? ''));
+  if (answer.contentType) void reply.header('content-type', answer.contentType);
+  return answered(reply.send(answer.payload));
 }
 
-/** Keeps the answer for retries (a 5xx is not kept: the claim is released so a retry runs). */
-async function keep(redis: Redis, storeKey: string, request: Marked, reply: FastifyReply, payload: unknown, ttlSeconds: number): Promise<void> {
+/** Keeps the answer, sealed, for retries (a 5xx is not kept: the claim is released so a retry runs). */
+async function keep(
+  redis: Redis,
+  claimed: Claim,
+  reply: FastifyReply,
+  payload: unknown,
+  ttlSeconds: number,
+): Promise<void> {
   if (reply.statusCode >= 500) {
-    await redis.del(storeKey).catch(() => undefined);
+    await redis.del(claimed.storeKey).catch(() => undefined);
     return;
   }
+  const answer: Answer = {
+    contentType: String(reply.getHeader('content-type') ?? 'application/json'),
+    payload:
+      typeof payload === 'string'
+        ? payload
+        : Buffer.isBuffer(payload)
+          ? payload.toString('utf8')
+          : '',
+  };
   const stored: Stored = {
     state: 'done',
-    fingerprint: request.idempotencyFingerprint ?? '',
+    fingerprint: claimed.fingerprint,
     status: reply.statusCode,
-    contentType: String(reply.getHeader('content-type') ?? 'application/json'),
-    payload: typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : '',
+    sealed: seal(claimed.answerKey, claimed.storeKey, answer),
   };
   // If this write fails the pending claim expires and a retry runs again.
-  await redis.set(storeKey, JSON.stringify(stored), 'EX', ttlSeconds).catch(() => undefined);
+  await redis
+    .set(claimed.storeKey, JSON.stringify(stored), 'EX', ttlSeconds)
+    .catch(() => undefined);
 }
 
 function answered(_reply: FastifyReply): true {
   return true;
 }
 
-function sendProblem(reply: FastifyReply, code: 'idempotency_conflict' | 'malformed_request' | 'service_unavailable', detail: string) {
+function sendProblem(
+  reply: FastifyReply,
+  code: 'idempotency_conflict' | 'malformed_request' | 'service_unavailable',
+  detail: string,
+) {
   const body = toProblem(new DomainError(code, detail));
   if (body.status === 503) void reply.header('retry-after', '1');
   return reply.status(body.status).header('content-type', 'application/problem+json').send(body);

@@ -1,13 +1,14 @@
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
-import { registerIdempotency, setIdempotencyPolicy } from '../../src';
+import { idempotencyStoreKey, registerIdempotency, setIdempotencyPolicy } from '../../src';
 import { dropRedisPrefix, redisPrefix, TEST_INFRA } from '../../src/testing';
 
 /**
  * The Idempotency-Key store on real Redis: it replays and refuses as before, but
  * keeps a request's body only as an HMAC (never a plain SHA-256 a guess can be
- * checked against) and keeps nothing for the routes a service marks secret.
+ * checked against), the Idempotency-Key only inside an HMAC, and every answer
+ * sealed under a key only the client's Idempotency-Key gives.
  */
 describe('Idempotency-Key store', () => {
   const prefix = redisPrefix();
@@ -110,37 +111,137 @@ describe('Idempotency-Key store', () => {
     await app.close();
   });
 
-  it('ignores the header on the routes the policy skips: the answer (a token) is never stored, a retry runs again', async () => {
-    const app = await server({
-      fingerprintKey: serviceKey,
-      skipRoutes: ['/v1/sessions/:loginId/verify'],
-    });
-    const headers = { ...auth, 'idempotency-key': 'k-secret' };
+  it('keeps a token-bearing answer sealed: no Idempotency-Key and no plaintext in Redis, and replays the exact first answer', async () => {
+    const app = await server({ fingerprintKey: serviceKey });
+    const idem = `k-secret-${randomBytes(6).toString('hex')}`;
+    const headers = { ...auth, 'idempotency-key': idem };
     const body = { code: '654321' };
-    const first = await app.inject({
-      method: 'POST',
-      url: '/v1/sessions/l-1/verify',
-      headers,
-      payload: body,
-    });
-    const again = await app.inject({
-      method: 'POST',
-      url: '/v1/sessions/l-1/verify',
-      headers,
-      payload: body,
-    });
+    const url = '/v1/sessions/l-1/verify';
+    const first = await app.inject({ method: 'POST', url, headers, payload: body });
+    const again = await app.inject({ method: 'POST', url, headers, payload: body });
     expect(first.statusCode).toBe(201);
-    expect(again.headers['idempotent-replayed']).toBeUndefined();
-    expect(again.json().sessionToken).not.toBe(first.json().sessionToken);
+    expect(again.statusCode).toBe(201);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.body).toBe(first.body);
+    expect(again.headers['content-type']).toBe(first.headers['content-type']);
+    const token = String(first.json().sessionToken);
+
     const text = await stored();
-    expect(text).not.toContain('k-secret');
-    expect(text).not.toContain(first.json().sessionToken);
-    // The other routes keep the header.
-    const h2 = { ...auth, 'idempotency-key': 'k-kept' };
-    const t1 = await app.inject({ method: 'POST', url: '/v1/things', headers: h2, payload: {} });
-    const t2 = await app.inject({ method: 'POST', url: '/v1/things', headers: h2, payload: {} });
-    expect(t2.json()).toEqual(t1.json());
+    expect(text).toContain('idem:http:');
+    expect(text).not.toContain(idem);
+    expect(text).not.toContain(token);
+    expect(text).not.toContain(token.slice('token-'.length));
+    expect(text).not.toContain(Buffer.from(first.body).toString('base64'));
+    // The store's key is the HMAC (under the service key) of the method, URL and Idempotency-Key.
+    const storeKey = idempotencyStoreKey(serviceKey, auth.authorization, 'POST', url, idem);
+    expect(storeKey).toMatch(/^idem:http:[0-9a-f]{16}:[0-9a-f]{64}$/);
+    const kept = JSON.parse((await raw.get(`${prefix}${storeKey}`)) ?? '{}') as {
+      state?: string;
+      sealed?: string;
+    };
+    expect(kept.state).toBe('done');
+
+    // Only the key derived from the client's Idempotency-Key opens it (a positive control first).
+    const openWith = (key: Buffer) => {
+      const sealed = Buffer.from(kept.sealed ?? '', 'base64');
+      const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12));
+      decipher.setAAD(Buffer.from(storeKey, 'utf8'));
+      decipher.setAuthTag(sealed.subarray(12, 28));
+      return Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]).toString();
+    };
+    const derive = (k: string) =>
+      createHmac('sha256', serviceKey).update(`answer\nPOST\n${url}\n${k}`).digest();
+    expect(openWith(derive(idem))).toContain(token);
+    expect(() => openWith(derive('k-other'))).toThrow();
+    expect(() => openWith(serviceKey)).toThrow();
+
+    // Another Idempotency-Key with the same body is another request: it runs, and reads nothing.
+    const other = await app.inject({
+      method: 'POST',
+      url,
+      headers: { ...auth, 'idempotency-key': 'k-other' },
+      payload: body,
+    });
+    expect(other.statusCode).toBe(201);
+    expect(other.headers['idempotent-replayed']).toBeUndefined();
+    expect(other.json().sessionToken).not.toBe(token);
+
+    // A sealed answer moved under another key's store entry does not open there: refused, not leaked.
+    const movedKey = idempotencyStoreKey(serviceKey, auth.authorization, 'POST', url, 'k-moved');
+    await raw.set(`${prefix}${movedKey}`, JSON.stringify(kept), 'EX', 60);
+    const moved = await app.inject({
+      method: 'POST',
+      url,
+      headers: { ...auth, 'idempotency-key': 'k-moved' },
+      payload: body,
+    });
+    expect(moved.statusCode).toBe(409);
+    expect(moved.body).not.toContain(token);
     await app.close();
+  });
+
+  it('keeps the rules: 409 while in progress, 5xx not kept, at most 200 characters, 503 without Redis', async () => {
+    const app = Fastify();
+    registerIdempotency(app, redis, 86_400, { fingerprintKey: serviceKey });
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let failures = 0;
+    app.post('/v1/slow', async (_request, reply) => {
+      await gate;
+      return reply.status(201).send({ ok: true });
+    });
+    app.post('/v1/flaky', async (_request, reply) =>
+      ++failures === 1
+        ? reply.status(500).send({ failed: true })
+        : reply.status(201).send({ ok: failures }),
+    );
+    await app.ready();
+
+    const post = (url: string, idem: string) =>
+      app.inject({
+        method: 'POST',
+        url,
+        headers: { ...auth, 'idempotency-key': idem },
+        payload: {},
+      });
+    const running = post('/v1/slow', 'k-slow');
+    await new Promise((r) => setTimeout(r, 50));
+    const during = await post('/v1/slow', 'k-slow');
+    expect(during.statusCode).toBe(409);
+    expect(during.json().code).toBe('idempotency_conflict');
+    release();
+    expect((await running).statusCode).toBe(201);
+
+    const failed = await post('/v1/flaky', 'k-flaky');
+    const retried = await post('/v1/flaky', 'k-flaky');
+    expect(failed.statusCode).toBe(500);
+    expect(retried.statusCode).toBe(201);
+    expect(retried.headers['idempotent-replayed']).toBeUndefined();
+
+    const tooLong = await post('/v1/flaky', 'x'.repeat(201));
+    expect(tooLong.statusCode).toBe(400);
+    await app.close();
+
+    const down = new Redis('redis://127.0.0.1:1', {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    const offline = Fastify();
+    registerIdempotency(offline, down, 86_400, { fingerprintKey: serviceKey });
+    offline.post('/v1/things', async (_request, reply) => reply.status(201).send({}));
+    await offline.ready();
+    const refused = await offline.inject({
+      method: 'POST',
+      url: '/v1/things',
+      headers: { ...auth, 'idempotency-key': 'k-down' },
+      payload: {},
+    });
+    expect(refused.statusCode).toBe(503);
+    expect(refused.headers['retry-after']).toBe('1');
+    await offline.close();
+    down.disconnect();
   });
 
   it('refuses a fingerprint key shorter than 32 bytes', () => {

@@ -1,7 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { TEST_INFRA } from '@phonegate/platform/testing';
-import { IDEMPOTENCY_SECRET_ROUTES, idempotencyFingerprintKey } from '../../src/app.module';
+import { idempotencyFingerprintKey } from '../../src/app.module';
 import { IDENTITY_REDIS } from '../../src/tokens';
 import { Harness } from './support/harness';
 
@@ -10,8 +10,9 @@ jest.setTimeout(60_000);
 /**
  * What identity's Idempotency-Key support leaves in Redis (C2): the body of a
  * request only as an HMAC under a key identity holds (no SHA-256 of a password
- * or a code), and nothing at all of the routes whose body or answer is a secret
- * (a session token, a code, a new password).
+ * or a code), the Idempotency-Key only inside an HMAC, and every answer (a session
+ * token among them) sealed under a key derived from the client's Idempotency-Key,
+ * while every POST still replays its first answer (API.md).
  */
 describe('identity: Idempotency-Key keeps no secret in Redis', () => {
   const h = new Harness();
@@ -57,12 +58,6 @@ describe('identity: Idempotency-Key keeps no secret in Redis', () => {
 
   const device = (id: string) => ({ id, name: 'Test phone', ip: '10.7.0.1' });
 
-  it('skips only routes identity serves (a renamed route would fail here)', () => {
-    const fastify = h.app.getHttpAdapter().getInstance();
-    for (const url of IDEMPOTENCY_SECRET_ROUTES)
-      expect(fastify.hasRoute({ method: 'POST', url })).toBe(true);
-  });
-
   it("still replays an account creation; its body (with the password) is kept only as an HMAC under identity's key", async () => {
     const body = { email: h.email(), password: h.password() };
     const headers = { 'idempotency-key': key() };
@@ -83,7 +78,7 @@ describe('identity: Idempotency-Key keeps no secret in Redis', () => {
     expect(text).not.toContain(body.password);
   });
 
-  it('a sign-in with the header runs again on a retry and leaves no session token and no hash of the body', async () => {
+  it('replays a sign-in with the same 201 and session token, and leaves neither the token nor the key in Redis', async () => {
     const a = await h.account();
     const body = { email: a.email, password: a.password, device: device('idem-dev') };
     const headers = { 'idempotency-key': key() };
@@ -91,22 +86,36 @@ describe('identity: Idempotency-Key keeps no secret in Redis', () => {
     const again = await h.call('POST', '/v1/sessions', body, headers);
     expect(first.status).toBe(201);
     expect(again.status).toBe(201);
-    expect(again.headers.get('idempotent-replayed')).toBeNull();
-    expect(again.body.sessionToken).not.toBe(first.body.sessionToken);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(typeof first.body.sessionToken).toBe('string');
+    expect(again.body).toEqual(first.body);
+    // Another Idempotency-Key is another sign-in: a new token.
+    const other = await h.call('POST', '/v1/sessions', body, { 'idempotency-key': key() });
+    expect(other.status).toBe(201);
+    expect(other.body.sessionToken).not.toBe(first.body.sessionToken);
 
     const text = await redisText();
+    expect(text).toContain('idem:http:');
     expect(text).not.toContain(first.body.sessionToken);
-    expect(text).not.toContain(again.body.sessionToken);
+    expect(text).not.toContain(other.body.sessionToken);
     expect(text).not.toContain(sha256(body));
+    expect(text).not.toContain(body.password);
     expect(text).not.toContain(headers['idempotency-key']);
   });
 
-  it('code-bearing routes (a number, a challenged sign-in, a step-up, a password reset) keep nothing for the header', async () => {
+  it('code-bearing routes (a number, a challenged sign-in, a step-up, a password reset) replay their first answer and keep no secret', async () => {
     const a = await h.account();
     const stored: { body: unknown; idem: string; answer?: string }[] = [];
     const post = async (path: string, body: Record<string, unknown>) => {
       const idem = key();
       const res = await h.call('POST', path, body, { 'idempotency-key': idem });
+      const replay = await h.call('POST', path, body, { 'idempotency-key': idem });
+      expect({ path, status: replay.status, body: replay.body }).toEqual({
+        path,
+        status: res.status,
+        body: res.body,
+      });
+      expect(replay.headers.get('idempotent-replayed')).toBe('true');
       stored.push({
         body,
         idem,
@@ -156,14 +165,16 @@ describe('identity: Idempotency-Key keeps no secret in Redis', () => {
     const reset = await h.call('POST', '/v1/password-resets', { phone: number });
     expect(reset.status).toBe(202);
     const resetCode = await h.codeTo(number, since);
+    const newPassword = h.password();
     const complete = await post(`/v1/password-resets/${reset.body.resetId}/complete`, {
       code: resetCode,
-      newPassword: h.password(),
+      newPassword,
     });
     expect(complete.status).toBe(200);
 
     const text = await redisText();
     expect(stored.filter((s) => s.answer)).toHaveLength(1);
+    expect(text).not.toContain(newPassword);
     for (const s of stored) {
       expect(text).not.toContain(s.idem);
       expect(text).not.toContain(sha256(s.body));

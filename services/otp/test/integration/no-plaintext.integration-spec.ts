@@ -148,10 +148,27 @@ describe('no code, secret or token in plaintext at rest, in logs or in metrics (
         code: wrongCode(locked.code),
       });
 
-    // TOTP and backup codes.
-    const enrolled = (
-      await h.inject('POST', `/v1/accounts/${accountId}/authenticators/totp`, {})
-    ).json();
+    // TOTP and backup codes, sent with an Idempotency-Key: the store keeps their answers
+    // (sealed under a key derived from the Idempotency-Key) and replays them.
+    const enrolHeaders = { ...SF, 'idempotency-key': `enrol-${accountId}` };
+    const enrolFirst = await h.inject(
+      'POST',
+      `/v1/accounts/${accountId}/authenticators/totp`,
+      {},
+      enrolHeaders,
+    );
+    const enrolAgain = await h.inject(
+      'POST',
+      `/v1/accounts/${accountId}/authenticators/totp`,
+      {},
+      enrolHeaders,
+    );
+    expect(enrolFirst.statusCode).toBe(201);
+    expect(enrolAgain.statusCode).toBe(201);
+    expect(enrolAgain.headers['idempotent-replayed']).toBe('true');
+    const enrolled = enrolFirst.json();
+    expect(enrolAgain.json()).toEqual(enrolled);
+    secrets.push(`enrol-${accountId}`);
     const totpSecret: string = enrolled.secret;
     secrets.push(totpSecret, new URL(enrolled.otpauthUri).searchParams.get('secret') as string);
     const totpCode = oathtool(totpSecret, h.clock.nowMs());
@@ -174,9 +191,24 @@ describe('no code, secret or token in plaintext at rest, in logs or in metrics (
       code: totpCode2,
       purpose: 'sign_in',
     });
-    const backup: string[] = (
-      await h.inject('POST', `/v1/accounts/${accountId}/backup-codes`, undefined)
-    ).json().codes;
+    const backupHeaders = { ...SF, 'idempotency-key': `backup-${accountId}` };
+    const backupFirst = await h.inject(
+      'POST',
+      `/v1/accounts/${accountId}/backup-codes`,
+      undefined,
+      backupHeaders,
+    );
+    const backupAgain = await h.inject(
+      'POST',
+      `/v1/accounts/${accountId}/backup-codes`,
+      undefined,
+      backupHeaders,
+    );
+    expect(backupFirst.statusCode).toBe(201);
+    expect(backupAgain.headers['idempotent-replayed']).toBe('true');
+    expect(backupAgain.json()).toEqual(backupFirst.json());
+    const backup: string[] = backupFirst.json().codes;
+    secrets.push(`backup-${accountId}`);
     secrets.push(...backup, ...backup.map((c) => c.replace('-', '')));
     await h.identity.events.request(verifyFactorV1, {
       accountId,
@@ -206,7 +238,9 @@ describe('no code, secret or token in plaintext at rest, in logs or in metrics (
     const logs = h.logs.text();
     const metrics = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(redis.length).toBeGreaterThan(1000);
-    expect(redis).toContain(`check-${a.id}`);
+    // The Idempotency-Key store holds its entries, none under a key in clear.
+    expect(redis).toContain('idem:http:');
+    expect(redis).not.toContain(`check-${a.id}`);
     expect(postgres).toContain('totp_authenticators');
     expect(postgres).toContain('backup_codes');
     expect(logs.length).toBeGreaterThan(1000);
