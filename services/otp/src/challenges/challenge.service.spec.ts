@@ -127,6 +127,16 @@ class MemoryStore implements ChallengeStore {
     return 'not_found' as const;
   }
 
+  private readonly starts = new Map<string, string>();
+
+  async startedFor(purpose: string, ref: string) {
+    return this.starts.get(`${purpose}:${ref}`);
+  }
+
+  async rememberStart(purpose: string, ref: string, id: string) {
+    if (!this.starts.has(`${purpose}:${ref}`)) this.starts.set(`${purpose}:${ref}`, id);
+  }
+
   async report() {
     return { outcome: 'not_found' as const, previous: '' };
   }

@@ -79,6 +79,17 @@ const STALE_RETRIES = 3;
  * reset's wrong codes do not count either (anyone who knows the e-mail can start one), but its
  * success clears the count, as identity's does.
  */
+/**
+ * A start that a retry may repeat: identity's password-reset sends are retried when its call
+ * timed out (the code may have gone out all the same). Its reference (the reset's id) names the
+ * challenge to answer again. Other starts with a reference are new challenges on purpose.
+ */
+function resumableStart(input: StartInput, caller: Caller): string | undefined {
+  return caller.via === 'bus' && input.purpose === 'password_reset' && input.ref
+    ? input.ref
+    : undefined;
+}
+
 function ownedByAccount(record: ChallengeRecord): boolean {
   return record.origin === 'bus' && record.accountId !== undefined;
 }
@@ -115,6 +126,11 @@ export class ChallengeService {
       clientIp: input.clientIp,
       twoStep,
     };
+    const resumable = resumableStart(input, caller);
+    if (resumable) {
+      const again = await this.startedAgain(resumable, input, destination.value, now);
+      if (again) return again;
+    }
     const { gates, prefix } = this.guard.plan(intent, now);
 
     const id = randomUUID();
@@ -192,7 +208,35 @@ export class ChallengeService {
         { count: created.unrequestedAlert },
       );
     }
+    if (resumable)
+      await this.store.rememberStart(record.purpose, resumable, id, ttlMs).catch(() => undefined);
     if (uncertain) throw uncertain;
+    return toView(record, now, this.orderFor(record.purpose));
+  }
+
+  /**
+   * The same start again (a caller retrying after it lost the answer, whose code may well have
+   * gone out): the pending challenge it made, to the same destination, instead of a second code
+   * that would kill the first.
+   */
+  private async startedAgain(
+    ref: string,
+    input: StartInput,
+    destination: string | undefined,
+    now: number,
+  ): Promise<ChallengeViewOut | undefined> {
+    const id = await this.store.startedFor(input.purpose, ref);
+    const record = id ? await this.store.load(id) : undefined;
+    if (
+      !record ||
+      record.origin !== 'bus' ||
+      effectiveStatus(record, now) !== 'pending' ||
+      record.channel !== input.channel ||
+      record.destination !== destination ||
+      record.accountId !== input.accountId
+    )
+      return undefined;
+    this.logger.info({ challengeId: record.id }, 'start repeated; the pending challenge answers');
     return toView(record, now, this.orderFor(record.purpose));
   }
 

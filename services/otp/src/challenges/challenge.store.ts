@@ -412,6 +412,10 @@ export interface ChallengeStore {
   /** Passes the gates and creates the challenge in one atomic step (nothing is created or counted when a gate refuses). */
   create(record: ChallengeRecord, options: CreateOptions): Promise<CreateResult>;
   load(id: string): Promise<ChallengeRecord | undefined>;
+  /** The challenge a bus caller started for this purpose and reference, if one is remembered. */
+  startedFor(purpose: ChallengePurpose, ref: string): Promise<string | undefined>;
+  /** Remembers that start for `ttlMs`, so a start retried after a lost answer finds it. */
+  rememberStart(purpose: ChallengePurpose, ref: string, id: string, ttlMs: number): Promise<void>;
   /** A start whose code never left: removes the challenge and gives back what its send took. */
   discard(id: string, refund: Refund | undefined): Promise<void>;
   check(request: CheckRequest): Promise<CheckApplied>;
@@ -440,6 +444,7 @@ export interface ChallengeStore {
 
 const EXPIRY_INDEX = 'ch:expiry';
 const chKey = (id: string) => `ch:${id}`;
+const startKey = (purpose: ChallengePurpose, ref: string) => `chstart:${purpose}:${ref}`;
 const afKey = (accountId: string) => `af:${accountId}`;
 const NO_ACCOUNT = 'af:-';
 
@@ -625,6 +630,19 @@ export class RedisChallengeStore implements ChallengeStore {
         [messageId, outcome, channel ?? '', reason, atMs],
       )) as [string, string];
       return reply[0] as 'not_found' | 'stale' | 'recorded';
+    });
+  }
+
+  startedFor(purpose: ChallengePurpose, ref: string): Promise<string | undefined> {
+    return storeCall(
+      'code store',
+      async () => (await this.redis.get(startKey(purpose, ref))) ?? undefined,
+    );
+  }
+
+  rememberStart(purpose: ChallengePurpose, ref: string, id: string, ttlMs: number): Promise<void> {
+    return storeCall('code store', async () => {
+      await this.redis.set(startKey(purpose, ref), id, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX');
     });
   }
 

@@ -92,6 +92,40 @@ describe('otp over the bus (identity commands) and factors (TOTP, backup codes)'
     expect(missing).toMatchObject({ code: 'not_found', status: 404 });
   });
 
+  it("a password reset's start repeated with its reference answers the pending challenge, no second code", async () => {
+    const accountId = randomUUID();
+    const resetId = randomUUID();
+    const to = usNumber();
+    const start = (ref: string) =>
+      bus().request(startChallengeV1, {
+        purpose: 'password_reset',
+        channel: 'sms',
+        to,
+        accountId,
+        ref,
+      });
+    const first = await start(resetId);
+    const code = await h.code(first.id);
+    // identity's retry after its call timed out (the code went out all the same).
+    const again = await start(resetId);
+    expect(again).toMatchObject({ id: first.id, status: 'pending', sends: 1 });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(h.codeMessages(first.id)).toHaveLength(1);
+    // Another reset (another reference) is a challenge of its own.
+    const other = await start(randomUUID());
+    expect(other.id).not.toBe(first.id);
+    // The first code still works.
+    const checked = await bus().request(checkChallengeV1, {
+      challengeId: first.id,
+      code,
+      purpose: 'password_reset',
+      ref: resetId,
+    });
+    expect(checked.status).toBe('approved');
+    // Once it is used, the same reference starts afresh.
+    expect((await start(resetId)).id).not.toBe(first.id);
+  });
+
   it('records a failed delivery, shows it in GET and offers the next channel', async () => {
     const accountId = randomUUID();
     const { id } = await h.startVerification({
