@@ -7,7 +7,7 @@ import type {
   TransactionCommitEvent,
   TransactionRollbackEvent,
 } from 'typeorm';
-import { sleep } from '../backoff';
+import { reconnectDelay, sleep } from '../backoff';
 import type { EventBus } from '../event-bus';
 import { OUTBOX_DIRTY } from './outbox';
 
@@ -59,10 +59,17 @@ const BUS_RECHECK_MS = 250;
 /** Rows in back-off remembered at most (the oldest entry goes first: that row is a fresh row again). */
 const MAX_BACKING_OFF = 10_000;
 
-/** The wait before a row's next try after its `failures`-th failed publish: doubling, capped, ±25 % jitter. */
+/**
+ * The wait before a row's next try after its `failures`-th failed publish: doubling from
+ * `initialMs`, ±25 % jitter, never above `maxMs` (the bus's reconnect arithmetic).
+ */
 export function retryDelayMs(failures: number, initialMs: number, maxMs: number): number {
-  const delay = Math.min(initialMs * 2 ** Math.max(0, failures - 1), maxMs);
-  return Math.round(delay * (0.75 + Math.random() * 0.5));
+  return reconnectDelay(failures, {
+    initialDelayMs: initialMs,
+    maxDelayMs: maxMs,
+    factor: 2,
+    jitter: 0.25,
+  });
 }
 
 interface Row {
