@@ -1,8 +1,7 @@
-import { hkdfSync } from 'node:crypto';
 import { type DynamicModule, Inject, Injectable, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { Bus, BusModule, type BusOptions, EventBus, Outbox } from '@phonegate/messaging';
-import { Clock, HealthRegistry, type Logger, MetricsService, PlatformModule, setIdempotencyPolicy } from '@phonegate/platform';
+import { Clock, HealthRegistry, type Logger, MetricsService, PlatformModule, fingerprintKeyFrom, setIdempotencyPolicy } from '@phonegate/platform';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
@@ -53,7 +52,7 @@ export interface IdentityDeps {
 export function idempotencyFingerprintKey(config: Pick<IdentityConfig, 'JWT_KEYS' | 'JWT_ACTIVE_KEY_ID'>): Buffer {
   const seed = config.JWT_KEYS.keys.get(config.JWT_ACTIVE_KEY_ID ?? config.JWT_KEYS.activeKeyId);
   if (!seed) throw new Error('JWT_ACTIVE_KEY_ID is not a key id of JWT_KEYS');
-  return Buffer.from(hkdfSync('sha256', seed, Buffer.alloc(0), 'phonegate identity: Idempotency-Key fingerprints', 32));
+  return fingerprintKeyFrom(seed, 'identity');
 }
 
 /** Readiness checks, the Idempotency-Key policy, and the order of shutdown: the bus (and its outbox relay) before the database. */

@@ -8,7 +8,6 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { hkdfSync } from 'node:crypto';
 import { BusModule, type BusModuleOptions, EventBus, Outbox } from '@phonegate/messaging';
 import {
   Clock,
@@ -16,6 +15,7 @@ import {
   type Logger,
   MetricsService,
   PLATFORM_LOGGER,
+  fingerprintKeyFrom,
   PlatformModule,
   setIdempotencyPolicy,
 } from '@phonegate/platform';
@@ -73,9 +73,7 @@ export function otpDataSourceOptions(options: DataSourceOptions): DataSourceOpti
 /** The Idempotency-Key fingerprint key: derived from the active code key (HKDF), the same on every replica. */
 export function idempotencyFingerprintKey(config: Pick<OtpConfig, 'codeKeys'>): Buffer {
   const seed = config.codeKeys.keys.get(config.codeKeys.activeKeyId) as Buffer;
-  return Buffer.from(
-    hkdfSync('sha256', seed, Buffer.alloc(0), 'phonegate otp: Idempotency-Key fingerprints', 32),
-  );
+  return fingerprintKeyFrom(seed, 'otp');
 }
 
 /** Readiness checks, the expiry sweeper, and the Idempotency-Key policy. */

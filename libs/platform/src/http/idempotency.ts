@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { DomainError } from '../errors/domain-error';
@@ -41,6 +41,16 @@ export interface IdempotencyPolicy {
 }
 
 const policies = new WeakMap<FastifyInstance, IdempotencyPolicy>();
+
+/**
+ * A service's Idempotency-Key fingerprint key, derived (HKDF-SHA256) from a secret of its own
+ * (`seed`), labelled with the service's name: the same on every replica of the service.
+ */
+export function fingerprintKeyFrom(seed: Buffer, service: string): Buffer {
+  return Buffer.from(
+    hkdfSync('sha256', seed, Buffer.alloc(0), `phonegate ${service}: Idempotency-Key fingerprints`, 32),
+  );
+}
 
 /**
  * Sets a Fastify instance's idempotency policy (a service's module calls it at
