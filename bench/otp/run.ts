@@ -16,8 +16,11 @@
  * services/otp/src compiled elsewhere in this tree) runs that build as a second
  * otp process and measures it in every round right after this one (start, then
  * check, each against both), so a change is compared under the same machine load.
+ * BENCH_OTP_BASELINE=current runs this build as the baseline too, and
+ * BENCH_OTP_BASELINE_ENV="NAME=value …" gives the baseline process extra environment
+ * (a switch in the libraries compared on and off).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
@@ -61,6 +64,18 @@ const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 32);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const TARGET = 0.6;
 const API_KEY = 'bench-storefront-key';
+
+/** BENCH_OTP_BASELINE_ENV="A=1 B=2": extra environment for the baseline process only. */
+function baselineEnv(): Record<string, string> {
+  const pairs = (process.env['BENCH_OTP_BASELINE_ENV'] ?? '').split(' ').filter(Boolean);
+  return Object.fromEntries(
+    pairs.map((pair) => {
+      const at = pair.indexOf('=');
+      if (at < 1) throw new Error(`BENCH_OTP_BASELINE_ENV: "${pair}" is not NAME=value`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+  );
+}
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -113,21 +128,52 @@ function cpuMs(pid: number | undefined): number | undefined {
   }
 }
 
+/** The shared servers' pids (Redis, RabbitMQ), when they run on this machine: their CPU is reported too. */
+function sharedPids(): { redis?: number; rabbit?: number } {
+  const first = (args: string[]): number | undefined => {
+    try {
+      const pid = Number(execFileSync('pgrep', args).toString().trim().split('\n')[0]);
+      return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const redis = first(['-x', 'redis-server']);
+  const rabbit = first(['-x', 'beam.smp']);
+  return { ...(redis ? { redis } : {}), ...(rabbit ? { rabbit } : {}) };
+}
+const SHARED = sharedPids();
+
 interface Measured extends CannonResult {
   /** Server CPU per request (ms): the load-independent cost. */
   cpuPerRequest?: number;
+  /** Redis's and RabbitMQ's CPU per request (ms), when they run here. */
+  redisCpu?: number;
+  rabbitCpu?: number;
+}
+
+/**
+ * Requests a second over the phase's whole length (its end noticed within one 50 ms sample).
+ * autocannon's `requests.average` is a mean of per-sample counts, and at its default 1 s
+ * samples a phase of a fixed number of requests, as the checks are, was timed to the next
+ * whole second: 2.1 s of checks counted as 3 s, a third too slow.
+ */
+function rate(r: CannonResult): number {
+  return r.duration > 0 ? r.requests.total / r.duration : r.requests.average;
 }
 
 function row(name: string, r: Measured, floor?: Measured): string {
-  const ratio = floor ? (r.requests.average / floor.requests.average).toFixed(2) : '1.00';
+  const ratio = floor ? (rate(r) / rate(floor)).toFixed(2) : '1.00';
   return [
     name.padEnd(22),
-    String(Math.round(r.requests.average)).padStart(8),
+    String(Math.round(rate(r))).padStart(8),
     `${r.latency.p50} ms`.padStart(9),
     `${r.latency.p99} ms`.padStart(9),
     String(r.non2xx + r.errors + r.timeouts).padStart(8),
     ratio.padStart(7),
     (r.cpuPerRequest === undefined ? '-' : `${r.cpuPerRequest.toFixed(2)} ms`).padStart(10),
+    (r.redisCpu === undefined ? '-' : r.redisCpu.toFixed(2)).padStart(6),
+    (r.rabbitCpu === undefined ? '-' : r.rabbitCpu.toFixed(2)).padStart(7),
   ].join(' ');
 }
 
@@ -172,7 +218,8 @@ async function main(): Promise<void> {
       OTP_EXPIRY_SWEEP_INTERVAL: '5s',
     };
     const otpPort = await freePort();
-    const otp = start([...nodeArgs, join(ROOT, 'services', 'otp', 'dist', 'main.js')], {
+    const mainJs = join(ROOT, 'services', 'otp', 'dist', 'main.js');
+    const otp = start([...nodeArgs, mainJs], {
       ...otpEnv,
       PORT: String(otpPort),
     });
@@ -183,7 +230,11 @@ async function main(): Promise<void> {
       // After this one is ready (migrations run once), on the same database, Redis and vhost.
       await waitReady(`http://127.0.0.1:${otpPort}/health/ready`);
       basePort = await freePort();
-      const base = start([baselineMain], { ...otpEnv, PORT: String(basePort) });
+      const base = start([baselineMain === 'current' ? mainJs : baselineMain], {
+        ...otpEnv,
+        ...baselineEnv(),
+        PORT: String(basePort),
+      });
       children.push(base);
       servers.set(basePort, base);
     }
@@ -217,16 +268,27 @@ async function main(): Promise<void> {
     ): Promise<Measured> => {
       const server = servers.get(Number(url.split(':').at(-1))) ?? floor;
       const before = cpuMs(server.pid);
+      const [redisBefore, rabbitBefore] = [cpuMs(SHARED.redis), cpuMs(SHARED.rabbit)];
       const result: Measured = await autocannon({
         url,
         connections: CONNECTIONS,
         ...('amount' in extra ? {} : { duration: DURATION }),
+        // autocannon notices the end of a phase only at its next sample: at the default 1 s a
+        // phase of a fixed number of requests (the checks) was timed up to a second long.
+        sampleInt: 50,
         requests,
         ...extra,
       });
       const after = cpuMs(server.pid);
       if (before !== undefined && after !== undefined && result.requests.total > 0)
         result.cpuPerRequest = (after - before) / result.requests.total;
+      const [redisAfter, rabbitAfter] = [cpuMs(SHARED.redis), cpuMs(SHARED.rabbit)];
+      if (result.requests.total > 0) {
+        if (redisBefore !== undefined && redisAfter !== undefined)
+          result.redisCpu = (redisAfter - redisBefore) / result.requests.total;
+        if (rabbitBefore !== undefined && rabbitAfter !== undefined)
+          result.rabbitCpu = (rabbitAfter - rabbitBefore) / result.requests.total;
+      }
       return result;
     };
 
@@ -325,6 +387,9 @@ async function main(): Promise<void> {
         'p99'.padStart(9),
         'non-2xx'.padStart(8),
         'ratio'.padStart(7),
+        'CPU/req'.padStart(10),
+        'redis'.padStart(6),
+        'rabbit'.padStart(7),
       ].join(' '),
     );
     rounds.forEach((r, i) => {
@@ -336,15 +401,15 @@ async function main(): Promise<void> {
       if (b) out(row(`${i + 1} check (baseline)`, b.check, r.floor));
     });
     const startRatio = median(
-      rounds.map((r) => r.start.requests.average / r.floor.requests.average),
+      rounds.map((r) => rate(r.start) / rate(r.floor)),
     );
     const checkRatio = median(
-      rounds.map((r) => r.check.requests.average / r.floor.requests.average),
+      rounds.map((r) => rate(r.check) / rate(r.floor)),
     );
     out(
-      `\nmedian: floor ${Math.round(median(rounds.map((r) => r.floor.requests.average)))}/s, ` +
-        `starts ${Math.round(median(rounds.map((r) => r.start.requests.average)))}/s (ratio ${startRatio.toFixed(2)}), ` +
-        `checks ${Math.round(median(rounds.map((r) => r.check.requests.average)))}/s (ratio ${checkRatio.toFixed(2)}); target ${TARGET.toFixed(2)}: ` +
+      `\nmedian: floor ${Math.round(median(rounds.map((r) => rate(r.floor))))}/s, ` +
+        `starts ${Math.round(median(rounds.map((r) => rate(r.start))))}/s (ratio ${startRatio.toFixed(2)}), ` +
+        `checks ${Math.round(median(rounds.map((r) => rate(r.check))))}/s (ratio ${checkRatio.toFixed(2)}); target ${TARGET.toFixed(2)}: ` +
         (startRatio >= TARGET && checkRatio >= TARGET ? 'met' : 'NOT met'),
     );
     const cpu = (pick: (r: Round) => Measured, of: Round[] = rounds) => {
@@ -373,7 +438,7 @@ async function main(): Promise<void> {
       const ratio = (key: 'start' | 'check') =>
         median(
           baseRounds.map(
-            (b, i) => b[key].requests.average / (rounds[i] as Round).floor.requests.average,
+            (b, i) => rate(b[key]) / rate((rounds[i] as Round).floor),
           ),
         );
       if (baseStartCpu && baseCheckCpu && startCpu && checkCpu)
