@@ -54,7 +54,7 @@ interface CannonResult {
   latency: { p50: number; p99: number };
 }
 type Autocannon = (
-  options: { url: string; connections: number; amount: number; requests: { setupRequest: (req: CannonRequest) => CannonRequest }[] },
+  options: { url: string; connections: number; amount: number; sampleInt?: number; requests: { setupRequest: (req: CannonRequest) => CannonRequest }[] },
   done: (error: Error | null, result: CannonResult) => void,
 ) => unknown;
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -157,9 +157,9 @@ async function main(): Promise<void> {
     const drained = () => outboxDrained(pg);
     const timed = async (label: string, jobs: Job[], request: (job: Job) => BenchRequest) => {
       const profiling = PROFILE_DIR !== undefined && service.pid !== undefined;
-      if (profiling) process.kill(service.pid!, 'SIGUSR2');
+      if (profiling) process.kill(service.pid, 'SIGUSR2');
       const figures = await load(label, base, jobs, request, service, drained);
-      if (profiling) process.kill(service.pid!, 'SIGUSR2');
+      if (profiling) process.kill(service.pid, 'SIGUSR2');
       return figures;
     };
 
@@ -282,6 +282,8 @@ function load(
         url,
         connections: CONNECTIONS,
         amount: jobs.length,
+        // The end of a fixed-amount phase is noticed at the next sample (default 1 s: the rate read low).
+        sampleInt: 50,
         requests: [{ setupRequest: (req) => ({ ...req, ...request(jobs[next++ % jobs.length]!) }) }],
       },
       (error, result) => {

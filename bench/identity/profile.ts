@@ -12,7 +12,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { type CpuProfile as Profile, type CpuProfileNode as Node, whereOf } from '../lib/cpuprofile';
+import { type CpuProfile as Profile, whereOf } from '../lib/cpuprofile';
 
 /** `typeorm`, `@nestjs/core`, `services/identity/src/phones/phones.service.ts`, `node:internal/...`, `(native)`. */
 export function packageOf(url: string): string {
