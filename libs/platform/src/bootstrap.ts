@@ -9,7 +9,8 @@ import { Logger as NestPinoLogger } from 'nestjs-pino';
 import { ConfigError } from './config/config';
 import { requestContext } from './context/request-context';
 import { HealthRegistry } from './health/health.registry';
-import { registerIdempotency } from './http/idempotency';
+import { registerIdempotency, setIdempotencyPolicy } from './http/idempotency';
+import { API_KEYS, type ConfiguredKey, namedClientLookup } from './auth/api-key.guard';
 import { createLogger, type Logger } from './logging/logger';
 import { MetricsService } from './metrics/metrics.service';
 import type { PlatformOptions } from './platform.module';
@@ -126,7 +127,11 @@ export async function createServiceApp(
     done();
   });
 
-  if (options.redis) registerIdempotency(fastify, options.redis);
+  if (options.redis) {
+    registerIdempotency(fastify, options.redis);
+    const callerOf = namedClientLookup(configuredKeys(app));
+    if (callerOf) setIdempotencyPolicy(fastify, { callerOf });
+  }
 
   if (options.swagger) {
     const doc = SwaggerModule.createDocument(
@@ -196,4 +201,13 @@ export function runService(name: string, start: () => Promise<unknown>): void {
     logger.flush?.();
     setTimeout(() => process.exit(1), 50);
   });
+}
+
+/** The app's configured API keys (PlatformModule's `apiKeys`); none when the app has no PlatformModule. */
+function configuredKeys(app: INestApplication): ConfiguredKey[] {
+  try {
+    return app.get<ConfiguredKey[]>(API_KEYS, { strict: false }) ?? [];
+  } catch {
+    return [];
+  }
 }

@@ -41,11 +41,20 @@ export interface ConfiguredKey {
   id: string;
   digest: Buffer;
   scopes: Scope[];
+  /** The client the key belongs to, when `API_KEYS` names it (`client@key:scopes`). */
+  client?: string;
 }
 
+/** A client's name in `API_KEYS`: letters, digits, `.`, `_`, `-`, starting with a letter. */
+const CLIENT_NAME = /^[A-Za-z][A-Za-z0-9._-]{0,63}$/;
+
 /**
- * Parses `API_KEYS`: `key:scope+scope,key2:scope`. Keys are kept only as
- * SHA-256 digests; ids are the first 8 hex of the digest (for logs).
+ * Parses `API_KEYS`: `key:scope+scope,key2:scope`, each key optionally named by its client,
+ * `client@key:scope`. Keys are kept only as SHA-256 digests. A named key's id is
+ * `client:<name>`, the same for every key of that client, so a key can be rotated (the new key
+ * added under the same name, the old one removed once no caller uses it) without the client
+ * losing what it started: its verifications, its Idempotency-Key answers. An unnamed key's id
+ * is `key_` and the first 8 hex of its digest (for logs).
  */
 export function parseApiKeys(text: string): ConfiguredKey[] {
   return text
@@ -54,16 +63,36 @@ export function parseApiKeys(text: string): ConfiguredKey[] {
     .filter(Boolean)
     .map((entry) => {
       const idx = entry.lastIndexOf(':');
-      const key = entry.slice(0, idx);
+      const named = entry.slice(0, Math.max(0, idx));
+      const at = named.indexOf('@');
+      const client =
+        at > 0 && CLIENT_NAME.test(named.slice(0, at)) ? named.slice(0, at) : undefined;
+      const key = client ? named.slice(at + 1) : named;
       const scopes = entry
         .slice(idx + 1)
         .split('+')
         .filter(Boolean) as Scope[];
       if (idx <= 0 || key.length < 3 || scopes.length === 0)
-        throw new Error('API_KEYS entries are key:scope[+scope]');
+        throw new Error('API_KEYS entries are [client@]key:scope[+scope]');
       const digest = sha256(key);
-      return { id: `key_${digest.toString('hex').slice(0, 8)}`, digest, scopes };
+      return client
+        ? { id: `client:${client}`, digest, scopes, client }
+        : { id: `key_${digest.toString('hex').slice(0, 8)}`, digest, scopes };
     });
+}
+
+/**
+ * The configured key a bearer token is, compared against every key so the time does not
+ * depend on which one matched; undefined for any other token.
+ */
+export function configuredKeyOf(
+  keys: readonly ConfiguredKey[],
+  token: string,
+): ConfiguredKey | undefined {
+  const digest = sha256(token);
+  let found: ConfiguredKey | undefined;
+  for (const key of keys) if (timingSafeEqual(key.digest, digest)) found = key;
+  return found;
 }
 
 /** SHA-256 of a key; Node's one-shot `crypto.hash` where there is one (≈ 40 % cheaper than a Hash object). */
@@ -87,6 +116,28 @@ interface RouteAccess {
 
 const BEARER = /^Bearer\s+/i;
 
+/** The token of an `Authorization: Bearer <token>` header; '' for anything else. */
+export function bearerToken(header: unknown): string {
+  return typeof header === 'string' && BEARER.test(header) ? header.replace(BEARER, '').trim() : '';
+}
+
+/**
+ * For the Idempotency-Key store (IdempotencyPolicy.callerOf): the named client an
+ * `Authorization` header's key belongs to, so a client's retry with its rotated key is the same
+ * caller; undefined for unnamed keys and anything else. Undefined (no function) when no key is
+ * named, so nothing is hashed a request.
+ */
+export function namedClientLookup(
+  keys: readonly ConfiguredKey[],
+): ((credential: string) => string | undefined) | undefined {
+  if (!keys.some((k) => k.client)) return undefined;
+  return (credential) => {
+    const token = bearerToken(credential);
+    const key = token ? configuredKeyOf(keys, token) : undefined;
+    return key?.client ? key.id : undefined;
+  };
+}
+
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   private readonly access = new WeakMap<object, RouteAccess>();
@@ -103,9 +154,7 @@ export class ApiKeyGuard implements CanActivate {
     const { open, required } = this.accessOf(context);
     if (open || !required) return true;
     const request = context.switchToHttp().getRequest<FastifyRequest>();
-    const header = request.headers.authorization;
-    const token =
-      typeof header === 'string' && BEARER.test(header) ? header.replace(BEARER, '').trim() : '';
+    const token = bearerToken(request.headers.authorization);
     if (!token)
       throw new DomainError('unauthorized', 'Send an API key as "Authorization: Bearer <key>".');
     const configured = this.configured(token);
@@ -144,10 +193,7 @@ export class ApiKeyGuard implements CanActivate {
   }
 
   private configured(token: string): Principal | undefined {
-    const digest = sha256(token);
-    // Compare against every key so the time does not depend on which one matched.
-    let found: ConfiguredKey | undefined;
-    for (const key of this.keys) if (timingSafeEqual(key.digest, digest)) found = key;
+    const found = configuredKeyOf(this.keys, token);
     return found ? { kind: 'client', id: found.id, scopes: found.scopes } : undefined;
   }
 }

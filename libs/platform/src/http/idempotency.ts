@@ -1,4 +1,11 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  hkdfSync,
+  randomBytes,
+} from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { DomainError } from '../errors/domain-error';
@@ -38,6 +45,14 @@ export interface IdempotencyPolicy {
    * is not kept.
    */
   fingerprintKey?: Buffer;
+  /**
+   * The caller a credential (the request's `Authorization` header) stands for, when that is
+   * more lasting than the credential: a named client's id, the same for each of its keys, so a
+   * retry sent with the client's new key after a rotation still finds its first answer.
+   * Undefined (or no function): the credential itself is the caller. Set by the platform from
+   * `API_KEYS`.
+   */
+  callerOf?: (credential: string) => string | undefined;
 }
 
 const policies = new WeakMap<FastifyInstance, IdempotencyPolicy>();
@@ -48,19 +63,25 @@ const policies = new WeakMap<FastifyInstance, IdempotencyPolicy>();
  */
 export function fingerprintKeyFrom(seed: Buffer, service: string): Buffer {
   return Buffer.from(
-    hkdfSync('sha256', seed, Buffer.alloc(0), `phonegate ${service}: Idempotency-Key fingerprints`, 32),
+    hkdfSync(
+      'sha256',
+      seed,
+      Buffer.alloc(0),
+      `phonegate ${service}: Idempotency-Key fingerprints`,
+      32,
+    ),
   );
 }
 
 /**
- * Sets a Fastify instance's idempotency policy (a service's module calls it at
- * start, before the first request); read on every request.
+ * Sets (part of) a Fastify instance's idempotency policy (the platform and a service's module
+ * call it at start, before the first request; what is not given stays); read on every request.
  */
 export function setIdempotencyPolicy(app: FastifyInstance, policy: IdempotencyPolicy): void {
   if (policy.fingerprintKey && policy.fingerprintKey.length < 32) {
     throw new Error('the Idempotency-Key fingerprint key needs at least 32 bytes');
   }
-  policies.set(app, { ...policy });
+  policies.set(app, { ...policies.get(app), ...policy });
 }
 
 /** The secret the store's HMACs and the answer key derive from: the service's key, else the caller's credential. */
@@ -86,16 +107,17 @@ export function requestFingerprint(
 
 /**
  * The store's key for a request: `idem:http:<caller>:<HMAC(base, method, url, Idempotency-Key)>`,
- * so Redis never holds the client's Idempotency-Key in clear.
+ * so Redis never holds the client's Idempotency-Key in clear. `caller` is the named client
+ * (IdempotencyPolicy.callerOf) or else the credential, kept as a hash.
  */
 export function idempotencyStoreKey(
   base: Buffer,
-  credential: string,
+  callerOrCredential: string,
   method: string,
   url: string,
   idempotencyKey: string,
 ): string {
-  const caller = createHash('sha256').update(credential).digest('hex').slice(0, 16);
+  const caller = createHash('sha256').update(callerOrCredential).digest('hex').slice(0, 16);
   const id = createHmac('sha256', base)
     .update(`${method}\n${url}\n${idempotencyKey}`)
     .digest('hex');
@@ -212,7 +234,13 @@ async function claim(
   const base = baseKey(current, credential);
   const fingerprint = requestFingerprint(request.body, current, credential);
   if (!base || fingerprint === undefined) return false;
-  const storeKey = idempotencyStoreKey(base, credential, request.method, request.url, key);
+  const storeKey = idempotencyStoreKey(
+    base,
+    current.callerOf?.(credential) ?? credential,
+    request.method,
+    request.url,
+    key,
+  );
   const pending: Stored = { state: 'pending', fingerprint };
   let claimed: string | null;
   let raw: string | null = null;

@@ -1,7 +1,13 @@
 import { createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
-import { idempotencyStoreKey, registerIdempotency, setIdempotencyPolicy } from '../../src';
+import {
+  idempotencyStoreKey,
+  namedClientLookup,
+  parseApiKeys,
+  registerIdempotency,
+  setIdempotencyPolicy,
+} from '../../src';
 import { dropRedisPrefix, redisPrefix, TEST_INFRA } from '../../src/testing';
 
 /**
@@ -242,6 +248,42 @@ describe('Idempotency-Key store', () => {
     expect(refused.headers['retry-after']).toBe('1');
     await offline.close();
     down.disconnect();
+  });
+
+  it("replays a named client's answer to a retry sent with its rotated key, and only to that client", async () => {
+    const keys = parseApiKeys(
+      'shop@old-key:storefront,shop@new-key:storefront,other-key:storefront',
+    );
+    const callerOf = namedClientLookup(keys);
+    const post = (app: FastifyInstance, key: string, idem: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/things',
+        headers: { authorization: `Bearer ${key}`, 'idempotency-key': idem },
+        payload: { amount: 1 },
+      });
+    const app = await server({ fingerprintKey: serviceKey, ...(callerOf ? { callerOf } : {}) });
+    const idem = `k-rotate-${randomBytes(4).toString('hex')}`;
+    const first = await post(app, 'old-key', idem);
+    const rotated = await post(app, 'new-key', idem);
+    expect(first.statusCode).toBe(201);
+    expect(rotated.statusCode).toBe(201);
+    expect(rotated.headers['idempotent-replayed']).toBe('true');
+    expect(rotated.json()).toEqual(first.json());
+    // Another client's key with the same Idempotency-Key is its own request.
+    const stranger = await post(app, 'other-key', idem);
+    expect(stranger.headers['idempotent-replayed']).toBeUndefined();
+    expect(stranger.json()).not.toEqual(first.json());
+    await app.close();
+
+    // Without the lookup (keys not named) a new key is a new caller, as before.
+    const plain = await server({ fingerprintKey: serviceKey });
+    const idem2 = `k-plain-${randomBytes(4).toString('hex')}`;
+    const a = await post(plain, 'old-key', idem2);
+    const b = await post(plain, 'new-key', idem2);
+    expect(b.json()).not.toEqual(a.json());
+    expect(namedClientLookup(parseApiKeys('a-key:storefront'))).toBeUndefined();
+    await plain.close();
   });
 
   it('refuses a fingerprint key shorter than 32 bytes', () => {

@@ -23,7 +23,9 @@ function problem(res: { statusCode: number; json: () => Record<string, unknown> 
  */
 describe('otp challenges reach only the surface (and API key) that started them', () => {
   const h = startedOtp({
-    API_KEYS: 'sf-test-key:storefront,sf-other-key:storefront,ops-test-key:ops',
+    API_KEYS:
+      'sf-test-key:storefront,sf-other-key:storefront,ops-test-key:ops,' +
+      'shop@shop-old-key:storefront,shop@shop-new-key:storefront',
   });
   const bus = () => h.identity.events;
   /** identity's sign-in challenge, over the bus. */
@@ -111,6 +113,37 @@ describe('otp challenges reach only the surface (and API key) that started them'
       sends: 1,
     });
     const ok = await h.inject('POST', `/v1/verifications/${id}/check`, { code });
+    expect({ status: ok.statusCode, body: ok.json() }).toMatchObject({
+      status: 200,
+      body: { id, status: 'approved' },
+    });
+  });
+
+  it("a named client's verification and Idempotency-Key answers survive the rotation of its key, for it alone", async () => {
+    const OLD = { authorization: 'Bearer shop-old-key' };
+    const NEW = { authorization: 'Bearer shop-new-key' };
+    const body = { to: usNumber(), channel: 'sms', purpose: 'phone_verification' };
+    const idem = { 'idempotency-key': `start-${randomUUID()}` };
+    const started = await h.inject('POST', '/v1/verifications', body, { ...OLD, ...idem });
+    expect(started.statusCode).toBe(201);
+    const id = started.json<{ id: string }>().id;
+    // The retry of the start, its answer lost, sent after the client switched keys: the first answer.
+    const retried = await h.inject('POST', '/v1/verifications', body, { ...NEW, ...idem });
+    expect({ status: retried.statusCode, id: retried.json<{ id: string }>().id }).toEqual({
+      status: 201,
+      id,
+    });
+    expect(h.codeMessages(id)).toHaveLength(1);
+    const code = await h.code(id);
+    // Another client (an unnamed key) neither sees it nor replays the answer.
+    expect(
+      (await h.inject('GET', `/v1/verifications/${id}`, undefined, OTHER_SHOP)).statusCode,
+    ).toBe(404);
+    const stranger = await h.inject('POST', '/v1/verifications', body, { ...OTHER_SHOP, ...idem });
+    expect(stranger.statusCode).toBe(201);
+    expect(stranger.json<{ id: string }>().id).not.toBe(id);
+    // The new key checks the code the old key's start sent.
+    const ok = await h.inject('POST', `/v1/verifications/${id}/check`, { code }, NEW);
     expect({ status: ok.statusCode, body: ok.json() }).toMatchObject({
       status: 200,
       body: { id, status: 'approved' },
