@@ -16,6 +16,8 @@ import {
   MetricsService,
   PLATFORM_LOGGER,
   PlatformModule,
+  fingerprintKeyFrom,
+  setIdempotencyPolicy,
 } from '@phonegate/platform';
 import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
@@ -59,6 +61,12 @@ export interface NotifierDeps {
   clock?: Clock;
 }
 
+/** The active destination-hash key: the seed of the notifier's Idempotency-Key key (HKDF), the same on every replica. */
+function activeHashKey(config: Pick<NotifierConfig, 'destinationHashKeys'>): Buffer {
+  const ring = config.destinationHashKeys;
+  return ring.keys.get(ring.activeKeyId) as Buffer;
+}
+
 /** Opens the database (migrations), starts the carriers, registers readiness checks; closes in reverse. */
 class NotifierLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   constructor(
@@ -70,6 +78,7 @@ class NotifierLifecycle implements OnModuleInit, OnApplicationBootstrap, OnAppli
     @Inject(ReceiptService) private readonly receipts: ReceiptService,
     @Inject(HttpAdapterHost) private readonly http: HttpAdapterHost,
     @Inject(PLATFORM_LOGGER) private readonly logger: Logger,
+    @Inject(NOTIFIER_CONFIG) private readonly config: NotifierConfig,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -89,8 +98,15 @@ class NotifierLifecycle implements OnModuleInit, OnApplicationBootstrap, OnAppli
         if (!this.bus.isHealthy()) throw new Error('not connected to the broker');
       },
     });
-    // Carriers post status callbacks form-encoded.
     const fastify = this.http.httpAdapter?.getInstance?.<import('fastify').FastifyInstance>();
+    // Idempotency-Key (POST /v1/notifications): the store's keys and fingerprints under a key of
+    // the notifier's own, not the caller's credential, so a client's retry after it rotated its
+    // API key (named clients in API_KEYS) finds its first answer instead of sending twice.
+    if (fastify)
+      setIdempotencyPolicy(fastify, {
+        fingerprintKey: fingerprintKeyFrom(activeHashKey(this.config), 'notifier'),
+      });
+    // Carriers post status callbacks form-encoded.
     if (fastify && !fastify.hasContentTypeParser('application/x-www-form-urlencoded')) {
       fastify.addContentTypeParser(
         'application/x-www-form-urlencoded',

@@ -21,6 +21,7 @@ import {
   startNotifier,
   startPublisher,
   STOREFRONT,
+  TEST_API_KEYS,
   type TestInfra,
 } from '../support/harness';
 import { OutcomeListener } from '../support/outcome-listener';
@@ -83,6 +84,7 @@ describe('notifier: message log, API and bus handling', () => {
     infra = await createTestInfra();
     carriers = new ScriptedGateway();
     notifier = await startNotifier(infra, () => carriers, {
+      API_KEYS: `${TEST_API_KEYS},shop@shop-old-key:storefront,shop@shop-new-key:storefront`,
       NOTIFIER_RETRY_DELAYS: '100ms',
       NOTIFIER_OUTBOX_POLL_INTERVAL: '100ms',
     });
@@ -151,6 +153,36 @@ describe('notifier: message log, API and bus handling', () => {
     ]);
     expect(JSON.stringify(view)).not.toContain('4155550123');
     await eventually(() => outcomes.of('notification.sent.v1', messageId).length === 1);
+  });
+
+  it('answers a retry sent with a rotated key of the same client (Idempotency-Key) with the first message, sending once', async () => {
+    const idem = { 'idempotency-key': `order-${randomUUID()}` };
+    const orderId = `ord_rot_${randomUUID().slice(0, 8)}`;
+    const body = {
+      accountId: ana.accountId,
+      channel: 'sms',
+      template: 'order.status_changed.shipped',
+      variables: { orderId },
+    };
+    const first = await inject(
+      'POST',
+      '/v1/notifications',
+      { authorization: 'Bearer shop-old-key', ...idem },
+      body,
+    );
+    expect(first.statusCode).toBe(202);
+    const retried = await inject(
+      'POST',
+      '/v1/notifications',
+      { authorization: 'Bearer shop-new-key', ...idem },
+      body,
+    );
+    expect(retried.statusCode).toBe(202);
+    expect(retried.headers['idempotent-replayed']).toBe('true');
+    expect(retried.json()).toEqual(first.json());
+    const { messageId } = first.json<{ messageId: string }>();
+    await eventually(async () => (await messageOf(messageId)).status === 'sent');
+    expect(carriers.sent.filter((m) => m.text.includes(orderId))).toHaveLength(1);
   });
 
   it('refuses an unknown template with 422 unknown_template', async () => {
