@@ -301,7 +301,7 @@ function drillOf(
  */
 function watchReadiness(bench: BenchStack): { stop(w: DrillWindow): Promise<string> } {
   const services = Object.entries(bench.stack.services);
-  const state = new Map(services.map(([name]) => [name, {} as { downAt?: number; upAt?: number }]));
+  const state = new Map<string, { downAt?: number; upAt?: number }>(services.map(([name]) => [name, {}]));
   let stopAt: number | undefined;
   const loop = (async () => {
     for (;;) {

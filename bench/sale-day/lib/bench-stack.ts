@@ -500,7 +500,7 @@ export async function queueDepths(stack: Stack): Promise<Record<string, number>>
     execFile(
       'rabbitmqctl',
       ['-q', 'list_queues', '-p', stack.vhost, 'name', 'messages', '--no-table-headers'],
-      (error, stdout) => (error ? reject(error) : resolve(stdout)),
+      (error, stdout) => (error ? reject(error instanceof Error ? error : new Error(error.message)) : resolve(stdout)),
     ),
   );
   const depths: Record<string, number> = {};

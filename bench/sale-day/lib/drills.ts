@@ -153,7 +153,7 @@ export function analyzeDrill(
       break;
     }
   }
-  const later = goneAt === undefined ? 0 : failures.filter((f) => f > goneAt! + QUIET_MS).length;
+  const later = goneAt === undefined ? 0 : failures.filter((f) => f > goneAt + QUIET_MS).length;
   const notArrived = accepted.filter((r) => r.arrivedAt === undefined);
   const duplicatesByKind: Record<string, number> = {};
   for (const r of requests)

@@ -57,7 +57,7 @@ export async function runPhase(
   });
   // The database figures are a side view: a shared PostgreSQL out of connections ("too many
   // clients", other people's stacks on the machine) must not end the scenario.
-  const dbBefore = await bench.dbStats().catch(() => ({}) as Record<string, DbStats>);
+  const dbBefore: Record<string, DbStats> = await bench.dbStats().catch(() => ({}));
   const tablesBefore = await bench.tableStats().catch(() => [] as TableStats[]);
   const before = bench.meter.mark();
   bench.meter.startSampling(1_000);

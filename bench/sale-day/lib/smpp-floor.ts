@@ -38,7 +38,7 @@ export async function measureSmppFloor(
         (pdu) => (pdu.command_status === 0 ? resolve(s) : reject(new Error('smpp floor: bind refused'))),
       ),
     );
-    s.on('error', (e) => reject(e as Error));
+    s.on('error', (e) => reject(e instanceof Error ? e : new Error(String(e))));
     s.on('deliver_sm', (...args: unknown[]) => {
       s.send((args[0] as { response(): unknown }).response());
     });

@@ -326,7 +326,7 @@ export class SmsTracker {
           try {
             resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
           } catch (error) {
-            reject(error as Error);
+            reject(error instanceof Error ? error : new Error(String(error)));
           }
         });
         res.on('error', reject);

@@ -44,6 +44,7 @@ export function storeCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
   try {
     return fn().catch(unavailable);
   } catch (error) {
-    return Promise.reject(error).catch(unavailable);
+    // Thrown before it returned a promise: the same answer, as a rejection.
+    return Promise.resolve(error).then(unavailable);
   }
 }
