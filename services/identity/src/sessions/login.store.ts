@@ -10,6 +10,12 @@ export interface PendingLogin {
   factors: SigninFactor[];
   factor: SigninFactor;
   challengeId: string | null;
+  /**
+   * The verified number (phone id) the challenge was started to, the number its
+   * phone resends reach; null when it was started to the e-mail or there is none.
+   * Absent in logins stored before it was kept.
+   */
+  challengePhoneId?: string | null;
   /** Epoch ms. */
   expiresAt: number;
 }

@@ -34,6 +34,7 @@ import { firstFactor, type SigninFactor, signinFactors } from '../two-step/two-s
 import { IpCountryLookup, isNewLocation } from './ip-country';
 import type { PendingLogin } from './login.store';
 import { type SigninDevice, SessionIssuer } from './session-issuer';
+import { signinResendPlan } from './signin-resend';
 
 export interface SignInRequest {
   email: string;
@@ -194,22 +195,35 @@ export class SignInService implements OnModuleInit {
     if (!to)
       throw new DomainError('factor_not_ready', 'This account has no verified number any more.');
 
+    // The challenge again while it reaches the primary number as it is now; else a new one to it.
+    const plan = signinResendPlan(login, target, {
+      email: account.email,
+      primaryPhoneId: phone?.id,
+    });
     let challenge: ChallengeView | undefined;
-    if (login.challengeId) {
+    if (plan.kind === 'resend') {
       try {
-        const switchesDestination = (target === 'email') !== (login.factor === 'email');
         challenge = await this.otp.resend({
-          challengeId: login.challengeId,
+          challengeId: plan.challengeId,
           channel: target,
-          ...(switchesDestination ? { to } : {}),
+          ...(plan.to ? { to: plan.to } : {}),
           clientIp: login.ip,
         });
       } catch (error) {
         if (!isDomain(error, 'not_found', 'code_expired')) throw error;
       }
     }
-    challenge ??= await this.startChallenge(account, phone, target, to, loginId, login.ip);
-    const updated: PendingLogin = { ...login, factor: target, challengeId: challenge.id };
+    let challengePhoneId = login.challengePhoneId ?? null;
+    if (!challenge) {
+      challenge = await this.startChallenge(account, phone, target, to, loginId, login.ip);
+      challengePhoneId = target === 'email' ? null : (phone?.id ?? null);
+    }
+    const updated: PendingLogin = {
+      ...login,
+      factor: target,
+      challengeId: challenge.id,
+      challengePhoneId,
+    };
     if (!(await this.logins.replace(loginId, updated))) throw expired();
     return { loginId, challenge: this.challengeView(updated, challenge) };
   }
@@ -259,6 +273,7 @@ export class SignInService implements OnModuleInit {
       factors,
       factor,
       challengeId: challenge?.id ?? null,
+      challengePhoneId: challenge && factor !== 'email' ? (phone?.id ?? null) : null,
       expiresAt: this.clock.nowMs() + ttl,
     };
     await this.logins.put(loginId, login, ttl);

@@ -390,6 +390,12 @@ export class Harness {
     return { phoneId: added.body.phoneId, number, primary: verified.body.primary };
   }
 
+  /** Turns two-step on with a method (and a backup); expects 200. */
+  async twoStep(accountId: string, settings: { method: 'sms' | 'voice' | 'totp'; backupMethod?: 'sms' | 'voice' | 'email' | 'totp' }): Promise<void> {
+    const res = await this.call('PUT', `/v1/accounts/${accountId}/two-step`, { enabled: true, ...settings });
+    if (res.status !== 200) throw new Error(`two-step: ${res.status} ${JSON.stringify(res.body)}`);
+  }
+
   /** Every log line of identity and of the otp process. */
   allLogs(): string {
     return `${this.logs.text()}\n${this.otpOutput.join('\n')}`;
