@@ -54,6 +54,20 @@ export type RegenerateResult =
   | { verdict: 'not_found' | 'already' }
   | { verdict: 'cooldown' | 'limit'; retryAfterMs: number };
 
+/**
+ * What a put replaced, opaque to callers: handed back to restore() if the
+ * put's transaction fails. Empty when the shipment had no code.
+ */
+export interface ReplacedCode {
+  readonly fields: readonly string[];
+}
+
+/**
+ * A put's outcome: stored (in `state`: a re-issue keeps a lock and the spent
+ * attempts), or refused because the shipment was handed off meanwhile.
+ */
+export type PutResult = { verdict: 'ok'; state: 'awaiting_handoff' | 'locked'; replaced: ReplacedCode } | { verdict: 'already' };
+
 export type UpdateResult = { verdict: 'ok'; state: string } | { verdict: 'not_found' | 'already' };
 
 export interface Reschedule {
@@ -64,7 +78,16 @@ export interface Reschedule {
 }
 
 export abstract class CodeStore {
-  abstract put(code: NewCode): Promise<void>;
+  /**
+   * Stores a new code in place of the shipment's current one, keeping its
+   * attempts, lock and regeneration count; refused ('already') once handed off.
+   */
+  abstract put(code: NewCode): Promise<PutResult>;
+  /**
+   * Undoes a put of `generation` whose transaction failed: what it replaced
+   * comes back, unless that code has since been replaced, revoked or handed off.
+   */
+  abstract restore(shipmentId: string, replaced: ReplacedCode, generation: number): Promise<void>;
   abstract get(shipmentId: string): Promise<LiveCode | undefined>;
   abstract check(input: CheckInput): Promise<CheckResult>;
   abstract regenerate(

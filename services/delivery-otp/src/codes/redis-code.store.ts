@@ -9,7 +9,9 @@ import {
   type LiveCode,
   type LiveState,
   type NewCode,
+  type PutResult,
   type RegenerateResult,
+  type ReplacedCode,
   type Reschedule,
   type UpdateResult,
 } from './code.store';
@@ -18,6 +20,7 @@ const SCRIPTS = {
   deliveryOtpHandoff: 'handoff.lua',
   deliveryOtpIssue: 'issue.lua',
   deliveryOtpRegenerate: 'regenerate.lua',
+  deliveryOtpRestore: 'restore.lua',
   deliveryOtpUpdate: 'update.lua',
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
@@ -46,8 +49,8 @@ export class RedisCodeStore extends CodeStore {
     }
   }
 
-  async put(code: NewCode): Promise<void> {
-    await this.run('deliveryOtpIssue', code.shipmentId, code.expiresAtMs,
+  async put(code: NewCode): Promise<PutResult> {
+    const [verdict, state, ...replaced] = (await this.run('deliveryOtpIssue', code.shipmentId, code.expiresAtMs,
       'state', 'awaiting_handoff',
       'acct', code.accountId,
       'courier', code.courierId,
@@ -61,7 +64,14 @@ export class RedisCodeStore extends CodeStore {
       'hmac', code.hmac,
       'regens', 0,
       'lastRegen', 0,
-    );
+    )) as string[];
+    if (verdict === 'already') return { verdict };
+    if (verdict === 'ok' && (state === 'awaiting_handoff' || state === 'locked')) return { verdict, state, replaced: { fields: replaced } };
+    throw new Error(`unexpected issue verdict ${verdict}`);
+  }
+
+  async restore(shipmentId: string, replaced: ReplacedCode, generation: number): Promise<void> {
+    await this.run('deliveryOtpRestore', shipmentId, generation, ...replaced.fields);
   }
 
   async get(shipmentId: string): Promise<LiveCode | undefined> {

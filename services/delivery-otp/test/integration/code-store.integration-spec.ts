@@ -3,13 +3,87 @@ import { createRedis, DomainError, type Keyring, redisReady } from '@phonegate/p
 import { dropRedisPrefix, redisPrefix, TEST_INFRA } from '@phonegate/platform/testing';
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
-import type { CheckInput } from '../../src/codes/code.store';
+import type { CheckInput, NewCode } from '../../src/codes/code.store';
 import { RedisCodeStore } from '../../src/codes/redis-code.store';
 import { activeDigest, candidateDigests, sealCode, sealContext } from '../../src/handoff/handoff-code';
 import { handoffTimeVerdict } from '../../src/handoff/handoff-time';
 
 const MIN = 60_000;
 const keys: Keyring = { activeKeyId: 'k1', keys: new Map([['k1', randomBytes(32)]]) };
+
+const attemptOf = (shipmentId: string, code: string): CheckInput => ({
+  shipmentId,
+  courierId: 'cour_1',
+  deviceId: 'dev_1',
+  nowMs: Date.now(),
+  atMs: Date.now(),
+  toleranceMs: 2 * MIN,
+  maxAttempts: 5,
+  attemptId: randomUUID(),
+  candidates: candidateDigests(keys, shipmentId, code),
+});
+
+/**
+ * A code issued again for a shipment (another account) keeps its lock, spent
+ * attempts and regenerations, is refused over a handoff, and restore() undoes
+ * it; on real Redis and on the embedded mode's in-memory one (fengari).
+ */
+async function reissueStory(redis: Redis, store: RedisCodeStore): Promise<void> {
+  const now = Date.now();
+  // As text: the in-memory Redis keeps numbers a script wrote as numbers.
+  const fields = async (key: string, ...names: string[]) => (await redis.hmget(key, ...names)).map((v) => (v === null ? v : String(v)));
+  const hash = async (key: string) => Object.fromEntries(Object.entries(await redis.hgetall(key)).map(([k, v]) => [k, String(v)]));
+  const fresh = (shipmentId: string, code: string, accountId: string, generation: number): NewCode => {
+    const { kid, digest } = activeDigest(keys, shipmentId, code);
+    return {
+      shipmentId,
+      accountId,
+      courierId: 'cour_1',
+      windowStartMs: now - 60 * MIN,
+      windowEndMs: now + 60 * MIN,
+      expiresAtMs: now + 90 * MIN,
+      generation,
+      sealed: sealCode(keys, code, sealContext(shipmentId)),
+      hmacKeyId: kid,
+      hmac: digest,
+    };
+  };
+  const id = `shp_${randomUUID()}`;
+  await store.put(fresh(id, '111111', 'acc_1', 1));
+  const next = activeDigest(keys, id, '333333');
+  const regen = { nowMs: now, cooldownMs: 0, maxRegenerations: 5, sealed: sealCode(keys, '333333', sealContext(id)), hmacKeyId: next.kid, hmac: next.digest };
+  expect((await store.regenerate(id, regen)).verdict).toBe('ok');
+  for (let i = 0; i < 5; i++) await store.check(attemptOf(id, '999999'));
+  const before = await hash(`code:${id}`);
+
+  const put = await store.put(fresh(id, '444444', 'acc_2', 3));
+  expect(put).toMatchObject({ verdict: 'ok', state: 'locked' });
+  expect(await fields(`code:${id}`, 'acct', 'state', 'attempts', 'gen', 'regens')).toEqual(['acc_2', 'locked', '5', '3', '1']);
+  expect((await store.check(attemptOf(id, '444444'))).verdict).toBe('locked');
+  if (put.verdict !== 'ok') throw new Error('stored');
+  // Undone: the replaced code, account and lock come back as they were.
+  await store.restore(id, put.replaced, 3);
+  expect(await hash(`code:${id}`)).toEqual(before);
+  // Not undone once the code it would withdraw was replaced (another generation) or used.
+  const again = await store.put(fresh(id, '444444', 'acc_2', 3));
+  if (again.verdict !== 'ok') throw new Error('stored');
+  await store.restore(id, again.replaced, 2);
+  expect(await redis.hget(`code:${id}`, 'acct')).toBe('acc_2');
+  await store.unlock(id);
+  expect((await store.check(attemptOf(id, '444444'))).verdict).toBe('ok');
+  await store.restore(id, again.replaced, 3);
+  expect(await redis.hget(`code:${id}`, 'state')).toBe('handed_off');
+  expect(await store.put(fresh(id, '555555', 'acc_3', 4))).toEqual({ verdict: 'already' });
+  expect(await fields(`code:${id}`, 'acct', 'state', 'sealed')).toEqual(['acc_2', 'handed_off', null]);
+
+  // A first issue replaced nothing: its undo removes it.
+  const other = `shp_${randomUUID()}`;
+  const first = await store.put(fresh(other, '666666', 'acc_1', 1));
+  expect(first).toEqual({ verdict: 'ok', state: 'awaiting_handoff', replaced: { fields: [] } });
+  if (first.verdict !== 'ok') throw new Error('stored');
+  await store.restore(other, first.replaced, 1);
+  expect(await store.get(other)).toBeUndefined();
+}
 
 describe('RedisCodeStore (real Redis)', () => {
   const prefix = redisPrefix();
@@ -48,18 +122,7 @@ describe('RedisCodeStore (real Redis)', () => {
     return shipmentId;
   }
 
-  const attempt = (shipmentId: string, code: string, over: Partial<CheckInput> = {}): CheckInput => ({
-    shipmentId,
-    courierId: 'cour_1',
-    deviceId: 'dev_1',
-    nowMs: Date.now(),
-    atMs: Date.now(),
-    toleranceMs: 2 * MIN,
-    maxAttempts: 5,
-    attemptId: randomUUID(),
-    candidates: candidateDigests(keys, shipmentId, code),
-    ...over,
-  });
+  const attempt = (shipmentId: string, code: string, over: Partial<CheckInput> = {}): CheckInput => ({ ...attemptOf(shipmentId, code), ...over });
 
   it('stores no code in clear and expires the key at window end + grace', async () => {
     const id = await issue('482913');
@@ -122,6 +185,9 @@ describe('RedisCodeStore (real Redis)', () => {
     expect((await store.regenerate(id, { ...settings, nowMs: now + 200_000 })).verdict).toBe('already');
   });
 
+  it('re-issues keeping the lock, the spent attempts and the regenerations; never over a handoff; restore undoes it', () =>
+    reissueStory(redis, store));
+
   it('revokes: the code is gone', async () => {
     const id = await issue('111111');
     expect((await store.revoke(id)).verdict).toBe('ok');
@@ -155,5 +221,16 @@ describe('RedisCodeStore (real Redis)', () => {
     await expect(broken.check(attempt('shp_x', '111111'))).rejects.toMatchObject({ code: 'service_unavailable', status: 503 });
     await expect(broken.get('shp_x')).rejects.toBeInstanceOf(DomainError);
     down.disconnect();
+  });
+});
+
+describe('RedisCodeStore on the embedded in-memory Redis', () => {
+  it('runs the re-issue and restore scripts the same way', async () => {
+    const redis = createRedis({ url: 'memory://', keyPrefix: redisPrefix() });
+    try {
+      await reissueStory(redis, new RedisCodeStore(redis));
+    } finally {
+      redis.disconnect();
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Envelope } from '@phonegate/contracts';
-import { createBus, SensitiveCipher } from '@phonegate/messaging';
+import { type Bus, createBus, SensitiveCipher } from '@phonegate/messaging';
 import { type Clock, createLogger, createRedis, createServiceApp, type Logger, redisReady } from '@phonegate/platform';
 import {
   createTestDatabase,
@@ -154,6 +154,19 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await db.drop();
     },
   };
+}
+
+/** A started bus for the logistics side, publishing into the harness's vhost (events encrypted as the service expects). */
+export async function logisticsBus(h: Harness): Promise<Bus> {
+  const bus = createBus({
+    service: 'logistics',
+    url: h.vhost.url,
+    ...keyringToBase64(h.config.busEncryptionKeys),
+    logger: createLogger({ service: 'logistics', destination: new LogCapture() }),
+    metrics: false,
+  });
+  await bus.start();
+  return bus;
 }
 
 /** Every value under the harness's Redis prefix, as text (strings and hashes). */

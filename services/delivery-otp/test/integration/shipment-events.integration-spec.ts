@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { shipmentCancelledV1, shipmentOutForDeliveryV1, shipmentRescheduledV1 } from '@phonegate/contracts';
-import { createBus, type Bus } from '@phonegate/messaging';
-import { createLogger } from '@phonegate/platform';
-import { eventually, LogCapture } from '@phonegate/platform/testing';
-import { keyringToBase64 } from '../../src/config/delivery-otp.config';
-import { auth, containsCode, type Harness, KEYS, startHarness, windowAround } from './harness';
+import type { Bus } from '@phonegate/messaging';
+import { eventually } from '@phonegate/platform/testing';
+import { auth, containsCode, type Harness, KEYS, logisticsBus, startHarness, windowAround } from './harness';
 
 jest.setTimeout(30_000);
 
@@ -15,14 +13,7 @@ describe('shipment events from the bus', () => {
 
   beforeAll(async () => {
     h = await startHarness();
-    logistics = createBus({
-      service: 'logistics',
-      url: h.vhost.url,
-      ...keyringToBase64(h.config.busEncryptionKeys),
-      logger: createLogger({ service: 'logistics', destination: new LogCapture() }),
-      metrics: false,
-    });
-    await logistics.start();
+    logistics = await logisticsBus(h);
   });
 
   afterAll(async () => {

@@ -17,7 +17,10 @@ export type OutForDelivery = OutForDeliveryBody & { shipmentId: string };
  * window's end plus grace, and send it to the customer through the outbox.
  * The same shipment going out again while its code lives keeps the code (a
  * repeated call or event does not send a second one) and takes the new
- * window, courier and contact; after a cancel it gets a fresh code. Refused
+ * window, courier and contact; after a cancel it gets a fresh code. Going out
+ * again for another account replaces the code (the old account can neither
+ * read nor use it any more) but not the handoff's lock or spent attempts:
+ * only the customer's regenerate or a support unlock lifts those. Refused
  * (410) once the window has ended: the code could not reach the customer in
  * time.
  */
@@ -38,7 +41,8 @@ export class IssueCode {
     const windowEnd = new Date(input.window.end);
     const expiresAt = new Date(windowEnd.getTime() + this.config.code.graceMs);
     assertWindowOpen(windowEnd, this.clock.nowMs(), 'The delivery window has already ended.');
-    return this.ledger.transaction(input.shipmentId, { lock: true }, async (tx) => {
+    const undo = new CodeUndo();
+    return undo.onFailure(() => this.ledger.transaction(input.shipmentId, { lock: true }, async (tx) => {
       const existing = tx.shipment;
       if (existing?.status === 'handed_off') {
         throw alreadyHandedOff();
@@ -76,8 +80,9 @@ export class IssueCode {
           return answer(record);
         }
       }
-      return issueFresh(tx, record, 'out_for_delivery', { store: this.store, vault: this.vault, clock: this.clock, logger: this.logger, metrics: this.metrics });
-    });
+      // A new account (or no live code): a fresh code, which keeps the handoff's lock and spent attempts.
+      return issueFresh(tx, record, 'out_for_delivery', { store: this.store, vault: this.vault, clock: this.clock, logger: this.logger, metrics: this.metrics, undo });
+    }));
   }
 }
 
@@ -87,12 +92,38 @@ export interface IssueDeps {
   clock: Clock;
   logger: Logger;
   metrics: MetricsService;
+  undo: CodeUndo;
 }
 
 /**
- * Draws a new code for `record` (next generation), stores it and queues its
- * messages and the code_issued event in the caller's transaction. If the
- * transaction then fails, the stored code is revoked so no unsent code lives.
+ * Puts the store back if a unit of work that issued a code fails, in its work
+ * or its commit: the code issued is withdrawn and the one it replaced (with
+ * its account, lock and attempts) comes back, so the store matches the row
+ * that stayed. Run the whole transaction inside onFailure().
+ */
+export class CodeUndo {
+  private pending: (() => Promise<void>) | undefined;
+
+  set(undo: () => Promise<void>): void {
+    this.pending = undo;
+  }
+
+  async onFailure<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      await this.pending?.().catch(() => undefined);
+      throw error;
+    }
+  }
+}
+
+/**
+ * Draws a new code for `record` (next generation), queues its messages and
+ * the code_issued event in the caller's transaction, then stores it, last, so
+ * a failure before leaves the store untouched; a failure after (the commit)
+ * is undone by `deps.undo`. The stored code keeps the lock and spent attempts
+ * of the code it replaces; a shipment handed off meanwhile is refused (409).
  */
 export async function issueFresh(
   tx: ShipmentTx,
@@ -102,7 +133,17 @@ export async function issueFresh(
 ): Promise<ShipmentAnswer> {
   const record: ShipmentRecord = { ...base, status: 'awaiting_handoff', codeGeneration: base.codeGeneration + 1 };
   const material = deps.vault.draw(record.id, record.merchantId);
-  await deps.store.put({
+  await tx.save(record);
+  for (const message of codeNotifications(record, material.code, reason)) await tx.publish(notificationRequestedV1, message);
+  await tx.publish(handoffCodeIssuedV1, {
+    shipmentId: record.id,
+    courierId: record.courierId,
+    deviceId: null,
+    at: deps.clock.now().toISOString(),
+    expiresAt: record.expiresAt.toISOString(),
+    reason,
+  });
+  const stored = await deps.store.put({
     shipmentId: record.id,
     accountId: record.accountId,
     courierId: record.courierId,
@@ -114,23 +155,10 @@ export async function issueFresh(
     hmacKeyId: material.hmacKeyId,
     hmac: material.hmac,
   });
-  try {
-    await tx.save(record);
-    for (const message of codeNotifications(record, material.code, reason)) await tx.publish(notificationRequestedV1, message);
-    await tx.publish(handoffCodeIssuedV1, {
-      shipmentId: record.id,
-      courierId: record.courierId,
-      deviceId: null,
-      at: deps.clock.now().toISOString(),
-      expiresAt: record.expiresAt.toISOString(),
-      reason,
-    });
-  } catch (error) {
-    await deps.store.revoke(record.id).catch(() => undefined);
-    throw error;
-  }
+  if (stored.verdict === 'already') throw alreadyHandedOff();
+  deps.undo.set(() => deps.store.restore(record.id, stored.replaced, record.codeGeneration));
   deps.metrics.counter('delivery_codes_issued_total', 'Handoff codes issued', ['reason']).inc({ reason });
-  deps.logger.info({ shipmentId: record.id, courierId: record.courierId, generation: record.codeGeneration, reason }, 'handoff code issued');
+  deps.logger.info({ shipmentId: record.id, courierId: record.courierId, generation: record.codeGeneration, reason, locked: stored.state === 'locked' }, 'handoff code issued');
   return answer(record);
 }
 

@@ -9,7 +9,7 @@ import { CodeVault } from '../code-vault';
 import { codeNotifications } from '../code-notifications';
 import { assertWindowOpen } from '../code-window';
 import type { ShipmentAnswer } from '../shipments.schemas';
-import { answer, issueFresh } from './issue-code';
+import { answer, CodeUndo, issueFresh } from './issue-code';
 
 /**
  * The customer asks for a new code: the old one stops at once, attempts and
@@ -29,7 +29,8 @@ export class RegenerateCode {
   ) {}
 
   async execute(shipmentId: string, accountId: string | undefined): Promise<ShipmentAnswer> {
-    return this.ledger.transaction(shipmentId, { lock: true }, async (tx) => {
+    const undo = new CodeUndo();
+    return undo.onFailure(() => this.ledger.transaction(shipmentId, { lock: true }, async (tx) => {
       const existing = tx.shipment;
       if (!existing || existing.status === 'cancelled') throw new DomainError('not_found', 'No live handoff code for this shipment.');
       if (accountId !== undefined && existing.accountId !== accountId) {
@@ -47,7 +48,7 @@ export class RegenerateCode {
         hmacKeyId: material.hmacKeyId,
         hmac: material.hmac,
       });
-      const deps = { store: this.store, vault: this.vault, clock: this.clock, logger: this.logger, metrics: this.metrics };
+      const deps = { store: this.store, vault: this.vault, clock: this.clock, logger: this.logger, metrics: this.metrics, undo };
       switch (result.verdict) {
         case 'not_found':
           // The store lost the code (e.g. a Redis failover): issue a fresh one.
@@ -77,6 +78,6 @@ export class RegenerateCode {
           return answer(record);
         }
       }
-    });
+    }));
   }
 }

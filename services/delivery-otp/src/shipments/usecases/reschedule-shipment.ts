@@ -7,7 +7,7 @@ import { DELIVERY_OTP_CONFIG } from '../../tokens';
 import { CodeVault } from '../code-vault';
 import { assertWindowOpen } from '../code-window';
 import type { RescheduleBody, ShipmentAnswer } from '../shipments.schemas';
-import { answer, issueFresh } from './issue-code';
+import { answer, CodeUndo, issueFresh } from './issue-code';
 
 /**
  * Moves the window (and maybe the courier): the code stays, its expiry
@@ -32,7 +32,8 @@ export class RescheduleShipment {
     const windowEnd = new Date(change.window.end);
     const expiresAt = new Date(windowEnd.getTime() + this.config.code.graceMs);
     assertWindowOpen(windowEnd, this.clock.nowMs(), 'The new delivery window has already ended.');
-    return this.ledger.transaction(shipmentId, { lock: true }, async (tx) => {
+    const undo = new CodeUndo();
+    return undo.onFailure(() => this.ledger.transaction(shipmentId, { lock: true }, async (tx) => {
       const existing = tx.shipment;
       if (!existing) throw new DomainError('not_found', 'No such shipment out for delivery.', {}, false);
       if (existing.status === 'handed_off') throw alreadyHandedOff();
@@ -48,11 +49,11 @@ export class RescheduleShipment {
       });
       if (result.verdict !== 'ok') {
         if (result.verdict === 'already') throw alreadyHandedOff();
-        return issueFresh(tx, record, 'out_for_delivery', { store: this.store, vault: this.vault, clock: this.clock, logger: this.logger, metrics: this.metrics });
+        return issueFresh(tx, record, 'out_for_delivery', { store: this.store, vault: this.vault, clock: this.clock, logger: this.logger, metrics: this.metrics, undo });
       }
       await tx.save(record);
       this.logger.info({ shipmentId, courierId: record.courierId, courierChanged: record.courierId !== existing.courierId }, 'shipment rescheduled');
       return { ...answer(record), status: result.state === 'locked' ? 'locked' : 'awaiting_handoff' };
-    });
+    }));
   }
 }
