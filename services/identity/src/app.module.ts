@@ -1,7 +1,7 @@
 import { type DynamicModule, Inject, Injectable, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { Bus, BusModule, type BusOptions, EventBus, Outbox } from '@phonegate/messaging';
-import { Clock, HealthRegistry, type Logger, MetricsService, PlatformModule, fingerprintKeyFrom, setIdempotencyPolicy } from '@phonegate/platform';
+import { Clock, HealthRegistry, type Logger, MetricsService, PlatformModule, fingerprintKeysFrom, setIdempotencyPolicy } from '@phonegate/platform';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
@@ -50,9 +50,14 @@ export interface IdentityDeps {
  * so a dump of Redis gives nothing to test a guessed password or code against.
  */
 export function idempotencyFingerprintKey(config: Pick<IdentityConfig, 'JWT_KEYS' | 'JWT_ACTIVE_KEY_ID'>): Buffer {
-  const seed = config.JWT_KEYS.keys.get(config.JWT_ACTIVE_KEY_ID ?? config.JWT_KEYS.activeKeyId);
-  if (!seed) throw new Error('JWT_ACTIVE_KEY_ID is not a key id of JWT_KEYS');
-  return fingerprintKeyFrom(seed, 'identity');
+  return idempotencyKeys(config).fingerprintKey as Buffer;
+}
+
+/** The active signing key's fingerprint key for new entries, the other signing keys' to find entries stored before a rotation. */
+export function idempotencyKeys(config: Pick<IdentityConfig, 'JWT_KEYS' | 'JWT_ACTIVE_KEY_ID'>) {
+  const activeKeyId = config.JWT_ACTIVE_KEY_ID ?? config.JWT_KEYS.activeKeyId;
+  if (!config.JWT_KEYS.keys.has(activeKeyId)) throw new Error('JWT_ACTIVE_KEY_ID is not a key id of JWT_KEYS');
+  return fingerprintKeysFrom({ activeKeyId, keys: config.JWT_KEYS.keys }, 'identity');
 }
 
 /** Readiness checks, the Idempotency-Key policy, and the order of shutdown: the bus (and its outbox relay) before the database. */
@@ -72,7 +77,7 @@ class IdentityLifecycle implements OnModuleInit, OnApplicationShutdown {
     if (fastify) {
       // Every POST keeps the header (API.md): a kept answer (a session token among them) is
       // sealed under a key derived from the client's Idempotency-Key, which is never stored.
-      setIdempotencyPolicy(fastify, { fingerprintKey: idempotencyFingerprintKey(this.config) });
+      setIdempotencyPolicy(fastify, idempotencyKeys(this.config));
     }
     this.health.register({ name: 'postgres', check: async () => void (await this.db.query('SELECT 1')) });
     this.health.register({ name: 'redis', check: async () => void (await this.redis.ping()) });

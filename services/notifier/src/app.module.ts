@@ -16,7 +16,7 @@ import {
   MetricsService,
   PLATFORM_LOGGER,
   PlatformModule,
-  fingerprintKeyFrom,
+  fingerprintKeysFrom,
   setIdempotencyPolicy,
 } from '@phonegate/platform';
 import type { Redis } from 'ioredis';
@@ -61,12 +61,6 @@ export interface NotifierDeps {
   clock?: Clock;
 }
 
-/** The active destination-hash key: the seed of the notifier's Idempotency-Key key (HKDF), the same on every replica. */
-function activeHashKey(config: Pick<NotifierConfig, 'destinationHashKeys'>): Buffer {
-  const ring = config.destinationHashKeys;
-  return ring.keys.get(ring.activeKeyId) as Buffer;
-}
-
 /** Opens the database (migrations), starts the carriers, registers readiness checks; closes in reverse. */
 class NotifierLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   constructor(
@@ -99,12 +93,15 @@ class NotifierLifecycle implements OnModuleInit, OnApplicationBootstrap, OnAppli
       },
     });
     const fastify = this.http.httpAdapter?.getInstance?.<import('fastify').FastifyInstance>();
-    // Idempotency-Key (POST /v1/notifications): the store's keys and fingerprints under a key of
-    // the notifier's own, not the caller's credential, so a client's retry after it rotated its
-    // API key (named clients in API_KEYS) finds its first answer instead of sending twice.
+    // Idempotency-Key (POST /v1/notifications): the store's keys and fingerprints under keys of
+    // the notifier's own (from its destination-hash keys), not the caller's credential, so a
+    // client's retry after it rotated its API key (named clients in API_KEYS) finds its first
+    // answer instead of sending twice; entries stored before a rotation of those keys, or by
+    // the previous version (under the credential), are still found.
     if (fastify)
       setIdempotencyPolicy(fastify, {
-        fingerprintKey: fingerprintKeyFrom(activeHashKey(this.config), 'notifier'),
+        ...fingerprintKeysFrom(this.config.destinationHashKeys, 'notifier'),
+        readCredentialKeyed: true,
       });
     // Carriers post status callbacks form-encoded.
     if (fastify && !fastify.hasContentTypeParser('application/x-www-form-urlencoded')) {

@@ -15,7 +15,7 @@ import {
   type Logger,
   MetricsService,
   PLATFORM_LOGGER,
-  fingerprintKeyFrom,
+  fingerprintKeysFrom,
   PlatformModule,
   setIdempotencyPolicy,
 } from '@phonegate/platform';
@@ -70,10 +70,12 @@ export function otpDataSourceOptions(options: DataSourceOptions): DataSourceOpti
   } as DataSourceOptions;
 }
 
-/** The Idempotency-Key fingerprint key: derived from the active code key (HKDF), the same on every replica. */
-export function idempotencyFingerprintKey(config: Pick<OtpConfig, 'codeKeys'>): Buffer {
-  const seed = config.codeKeys.keys.get(config.codeKeys.activeKeyId) as Buffer;
-  return fingerprintKeyFrom(seed, 'otp');
+/**
+ * The Idempotency-Key keys: derived from the code keys (HKDF), the same on every replica; the
+ * active key's for new entries, the others' to find entries stored before a rotation.
+ */
+export function idempotencyKeys(config: Pick<OtpConfig, 'codeKeys'>) {
+  return fingerprintKeysFrom(config.codeKeys, 'otp');
 }
 
 /** Readiness checks, the expiry sweeper, and the Idempotency-Key policy. */
@@ -112,7 +114,7 @@ class OtpLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApplicatio
     // (from the active code key), never something a guess at the code can be checked against (C2).
     const fastify = this.http.httpAdapter?.getInstance<FastifyInstance>();
     if (fastify)
-      setIdempotencyPolicy(fastify, { fingerprintKey: idempotencyFingerprintKey(this.config) });
+      setIdempotencyPolicy(fastify, idempotencyKeys(this.config));
   }
 
   onApplicationBootstrap(): void {

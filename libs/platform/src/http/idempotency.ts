@@ -46,6 +46,17 @@ export interface IdempotencyPolicy {
    */
   fingerprintKey?: Buffer;
   /**
+   * The service's earlier fingerprint keys (from keys still in its ring after a rotation):
+   * entries stored under them are still found (replayed, or refused as a conflict) until they
+   * expire; new entries use `fingerprintKey`.
+   */
+  previousFingerprintKeys?: readonly Buffer[];
+  /**
+   * Entries stored under the caller's credential (by a version of the service that had no key of
+   * its own) are still found. For one release after a service gains `fingerprintKey`.
+   */
+  readCredentialKeyed?: boolean;
+  /**
    * The caller a credential (the request's `Authorization` header) stands for, when that is
    * more lasting than the credential: a named client's id, the same for each of its keys, so a
    * retry sent with the client's new key after a rotation still finds its first answer.
@@ -78,15 +89,77 @@ export function fingerprintKeyFrom(seed: Buffer, service: string): Buffer {
  * call it at start, before the first request; what is not given stays); read on every request.
  */
 export function setIdempotencyPolicy(app: FastifyInstance, policy: IdempotencyPolicy): void {
-  if (policy.fingerprintKey && policy.fingerprintKey.length < 32) {
-    throw new Error('the Idempotency-Key fingerprint key needs at least 32 bytes');
+  for (const key of [policy.fingerprintKey, ...(policy.previousFingerprintKeys ?? [])]) {
+    if (key && key.length < 32)
+      throw new Error('the Idempotency-Key fingerprint key needs at least 32 bytes');
   }
   policies.set(app, { ...policies.get(app), ...policy });
+}
+
+/**
+ * A service's Idempotency-Key keys from a key ring of its own: the active key's for new
+ * entries, the ring's other keys' to find what was stored before a rotation.
+ */
+export function fingerprintKeysFrom(
+  ring: { activeKeyId: string; keys: ReadonlyMap<string, Buffer> },
+  service: string,
+): Pick<IdempotencyPolicy, 'fingerprintKey' | 'previousFingerprintKeys'> {
+  const active = ring.keys.get(ring.activeKeyId);
+  if (!active) throw new Error(`the active key ${ring.activeKeyId} is not in the key ring`);
+  return {
+    fingerprintKey: fingerprintKeyFrom(active, service),
+    previousFingerprintKeys: [...ring.keys]
+      .filter(([id]) => id !== ring.activeKeyId)
+      .map(([, seed]) => fingerprintKeyFrom(seed, service)),
+  };
+}
+
+/**
+ * Where a request's entry may be: the first place is where a new one goes; the others (earlier
+ * service keys, the credential-keyed store of an earlier version, a named client's caller
+ * before it was named) are only looked in. Each with the secret its HMACs and seal are under.
+ */
+interface Place {
+  base: Buffer;
+  storeKey: string;
+}
+
+function placesOf(
+  policy: IdempotencyPolicy,
+  credential: string,
+  method: string,
+  url: string,
+  idempotencyKey: string,
+): Place[] {
+  const bases: Buffer[] = [];
+  if (policy.fingerprintKey) {
+    bases.push(policy.fingerprintKey, ...(policy.previousFingerprintKeys ?? []));
+    if (policy.readCredentialKeyed && credential) bases.push(Buffer.from(credential, 'utf8'));
+  } else if (credential) {
+    bases.push(Buffer.from(credential, 'utf8'));
+  }
+  const named = policy.callerOf?.(credential);
+  // A named client's caller cannot collide with a credential: no header value holds a newline.
+  const callers = named === undefined ? [credential] : [`\n${named}`, credential];
+  const places: Place[] = [];
+  for (const base of bases)
+    for (const caller of callers)
+      places.push({
+        base,
+        storeKey: idempotencyStoreKey(base, caller, method, url, idempotencyKey),
+      });
+  return places;
 }
 
 /** The secret the store's HMACs and the answer key derive from: the service's key, else the caller's credential. */
 function baseKey(policy: IdempotencyPolicy, credential: string): Buffer | undefined {
   return policy.fingerprintKey ?? (credential ? Buffer.from(credential, 'utf8') : undefined);
+}
+
+function fingerprintUnder(base: Buffer, body: unknown): string {
+  return createHmac('sha256', base)
+    .update(JSON.stringify(body ?? null))
+    .digest('hex');
 }
 
 /**
@@ -99,10 +172,7 @@ export function requestFingerprint(
   credential: string,
 ): string | undefined {
   const key = baseKey(policy, credential);
-  if (!key) return undefined;
-  return createHmac('sha256', key)
-    .update(JSON.stringify(body ?? null))
-    .digest('hex');
+  return key ? fingerprintUnder(key, body) : undefined;
 }
 
 /**
@@ -231,36 +301,45 @@ async function claim(
       sendProblem(reply, 'malformed_request', 'Idempotency-Key is at most 200 characters.'),
     );
   const credential = String(request.headers.authorization ?? '');
-  const base = baseKey(current, credential);
-  const fingerprint = requestFingerprint(request.body, current, credential);
-  if (!base || fingerprint === undefined) return false;
-  const storeKey = idempotencyStoreKey(
-    base,
-    current.callerOf?.(credential) ?? credential,
-    request.method,
-    request.url,
-    key,
-  );
+  const places = placesOf(current, credential, request.method, request.url, key);
+  const [first, ...earlier] = places;
+  if (!first) return false; // anonymous, and the service has no key: not kept
+  const fingerprint = fingerprintUnder(first.base, request.body);
   const pending: Stored = { state: 'pending', fingerprint };
-  let claimed: string | null;
-  let raw: string | null = null;
+  let found: { place: Place; raw: string } | undefined;
   try {
-    claimed = await redis.set(storeKey, JSON.stringify(pending), 'EX', 120, 'NX');
-    if (claimed !== 'OK') raw = await redis.get(storeKey);
+    const claimed = await redis.set(first.storeKey, JSON.stringify(pending), 'EX', 120, 'NX');
+    if (claimed !== 'OK') {
+      const raw = await redis.get(first.storeKey);
+      if (raw === null) return false; // expired in between: run it (unclaimed, as before)
+      found = { place: first, raw };
+    } else if (earlier.length > 0) {
+      // Stored before a key rotation, an upgrade or the client's naming: that entry answers.
+      const raws = await Promise.all(earlier.map((p) => redis.get(p.storeKey)));
+      const at = raws.findIndex((r) => r !== null);
+      if (at >= 0) {
+        await redis.del(first.storeKey);
+        found = { place: earlier[at] as Place, raw: raws[at] as string };
+      }
+    }
   } catch {
     // Without the store a retry could run twice: refuse clearly instead (R1).
     return answered(
       sendProblem(reply, 'service_unavailable', 'Idempotency store unavailable; retry shortly.'),
     );
   }
-  const sealKey = answerKey(base, request.method, request.url, key);
-  if (claimed === 'OK') {
-    request.idempotencyClaim = { storeKey, fingerprint, answerKey: sealKey };
+  if (!found) {
+    request.idempotencyClaim = {
+      storeKey: first.storeKey,
+      fingerprint,
+      answerKey: answerKey(first.base, request.method, request.url, key),
+    };
     return false;
   }
-  const stored = raw ? (JSON.parse(raw) as Stored) : undefined;
-  if (!stored) return false; // expired in between: run it
-  if (stored.fingerprint !== fingerprint) {
+  const { place, raw } = found;
+  const stored = JSON.parse(raw) as Stored;
+  const expected = place === first ? fingerprint : fingerprintUnder(place.base, request.body);
+  if (stored.fingerprint !== expected) {
     return answered(
       sendProblem(
         reply,
@@ -278,7 +357,9 @@ async function claim(
       ),
     );
   }
-  const answer = stored.sealed === undefined ? undefined : open(sealKey, storeKey, stored.sealed);
+  const sealKey = answerKey(place.base, request.method, request.url, key);
+  const answer =
+    stored.sealed === undefined ? undefined : open(sealKey, place.storeKey, stored.sealed);
   if (!answer) {
     // Altered in the store: replaying nothing is safer than running the request twice.
     return answered(

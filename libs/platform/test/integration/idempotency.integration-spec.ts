@@ -286,6 +286,88 @@ describe('Idempotency-Key store', () => {
     await plain.close();
   });
 
+  it("keeps a named client's entries out of reach of any header, even one spelling its caller id", async () => {
+    const callerOf = namedClientLookup(parseApiKeys('shop@old-key:storefront'));
+    const app = await server({ fingerprintKey: serviceKey, ...(callerOf ? { callerOf } : {}) });
+    const idem = `k-forged-${randomBytes(4).toString('hex')}`;
+    const send = (authorization: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/things',
+        headers: { authorization, 'idempotency-key': idem },
+        payload: { amount: 2 },
+      });
+    // An attacker claims the key first, with a header that spells the client's caller id…
+    const forged = await send('client:shop');
+    expect(forged.headers['idempotent-replayed']).toBeUndefined();
+    // …the client's own request still runs (not the forger's answer), and is replayed to the client only.
+    const own = await send('Bearer old-key');
+    expect(own.headers['idempotent-replayed']).toBeUndefined();
+    expect(own.json()).not.toEqual(forged.json());
+    const replay = await send('client:shop');
+    expect(replay.json()).toEqual(forged.json());
+    expect((await send('Bearer old-key')).json()).toEqual(own.json());
+    await app.close();
+  });
+
+  it('finds entries stored under an earlier service key, under the credential (previous version) and before a key was named', async () => {
+    const body = { amount: 3 };
+    const post = (app: FastifyInstance, authorization: string, idem: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/things',
+        headers: { authorization, 'idempotency-key': idem },
+        payload: body,
+      });
+    const oldKey = randomBytes(32);
+    const newKey = randomBytes(32);
+    // Stored by the previous version: no service key, so under the credential.
+    const legacy = await server();
+    const idemLegacy = `k-legacy-${randomBytes(4).toString('hex')}`;
+    const legacyFirst = await post(legacy, 'Bearer shop-key', idemLegacy);
+    await legacy.close();
+    // Stored before the rotation of the service key, and before the client was named.
+    const before = await server({ fingerprintKey: oldKey });
+    const idemRotated = `k-rotated-${randomBytes(4).toString('hex')}`;
+    const rotatedFirst = await post(before, 'Bearer shop-key', idemRotated);
+    await before.close();
+
+    const callerOf = namedClientLookup(parseApiKeys('shop@shop-key:storefront'));
+    const after = await server({
+      fingerprintKey: newKey,
+      previousFingerprintKeys: [oldKey],
+      readCredentialKeyed: true,
+      ...(callerOf ? { callerOf } : {}),
+    });
+    for (const [idem, first] of [
+      [idemLegacy, legacyFirst],
+      [idemRotated, rotatedFirst],
+    ] as const) {
+      const again = await post(after, 'Bearer shop-key', idem);
+      expect(again.headers['idempotent-replayed']).toBe('true');
+      expect(again.json()).toEqual(first.json());
+      // Still found, and still refused with another body.
+      const other = await after.inject({
+        method: 'POST',
+        url: '/v1/things',
+        headers: { authorization: 'Bearer shop-key', 'idempotency-key': idem },
+        payload: { amount: 4 },
+      });
+      expect(other.statusCode).toBe(409);
+    }
+    // A new key is stored under the new service key and the named caller.
+    const idemNew = `k-new-${randomBytes(4).toString('hex')}`;
+    const fresh = await post(after, 'Bearer shop-key', idemNew);
+    expect((await post(after, 'Bearer shop-key', idemNew)).json()).toEqual(fresh.json());
+    await after.close();
+    // Without the earlier keys the old entries are not found: the request runs again.
+    const forgetful = await server({ fingerprintKey: newKey });
+    expect((await post(forgetful, 'Bearer shop-key', idemRotated)).json()).not.toEqual(
+      rotatedFirst.json(),
+    );
+    await forgetful.close();
+  });
+
   it('refuses a fingerprint key shorter than 32 bytes', () => {
     expect(() => setIdempotencyPolicy(Fastify(), { fingerprintKey: randomBytes(16) })).toThrow(
       /32 bytes/,
