@@ -10,7 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { startGateway, type Upstream } from '@phonegate/gateway';
-import { createLogger } from '@phonegate/platform';
+import { createLogger, splitApiKeyEntry } from '@phonegate/platform';
 import { freePort } from '@phonegate/stack';
 import { startDevInbox } from './dev-inbox/dev-inbox.server';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './pglite';
@@ -131,8 +131,13 @@ async function main(): Promise<void> {
 }
 
 function devKey(): string {
-  const configured = process.env['API_KEYS'];
-  return configured ? (configured.split(',')[0]?.split(':')[0] ?? 'dev') : 'dev';
+  const first = process.env['API_KEYS']?.split(',')[0]?.trim();
+  if (!first) return 'dev';
+  try {
+    return splitApiKeyEntry(first).key;
+  } catch {
+    return 'dev';
+  }
 }
 
 /** `/health`: each service's readiness, and loudly that this is not for production. */

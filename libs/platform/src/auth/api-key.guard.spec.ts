@@ -11,6 +11,10 @@ describe('parseApiKeys', () => {
       expect.stringMatching(/^key_[0-9a-f]{8}$/),
     ]);
     expect(keys.map((k) => k.client)).toEqual(['shop', 'shop', undefined]);
+    // Each key keeps an id of its own (what an unnamed key's id was).
+    expect(keys[0]?.keyId).toMatch(/^key_[0-9a-f]{8}$/);
+    expect(keys[0]?.keyId).not.toBe(keys[1]?.keyId);
+    expect(keys[2]?.keyId).toBe(keys[2]?.id);
     expect(keys[1]?.scopes).toEqual(['storefront', 'ops']);
     // The name is not part of the key: the token is what follows the @.
     expect(configuredKeyOf(keys, 'k-two')?.id).toBe('client:shop');
@@ -21,6 +25,17 @@ describe('parseApiKeys', () => {
     const [key] = parseApiKeys('9x@abc:storefront');
     expect(key?.client).toBeUndefined();
     expect(key && configuredKeyOf([key], '9x@abc')).toBe(key);
+  });
+
+  it('refuses a key listed twice, named or not', () => {
+    expect(() => parseApiKeys('shop@abc1:storefront,abc1:ops')).toThrow(/twice/);
+    expect(() => parseApiKeys('shop@abc1:storefront,other@abc1:storefront')).toThrow(/twice/);
+  });
+
+  it('reads a key holding @ and : when its client is named', () => {
+    const [key] = parseApiKeys('shop@a@b:c:storefront');
+    expect(key?.client).toBe('shop');
+    expect(key && configuredKeyOf([key], 'a@b:c')).toBe(key);
   });
 
   it('refuses entries without a key or scopes', () => {

@@ -20,6 +20,11 @@ export interface Principal {
   scopes: readonly Scope[];
   /** For courier devices: the courier the device belongs to. */
   courierId?: string;
+  /**
+   * For a configured key: its own id (`key_` and 8 hex of its digest), which is `id` unless the
+   * key is named by its client. What the key started before it was named was recorded under this.
+   */
+  keyId?: string;
 }
 
 /** A source of principals beyond the configured keys (e.g. courier device secrets). */
@@ -43,10 +48,32 @@ export interface ConfiguredKey {
   scopes: Scope[];
   /** The client the key belongs to, when `API_KEYS` names it (`client@key:scopes`). */
   client?: string;
+  /** The key's own id, `key_` and 8 hex of its digest (the id of an unnamed key). */
+  keyId: string;
 }
 
 /** A client's name in `API_KEYS`: letters, digits, `.`, `_`, `-`, starting with a letter. */
 const CLIENT_NAME = /^[A-Za-z][A-Za-z0-9._-]{0,63}$/;
+
+/**
+ * One `API_KEYS` entry, `[client@]key:scope[+scope]`: the client's name is what precedes the
+ * first `@` when that is a name (a key may hold `@` and `:` itself: `shop@a@b:c:storefront` is
+ * client `shop`, key `a@b:c`).
+ */
+export function splitApiKeyEntry(entry: string): { client?: string; key: string; scopes: Scope[] } {
+  const idx = entry.lastIndexOf(':');
+  const named = entry.slice(0, Math.max(0, idx));
+  const at = named.indexOf('@');
+  const client = at > 0 && CLIENT_NAME.test(named.slice(0, at)) ? named.slice(0, at) : undefined;
+  const key = client ? named.slice(at + 1) : named;
+  const scopes = entry
+    .slice(idx + 1)
+    .split('+')
+    .filter(Boolean) as Scope[];
+  if (idx <= 0 || key.length < 3 || scopes.length === 0)
+    throw new Error('API_KEYS entries are [client@]key:scope[+scope]');
+  return { ...(client ? { client } : {}), key, scopes };
+}
 
 /**
  * Parses `API_KEYS`: `key:scope+scope,key2:scope`, each key optionally named by its client,
@@ -54,31 +81,29 @@ const CLIENT_NAME = /^[A-Za-z][A-Za-z0-9._-]{0,63}$/;
  * `client:<name>`, the same for every key of that client, so a key can be rotated (the new key
  * added under the same name, the old one removed once no caller uses it) without the client
  * losing what it started: its verifications, its Idempotency-Key answers. An unnamed key's id
- * is `key_` and the first 8 hex of its digest (for logs).
+ * is `key_` and the first 8 hex of its digest (for logs). A key listed twice is refused (which
+ * entry would it be?).
  */
 export function parseApiKeys(text: string): ConfiguredKey[] {
-  return text
+  const keys = text
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)
-    .map((entry) => {
-      const idx = entry.lastIndexOf(':');
-      const named = entry.slice(0, Math.max(0, idx));
-      const at = named.indexOf('@');
-      const client =
-        at > 0 && CLIENT_NAME.test(named.slice(0, at)) ? named.slice(0, at) : undefined;
-      const key = client ? named.slice(at + 1) : named;
-      const scopes = entry
-        .slice(idx + 1)
-        .split('+')
-        .filter(Boolean) as Scope[];
-      if (idx <= 0 || key.length < 3 || scopes.length === 0)
-        throw new Error('API_KEYS entries are [client@]key:scope[+scope]');
+    .map((entry): ConfiguredKey => {
+      const { client, key, scopes } = splitApiKeyEntry(entry);
       const digest = sha256(key);
+      const keyId = `key_${digest.toString('hex').slice(0, 8)}`;
       return client
-        ? { id: `client:${client}`, digest, scopes, client }
-        : { id: `key_${digest.toString('hex').slice(0, 8)}`, digest, scopes };
+        ? { id: `client:${client}`, digest, scopes, client, keyId }
+        : { id: keyId, digest, scopes, keyId };
     });
+  const seen = new Set<string>();
+  for (const k of keys) {
+    const hex = k.digest.toString('hex');
+    if (seen.has(hex)) throw new Error(`API_KEYS lists a key twice (${k.id})`);
+    seen.add(hex);
+  }
+  return keys;
 }
 
 /**
@@ -194,6 +219,8 @@ export class ApiKeyGuard implements CanActivate {
 
   private configured(token: string): Principal | undefined {
     const found = configuredKeyOf(this.keys, token);
-    return found ? { kind: 'client', id: found.id, scopes: found.scopes } : undefined;
+    return found
+      ? { kind: 'client', id: found.id, scopes: found.scopes, keyId: found.keyId }
+      : undefined;
   }
 }

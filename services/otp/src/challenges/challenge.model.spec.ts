@@ -30,6 +30,12 @@ describe('challenge model', () => {
     expect(reachableBy({ origin: 'http', client: shop.client }, shop)).toBe(true);
     expect(reachableBy({ origin: 'http', client: shop.client }, other)).toBe(false);
     expect(reachableBy({ origin: 'http', client: shop.client }, bus)).toBe(false);
+    // The key once named by its client: what it started unnamed, and what its client started.
+    const named = { via: 'http', client: 'client:shop', key: 'key_aaaa0001' } as const;
+    expect(reachableBy({ origin: 'http', client: 'key_aaaa0001' }, named)).toBe(true);
+    expect(reachableBy({ origin: 'http', client: 'client:shop' }, named)).toBe(true);
+    expect(reachableBy({ origin: 'http', client: 'key_bbbb0002' }, named)).toBe(false);
+    expect(reachableBy({ origin: 'http' }, { via: 'http', client: 'x' } as const)).toBe(false);
   });
 
   it('keeps sign-in and step-up codes short on every channel; e-mail lifetimes only for custom flows', () => {

@@ -10,7 +10,12 @@ export type DeliveryOutcome = 'failed' | 'dropped';
  * only the surface, and over HTTP only the key, that started it; to anyone
  * else it does not exist (404, as an unknown id).
  */
-export type Caller = { via: 'http'; client: string } | { via: 'bus' };
+/**
+ * Who acts on a challenge: a service over the bus, or an API client over HTTP (`client`, its
+ * principal id; `key`, the id of the very key it called with when that differs, i.e. the key is
+ * named by its client: what that key started before it was named is its client's too).
+ */
+export type Caller = { via: 'http'; client: string; key?: string } | { via: 'bus' };
 
 /**
  * A challenge as kept in Redis (one hash). Never the code: only its keyed
@@ -62,7 +67,11 @@ export function reachableBy(
   caller: Caller,
 ): boolean {
   if (caller.via === 'bus') return record.origin === 'bus';
-  return record.origin === 'http' && record.client === caller.client;
+  return (
+    record.origin === 'http' &&
+    record.client !== undefined &&
+    (record.client === caller.client || record.client === caller.key)
+  );
 }
 
 export interface TtlPolicy {

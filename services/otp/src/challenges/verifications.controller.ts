@@ -40,7 +40,11 @@ function caller(request: FastifyRequest): Caller {
   const principal = principalOf(request);
   if (!principal)
     throw new DomainError('unauthorized', 'Send an API key as "Authorization: Bearer <key>".');
-  return { via: 'http', client: principal.id };
+  return {
+    via: 'http',
+    client: principal.id,
+    ...(principal.keyId && principal.keyId !== principal.id ? { key: principal.keyId } : {}),
+  };
 }
 
 const THANKS = page(
