@@ -16,6 +16,11 @@ export interface PendingLogin {
    * Absent in logins stored before it was kept.
    */
   challengePhoneId?: string | null;
+  /**
+   * Codes sent by the login's earlier challenges (those its resends replaced with a
+   * new one after the number changed): C9's send count goes on across them.
+   */
+  sentBefore?: number;
   /** Epoch ms. */
   expiresAt: number;
 }

@@ -34,7 +34,13 @@ import { firstFactor, type SigninFactor, signinFactors } from '../two-step/two-s
 import { IpCountryLookup, isNewLocation } from './ip-country';
 import type { PendingLogin } from './login.store';
 import { type SigninDevice, SessionIssuer } from './session-issuer';
-import { signinResendPlan } from './signin-resend';
+import {
+  refusedDestination,
+  resendCooldown,
+  SIGNIN_MAX_SENDS,
+  sendsBeforeRestart,
+  signinResendPlan,
+} from './signin-resend';
 
 export interface SignInRequest {
   email: string;
@@ -174,7 +180,19 @@ export class SignInService implements OnModuleInit {
   }
 
   /** Sends a new code, or switches channel among the login's factors. */
-  async resend(loginId: string, channel?: 'sms' | 'voice' | 'email') {
+  resend(loginId: string, channel?: 'sms' | 'voice' | 'email') {
+    return this.resendOnce(loginId, channel, true);
+  }
+
+  /**
+   * One resend: `again` lets it wait for a concurrent resend that is moving the login
+   * to a new challenge and then answer as a resend of that one (otp's cooldown: 429).
+   */
+  private async resendOnce(
+    loginId: string,
+    channel: 'sms' | 'voice' | 'email' | undefined,
+    again: boolean,
+  ): Promise<{ loginId: string; challenge: ReturnType<SignInService['challengeView']> }> {
     const login = await this.pending(loginId);
     const target: SigninFactor = channel ?? login.factor;
     if (!login.factors.includes(target)) throw unavailable(target, login.factors);
@@ -199,9 +217,10 @@ export class SignInService implements OnModuleInit {
     const plan = signinResendPlan(login, target, {
       email: account.email,
       primaryPhoneId: phone?.id,
+      ...(phone ? { primaryNumber: phone.e164 } : {}),
     });
-    let challenge: ChallengeView | undefined;
     if (plan.kind === 'resend') {
+      let challenge: ChallengeView | undefined;
       try {
         challenge = await this.otp.resend({
           challengeId: plan.challengeId,
@@ -210,22 +229,106 @@ export class SignInService implements OnModuleInit {
           clientIp: login.ip,
         });
       } catch (error) {
-        if (!isDomain(error, 'not_found', 'code_expired')) throw error;
+        const gone = isDomain(error, 'not_found', 'code_expired');
+        if (!gone && !(plan.orStart && refusedDestination(error))) throw error;
+      }
+      if (challenge) {
+        const updated: PendingLogin = { ...login, factor: target, challengeId: challenge.id };
+        // A login that did not know its challenge's number: otp just took the primary one as it.
+        if (plan.orStart) updated.challengePhoneId = phone?.id ?? null;
+        if (!(await this.logins.replaceIf(loginId, updated, 'challengeId', login.challengeId))) {
+          // A concurrent resend moved the login to a new challenge (whose code is the one
+          // that works): answer as a resend of that one; or the sign-in ended.
+          if (again) return this.resendOnce(loginId, channel, false);
+          throw expired();
+        }
+        return { loginId, challenge: this.challengeView(updated, challenge) };
       }
     }
-    let challengePhoneId = login.challengePhoneId ?? null;
-    if (!challenge) {
+    return this.restart(loginId, login, account, phone, target, to, channel, again);
+  }
+
+  /**
+   * A new challenge in place of the login's current one. Of concurrent resends that read the
+   * same login only the one that claims the move away from its current challenge starts one
+   * (so one code is sent); the others wait for it and answer as a resend of the new challenge.
+   */
+  private async restart(
+    loginId: string,
+    login: PendingLogin,
+    account: AccountEntity,
+    phone: PhoneEntity | undefined,
+    target: 'sms' | 'voice' | 'email',
+    to: string,
+    channel: 'sms' | 'voice' | 'email' | undefined,
+    again: boolean,
+  ) {
+    const from = login.challengeId;
+    const sentBefore = sendsBeforeRestart(
+      from ? await this.currentChallenge(from) : undefined,
+      login,
+      this.clock.nowMs(),
+      SIGNIN_MAX_SENDS,
+    );
+    const claim = `restart:${loginId}:${from ?? 'none'}`;
+    // Held past any start that may still send (a start timing out keeps it: its code may be out).
+    const claimMs = 2 * this.config.IDENTITY_OTP_TIMEOUT + 1_000;
+    if (!(await this.logins.claim(claim, claimMs))) {
+      if (again && (await this.awaitMove(loginId, from, claim, claimMs))) {
+        return this.resendOnce(loginId, channel, false);
+      }
+      const waitMs = Math.max(1_000, await this.logins.claimedFor(claim));
+      throw resendCooldown(waitMs, this.clock.nowMs() + waitMs);
+    }
+    // The claim is taken once per challenge: a resend that read the login before another moved it on stops here.
+    const current = await this.pending(loginId);
+    if (current.challengeId !== from) {
+      if (again) return this.resendOnce(loginId, channel, false);
+      throw resendCooldown(1_000, this.clock.nowMs() + 1_000);
+    }
+    let challenge: ChallengeView;
+    try {
       challenge = await this.startChallenge(account, phone, target, to, loginId, login.ip);
-      challengePhoneId = target === 'email' ? null : (phone?.id ?? null);
+    } catch (error) {
+      // A refusal sent nothing: the next resend may try again. After an outage a code may be out.
+      if (error instanceof DomainError && !error.retryable)
+        await this.logins.releaseClaim(claim).catch(() => undefined);
+      throw error;
     }
     const updated: PendingLogin = {
       ...login,
       factor: target,
       challengeId: challenge.id,
-      challengePhoneId,
+      challengePhoneId: target === 'email' ? null : (phone?.id ?? null),
+      sentBefore,
     };
-    if (!(await this.logins.replace(loginId, updated))) throw expired();
+    if (!(await this.logins.replaceIf(loginId, updated, 'challengeId', from))) throw expired();
     return { loginId, challenge: this.challengeView(updated, challenge) };
+  }
+
+  /** The login's current challenge as otp has it; undefined once otp no longer knows it. */
+  private async currentChallenge(challengeId: string): Promise<ChallengeView | undefined> {
+    try {
+      return await this.otp.get(challengeId);
+    } catch (error) {
+      if (isDomain(error, 'not_found', 'code_expired')) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Waits (at most while the claim is held) until the login left challenge `from` or the
+   * claim was given back; false when it is still held at the end.
+   */
+  private async awaitMove(loginId: string, from: string | null, claim: string, claimMs: number) {
+    const until = Date.now() + claimMs;
+    while (Date.now() < until) {
+      const login = await this.logins.get(loginId);
+      if (!login || login.challengeId !== from) return true;
+      if ((await this.logins.claimedFor(claim)) === 0) return true;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return false;
   }
 
   private async challenge(

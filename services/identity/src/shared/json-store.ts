@@ -25,6 +25,38 @@ export class JsonStore<T> {
     return done === 'OK';
   }
 
+  /**
+   * Replaces the value (keeping its time to live) only while its `field` still holds
+   * `expected` (a string, or null/absent for null): of concurrent writers that read the
+   * same value only one moves it on. False when it changed meanwhile or is gone.
+   */
+  async replaceIf(id: string, value: T, field: keyof T & string, expected: string | null): Promise<boolean> {
+    const done = await guard(
+      this.redis.eval(REPLACE_IF, 1, this.key(id), JSON.stringify(value), field, expected ?? ''),
+    );
+    return done === 1;
+  }
+
+  /**
+   * Takes a one-time claim named `name` (beside the records) for `ttlMs`: true for the one
+   * caller that took it, false while someone holds it.
+   */
+  async claim(name: string, ttlMs: number): Promise<boolean> {
+    const done = await guard(
+      this.redis.set(this.key(`claim:${name}`), '1', 'PX', Math.max(1, Math.round(ttlMs)), 'NX'),
+    );
+    return done === 'OK';
+  }
+
+  /** Milliseconds a claim is still held (0 when free). */
+  async claimedFor(name: string): Promise<number> {
+    return Math.max(0, await guard(this.redis.pttl(this.key(`claim:${name}`))));
+  }
+
+  async releaseClaim(name: string): Promise<void> {
+    await guard(this.redis.del(this.key(`claim:${name}`)));
+  }
+
   async get(id: string): Promise<T | undefined> {
     const raw = await guard(this.redis.get(this.key(id)));
     return raw ? (JSON.parse(raw) as T) : undefined;
@@ -40,6 +72,17 @@ export class JsonStore<T> {
     await guard(this.redis.del(this.key(id)));
   }
 }
+
+/** SET KEEPTTL of ARGV[1] while the stored JSON's ARGV[2] equals ARGV[3] ('' for null or absent). */
+const REPLACE_IF = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local current = cjson.decode(raw)[ARGV[2]]
+if current == nil or current == cjson.null then current = '' end
+if tostring(current) ~= ARGV[3] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
+return 1
+`;
 
 /** Runs a Redis call; any failure becomes 503 service_unavailable. */
 export async function guard<T>(promise: Promise<T>): Promise<T> {
