@@ -50,17 +50,29 @@ export type CheckResult =
   | { verdict: 'already'; attemptsRemaining: number; generation: number; byDeviceId: string; attemptId: string };
 
 export type RegenerateResult =
-  | { verdict: 'ok'; generation: number }
+  | { verdict: 'ok'; generation: number; replaced: ReplacedCode }
   | { verdict: 'not_found' | 'already' }
   | { verdict: 'cooldown' | 'limit'; retryAfterMs: number };
 
 /**
- * What a put replaced, opaque to callers: handed back to restore() if the
- * put's transaction fails. Empty when the shipment had no code.
+ * What a put or a regenerate replaced, opaque to callers: handed back to
+ * restore() if its transaction did not commit. Empty when there was no code.
  */
 export interface ReplacedCode {
   readonly fields: readonly string[];
 }
+
+/** The code a put or a regenerate wrote, as an undo names it: its generation and HMAC (unique to that code). */
+export interface IssuedCode {
+  generation: number;
+  hmac: string;
+}
+
+/**
+ * What the shipment's row names for its code: a regenerate writes these, with
+ * the next generation after the row's `generation`.
+ */
+export type CodeOwner = Pick<NewCode, 'accountId' | 'courierId' | 'windowStartMs' | 'windowEndMs' | 'expiresAtMs' | 'generation'>;
 
 /**
  * A put's outcome: stored (in `state`: a re-issue keeps a lock and the spent
@@ -68,13 +80,16 @@ export interface ReplacedCode {
  */
 export type PutResult = { verdict: 'ok'; state: 'awaiting_handoff' | 'locked'; replaced: ReplacedCode } | { verdict: 'already' };
 
-export type UpdateResult = { verdict: 'ok'; state: string } | { verdict: 'not_found' | 'already' };
+/** `stale`: a reschedule refused because the store holds no usable code, or not the one `expect` names. */
+export type UpdateResult = { verdict: 'ok'; state: string } | { verdict: 'not_found' | 'already' | 'stale' };
 
 export interface Reschedule {
   windowStartMs: number;
   windowEndMs: number;
   expiresAtMs: number;
   courierId?: string;
+  /** The account and generation the shipment's row names: any other code in the store is not kept ('stale'). */
+  expect?: { accountId: string; generation: number };
 }
 
 export abstract class CodeStore {
@@ -84,15 +99,23 @@ export abstract class CodeStore {
    */
   abstract put(code: NewCode): Promise<PutResult>;
   /**
-   * Undoes a put of `generation` whose transaction failed: what it replaced
-   * comes back, unless that code has since been replaced, revoked or handed off.
+   * Undoes a put or regenerate of `issued` whose transaction did not commit
+   * (the caller checked the row): what it replaced comes back, keeping the
+   * larger attempt count and a lock, unless the store no longer holds that
+   * very code (replaced, revoked or handed off). True when restored.
    */
-  abstract restore(shipmentId: string, replaced: ReplacedCode, generation: number): Promise<void>;
+  abstract restore(shipmentId: string, issued: IssuedCode, replaced: ReplacedCode): Promise<boolean>;
+  /**
+   * Makes `issued` unusable and unreadable (when it may not have committed
+   * and what it replaced is unknown), keeping attempts, lock and
+   * regenerations; a handoff then answers locked. Same guard as restore().
+   */
+  abstract withdraw(shipmentId: string, issued: IssuedCode): Promise<boolean>;
   abstract get(shipmentId: string): Promise<LiveCode | undefined>;
   abstract check(input: CheckInput): Promise<CheckResult>;
   abstract regenerate(
     shipmentId: string,
-    next: { nowMs: number; cooldownMs: number; maxRegenerations: number; sealed: string; hmacKeyId: string; hmac: string },
+    next: { nowMs: number; cooldownMs: number; maxRegenerations: number; sealed: string; hmacKeyId: string; hmac: string; owner: CodeOwner },
   ): Promise<RegenerateResult>;
   abstract reschedule(shipmentId: string, change: Reschedule): Promise<UpdateResult>;
   abstract unlock(shipmentId: string): Promise<UpdateResult>;

@@ -10,6 +10,8 @@
 --   verdict: not_found | not_assigned | already | locked | window_closed | key_unavailable
 --            | mismatch | locked_now | ok
 --   detail:  for window_closed the reason; for already the device and attempt id that handed off
+-- A field HMGET found (the embedded mode's Lua returns a missing one as a truthy null).
+local function present(v) return type(v) == 'string' or type(v) == 'number' end
 local key = KEYS[1]
 local f = redis.call('HMGET', key, 'state', 'courier', 'ws', 'we', 'exp', 'attempts', 'hkid', 'hmac', 'gen', 'doneDevice', 'doneAttempt')
 local state = f[1]
@@ -21,7 +23,8 @@ local remaining = math.max(maxAttempts - attempts, 0)
 
 if courier ~= ARGV[1] then return { 'not_assigned', remaining, gen, '' } end
 if state == 'handed_off' then return { 'already', 0, gen, (f[10] or '') .. ' ' .. (f[11] or '') } end
-if state == 'locked' or attempts >= maxAttempts then return { 'locked', 0, gen, '' } end
+-- A withdrawn code (restore.lua: an issue whose outcome was unknown) is no code: locked until re-issued or regenerated.
+if state == 'locked' or attempts >= maxAttempts or not present(stored) then return { 'locked', 0, gen, '' } end
 
 -- Time rule (mirrors handoff-time.ts).
 local now, at, tol = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])

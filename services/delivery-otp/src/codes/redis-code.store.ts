@@ -5,7 +5,9 @@ import type { Redis } from 'ioredis';
 import {
   type CheckInput,
   type CheckResult,
+  type CodeOwner,
   CodeStore,
+  type IssuedCode,
   type LiveCode,
   type LiveState,
   type NewCode,
@@ -70,8 +72,12 @@ export class RedisCodeStore extends CodeStore {
     throw new Error(`unexpected issue verdict ${verdict}`);
   }
 
-  async restore(shipmentId: string, replaced: ReplacedCode, generation: number): Promise<void> {
-    await this.run('deliveryOtpRestore', shipmentId, generation, ...replaced.fields);
+  async restore(shipmentId: string, issued: IssuedCode, replaced: ReplacedCode): Promise<boolean> {
+    return Number(await this.run('deliveryOtpRestore', shipmentId, 'restore', issued.generation, issued.hmac, ...replaced.fields)) === 1;
+  }
+
+  async withdraw(shipmentId: string, issued: IssuedCode): Promise<boolean> {
+    return Number(await this.run('deliveryOtpRestore', shipmentId, 'withdraw', issued.generation, issued.hmac)) === 1;
   }
 
   async get(shipmentId: string): Promise<LiveCode | undefined> {
@@ -125,19 +131,22 @@ export class RedisCodeStore extends CodeStore {
 
   async regenerate(
     shipmentId: string,
-    next: { nowMs: number; cooldownMs: number; maxRegenerations: number; sealed: string; hmacKeyId: string; hmac: string },
+    next: { nowMs: number; cooldownMs: number; maxRegenerations: number; sealed: string; hmacKeyId: string; hmac: string; owner: CodeOwner },
   ): Promise<RegenerateResult> {
-    const [verdict, generation, retryAfterMs] = (await this.run('deliveryOtpRegenerate', shipmentId,
+    const { owner } = next;
+    const [verdict, generation, retryAfterMs, ...replaced] = (await this.run('deliveryOtpRegenerate', shipmentId,
       next.nowMs, next.cooldownMs, next.maxRegenerations, next.sealed, next.hmacKeyId, next.hmac,
-    )) as [string, number, number];
-    if (verdict === 'ok') return { verdict, generation };
+      owner.accountId, owner.courierId, owner.windowStartMs, owner.windowEndMs, owner.expiresAtMs, owner.generation,
+    )) as [string, number, number, ...string[]];
+    if (verdict === 'ok') return { verdict, generation: Number(generation), replaced: { fields: replaced.map(String) } };
     if (verdict === 'cooldown' || verdict === 'limit') return { verdict, retryAfterMs: Math.max(retryAfterMs, 1000) };
     if (verdict === 'not_found' || verdict === 'already') return { verdict };
     throw new Error(`unexpected regenerate verdict ${verdict}`);
   }
 
   reschedule(shipmentId: string, change: Reschedule): Promise<UpdateResult> {
-    return this.update(shipmentId, 'reschedule', change.windowStartMs, change.windowEndMs, change.expiresAtMs, change.courierId ?? '');
+    return this.update(shipmentId, 'reschedule', change.windowStartMs, change.windowEndMs, change.expiresAtMs, change.courierId ?? '',
+      change.expect?.accountId ?? '', change.expect?.generation ?? '');
   }
 
   unlock(shipmentId: string): Promise<UpdateResult> {
@@ -151,7 +160,7 @@ export class RedisCodeStore extends CodeStore {
   private async update(shipmentId: string, ...args: (string | number)[]): Promise<UpdateResult> {
     const [verdict, state] = (await this.run('deliveryOtpUpdate', shipmentId, ...args)) as [string, string];
     if (verdict === 'ok') return { verdict, state };
-    if (verdict === 'not_found' || verdict === 'already') return { verdict };
+    if (verdict === 'not_found' || verdict === 'already' || verdict === 'stale') return { verdict };
     throw new Error(`unexpected update verdict ${verdict}`);
   }
 

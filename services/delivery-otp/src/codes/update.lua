@@ -1,19 +1,33 @@
 -- Changes a live code's window, courier or lock without touching the code.
 -- KEYS[1] the shipment's code hash
--- ARGV    op (reschedule | unlock | revoke), then for reschedule: ws, we, exp, courier ('' keeps it)
--- returns { verdict, state }   verdict: not_found | already | ok
+-- ARGV    op (reschedule | unlock | revoke), then for reschedule: ws, we, exp, courier ('' keeps it),
+--         and the account and generation the shipment's row names ('' for either: not compared)
+-- returns { verdict, state }   verdict: not_found | already | stale | ok
+--   stale: reschedule refused, the hash holds no usable code or not the row's
+--          (another account or generation: an undo or issue that went wrong);
+--          the caller issues a fresh code instead of keeping it
+-- A field HMGET found (the embedded mode's Lua returns a missing one as a truthy null).
+local function present(v) return type(v) == 'string' or type(v) == 'number' end
 local key = KEYS[1]
-local state = redis.call('HGET', key, 'state')
-if not state then return { 'not_found', '' } end
+local f = redis.call('HMGET', key, 'state', 'hmac', 'acct', 'gen')
+local state = f[1]
+if not present(state) then return { 'not_found', '' } end
 if state == 'handed_off' then return { 'already', state } end
 local op = ARGV[1]
 if op == 'revoke' then
   redis.call('DEL', key)
   return { 'ok', 'cancelled' }
+elseif not present(f[2]) then
+  -- A withdrawn code (restore.lua): nothing to unlock or keep.
+  if op == 'unlock' then return { 'not_found', state } end
+  return { 'stale', state }
 elseif op == 'unlock' then
   redis.call('HSET', key, 'attempts', 0, 'state', 'awaiting_handoff')
   return { 'ok', 'awaiting_handoff' }
 elseif op == 'reschedule' then
+  if (ARGV[6] and ARGV[6] ~= '' and tostring(f[3]) ~= ARGV[6]) or (ARGV[7] and ARGV[7] ~= '' and tonumber(f[4]) ~= tonumber(ARGV[7])) then
+    return { 'stale', state }
+  end
   redis.call('HSET', key, 'ws', ARGV[2], 'we', ARGV[3], 'exp', ARGV[4])
   if ARGV[5] ~= '' then redis.call('HSET', key, 'courier', ARGV[5]) end
   redis.call('PEXPIREAT', key, ARGV[4])

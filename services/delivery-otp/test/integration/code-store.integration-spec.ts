@@ -33,55 +33,97 @@ async function reissueStory(redis: Redis, store: RedisCodeStore): Promise<void> 
   // As text: the in-memory Redis keeps numbers a script wrote as numbers.
   const fields = async (key: string, ...names: string[]) => (await redis.hmget(key, ...names)).map((v) => (v === null ? v : String(v)));
   const hash = async (key: string) => Object.fromEntries(Object.entries(await redis.hgetall(key)).map(([k, v]) => [k, String(v)]));
+  /** What the shipment's row names (a regenerate's owner; a put adds the code). */
+  const owner = (accountId: string, generation: number) => ({
+    accountId,
+    courierId: 'cour_1',
+    windowStartMs: now - 60 * MIN,
+    windowEndMs: now + 60 * MIN,
+    expiresAtMs: now + 90 * MIN,
+    generation,
+  });
   const fresh = (shipmentId: string, code: string, accountId: string, generation: number): NewCode => {
     const { kid, digest } = activeDigest(keys, shipmentId, code);
-    return {
-      shipmentId,
-      accountId,
-      courierId: 'cour_1',
-      windowStartMs: now - 60 * MIN,
-      windowEndMs: now + 60 * MIN,
-      expiresAtMs: now + 90 * MIN,
-      generation,
-      sealed: sealCode(keys, code, sealContext(shipmentId)),
-      hmacKeyId: kid,
-      hmac: digest,
-    };
+    return { shipmentId, ...owner(accountId, generation), sealed: sealCode(keys, code, sealContext(shipmentId)), hmacKeyId: kid, hmac: digest };
   };
+  const regenTo = (shipmentId: string, code: string, accountId: string, generation: number) => {
+    const next = activeDigest(keys, shipmentId, code);
+    const regen = { nowMs: now, cooldownMs: 0, maxRegenerations: 5, sealed: sealCode(keys, code, sealContext(shipmentId)), hmacKeyId: next.kid, hmac: next.digest };
+    return { ...regen, owner: owner(accountId, generation) };
+  };
+  const issued = (code: NewCode) => ({ generation: code.generation, hmac: code.hmac });
   const id = `shp_${randomUUID()}`;
   await store.put(fresh(id, '111111', 'acc_1', 1));
-  const next = activeDigest(keys, id, '333333');
-  const regen = { nowMs: now, cooldownMs: 0, maxRegenerations: 5, sealed: sealCode(keys, '333333', sealContext(id)), hmacKeyId: next.kid, hmac: next.digest };
-  expect((await store.regenerate(id, regen)).verdict).toBe('ok');
+  expect(await store.regenerate(id, regenTo(id, '333333', 'acc_1', 1))).toMatchObject({ verdict: 'ok', generation: 2 });
   for (let i = 0; i < 5; i++) await store.check(attemptOf(id, '999999'));
   const before = await hash(`code:${id}`);
 
-  const put = await store.put(fresh(id, '444444', 'acc_2', 3));
+  const code3 = fresh(id, '444444', 'acc_2', 3);
+  const put = await store.put(code3);
   expect(put).toMatchObject({ verdict: 'ok', state: 'locked' });
   expect(await fields(`code:${id}`, 'acct', 'state', 'attempts', 'gen', 'regens')).toEqual(['acc_2', 'locked', '5', '3', '1']);
   expect((await store.check(attemptOf(id, '444444'))).verdict).toBe('locked');
   if (put.verdict !== 'ok') throw new Error('stored');
-  // Undone: the replaced code, account and lock come back as they were.
-  await store.restore(id, put.replaced, 3);
-  expect(await hash(`code:${id}`)).toEqual(before);
-  // Not undone once the code it would withdraw was replaced (another generation) or used.
-  const again = await store.put(fresh(id, '444444', 'acc_2', 3));
-  if (again.verdict !== 'ok') throw new Error('stored');
-  await store.restore(id, again.replaced, 2);
+  // Not undone unless the store holds that very code (generation and HMAC).
+  expect(await store.restore(id, { generation: 3, hmac: 'f'.repeat(64) }, put.replaced)).toBe(false);
+  expect(await store.restore(id, { ...issued(code3), generation: 2 }, put.replaced)).toBe(false);
+  expect(await store.withdraw(id, { generation: 3, hmac: 'f'.repeat(64) })).toBe(false);
   expect(await redis.hget(`code:${id}`, 'acct')).toBe('acc_2');
-  await store.unlock(id);
+  // Undone: the replaced code, account and lock come back as they were.
+  expect(await store.restore(id, issued(code3), put.replaced)).toBe(true);
+  expect(await hash(`code:${id}`)).toEqual(before);
+  // A reschedule keeps only the code the row names.
+  const window = { windowStartMs: now - MIN, windowEndMs: now + MIN, expiresAtMs: now + 90 * MIN };
+  expect(await store.reschedule(id, { ...window, expect: { accountId: 'acc_2', generation: 2 } })).toEqual({ verdict: 'stale' });
+  expect(await store.reschedule(id, { ...window, expect: { accountId: 'acc_1', generation: 3 } })).toEqual({ verdict: 'stale' });
+  expect(await store.reschedule(id, { ...window, expect: { accountId: 'acc_1', generation: 2 } })).toEqual({ verdict: 'ok', state: 'locked' });
+
+  // A regenerate undone gets neither the lock lifted nor a regeneration counted.
+  const locked = await hash(`code:${id}`);
+  const regen4 = regenTo(id, '555555', 'acc_1', 2);
+  const regenerated = await store.regenerate(id, regen4);
+  expect(regenerated).toMatchObject({ verdict: 'ok', generation: 3 });
+  if (regenerated.verdict !== 'ok') throw new Error('regenerated');
+  expect((await store.check(attemptOf(id, '999999'))).verdict).toBe('mismatch');
+  expect(await store.restore(id, { generation: 3, hmac: regen4.hmac }, regenerated.replaced)).toBe(true);
+  expect(await hash(`code:${id}`)).toEqual(locked);
+  expect((await store.check(attemptOf(id, '333333'))).verdict).toBe('locked');
+
+  // A regenerate writes the row's account and generation, whatever the store held.
+  const repaired = await store.regenerate(id, regenTo(id, '666666', 'acc_9', 7));
+  expect(repaired).toMatchObject({ verdict: 'ok', generation: 8 });
+  expect(await fields(`code:${id}`, 'acct', 'state', 'attempts', 'gen', 'regens')).toEqual(['acc_9', 'awaiting_handoff', '0', '8', '2']);
+
+  // Withdrawn: unreadable, unusable, the lock and attempts kept; only a fresh code repairs it.
+  const code9 = fresh(id, '777777', 'acc_9', 9);
+  await store.put(code9);
+  for (let i = 0; i < 2; i++) await store.check(attemptOf(id, '999999'));
+  expect(await store.withdraw(id, issued(code9))).toBe(true);
+  expect(await fields(`code:${id}`, 'acct', 'state', 'attempts', 'gen', 'sealed', 'hmac')).toEqual(['acc_9', 'awaiting_handoff', '2', '9', null, null]);
+  expect((await store.get(id))?.sealed).toBeUndefined();
+  expect((await store.check(attemptOf(id, '777777'))).verdict).toBe('locked');
+  expect(await store.unlock(id)).toEqual({ verdict: 'not_found' });
+  expect(await store.reschedule(id, { ...window, expect: { accountId: 'acc_9', generation: 9 } })).toEqual({ verdict: 'stale' });
+  expect(await store.put(fresh(id, '888888', 'acc_9', 10))).toMatchObject({ verdict: 'ok', state: 'awaiting_handoff' });
+  expect(await fields(`code:${id}`, 'attempts', 'gen')).toEqual(['2', '10']);
+
+  // Never over a handoff.
+  const code11 = fresh(id, '444444', 'acc_2', 11);
+  await store.put(code11);
   expect((await store.check(attemptOf(id, '444444'))).verdict).toBe('ok');
-  await store.restore(id, again.replaced, 3);
+  expect(await store.restore(id, issued(code11), { fields: [] })).toBe(false);
+  expect(await store.withdraw(id, issued(code11))).toBe(false);
   expect(await redis.hget(`code:${id}`, 'state')).toBe('handed_off');
-  expect(await store.put(fresh(id, '555555', 'acc_3', 4))).toEqual({ verdict: 'already' });
+  expect(await store.put(fresh(id, '555555', 'acc_3', 12))).toEqual({ verdict: 'already' });
   expect(await fields(`code:${id}`, 'acct', 'state', 'sealed')).toEqual(['acc_2', 'handed_off', null]);
 
   // A first issue replaced nothing: its undo removes it.
   const other = `shp_${randomUUID()}`;
-  const first = await store.put(fresh(other, '666666', 'acc_1', 1));
+  const firstCode = fresh(other, '666666', 'acc_1', 1);
+  const first = await store.put(firstCode);
   expect(first).toEqual({ verdict: 'ok', state: 'awaiting_handoff', replaced: { fields: [] } });
   if (first.verdict !== 'ok') throw new Error('stored');
-  await store.restore(other, first.replaced, 1);
+  expect(await store.restore(other, issued(firstCode), first.replaced)).toBe(true);
   expect(await store.get(other)).toBeUndefined();
 }
 
@@ -174,8 +216,9 @@ describe('RedisCodeStore (real Redis)', () => {
   it('regenerates: the old code fails, the new one works, within cooldown and limit', async () => {
     const id = await issue('111111');
     const next = activeDigest(keys, id, '333333');
-    const settings = { cooldownMs: 30_000, maxRegenerations: 2, sealed: sealCode(keys, '333333', sealContext(id)), hmacKeyId: next.kid, hmac: next.digest };
-    expect(await store.regenerate(id, { ...settings, nowMs: now })).toEqual({ verdict: 'ok', generation: 2 });
+    const owner = { accountId: 'acc_1', courierId: 'cour_1', windowStartMs: now - 60 * MIN, windowEndMs: now + 60 * MIN, expiresAtMs: now + 90 * MIN, generation: 1 };
+    const settings = { cooldownMs: 30_000, maxRegenerations: 2, sealed: sealCode(keys, '333333', sealContext(id)), hmacKeyId: next.kid, hmac: next.digest, owner };
+    expect(await store.regenerate(id, { ...settings, nowMs: now })).toMatchObject({ verdict: 'ok', generation: 2 });
     const cooldown = await store.regenerate(id, { ...settings, nowMs: now + 10_000 });
     expect(cooldown).toEqual({ verdict: 'cooldown', retryAfterMs: 20_000 });
     expect((await store.regenerate(id, { ...settings, nowMs: now + 31_000 })).verdict).toBe('ok');
@@ -185,7 +228,7 @@ describe('RedisCodeStore (real Redis)', () => {
     expect((await store.regenerate(id, { ...settings, nowMs: now + 200_000 })).verdict).toBe('already');
   });
 
-  it('re-issues keeping the lock, the spent attempts and the regenerations; never over a handoff; restore undoes it', () =>
+  it('re-issues keeping the lock, the spent attempts and the regenerations; never over a handoff; restore and withdraw undo only the code issued', () =>
     reissueStory(redis, store));
 
   it('revokes: the code is gone', async () => {

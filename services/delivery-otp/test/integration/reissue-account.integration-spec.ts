@@ -6,6 +6,7 @@ import { eventually } from '@phonegate/platform/testing';
 import { CodeStore, type NewCode } from '../../src/codes/code.store';
 import { codeKey } from '../../src/codes/redis-code.store';
 import { ShipmentLedger } from '../../src/persistence/shipment.ledger';
+import { CodeVault } from '../../src/shipments/code-vault';
 import { auth, type Harness, KEYS, logisticsBus, startHarness, windowAround } from './harness';
 
 jest.setTimeout(30_000);
@@ -194,39 +195,209 @@ describe('out for delivery again for another account', () => {
     expect(h.tap.filter((m) => m.data['dedupeKey'] === `delivery-otp:${shipmentId}:2:sms`)).toHaveLength(0);
   });
 
-  it.each([
-    ['its work', 'work'],
-    ['its commit', 'commit'],
-  ] as const)('changes nothing when %s fails: the old account keeps its code and the lock; the retry carries the lock', async (_name, where) => {
-    const { shipmentId, order, secret, code: first } = await shipment(`cour_re_fail_${where}`);
-    await lock(shipmentId, secret, first);
+  const injected = () => new DomainError('service_unavailable', 'database down (injected)', {}, true);
+  const out = (shipmentId: string, order: object, who: object) => post(`/v1/shipments/${shipmentId}/out-for-delivery`, KEYS.logistics, { ...order, ...who });
+  const regenerate = (shipmentId: string, accountId: string) => post(`/v1/shipments/${shipmentId}/code/regenerate`, KEYS.storefront, { accountId });
+
+  /** The next transaction on the ledger runs its work, then fails: rolled back (`rollback`) or after its commit went through (`committed`). */
+  function failNextTransaction(how: 'rollback' | 'committed') {
     const ledger = h.app.get(ShipmentLedger);
     const original = ledger.transaction.bind(ledger);
-    const injected = () => new DomainError('service_unavailable', 'database down (injected)', {}, true);
-    jest.spyOn(ledger, 'transaction').mockImplementationOnce((id, options, work) =>
-      original(id, options, async (tx) => {
-        if (where === 'work') {
-          // The first message of the re-issue fails to queue.
-          return work(Object.assign(Object.create(tx) as typeof tx, { publish: () => Promise.reject(injected()) }));
-        }
-        // Everything ran; the transaction then rolls back as a failed commit would.
+    jest.spyOn(ledger, 'transaction').mockImplementationOnce((id, options, work) => {
+      if (how === 'committed') return original(id, options, work).then(() => Promise.reject(injected()));
+      return original(id, options, async (tx) => {
         await work(tx);
+        // Everything ran; the transaction then rolls back as a failed commit would.
         throw injected();
-      }),
-    );
-    const failed = await post(`/v1/shipments/${shipmentId}/out-for-delivery`, KEYS.logistics, { ...order, ...bob });
-    expect(failed.statusCode).toBe(503);
+      });
+    });
+  }
+
+  type Who = typeof ana;
+  /** The code the store holds is `code`, readable by `owner` only, in `state` with `attempts` spent, of `generation`. */
+  async function expectHeld(shipmentId: string, owner: Who, other: Who, code: string, state: string, attempts: number, generation: number) {
+    expect((await show(shipmentId, other.accountId)).statusCode).toBe(403);
+    expect((await show(shipmentId, owner.accountId)).json()).toMatchObject({ code, status: state });
+    expect(await live(shipmentId)).toEqual([owner.accountId, state, String(attempts), String(generation)]);
+  }
+
+  /** A re-issue to ana (row: ana, generation 1) left no readable or usable code, and the lock and attempts stayed. */
+  async function expectWithdrawn(shipmentId: string, secret: string, first: string) {
+    expect(await row(shipmentId)).toMatchObject({ account_id: ana.accountId, code_generation: 1 });
+    expect((await show(shipmentId, bob.accountId)).statusCode).not.toBe(200);
+    expect((await show(shipmentId, ana.accountId)).statusCode).not.toBe(200);
+    expect(await h.redis.hmget(codeKey(shipmentId), 'state', 'attempts', 'sealed', 'hmac')).toEqual(['locked', '5', null, null]);
+    expect((await handoff(shipmentId, secret, first)).statusCode).toBe(423);
+  }
+
+  /** Re-issues to bob (generation 2), then puts ana's generation-1 hash back: what an undo after a commit that went through left. */
+  async function reissueLeavingTheOldCode(shipmentId: string, order: object) {
+    const before = await h.redis.hgetall(codeKey(shipmentId));
+    expect((await out(shipmentId, order, bob)).statusCode).toBe(201);
+    await sentCode(shipmentId, 2);
+    await h.redis.del(codeKey(shipmentId));
+    await h.redis.hset(codeKey(shipmentId), before);
+  }
+
+  it('changes nothing when its commit fails: the old account keeps its code and the lock; the retry carries the lock', async () => {
+    const { shipmentId, order, secret, code: first } = await shipment('cour_re_fail_commit');
+    await lock(shipmentId, secret, first);
+    failNextTransaction('rollback');
+    expect((await out(shipmentId, order, bob)).statusCode).toBe(503);
 
     expect(await row(shipmentId)).toMatchObject({ account_id: ana.accountId, code_generation: 1 });
-    expect((await show(shipmentId, bob.accountId)).statusCode).toBe(403);
-    expect((await show(shipmentId, ana.accountId)).json()).toMatchObject({ code: first, status: 'locked' });
-    expect(await live(shipmentId)).toEqual([ana.accountId, 'locked', '5', '1']);
+    await expectHeld(shipmentId, ana, bob, first, 'locked', 5, 1);
     expect((await handoff(shipmentId, secret, first)).statusCode).toBe(423);
 
-    const retry = await post(`/v1/shipments/${shipmentId}/out-for-delivery`, KEYS.logistics, { ...order, ...bob });
-    expect(retry.statusCode).toBe(201);
+    expect((await out(shipmentId, order, bob)).statusCode).toBe(201);
     const second = await sentCode(shipmentId, 2);
-    expect((await show(shipmentId, bob.accountId)).json()).toMatchObject({ code: second, status: 'locked' });
+    await expectHeld(shipmentId, bob, ana, second, 'locked', 5, 2);
     expect((await handoff(shipmentId, secret, second)).statusCode).toBe(423);
+  });
+
+  it('leaves no usable code when the store applied the put but its answer was lost: the lock holds, the retry repairs', async () => {
+    const { shipmentId, order, secret, code: first } = await shipment('cour_re_fail_put');
+    await lock(shipmentId, secret, first);
+    const store = h.app.get(CodeStore);
+    const real = store.put.bind(store);
+    jest.spyOn(store, 'put').mockImplementationOnce(async (next: NewCode) => {
+      await real(next);
+      throw new DomainError('service_unavailable', 'connection lost (injected)', {}, true);
+    });
+    expect((await out(shipmentId, order, bob)).statusCode).toBe(503);
+    await expectWithdrawn(shipmentId, secret, first);
+
+    // Logistics re-sending (for either account) repairs it; the lock carries over.
+    expect((await out(shipmentId, order, ana)).statusCode).toBe(201);
+    const second = await sms(shipmentId, 2);
+    expect(second.to).toBe(ana.contact.phone);
+    await expectHeld(shipmentId, ana, bob, second.code, 'locked', 5, 2);
+  });
+
+  it('withdraws the code when the row cannot be read after a failed commit: nothing readable, the lock holds, the retry repairs', async () => {
+    const { shipmentId, order, secret, code: first } = await shipment('cour_re_unverified');
+    await lock(shipmentId, secret, first);
+    failNextTransaction('rollback');
+    // The undo's own look at the row fails too (the database is gone).
+    jest.spyOn(h.app.get(ShipmentLedger), 'transaction').mockImplementationOnce(() => Promise.reject(injected()));
+    expect((await out(shipmentId, order, bob)).statusCode).toBe(503);
+    await expectWithdrawn(shipmentId, secret, first);
+
+    expect((await out(shipmentId, order, bob)).statusCode).toBe(201);
+    await expectHeld(shipmentId, bob, ana, await sentCode(shipmentId, 2), 'locked', 5, 2);
+  });
+
+  it('keeps the new account\'s code when the commit went through but answered an error; the retry keeps it', async () => {
+    const { shipmentId, order, secret, code: first } = await shipment('cour_re_committed');
+    await lock(shipmentId, secret, first);
+    failNextTransaction('committed');
+    expect((await out(shipmentId, order, bob)).statusCode).toBe(503);
+
+    expect(await row(shipmentId)).toMatchObject({ account_id: bob.accountId, code_generation: 2 });
+    const second = await sms(shipmentId, 2);
+    expect(second.to).toBe(bob.contact.phone);
+    await expectHeld(shipmentId, bob, ana, second.code, 'locked', 5, 2);
+    expect((await handoff(shipmentId, secret, first)).statusCode).toBe(423);
+
+    expect((await out(shipmentId, order, bob)).statusCode).toBe(201);
+    await expectHeld(shipmentId, bob, ana, second.code, 'locked', 5, 2);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(h.tap.filter((m) => m.data['dedupeKey'] === `delivery-otp:${shipmentId}:3:sms`)).toHaveLength(0);
+  });
+
+  it('a retry for the account the row names repairs a store holding the previous account\'s code, keeping the lock', async () => {
+    const { shipmentId, order, secret, code: first } = await shipment('cour_re_repair_old');
+    await lock(shipmentId, secret, first);
+    await reissueLeavingTheOldCode(shipmentId, order);
+
+    expect((await out(shipmentId, order, bob)).statusCode).toBe(201);
+    const third = await sms(shipmentId, 3);
+    expect(third.to).toBe(bob.contact.phone);
+    await expectHeld(shipmentId, bob, ana, third.code, 'locked', 5, 3);
+    expect((await handoff(shipmentId, secret, first)).statusCode).toBe(423);
+    expect(await row(shipmentId)).toMatchObject({ account_id: bob.accountId, code_generation: 3 });
+  });
+
+  it('a reschedule repairs a store holding a code the row does not name, keeping the lock', async () => {
+    const { shipmentId, order, secret, code: first } = await shipment('cour_re_resched_repair');
+    await lock(shipmentId, secret, first);
+    await reissueLeavingTheOldCode(shipmentId, order);
+
+    const moved = await post(`/v1/shipments/${shipmentId}/reschedule`, KEYS.logistics, { window: windowAround(Date.now(), 30, 120) });
+    expect(moved.statusCode).toBe(200);
+    const third = await sms(shipmentId, 3);
+    expect(third.to).toBe(bob.contact.phone);
+    await expectHeld(shipmentId, bob, ana, third.code, 'locked', 5, 3);
+  });
+
+  it('a retry for the account the row names repairs a store holding an unsent code of a crashed re-issue, keeping the lock', async () => {
+    const { shipmentId, order, secret, code: first } = await shipment('cour_re_repair_crash');
+    await lock(shipmentId, secret, first);
+    // A replica put bob's generation 2 and died before its commit: the row still names ana, generation 1.
+    const material = h.app.get(CodeVault).draw(shipmentId, null);
+    const now = Date.now();
+    await h.app.get(CodeStore).put({
+      shipmentId,
+      accountId: bob.accountId,
+      courierId: order.courierId,
+      windowStartMs: now - 60_000,
+      windowEndMs: now + 3_600_000,
+      expiresAtMs: now + 7_200_000,
+      generation: 2,
+      sealed: material.sealed,
+      hmacKeyId: material.hmacKeyId,
+      hmac: material.hmac,
+    });
+    // Not readable by the account it was for: the row does not name it.
+    expect((await show(shipmentId, bob.accountId)).statusCode).toBe(404);
+    expect((await show(shipmentId, ana.accountId)).statusCode).toBe(403);
+
+    expect((await out(shipmentId, order, ana)).statusCode).toBe(201);
+    const second = await sms(shipmentId, 2);
+    expect(second.to).toBe(ana.contact.phone);
+    await expectHeld(shipmentId, ana, bob, second.code, 'locked', 5, 2);
+    expect((await handoff(shipmentId, secret, material.code)).statusCode).toBe(423);
+  });
+
+  describe('regenerate', () => {
+    it('whose commit fails brings the sent code and its lock back; a retry regenerates', async () => {
+      const { shipmentId, secret, code: first } = await shipment('cour_re_regen_fail');
+      await lock(shipmentId, secret, first);
+      failNextTransaction('rollback');
+      expect((await regenerate(shipmentId, ana.accountId)).statusCode).toBe(503);
+
+      expect(await row(shipmentId)).toMatchObject({ account_id: ana.accountId, code_generation: 1 });
+      await expectHeld(shipmentId, ana, bob, first, 'locked', 5, 1);
+      expect((await handoff(shipmentId, secret, first)).statusCode).toBe(423);
+
+      expect((await regenerate(shipmentId, ana.accountId)).statusCode).toBe(200);
+      const second = await sentCode(shipmentId, 2);
+      await expectHeld(shipmentId, ana, bob, second, 'awaiting_handoff', 0, 2);
+      expect((await handoff(shipmentId, secret, second)).statusCode).toBe(200);
+    });
+
+    it('whose commit went through but answered an error keeps the new code', async () => {
+      const { shipmentId, secret, code: first } = await shipment('cour_re_regen_committed');
+      await lock(shipmentId, secret, first);
+      failNextTransaction('committed');
+      expect((await regenerate(shipmentId, ana.accountId)).statusCode).toBe(503);
+
+      expect(await row(shipmentId)).toMatchObject({ account_id: ana.accountId, code_generation: 2 });
+      const second = await sentCode(shipmentId, 2);
+      await expectHeld(shipmentId, ana, bob, second, 'awaiting_handoff', 0, 2);
+      expect((await handoff(shipmentId, secret, second)).statusCode).toBe(200);
+    });
+
+    it('for the account the row names repairs a store holding another account\'s code', async () => {
+      const { shipmentId, order, secret, code: first } = await shipment('cour_re_regen_repair');
+      await reissueLeavingTheOldCode(shipmentId, order);
+
+      expect((await regenerate(shipmentId, bob.accountId)).statusCode).toBe(200);
+      const third = await sms(shipmentId, 3);
+      expect(third.to).toBe(bob.contact.phone);
+      await expectHeld(shipmentId, bob, ana, third.code, 'awaiting_handoff', 0, 3);
+      expect((await handoff(shipmentId, secret, third.code === first ? wrongFor(first) : first)).statusCode).toBe(422);
+      expect((await handoff(shipmentId, secret, third.code)).statusCode).toBe(200);
+    });
   });
 });

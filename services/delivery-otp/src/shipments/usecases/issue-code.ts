@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { handoffCodeIssuedV1, notificationRequestedV1 } from '@phonegate/contracts';
 import { Clock, type Logger, MetricsService, PLATFORM_LOGGER } from '@phonegate/platform';
-import { CodeStore } from '../../codes/code.store';
+import { CodeStore, type IssuedCode, type ReplacedCode } from '../../codes/code.store';
 import type { DeliveryOtpConfig } from '../../config/delivery-otp.config';
 import { alreadyHandedOff, ShipmentLedger, type ShipmentRecord, type ShipmentTx } from '../../persistence/shipment.ledger';
 import { DELIVERY_OTP_CONFIG } from '../../tokens';
@@ -41,7 +41,7 @@ export class IssueCode {
     const windowEnd = new Date(input.window.end);
     const expiresAt = new Date(windowEnd.getTime() + this.config.code.graceMs);
     assertWindowOpen(windowEnd, this.clock.nowMs(), 'The delivery window has already ended.');
-    const undo = new CodeUndo();
+    const undo = new CodeUndo(this.store, this.ledger, this.logger);
     return undo.onFailure(() => this.ledger.transaction(input.shipmentId, { lock: true }, async (tx) => {
       const existing = tx.shipment;
       if (existing?.status === 'handed_off') {
@@ -65,11 +65,13 @@ export class IssueCode {
         handedOffDeviceId: null,
       };
       if (existing?.status === 'awaiting_handoff' && existing.accountId === input.accountId) {
+        // Kept only if the store holds the very code the row names (account and generation).
         const kept = await this.store.reschedule(input.shipmentId, {
           windowStartMs: windowStart.getTime(),
           windowEndMs: windowEnd.getTime(),
           expiresAtMs: expiresAt.getTime(),
           courierId: input.courierId,
+          expect: { accountId: existing.accountId, generation: existing.codeGeneration },
         });
         if (kept.verdict === 'already') {
           throw alreadyHandedOff();
@@ -79,8 +81,9 @@ export class IssueCode {
           this.logger.info({ shipmentId: input.shipmentId, courierId: input.courierId }, 'out for delivery again; code kept');
           return answer(record);
         }
+        if (kept.verdict === 'stale') this.logger.warn({ shipmentId: input.shipmentId, generation: existing.codeGeneration }, 'code store did not match the shipment; issuing afresh');
       }
-      // A new account (or no live code): a fresh code, which keeps the handoff's lock and spent attempts.
+      // A new account (or no live code, or not the row's): a fresh code, which keeps the handoff's lock and spent attempts.
       return issueFresh(tx, record, 'out_for_delivery', { store: this.store, vault: this.vault, clock: this.clock, logger: this.logger, metrics: this.metrics, undo });
     }));
   }
@@ -95,34 +98,96 @@ export interface IssueDeps {
   undo: CodeUndo;
 }
 
+/** How long an undo waits for the shipment's lock to learn whether the commit went through. */
+export const UNDO_VERIFY_TIMEOUT_MS = 5_000;
+
 /**
- * Puts the store back if a unit of work that issued a code fails, in its work
- * or its commit: the code issued is withdrawn and the one it replaced (with
- * its account, lock and attempts) comes back, so the store matches the row
- * that stayed. Run the whole transaction inside onFailure().
+ * Puts the store back if a unit of work that wrote a code to it (issue,
+ * regenerate) fails, in its work or its commit. A failed commit is not proof
+ * of a rollback (the connection may drop while COMMIT is answered), so the
+ * undo first reads the shipment's row under its lock, in a new transaction
+ * (which waits for the failed one to end either way):
+ * - the row names the issued generation (or a later one, or a handoff): it
+ *   committed, the store is left as it is;
+ * - it does not: the issued code is withdrawn and the one it replaced comes
+ *   back with its account, attempts and lock (restore); if what it replaced
+ *   is unknown (the store's answer was lost) the issued code is only made
+ *   unusable and unreadable (withdraw), keeping the attempts and the lock;
+ * - the row cannot be read (database down, the lock not had within
+ *   UNDO_VERIFY_TIMEOUT_MS): withdraw, as either outcome is possible.
+ * Both act only while the store still holds the very code issued (its
+ * generation and HMAC). What withdraw leaves, and any state a crash leaves,
+ * is repaired by the next issue (which compares the store with the row) or
+ * the customer's regenerate. Run the whole transaction inside onFailure().
  */
 export class CodeUndo {
-  private pending: (() => Promise<void>) | undefined;
+  private pending: { shipmentId: string; issued: IssuedCode; replaced?: ReplacedCode } | undefined;
 
-  set(undo: () => Promise<void>): void {
-    this.pending = undo;
+  constructor(
+    private readonly store: CodeStore,
+    private readonly ledger: ShipmentLedger,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Before writing `issued` to the store: from here a failure undoes it. */
+  issuing(shipmentId: string, issued: IssuedCode): void {
+    this.pending = { shipmentId, issued };
+  }
+
+  /** The store answered what the write replaced. */
+  replaced(replaced: ReplacedCode): void {
+    if (this.pending) this.pending = { ...this.pending, replaced };
+  }
+
+  /** The store refused the write: nothing to undo. */
+  clear(): void {
+    this.pending = undefined;
   }
 
   async onFailure<T>(work: () => Promise<T>): Promise<T> {
     try {
       return await work();
     } catch (error) {
-      await this.pending?.().catch(() => undefined);
+      await this.undo().catch(() => undefined);
       throw error;
     }
+  }
+
+  private async undo(): Promise<void> {
+    const pending = this.pending;
+    if (!pending) return;
+    const { shipmentId, issued, replaced } = pending;
+    let abandoned = false;
+    const verified = this.ledger.transaction(shipmentId, { lock: true }, async (tx) => {
+      if (abandoned) return 'abandoned';
+      const row = tx.shipment;
+      if (row && (row.codeGeneration >= issued.generation || row.status === 'handed_off')) return 'committed';
+      if (!replaced) return (await this.store.withdraw(shipmentId, issued)) ? 'withdrawn' : 'left';
+      return (await this.store.restore(shipmentId, issued, replaced)) ? 'restored' : 'left';
+    });
+    verified.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('undo verification timed out')), UNDO_VERIFY_TIMEOUT_MS);
+    });
+    let outcome: string;
+    try {
+      outcome = await Promise.race([verified, timeout]);
+    } catch {
+      abandoned = true;
+      outcome = (await this.store.withdraw(shipmentId, issued).catch(() => false)) ? 'withdrawn, unverified' : 'left, unverified';
+    } finally {
+      clearTimeout(timer);
+    }
+    this.logger.warn({ shipmentId, generation: issued.generation, outcome }, 'code write undone after a failed transaction');
   }
 }
 
 /**
  * Draws a new code for `record` (next generation), queues its messages and
  * the code_issued event in the caller's transaction, then stores it, last, so
- * a failure before leaves the store untouched; a failure after (the commit)
- * is undone by `deps.undo`. The stored code keeps the lock and spent attempts
+ * a failure before leaves the store untouched; a failure in or after the
+ * store's write (its answer lost, the commit) is undone by `deps.undo`. The stored code keeps the lock and spent attempts
  * of the code it replaces; a shipment handed off meanwhile is refused (409).
  */
 export async function issueFresh(
@@ -143,6 +208,7 @@ export async function issueFresh(
     expiresAt: record.expiresAt.toISOString(),
     reason,
   });
+  deps.undo.issuing(record.id, { generation: record.codeGeneration, hmac: material.hmac });
   const stored = await deps.store.put({
     shipmentId: record.id,
     accountId: record.accountId,
@@ -155,8 +221,11 @@ export async function issueFresh(
     hmacKeyId: material.hmacKeyId,
     hmac: material.hmac,
   });
-  if (stored.verdict === 'already') throw alreadyHandedOff();
-  deps.undo.set(() => deps.store.restore(record.id, stored.replaced, record.codeGeneration));
+  if (stored.verdict === 'already') {
+    deps.undo.clear();
+    throw alreadyHandedOff();
+  }
+  deps.undo.replaced(stored.replaced);
   deps.metrics.counter('delivery_codes_issued_total', 'Handoff codes issued', ['reason']).inc({ reason });
   deps.logger.info({ shipmentId: record.id, courierId: record.courierId, generation: record.codeGeneration, reason, locked: stored.state === 'locked' }, 'handoff code issued');
   return answer(record);

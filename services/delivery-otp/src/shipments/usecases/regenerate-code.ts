@@ -15,6 +15,10 @@ import { answer, CodeUndo, issueFresh } from './issue-code';
  * The customer asks for a new code: the old one stops at once, attempts and
  * any lock reset, and the new code is sent by SMS. Bounded by a cooldown and
  * a maximum per shipment (429 with Retry-After), since each one sends an SMS.
+ * The store takes the account, courier and window from the row, so it also
+ * repairs a store left holding another account's code. If the transaction
+ * does not commit, the old code comes back with its lock (CodeUndo); the
+ * failed regenerate does not count against the cooldown or the maximum.
  */
 @Injectable()
 export class RegenerateCode {
@@ -29,7 +33,7 @@ export class RegenerateCode {
   ) {}
 
   async execute(shipmentId: string, accountId: string | undefined): Promise<ShipmentAnswer> {
-    const undo = new CodeUndo();
+    const undo = new CodeUndo(this.store, this.ledger, this.logger);
     return undo.onFailure(() => this.ledger.transaction(shipmentId, { lock: true }, async (tx) => {
       const existing = tx.shipment;
       if (!existing || existing.status === 'cancelled') throw new DomainError('not_found', 'No live handoff code for this shipment.');
@@ -40,6 +44,7 @@ export class RegenerateCode {
       const now = this.clock.nowMs();
       assertWindowOpen(existing.windowEnd, now, 'The delivery window has ended; the code already sent stays valid for a late handoff.');
       const material = this.vault.draw(shipmentId, existing.merchantId);
+      undo.issuing(shipmentId, { generation: existing.codeGeneration + 1, hmac: material.hmac });
       const result = await this.store.regenerate(shipmentId, {
         nowMs: now,
         cooldownMs: this.config.code.regenerateCooldownMs,
@@ -47,7 +52,18 @@ export class RegenerateCode {
         sealed: material.sealed,
         hmacKeyId: material.hmacKeyId,
         hmac: material.hmac,
+        // From the row: a store holding another account's or an uncommitted code is repaired.
+        owner: {
+          accountId: existing.accountId,
+          courierId: existing.courierId,
+          windowStartMs: existing.windowStart.getTime(),
+          windowEndMs: existing.windowEnd.getTime(),
+          expiresAtMs: existing.expiresAt.getTime(),
+          generation: existing.codeGeneration,
+        },
       });
+      if (result.verdict === 'ok') undo.replaced(result.replaced);
+      else undo.clear();
       const deps = { store: this.store, vault: this.vault, clock: this.clock, logger: this.logger, metrics: this.metrics, undo };
       switch (result.verdict) {
         case 'not_found':

@@ -32,7 +32,7 @@ export class RescheduleShipment {
     const windowEnd = new Date(change.window.end);
     const expiresAt = new Date(windowEnd.getTime() + this.config.code.graceMs);
     assertWindowOpen(windowEnd, this.clock.nowMs(), 'The new delivery window has already ended.');
-    const undo = new CodeUndo();
+    const undo = new CodeUndo(this.store, this.ledger, this.logger);
     return undo.onFailure(() => this.ledger.transaction(shipmentId, { lock: true }, async (tx) => {
       const existing = tx.shipment;
       if (!existing) throw new DomainError('not_found', 'No such shipment out for delivery.', {}, false);
@@ -46,9 +46,11 @@ export class RescheduleShipment {
         windowEndMs: windowEnd.getTime(),
         expiresAtMs: expiresAt.getTime(),
         ...(change.courierId ? { courierId: change.courierId } : {}),
+        expect: { accountId: existing.accountId, generation: existing.codeGeneration },
       });
       if (result.verdict !== 'ok') {
         if (result.verdict === 'already') throw alreadyHandedOff();
+        // No code, or not the one the row names (stale): a fresh one, keeping the lock and spent attempts.
         return issueFresh(tx, record, 'out_for_delivery', { store: this.store, vault: this.vault, clock: this.clock, logger: this.logger, metrics: this.metrics, undo });
       }
       await tx.save(record);
