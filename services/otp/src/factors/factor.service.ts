@@ -130,7 +130,7 @@ export class FactorService {
       await this.gates.refund(attempt.gates, attempt.ticket).catch(() => undefined);
       throw error;
     }
-    await this.finishAttempt(accountId, kind, attempt, accepted, true);
+    await this.finishAttempt(accountId, kind, attempt, accepted, true, purpose);
     return { approved: true };
   }
 
@@ -314,12 +314,17 @@ export class FactorService {
     attempt: { gates: Gate[]; ticket: string; remaining: number },
     accepted: boolean,
     accountCounts: boolean,
+    purpose?: ChallengePurpose,
   ) {
     this.metrics.factorChecks.inc({ kind, outcome: accepted ? 'approved' : 'mismatch' });
     if (accepted) {
       await Promise.all([
         this.gates.refund(attempt.gates, attempt.ticket),
-        accountCounts ? this.failures.clear(accountId) : undefined,
+        accountCounts
+          ? purpose === 'sign_in'
+            ? this.failures.signedIn(accountId)
+            : this.failures.clear(accountId)
+          : undefined,
       ]).catch((e: unknown) => this.logger.warn({ err: e }, 'factor success bookkeeping failed'));
       return;
     }

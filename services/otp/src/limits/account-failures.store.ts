@@ -1,3 +1,4 @@
+import { unrequestedKeys } from '../alerts/account-signals.store';
 import type { Redis } from 'ioredis';
 import { LuaScript, storeCall } from '../redis/lua-script';
 
@@ -41,6 +42,17 @@ export class AccountFailures {
   clear(accountId: string): Promise<void> {
     return storeCall('code store', async () => {
       await this.redis.del(accountFailureKey(accountId));
+    });
+  }
+
+  /**
+   * A sign-in passed its second factor (an authenticator or a backup code): the failure count
+   * and the count of sign-in codes sent since the last sign-in start again, as an approved
+   * sign-in code does (the codes sent before were the owner's, who chose another factor).
+   */
+  signedIn(accountId: string): Promise<void> {
+    return storeCall('code store', async () => {
+      await this.redis.del(accountFailureKey(accountId), ...unrequestedKeys(accountId));
     });
   }
 }

@@ -335,6 +335,36 @@ describe('otp over the bus (identity commands) and factors (TOTP, backup codes)'
     expect(none.code).toBe('factor_not_ready');
   });
 
+  it("a sign-in finished with a backup code restarts the count of codes sent since the last sign-in (no false 'not you?' alert)", async () => {
+    const accountId = randomUUID();
+    const codes: string[] = (
+      await h.inject('POST', `/v1/accounts/${accountId}/backup-codes`, undefined)
+    ).json().codes;
+    const signInCode = () =>
+      bus().request(startChallengeV1, {
+        purpose: 'sign_in',
+        channel: 'sms',
+        to: usNumber(),
+        accountId,
+        ref: randomUUID(),
+      });
+    const unrequested = async () => Number((await h.runtime.redis.get(`unreq:${accountId}`)) ?? 0);
+    /** Two sign-in codes the owner did not use, then a backup code for `purpose`: the count after. */
+    const twoCodesThen = async (purpose: 'sign_in' | 'step_up', code: string) => {
+      await signInCode();
+      await signInCode();
+      await bus().request(verifyFactorV1, { accountId, kind: 'backup_code', code, purpose });
+      return unrequested();
+    };
+    // The owner got the codes but signed in with a backup code instead.
+    expect(await twoCodesThen('sign_in', codes[0] as string)).toBe(0);
+    // A step-up is not a sign-in: the count stays.
+    expect(await twoCodesThen('step_up', codes[1] as string)).toBe(2);
+    expect(h.alerts('security.unrequested_codes').some((a) => a.accountId === accountId)).toBe(
+      false,
+    );
+  });
+
   it('limits factor attempts per account (5 per 5 minutes): 429 too_many_attempts with Retry-After', async () => {
     const accountId = randomUUID();
     await h.inject('POST', `/v1/accounts/${accountId}/backup-codes`, undefined);
