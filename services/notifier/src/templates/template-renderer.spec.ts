@@ -11,6 +11,15 @@ describe('renderTemplate', () => {
     );
   });
 
+  it('keeps an inverted section only when its variable is not there', () => {
+    const src =
+      '{{#minutes}}Locked for {{minutes}} min.{{/minutes}}{{^minutes}}This sign-in was stopped.{{/minutes}}';
+    expect(renderTemplate(src, { minutes: 15 }, en)).toBe('Locked for 15 min.');
+    expect(renderTemplate(src, {}, en)).toBe('This sign-in was stopped.');
+    expect(renderTemplate(src, { minutes: '' }, en)).toBe('This sign-in was stopped.');
+    expect(requiredVariables(src)).toEqual([]);
+  });
+
   it('names every missing required variable', () => {
     expect(() => renderTemplate('{{a}} {{b}} {{#c}}{{c}}{{/c}}', {}, en)).toThrow(
       TemplateVariablesMissing,

@@ -6,7 +6,8 @@ import { maskDestination } from '@phonegate/platform';
  * - `{{name:filter}}` with a filter: `masked` (destination masked to its last two
  *   digits), `spaced` (digits read one by one, for voice), `time` / `date`
  *   (an ISO time in `variables.timeZone`, UTC by default, in the message locale)
- * - `{{#name}}…{{/name}}` a section rendered only when `name` is present and not empty
+ * - `{{#name}}…{{/name}}` a section rendered only when `name` is present and not empty,
+ *   `{{^name}}…{{/name}}` one rendered only when it is not
  */
 export type Variables = Readonly<Record<string, string | number | boolean | undefined>>;
 
@@ -17,7 +18,7 @@ export class TemplateVariablesMissing extends Error {
   }
 }
 
-const SECTION = /\{\{#([a-zA-Z][\w]*)\}\}([\s\S]*?)\{\{\/\1\}\}/g;
+const SECTION = /\{\{([#^])([a-zA-Z][\w]*)\}\}([\s\S]*?)\{\{\/\2\}\}/g;
 const VARIABLE = /\{\{([a-zA-Z][\w]*)(?::([a-z]+))?\}\}/g;
 
 export interface RenderOptions {
@@ -30,8 +31,8 @@ export function renderTemplate(
   options: RenderOptions,
 ): string {
   const missing = new Set<string>();
-  const withSections = source.replace(SECTION, (_m, name: string, inner: string) =>
-    present(variables[name]) ? inner : '',
+  const withSections = source.replace(SECTION, (_m, kind: string, name: string, inner: string) =>
+    present(variables[name]) === (kind === '#') ? inner : '',
   );
   const text = withSections.replace(VARIABLE, (_m, name: string, filter: string | undefined) => {
     const value = variables[name];

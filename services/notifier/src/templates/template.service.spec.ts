@@ -63,9 +63,12 @@ describe('template catalogue', () => {
     },
   );
 
-  it('sends security alerts by e-mail and order updates by SMS', () => {
+  it('sends security alerts by e-mail (a changed number also to the old number) and order updates by SMS', () => {
     for (const name of TEMPLATE_NAMES.filter((n) => n.startsWith('security.')))
-      expect(channelsOf(CATALOGUES.en[name])).toEqual(['email']);
+      expect({ name, channels: channelsOf(CATALOGUES.en[name]) }).toEqual({
+        name,
+        channels: name === 'security.phone_changed' ? ['sms', 'voice', 'email'] : ['email'],
+      });
     for (const status of ORDER_STATUSES)
       expect(channelsOf(CATALOGUES.en[`order.status_changed.${status}`])).toEqual(['sms']);
   });
@@ -118,6 +121,41 @@ describe('TemplateService', () => {
           segments: 1,
         });
       }
+    },
+  );
+
+  it.each(LOCALES)(
+    '%s: tells the old number of a change by SMS and by voice, with no number in it',
+    (locale) => {
+      for (const channel of ['sms', 'voice'] as const) {
+        const out = templates.render({
+          template: 'security.phone_changed',
+          channel,
+          locale,
+          variables: { oldNumber: '+1 ••• ••• ••99', newNumber: '+1 ••• ••• ••23' },
+        });
+        expect(out.send.text).toContain('shop.example.com');
+        expect(out.send.text).not.toMatch(/••|99|23/);
+        if (channel === 'sms' && (locale === 'en' || locale === 'de'))
+          expect({ encoding: out.encoding, segments: out.segments }).toEqual({
+            encoding: 'gsm7',
+            segments: 1,
+          });
+      }
+    },
+  );
+
+  it.each(LOCALES)(
+    '%s: a lockout alert says an account lock for its minutes, and a stopped sign-in for one challenge',
+    (locale) => {
+      const render = (variables: Record<string, string | number>) =>
+        templates.render({ template: 'security.lockout', channel: 'email', locale, variables }).send
+          .text;
+      const account = render({ scope: 'account', minutes: 15 });
+      const challenge = render({ scope: 'challenge' });
+      expect(account).toContain('15');
+      expect(challenge).not.toContain('15');
+      expect(challenge).not.toEqual(account);
     },
   );
 

@@ -72,10 +72,16 @@ export const de: LocaleCatalogue = {
     'eine Telefonnummer wurde hinzugefügt',
     `Die Nummer {{phone:masked}} wurde deinem Konto${when} hinzugefügt.\n${notMe}`,
   ),
-  'security.phone_changed': alert(
-    'deine Telefonnummer wurde geändert',
-    `Deine Nummer {{oldPhone:masked}} wurde${when} durch {{phone:masked}} ersetzt.\n${notMe}`,
-  ),
+  // The old number is told too (S8): by SMS, or by voice when it cannot take SMS.
+  'security.phone_changed': {
+    ...alert(
+      'deine Telefonnummer wurde geändert',
+      `Deine Nummer {{oldPhone:masked}} wurde${when} durch {{phone:masked}} ersetzt.\n${notMe}`,
+    ),
+    sms: '{{brand}}: Die Telefonnummer deines Kontos wurde von dieser Nummer auf eine andere geändert. Nicht du? Ändere jetzt dein Passwort.',
+    voice:
+      'Hier ist {{brand}}. Die Telefonnummer deines Kontos wurde von dieser Nummer auf eine andere geändert. Wenn du das nicht warst, ändere jetzt dein Passwort.',
+  },
   'security.phone_removed': alert(
     'eine Telefonnummer wurde entfernt',
     `Die Nummer {{phone:masked}} wurde${when} aus deinem Konto entfernt.\n${notMe}`,
@@ -99,8 +105,8 @@ export const de: LocaleCatalogue = {
       'Gib diese Codes nicht weiter: Niemand von {{brand}} fragt danach. Wenn du sie nicht angefordert hast, ändere dein Passwort.',
   ),
   'security.lockout': alert(
-    'die Anmeldung ist vorübergehend gesperrt',
-    'Die Anmeldung an deinem Konto ist nach zu vielen falschen Codes{{#minutes}} für {{minutes}} Minuten{{/minutes}} gesperrt.\n' +
+    'zu viele falsche Anmeldecodes',
+    '{{#minutes}}Die Anmeldung an deinem Konto ist nach zu vielen falschen Codes für {{minutes}} Minuten gesperrt.{{/minutes}}{{^minutes}}Eine Anmeldung an deinem Konto wurde nach zu vielen falschen Codes abgebrochen; für eine neue Anmeldung braucht es einen neuen Code.{{/minutes}}\n' +
       'Wenn du das nicht warst, ändere dein Passwort, sobald du dich wieder anmelden kannst.',
   ),
   'security.code_reported': alert(

@@ -66,11 +66,17 @@ export const en: LocaleCatalogue = {
     'The number {{phone:masked}} was added to your account{{#at}} on {{at:date}} at {{at:time}}{{/at}}.\n' +
       notMe,
   ),
-  'security.phone_changed': alert(
-    'your phone number was changed',
-    'Your number {{oldPhone:masked}} was replaced by {{phone:masked}}{{#at}} on {{at:date}} at {{at:time}}{{/at}}.\n' +
-      notMe,
-  ),
+  // The old number is told too (S8): by SMS, or by voice when it cannot take SMS.
+  'security.phone_changed': {
+    ...alert(
+      'your phone number was changed',
+      'Your number {{oldPhone:masked}} was replaced by {{phone:masked}}{{#at}} on {{at:date}} at {{at:time}}{{/at}}.\n' +
+        notMe,
+    ),
+    sms: '{{brand}}: the phone number of your account was changed from this number to another. Not you? Change your password now.',
+    voice:
+      'This is {{brand}}. The phone number of your account was changed from this number to another one. If this was not you, change your password now.',
+  },
   'security.phone_removed': alert(
     'a phone number was removed',
     'The number {{phone:masked}} was removed from your account{{#at}} on {{at:date}} at {{at:time}}{{/at}}.\n' +
@@ -97,8 +103,8 @@ export const en: LocaleCatalogue = {
       'Never share these codes: no one from {{brand}} will ask for them. If you did not ask for them, change your password.',
   ),
   'security.lockout': alert(
-    'sign-in is temporarily locked',
-    'Sign-in to your account is locked{{#minutes}} for {{minutes}} minutes{{/minutes}} after too many wrong codes.\n' +
+    'too many wrong sign-in codes',
+    '{{#minutes}}Sign-in to your account is locked for {{minutes}} minutes after too many wrong codes.{{/minutes}}{{^minutes}}A sign-in to your account was stopped after too many wrong codes; signing in again takes a new code.{{/minutes}}\n' +
       'If this was not you, change your password as soon as you can sign in.',
   ),
   'security.code_reported': alert(

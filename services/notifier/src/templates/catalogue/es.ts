@@ -75,10 +75,16 @@ export const es: LocaleCatalogue = {
     'se añadió un número de teléfono',
     `Se añadió el número {{phone:masked}} a tu cuenta${when}.\n${notMe}`,
   ),
-  'security.phone_changed': alert(
-    'se cambió tu número de teléfono',
-    `Tu número {{oldPhone:masked}} se sustituyó por {{phone:masked}}${when}.\n${notMe}`,
-  ),
+  // The old number is told too (S8): by SMS, or by voice when it cannot take SMS.
+  'security.phone_changed': {
+    ...alert(
+      'se cambió tu número de teléfono',
+      `Tu número {{oldPhone:masked}} se sustituyó por {{phone:masked}}${when}.\n${notMe}`,
+    ),
+    sms: '{{brand}}: el número de teléfono de tu cuenta se cambió de este número a otro. ¿No fuiste tú? Cambia tu contraseña ahora.',
+    voice:
+      'Te habla {{brand}}. El número de teléfono de tu cuenta se cambió de este número a otro. Si no fuiste tú, cambia tu contraseña ahora.',
+  },
   'security.phone_removed': alert(
     'se eliminó un número de teléfono',
     `Se eliminó el número {{phone:masked}} de tu cuenta${when}.\n${notMe}`,
@@ -102,8 +108,8 @@ export const es: LocaleCatalogue = {
       'No compartas estos códigos: nadie de {{brand}} te los pedirá. Si no los pediste, cambia tu contraseña.',
   ),
   'security.lockout': alert(
-    'el inicio de sesión está bloqueado temporalmente',
-    'El inicio de sesión en tu cuenta está bloqueado{{#minutes}} durante {{minutes}} minutos{{/minutes}} tras demasiados códigos incorrectos.\n' +
+    'demasiados códigos de inicio de sesión incorrectos',
+    '{{#minutes}}El inicio de sesión en tu cuenta está bloqueado durante {{minutes}} minutos tras demasiados códigos incorrectos.{{/minutes}}{{^minutes}}Se detuvo un inicio de sesión en tu cuenta tras demasiados códigos incorrectos; para volver a entrar hará falta un código nuevo.{{/minutes}}\n' +
       'Si no fuiste tú, cambia tu contraseña en cuanto puedas iniciar sesión.',
   ),
   'security.code_reported': alert(

@@ -60,10 +60,16 @@ export const hi: LocaleCatalogue = {
     'एक फ़ोन नंबर जोड़ा गया',
     `नंबर {{phone:masked}} आपके खाते में जोड़ा गया${when}।\n${notMe}`,
   ),
-  'security.phone_changed': alert(
-    'आपका फ़ोन नंबर बदला गया',
-    `आपका नंबर {{oldPhone:masked}} बदलकर {{phone:masked}} किया गया${when}।\n${notMe}`,
-  ),
+  // The old number is told too (S8): by SMS, or by voice when it cannot take SMS.
+  'security.phone_changed': {
+    ...alert(
+      'आपका फ़ोन नंबर बदला गया',
+      `आपका नंबर {{oldPhone:masked}} बदलकर {{phone:masked}} किया गया${when}।\n${notMe}`,
+    ),
+    sms: '{{brand}}: आपके खाते का फ़ोन नंबर इस नंबर से बदलकर दूसरा कर दिया गया। यह आप नहीं थे? अभी पासवर्ड बदलें।',
+    voice:
+      '{{brand}} की ओर से सूचना। आपके खाते का फ़ोन नंबर इस नंबर से बदलकर दूसरा कर दिया गया है। अगर यह आप नहीं थे, तो अभी अपना पासवर्ड बदलें।',
+  },
   'security.phone_removed': alert(
     'एक फ़ोन नंबर हटाया गया',
     `नंबर {{phone:masked}} आपके खाते से हटाया गया${when}।\n${notMe}`,
@@ -87,8 +93,8 @@ export const hi: LocaleCatalogue = {
       'ये कोड किसी को न बताएँ: {{brand}} से कोई इन्हें नहीं माँगेगा। अगर आपने इन्हें नहीं माँगा, तो अपना पासवर्ड बदलें।',
   ),
   'security.lockout': alert(
-    'साइन-इन अस्थायी रूप से बंद है',
-    'बहुत अधिक गलत कोड के बाद आपके खाते में साइन-इन{{#minutes}} {{minutes}} मिनट के लिए{{/minutes}} बंद कर दिया गया है।\n' +
+    'बहुत अधिक गलत साइन-इन कोड',
+    '{{#minutes}}बहुत अधिक गलत कोड के बाद आपके खाते में साइन-इन {{minutes}} मिनट के लिए बंद कर दिया गया है।{{/minutes}}{{^minutes}}बहुत अधिक गलत कोड के बाद आपके खाते में एक साइन-इन रोक दिया गया; फिर से साइन-इन करने के लिए नया कोड चाहिए।{{/minutes}}\n' +
       'अगर यह आप नहीं थे, तो साइन-इन कर पाते ही अपना पासवर्ड बदलें।',
   ),
   'security.code_reported': alert(

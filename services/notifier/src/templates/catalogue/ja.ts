@@ -60,10 +60,16 @@ export const ja: LocaleCatalogue = {
     '電話番号が追加されました',
     `電話番号{{phone:masked}}がアカウントに追加されました${when}。\n${notMe}`,
   ),
-  'security.phone_changed': alert(
-    '電話番号が変更されました',
-    `電話番号{{oldPhone:masked}}が{{phone:masked}}に変更されました${when}。\n${notMe}`,
-  ),
+  // The old number is told too (S8): by SMS, or by voice when it cannot take SMS.
+  'security.phone_changed': {
+    ...alert(
+      '電話番号が変更されました',
+      `電話番号{{oldPhone:masked}}が{{phone:masked}}に変更されました${when}。\n${notMe}`,
+    ),
+    sms: '{{brand}}: アカウントの電話番号がこの番号から別の番号に変更されました。心当たりがない場合はすぐにパスワードを変更してください。',
+    voice:
+      '{{brand}}からのお知らせです。アカウントの電話番号が、この番号から別の番号に変更されました。お心当たりがない場合は、すぐにパスワードを変更してください。',
+  },
   'security.phone_removed': alert(
     '電話番号が削除されました',
     `電話番号{{phone:masked}}がアカウントから削除されました${when}。\n${notMe}`,
@@ -87,8 +93,8 @@ export const ja: LocaleCatalogue = {
       'これらのコードは誰にも教えないでください。{{brand}}が尋ねることはありません。ご依頼でない場合はパスワードを変更してください。',
   ),
   'security.lockout': alert(
-    'サインインが一時的にロックされました',
-    '誤ったコードが多すぎたため、アカウントへのサインインが{{#minutes}}{{minutes}}分間{{/minutes}}ロックされました。\n' +
+    'サインインコードの誤りが多すぎます',
+    '{{#minutes}}誤ったコードが多すぎたため、アカウントへのサインインが{{minutes}}分間ロックされました。{{/minutes}}{{^minutes}}誤ったコードが多すぎたため、アカウントへのサインインが中止されました。再度サインインするには新しいコードが必要です。{{/minutes}}\n' +
       'お心当たりがない場合は、サインインでき次第パスワードを変更してください。',
   ),
   'security.code_reported': alert(
