@@ -78,6 +78,12 @@ describe('npm start without infrastructure (embedded mode)', () => {
     expect(health.body).toMatchObject({ mode: 'embedded', production: false });
   });
 
+  it('lets the one dev key the banner names into every service, the notifier too', async () => {
+    expect(output).toContain('Authorization: Bearer dev ');
+    expect((await call('GET', '/v1/carriers')).status).toBe(200);
+    expect((await call('GET', '/v1/carriers', undefined, { authorization: 'Bearer nope' })).status).toBe(401);
+  });
+
   it('registers and verifies a number, then signs in from a new device with a code', async () => {
     const email = `e2e-${randomBytes(4).toString('hex')}@example.com`;
     const password = 'a long enough passphrase';

@@ -16,7 +16,7 @@ import { type CarriersConfig, parseCarriersConfig } from '../carriers';
  * naming them (SECURITY L3).
  */
 const DEV = {
-  apiKeys: 'dev-key:storefront+logistics+ops',
+  apiKeys: 'dev:storefront+logistics+ops',
   busKeys: `dev1:${Buffer.from('phonegate-dev-bus-key-32-bytes!!').toString('base64')}`,
   destinationKeys: `dev1:${Buffer.from('phonegate-dev-hmac-key-32-bytes!').toString('base64')}`,
 };
