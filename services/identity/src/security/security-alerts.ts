@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { type EventData, notificationRequestedV1 } from '@phonegate/contracts';
 import type { EntityManager } from 'typeorm';
 import type { EventOutbox } from '../events/event-outbox';
@@ -39,9 +39,22 @@ export function securityAlert(
     locale: target.locale,
     // `at` for the notifier's "on {date} at {time}" line.
     variables: { at: new Date().toISOString(), ...variables },
-    dedupeKey: `identity:${template}:${ref}`,
-    origin: { service: 'identity', ref },
+    dedupeKey: `identity:${template}:${boundedRef(ref)}`,
+    origin: { service: 'identity', ref: boundedRef(ref) },
   };
+}
+
+/** The contract's bound on a dedupeKey (and an origin ref), with room for `identity:<template>:`. */
+const MAX_REF = 120;
+
+/**
+ * An alert's reference as it goes on the bus: as it is when short, else its SHA-256 (hex), the
+ * same for the same reference (so deduplication holds). A device id may be 200 characters, and an
+ * alert keyed by account and device would break the contract's 200 (the sign-in answered 500
+ * after its code was spent).
+ */
+export function boundedRef(ref: string): string {
+  return ref.length <= MAX_REF ? ref : `sha256:${createHash('sha256').update(ref).digest('hex')}`;
 }
 
 /** Adds a security alert to the outbox inside the caller's transaction. */

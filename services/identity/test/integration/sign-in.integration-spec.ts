@@ -76,6 +76,18 @@ describe('identity: sign-in and password reset', () => {
       expect(h.tap.messages.filter(deviceAlert('dev-a'))).toHaveLength(1);
     });
 
+    it('signs in from a device whose id is as long as allowed (200), its new-device alert on the bus within the contract', async () => {
+      const a = await h.account();
+      const id = `d${'q'.repeat(199)}`;
+      const res = await signIn(a.email, a.password, id);
+      expect(res.status).toBe(201);
+      const alert = await h.tap.waitFor((m) => m.data['to'] === a.email && m.data['template'] === 'security.new_device');
+      expect(String(alert.data['dedupeKey']).length).toBeLessThanOrEqual(200);
+      // The same device again: the same key, so at most one alert.
+      expect((await signIn(a.email, a.password, id)).status).toBe(201);
+      expect(h.tap.messages.filter((m) => m.data['dedupeKey'] === alert.data['dedupeKey'])).toHaveLength(1);
+    });
+
     it('answers an unknown e-mail and a wrong password alike (401 invalid_credentials), each with one argon2 verification', async () => {
       const a = await h.account();
       const before = { verifies: h.hasher.verifies, hashes: h.hasher.hashes };
