@@ -1,5 +1,12 @@
 import { startCarrierSim, type CarrierSim } from '@phonegate/carrier-sim';
-import { SmtpCarrier, type OutboundMessage } from '../../src/carriers';
+import { Registry } from 'prom-client';
+import {
+  CarrierError,
+  CarrierStack,
+  parseCarriersConfig,
+  SmtpCarrier,
+  type OutboundMessage,
+} from '../../src/carriers';
 
 jest.setTimeout(30_000);
 
@@ -85,6 +92,62 @@ describe('SMTP carrier against the simulator', () => {
       providerCode: '451',
     });
     expect(sim.store.count()).toBe(0);
+  });
+
+  it('maps the 501 the server answers to an over-long or malformed address at RCPT to a recipient error', async () => {
+    // smtp-server refuses an address over 253 octets, or with ".." in the local part, with 501.
+    for (const to of [`${'x'.repeat(300)}@example.com`, 'ann..lee@example.com']) {
+      const error = await carrier.send(mail(to)).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CarrierError);
+      expect(error).toMatchObject({ kind: 'recipient', retryable: false, providerCode: '501' });
+      expect((error as CarrierError).message).toBe(
+        'smtp-main: SMTP 501 at RCPT: recipient address refused',
+      );
+    }
+    expect(sim.store.count()).toBe(0);
+  });
+
+  it('B2: a refused address fails the message at once, is not tried elsewhere and does not count against the breaker', async () => {
+    const smtp = {
+      id: 'smtp-main',
+      type: 'smtp',
+      host: '127.0.0.1',
+      port: sim.ports.smtp!,
+      requireTls: false,
+      user: 'sim',
+      password: 'sim-smtp',
+      from: 'Shop <no-reply@shop.example>',
+      timeoutMs: 2_000,
+      // One counted failure in two calls would open it.
+      breaker: { volumeThreshold: 2, errorThresholdPercentage: 40, resetTimeoutMs: '30s' },
+    };
+    const stack = new CarrierStack({
+      config: parseCarriersConfig({
+        carriers: JSON.stringify([smtp, { id: 'inbox', type: 'dev-inbox', channels: ['email'] }]),
+        email: 'smtp-main,inbox',
+      }),
+      registry: new Registry(),
+    });
+    try {
+      await stack.start();
+      for (let i = 0; i < 4; i++) {
+        const error = await stack.sender
+          .send(mail(`${'y'.repeat(300)}${i}@example.com`))
+          .catch((e: unknown) => e);
+        expect(error).toMatchObject({ kind: 'recipient', retryable: false, providerCode: '501' });
+        expect((error as CarrierError).attempts?.map((a) => `${a.carrierId}:${a.outcome}`)).toEqual(
+          ['smtp-main:recipient'],
+        );
+      }
+      const snapshot = stack.sender.snapshot().find((c) => c.id === 'smtp-main')!;
+      expect(snapshot).toMatchObject({ state: 'closed', errorRate: 0 });
+      // A good address still goes out through the same carrier.
+      const ok = await stack.sender.send(mail('dan@example.com'));
+      expect(ok.carrierId).toBe('smtp-main');
+      expect(sim.store.count()).toBe(1);
+    } finally {
+      await stack.close();
+    }
   });
 
   it('answers a timeout at once when aborted', async () => {

@@ -21,28 +21,59 @@ export interface SmtpCarrierConfig {
   connectionTimeoutMs: number;
 }
 
-/** SMTP reply codes that are the recipient's fault (mailbox unknown, refused, not allowed). WIRE VALUES. */
-const RECIPIENT_CODES = new Set([550, 551, 553, 554]);
+/**
+ * Reply codes that, at RCPT, say the recipient's address is bad (RFC 5321 §4.2.3, §4.3.2):
+ * 501 syntax error in the address, 550 mailbox unavailable, 551 user not local, 553 mailbox
+ * name not allowed, 554 transaction failed / no valid recipients. WIRE VALUES.
+ */
+const RECIPIENT_CODES = new Set([501, 550, 551, 553, 554]);
 const THROTTLE_CODES = new Set([421, 450, 451, 452]);
+/**
+ * RFC 3463 enhanced statuses X.1.x that are about the destination address: 0 other, 1 bad
+ * mailbox, 2 bad system, 3 bad address syntax, 4 ambiguous, 6 moved, 10 null MX (RFC 7505).
+ * X.1.7 / X.1.8 are the sender's address (ours), X.1.5 is a success.
+ */
+const DESTINATION_ADDRESS_STATUS = /^5\.1\.(?:[0-4]|6|10)$/;
+
+/** The enhanced status code (`5.1.3`) at the start of an SMTP reply's text, if any. */
+export function enhancedStatusOf(response: string | undefined): string | undefined {
+  const match = /^\d{3}[ -]([245]\.\d{1,3}\.\d{1,3})(?=\s|$)/.exec(response ?? '');
+  return match?.[1];
+}
 
 /**
- * An SMTP failure as a CarrierError: a 55x at RCPT (or EENVELOPE with a 55x) → recipient, not
- * retryable; 421/45x → throttled (retryable); connection problems → unavailable; 535 (auth)
- * → unavailable (our account: counts against the carrier); other 5xx → rejected.
+ * An SMTP failure as a CarrierError:
+ * - recipient (not retryable, not counted by the breaker, B2): a 501/550/551/553/554 at RCPT,
+ *   a 5xx whose enhanced status is a destination-address one (5.1.x) outside MAIL FROM, or no
+ *   usable recipient address at all (nodemailer's EENVELOPE before any command);
+ * - 421/45x → throttled (retryable); connection problems and 535/530 (auth, our account) →
+ *   unavailable; other 5xx (a refused MAIL FROM is our sender address) → rejected.
+ * The message names the carrier, the reply and enhanced codes and the command: never the address.
  */
 export function carrierErrorOfSmtp(
   carrierId: string,
-  err: { code?: string; responseCode?: number; command?: string },
+  err: { code?: string; responseCode?: number; command?: string; response?: string },
 ): CarrierError {
   const rc = err.responseCode;
   const providerCode = rc !== undefined ? String(rc) : (err.code ?? 'smtp');
-  const what = `${carrierId}: SMTP ${providerCode}${err.command ? ` at ${err.command.split(' ')[0]}` : ''}`;
+  const command = (err.command ?? '').split(' ')[0]?.toUpperCase() ?? '';
+  const enhanced = rc !== undefined ? enhancedStatusOf(err.response) : undefined;
+  const what = `${carrierId}: SMTP ${providerCode}${enhanced ? ` ${enhanced}` : ''}${command ? ` at ${command}` : ''}`;
+  if (rc === undefined && err.code === 'EENVELOPE' && command !== 'MAIL' && command !== 'RCPT') {
+    return CarrierError.recipient(carrierId, `${what}: no usable recipient address`, {
+      providerCode,
+    });
+  }
   if (
     rc !== undefined &&
-    RECIPIENT_CODES.has(rc) &&
-    (err.code === 'EENVELOPE' || /^RCPT/i.test(err.command ?? ''))
+    rc >= 500 &&
+    command !== 'MAIL' &&
+    ((command === 'RCPT' && RECIPIENT_CODES.has(rc)) ||
+      (enhanced !== undefined && DESTINATION_ADDRESS_STATUS.test(enhanced)))
   ) {
-    return CarrierError.recipient(carrierId, what, { providerCode });
+    return CarrierError.recipient(carrierId, `${what}: recipient address refused`, {
+      providerCode,
+    });
   }
   if (rc !== undefined && THROTTLE_CODES.has(rc))
     return CarrierError.throttled(carrierId, what, { providerCode });
@@ -111,7 +142,7 @@ export class SmtpCarrier implements Carrier {
       }
       const error = carrierErrorOfSmtp(
         this.id,
-        err as { code?: string; responseCode?: number; command?: string },
+        err as { code?: string; responseCode?: number; command?: string; response?: string },
       );
       this.logger.info(
         { messageId: message.messageId, providerCode: error.providerCode, kind: error.kind },
