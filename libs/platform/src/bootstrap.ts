@@ -4,12 +4,15 @@ import { NestFactory } from '@nestjs/core';
 import type { CustomTransportStrategy } from '@nestjs/microservices';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { Logger as NestPinoLogger } from 'nestjs-pino';
 import { ConfigError } from './config/config';
 import { requestContext } from './context/request-context';
 import { HealthRegistry } from './health/health.registry';
 import { registerIdempotency, setIdempotencyPolicy } from './http/idempotency';
+import { toProblem } from './http/problem.filter';
+import { DomainError } from './errors/domain-error';
 import { API_KEYS, type ConfiguredKey, namedClientLookup } from './auth/api-key.guard';
 import { createLogger, type Logger } from './logging/logger';
 import { MetricsService } from './metrics/metrics.service';
@@ -67,6 +70,14 @@ export async function createServiceApp(
     // The onRequest hook below builds the one request context; the id here is
     // only Fastify's fallback when no x-request-id came in.
     genReqId: () => randomUUID(),
+    // Path ids the services take are at most 200 characters (a device id); a longer segment
+    // cannot name anything, and is answered (frameworkErrors) as problem+json like any 404.
+    maxParamLength: 256,
+    frameworkErrors: (
+      error: Error & { code?: string },
+      request: FastifyRequest,
+      reply: FastifyReply,
+    ) => frameworkProblem(error, request, reply),
   });
   const app = await NestFactory.create<NestFastifyApplication>(options.module, adapter, {
     bufferLogs: true,
@@ -210,4 +221,33 @@ function configuredKeys(app: INestApplication): ConfiguredKey[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * Errors Fastify meets before a route runs (a path segment over `maxParamLength`, a URL that
+ * does not decode): the same problem+json, with a request id, as every other error, never
+ * Fastify's own JSON that echoes the path.
+ */
+function frameworkProblem(
+  error: { code?: string },
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const problem = toProblem(
+    error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? new DomainError(
+          'not_found',
+          'Nothing is found at this path (an id is at most 256 characters).',
+        )
+      : new DomainError('malformed_request', 'The request URL is malformed.'),
+  );
+  const given = request.headers['x-request-id'];
+  const ctx = requestContext.from({
+    requestId: typeof given === 'string' ? given : String(request.id),
+  });
+  void reply
+    .status(problem.status)
+    .header('x-request-id', ctx.requestId)
+    .header('content-type', 'application/problem+json')
+    .send(problem);
 }

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Module, Post } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Module, Param, Post } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -44,6 +44,13 @@ class ThingsController {
   @Scopes('ops')
   opsOnly() {
     return { ok: true };
+  }
+
+  @Post(':id/touch')
+  @Scopes('storefront')
+  touch(@Param('id') id: string) {
+    calls += 1;
+    return { id };
   }
 }
 
@@ -105,6 +112,28 @@ describe('platform HTTP edge', () => {
     });
     expect(res.statusCode).toBe(400);
     expect(res.json()).toMatchObject({ code: 'malformed_request' });
+  });
+
+  it('takes a path id of 200 characters, and answers a longer segment or a broken URL with problem+json, touching nothing', async () => {
+    const long = 'd'.repeat(200);
+    const ok = await app.inject({ method: 'POST', url: `/v1/things/${long}/touch`, headers: auth });
+    expect({ status: ok.statusCode, id: ok.json().id }).toEqual({ status: 201, id: long });
+    const before = calls;
+    const tooLong = await app.inject({
+      method: 'POST',
+      url: `/v1/things/${'a'.repeat(600)}/touch`,
+      headers: { ...auth, 'x-request-id': 'req-long-1' },
+    });
+    expect(tooLong.statusCode).toBe(404);
+    expect(tooLong.headers['content-type']).toContain('application/problem+json');
+    expect(tooLong.headers['x-request-id']).toBe('req-long-1');
+    expect(tooLong.json()).toMatchObject({ status: 404, code: 'not_found' });
+    expect(tooLong.body).not.toContain('a'.repeat(100));
+    const broken = await app.inject({ method: 'POST', url: '/v1/things/%E0%A4%A/touch', headers: auth });
+    expect(broken.statusCode).toBe(400);
+    expect(broken.headers['content-type']).toContain('application/problem+json');
+    expect(broken.json()).toMatchObject({ code: 'malformed_request' });
+    expect(calls).toBe(before);
   });
 
   it('401 without or with a wrong key, 403 without the scope', async () => {
