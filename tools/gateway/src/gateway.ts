@@ -23,6 +23,15 @@ export interface RunningGateway {
 
 /** Idle client connections are kept this long (nginx's `keepalive_timeout 65s`). */
 const CLIENT_KEEP_ALIVE_MS = 65_000;
+/** nginx's `client_max_body_size 1m` in deploy/nginx, and its answer beyond it. */
+const MAX_BODY_BYTES = 1024 * 1024;
+const TOO_LARGE = JSON.stringify({
+  type: 'about:blank',
+  title: 'Bad Request',
+  status: 400,
+  code: 'malformed_request',
+  detail: 'request body too large',
+});
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
@@ -35,6 +44,15 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'p
  * a 503 problem+json with Retry-After when a service refuses, resets or stays
  * silent past the read timeout, and idle client connections kept 65 s.
  */
+/** nginx's answer to a body over `client_max_body_size`; the rest of the body is read and dropped. */
+function tooLarge(req: http.IncomingMessage, res: http.ServerResponse): void {
+  if (!res.headersSent) {
+    res.writeHead(400, { 'content-type': 'application/problem+json', connection: 'close' });
+    res.end(TOO_LARGE);
+  }
+  req.resume();
+}
+
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   // maxSockets unbounded: a capped pool would queue requests here behind a slow service
   // (measured: 5 s answers during a RabbitMQ outage became 17 s); nginx has no such queue.
@@ -50,28 +68,49 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       res.end(JSON.stringify({ type: 'about:blank', title: 'Not Found', status: 404, code: 'not_found', detail: 'No such route.' }));
       return;
     }
-    const headers: http.OutgoingHttpHeaders = {};
-    for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k)) headers[k] = v;
-    headers['x-request-id'] = req.headers['x-request-id'] ?? randomUUID();
-    const prior = req.headers['x-forwarded-for'];
-    headers['x-forwarded-for'] = [prior, req.socket.remoteAddress].filter(Boolean).join(', ');
-    const to = new URL(url, target);
-    const proxied = http.request(
-      { hostname: to.hostname, port: to.port, path: to.pathname + to.search, method: req.method, headers, agent },
-      (upstreamRes) => {
-        const out: http.OutgoingHttpHeaders = {};
-        for (const [k, v] of Object.entries(upstreamRes.headers)) if (!HOP_BY_HOP.has(k)) out[k] = v;
-        res.writeHead(upstreamRes.statusCode ?? 502, out);
-        upstreamRes.pipe(res);
-      },
-    );
-    proxied.setTimeout(upstreamTimeoutMs, () => proxied.destroy(new Error('upstream timeout')));
-    proxied.on('error', () => {
-      if (res.headersSent) return res.destroy();
-      res.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '1' });
-      res.end(JSON.stringify({ type: 'about:blank', title: 'Service Unavailable', status: 503, code: 'service_unavailable', detail: `The ${upstream ?? 'upstream'} service is not answering.` }));
+    // The body is read whole first, as nginx does (`proxy_request_buffering on`), and one over
+    // the limit is refused here: streamed on, a service that answered early (413) and closed
+    // while the body was still being written made the gateway answer 503 instead.
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) return tooLarge(req, res);
+    const chunks: Buffer[] = [];
+    let received = 0;
+    let refused = false;
+    req.on('data', (chunk: Buffer) => {
+      if (refused) return;
+      received += chunk.length;
+      if (received > MAX_BODY_BYTES) {
+        refused = true;
+        chunks.length = 0;
+        tooLarge(req, res);
+      } else chunks.push(chunk);
     });
-    req.pipe(proxied);
+    req.on('end', () => {
+      if (refused) return;
+      const body = Buffer.concat(chunks);
+      const headers: http.OutgoingHttpHeaders = {};
+      for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k)) headers[k] = v;
+      if (body.length > 0 || req.headers['content-length'] !== undefined) headers['content-length'] = body.length;
+      headers['x-request-id'] = req.headers['x-request-id'] ?? randomUUID();
+      const prior = req.headers['x-forwarded-for'];
+      headers['x-forwarded-for'] = [prior, req.socket.remoteAddress].filter(Boolean).join(', ');
+      const to = new URL(url, target);
+      const proxied = http.request(
+        { hostname: to.hostname, port: to.port, path: to.pathname + to.search, method: req.method, headers, agent },
+        (upstreamRes) => {
+          const out: http.OutgoingHttpHeaders = {};
+          for (const [k, v] of Object.entries(upstreamRes.headers)) if (!HOP_BY_HOP.has(k)) out[k] = v;
+          res.writeHead(upstreamRes.statusCode ?? 502, out);
+          upstreamRes.pipe(res);
+        },
+      );
+      proxied.setTimeout(upstreamTimeoutMs, () => proxied.destroy(new Error('upstream timeout')));
+      proxied.on('error', () => {
+        if (res.headersSent) return res.destroy();
+        res.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '1' });
+        res.end(JSON.stringify({ type: 'about:blank', title: 'Service Unavailable', status: 503, code: 'service_unavailable', detail: `The ${upstream ?? 'upstream'} service is not answering.` }));
+      });
+      proxied.end(body);
+    });
   });
   // Node's default is 5 s; a Node client whose agent has no `timeout` ignores the Keep-Alive
   // hint, keeps idle sockets for ever and, when busy, writes a request into one the gateway has

@@ -92,6 +92,32 @@ describe('gateway proxy', () => {
     expect(seen.at(-1)?.xff).toContain('127.0.0.1');
   });
 
+  it('refuses a body over 1 MiB itself, as deploy/nginx does: sized (the service sees nothing of it) or chunked (cut at the limit)', async () => {
+    const before = seen.length;
+    const sized = await fetch(`http://127.0.0.1:${gateway.port}/v1/accounts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.alloc(2 * 1024 * 1024, 0x20),
+    });
+    expect(sized.status).toBe(400);
+    expect(await sized.json()).toMatchObject({ code: 'malformed_request', detail: 'request body too large' });
+    expect(seen.length).toBe(before);
+    const chunks = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < 20; i++) controller.enqueue(new Uint8Array(128 * 1024).fill(0x20));
+        controller.close();
+      },
+    });
+    const chunked = await fetch(`http://127.0.0.1:${gateway.port}/v1/accounts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: chunks,
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(400);
+    expect(await chunked.json()).toMatchObject({ code: 'malformed_request' });
+  });
+
   it('answers a clear 503 problem when the service is down, and 404 for unknown routes', async () => {
     const down = await fetch(`http://127.0.0.1:${gateway.port}/v1/verifications`, {
       method: 'POST',
