@@ -3,6 +3,7 @@ import type { EventContract } from './define-event';
 import { delivery, identity, notification, order, otp, otpCommands, shipment } from './catalogue';
 
 export * from './common';
+export * from './email';
 export * from './define-command';
 export * from './define-event';
 export * from './envelope';

@@ -1,4 +1,4 @@
-import { deliveryWindow, e164 } from '@phonegate/contracts';
+import { deliveryWindow, e164, emailAddress } from '@phonegate/contracts';
 import { z } from 'zod';
 
 export const shipmentRef = z.string().min(1).max(100);
@@ -12,7 +12,7 @@ export const outForDeliveryBody = z.object({
   orderId: shipmentRef,
   accountId: shipmentRef,
   merchantId: shipmentRef.optional(),
-  contact: z.object({ phone: e164.optional(), email: z.string().email().max(320).optional() }),
+  contact: z.object({ phone: e164.optional(), email: z.string().max(320).pipe(emailAddress).optional() }),
   courierId: shipmentRef,
   window,
   locale: z.string().regex(/^[a-z]{2}(-[A-Z]{2})?$/).optional(),

@@ -1,13 +1,13 @@
 import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { locale } from '@phonegate/contracts';
+import { emailAddress, locale } from '@phonegate/contracts';
 import { Scopes, zodBody } from '@phonegate/platform';
 import { z } from 'zod';
 import { ApiProblems, ApiZodBody } from '../shared/openapi';
 import { AccountsService } from './accounts.service';
 
 export const createAccountBody = z.object({
-  email: z.string().trim().max(320).pipe(z.email()),
+  email: z.string().trim().max(320).pipe(emailAddress),
   password: z.string().min(8).max(256),
   name: z.string().trim().min(1).max(200).optional(),
   locale: locale.optional(),
