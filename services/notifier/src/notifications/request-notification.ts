@@ -35,6 +35,17 @@ export const notificationBody = z
 export type NotificationBody = z.infer<typeof notificationBody>;
 
 /**
+ * Templates only the platform's own services send (over the bus): codes, security alerts and
+ * the handoff code. Over HTTP a storefront could otherwise send a message that reads exactly
+ * like a sign-in code or a security notice, with a code of its choosing, to any customer.
+ */
+const PLATFORM_ONLY = /^(otp|security)\.|^delivery\.handoff_code/;
+
+export function publicTemplate(template: string): boolean {
+  return !PLATFORM_ONLY.test(template);
+}
+
+/**
  * Accepts a templated message over HTTP: checks the template, the variables
  * and the destination now (so the caller hears 422 at once), then writes the
  * `queued` row and the notification.requested.v1 event in one transaction;
@@ -52,6 +63,23 @@ export class RequestNotification {
   ) {}
 
   async execute(body: NotificationBody): Promise<{ messageId: string }> {
+    if (!publicTemplate(body.template))
+      throw new DomainError(
+        'unknown_template',
+        `There is no template "${body.template}" for this API: codes and security alerts are sent by the platform's services.`,
+        { template: body.template },
+      );
+    // The critical lane is the codes' and alerts': a caller's order updates never join it.
+    if (body.priority === 'critical')
+      throw new DomainError('validation_failed', 'The request has invalid fields.', {
+        errors: [
+          {
+            field: 'priority',
+            code: 'not_allowed',
+            message: 'critical is kept for codes and security alerts; use standard or bulk',
+          },
+        ],
+      });
     this.templates.assertSupported(body.template, body.channel);
     const request = {
       channel: body.channel,
