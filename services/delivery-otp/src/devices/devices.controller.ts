@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, HttpCode, Param, Post } from '@nestjs/common';
+import { Body, Controller, Delete, Header, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Scopes, ZodPipe, zodBody } from '@phonegate/platform';
 import { z } from 'zod';
@@ -16,6 +16,7 @@ export class DevicesController {
 
   @Post(':courierId/devices')
   @HttpCode(201)
+  @Header('Cache-Control', 'no-store')
   @Scopes('ops')
   @ApiOperation({ summary: 'Issue a device secret (shown once); the device presents it as its Bearer key' })
   register(@Param('courierId', new ZodPipe(shipmentRef)) courierId: string, @Body(zodBody(deviceBody)) body: z.infer<typeof deviceBody>) {

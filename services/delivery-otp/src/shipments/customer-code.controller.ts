@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, Header, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Scopes, ZodPipe, zodBody } from '@phonegate/platform';
 import type { z } from 'zod';
@@ -17,6 +17,7 @@ export class CustomerCodeController {
   ) {}
 
   @Get(':shipmentId/code')
+  @Header('Cache-Control', 'no-store')
   @Scopes('storefront')
   @ApiOperation({ summary: "The live code for the customer's app (the account must match)" })
   code(@Param('shipmentId', new ZodPipe(shipmentRef)) shipmentId: string, @Query(new ZodPipe(accountQuery)) query: z.infer<typeof accountQuery>) {

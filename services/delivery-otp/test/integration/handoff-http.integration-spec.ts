@@ -37,6 +37,7 @@ describe('delivery-otp over HTTP', () => {
   async function device(courierId: string): Promise<{ deviceId: string; secret: string }> {
     const res = await inject({ method: 'POST', url: `/v1/couriers/${courierId}/devices`, key: KEYS.ops, payload: { name: 'handheld' } });
     expect(res.statusCode).toBe(201);
+    expect(res.headers['cache-control']).toBe('no-store'); // a secret, shown once
     const body = res.json<{ deviceId: string; secret: string }>();
     secrets.push(body.secret);
     return body;
@@ -77,6 +78,7 @@ describe('delivery-otp over HTTP', () => {
   async function appCode(shipmentId: string, accountId = 'acc_ana'): Promise<string> {
     const res = await inject({ method: 'GET', url: `/v1/shipments/${shipmentId}/code?accountId=${accountId}`, key: KEYS.storefront });
     expect(res.statusCode).toBe(200);
+    expect(res.headers['cache-control']).toBe('no-store');
     const code = res.json<{ code: string }>().code;
     seenCodes.add(code);
     return code;

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Header, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Public, Scopes, zodBody } from '@phonegate/platform';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -56,6 +56,8 @@ export class SessionsController {
   @ApiProblems('invalid_credentials', 'rate_limited', 'account_locked', 'validation_failed', 'service_unavailable')
   async start(@Body(zodBody(signInBody)) body: z.infer<typeof signInBody>, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
     const result = await this.signIn.start(body, clientCountry(req));
+    // A session token is a credential: no cache keeps it.
+    void reply.header('cache-control', 'no-store');
     if (result.status === 'challenged') {
       return reply.status(202).send({ loginId: result.loginId, challenge: result.challenge });
     }
@@ -64,6 +66,7 @@ export class SessionsController {
 
   @Post(':loginId/verify')
   @HttpCode(201)
+  @Header('Cache-Control', 'no-store')
   @ApiOperation({ summary: 'Finish a challenged sign-in with its code', description: 'rememberDevice: the device is not challenged again for 30 days (IDENTITY_REMEMBER_DEVICE_TTL).' })
   @ApiZodBody(signInVerifyBody)
   @ApiResponse({ status: 201, description: '{sessionToken, expiresAt, sessionId}' })

@@ -51,6 +51,7 @@ describe('identity: sign-in and password reset', () => {
       const a = await h.account();
       const res = await signIn(a.email, a.password, 'dev-a');
       expect(res.status).toBe(201);
+      expect(res.headers.get('cache-control')).toBe('no-store'); // a credential
       expect(Date.parse(res.body.expiresAt)).toBeGreaterThan(Date.now());
       const jwks = await fetch(`${h.base}/.well-known/jwks.json`).then((r) => r.json() as Promise<{ keys: { kid: string; alg: string }[] }>);
       expect(jwks.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA' });
@@ -270,6 +271,7 @@ describe('identity: sign-in and password reset', () => {
       const first = await signIn(a.email, a.password, 'old-phone');
       const signInCode = await h.codeFor(first.body.challenge.id);
       const session = await h.call('POST', `/v1/sessions/${first.body.loginId}/verify`, { code: signInCode, rememberDevice: true });
+      expect(session.headers.get('cache-control')).toBe('no-store');
       expect((await signIn(a.email, a.password, 'old-phone')).status).toBe(201);
 
       const since = Date.now();
