@@ -1,6 +1,7 @@
 import { Body, Controller, Inject, Param, Put } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { Clock, Scopes, zodBody } from '@phonegate/platform';
+import { Clock, DomainError, Scopes, zodBody } from '@phonegate/platform';
+import { uuid } from '@phonegate/contracts';
 import { z } from 'zod';
 import { ContactDirectory, type Preferences } from './contact-directory';
 
@@ -23,10 +24,9 @@ export class PreferencesController {
     @Param('accountId') accountId: string,
     @Body(zodBody(preferencesBody)) body: z.infer<typeof preferencesBody>,
   ): Promise<Preferences> {
-    return this.contacts.setPreferences(
-      accountId.slice(0, 100),
-      body.orderUpdates,
-      this.clock.now(),
-    );
+    // Account ids are UUIDs (identity's): anything else names no account, and is stored nowhere.
+    if (!uuid.safeParse(accountId).success)
+      throw new DomainError('not_found', 'No such account.');
+    return this.contacts.setPreferences(accountId.toLowerCase(), body.orderUpdates, this.clock.now());
   }
 }

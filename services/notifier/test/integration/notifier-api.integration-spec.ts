@@ -304,6 +304,15 @@ describe('notifier: message log, API and bus handling', () => {
     await inject('PUT', `/v1/accounts/${ben.accountId}/notification-preferences`, STOREFRONT, {
       orderUpdates: true,
     });
+    // An id that is not an account's (not a UUID): 404, and nothing stored.
+    const bogus = await inject('PUT', '/v1/accounts/not-a-uuid/notification-preferences', STOREFRONT, {
+      orderUpdates: false,
+    });
+    expect(bogus.statusCode).toBe(404);
+    expect(bogus.json()).toMatchObject({ code: 'not_found' });
+    expect(
+      await notifier.dataSource.query("SELECT 1 FROM contact_accounts WHERE account_id = 'not-a-uuid'"),
+    ).toEqual([]);
   });
 
   it('turns order.status_changed.v1 into one SMS per order and status, and drops it for an owner who opted out', async () => {
