@@ -3,6 +3,7 @@ import { Payload } from '@nestjs/microservices';
 import { type EventData, shipmentCancelledV1, shipmentOutForDeliveryV1, shipmentRescheduledV1 } from '@phonegate/contracts';
 import { OnEvent } from '@phonegate/messaging';
 import { DomainError, type Logger, PLATFORM_LOGGER } from '@phonegate/platform';
+import { NOT_SMS_CAPABLE, smsCapable } from './contact-phone';
 import { CancelShipment } from './usecases/cancel-shipment';
 import { IssueCode } from './usecases/issue-code';
 import { RescheduleShipment } from './usecases/reschedule-shipment';
@@ -34,11 +35,19 @@ export class ShipmentEventsConsumer {
         orderId: data.orderId,
         accountId: data.accountId,
         ...(data.merchantId ? { merchantId: data.merchantId } : {}),
-        contact: data.contact,
+        contact: this.reachable(data.shipmentId, data.contact),
         courierId: data.courierId,
         window: data.window,
       }),
     );
+  }
+
+  /** The event's contact without a number that cannot take SMS (the code still goes by e-mail and in the app). */
+  private reachable(shipmentId: string, contact: OutForDeliveryEvent['contact']): OutForDeliveryEvent['contact'] {
+    if (!contact.phone || smsCapable(contact.phone)) return contact;
+    this.logger.warn({ shipmentId }, `out for delivery: contact phone dropped, it ${NOT_SMS_CAPABLE}`);
+    const { phone: _phone, ...rest } = contact;
+    return rest;
   }
 
   @OnEvent(shipmentRescheduledV1)

@@ -1,5 +1,6 @@
 import { deliveryWindow, e164, emailAddress } from '@phonegate/contracts';
 import { z } from 'zod';
+import { NOT_SMS_CAPABLE, smsCapable } from './contact-phone';
 
 export const shipmentRef = z.string().min(1).max(100);
 
@@ -12,7 +13,10 @@ export const outForDeliveryBody = z.object({
   orderId: shipmentRef,
   accountId: shipmentRef,
   merchantId: shipmentRef.optional(),
-  contact: z.object({ phone: e164.optional(), email: z.string().max(320).pipe(emailAddress).optional() }),
+  contact: z.object({
+    phone: e164.refine(smsCapable, NOT_SMS_CAPABLE).optional(),
+    email: z.string().max(320).pipe(emailAddress).optional(),
+  }),
   courierId: shipmentRef,
   window,
   locale: z.string().regex(/^[a-z]{2}(-[A-Z]{2})?$/).optional(),

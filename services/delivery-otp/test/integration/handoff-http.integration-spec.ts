@@ -275,6 +275,12 @@ describe('delivery-otp over HTTP', () => {
     const bad = await inject({ method: 'POST', url: '/v1/shipments/shp_bad/out-for-delivery', key: KEYS.logistics, payload: { orderId: 'o', accountId: 'a', contact: { phone: '12' }, courierId: 'c', window: { start: 'x', end: 'y' } } });
     expect(bad.statusCode).toBe(422);
     expect(bad.json().errors.map((e: { field: string }) => e.field)).toEqual(expect.arrayContaining(['contact.phone', 'window.start', 'window.end']));
+    // Numbers that cannot take the code by SMS (premium-rate, a UK fixed line): 422 naming contact.phone, nothing issued.
+    for (const phone of ['+19005550123', '+442071838750']) {
+      const refused = await inject({ method: 'POST', url: '/v1/shipments/shp_bad_phone/out-for-delivery', key: KEYS.logistics, payload: { orderId: 'o', accountId: 'a', contact: { phone }, courierId: 'c', window: windowAround(Date.now()) } });
+      expect({ phone, status: refused.statusCode, fields: refused.json().errors.map((e: { field: string }) => e.field) }).toEqual({ phone, status: 422, fields: ['contact.phone'] });
+    }
+    expect(await h.redis.exists('code:shp_bad_phone')).toBe(0);
     const past = await outForDelivery('cour_x', { window: { start: new Date(Date.now() - 5 * 3600_000).toISOString(), end: new Date(Date.now() - 3 * 3600_000).toISOString() } });
     expect(past.res.statusCode).toBe(410);
     expect(past.res.json()).toMatchObject({ code: 'window_closed' });

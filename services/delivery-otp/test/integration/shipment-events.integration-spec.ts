@@ -68,4 +68,23 @@ describe('shipment events from the bus', () => {
     expect(containsCode(h.logs.text(), sent)).toBe(false);
     expect(h.logs.text()).toContain('shipment event needs no action');
   });
+
+  it('sends no SMS to a premium-rate number from an event: the code goes by e-mail and stays in the app', async () => {
+    const shipmentId = `shp_bus_${randomUUID().slice(0, 8)}`;
+    await logistics.events.publish(shipmentOutForDeliveryV1, {
+      shipmentId,
+      orderId: 'ord_bus_p',
+      accountId: 'acc_bus',
+      contact: { phone: '+19005550123', email: 'bus@example.com' },
+      courierId: 'cour_bus',
+      window: windowAround(Date.now()),
+    });
+    const mail = await eventually(() => h.tap.find((m) => m.data['channel'] === 'email' && (m.data['origin'] as { ref?: string })?.ref === shipmentId));
+    expect(mail.data['to']).toBe('bus@example.com');
+    await eventually(async () => (await code(shipmentId)).statusCode === 200);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(h.tap.filter((m) => m.data['channel'] === 'sms' && (m.data['origin'] as { ref?: string })?.ref === shipmentId)).toHaveLength(0);
+    expect(h.logs.text()).toContain('contact phone dropped');
+    expect(h.logs.text()).not.toContain('9005550123');
+  });
 });
