@@ -73,11 +73,11 @@ export class PhonesController {
   @ApiOperation({
     summary: 'Change a number',
     description:
-      'The new number is pending (a new phoneId with replacesPhoneId) until verified; the old one keeps working until then, and is then removed. The old number and the e-mail are told.',
+      'The new number is pending (a new phoneId with replacesPhoneId) until verified; the old one keeps working until then, and is then removed. The old number and the e-mail are told. A change sends a code, so it is bounded like a resend: inside the cooldown of the previous code 429 resend_cooldown; the same number again resends its code; a second change of a verified number goes on with its pending replacement.',
   })
   @ApiZodBody(numberBody)
   @ApiResponse({ status: 202, description: `${VERIFICATION} plus replacesPhoneId` })
-  @ApiProblems('phone_in_use', 'invalid_phone_number', 'rate_limited', 'not_found')
+  @ApiProblems('phone_in_use', 'invalid_phone_number', 'resend_cooldown', 'rate_limited', 'too_many_attempts', 'not_found')
   change(
     @Param('accountId') accountId: string,
     @Param('phoneId') phoneId: string,

@@ -10,6 +10,7 @@ import {
   twoStepChangedV1,
 } from '@phonegate/contracts';
 import { Clock, DomainError, type Logger, maskPhone, PLATFORM_LOGGER } from '@phonegate/platform';
+import type { Redis } from 'ioredis';
 import { DataSource, type EntityManager, Not } from 'typeorm';
 import { AccountEntity } from '../accounts/account.entity';
 import { findAccount, isUuid, lockAccount, PHONE_COLUMNS, phoneFromRow, type PhoneRow, phonesOf } from '../accounts/account.repository';
@@ -19,11 +20,14 @@ import type { EventOutbox } from '../events/event-outbox';
 import type { OtpGateway } from '../otp/otp.gateway';
 import { isDomain, unknownAsExpired, verificationView } from '../otp/otp-errors';
 import { queueAlert } from '../security/security-alerts';
-import { EVENT_OUTBOX, IDENTITY_CONFIG, OTP_GATEWAY } from '../tokens';
+import { resendCooldown } from '../sessions/signin-resend';
+import { JsonStore } from '../shared/json-store';
+import { EVENT_OUTBOX, IDENTITY_CONFIG, IDENTITY_REDIS, OTP_GATEWAY } from '../tokens';
 import { afterPhoneRemoved, removalTurnsOff, sameSettings } from '../two-step/two-step.policy';
 import { settingsOf, type StepUpProof, stepUpRequired, TwoStepService } from '../two-step/two-step.service';
 import { PhoneEntity } from './phone.entity';
 import { acceptsChannel, type ParsedPhone, parsePhone, type PhoneChannel, type PhonePolicy } from './phone-number';
+import { afterResend, afterStart, sendsBeforeNext, type VerificationSends, withVerificationCooldown } from './verification-sends';
 
 export const MAX_PHONES = 2;
 
@@ -36,6 +40,10 @@ export interface NumberInput {
 @Injectable()
 export class PhonesService {
   private readonly policy: PhonePolicy;
+  /** Each verification's sends across its challenges, and the claim of the one request sending its next code. */
+  private readonly sends: JsonStore<VerificationSends>;
+  /** How long a send's claim is held: past any otp call that may still send (a timed-out one keeps it: its code may be out). */
+  private readonly claimMs: number;
 
   constructor(
     private readonly db: DataSource,
@@ -45,8 +53,11 @@ export class PhonesService {
     @Inject(EVENT_OUTBOX) private readonly outbox: EventOutbox,
     @Inject(PLATFORM_LOGGER) private readonly logger: Logger,
     private readonly twoStep: TwoStepService,
+    @Inject(IDENTITY_REDIS) redis: Redis,
   ) {
     this.policy = { smsLineTypes: config.IDENTITY_SMS_LINE_TYPES, voiceLineTypes: config.IDENTITY_VOICE_LINE_TYPES };
+    this.sends = new JsonStore(redis, 'phone-sends');
+    this.claimMs = 2 * config.IDENTITY_OTP_TIMEOUT + 1_000;
   }
 
   /** Adds a number (pending) and sends its verification code. */
@@ -73,7 +84,10 @@ export class PhonesService {
     });
     const { account } = recorded;
     // Already pending here: a fresh code (outside the lock: the otp call may take a while).
-    if (recorded.same) return this.restart(account, recorded.same, channel, clientIp);
+    if (recorded.same) {
+      const same = recorded.same;
+      return this.restart(account, same, channel, clientIp, () => this.restart(account, same, channel, clientIp));
+    }
     let challenge: ChallengeView;
     try {
       challenge = await this.startVerification(account, phoneId, parsed.e164, channel, clientIp);
@@ -91,57 +105,87 @@ export class PhonesService {
     return { phoneId, status: 'pending' as const, verification: verificationView(challenge) };
   }
 
-  /** Changes a number: the new one is pending until verified; the old one keeps working until then. */
-  async change(accountId: string, phoneId: string, input: NumberInput, clientIp?: string) {
+  /**
+   * Changes a number: the new one is pending until verified; the old one keeps working until then.
+   * A PUT sends a code, so it is bounded like a resend (C9) by the verification it goes on with:
+   * the pending number's own, or for a verified number its pending replacement's. The same number
+   * again is a resend of its challenge; another number starts a new challenge, which keeps the
+   * verification's cooldown and send count. Of concurrent sends of one verification, one sends.
+   */
+  change(accountId: string, phoneId: string, input: NumberInput, clientIp?: string) {
+    return this.changeOnce(accountId, phoneId, input, clientIp, true);
+  }
+
+  private async changeOnce(accountId: string, phoneId: string, input: NumberInput, clientIp: string | undefined, again: boolean): Promise<PhoneAnswer> {
     const account = await findAccount(this.db, accountId);
     const phone = await this.findPhone(this.db.manager, accountId, phoneId);
     const channel = input.channel ?? (phone.channel === 'voice' ? 'voice' : 'sms');
     const parsed = parsePhone(input.number, input.country, channel, this.policy);
-    const phones = await phonesOf(this.db, accountId);
-    if (phones.some((p) => p.status === 'verified' && p.e164 === parsed.e164)) {
-      throw new DomainError('phone_in_use', 'This number is already verified on this account.');
-    }
-    await this.checkNotVerifiedElsewhere(this.db.manager, parsed.e164, accountId);
+    const retry = again ? () => this.changeOnce(accountId, phoneId, input, clientIp, false) : undefined;
+    return this.exclusiveSend(verificationOf(phone), retry, async () => {
+      // Read under the claim: what a send that held it before did is seen here.
+      const phones = await phonesOf(this.db, accountId);
+      const current = phones.find((p) => p.id === phoneId);
+      if (!current) throw phoneNotFound();
+      if (phones.some((p) => p.status === 'verified' && p.e164 === parsed.e164)) {
+        throw new DomainError('phone_in_use', 'This number is already verified on this account.');
+      }
+      await this.checkNotVerifiedElsewhere(this.db.manager, parsed.e164, accountId);
+      // A verified number's change goes on with its pending replacement (one per number).
+      const pending = current.status === 'pending' ? current : phones.find((p) => p.status === 'pending' && p.replacesPhoneId === current.id);
+      if (pending?.e164 === parsed.e164) return this.resendNow(account, pending, channel, clientIp);
+      if (pending) return this.correct(account, pending, parsed, channel, clientIp);
+      return this.replace(account, current, parsed, channel, clientIp);
+    });
+  }
 
-    if (phone.status === 'pending') {
-      // Not verified yet: the pending number itself is corrected.
-      const challenge = await this.startVerification(account, phone.id, parsed.e164, channel, clientIp);
-      await this.db.transaction(async (m) => {
-        await lockAccount(m, accountId);
-        // Verified meanwhile: correcting it now would make the new number verified without its code.
-        if ((await this.findPhone(m, accountId, phoneId)).status !== 'pending') throw numberChanged();
-        await m.getRepository(PhoneEntity).update(
-          { id: phone.id },
-          { e164: parsed.e164, country: parsed.country, lineType: parsed.lineType, channel, challengeId: challenge.id },
-        );
-        await this.outbox.add(m, phoneAddedV1, {
-          accountId,
-          phoneId: phone.id,
-          e164: parsed.e164,
-          purpose: phone.replacesPhoneId ? 'change' : 'add',
-          ...(phone.replacesPhoneId ? { replacesPhoneId: phone.replacesPhoneId } : {}),
-        });
-      });
-      return {
-        phoneId: phone.id,
-        status: 'pending' as const,
-        replacesPhoneId: phone.replacesPhoneId,
-        verification: verificationView(challenge),
-      };
-    }
-
-    const newId = randomUUID();
-    const challenge = await this.startVerification(account, newId, parsed.e164, channel, clientIp);
+  /** A pending number corrected to another: a new challenge to it, within the verification's limits. */
+  private async correct(account: Recipient, phone: PhoneEntity, parsed: ParsedPhone, channel: PhoneChannel, clientIp?: string): Promise<PhoneAnswer> {
+    const { challenge, sends } = await this.startNext(account, verificationOf(phone), phone.challengeId, phone.id, parsed.e164, channel, clientIp);
     await this.db.transaction(async (m) => {
-      await lockAccount(m, accountId);
-      const current = await this.findPhone(m, accountId, phoneId);
+      await lockAccount(m, account.id);
+      // Verified meanwhile: correcting it now would make the new number verified without its code.
+      if ((await this.findPhone(m, account.id, phone.id)).status !== 'pending') throw numberChanged();
+      await m.getRepository(PhoneEntity).update(
+        { id: phone.id },
+        { e164: parsed.e164, country: parsed.country, lineType: parsed.lineType, channel, challengeId: challenge.id },
+      );
+      await this.outbox.add(m, phoneAddedV1, {
+        accountId: account.id,
+        phoneId: phone.id,
+        e164: parsed.e164,
+        purpose: phone.replacesPhoneId ? 'change' : 'add',
+        ...(phone.replacesPhoneId ? { replacesPhoneId: phone.replacesPhoneId } : {}),
+      });
+    });
+    return {
+      phoneId: phone.id,
+      status: 'pending' as const,
+      replacesPhoneId: phone.replacesPhoneId,
+      verification: verificationView(withVerificationCooldown(challenge, sends)),
+    };
+  }
+
+  /** A verified number changed (no change pending): a new pending number that replaces it once verified. */
+  private async replace(account: Recipient, phone: PhoneEntity, parsed: ParsedPhone, channel: PhoneChannel, clientIp?: string): Promise<PhoneAnswer> {
+    const newId = randomUUID();
+    // An earlier change of this number that was removed still bounds this one while its challenge runs.
+    const { challenge, sends } = await this.startNext(account, phone.id, null, newId, parsed.e164, channel, clientIp);
+    await this.db.transaction(async (m) => {
+      await lockAccount(m, account.id);
+      const current = await this.findPhone(m, account.id, phone.id);
       if (current.status !== 'verified') throw new DomainError('phone_not_verified', NUMBER_CHANGED);
       // One pending replacement per number: a newer change supersedes an older one.
-      await m.getRepository(PhoneEntity).delete({ accountId, replacesPhoneId: phoneId, status: 'pending' });
-      await this.insertPending(m, this.pendingRow(newId, accountId, parsed, channel, challenge.id, phoneId));
-      await this.outbox.add(m, phoneAddedV1, { accountId, phoneId: newId, e164: parsed.e164, purpose: 'change', replacesPhoneId: phoneId });
+      await m.getRepository(PhoneEntity).delete({ accountId: account.id, replacesPhoneId: phone.id, status: 'pending' });
+      await this.insertPending(m, this.pendingRow(newId, account.id, parsed, channel, challenge.id, phone.id));
+      await this.outbox.add(m, phoneAddedV1, { accountId: account.id, phoneId: newId, e164: parsed.e164, purpose: 'change', replacesPhoneId: phone.id });
     });
-    return { phoneId: newId, status: 'pending' as const, replacesPhoneId: phoneId, verification: verificationView(challenge) };
+    return {
+      phoneId: newId,
+      status: 'pending' as const,
+      replacesPhoneId: phone.id,
+      verification: verificationView(withVerificationCooldown(challenge, sends)),
+    };
   }
 
   /**
@@ -224,28 +268,61 @@ export class PhonesService {
   }
 
   /** Sends a fresh code, optionally switching SMS and voice. */
-  async resend(accountId: string, phoneId: string, channel: PhoneChannel | undefined, clientIp?: string) {
-    const { account, phone } = await findPhoneOfAccount(this.db, accountId, phoneId);
-    if (phone.status === 'verified') throw new DomainError('conflict', 'This number is already verified.');
-    return this.restart(account, phone, channel ?? phone.channel, clientIp);
+  resend(accountId: string, phoneId: string, channel: PhoneChannel | undefined, clientIp?: string) {
+    return this.resendOnce(accountId, phoneId, channel, clientIp, true);
   }
 
-  /** Resends the pending number's code, or starts a new challenge when the old one is gone. */
-  private async restart(account: Recipient, phone: PhoneEntity, channel: PhoneChannel, clientIp?: string) {
+  private async resendOnce(accountId: string, phoneId: string, channel: PhoneChannel | undefined, clientIp: string | undefined, again: boolean): Promise<PhoneAnswer> {
+    const { account, phone } = await findPhoneOfAccount(this.db, accountId, phoneId);
+    if (phone.status === 'verified') throw new DomainError('conflict', 'This number is already verified.');
+    const retry = again ? () => this.resendOnce(accountId, phoneId, channel, clientIp, false) : undefined;
+    return this.restart(account, phone, channel ?? phone.channel, clientIp, retry);
+  }
+
+  /** Resends the pending number's code (or starts a new challenge when the old one is gone), as the one request sending its verification's next code. */
+  private restart(account: Recipient, phone: PhoneEntity, channel: PhoneChannel, clientIp?: string, retry?: () => Promise<PhoneAnswer>): Promise<PhoneAnswer> {
+    return this.exclusiveSend(verificationOf(phone), retry, async () => {
+      const current = await this.findPhone(this.db.manager, account.id, phone.id);
+      // Verified or corrected since it was read: a resend for the number it had is no longer this phone's.
+      if (current.status !== 'pending' || current.e164 !== phone.e164) throw numberChanged();
+      return this.resendNow(account, current, channel, clientIp);
+    });
+  }
+
+  /**
+   * Resends the pending number's code, or starts a new challenge when the old one is gone.
+   * otp bounds its challenge's own resends; after a PUT started it, the verification's
+   * earlier codes count too (its cooldown goes on doubling, its sends stay within 5).
+   * Run while holding the verification's send claim.
+   */
+  private async resendNow(account: Recipient, phone: PhoneEntity, channel: PhoneChannel, clientIp?: string): Promise<PhoneAnswer> {
     if (!acceptsChannel(phone.lineType, channel, this.policy)) {
       throw new DomainError('invalid_phone_number', `This number cannot take ${channel === 'sms' ? 'text messages' : 'voice calls'}.`, {
         lineType: phone.lineType,
       });
     }
+    const verification = verificationOf(phone);
+    const record = await this.sends.get(verification);
+    const latest = record ? await this.challengeState(record.challengeId) : undefined;
+    const sentSoFar = record ? sendsBeforeNext(latest, record, this.clock.nowMs()) : 0;
     let challenge: ChallengeView | undefined;
+    let sends: VerificationSends | undefined;
     if (phone.challengeId) {
+      const askedAt = this.clock.nowMs();
       try {
         challenge = await this.otp.resend({ challengeId: phone.challengeId, channel, ...(clientIp ? { clientIp } : {}) });
+        // The verification's record goes on only while its latest challenge did (else otp's own limits are the whole story).
+        if (record && sentSoFar > 0) sends = afterResend(record, latest?.sends ?? 0, askedAt, challenge);
       } catch (error) {
         if (!isDomain(error, 'not_found', 'code_expired')) throw error;
       }
     }
-    challenge ??= await this.startVerification(account, phone.id, phone.e164, channel, clientIp);
+    if (challenge) {
+      if (sends) await this.keepSends(verification, sends, challenge);
+      else if (record) await this.sends.delete(verification).catch(() => undefined);
+    } else {
+      ({ challenge, sends } = await this.startNext(account, verification, phone.challengeId, phone.id, phone.e164, channel, clientIp));
+    }
     // Only if the row is still pending with the number this resend was for: a change
     // committed meanwhile has its own challenge, which an older one must not replace.
     const updated = await updateCount(this.db, `UPDATE phones SET challenge_id = $2, channel = $3 WHERE id = $1 AND e164 = $4 AND status = 'pending'`, [
@@ -259,8 +336,87 @@ export class PhonesService {
       phoneId: phone.id,
       status: 'pending' as const,
       ...(phone.replacesPhoneId ? { replacesPhoneId: phone.replacesPhoneId } : {}),
-      verification: verificationView(challenge),
+      verification: verificationView(sends ? withVerificationCooldown(challenge, sends) : challenge),
     };
+  }
+
+  /**
+   * Starts a new challenge for a verification (to `e164`, for the row `phoneId`), within the
+   * limits of a resend of its latest challenge (`rowChallengeId` when identity kept none):
+   * 429 resend_cooldown inside the cooldown, rate_limited after 5 codes, too_many_attempts
+   * while locked. The verification's record goes on from there.
+   */
+  private async startNext(
+    account: Recipient,
+    verification: string,
+    rowChallengeId: string | null,
+    phoneId: string,
+    e164: string,
+    channel: PhoneChannel,
+    clientIp?: string,
+  ): Promise<{ challenge: ChallengeView; sends: VerificationSends }> {
+    const record = await this.sends.get(verification);
+    const latestId = record?.challengeId ?? rowChallengeId;
+    const latest = latestId ? await this.challengeState(latestId) : undefined;
+    const sentBefore = sendsBeforeNext(latest, record, this.clock.nowMs());
+    const askedAt = this.clock.nowMs();
+    const challenge = await this.startVerification(account, phoneId, e164, channel, clientIp);
+    const sends = afterStart(record, sentBefore, askedAt, challenge);
+    await this.keepSends(verification, sends, challenge);
+    return { challenge, sends };
+  }
+
+  /** The challenge as otp has it now; undefined once otp no longer knows it. */
+  private async challengeState(challengeId: string): Promise<ChallengeView | undefined> {
+    try {
+      return await this.otp.get(challengeId);
+    } catch (error) {
+      if (isDomain(error, 'not_found', 'code_expired')) return undefined;
+      throw error;
+    }
+  }
+
+  /** Keeps the verification's record while its challenge may still bound a send. A code is out already: a failure here is logged, not answered. */
+  private async keepSends(verification: string, sends: VerificationSends, challenge: Pick<ChallengeView, 'expiresAt'>): Promise<void> {
+    const ttlMs = Math.max(1_000, Date.parse(challenge.expiresAt) - this.clock.nowMs()) + 60_000;
+    await this.sends
+      .put(verification, sends, ttlMs)
+      .catch((e: unknown) => this.logger.warn({ err: (e as Error).message, verification }, 'verification sends not kept'));
+  }
+
+  /**
+   * Runs `send` as the one request sending the verification's next code. A request that finds
+   * another sending waits for it and then (`retry`) asks again, answered as the state is then
+   * (429 inside the new cooldown); without `retry`, or if it waits in vain, 429 resend_cooldown.
+   */
+  private async exclusiveSend<T>(verification: string, retry: (() => Promise<T>) | undefined, send: () => Promise<T>): Promise<T> {
+    const claim = `send:${verification}`;
+    if (!(await this.sends.claim(claim, this.claimMs))) {
+      if (retry && (await this.claimReleased(claim))) return retry();
+      const waitMs = Math.max(1_000, await this.sends.claimedFor(claim));
+      throw resendCooldown(waitMs, this.clock.nowMs() + waitMs);
+    }
+    let release = true;
+    try {
+      return await send();
+    } catch (error) {
+      // otp did not answer in time (or something failed after it did): a code may be out, so the
+      // claim stays until it lapses. A refusal sent nothing: the next request may ask at once.
+      release = error instanceof DomainError && !error.retryable;
+      throw error;
+    } finally {
+      if (release) await this.sends.releaseClaim(claim).catch(() => undefined);
+    }
+  }
+
+  /** Waits, at most while a claim can be held, until it is given back or lapses; false if it is still held then. */
+  private async claimReleased(claim: string): Promise<boolean> {
+    const until = Date.now() + this.claimMs;
+    while (Date.now() < until) {
+      if ((await this.sends.claimedFor(claim)) === 0) return true;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return false;
   }
 
   async makePrimary(accountId: string, phoneId: string) {
@@ -405,6 +561,23 @@ export class PhonesService {
 
 /** Who a code is sent for: the account's id and language. */
 type Recipient = Pick<AccountEntity, 'id' | 'locale'>;
+
+/** A 202 answer of a number whose code was sent. */
+interface PhoneAnswer {
+  phoneId: string;
+  status: 'pending';
+  replacesPhoneId?: string | null;
+  verification: ReturnType<typeof verificationView>;
+}
+
+/**
+ * The verification a pending number's codes belong to, the key of its limits across challenges:
+ * a change's is the number it replaces (so a newer change of that number goes on with it), an
+ * added number's is its own. A verified number's is its own (its next change).
+ */
+function verificationOf(phone: Pick<PhoneEntity, 'id' | 'status' | 'replacesPhoneId'>): string {
+  return phone.status === 'pending' && phone.replacesPhoneId ? phone.replacesPhoneId : phone.id;
+}
 
 function phoneNotFound(): DomainError {
   return new DomainError('not_found', 'No such number on this account.');
