@@ -16,7 +16,11 @@ import {
   PLATFORM_LOGGER,
   PlatformModule,
   PRINCIPAL_RESOLVER,
+  fingerprintKeysFrom,
+  setIdempotencyPolicy,
 } from '@phonegate/platform';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { FastifyInstance } from 'fastify';
 import { BusModule, type BusModuleOptions, CreateOutbox1732240000000, EventBus, Outbox, OutboxMessage, OutboxRelay } from '@phonegate/messaging';
 import type { Redis } from 'ioredis';
 import { DataSource, type DataSourceOptions } from 'typeorm';
@@ -75,9 +79,21 @@ class DeliveryLifecycle implements OnModuleInit, OnApplicationBootstrap, BeforeA
     @Inject(DELIVERY_REDIS) private readonly redis: Redis,
     @Inject(DELIVERY_RELAY) private readonly relay: OutboxRelay,
     @Inject(EventBus) private readonly events: EventBus,
+    @Inject(HttpAdapterHost) private readonly http: HttpAdapterHost,
+    @Inject(DELIVERY_OTP_CONFIG) private readonly config: DeliveryOtpConfig,
   ) {}
 
   onModuleInit(): void {
+    // Idempotency-Key (a courier device's handoff, logistics' out-for-delivery): the store's keys
+    // and fingerprints under keys of delivery-otp's own (from its code HMAC keys), not the
+    // caller's credential, so a named client's retry after it rotated its API key finds its first
+    // answer; entries the previous version stored under the credential are still found.
+    const fastify = this.http.httpAdapter?.getInstance?.<FastifyInstance>();
+    if (fastify)
+      setIdempotencyPolicy(fastify, {
+        ...fingerprintKeysFrom(this.config.codeHmacKeys, 'delivery-otp'),
+        readCredentialKeyed: true,
+      });
     this.health.register({ name: 'postgres', check: async () => void (await this.dataSource.query('SELECT 1')) });
     this.health.register({
       name: 'redis',

@@ -271,6 +271,23 @@ describe('delivery-otp over HTTP', () => {
     expect((await handoff(shipmentId, dev.secret, code)).statusCode).toBe(200);
   });
 
+  it("answers logistics' out-for-delivery retried with its rotated key (same Idempotency-Key) with the first answer, one code sent", async () => {
+    const shipmentId = `shp_rot_${Date.now().toString(36)}`;
+    const payload = { orderId: 'ord_rot', accountId: 'acc_ana', contact: { phone: '+14155550123' }, courierId: 'cour_rot', window: windowAround(Date.now()) };
+    const headers = { 'idempotency-key': `ofd-${shipmentId}` };
+    const url = `/v1/shipments/${shipmentId}/out-for-delivery`;
+    const first = await inject({ method: 'POST', url, key: KEYS.logistics, payload, headers });
+    const retried = await inject({ method: 'POST', url, key: KEYS.logisticsNext, payload, headers });
+    expect(first.statusCode).toBe(201);
+    expect({ status: retried.statusCode, replayed: retried.headers['idempotent-replayed'], body: retried.json() }).toEqual({
+      status: 201,
+      replayed: 'true',
+      body: first.json(),
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(h.tap.filter((m) => m.data['channel'] === 'sms' && (m.data['origin'] as { ref?: string })?.ref === shipmentId)).toHaveLength(1);
+  });
+
   it('validates bodies and refuses a window that has already ended', async () => {
     const bad = await inject({ method: 'POST', url: '/v1/shipments/shp_bad/out-for-delivery', key: KEYS.logistics, payload: { orderId: 'o', accountId: 'a', contact: { phone: '12' }, courierId: 'c', window: { start: 'x', end: 'y' } } });
     expect(bad.statusCode).toBe(422);

@@ -21,6 +21,8 @@ import { type DeliveryOtpConfig, keyringToBase64, loadDeliveryOtpConfig } from '
 
 export const KEYS = {
   logistics: 'lg-key-0001',
+  /** The logistics client's next key (both named `logistics`: a rotation in progress). */
+  logisticsNext: 'lg-key-0002',
   storefront: 'sf-key-0001',
   ops: 'ops-key-0001',
 };
@@ -71,7 +73,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const prefix = redisPrefix();
   const busKeys = `b1:${b64()}`;
   const config = loadDeliveryOtpConfig({
-    API_KEYS: `${KEYS.logistics}:logistics,${KEYS.storefront}:storefront,${KEYS.ops}:ops`,
+    API_KEYS: `logistics@${KEYS.logistics}:logistics,logistics@${KEYS.logisticsNext}:logistics,${KEYS.storefront}:storefront,${KEYS.ops}:ops`,
     BUS_ENCRYPTION_KEYS: busKeys,
     DELIVERY_CODE_KEYS: `c1:${b64()}`,
     CODE_HMAC_KEYS: `h1:${b64()}`,
