@@ -112,12 +112,21 @@ describe('carrierErrorOfSmtp', () => {
     ).toMatchObject({ retryable: true, kind: 'unavailable' });
   });
 
-  it('maps "no recipients defined" (an address nodemailer cannot use) to a recipient error', () => {
-    expect(carrierErrorOfSmtp('c', { code: 'EENVELOPE', command: 'API' })).toMatchObject({
-      retryable: false,
-      kind: 'recipient',
-      providerCode: 'EENVELOPE',
-    });
+  it('maps "no recipients defined" / "invalid recipient" (an address nodemailer cannot use) to a recipient error, an invalid sender or DSN (ours) not', () => {
+    for (const message of ['No recipients defined', 'Invalid recipient "a@@b"'])
+      expect(carrierErrorOfSmtp('c', { code: 'EENVELOPE', command: 'API', message })).toMatchObject(
+        {
+          retryable: false,
+          kind: 'recipient',
+          providerCode: 'EENVELOPE',
+        },
+      );
+    for (const message of ['Invalid sender "noreply@"', 'Invalid DSN bad notify'])
+      expect(
+        carrierErrorOfSmtp('c', { code: 'EENVELOPE', command: 'API', message }),
+      ).not.toMatchObject({
+        kind: 'recipient',
+      });
   });
 });
 

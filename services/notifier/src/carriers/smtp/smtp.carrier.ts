@@ -52,14 +52,29 @@ export function enhancedStatusOf(response: string | undefined): string | undefin
  */
 export function carrierErrorOfSmtp(
   carrierId: string,
-  err: { code?: string; responseCode?: number; command?: string; response?: string },
+  err: {
+    code?: string;
+    responseCode?: number;
+    command?: string;
+    response?: string;
+    message?: string;
+  },
 ): CarrierError {
   const rc = err.responseCode;
   const providerCode = rc !== undefined ? String(rc) : (err.code ?? 'smtp');
   const command = (err.command ?? '').split(' ')[0]?.toUpperCase() ?? '';
   const enhanced = rc !== undefined ? enhancedStatusOf(err.response) : undefined;
   const what = `${carrierId}: SMTP ${providerCode}${enhanced ? ` ${enhanced}` : ''}${command ? ` at ${command}` : ''}`;
-  if (rc === undefined && err.code === 'EENVELOPE' && command !== 'MAIL' && command !== 'RCPT') {
+  // nodemailer refusing the envelope before sending: the recipient's fault only when it is the
+  // recipient it cannot use ("No recipients defined", "Invalid recipient …"); an invalid sender
+  // or DSN is ours, and stays a carrier-side failure the breaker sees.
+  if (
+    rc === undefined &&
+    err.code === 'EENVELOPE' &&
+    command !== 'MAIL' &&
+    command !== 'RCPT' &&
+    /^(No recipients defined|Invalid recipient)/.test(err.message ?? '')
+  ) {
     return CarrierError.recipient(carrierId, `${what}: no usable recipient address`, {
       providerCode,
     });
