@@ -1,16 +1,28 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 
+/** Number types an SMS cannot reach, or reaches at the platform's cost (SMS pumping). */
+const NO_SMS = new Set([
+  'PREMIUM_RATE',
+  'SHARED_COST',
+  'TOLL_FREE',
+  'VOIP',
+  'PAGER',
+  'UAN',
+  'VOICEMAIL',
+  'FIXED_LINE',
+]);
+
 /**
- * Whether a customer's number can take the handoff code by SMS: a valid mobile (or
- * fixed-or-mobile) number. Premium-rate, shared-cost, toll-free, VoIP, pager and fixed-line
- * numbers are refused: an SMS there is at best lost and at worst paid for by the platform
- * (SMS pumping through a logistics integration).
+ * Whether a customer's number may take the handoff code by SMS: any E.164 number except those
+ * the numbering plan knows to be premium-rate, shared-cost, toll-free, VoIP, pager, UAN,
+ * voicemail or fixed-line (an SMS there is at best lost and at worst paid for by the platform:
+ * SMS pumping through a logistics integration). A number the metadata cannot place is let
+ * through, as before: carriers' plans change faster than the metadata.
  */
 export function smsCapable(e164: string): boolean {
-  const parsed = parsePhoneNumberFromString(e164);
-  if (!parsed?.isValid()) return false;
-  const type = parsed.getType();
-  return type === 'MOBILE' || type === 'FIXED_LINE_OR_MOBILE';
+  const type = parsePhoneNumberFromString(e164)?.getType();
+  return type === undefined || !NO_SMS.has(type);
 }
 
-export const NOT_SMS_CAPABLE = 'must be a mobile number that can take SMS (not premium-rate, toll-free, VoIP or fixed-line)';
+export const NOT_SMS_CAPABLE =
+  'must be a number that can take SMS (not premium-rate, toll-free, VoIP or fixed-line)';

@@ -298,6 +298,9 @@ describe('delivery-otp over HTTP', () => {
       expect({ phone, status: refused.statusCode, fields: refused.json().errors.map((e: { field: string }) => e.field) }).toEqual({ phone, status: 422, fields: ['contact.phone'] });
     }
     expect(await h.redis.exists('code:shp_bad_phone')).toBe(0);
+    // A well-formed number the numbering plan cannot place is still taken (as before).
+    const unplaced = await outForDelivery('cour_x', { contact: { phone: '+447700900123' } });
+    expect(unplaced.res.statusCode).toBe(201);
     const past = await outForDelivery('cour_x', { window: { start: new Date(Date.now() - 5 * 3600_000).toISOString(), end: new Date(Date.now() - 3 * 3600_000).toISOString() } });
     expect(past.res.statusCode).toBe(410);
     expect(past.res.json()).toMatchObject({ code: 'window_closed' });
