@@ -72,7 +72,7 @@ export async function createServiceApp(
     genReqId: () => randomUUID(),
     // Path ids the services take are at most 200 characters (a device id); a longer segment
     // cannot name anything, and is answered (frameworkErrors) as problem+json like any 404.
-    maxParamLength: 256,
+    routerOptions: { maxParamLength: 256 },
     frameworkErrors: (
       error: Error & { code?: string },
       request: FastifyRequest,
