@@ -30,3 +30,13 @@ export function verificationView(c: ChallengeView) {
     resendAvailableAt: c.resendAvailableAt,
   };
 }
+
+/**
+ * Whether an otp call that sends a code failed without an answer: a 503 that came only when
+ * its deadline passed (otp may have sent the code). Any other failure was an answer (otp's
+ * refusal or its own 503, a bus with nobody serving) or came before otp was asked: nothing
+ * was sent by it.
+ */
+export function unansweredSend(error: unknown, elapsedMs: number, timeoutMs: number): boolean {
+  return isDomain(error, 'service_unavailable') && elapsedMs >= timeoutMs - 50;
+}

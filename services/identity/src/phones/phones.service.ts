@@ -18,7 +18,7 @@ import { isUniqueViolation } from '../accounts/accounts.service';
 import type { IdentityConfig } from '../config/identity.config';
 import type { EventOutbox } from '../events/event-outbox';
 import type { OtpGateway } from '../otp/otp.gateway';
-import { isDomain, unknownAsExpired, verificationView } from '../otp/otp-errors';
+import { isDomain, unansweredSend, unknownAsExpired, verificationView } from '../otp/otp-errors';
 import { queueAlert } from '../security/security-alerts';
 import { resendCooldown } from '../sessions/signin-resend';
 import { JsonStore } from '../shared/json-store';
@@ -27,7 +27,7 @@ import { afterPhoneRemoved, removalTurnsOff, sameSettings } from '../two-step/tw
 import { settingsOf, type StepUpProof, stepUpRequired, TwoStepService } from '../two-step/two-step.service';
 import { PhoneEntity } from './phone.entity';
 import { acceptsChannel, type ParsedPhone, parsePhone, type PhoneChannel, type PhonePolicy } from './phone-number';
-import { afterResend, afterStart, sendsBeforeNext, type VerificationSends, withVerificationCooldown } from './verification-sends';
+import { afterResend, afterStart, sendsBeforeNext, type VerificationSends, withRowChallenge, withVerificationCooldown } from './verification-sends';
 
 export const MAX_PHONES = 2;
 
@@ -42,8 +42,15 @@ export class PhonesService {
   private readonly policy: PhonePolicy;
   /** Each verification's sends across its challenges, and the claim of the one request sending its next code. */
   private readonly sends: JsonStore<VerificationSends>;
-  /** How long a send's claim is held: past any otp call that may still send (a timed-out one keeps it: its code may be out). */
+  /**
+   * How long a send's claim is held: past the longest path under it (up to six otp calls: the
+   * record's and the row's challenges read twice, a resend, a start), each within its deadline.
+   */
   private readonly claimMs: number;
+  /** otp's deadline a call (IDENTITY_OTP_TIMEOUT). */
+  private readonly otpTimeoutMs: number;
+  /** Failures of otp sends that came without an answer (a code may be out): their claim is held a little longer. */
+  private readonly unanswered = new WeakSet<object>();
 
   constructor(
     private readonly db: DataSource,
@@ -57,7 +64,8 @@ export class PhonesService {
   ) {
     this.policy = { smsLineTypes: config.IDENTITY_SMS_LINE_TYPES, voiceLineTypes: config.IDENTITY_VOICE_LINE_TYPES };
     this.sends = new JsonStore(redis, 'phone-sends');
-    this.claimMs = 2 * config.IDENTITY_OTP_TIMEOUT + 1_000;
+    this.otpTimeoutMs = config.IDENTITY_OTP_TIMEOUT;
+    this.claimMs = 6 * config.IDENTITY_OTP_TIMEOUT + 1_000;
   }
 
   /** Adds a number (pending) and sends its verification code. */
@@ -302,15 +310,15 @@ export class PhonesService {
       });
     }
     const verification = verificationOf(phone);
-    const record = await this.sends.get(verification);
-    const latest = record ? await this.challengeState(record.challengeId) : undefined;
-    const sentSoFar = record ? sendsBeforeNext(latest, record, this.clock.nowMs()) : 0;
+    // Without a record, otp's own limits of the challenge are the whole story.
+    const stored = await this.sends.get(verification);
+    const { record, latest, sent: sentSoFar } = stored ? await this.bounds(stored, phone.challengeId) : { record: undefined, latest: undefined, sent: 0 };
     let challenge: ChallengeView | undefined;
     let sends: VerificationSends | undefined;
     if (phone.challengeId) {
       const askedAt = this.clock.nowMs();
       try {
-        challenge = await this.otp.resend({ challengeId: phone.challengeId, channel, ...(clientIp ? { clientIp } : {}) });
+        challenge = await this.sending(this.otp.resend({ challengeId: phone.challengeId, channel, ...(clientIp ? { clientIp } : {}) }));
         // The verification's record goes on only while its latest challenge did (else otp's own limits are the whole story).
         if (record && sentSoFar > 0) sends = afterResend(record, latest?.sends ?? 0, askedAt, challenge);
       } catch (error) {
@@ -355,15 +363,44 @@ export class PhonesService {
     channel: PhoneChannel,
     clientIp?: string,
   ): Promise<{ challenge: ChallengeView; sends: VerificationSends }> {
-    const record = await this.sends.get(verification);
-    const latestId = record?.challengeId ?? rowChallengeId;
-    const latest = latestId ? await this.challengeState(latestId) : undefined;
-    const sentBefore = sendsBeforeNext(latest, record, this.clock.nowMs());
+    const { record, sent: sentBefore } = await this.bounds(await this.sends.get(verification), rowChallengeId);
     const askedAt = this.clock.nowMs();
     const challenge = await this.startVerification(account, phoneId, e164, channel, clientIp);
     const sends = afterStart(record, sentBefore, askedAt, challenge);
     await this.keepSends(verification, sends, challenge);
     return { challenge, sends };
+  }
+
+  /**
+   * The limits of the verification's next send (throws the refusal), by its record (as read) and its
+   * latest challenge (`rowChallengeId` when identity kept none). When the row holds another
+   * challenge than the record names (a send whose record was not kept), that one bounds it
+   * too, and the record goes on from it. Answers the codes sent so far.
+   */
+  private async bounds(
+    record: VerificationSends | undefined,
+    rowChallengeId: string | null,
+  ): Promise<{ record: VerificationSends | undefined; latest: ChallengeView | undefined; sent: number }> {
+    const latestId = record?.challengeId ?? rowChallengeId;
+    const latest = latestId ? await this.challengeState(latestId) : undefined;
+    const sent = sendsBeforeNext(latest, record, this.clock.nowMs());
+    if (!record || !rowChallengeId || rowChallengeId === record.challengeId) return { record, latest, sent };
+    const row = await this.challengeState(rowChallengeId);
+    const nowMs = this.clock.nowMs();
+    const stricter = withRowChallenge(record, latest, row, nowMs);
+    if (!stricter || !row) return { record, latest, sent };
+    return { record: stricter.record, latest: row, sent: Math.max(sent, sendsBeforeNext(row, stricter.record, nowMs)) };
+  }
+
+  /** An otp call that sends a code; its failure without an answer is marked (a code may be out). */
+  private async sending<T>(call: Promise<T>): Promise<T> {
+    const startedAt = Date.now();
+    try {
+      return await call;
+    } catch (error) {
+      if (unansweredSend(error, Date.now() - startedAt, this.otpTimeoutMs) && typeof error === 'object' && error !== null) this.unanswered.add(error);
+      throw error;
+    }
   }
 
   /** The challenge as otp has it now; undefined once otp no longer knows it. */
@@ -391,21 +428,24 @@ export class PhonesService {
    */
   private async exclusiveSend<T>(verification: string, retry: (() => Promise<T>) | undefined, send: () => Promise<T>): Promise<T> {
     const claim = `send:${verification}`;
-    if (!(await this.sends.claim(claim, this.claimMs))) {
+    const token = await this.sends.claim(claim, this.claimMs);
+    if (!token) {
       if (retry && (await this.claimReleased(claim))) return retry();
       const waitMs = Math.max(1_000, await this.sends.claimedFor(claim));
       throw resendCooldown(waitMs, this.clock.nowMs() + waitMs);
     }
-    let release = true;
     try {
-      return await send();
+      const answer = await send();
+      await this.sends.releaseClaim(claim, token).catch(() => undefined);
+      return answer;
     } catch (error) {
-      // otp did not answer in time (or something failed after it did): a code may be out, so the
-      // claim stays until it lapses. A refusal sent nothing: the next request may ask at once.
-      release = error instanceof DomainError && !error.retryable;
+      // otp did not answer a send in time: its code may be out (otp may still be at it), so the
+      // claim is held until otp's deadline is surely past. Any answered failure (a refusal,
+      // otp's or a store's 503) gives it back: the client's retry may ask at once. A code that
+      // went out before a later step failed is bounded by the verification's record and row.
+      const held = typeof error === 'object' && error !== null && this.unanswered.has(error);
+      await (held ? this.sends.holdClaim(claim, token, this.otpTimeoutMs + 1_000) : this.sends.releaseClaim(claim, token)).catch(() => undefined);
       throw error;
-    } finally {
-      if (release) await this.sends.releaseClaim(claim).catch(() => undefined);
     }
   }
 
@@ -500,7 +540,7 @@ export class PhonesService {
   }
 
   private async startVerification(account: Recipient, phoneId: string, e164: string, channel: PhoneChannel, clientIp?: string) {
-    return this.otp.start({
+    return this.sending(this.otp.start({
       purpose: 'phone_verification',
       channel,
       to: e164,
@@ -510,7 +550,7 @@ export class PhonesService {
       locale: account.locale,
       twoStep: true,
       ...(clientIp ? { clientIp } : {}),
-    });
+    }));
   }
 
   private pendingRow(id: string, accountId: string, parsed: ParsedPhone, channel: PhoneChannel, challengeId: string | null, replacesPhoneId: string | null) {

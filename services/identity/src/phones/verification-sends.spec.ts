@@ -1,5 +1,6 @@
-import type { DomainError } from '@phonegate/platform';
-import { afterResend, afterStart, cooldownAfter, sendsBeforeNext, type VerificationSends, withVerificationCooldown } from './verification-sends';
+import { DomainError } from '@phonegate/platform';
+import { unansweredSend } from '../otp/otp-errors';
+import { afterResend, afterStart, cooldownAfter, sendsBeforeNext, type VerificationSends, withRowChallenge, withVerificationCooldown } from './verification-sends';
 
 const now = Date.parse('2026-12-07T12:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -85,5 +86,35 @@ describe('afterStart and afterResend', () => {
     const record: VerificationSends = { challengeId, sentBefore: 3, lastSentAt: now, baseMs: 30_000 };
     expect(withVerificationCooldown({ resendAvailableAt: iso(now + 30_000), sends: 1 }, record).resendAvailableAt).toBe(iso(now + 240_000));
     expect(withVerificationCooldown({ resendAvailableAt: iso(now + 300_000), sends: 1 }, record).resendAvailableAt).toBe(iso(now + 300_000));
+  });
+});
+
+describe('withRowChallenge', () => {
+  const record: VerificationSends = { challengeId, sentBefore: 1, lastSentAt: now - 2_000, baseMs: 400 };
+
+  it('a row holding another live challenge (a send whose record was not kept): its codes count after the record’s, its send as otp’s cooldown shows', () => {
+    // The record's challenge sent once 2 s ago; the row's sent once since, otp's cooldown of it ends in 300 ms (sent 100 ms ago).
+    const stricter = withRowChallenge(record, latest('pending', 1, -1_600), latest('pending', 1, 300, otherId), now);
+    expect(stricter?.record).toEqual({ challengeId: otherId, sentBefore: 2, lastSentAt: now - 100, baseMs: 400 });
+    // Third code of the verification 100 ms ago: 1.6 s of cooldown, though the record's own is over.
+    expect(refusal(() => sendsBeforeNext(stricter!.latest, stricter!.record, now))).toEqual({ code: 'resend_cooldown', retryAfter: 2 });
+    expect(sendsBeforeNext(latest('pending', 1, -1_600), record, now)).toBe(2);
+  });
+
+  it('nothing to add when the row holds the record’s challenge or one that ended', () => {
+    expect(withRowChallenge(record, latest('pending', 1, -1), latest('pending', 1, -1), now)).toBeUndefined();
+    expect(withRowChallenge(record, latest('pending', 1, -1), latest('expired', 1, -1, otherId), now)).toBeUndefined();
+    expect(withRowChallenge(record, latest('pending', 1, -1), undefined, now)).toBeUndefined();
+  });
+});
+
+describe('unansweredSend', () => {
+  const unavailable = { code: 'service_unavailable' };
+  it('only a 503 that came when the deadline passed', () => {
+    const e = new DomainError('service_unavailable', 'x', {}, true);
+    expect(unansweredSend(e, 3_000, 3_000)).toBe(true);
+    expect(unansweredSend(e, 20, 3_000)).toBe(false);
+    expect(unansweredSend(new DomainError('resend_cooldown', 'x'), 3_000, 3_000)).toBe(false);
+    expect(unansweredSend(unavailable, 3_000, 3_000)).toBe(false);
   });
 });

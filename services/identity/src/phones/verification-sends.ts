@@ -76,6 +76,28 @@ export function sendsBeforeNext(
   return sent;
 }
 
+/**
+ * The record as the challenge the number's row holds bounds it, when that is not the record's
+ * (a code went out whose record was not kept: Redis failed the write). The row's codes count
+ * after the record's, and its last send is no earlier than otp's cooldown of it shows, so the
+ * next send is bounded by the stricter of the two (R1: a failed write gives no pass). The
+ * record as is when the row's challenge no longer bounds a send.
+ */
+export function withRowChallenge(
+  record: VerificationSends,
+  recordLatest: ChallengeState | undefined,
+  row: ChallengeState | undefined,
+  nowMs: number,
+): { record: VerificationSends; latest: ChallengeState } | undefined {
+  if (!bounds(row, nowMs) || row.id === record.challengeId) return undefined;
+  const earlier = bounds(recordLatest, nowMs) ? recordLatest.sends : 0;
+  const rowSentAt = Date.parse(row.resendAvailableAt) - cooldownAfter(row.sends, record.baseMs, record.capMs);
+  return {
+    record: { ...record, challengeId: row.id, sentBefore: record.sentBefore + earlier, lastSentAt: Math.max(record.lastSentAt, rowSentAt) },
+    latest: row,
+  };
+}
+
 /** The record after a new challenge was started, `sentBefore` codes into the verification, asked at `askedAt`. */
 export function afterStart(
   previous: VerificationSends | undefined,

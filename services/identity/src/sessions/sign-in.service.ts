@@ -15,7 +15,7 @@ import { normalizeEmail } from '../accounts/accounts.service';
 import type { IdentityConfig } from '../config/identity.config';
 import type { EventOutbox } from '../events/event-outbox';
 import type { OtpGateway } from '../otp/otp.gateway';
-import { isDomain, unknownAsExpired } from '../otp/otp-errors';
+import { isDomain, unansweredSend, unknownAsExpired } from '../otp/otp-errors';
 import { acceptsChannel } from '../phones/phone-number';
 import type { PhoneEntity } from '../phones/phone.entity';
 import { CodeAccounting } from '../security/code-accounting';
@@ -220,6 +220,11 @@ export class SignInService implements OnModuleInit {
       ...(phone ? { primaryNumber: phone.e164 } : {}),
     });
     if (plan.kind === 'resend') {
+      // After a resend started this challenge, the sign-in's earlier codes count too: its
+      // resends stay within the sign-in's 5 codes (otp bounds only the challenge's own).
+      if ((login.sentBefore ?? 0) > 0) {
+        sendsBeforeRestart(await this.currentChallenge(plan.challengeId), login, this.clock.nowMs(), SIGNIN_MAX_SENDS);
+      }
       let challenge: ChallengeView | undefined;
       try {
         challenge = await this.otp.resend({
@@ -271,28 +276,34 @@ export class SignInService implements OnModuleInit {
       SIGNIN_MAX_SENDS,
     );
     const claim = `restart:${loginId}:${from ?? 'none'}`;
-    // Held past any start that may still send (a start timing out keeps it: its code may be out).
-    const claimMs = 2 * this.config.IDENTITY_OTP_TIMEOUT + 1_000;
-    if (!(await this.logins.claim(claim, claimMs))) {
+    // Held past the one otp call under it (a start), within its deadline.
+    const timeoutMs = this.config.IDENTITY_OTP_TIMEOUT;
+    const claimMs = 2 * timeoutMs + 1_000;
+    const token = await this.logins.claim(claim, claimMs);
+    if (!token) {
       if (again && (await this.awaitMove(loginId, from, claim, claimMs))) {
         return this.resendOnce(loginId, channel, false);
       }
       const waitMs = Math.max(1_000, await this.logins.claimedFor(claim));
       throw resendCooldown(waitMs, this.clock.nowMs() + waitMs);
     }
-    // The claim is taken once per challenge: a resend that read the login before another moved it on stops here.
-    const current = await this.pending(loginId);
-    if (current.challengeId !== from) {
-      if (again) return this.resendOnce(loginId, channel, false);
-      throw resendCooldown(1_000, this.clock.nowMs() + 1_000);
-    }
     let challenge: ChallengeView;
+    let startedAt: number | undefined;
     try {
+      // The claim is taken once per challenge: a resend that read the login before another moved it on stops here.
+      const current = await this.pending(loginId);
+      if (current.challengeId !== from) {
+        if (again) return this.resendOnce(loginId, channel, false);
+        throw resendCooldown(1_000, this.clock.nowMs() + 1_000);
+      }
+      startedAt = Date.now();
       challenge = await this.startChallenge(account, phone, target, to, loginId, login.ip);
     } catch (error) {
-      // A refusal sent nothing: the next resend may try again. After an outage a code may be out.
-      if (error instanceof DomainError && !error.retryable)
-        await this.logins.releaseClaim(claim).catch(() => undefined);
+      // otp did not answer the start in time: its code may be out, so the claim is held until
+      // otp's deadline is surely past. Any answered failure (a refusal, otp's or a store's 503)
+      // sent nothing: the claim is given back and the client's retry may ask at once.
+      const unanswered = startedAt !== undefined && unansweredSend(error, Date.now() - startedAt, timeoutMs);
+      await (unanswered ? this.logins.holdClaim(claim, token, timeoutMs + 1_000) : this.logins.releaseClaim(claim, token)).catch(() => undefined);
       throw error;
     }
     const updated: PendingLogin = {

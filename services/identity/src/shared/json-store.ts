@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { DomainError } from '@phonegate/platform';
 
@@ -38,14 +39,16 @@ export class JsonStore<T> {
   }
 
   /**
-   * Takes a one-time claim named `name` (beside the records) for `ttlMs`: true for the one
-   * caller that took it, false while someone holds it.
+   * Takes a one-time claim named `name` (beside the records) for `ttlMs`: its token for the
+   * one caller that took it, undefined while someone holds it. Only the token's holder gives
+   * it back or holds it longer (a late finisher does not free the next holder's claim).
    */
-  async claim(name: string, ttlMs: number): Promise<boolean> {
+  async claim(name: string, ttlMs: number): Promise<string | undefined> {
+    const token = randomUUID();
     const done = await guard(
-      this.redis.set(this.key(`claim:${name}`), '1', 'PX', Math.max(1, Math.round(ttlMs)), 'NX'),
+      this.redis.set(this.key(`claim:${name}`), token, 'PX', Math.max(1, Math.round(ttlMs)), 'NX'),
     );
-    return done === 'OK';
+    return done === 'OK' ? token : undefined;
   }
 
   /** Milliseconds a claim is still held (0 when free). */
@@ -53,8 +56,17 @@ export class JsonStore<T> {
     return Math.max(0, await guard(this.redis.pttl(this.key(`claim:${name}`))));
   }
 
-  async releaseClaim(name: string): Promise<void> {
-    await guard(this.redis.del(this.key(`claim:${name}`)));
+  /** Gives the claim back if `token` still holds it. */
+  async releaseClaim(name: string, token: string): Promise<void> {
+    await guard(this.redis.eval(RELEASE_IF_HELD, 1, this.key(`claim:${name}`), token));
+  }
+
+  /** Holds the claim for `ttlMs` from now if `token` still holds it; false when it does not. */
+  async holdClaim(name: string, token: string, ttlMs: number): Promise<boolean> {
+    const done = await guard(
+      this.redis.eval(HOLD_IF_HELD, 1, this.key(`claim:${name}`), token, String(Math.max(1, Math.round(ttlMs)))),
+    );
+    return done === 1;
   }
 
   async get(id: string): Promise<T | undefined> {
@@ -82,6 +94,18 @@ if current == nil or current == cjson.null then current = '' end
 if tostring(current) ~= ARGV[3] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
 return 1
+`;
+
+/** DEL of the claim while it holds ARGV[1] (its holder's token). */
+const RELEASE_IF_HELD = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+/** PEXPIRE of the claim to ARGV[2] ms while it holds ARGV[1]. */
+const HOLD_IF_HELD = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
 `;
 
 /** Runs a Redis call; any failure becomes 503 service_unavailable. */
