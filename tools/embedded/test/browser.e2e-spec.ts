@@ -9,9 +9,9 @@
  * artifacts/browser/dev-inbox.png. Needs `npm run build` first (as `npm test`
  * does) and /usr/bin/chromium (scripts/install-tools.sh).
  */
+import { freePort } from '@phonegate/stack';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 
@@ -23,16 +23,6 @@ const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = join(ROOT, 'artifacts/browser/dev-inbox.png');
 const START_LINE = /is up in [\d.]+ s/;
 
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = net.createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => ok(port));
-    });
-  });
-}
 
 async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs: number, intervalMs = 250): Promise<T> {
   const deadline = Date.now() + timeoutMs;

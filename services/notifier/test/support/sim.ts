@@ -1,18 +1,7 @@
-import { createServer } from 'node:net';
 import { type CarrierSim, startCarrierSim } from '@phonegate/carrier-sim';
 
-/** A free TCP port on 127.0.0.1 (for a notifier whose receipt URL must be known before it starts). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A free TCP port (for a notifier whose receipt URL must be known before it starts): the stack's, outside the ephemeral range. */
+export { freePort } from '@phonegate/stack';
 
 /** The simulator with two SMS carriers (SMPP and HTTP) and SMTP, on ephemeral ports. */
 export function startSim(maxMessages = 10_000): Promise<CarrierSim> {

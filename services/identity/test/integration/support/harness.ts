@@ -7,10 +7,10 @@
  * `variables.code` with the bus key, as a person reading the SMS would. Every
  * file gets its own database(s), vhost and Redis prefixes.
  */
+import { freePort } from '@phonegate/stack';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import * as amqp from 'amqplib';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -440,17 +440,6 @@ function hasCode(t: Tapped): boolean {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of a base32 secret at a time step, as an authenticator app computes it. */
 export function totp(secretBase32: string, step = Math.floor(Date.now() / 30_000)): string {
