@@ -29,13 +29,15 @@ describe('parsePhone', () => {
   });
 
   it('refuses a fixed line for SMS but takes it for voice', () => {
-    expect(() => parsePhone('+442071838750', undefined, 'sms', policy)).toThrow(DomainError);
+    expect(() => parsePhone('+442071838750', undefined, 'sms', policy)).toThrow('or ask for a voice call');
     expect(parsePhone('+442071838750', undefined, 'voice', policy).lineType).toBe('FIXED_LINE');
     expect(acceptsChannel('FIXED_LINE', 'sms', policy)).toBe(false);
   });
 
   it('refuses premium-rate numbers on any channel (S5)', () => {
     expect(() => parsePhone('+19005550123', undefined, 'voice', policy)).toThrow('voice');
+    // By SMS too, and the refusal does not offer a voice call it would refuse as well.
+    expect(() => parsePhone('+19005550123', undefined, 'sms', policy)).toThrow('cannot receive codes by text message or by voice');
   });
 
   it('refuses national form without a country, an unknown country, letters and extensions', () => {

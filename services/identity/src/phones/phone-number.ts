@@ -33,7 +33,9 @@ export function parsePhone(input: unknown, country: unknown, channel: PhoneChann
     throw invalid(
       channel === 'voice'
         ? 'This number cannot take voice calls for codes.'
-        : 'This number cannot receive text messages; use a mobile number, or ask for a voice call.',
+        : policy.voiceLineTypes.includes(parsed.lineType)
+          ? 'This number cannot receive text messages; use a mobile number, or ask for a voice call.'
+          : 'This number cannot receive codes by text message or by voice; use a mobile number.',
       { lineType: parsed.lineType },
     );
   }
