@@ -18,11 +18,22 @@ function bindable(port: number, host: string): Promise<boolean> {
   });
 }
 
+/**
+ * Ports this process has handed out and that may not be bound yet (a stack picks all its ports
+ * first, then starts its processes): never handed out twice. The OS, picking for `listen(0)`,
+ * avoided that by cycling through its range; random picks must remember.
+ */
+const handedOut = new Set<number>();
+
 /** A free TCP port (bound and released on every interface and on loopback; fine for local runs and tests). */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = randomInt(LOW, HIGH);
-    if ((await bindable(port, '0.0.0.0')) && (await bindable(port, '127.0.0.1'))) return port;
+    if (handedOut.has(port)) continue;
+    if ((await bindable(port, '0.0.0.0')) && (await bindable(port, '127.0.0.1'))) {
+      handedOut.add(port);
+      return port;
+    }
   }
   return new Promise((resolve, reject) => {
     const server = net.createServer();
