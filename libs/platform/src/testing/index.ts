@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
+import { DomainError } from '../errors/domain-error';
 
 const run = promisify(execFile);
 
@@ -128,3 +129,25 @@ export async function dropRedisPrefix(prefix: string): Promise<void> {
     raw.disconnect();
   }
 }
+
+/** What a synchronous rule refused with (its DomainError's code and Retry-After), or undefined when it passed. */
+export function refusalOf(run: () => unknown): { code: string; retryAfter: number | undefined } | undefined {
+  try {
+    run();
+  } catch (error) {
+    if (!(error instanceof DomainError)) throw error;
+    return { code: error.code, retryAfter: error.retryAfterSeconds };
+  }
+  return undefined;
+}
+
+const LABEL_63 = 'd'.repeat(63);
+
+/** E-mail addresses over RFC 5321's size limits (local part 64, label 63, address 254 octets), each named. */
+export const OVERSIZED_EMAILS: readonly (readonly [string, string])[] = [
+  ['a 300-octet local part', `${'x'.repeat(300)}@example.com`],
+  ['a 65-octet local part', `${'x'.repeat(65)}@example.com`],
+  ['a 180-octet domain label', `ann@${'d'.repeat(180)}.com`],
+  ['a 64-octet domain label', `ann@${LABEL_63}d.example.com`],
+  ['a 255-octet address', `${'x'.repeat(64)}@${LABEL_63}.${LABEL_63}.${'e'.repeat(58)}.com`],
+];

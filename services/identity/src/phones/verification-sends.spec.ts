@@ -1,4 +1,5 @@
 import { DomainError } from '@phonegate/platform';
+import { refusalOf } from '@phonegate/platform/testing';
 import { unansweredSend } from '../otp/otp-errors';
 import { afterResend, afterStart, cooldownAfter, sendsBeforeNext, type VerificationSends, withRowChallenge, withVerificationCooldown } from './verification-sends';
 
@@ -11,15 +12,6 @@ function latest(status: 'pending' | 'locked' | 'expired' | 'approved', sends: nu
   return { id, status, sends, resendAvailableAt: iso(now + resendInMs), expiresAt: iso(now + 600_000) };
 }
 
-function refusal(run: () => unknown) {
-  try {
-    run();
-  } catch (error) {
-    const e = error as DomainError;
-    return { code: e.code, retryAfter: e.retryAfterSeconds };
-  }
-  return undefined;
-}
 
 describe('cooldownAfter', () => {
   it('doubles the first cooldown each send (30 s, 60 s, 120 s…), up to otp’s longest when known', () => {
@@ -31,25 +23,25 @@ describe('cooldownAfter', () => {
 describe('sendsBeforeNext', () => {
   it('without a record: otp’s own cooldown and the challenge’s sends', () => {
     expect(sendsBeforeNext(latest('pending', 2, -1), undefined, now)).toBe(2);
-    expect(refusal(() => sendsBeforeNext(latest('pending', 1, 29_500), undefined, now))).toEqual({ code: 'resend_cooldown', retryAfter: 30 });
+    expect(refusalOf(() => sendsBeforeNext(latest('pending', 1, 29_500), undefined, now))).toEqual({ code: 'resend_cooldown', retryAfter: 30 });
   });
 
   it('with a record: the verification’s earlier codes count, and its cooldown doubles from the last send', () => {
     const record: VerificationSends = { challengeId, sentBefore: 2, lastSentAt: now - 100_000, baseMs: 30_000 };
     // Third code 100 s ago: 120 s of cooldown though otp's own (its challenge sent once) is over.
-    expect(refusal(() => sendsBeforeNext(latest('pending', 1, -70_000), record, now))).toEqual({ code: 'resend_cooldown', retryAfter: 20 });
+    expect(refusalOf(() => sendsBeforeNext(latest('pending', 1, -70_000), record, now))).toEqual({ code: 'resend_cooldown', retryAfter: 20 });
     expect(sendsBeforeNext(latest('pending', 1, -70_000), { ...record, lastSentAt: now - 120_000 }, now)).toBe(3);
     expect(sendsBeforeNext(latest('pending', 1, -70_000), { ...record, lastSentAt: now - 100_000, capMs: 60_000 }, now)).toBe(3);
   });
 
   it('refuses a sixth code until the latest challenge ends (rate_limited), even after the cooldown', () => {
     const record: VerificationSends = { challengeId, sentBefore: 4, lastSentAt: now - 3_600_000, baseMs: 30_000 };
-    expect(refusal(() => sendsBeforeNext(latest('pending', 1, -1), record, now))).toEqual({ code: 'rate_limited', retryAfter: 600 });
-    expect(refusal(() => sendsBeforeNext(latest('pending', 5, -1), undefined, now))).toEqual({ code: 'rate_limited', retryAfter: 600 });
+    expect(refusalOf(() => sendsBeforeNext(latest('pending', 1, -1), record, now))).toEqual({ code: 'rate_limited', retryAfter: 600 });
+    expect(refusalOf(() => sendsBeforeNext(latest('pending', 5, -1), undefined, now))).toEqual({ code: 'rate_limited', retryAfter: 600 });
   });
 
   it('keeps a challenge locked by wrong codes locked until it ends', () => {
-    expect(refusal(() => sendsBeforeNext(latest('locked', 1, -1), undefined, now))).toEqual({ code: 'too_many_attempts', retryAfter: 600 });
+    expect(refusalOf(() => sendsBeforeNext(latest('locked', 1, -1), undefined, now))).toEqual({ code: 'too_many_attempts', retryAfter: 600 });
   });
 
   it('starts afresh once the latest challenge ended: approved, expired, gone, or locked past its end', () => {
@@ -97,7 +89,7 @@ describe('withRowChallenge', () => {
     const stricter = withRowChallenge(record, latest('pending', 1, -1_600), latest('pending', 1, 300, otherId), now);
     expect(stricter?.record).toEqual({ challengeId: otherId, sentBefore: 2, lastSentAt: now - 100, baseMs: 400 });
     // Third code of the verification 100 ms ago: 1.6 s of cooldown, though the record's own is over.
-    expect(refusal(() => sendsBeforeNext(stricter!.latest, stricter!.record, now))).toEqual({ code: 'resend_cooldown', retryAfter: 2 });
+    expect(refusalOf(() => sendsBeforeNext(stricter!.latest, stricter!.record, now))).toEqual({ code: 'resend_cooldown', retryAfter: 2 });
     expect(sendsBeforeNext(latest('pending', 1, -1_600), record, now)).toBe(2);
   });
 

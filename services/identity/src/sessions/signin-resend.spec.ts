@@ -1,4 +1,5 @@
 import { DomainError } from '@phonegate/platform';
+import { refusalOf } from '@phonegate/platform/testing';
 import { refusedDestination, sendsBeforeRestart, signinResendPlan } from './signin-resend';
 
 const challengeId = '3c2d1e0f-2222-4a57-9a52-1d1c0f6a3b10';
@@ -122,15 +123,6 @@ describe('sendsBeforeRestart', () => {
     sends,
     resendAvailableAt: new Date(now + resendInMs).toISOString(),
   });
-  const refusal = (run: () => unknown) => {
-    try {
-      run();
-    } catch (error) {
-      const e = error as DomainError;
-      return { code: e.code, retryAfter: e.retryAfterSeconds };
-    }
-    return undefined;
-  };
 
   it("counts the login's sends so far once the current challenge's cooldown has passed", () => {
     expect(sendsBeforeRestart(view('pending', 2, -1), login, now, 5)).toBe(2);
@@ -140,7 +132,7 @@ describe('sendsBeforeRestart', () => {
   });
 
   it('keeps the current challenge cooldown (429 resend_cooldown with the honest wait)', () => {
-    expect(refusal(() => sendsBeforeRestart(view('pending', 1, 29_500), login, now, 5))).toEqual({
+    expect(refusalOf(() => sendsBeforeRestart(view('pending', 1, 29_500), login, now, 5))).toEqual({
       code: 'resend_cooldown',
       retryAfter: 30,
     });
@@ -148,7 +140,7 @@ describe('sendsBeforeRestart', () => {
 
   it("refuses once the login's challenges sent the most codes, until the sign-in ends", () => {
     expect(
-      refusal(() =>
+      refusalOf(() =>
         sendsBeforeRestart(view('pending', 2, -1), { ...login, sentBefore: 3 }, now, 5),
       ),
     ).toEqual({
@@ -156,7 +148,7 @@ describe('sendsBeforeRestart', () => {
       retryAfter: 300,
     });
     expect(
-      refusal(() => sendsBeforeRestart(undefined, { ...login, sentBefore: 5 }, now, 5)),
+      refusalOf(() => sendsBeforeRestart(undefined, { ...login, sentBefore: 5 }, now, 5)),
     ).toEqual({
       code: 'rate_limited',
       retryAfter: 300,
@@ -164,7 +156,7 @@ describe('sendsBeforeRestart', () => {
   });
 
   it('keeps a challenge locked by wrong codes locked', () => {
-    expect(refusal(() => sendsBeforeRestart(view('locked', 1, -1), login, now, 5))).toEqual({
+    expect(refusalOf(() => sendsBeforeRestart(view('locked', 1, -1), login, now, 5))).toEqual({
       code: 'too_many_attempts',
       retryAfter: 300,
     });
