@@ -234,7 +234,7 @@ export class NotifierAppModule {
               metrics,
               logger,
               new MessageLocks(deps.redis, logger, config.dedupeTtlMs),
-              new MessageClaims(dataSource, clock, logger),
+              new MessageClaims(dataSource, logger),
               {
                 ttlMs: {
                   critical: config.lanes.critical.ttlMs,

@@ -1,4 +1,4 @@
-import type { Clock, Logger } from '@phonegate/platform';
+import type { Logger } from '@phonegate/platform';
 import { Brackets, type DataSource } from 'typeorm';
 import { MessageRecord } from '../messages/message.entity';
 
@@ -9,12 +9,19 @@ import { MessageRecord } from '../messages/message.entity';
  */
 export const CLAIM_LEASE_MS = 3_000;
 
+/** The database's clock, read when the statement runs (not the transaction's start). */
+const DB_NOW = 'clock_timestamp()';
+
 /**
  * One worker at a time per message, in the message log itself: whoever moves the row to
  * `sending` holds it. The insert of a new row as `sending` is the first claim; a delivery that
- * finds the row already there takes it only from `queued`, or from a `sending` row nobody has
- * touched for `leaseMs` (its worker died: the message must still go out). The holder touches
- * the row every third of the lease while it works on the message (`keep`).
+ * finds the row already there takes it only from `queued`, or from a `sending` row whose claim
+ * nobody has renewed for `leaseMs` (its worker died: the message must still go out). The holder
+ * renews the claim every third of the lease while it works on the message (`keep`).
+ *
+ * Every time here is the database's (`claimed_at`, set on insert and here, compared with the
+ * database's clock in the same statement): replicas whose clocks disagree still agree on who
+ * holds a message, so a live claim is never taken over and a dead one is not held past its lease.
  *
  * The Redis lock (`MessageLocks`) stays the fast path that turns most duplicates away without
  * a write; this is what still holds when Redis is down (the lock then fails open) or comes
@@ -23,26 +30,25 @@ export const CLAIM_LEASE_MS = 3_000;
 export class MessageClaims {
   constructor(
     private readonly dataSource: DataSource,
-    private readonly clock: Clock,
     private readonly logger: Logger,
     readonly leaseMs = CLAIM_LEASE_MS,
   ) {}
 
   /** Moves the row to `sending` unless another worker holds it; false when it is not to be had (held or finished). */
   async claim(id: string): Promise<boolean> {
-    const now = this.clock.nowMs();
     const result = await this.dataSource
       .createQueryBuilder()
       .update(MessageRecord)
-      .set({ status: 'sending', updatedAt: new Date(now) })
+      .set({ status: 'sending', claimedAt: () => DB_NOW })
       .where({ id })
       .andWhere(
         new Brackets((w) =>
           w
             .where("status = 'queued'")
-            .orWhere("status = 'sending' AND updated_at <= :staleBefore", {
-              staleBefore: new Date(now - this.leaseMs),
-            }),
+            .orWhere(
+              `status = 'sending' AND claimed_at <= ${DB_NOW} - CAST(:leaseMs AS double precision) * interval '1 millisecond'`,
+              { leaseMs: this.leaseMs },
+            ),
         ),
       )
       .execute();
@@ -56,7 +62,7 @@ export class MessageClaims {
         this.dataSource
           .createQueryBuilder()
           .update(MessageRecord)
-          .set({ updatedAt: this.clock.now() })
+          .set({ claimedAt: () => DB_NOW })
           .where({ id, status: 'sending' })
           .execute()
           .catch((error: unknown) =>

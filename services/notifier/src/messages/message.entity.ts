@@ -102,4 +102,11 @@ export class MessageRecord {
 
   @Column({ name: 'updated_at', type: columnTypes.timestamp })
   updatedAt!: Date;
+
+  /**
+   * When the worker holding a `sending` row last claimed or renewed it, on the database's clock
+   * (set by the database on insert and by `MessageClaims`; no replica's clock ever goes here).
+   */
+  @Column({ name: 'claimed_at', type: columnTypes.timestamp, default: () => 'CURRENT_TIMESTAMP' })
+  claimedAt!: Date;
 }

@@ -4,6 +4,7 @@ import { ContactPhoneRecord } from '../contacts/contact-phone.entity';
 import { MessageEventRecord } from '../messages/message-event.entity';
 import { MessageRecord } from '../messages/message.entity';
 import { CreateNotifier1763900000000 } from './1763900000000-create-notifier';
+import { MessageClaimedAt1765100000000 } from './1765100000000-message-claimed-at';
 
 export const NOTIFIER_ENTITIES = [
   MessageRecord,
@@ -12,4 +13,8 @@ export const NOTIFIER_ENTITIES = [
   ContactPhoneRecord,
   OutboxMessage,
 ];
-export const NOTIFIER_MIGRATIONS = [CreateOutbox1732240000000, CreateNotifier1763900000000];
+export const NOTIFIER_MIGRATIONS = [
+  CreateOutbox1732240000000,
+  CreateNotifier1763900000000,
+  MessageClaimedAt1765100000000,
+];
