@@ -113,7 +113,7 @@ describe('gateway proxy', () => {
       headers: { 'content-type': 'application/json' },
       body: chunks,
       duplex: 'half',
-    } as RequestInit);
+    });
     expect(chunked.status).toBe(400);
     expect(await chunked.json()).toMatchObject({ code: 'malformed_request' });
   });
