@@ -11,6 +11,7 @@ import { ConfigError } from './config/config';
 import { requestContext } from './context/request-context';
 import { HealthRegistry } from './health/health.registry';
 import { registerIdempotency, setIdempotencyPolicy } from './http/idempotency';
+import { jsonBodyParser } from './http/json-body';
 import { toProblem } from './http/problem.filter';
 import { DomainError } from './errors/domain-error';
 import { API_KEYS, type ConfiguredKey, namedClientLookup } from './auth/api-key.guard';
@@ -85,6 +86,12 @@ export async function createServiceApp(
   });
   app.useLogger(app.get(NestPinoLogger));
   const fastify = app.getHttpAdapter().getInstance();
+  // Nest's own JSON parser but for the answer to a forbidden key (see jsonBodyParser).
+  app.useBodyParser(
+    'application/json',
+    { bodyLimit: fastify.initialConfig.bodyLimit },
+    jsonBodyParser(fastify),
+  );
 
   fastify.addHook('onRequest', (request, reply, done) => {
     const header = (name: string) => {

@@ -103,15 +103,39 @@ describe('platform HTTP edge', () => {
     expect(calls).toBe(before);
   });
 
-  it('answers malformed JSON with a problem', async () => {
+  // Broken JSON stays broken JSON, a forbidden key in it or not.
+  it.each(['{"number":', '{"__proto__":'])('answers malformed JSON %s with a problem', async (payload) => {
     const res = await app.inject({
       method: 'POST',
       url: '/v1/things',
       headers: { ...auth, 'content-type': 'application/json' },
-      payload: '{"number":',
+      payload,
     });
     expect(res.statusCode).toBe(400);
-    expect(res.json()).toMatchObject({ code: 'malformed_request' });
+    expect(res.json()).toMatchObject({ code: 'malformed_request', detail: expect.stringContaining('not valid JSON') });
+  });
+
+  it.each([
+    ['__proto__', '{"number":"+14155550123","__proto__":{"admin":true}}', '__proto__'],
+    ['a nested __proto__', '{"number":"+14155550123","code":{"x":[{"__proto__":{}}]}}', '__proto__'],
+    ['constructor.prototype', '{"number":"+14155550123","constructor":{"prototype":{"admin":true}}}', 'constructor.prototype'],
+  ])('answers well-formed JSON with %s as a forbidden key, not as broken JSON, and changes nothing', async (_, payload, key) => {
+    const before = calls;
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/things',
+      headers: { ...auth, 'content-type': 'application/json', 'x-request-id': 'req-proto-1' },
+      payload,
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.headers['content-type']).toContain('application/problem+json');
+    expect(res.headers['x-request-id']).toBe('req-proto-1');
+    const problem = res.json();
+    expect(problem).toMatchObject({ status: 400, code: 'malformed_request', title: 'Bad Request' });
+    expect(problem.detail).toContain(`forbidden key ${key}`);
+    expect(problem.detail).not.toMatch(/valid JSON|send a JSON body/i);
+    expect(res.body).not.toContain('4155550123');
+    expect(calls).toBe(before);
   });
 
   it('takes a path id of 200 characters, and answers a longer segment or a broken URL with problem+json, touching nothing', async () => {
