@@ -1,5 +1,6 @@
 import {
   alternativesOf,
+  mayUseAccountEmail,
   codeTtlMs,
   effectiveStatus,
   isTwoStep,
@@ -66,7 +67,9 @@ describe('challenge model', () => {
 
   it('offers the next channels in the configured order', () => {
     const order = ['sms', 'voice', 'email'] as const;
+    const bus = { origin: 'bus' as const, purpose: 'sign_in' as const };
     const phoneWithAccount = {
+      ...bus,
       channel: 'sms' as const,
       accountId: 'a',
       phone: '+14155550123',
@@ -76,9 +79,32 @@ describe('challenge model', () => {
     expect(nextChannel(phoneWithAccount, order)).toBe('voice');
     expect(nextChannel({ ...phoneWithAccount, channel: 'voice' }, order)).toBe('email');
     expect(
-      nextChannel({ channel: 'voice', phone: '+14155550123', destination: '+14155550123' }, order),
+      nextChannel(
+        { ...bus, channel: 'voice', phone: '+14155550123', destination: '+14155550123' },
+        order,
+      ),
     ).toBeUndefined();
-    expect(nextChannel({ channel: 'email', destination: 'a@b.c' }, order)).toBeUndefined();
+    expect(nextChannel({ ...bus, channel: 'email', destination: 'a@b.c' }, order)).toBeUndefined();
+  });
+
+  it("offers the account's e-mail to identity's challenges and a storefront's custom flows only", () => {
+    const order = ['sms', 'voice', 'email'] as const;
+    const shop = {
+      origin: 'http' as const,
+      channel: 'voice' as const,
+      accountId: 'a',
+      phone: '+14155550123',
+      destination: '+14155550123',
+    };
+    for (const purpose of ['sign_in', 'step_up', 'phone_verification', 'password_reset'] as const) {
+      expect(mayUseAccountEmail({ ...shop, purpose })).toBe(false);
+      expect(alternativesOf({ ...shop, purpose }, order)).toEqual(['sms']);
+      expect(nextChannel({ ...shop, purpose }, order)).toBeUndefined();
+    }
+    expect(mayUseAccountEmail({ ...shop, purpose: 'custom' })).toBe(true);
+    expect(nextChannel({ ...shop, purpose: 'custom' }, order)).toBe('email');
+    expect(mayUseAccountEmail({ ...shop, origin: 'bus', purpose: 'sign_in' })).toBe(true);
+    expect(mayUseAccountEmail({ origin: 'bus', purpose: 'sign_in' })).toBe(false);
   });
 
   it('treats a pending challenge past its expiry as expired (checked in code) and masks the destination', () => {

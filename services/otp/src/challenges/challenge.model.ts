@@ -119,25 +119,38 @@ export function isTwoStep(purpose: ChallengePurpose, explicit?: boolean): boolea
   return explicit ?? (purpose === 'sign_in' || purpose === 'step_up');
 }
 
+type ChannelFacts = Pick<
+  ChallengeRecord,
+  'channel' | 'accountId' | 'phone' | 'destination' | 'origin' | 'purpose'
+>;
+
+/**
+ * Whether the challenge's code may go to its account's e-mail address (no `to`: the notifier
+ * resolves it). Identity's own challenges (over the bus) may; so may a storefront's `custom`
+ * flow, its caller's own. A storefront's other verifications go only to the destinations their
+ * caller gave: otp does not move its phone verification or sign-in onto an address it never saw.
+ */
+export function mayUseAccountEmail(
+  record: Pick<ChallengeRecord, 'accountId' | 'origin' | 'purpose'>,
+): boolean {
+  return (
+    record.accountId !== undefined && (record.origin !== 'http' || record.purpose === 'custom')
+  );
+}
+
 /**
  * Channels a challenge could switch to, in the configured order, after the
- * current one. E-mail needs an address or an account (the notifier resolves
- * the account's address); phone channels need a number.
+ * current one. E-mail needs an address or, where it may use it, the account's
+ * (the notifier resolves it); phone channels need a number.
  */
-export function alternativesOf(
-  record: Pick<ChallengeRecord, 'channel' | 'accountId' | 'phone' | 'destination'>,
-  order: readonly Channel[],
-): Channel[] {
-  const email = record.accountId !== undefined || (record.destination?.includes('@') ?? false);
+export function alternativesOf(record: ChannelFacts, order: readonly Channel[]): Channel[] {
+  const email = mayUseAccountEmail(record) || (record.destination?.includes('@') ?? false);
   const phone = record.phone !== undefined;
   return order.filter((c) => c !== record.channel && (c === 'email' ? email : phone));
 }
 
 /** The next channel after the current one in the configured order, if any. */
-export function nextChannel(
-  record: Pick<ChallengeRecord, 'channel' | 'accountId' | 'phone' | 'destination'>,
-  order: readonly Channel[],
-): Channel | undefined {
+export function nextChannel(record: ChannelFacts, order: readonly Channel[]): Channel | undefined {
   const at = order.indexOf(record.channel);
   const later = at < 0 ? order : order.slice(at + 1);
   const possible = alternativesOf(record, order);

@@ -28,6 +28,7 @@ import {
   type DeliveryOutcome,
   effectiveStatus,
   isTwoStep,
+  mayUseAccountEmail,
   nextChannel,
   reachableBy,
   toView,
@@ -69,6 +70,13 @@ interface ResendOptions {
 }
 
 const STALE_RETRIES = 3;
+
+/** 422 `validation_failed` naming one field of the request. */
+function invalidField(field: string, code: string, message: string): DomainError {
+  return new DomainError('validation_failed', 'The request has invalid fields.', {
+    errors: [{ field, code, message }],
+  });
+}
 
 /**
  * Whether a challenge is the account's own (identity's sign-in, step-up, phone verification or
@@ -611,17 +619,18 @@ export class ChallengeService {
       if (channel === 'email' || record.phone === undefined) return;
       if (this.guard.destination(channel, input.to, input.country).value === record.phone) return;
     }
-    throw new DomainError('validation_failed', 'The request has invalid fields.', {
-      errors: [
-        {
-          field: 'to',
-          code: 'not_allowed',
-          message: `a ${record.purpose} verification keeps its destination; start a new one for another`,
-        },
-      ],
-    });
+    throw invalidField(
+      'to',
+      'not_allowed',
+      `a ${record.purpose} verification keeps its destination; start a new one for another`,
+    );
   }
 
+  /**
+   * E-mail goes to the address given now, or the challenge's own, or (where the challenge may use
+   * it, `mayUseAccountEmail`) its account's. A storefront's non-custom verification has no other:
+   * switching it to e-mail without an address it was started with is refused, changing nothing.
+   */
   private resendDestination(
     record: ChallengeRecord,
     channel: Channel,
@@ -629,16 +638,14 @@ export class ChallengeService {
   ) {
     if (channel === 'email') {
       const to = input.to ?? (record.destination?.includes('@') ? record.destination : undefined);
-      if (to === undefined && !record.accountId) {
-        throw new DomainError('validation_failed', 'The request has invalid fields.', {
-          errors: [
-            {
-              field: 'to',
-              code: 'required',
-              message: 'an e-mail address is needed to switch to e-mail',
-            },
-          ],
-        });
+      if (to === undefined && !mayUseAccountEmail(record)) {
+        throw record.origin === 'http' && record.purpose !== 'custom'
+          ? invalidField(
+              'channel',
+              'not_allowed',
+              `this ${record.purpose} verification has no e-mail address; start a new one by e-mail`,
+            )
+          : invalidField('to', 'required', 'an e-mail address is needed to switch to e-mail');
       }
       return this.guard.destination('email', to);
     }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   challengeLockedV1,
   checkChallengeV1,
+  getChallengeV1,
   notificationDroppedV1,
   notificationFailedV1,
   resendChallengeV1,
@@ -50,6 +51,14 @@ describe('otp abuse limits, pumping signals, account lockout and fallback', () =
         (view) => ({ code: view.status, retryAfter: undefined as unknown }),
         (e: DomainError) => ({ code: e.code, retryAfter: e.extra['retryAfter'] }),
       );
+  /** The notifier's report that a send was dropped, for the same challenge as `failed`. */
+  const dropOf = (failed: ReturnType<typeof failureOf>, messageId: string) => ({
+    ...failed,
+    messageId,
+    channel: 'voice' as const,
+    carrier: null,
+    reason: 'expired',
+  });
   const failures = async (accountId: string) =>
     Number((await h.runtime.redis.get(`af:${accountId}`)) ?? 0);
 
@@ -286,11 +295,13 @@ describe('otp abuse limits, pumping signals, account lockout and fallback', () =
 
   it('falls back to the next channel automatically when the notifier reports a failure or a drop (once per send)', async () => {
     const accountId = randomUUID();
-    const { id } = await h.startVerification({
-      to: usNumber(),
-      channel: 'sms',
+    const ref = randomUUID();
+    const { id } = await bus().request(startChallengeV1, {
       purpose: 'sign_in',
+      channel: 'sms',
+      to: usNumber(),
       accountId,
+      ref,
     });
     const sms = await h.codeMessage(id, 1);
     const failed = failureOf(sms, id);
@@ -298,21 +309,43 @@ describe('otp abuse limits, pumping signals, account lockout and fallback', () =
     await h.identity.events.publish(notificationFailedV1, failed);
     const voice = await h.codeMessage(id, 2);
     expect(voice).toMatchObject({ channel: 'voice', to: sms.to });
-    const view = (await h.inject('GET', `/v1/verifications/${id}`)).json();
+    const view = await bus().request(getChallengeV1, { challengeId: id });
     expect(view).toMatchObject({ channel: 'voice', sends: 2, status: 'pending' });
     expect(view.delivery).toBeUndefined();
-    await h.identity.events.publish(notificationDroppedV1, {
-      ...failed,
-      messageId: voice.messageId,
-      channel: 'voice',
-      carrier: null,
-      reason: 'expired',
-    });
+    await h.identity.events.publish(notificationDroppedV1, dropOf(failed, voice.messageId));
+    // identity's own sign-in: the account's e-mail (the notifier resolves it).
     const email = await h.codeMessage(id, 3);
     expect(email).toMatchObject({ channel: 'email', accountId });
+    expect(email.to).toBeUndefined();
     await new Promise((r) => setTimeout(r, 300));
     expect(h.codeMessages(id)).toHaveLength(3);
     // The code of the latest send works.
-    expect((await check(id, String(email.variables['code']))).statusCode).toBe(200);
+    expect((await busCheck({ id, ref }, String(email.variables['code']))).code).toBe('approved');
+  });
+
+  it("a storefront's verification falls back only to destinations its caller gave, never to the named account's e-mail", async () => {
+    const { id } = await h.shopSignIn();
+    const sms = await h.codeMessage(id, 1);
+    const failed = failureOf(sms, id);
+    await h.identity.events.publish(notificationFailedV1, failed);
+    const voice = await h.codeMessage(id, 2);
+    expect(voice).toMatchObject({ channel: 'voice', to: sms.to });
+    await h.identity.events.publish(notificationDroppedV1, dropOf(failed, voice.messageId));
+    const view = await eventually(async () => {
+      const answer = (await h.inject('GET', `/v1/verifications/${id}`)).json<
+        Record<string, unknown>
+      >();
+      return answer['delivery'] ? answer : undefined;
+    });
+    expect(view).toMatchObject({
+      status: 'pending',
+      channel: 'voice',
+      sends: 2,
+      delivery: { status: 'dropped', channel: 'voice' },
+      alternatives: ['sms'],
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(h.codeMessages(id)).toHaveLength(2);
+    expect((await check(id, String(voice.variables['code']))).statusCode).toBe(200);
   });
 });

@@ -183,6 +183,67 @@ describe('otp challenges reach only the surface (and API key) that started them'
     expect(await h.codeMessage(custom.id, 2)).toMatchObject({ to: elsewhere });
   });
 
+  it("over HTTP, a verification other than custom never goes to the named account's e-mail (its caller gave no address)", async () => {
+    for (const purpose of ['phone_verification', 'sign_in', 'step_up', 'password_reset']) {
+      const to = usNumber();
+      const { id } = await h.startVerification({
+        to,
+        channel: 'sms',
+        purpose,
+        accountId: randomUUID(),
+      });
+      h.clock.advance(h.config.codes.cooldownMs);
+      const view = (await h.inject('GET', `/v1/verifications/${id}`)).json();
+      expect({ purpose, alternatives: view.alternatives }).toEqual({
+        purpose,
+        alternatives: ['voice'],
+      });
+      const refused = await h.inject('POST', `/v1/verifications/${id}/resend`, {
+        channel: 'email',
+      });
+      expect({ purpose, status: refused.statusCode, body: refused.json() }).toMatchObject({
+        purpose,
+        status: 422,
+        body: {
+          code: 'validation_failed',
+          errors: [{ field: 'channel', code: 'not_allowed' }],
+        },
+      });
+      // Nothing changed: one code, to the number, still pending with every attempt, and it verifies.
+      expect(h.codeMessages(id)).toHaveLength(1);
+      expect((await h.inject('GET', `/v1/verifications/${id}`)).json()).toMatchObject({
+        status: 'pending',
+        channel: 'sms',
+        sends: 1,
+        attemptsRemaining: 5,
+      });
+      const voice = await h.inject('POST', `/v1/verifications/${id}/resend`, { channel: 'voice' });
+      expect(voice.statusCode).toBe(202);
+      expect(await h.codeMessage(id, 2)).toMatchObject({ channel: 'voice', to });
+      const ok = await h.inject('POST', `/v1/verifications/${id}/check`, {
+        code: await h.code(id, 2),
+      });
+      expect({ purpose, status: ok.statusCode }).toEqual({ purpose, status: 200 });
+    }
+
+    // Started by e-mail, the address the caller gave is the one it keeps.
+    const byEmail = await h.startVerification({
+      to: 'ana@example.com',
+      channel: 'email',
+      purpose: 'step_up',
+      accountId: randomUUID(),
+    });
+    h.clock.advance(h.config.codes.cooldownMs);
+    const again = await h.inject('POST', `/v1/verifications/${byEmail.id}/resend`, {
+      channel: 'email',
+    });
+    expect(again.statusCode).toBe(202);
+    expect(await h.codeMessage(byEmail.id, 2)).toMatchObject({
+      channel: 'email',
+      to: 'ana@example.com',
+    });
+  });
+
   it('over the bus, a resend may switch a sign-in to the account e-mail and back, never to another number', async () => {
     const to = usNumber();
     const loginId = randomUUID();

@@ -188,8 +188,8 @@ export class OtpHarness {
     return new URL(String((await this.codeMessage(challengeId)).variables['reportUrl']));
   }
 
-  /** A sign-in code (over HTTP) for a new account, with its report link. */
-  async reportableSignIn(): Promise<{ accountId: string; id: string; code: string; link: URL }> {
+  /** A storefront's sign-in verification by SMS (over HTTP) naming a new account: its id and code. */
+  async shopSignIn(): Promise<{ accountId: string; id: string; code: string }> {
     const accountId = randomUUID();
     const { id, code } = await this.startVerification({
       to: usNumber(),
@@ -197,7 +197,13 @@ export class OtpHarness {
       purpose: 'sign_in',
       accountId,
     });
-    return { accountId, id, code, link: await this.reportLink(id) };
+    return { accountId, id, code };
+  }
+
+  /** A sign-in code (over HTTP) for a new account, with its report link. */
+  async reportableSignIn(): Promise<{ accountId: string; id: string; code: string; link: URL }> {
+    const started = await this.shopSignIn();
+    return { ...started, link: await this.reportLink(started.id) };
   }
 
   events<C extends EventContract>(contract: C): EventData<C>[] {
