@@ -34,11 +34,11 @@ export class PhonesController {
   @ApiOperation({
     summary: 'Add a number and send its verification code',
     description:
-      'At most two numbers an account. SMS needs a mobile (or fixed-or-mobile) number; with channel voice a fixed line is accepted. The first verified number becomes primary.',
+      'At most two numbers an account. SMS needs a mobile (or fixed-or-mobile) number; with channel voice a fixed line is accepted. The first verified number becomes primary. A number removed (or corrected away) from a pending row of the account a little earlier is bounded like a resend of what was sent to it: 429 resend_cooldown inside its cooldown, rate_limited after 5 codes, too_many_attempts while locked.',
   })
   @ApiZodBody(numberBody)
   @ApiResponse({ status: 202, description: VERIFICATION })
-  @ApiProblems('phone_limit_reached', 'phone_in_use', 'invalid_phone_number', 'rate_limited', 'not_found', 'service_unavailable')
+  @ApiProblems('phone_limit_reached', 'phone_in_use', 'invalid_phone_number', 'resend_cooldown', 'rate_limited', 'too_many_attempts', 'not_found', 'service_unavailable')
   add(@Param('accountId') accountId: string, @Body(zodBody(numberBody)) body: z.infer<typeof numberBody>, @Req() req: FastifyRequest) {
     return this.phones.add(accountId, body, clientIp(req));
   }

@@ -20,6 +20,7 @@ import type { EventOutbox } from '../events/event-outbox';
 import type { OtpGateway } from '../otp/otp.gateway';
 import { isDomain, unansweredSend, unknownAsExpired, verificationView } from '../otp/otp-errors';
 import { queueAlert } from '../security/security-alerts';
+import { keyPart } from '../security/signin-throttle';
 import { resendCooldown } from '../sessions/signin-resend';
 import { JsonStore } from '../shared/json-store';
 import { EVENT_OUTBOX, IDENTITY_CONFIG, IDENTITY_REDIS, OTP_GATEWAY } from '../tokens';
@@ -27,7 +28,17 @@ import { afterPhoneRemoved, removalTurnsOff, sameSettings } from '../two-step/tw
 import { settingsOf, type StepUpProof, stepUpRequired, TwoStepService } from '../two-step/two-step.service';
 import { PhoneEntity } from './phone.entity';
 import { acceptsChannel, type ParsedPhone, parsePhone, type PhoneChannel, type PhonePolicy } from './phone-number';
-import { afterResend, afterStart, sendsBeforeNext, type VerificationSends, withRowChallenge, withVerificationCooldown } from './verification-sends';
+import {
+  afterResend,
+  afterStart,
+  longerRefusal,
+  NUMBER_SENDS_KEPT_MS,
+  type NumberSends,
+  sendsBeforeNext,
+  type VerificationSends,
+  withRowChallenge,
+  withVerificationCooldown,
+} from './verification-sends';
 
 export const MAX_PHONES = 2;
 
@@ -42,6 +53,8 @@ export class PhonesService {
   private readonly policy: PhonePolicy;
   /** Each verification's sends across its challenges, and the claim of the one request sending its next code. */
   private readonly sends: JsonStore<VerificationSends>;
+  /** A number's send history on an account once a pending row left it (removed, or corrected away). */
+  private readonly numberSends: JsonStore<NumberSends>;
   /**
    * How long a send's claim is held: past the longest path under it (up to six otp calls: the
    * record's and the row's challenges read twice, a resend, a start), each within its deadline.
@@ -64,21 +77,33 @@ export class PhonesService {
   ) {
     this.policy = { smsLineTypes: config.IDENTITY_SMS_LINE_TYPES, voiceLineTypes: config.IDENTITY_VOICE_LINE_TYPES };
     this.sends = new JsonStore(redis, 'phone-sends');
+    this.numberSends = new JsonStore(redis, 'phone-number-sends');
     this.otpTimeoutMs = config.IDENTITY_OTP_TIMEOUT;
     this.claimMs = 6 * config.IDENTITY_OTP_TIMEOUT + 1_000;
   }
 
-  /** Adds a number (pending) and sends its verification code. */
-  async add(accountId: string, input: NumberInput, clientIp?: string) {
+  /**
+   * Adds a number (pending) and sends its verification code. A number a pending row of the
+   * account left a little earlier (removed, or corrected away) is bounded by what was sent
+   * to it (C9): inside its cooldown 429 resend_cooldown, after 5 codes rate_limited; the new
+   * row's verification goes on from there. Its send is claimed before the row exists, so a
+   * concurrent add of the number that finds the row waits for this code and answers as a resend.
+   */
+  async add(accountId: string, input: NumberInput, clientIp?: string): Promise<PhoneAnswer> {
     const channel = input.channel ?? 'sms';
     const parsed = parsePhone(input.number, input.country, channel, this.policy);
+    const phoneId = randomUUID();
+    const left = await this.numberSends.get(numberKey(accountId, parsed.e164));
+    if (!left) return this.addNumber(accountId, phoneId, parsed, channel, clientIp);
+    return this.exclusiveSend(phoneId, undefined, () => this.addNumber(accountId, phoneId, parsed, channel, clientIp, left));
+  }
 
+  private async addNumber(accountId: string, phoneId: string, parsed: ParsedPhone, channel: PhoneChannel, clientIp?: string, left?: NumberSends): Promise<PhoneAnswer> {
     // The number is recorded before its code goes out: a database that fails (pool exhausted on
     // a sale day) must not leave a customer with a code for a number we never recorded. If the
     // code cannot be sent, the row goes again; if the last step fails, the row has no challenge
     // yet and adding the number again sends a fresh code (restart). The checks run under the
     // account's lock, in the transaction that records the number.
-    const phoneId = randomUUID();
     const recorded = await this.db.transaction(async (m) => {
       const account = await lockAccount(m, accountId);
       // Checks and insert in one statement; only when it refuses are the numbers read to say why.
@@ -97,8 +122,10 @@ export class PhonesService {
       return this.restart(account, same, channel, clientIp, () => this.restart(account, same, channel, clientIp));
     }
     let challenge: ChallengeView;
+    let sends: VerificationSends | undefined;
     try {
-      challenge = await this.startVerification(account, phoneId, parsed.e164, channel, clientIp);
+      if (left) ({ challenge, sends } = await this.startNext(account, phoneId, null, phoneId, parsed.e164, channel, clientIp, left));
+      else challenge = await this.startVerification(account, phoneId, parsed.e164, channel, clientIp);
     } catch (error) {
       await this.db
         .query(`DELETE FROM phones WHERE id = $1 AND status = 'pending'`, [phoneId])
@@ -110,7 +137,7 @@ export class PhonesService {
       await recordChallenge(m, phoneId, parsed.e164, challenge.id);
       await this.outbox.add(m, phoneAddedV1, { accountId, phoneId, e164: parsed.e164, purpose: 'add' });
     });
-    return { phoneId, status: 'pending' as const, verification: verificationView(challenge) };
+    return { phoneId, status: 'pending' as const, verification: verificationView(sends ? withVerificationCooldown(challenge, sends) : challenge) };
   }
 
   /**
@@ -154,6 +181,8 @@ export class PhonesService {
       await lockAccount(m, account.id);
       // Verified meanwhile: correcting it now would make the new number verified without its code.
       if ((await this.findPhone(m, account.id, phone.id)).status !== 'pending') throw numberChanged();
+      // The number left keeps the verification's history: adding it back is no fresh start.
+      await this.keepNumberSends(account.id, phone.e164, { record: sends, challengeId: null });
       await m.getRepository(PhoneEntity).update(
         { id: phone.id },
         { e164: parsed.e164, country: parsed.country, lineType: parsed.lineType, channel, challengeId: challenge.id },
@@ -352,7 +381,8 @@ export class PhonesService {
    * Starts a new challenge for a verification (to `e164`, for the row `phoneId`), within the
    * limits of a resend of its latest challenge (`rowChallengeId` when identity kept none):
    * 429 resend_cooldown inside the cooldown, rate_limited after 5 codes, too_many_attempts
-   * while locked. The verification's record goes on from there.
+   * while locked; and within those of what the account sent to `e164` before a pending row
+   * left it (`left`, read when not given). The verification's record goes on from there.
    */
   private async startNext(
     account: Recipient,
@@ -362,8 +392,14 @@ export class PhonesService {
     e164: string,
     channel: PhoneChannel,
     clientIp?: string,
+    left?: NumberSends,
   ): Promise<{ challenge: ChallengeView; sends: VerificationSends }> {
-    const { record, sent: sentBefore } = await this.bounds(await this.sends.get(verification), rowChallengeId);
+    const [own, number] = await both(
+      this.sends.get(verification).then((record) => this.bounds(record, rowChallengeId)),
+      (left ? Promise.resolve(left) : this.numberSends.get(numberKey(account.id, e164))).then((kept) => (kept ? this.bounds(kept.record, kept.challengeId) : undefined)),
+    );
+    const record = own.record ?? number?.record;
+    const sentBefore = Math.max(own.sent, number?.sent ?? 0);
     const askedAt = this.clock.nowMs();
     const challenge = await this.startVerification(account, phoneId, e164, channel, clientIp);
     const sends = afterStart(record, sentBefore, askedAt, challenge);
@@ -419,6 +455,12 @@ export class PhonesService {
     await this.sends
       .put(verification, sends, ttlMs)
       .catch((e: unknown) => this.logger.warn({ err: (e as Error).message, verification }, 'verification sends not kept'));
+  }
+
+  /** Keeps a number's send history on the account once a pending row left it (nothing when nothing was sent). */
+  private async keepNumberSends(accountId: string, e164: string, kept: { record: VerificationSends | undefined; challengeId: string | null }): Promise<void> {
+    if (!kept.record && !kept.challengeId) return;
+    await this.numberSends.put(numberKey(accountId, e164), { ...(kept.record ? { record: kept.record } : {}), challengeId: kept.challengeId }, NUMBER_SENDS_KEPT_MS);
   }
 
   /**
@@ -499,6 +541,10 @@ export class PhonesService {
       const turnsOff = phone.status === 'verified' && removalTurnsOff(current, left.length);
       // Again under the lock: a number removed meanwhile may have left this one the last.
       if (turnsOff && !stepUpChecked) throw stepUpRequired();
+      // The pending numbers removed (this one, or its pending replacement) keep what was sent to
+      // them, before the rows go (a store that fails refuses the removal: R1).
+      const pending = phone.status === 'pending' ? [phone] : await repo.find({ where: { accountId, replacesPhoneId: phone.id } });
+      for (const row of pending) await this.keepNumberSends(accountId, row.e164, { record: await this.sends.get(verificationOf(row)), challengeId: row.challengeId });
       await repo.delete({ accountId, replacesPhoneId: phone.id });
       await repo.delete({ id: phone.id });
       if (phone.status !== 'verified') return false;
@@ -617,6 +663,19 @@ interface PhoneAnswer {
  */
 function verificationOf(phone: Pick<PhoneEntity, 'id' | 'status' | 'replacesPhoneId'>): string {
   return phone.status === 'pending' && phone.replacesPhoneId ? phone.replacesPhoneId : phone.id;
+}
+
+/** Both bounds of one send; when either refuses, the refusal to answer (the longer wait). */
+async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'fulfilled' && rb.status === 'fulfilled') return [ra.value, rb.value];
+  const reasons = [ra, rb].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  throw reasons.reduce(longerRefusal);
+}
+
+/** The key of a number's send history on an account (hashed: no number in a Redis key). */
+function numberKey(accountId: string, e164: string): string {
+  return keyPart(`${accountId}|${e164}`);
 }
 
 function phoneNotFound(): DomainError {

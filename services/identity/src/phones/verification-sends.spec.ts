@@ -1,7 +1,16 @@
 import { DomainError } from '@phonegate/platform';
 import { refusalOf } from '@phonegate/platform/testing';
 import { unansweredSend } from '../otp/otp-errors';
-import { afterResend, afterStart, cooldownAfter, sendsBeforeNext, type VerificationSends, withRowChallenge, withVerificationCooldown } from './verification-sends';
+import {
+  afterResend,
+  afterStart,
+  cooldownAfter,
+  longerRefusal,
+  sendsBeforeNext,
+  type VerificationSends,
+  withRowChallenge,
+  withVerificationCooldown,
+} from './verification-sends';
 
 const now = Date.parse('2026-12-07T12:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -108,5 +117,17 @@ describe('unansweredSend', () => {
     expect(unansweredSend(e, 20, 3_000)).toBe(false);
     expect(unansweredSend(new DomainError('resend_cooldown', 'x'), 3_000, 3_000)).toBe(false);
     expect(unansweredSend(unavailable, 3_000, 3_000)).toBe(false);
+  });
+});
+
+describe('longerRefusal', () => {
+  const cooldown = (retryAfter: number) => new DomainError('resend_cooldown', 'later', { retryAfter });
+  it('answers the refusal with the longer wait, and a failure that is no refusal before any', () => {
+    const [short, long] = [cooldown(2), new DomainError('rate_limited', 'five', { retryAfter: 600 })];
+    expect(longerRefusal(short, long)).toBe(long);
+    expect(longerRefusal(long, short)).toBe(long);
+    const down = new DomainError('service_unavailable', 'down', { retryAfter: 1 }, true);
+    expect(longerRefusal(long, down)).toBe(down);
+    expect(longerRefusal(down, short)).toBe(down);
   });
 });

@@ -148,3 +148,33 @@ export function withVerificationCooldown<T extends Pick<ChallengeView, 'resendAv
   );
   return { ...challenge, resendAvailableAt: new Date(at).toISOString() };
 }
+
+/**
+ * A number's send history on an account, kept when a pending row leaves the number (the row
+ * is removed, or corrected to another number): the verification's record as it then was, and
+ * the challenge the row held (null when the record alone tells it). A later send to the same
+ * number on that account (an add, a PUT) is bounded by it as by its own (C9), so removing a
+ * pending number and adding it again is no fresh cooldown and no fresh 5 codes.
+ */
+export interface NumberSends {
+  record?: VerificationSends;
+  challengeId: string | null;
+}
+
+/**
+ * How long a number's send history is kept after its row left it: past the longest a phone
+ * challenge lives (otp's OTP_PHONE_TTL, at most 10 minutes), after which it bounds nothing.
+ */
+export const NUMBER_SENDS_KEPT_MS = 15 * 60_000;
+
+/**
+ * Of two refusals of one send, the one to answer: a failure that is not a refusal (a 503)
+ * first, else the one with the longer wait (the send is possible only after both).
+ */
+export function longerRefusal(a: unknown, b: unknown): unknown {
+  const wait = (e: unknown) => (e instanceof DomainError && e.status === 429 ? (e.retryAfterSeconds ?? 0) : undefined);
+  const [waitA, waitB] = [wait(a), wait(b)];
+  if (waitA === undefined) return a;
+  if (waitB === undefined) return b;
+  return waitB > waitA ? b : a;
+}

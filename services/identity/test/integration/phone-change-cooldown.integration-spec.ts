@@ -19,7 +19,8 @@ describe('identity: changing a number is bounded like a resend (C9)', () => {
   const h = new Harness();
 
   beforeAll(async () => {
-    await h.start({ otpEnv: { OTP_RESEND_COOLDOWN: `${COOLDOWN_MS}ms` } });
+    // otp's per-number limit above the verification's own 5 codes, so that identity's bound is the one seen.
+    await h.start({ otpEnv: { OTP_RESEND_COOLDOWN: `${COOLDOWN_MS}ms`, OTP_LIMIT_DESTINATION: '100/15m' } });
   }, 120_000);
 
   afterAll(() => h.close(), 60_000);
@@ -227,6 +228,121 @@ describe('identity: changing a number is bounded like a resend (C9)', () => {
     ]);
     const verified = await verify(`${phonesUrl(a.id)}/${third.body.phoneId}`, zCode);
     expect({ status: verified.status, body: verified.body }).toMatchObject({ status: 200, body: { primary: true, replacedPhoneId: old.phoneId } });
+  });
+
+  describe('a pending number removed and added again', () => {
+    /** 429 rate_limited of identity's 5-code bound, told to wait until the latest challenge ends (minutes, not the cooldown). */
+    function expectFiveCodes(answer: HttpAnswer) {
+      expect({ status: answer.status, code: answer.body?.code, detail: answer.body?.detail }).toEqual({
+        status: 429,
+        code: 'rate_limited',
+        detail: 'At most 5 codes are sent to verify one number.',
+      });
+      expect(Number(answer.headers.get('retry-after'))).toBeGreaterThan(60);
+    }
+
+    /** Removes a pending number: 204. */
+    async function remove(accountId: string, phoneId: string) {
+      expect((await h.call('DELETE', `${phonesUrl(accountId)}/${phoneId}`)).status).toBe(204);
+    }
+
+    it('added again inside the cooldown: 429 resend_cooldown with an honest Retry-After, nothing sent, nothing recorded; another number is not held back', async () => {
+      const a = await h.account();
+      const x = h.phone();
+      const added = await h.call('POST', phonesUrl(a.id), { number: x });
+      expect(added.status).toBe(202);
+      await h.codeFor(added.body.verification.challengeId);
+      await remove(a.id, added.body.phoneId);
+      const since = Date.now();
+      const again = await h.call('POST', phonesUrl(a.id), { number: x });
+      expectCooldown(again, Date.parse(added.body.verification.resendAvailableAt), since);
+      expect(await settledCodes(since, x)).toEqual([]);
+      expect((await h.call('GET', `/v1/accounts/${a.id}`)).body.phones).toEqual([]);
+      // Another number has its own bound: sent at once.
+      const other = await h.call('POST', phonesUrl(a.id), { number: h.phone() });
+      expect(other.status).toBe(202);
+    });
+
+    it('two adds at once of a number removed, after its cooldown: one code goes out, the other is 429 resend_cooldown', async () => {
+      const a = await h.account();
+      const x = h.phone();
+      const added = await h.call('POST', phonesUrl(a.id), { number: x });
+      expect(added.status).toBe(202);
+      await remove(a.id, added.body.phoneId);
+      await untilResendable(added);
+      const since = Date.now();
+      const answers = await Promise.all([1, 2].map(() => h.call('POST', phonesUrl(a.id), { number: x })));
+      expect(answers.map((r) => ({ status: r.status, code: r.body?.code })).sort((p, q) => p.status - q.status)).toEqual([
+        { status: 202, code: undefined },
+        { status: 429, code: 'resend_cooldown' },
+      ]);
+      const sent = await settledCodes(since, x);
+      expect(sent).toHaveLength(1);
+      const accepted = answers.find((r) => r.status === 202)!;
+      expect((await verify(`${phonesUrl(a.id)}/${accepted.body.phoneId}`, codeOf(sent[0]!))).status).toBe(200);
+    });
+
+    it('the remove and add loop keeps the doubling cooldown and the 5 codes of the number', async () => {
+      const a = await h.account();
+      const x = h.phone();
+      let previous = await h.call('POST', phonesUrl(a.id), { number: x });
+      expect(previous.status).toBe(202);
+      // Send 1 was the first add's; each add after a removal sends the next.
+      for (let n = 2; n <= 5; n++) {
+        await untilResendable(previous);
+        await remove(a.id, previous.body.phoneId);
+        const sentAt = Date.now();
+        const answer = await h.call('POST', phonesUrl(a.id), { number: x });
+        expect({ n, status: answer.status, code: answer.body?.code }).toEqual({ n, status: 202, code: undefined });
+        // After send n the cooldown is COOLDOWN_MS · 2^(n−1).
+        expect(Date.parse(answer.body.verification.resendAvailableAt) - sentAt).toBeGreaterThanOrEqual(COOLDOWN_MS * 2 ** (n - 1) - 50);
+        previous = answer;
+      }
+      await untilResendable(previous);
+      const url = `${phonesUrl(a.id)}/${previous.body.phoneId}`;
+      const since = Date.now();
+      expectFiveCodes(await h.call('POST', `${url}/resend`, {}));
+      await remove(a.id, previous.body.phoneId);
+      expectFiveCodes(await h.call('POST', phonesUrl(a.id), { number: x }));
+      expect(await settledCodes(since)).toEqual([]);
+      // The refused add recorded nothing.
+      expect((await h.call('GET', `/v1/accounts/${a.id}`)).body.phones).toEqual([]);
+    });
+
+    it('a change to a number removed and made again inside the cooldown (PUT, or an add of that number): 429 resend_cooldown, nothing sent; later the doubled cooldown', async () => {
+      const a = await h.account();
+      const old = await h.verifiedPhone(a.id);
+      const x = h.phone();
+      const url = `${phonesUrl(a.id)}/${old.phoneId}`;
+      const changed = await h.call('PUT', url, { number: x });
+      expect(changed.status).toBe(202);
+      await h.codeFor(changed.body.verification.challengeId);
+      await remove(a.id, changed.body.phoneId);
+      const since = Date.now();
+      const until = Date.parse(changed.body.verification.resendAvailableAt);
+      expectCooldown(await h.call('PUT', url, { number: x }), until, since);
+      expectCooldown(await h.call('POST', phonesUrl(a.id), { number: x }), until, since);
+      expect(await settledCodes(since, x)).toEqual([]);
+      expect((await h.call('GET', `/v1/accounts/${a.id}`)).body.phones).toEqual([expect.objectContaining({ phoneId: old.phoneId, status: 'verified' })]);
+
+      await untilResendable(changed);
+      const sentAt = Date.now();
+      const added = await h.call('POST', phonesUrl(a.id), { number: x });
+      expect(added.status).toBe(202);
+      expect(Date.parse(added.body.verification.resendAvailableAt) - sentAt).toBeGreaterThanOrEqual(2 * COOLDOWN_MS - 50);
+      const code = await h.codeFor(added.body.verification.challengeId);
+      expect((await verify(`${phonesUrl(a.id)}/${added.body.phoneId}`, code)).status).toBe(200);
+    });
+
+    it('a number corrected away and the row removed: adding the first number again inside its cooldown is 429', async () => {
+      const { a, x, url, phoneId } = await pendingNumber();
+      const corrected = await h.call('PUT', url, { number: h.phone() });
+      expect(corrected.status).toBe(202);
+      await remove(a.id, phoneId);
+      const since = Date.now();
+      expectCooldown(await h.call('POST', phonesUrl(a.id), { number: x }), Date.parse(corrected.body.verification.resendAvailableAt), since);
+      expect(await settledCodes(since, x)).toEqual([]);
+    });
   });
 
   it('never logs a full number, a code, a password or a token', () => {
