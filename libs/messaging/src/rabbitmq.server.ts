@@ -45,7 +45,7 @@ export interface RabbitMqServerOptions {
   deliveryLimit?: number;
   /** Default 200 (SECURITY M2: 100-300). */
   prefetch?: number;
-  /** Default 50. */
+  /** Unacked requests on the RPC channel. Default 200 (SECURITY M2: 100-300). */
   rpcPrefetch?: number;
   /**
    * Named queues. Event types with a handler that no named queue's bindings
@@ -205,7 +205,7 @@ export class RabbitMqServer extends Server implements CustomTransportStrategy {
             queue: consumerQueueName(o.service, 'rpc'),
             patterns,
           },
-          prefetch: o.rpcPrefetch ?? 50,
+          prefetch: o.rpcPrefetch ?? 200,
           codec: o.codec,
           dispatcher,
           logger: o.logger,

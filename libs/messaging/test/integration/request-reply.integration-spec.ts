@@ -28,6 +28,10 @@ const received: { text: string; code?: string }[] = [];
 /** The 'slow' request is held until the test releases it (no race with slow rabbitmqctl). */
 let releaseSlow: () => void = () => undefined;
 const slowGate = new Promise<void>((resolve) => (releaseSlow = resolve));
+/** 'hold' requests wait here, counted, until the test releases them all. */
+let held = 0;
+let releaseHeld: () => void = () => undefined;
+const heldGate = new Promise<void>((resolve) => (releaseHeld = resolve));
 
 @Controller()
 class EchoController {
@@ -38,6 +42,10 @@ class EchoController {
       throw new DomainError('code_mismatch', 'The code is not right.', { attemptsRemaining: 2 });
     if (req.fail === 'crash') throw new Error('db exploded at 10.0.0.7');
     if (req.text === 'slow') await slowGate;
+    if (req.text === 'hold') {
+      held += 1;
+      await heldGate;
+    }
     return { text: req.text.toUpperCase(), ...(req.code ? { code: `${req.code}!` } : {}) };
   }
 }
@@ -111,6 +119,21 @@ describe('request-reply', () => {
   it('provides the bus through BusModule', () => {
     expect(app.get(EventBus)).toBe(serverBus.events);
     expect(serverBus.isHealthy()).toBe(true);
+  });
+
+  it('serves at least 100 requests at once by default (SECURITY M2: prefetch 100-300)', async () => {
+    const calls = Array.from({ length: 150 }, () =>
+      callerBus.events.request(echoV1, { text: 'hold' }, { timeoutMs: 20_000 }),
+    );
+    // Held handlers only grow while unacked requests are let through: wait until the count settles.
+    let last = -1;
+    while (held !== last) {
+      last = held;
+      await sleep(300);
+    }
+    expect(held).toBeGreaterThanOrEqual(100);
+    releaseHeld();
+    await expect(Promise.all(calls)).resolves.toHaveLength(150);
   });
 
   it('answers a live service, with sensitive request and response fields encrypted in transit', async () => {
