@@ -11,6 +11,12 @@ export interface RedisSettings {
  * ioredis with a command timeout, no unbounded offline queue (commands issued
  * while disconnected fail at once, so callers answer 503 instead of piling
  * up), and capped reconnect back-off.
+ *
+ * R2: a command on the wire when the connection drops is failed, never sent
+ * again after the reconnect (`autoResendUnfulfilledCommands: false`). Redis may
+ * have run it (the answer was lost): a counter such as an attempt or a send is
+ * then counted once and the caller answers an error (503), never counted twice.
+ * A command that timed out (`commandTimeout`) may likewise still run once.
  */
 export function createRedis(settings: RedisSettings, extra: RedisOptions = {}): Redis {
   if (settings.url.startsWith('memory://')) return inMemoryRedis(settings.keyPrefix);
@@ -19,6 +25,7 @@ export function createRedis(settings: RedisSettings, extra: RedisOptions = {}): 
     commandTimeout: settings.commandTimeoutMs ?? 1_000,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
+    autoResendUnfulfilledCommands: false,
     connectTimeout: 2_000,
     retryStrategy: (times) => Math.min(50 * 2 ** times, 2_000),
     lazyConnect: false,
