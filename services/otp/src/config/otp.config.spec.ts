@@ -1,5 +1,5 @@
 import { ConfigError } from '@phonegate/platform';
-import { loadOtpConfig, parseLimits } from './otp.config';
+import { loadOtpConfig, parseLimits, PUMP_PREFIX_MAX_LENGTH } from './otp.config';
 
 describe('otp config', () => {
   it('has working defaults outside production', () => {
@@ -45,6 +45,29 @@ describe('otp config', () => {
     expect(() => loadOtpConfig({ OTP_EMAIL_TTL: '25h' })).toThrow(/OTP_EMAIL_TTL/);
     expect(() => loadOtpConfig({ OTP_CODE_LENGTH: '4' })).toThrow(/OTP_CODE_LENGTH/);
     expect(loadOtpConfig({ OTP_EMAIL_TTL: '24h' }).codes.ttlMs.email).toBe(86_400_000);
+  });
+
+  it('refuses a pumping prefix long enough to name a number (SECURITY L1), naming the variable', () => {
+    expect(loadOtpConfig({}).pumping.prefixLength).toBe(5);
+    expect(loadOtpConfig({ OTP_PUMP_PREFIX_LENGTH: String(PUMP_PREFIX_MAX_LENGTH) }).pumping.prefixLength).toBe(
+      PUMP_PREFIX_MAX_LENGTH,
+    );
+    for (const value of [String(PUMP_PREFIX_MAX_LENGTH + 1), '12', '15']) {
+      try {
+        loadOtpConfig({ OTP_PUMP_PREFIX_LENGTH: value });
+        throw new Error(`OTP_PUMP_PREFIX_LENGTH=${value} was accepted`);
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConfigError);
+        const problems = (error as ConfigError).problems;
+        expect(problems).toEqual([
+          {
+            variable: 'OTP_PUMP_PREFIX_LENGTH',
+            message: expect.stringMatching(/at most 8 .*metric label.*SECURITY L1/),
+          },
+        ]);
+      }
+    }
+    expect(() => loadOtpConfig({ OTP_PUMP_PREFIX_LENGTH: '1' })).toThrow(/OTP_PUMP_PREFIX_LENGTH/);
   });
 
   it('parses limits, country lists and ceilings', () => {

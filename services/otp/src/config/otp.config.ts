@@ -95,6 +95,13 @@ const ttl = (fallback: string, maxMs: number, what: string) =>
       `${what} must be between 30s and ${maxMs / 60_000}m (SECURITY C4)`,
     );
 
+/**
+ * The longest pumping prefix (OTP_PUMP_PREFIX_LENGTH) allowed: it is a metric label and goes
+ * into logs (SECURITY L1), so it must name a range, not a number. Each number's prefix is also
+ * cut short of its last digits (limits/phone-policy `pumpPrefix`), for short numbers.
+ */
+export const PUMP_PREFIX_MAX_LENGTH = 8;
+
 function schema(production: boolean) {
   const dev = <T extends string>(value: T) => (production ? undefined : value);
   return z.object({
@@ -153,7 +160,12 @@ function schema(production: boolean) {
     OTP_REFUSE_VOIP: env.bool(true),
     OTP_REFUSE_PREMIUM_RATE: env.bool(true),
 
-    OTP_PUMP_PREFIX_LENGTH: env.int(5, 2, 12),
+    OTP_PUMP_PREFIX_LENGTH: env
+      .int(5, 2)
+      .refine(
+        (n) => n <= PUMP_PREFIX_MAX_LENGTH,
+        `OTP_PUMP_PREFIX_LENGTH must be at most ${PUMP_PREFIX_MAX_LENGTH} digits: the prefix is a metric label and goes into logs, and a longer one names a number, not a range (SECURITY L1)`,
+      ),
     OTP_PUMP_BLOCK_DIGITS: env.int(2, 1, 4),
     OTP_PUMP_ADJACENT_WINDOW: env.duration('10m'),
     OTP_PUMP_ADJACENT_THRESHOLD: env.int(6, 3, 1000),

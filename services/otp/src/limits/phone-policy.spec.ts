@@ -1,7 +1,13 @@
 import { DomainError } from '@phonegate/platform';
 import fc from 'fast-check';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
-import { enforcePhonePolicy, numberBlock, parsePhone, pumpPrefix } from './phone-policy';
+import {
+  enforcePhonePolicy,
+  numberBlock,
+  parsePhone,
+  PUMP_PREFIX_HIDDEN_DIGITS,
+  pumpPrefix,
+} from './phone-policy';
 
 const open = { allowed: [], denied: [], refuseVoip: true, refusePremiumRate: true };
 
@@ -108,5 +114,26 @@ describe('phone policy', () => {
   it('derives pumping prefixes and blocks without the last digits', () => {
     expect(pumpPrefix('+447911123456', 5)).toBe('44791');
     expect(numberBlock('+447911123456', 2)).toEqual({ block: '4479111234', index: 56 });
+  });
+
+  it('never makes a prefix of a whole number, however short (SECURITY L1: it is a metric label)', () => {
+    // The last PUMP_PREFIX_HIDDEN_DIGITS digits are never part of a prefix.
+    expect(PUMP_PREFIX_HIDDEN_DIGITS).toBeGreaterThanOrEqual(3);
+    expect(pumpPrefix('+447911123456', 8)).toBe('44791112');
+    // Short numbers (Saint Helena, Niue, Tokelau): clamped per number, not only by the config.
+    expect(pumpPrefix('+29022345', 5)).toBe('2902');
+    expect(pumpPrefix('+6834002', 5)).toBe('683');
+    expect(pumpPrefix('+69021', 2)).toBe('6');
+    for (const number of ['+14155550123', '+29022345', '+6834002', '+69021', '+4930123456']) {
+      const digits = number.slice(1);
+      for (let length = 2; length <= 12; length++) {
+        const prefix = pumpPrefix(number, length);
+        expect(digits.startsWith(prefix)).toBe(true);
+        expect(prefix.length).toBeLessThanOrEqual(
+          Math.max(0, Math.min(length, digits.length - PUMP_PREFIX_HIDDEN_DIGITS)),
+        );
+        expect(digits.length - prefix.length).toBeGreaterThanOrEqual(PUMP_PREFIX_HIDDEN_DIGITS);
+      }
+    }
   });
 });

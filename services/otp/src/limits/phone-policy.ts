@@ -78,9 +78,20 @@ export function enforcePhonePolicy(
   }
 }
 
-/** The pumping prefix of a number: its first `length` digits (country code included). */
+/**
+ * Digits at the end of a number that are never part of its pumping prefix: the prefix is a
+ * metric label and goes into logs (SECURITY L1, numbers masked to the last two digits), so it
+ * names a range of at least 10 000 numbers, never one number, however short the number.
+ */
+export const PUMP_PREFIX_HIDDEN_DIGITS = 4;
+
+/**
+ * The pumping prefix of a number: its first `length` digits (country code included), but never
+ * its last PUMP_PREFIX_HIDDEN_DIGITS (a short number gets a shorter prefix).
+ */
 export function pumpPrefix(e164: string, length: number): string {
-  return e164.replace(/^\+/, '').slice(0, length);
+  const digits = e164.replace(/^\+/, '');
+  return digits.slice(0, Math.max(0, Math.min(length, digits.length - PUMP_PREFIX_HIDDEN_DIGITS)));
 }
 
 /** The block a number is in (all digits but the last `blockDigits`) and its place in the block. */
