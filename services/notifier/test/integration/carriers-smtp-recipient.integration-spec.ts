@@ -3,20 +3,9 @@ import type { CarrierSim } from '@phonegate/carrier-sim';
 import { notificationRequestedV1 } from '@phonegate/contracts';
 import type { Bus } from '@phonegate/messaging';
 import { eventually } from '@phonegate/platform/testing';
-import { createCarrierGateway } from '../../src/carrier-health/carrier-gateway.factory';
-import {
-  createTestInfra,
-  type InProcessNotifier,
-  type MessageJson,
-  OPS,
-  publish,
-  silentLogger,
-  startNotifier,
-  startPublisher,
-  type TestInfra,
-} from '../support/harness';
-import { OutcomeListener } from '../support/outcome-listener';
-import { carriersEnv, startSim } from '../support/sim';
+import { type InProcessNotifier, type MessageJson, OPS, publish } from '../support/harness';
+import type { OutcomeListener } from '../support/outcome-listener';
+import { SimNotifier } from '../support/sim-notifier';
 
 jest.setTimeout(60_000);
 
@@ -29,33 +18,25 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * recipient's reason, after one try, and the carrier's error rate does not move.
  */
 describe('notifier: an e-mail address the SMTP server refuses is the recipient’s fault', () => {
-  let infra: TestInfra;
+  let s: SimNotifier;
   let sim: CarrierSim;
   let notifier: InProcessNotifier;
   let publisher: Bus;
   let outcomes: OutcomeListener;
 
   beforeAll(async () => {
-    sim = await startSim();
-    infra = await createTestInfra({
-      ...carriersEnv(sim, {
+    s = await SimNotifier.start({
+      carriers: {
         // One counted failure in two calls would open the breaker.
         'smtp-main': { breaker: { volumeThreshold: 2, errorThresholdPercentage: 40 } },
-      }),
+      },
+      outcomes: true,
     });
-    notifier = await startNotifier(infra, ({ config, logger, redis, metrics }) =>
-      createCarrierGateway({ config, logger, redis, registry: metrics.registry }),
-    );
-    publisher = await startPublisher(infra, silentLogger());
-    outcomes = await OutcomeListener.start(infra.vhost.url);
+    ({ sim, notifier, publisher, outcomes } = s);
   });
 
   afterAll(async () => {
-    await outcomes?.stop();
-    await publisher?.close();
-    await notifier?.close();
-    await sim?.stop();
-    await infra?.drop();
+    await s?.close();
   });
 
   const view = async (id: string) =>

@@ -3,18 +3,8 @@ import type { CarrierSim } from '@phonegate/carrier-sim';
 import { notificationRequestedV1 } from '@phonegate/contracts';
 import type { Bus } from '@phonegate/messaging';
 import { eventually } from '@phonegate/platform/testing';
-import { createCarrierGateway } from '../../src/carrier-health/carrier-gateway.factory';
-import {
-  createTestInfra,
-  type InProcessNotifier,
-  OPS,
-  publish,
-  silentLogger,
-  startNotifier,
-  startPublisher,
-  type TestInfra,
-} from '../support/harness';
-import { carriersEnv, freePort, startSim } from '../support/sim';
+import { type InProcessNotifier, OPS, publish } from '../support/harness';
+import { SimNotifier } from '../support/sim-notifier';
 
 jest.setTimeout(90_000);
 
@@ -32,7 +22,7 @@ const BREAKER = {
  * carrier, and a half-open probe closes the breaker once the carrier has recovered.
  */
 describe('notifier: a slow carrier through the whole service', () => {
-  let infra: TestInfra;
+  let s: SimNotifier;
   let sim: CarrierSim;
   let notifier: InProcessNotifier;
   let publisher: Bus;
@@ -63,34 +53,20 @@ describe('notifier: a slow carrier through the whole service', () => {
     sim.store.list({ to, channel: 'sms', limit: 10 }).map((m) => m.carrier);
 
   beforeAll(async () => {
-    sim = await startSim();
-    const port = await freePort();
-    infra = await createTestInfra({
-      PORT: String(port),
-      RECEIPT_CALLBACK_BASE_URL: `http://127.0.0.1:${port}`,
-      ...carriersEnv(sim, {
+    s = await SimNotifier.start({
+      carriers: {
         'smpp-a': { timeoutMs: 1_000, breaker: BREAKER },
         'http-b': { timeoutMs: 3_000, breaker: BREAKER },
-      }),
+      },
     });
-    notifier = await startNotifier(
-      infra,
-      ({ config, logger, redis, metrics }) =>
-        createCarrierGateway({ config, logger, redis, registry: metrics.registry }),
-      {},
-      true,
-    );
-    publisher = await startPublisher(infra, silentLogger());
+    ({ sim, notifier, publisher } = s);
     // Warm: both carriers answer.
     const first = await sendCode();
     await eventually(() => carrierOf(first).length > 0, 10_000);
   });
 
   afterAll(async () => {
-    await publisher?.close();
-    await notifier?.close();
-    await sim?.stop();
-    await infra?.drop();
+    await s?.close();
   });
 
   it('opens the slow carrier’s breaker within its window, fails over, and closes it after a half-open probe', async () => {

@@ -3,21 +3,15 @@ import { type CarrierSim, DEFAULT_BEHAVIOUR, signCallback } from '@phonegate/car
 import { accountCreatedV1, notificationRequestedV1 } from '@phonegate/contracts';
 import type { Bus } from '@phonegate/messaging';
 import { eventually } from '@phonegate/platform/testing';
-import { createCarrierGateway } from '../../src/carrier-health/carrier-gateway.factory';
 import {
   containsCode,
-  createTestInfra,
   type MessageJson,
   type InProcessNotifier,
   OPS,
   publish,
-  silentLogger,
-  startNotifier,
-  startPublisher,
-  type TestInfra,
 } from '../support/harness';
-import { OutcomeListener } from '../support/outcome-listener';
-import { carriersEnv, freePort, startSim } from '../support/sim';
+import type { OutcomeListener } from '../support/outcome-listener';
+import { SimNotifier } from '../support/sim-notifier';
 
 jest.setTimeout(90_000);
 
@@ -28,7 +22,7 @@ const account = { accountId: randomUUID(), email: 'lena.vogel@example.com' };
  * signed status callbacks, SMTP), receipts onto the timeline, and no code anywhere it is kept.
  */
 describe('notifier: channels, carriers and receipts', () => {
-  let infra: TestInfra;
+  let s: SimNotifier;
   let sim: CarrierSim;
   let notifier: InProcessNotifier;
   let publisher: Bus;
@@ -72,31 +66,13 @@ describe('notifier: channels, carriers and receipts', () => {
     ).json<MessageJson>();
 
   beforeAll(async () => {
-    sim = await startSim();
-    port = await freePort();
-    infra = await createTestInfra({
-      PORT: String(port),
-      RECEIPT_CALLBACK_BASE_URL: `http://127.0.0.1:${port}`,
-      ...carriersEnv(sim),
-    });
-    notifier = await startNotifier(
-      infra,
-      ({ config, logger, redis, metrics }) =>
-        createCarrierGateway({ config, logger, redis, registry: metrics.registry }),
-      {},
-      true,
-    );
-    publisher = await startPublisher(infra, silentLogger());
-    outcomes = await OutcomeListener.start(infra.vhost.url);
+    s = await SimNotifier.start({ outcomes: true });
+    ({ sim, notifier, publisher, outcomes, port } = s);
     await publish(publisher, accountCreatedV1, { ...account, locale: 'de' });
   });
 
   afterAll(async () => {
-    await outcomes?.stop();
-    await publisher?.close();
-    await notifier?.close();
-    await sim?.stop();
-    await infra?.drop();
+    await s?.close();
   });
 
   it('sends a code over SMPP and records the SMPP delivery receipt', async () => {

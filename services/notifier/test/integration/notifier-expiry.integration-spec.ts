@@ -3,19 +3,9 @@ import type { CarrierSim } from '@phonegate/carrier-sim';
 import { notificationRequestedV1 } from '@phonegate/contracts';
 import type { Bus } from '@phonegate/messaging';
 import { eventually } from '@phonegate/platform/testing';
-import { createCarrierGateway } from '../../src/carrier-health/carrier-gateway.factory';
-import {
-  createTestInfra,
-  type InProcessNotifier,
-  OPS,
-  publish,
-  silentLogger,
-  startNotifier,
-  startPublisher,
-  type TestInfra,
-} from '../support/harness';
-import { OutcomeListener } from '../support/outcome-listener';
-import { carriersEnv, freePort, startSim } from '../support/sim';
+import { type InProcessNotifier, OPS, publish } from '../support/harness';
+import type { OutcomeListener } from '../support/outcome-listener';
+import { SimNotifier } from '../support/sim-notifier';
 
 jest.setTimeout(90_000);
 
@@ -33,41 +23,26 @@ const BREAKER = {
  * (notification.dropped.v1 with its origin).
  */
 describe('notifier: every SMS carrier down', () => {
-  let infra: TestInfra;
+  let s: SimNotifier;
   let sim: CarrierSim;
   let notifier: InProcessNotifier;
   let publisher: Bus;
   let outcomes: OutcomeListener;
 
   beforeAll(async () => {
-    sim = await startSim();
-    const port = await freePort();
-    infra = await createTestInfra({
-      PORT: String(port),
-      RECEIPT_CALLBACK_BASE_URL: `http://127.0.0.1:${port}`,
-      NOTIFIER_RETRY_DELAYS: '200ms,400ms,800ms',
-      ...carriersEnv(sim, {
+    s = await SimNotifier.start({
+      env: { NOTIFIER_RETRY_DELAYS: '200ms,400ms,800ms' },
+      carriers: {
         'smpp-a': { timeoutMs: 500, bindTimeoutMs: 300, reconnectMaxMs: 500, breaker: BREAKER },
         'http-b': { timeoutMs: 500, breaker: BREAKER },
-      }),
+      },
+      outcomes: true,
     });
-    notifier = await startNotifier(
-      infra,
-      ({ config, logger, redis, metrics }) =>
-        createCarrierGateway({ config, logger, redis, registry: metrics.registry }),
-      {},
-      true,
-    );
-    publisher = await startPublisher(infra, silentLogger());
-    outcomes = await OutcomeListener.start(infra.vhost.url);
+    ({ sim, notifier, publisher, outcomes } = s);
   });
 
   afterAll(async () => {
-    await outcomes?.stop();
-    await publisher?.close();
-    await notifier?.close();
-    await sim?.stop();
-    await infra?.drop();
+    await s?.close();
   });
 
   it('retries codes until notAfter, drops them with the reason, and never sends one late', async () => {

@@ -3,19 +3,8 @@ import type { CarrierSim, SimMessage } from '@phonegate/carrier-sim';
 import { notificationRequestedV1 } from '@phonegate/contracts';
 import type { Bus } from '@phonegate/messaging';
 import { eventually } from '@phonegate/platform/testing';
-import { createCarrierGateway } from '../../src/carrier-health/carrier-gateway.factory';
-import {
-  createTestInfra,
-  type MessageJson,
-  type InProcessNotifier,
-  OPS,
-  publish,
-  silentLogger,
-  startNotifier,
-  startPublisher,
-  type TestInfra,
-} from '../support/harness';
-import { carriersEnv, freePort, startSim } from '../support/sim';
+import { type MessageJson, type InProcessNotifier, OPS, publish } from '../support/harness';
+import { SimNotifier } from '../support/sim-notifier';
 
 jest.setTimeout(90_000);
 
@@ -27,42 +16,25 @@ const N = 20;
  * goes out once, through the whole service, on the same carrier, without a second attempt.
  */
 describe('notifier: SMPP session dropped mid-send', () => {
-  let infra: TestInfra;
+  let s: SimNotifier;
   let sim: CarrierSim;
   let notifier: InProcessNotifier;
   let publisher: Bus;
   const received: SimMessage[] = [];
 
   beforeAll(async () => {
-    sim = await startSim();
-    sim.store.on('message', (m: SimMessage) => received.push(m));
-    const port = await freePort();
-    infra = await createTestInfra({
-      PORT: String(port),
-      RECEIPT_CALLBACK_BASE_URL: `http://127.0.0.1:${port}`,
+    s = await SimNotifier.start({
+      carriers: { 'smpp-a': { timeoutMs: 8_000, reconnectMinMs: 100, reconnectMaxMs: 500 } },
       // Only the SMPP carrier: no failover may hide a lost message.
-      ...carriersEnv(
-        sim,
-        { 'smpp-a': { timeoutMs: 8_000, reconnectMinMs: 100, reconnectMaxMs: 500 } },
-        'smpp-a',
-      ),
+      smsOrder: 'smpp-a',
     });
-    notifier = await startNotifier(
-      infra,
-      ({ config, logger, redis, metrics }) =>
-        createCarrierGateway({ config, logger, redis, registry: metrics.registry }),
-      {},
-      true,
-    );
-    publisher = await startPublisher(infra, silentLogger());
+    ({ sim, notifier, publisher } = s);
+    sim.store.on('message', (m: SimMessage) => received.push(m)); // nothing is sent before this
     await eventually(() => sim.smppSessions('smpp-a') === 1, 10_000);
   });
 
   afterAll(async () => {
-    await publisher?.close();
-    await notifier?.close();
-    await sim?.stop();
-    await infra?.drop();
+    await s?.close();
   });
 
   it('rebinds and resends what was unacknowledged', async () => {

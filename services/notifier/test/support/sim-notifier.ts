@@ -13,13 +13,28 @@ import {
   startPublisher,
   type TestInfra,
 } from './harness';
+import { OutcomeListener } from './outcome-listener';
 import { type CarrierOverrides, carriersEnv, freePort, startSim } from './sim';
 
 export type CodeRequest = EventData<typeof notificationRequestedV1> & { to: string };
 
+export interface SimNotifierOptions {
+  /** Environment of the notifier beyond the infrastructure's and the simulator's carriers. */
+  env?: Record<string, string>;
+  /** Settings of the simulator's carriers (timeouts, breakers...). */
+  carriers?: CarrierOverrides;
+  /** SMS_CARRIERS, in order (default: SMPP, then HTTP). */
+  smsOrder?: string;
+  /** Also listen to the notifier's outcome events (`outcomes`). */
+  outcomes?: boolean;
+  /** The first digits of every number `code()` sends to (default `+1415550`). */
+  numbers?: string;
+}
+
 /**
  * The notifier in this process over the carrier simulator's real protocols (listening, so that
- * HTTP status callbacks reach it), and a publisher on its vhost.
+ * HTTP status callbacks reach it), a publisher on its vhost and, when asked, a listener to its
+ * outcome events: one test file's whole set-up, stopped and dropped by `close()`.
  */
 export class SimNotifier {
   private seq = 0;
@@ -29,22 +44,21 @@ export class SimNotifier {
     readonly infra: TestInfra,
     readonly notifier: InProcessNotifier,
     readonly publisher: Bus,
+    /** The port the notifier listens on (its receipt callbacks' base URL). */
+    readonly port: number,
+    private readonly listener: OutcomeListener | undefined,
     /** The first digits of every number codes are sent to (one test file's own). */
     private readonly numbers: string,
   ) {}
 
-  static async start(options: {
-    env?: Record<string, string>;
-    carriers?: CarrierOverrides;
-    numbers: string;
-  }): Promise<SimNotifier> {
+  static async start(options: SimNotifierOptions = {}): Promise<SimNotifier> {
     const sim = await startSim();
     const port = await freePort();
     const infra = await createTestInfra({
       PORT: String(port),
       RECEIPT_CALLBACK_BASE_URL: `http://127.0.0.1:${port}`,
       ...options.env,
-      ...carriersEnv(sim, options.carriers),
+      ...carriersEnv(sim, options.carriers, options.smsOrder),
     });
     const notifier = await startNotifier(
       infra,
@@ -54,7 +68,22 @@ export class SimNotifier {
       true,
     );
     const publisher = await startPublisher(infra, silentLogger());
-    return new SimNotifier(sim, infra, notifier, publisher, options.numbers);
+    const listener = options.outcomes ? await OutcomeListener.start(infra.vhost.url) : undefined;
+    return new SimNotifier(
+      sim,
+      infra,
+      notifier,
+      publisher,
+      port,
+      listener,
+      options.numbers ?? '+1415550',
+    );
+  }
+
+  /** The notifier's outcome events (started with `outcomes: true`). */
+  get outcomes(): OutcomeListener {
+    if (!this.listener) throw new Error('SimNotifier started without outcomes: true');
+    return this.listener;
   }
 
   /** A sign-in code for a number of its own, as otp asks for it (not yet published). */
@@ -115,6 +144,7 @@ export class SimNotifier {
   }
 
   async close(): Promise<void> {
+    await this.listener?.stop();
     await this.publisher.close();
     await this.notifier.close();
     this.notifier.redis.disconnect(); // when Redis was taken away, quit() could not reach it
