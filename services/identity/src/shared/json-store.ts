@@ -80,6 +80,22 @@ export class JsonStore<T> {
     return raw ? (JSON.parse(raw) as T) : undefined;
   }
 
+  /**
+   * Reads and deletes in one step only while the stored JSON's `field` holds `expected` and its
+   * `present` field is set (not null): of concurrent takers only one gets the value, with the
+   * time it had left to live. A record that does not match is left as it is.
+   */
+  async takeIf(id: string, field: keyof T & string, expected: string, present: keyof T & string): Promise<{ value: T; ttlMs: number } | undefined> {
+    const taken = await guard(this.redis.eval(TAKE_IF, 1, this.key(id), field, expected, present));
+    if (!Array.isArray(taken) || typeof taken[0] !== 'string') return undefined;
+    return { value: JSON.parse(taken[0]) as T, ttlMs: Number(taken[1]) };
+  }
+
+  /** Puts a taken value back for `ttlMs` unless the id holds another value meanwhile. */
+  async putBack(id: string, value: T, ttlMs: number): Promise<void> {
+    await guard(this.redis.set(this.key(id), JSON.stringify(value), 'PX', Math.max(1, Math.round(ttlMs)), 'NX'));
+  }
+
   async delete(id: string): Promise<void> {
     await guard(this.redis.del(this.key(id)));
   }
@@ -94,6 +110,18 @@ if current == nil or current == cjson.null then current = '' end
 if tostring(current) ~= ARGV[3] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
 return 1
+`;
+
+/** GET and DEL while the stored JSON's ARGV[1] equals ARGV[2] and its ARGV[3] is set: {value, pttl}, else nil. */
+const TAKE_IF = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return nil end
+local record = cjson.decode(raw)
+local present = record[ARGV[3]]
+if tostring(record[ARGV[1]]) ~= ARGV[2] or present == nil or present == cjson.null then return nil end
+local ttl = redis.call('PTTL', KEYS[1])
+redis.call('DEL', KEYS[1])
+return {raw, ttl}
 `;
 
 /** DEL of the claim while it holds ARGV[1] (its holder's token). */

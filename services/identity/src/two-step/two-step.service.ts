@@ -144,54 +144,81 @@ export class TwoStepService {
     if (problems.length > 0) throw new DomainError('validation_failed', 'These two-step settings are not allowed.', { errors: problems });
     if (sameSettings(current, next)) return twoStepView(account);
     if (next.enabled) await this.assertReady(account, next);
-
-    const stepUp = needsStepUp(current, next);
-    if (stepUp) await this.assertStepUp(accountId, input);
-
-    const updated = await this.db.transaction(async (m) => {
-      const locked = await lockAccount(m, accountId);
-      if (!sameSettings(settingsOf(locked), current)) {
-        throw new DomainError('conflict', 'Two-step settings changed meanwhile; read them again.');
-      }
-      const now = this.clock.now();
-      await m.getRepository(AccountEntity).update(
-        { id: accountId },
-        { twoStepEnabled: next.enabled, twoStepMethod: next.method, twoStepBackupMethod: next.backupMethod, updatedAt: now },
-      );
-      await this.outbox.add(m, twoStepChangedV1, { accountId, ...next, reason: 'user' });
-      if (current.enabled && !next.enabled) {
-        await queueAlert(
-          this.outbox,
-          m,
-          { accountId, email: locked.email, locale: locked.locale },
-          'security.two_step_disabled',
-          { reason: 'user' },
-          `${accountId}:${now.getTime()}`,
+    const apply = () =>
+      this.db.transaction(async (m) => {
+        const locked = await lockAccount(m, accountId);
+        if (!sameSettings(settingsOf(locked), current)) {
+          throw new DomainError('conflict', 'Two-step settings changed meanwhile; read them again.');
+        }
+        const now = this.clock.now();
+        await m.getRepository(AccountEntity).update(
+          { id: accountId },
+          { twoStepEnabled: next.enabled, twoStepMethod: next.method, twoStepBackupMethod: next.backupMethod, updatedAt: now },
         );
-      }
-      return Object.assign(locked, { twoStepEnabled: next.enabled, twoStepMethod: next.method, twoStepBackupMethod: next.backupMethod });
-    });
-    if (stepUp && input.stepUpId) await this.spendStepUp(input.stepUpId);
+        await this.outbox.add(m, twoStepChangedV1, { accountId, ...next, reason: 'user' });
+        if (current.enabled && !next.enabled) {
+          await queueAlert(
+            this.outbox,
+            m,
+            { accountId, email: locked.email, locale: locked.locale },
+            'security.two_step_disabled',
+            { reason: 'user' },
+            `${accountId}:${now.getTime()}`,
+          );
+        }
+        return Object.assign(locked, { twoStepEnabled: next.enabled, twoStepMethod: next.method, twoStepBackupMethod: next.backupMethod });
+      });
+    // Off, or another method or backup while on: a step-up, taken before the change and spent by it.
+    const updated = needsStepUp(current, next) ? await this.withStepUp(accountId, input, apply) : await apply();
     return twoStepView(updated);
   }
 
   /**
-   * Refuses (403 step_up_required) unless `input` names a step-up of this account
-   * approved in the last IDENTITY_STEP_UP_WINDOW, or one its code approves now.
+   * Runs `change` holding a step-up of the account (S8): the step-up named by `proof` (its
+   * code, if given, checked first), approved in the last IDENTITY_STEP_UP_WINDOW, is taken in
+   * one step before the change, so of concurrent changes given the same step-up exactly one
+   * gets it (the others: 403 step_up_required). A change that then fails (it committed
+   * nothing: every caller commits last) gives the step-up back for a retry.
+   */
+  async withStepUp<T>(accountId: string, proof: StepUpProof, change: () => Promise<T>): Promise<T> {
+    const taken = await this.takeStepUp(accountId, proof);
+    try {
+      return await change();
+    } catch (error) {
+      await this.stepUps.putBack(taken.id, taken.record, taken.ttlMs - (Date.now() - taken.at)).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * Refuses (403 step_up_required) unless `input` names a step-up of this account approved in
+   * the last IDENTITY_STEP_UP_WINDOW, or one its code approves now; the step-up is taken (used
+   * once) at once.
    */
   async assertStepUp(accountId: string, input: StepUpProof): Promise<void> {
+    await this.takeStepUp(accountId, input);
+  }
+
+  /** A step-up is used once: taken by assertStepUp already; kept for its callers. */
+  async spendStepUp(stepUpId: string): Promise<void> {
+    await this.stepUps.delete(stepUpId);
+  }
+
+  /**
+   * Takes (reads and deletes in one step) a step-up of this account approved in the last
+   * IDENTITY_STEP_UP_WINDOW, or one its code approves now; 403 step_up_required otherwise.
+   */
+  private async takeStepUp(accountId: string, input: StepUpProof): Promise<{ id: string; record: StepUpRecord; ttlMs: number; at: number }> {
     if (!input.stepUpId) throw stepUpRequired();
     if (input.code) {
       await this.verifyStepUp(accountId, input.stepUpId, input.code, input.factor);
     }
-    const record = await this.stepUps.get(input.stepUpId);
-    if (!record || record.accountId !== accountId || record.approvedAt === null) throw stepUpRequired();
-    if (this.clock.nowMs() - record.approvedAt > this.config.IDENTITY_STEP_UP_WINDOW) throw stepUpRequired();
-  }
-
-  /** A step-up is used once: call after the change it allowed is committed. */
-  async spendStepUp(stepUpId: string): Promise<void> {
-    await this.stepUps.delete(stepUpId);
+    const taken = await this.stepUps.takeIf(input.stepUpId, 'accountId', accountId, 'approvedAt');
+    // An approval past its window is of no use any more: it is gone with the refusal.
+    if (!taken || taken.value.approvedAt === null || this.clock.nowMs() - taken.value.approvedAt > this.config.IDENTITY_STEP_UP_WINDOW) {
+      throw stepUpRequired();
+    }
+    return { id: input.stepUpId, record: taken.value, ttlMs: taken.ttlMs, at: Date.now() };
   }
 
   private async assertReady(account: AccountEntity, next: TwoStepSettings): Promise<void> {
