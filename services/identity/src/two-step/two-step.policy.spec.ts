@@ -1,4 +1,4 @@
-import { afterPhoneRemoved, firstFactor, needsStepUp, OFF, removalTurnsOff, settingsProblems, signinFactors } from './two-step.policy';
+import { afterPhoneRemoved, changeAlert, firstFactor, needsStepUp, OFF, removalTurnsOff, settingsProblems, signinFactors } from './two-step.policy';
 
 const on = (method: 'sms' | 'voice' | 'email' | 'totp', backupMethod: 'sms' | 'voice' | 'email' | 'totp' | null = null) => ({
   enabled: true,
@@ -75,5 +75,20 @@ describe('settingsProblems', () => {
     expect(settingsProblems({ enabled: true, method: null, backupMethod: null }, true).map((p) => p.code)).toEqual(['required']);
     expect(settingsProblems(on('sms', 'voice'), true).map((p) => p.code)).toEqual(['same_factor']);
     expect(settingsProblems(OFF, false)).toEqual([]);
+  });
+});
+
+describe('changeAlert', () => {
+  it('tells the e-mail when two-step is turned off, or its method or backup changes while on (S8)', () => {
+    expect(changeAlert(on('sms'), OFF)).toEqual({ template: 'security.two_step_disabled', variables: { reason: 'user' } });
+    expect(changeAlert(on('sms'), on('totp', 'sms'))).toEqual({
+      template: 'security.two_step_disabled',
+      variables: { reason: 'changed', method: 'totp', backupMethod: 'sms' },
+    });
+    expect(changeAlert(on('totp', 'sms'), on('totp'))?.variables).toEqual({ reason: 'changed', method: 'totp', backupMethod: 'none' });
+  });
+  it('sends nothing for turning it on or an unchanged request', () => {
+    expect(changeAlert(OFF, on('sms'))).toBeUndefined();
+    expect(changeAlert(on('sms', 'email'), on('sms', 'email'))).toBeUndefined();
   });
 });

@@ -1,4 +1,5 @@
 import type { TwoStepMethod } from '../accounts/account.entity';
+import type { SecurityTemplate } from '../security/security-alerts';
 
 export interface TwoStepSettings {
   enabled: boolean;
@@ -50,6 +51,19 @@ export function afterPhoneRemoved(current: TwoStepSettings, verifiedLeft: number
  */
 export function removalTurnsOff(current: TwoStepSettings, verifiedLeft: number): boolean {
   return current.enabled && !afterPhoneRemoved(current, verifiedLeft).enabled;
+}
+
+/**
+ * The e-mail a two-step change sends (S8): turned off, or another method or backup while on
+ * (turning it on sends none). The notifier has no template for a change of method yet
+ * (`security.two_step_changed` is asked for): until then it goes as the closest one,
+ * `security.two_step_disabled` (the old setting is off), with reason `changed` and the new
+ * method and backup (`none` for none) in its variables.
+ */
+export function changeAlert(current: TwoStepSettings, next: TwoStepSettings): { template: SecurityTemplate; variables: Record<string, string> } | undefined {
+  if (!current.enabled || sameSettings(current, next)) return undefined;
+  if (!next.enabled) return { template: 'security.two_step_disabled', variables: { reason: 'user' } };
+  return { template: 'security.two_step_disabled', variables: { reason: 'changed', method: next.method ?? 'none', backupMethod: next.backupMethod ?? 'none' } };
 }
 
 /** A sign-in factor a person can be offered: phone channels, e-mail, or a non-phone factor. */

@@ -18,6 +18,7 @@ import { JsonStore } from '../shared/json-store';
 import { EVENT_OUTBOX, IDENTITY_CONFIG, IDENTITY_REDIS, OTP_GATEWAY } from '../tokens';
 import type { StepUpRecord } from './step-up.store';
 import {
+  changeAlert,
   firstFactor,
   isPhoneMethod,
   needsStepUp,
@@ -156,15 +157,10 @@ export class TwoStepService {
           { twoStepEnabled: next.enabled, twoStepMethod: next.method, twoStepBackupMethod: next.backupMethod, updatedAt: now },
         );
         await this.outbox.add(m, twoStepChangedV1, { accountId, ...next, reason: 'user' });
-        if (current.enabled && !next.enabled) {
-          await queueAlert(
-            this.outbox,
-            m,
-            { accountId, email: locked.email, locale: locked.locale },
-            'security.two_step_disabled',
-            { reason: 'user' },
-            `${accountId}:${now.getTime()}`,
-          );
+        // S8: turned off, or another method or backup while on, the e-mail is told.
+        const alert = changeAlert(current, next);
+        if (alert) {
+          await queueAlert(this.outbox, m, { accountId, email: locked.email, locale: locked.locale }, alert.template, alert.variables, `${accountId}:${now.getTime()}`);
         }
         return Object.assign(locked, { twoStepEnabled: next.enabled, twoStepMethod: next.method, twoStepBackupMethod: next.backupMethod });
       });

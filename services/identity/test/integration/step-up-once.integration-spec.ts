@@ -63,6 +63,28 @@ describe('identity: a step-up allows one change, also when changes race', () => 
     }
   });
 
+  it('changing the method or the backup while two-step is on tells the e-mail (S8); turning it on does not', async () => {
+    const a = await h.account();
+    await h.verifiedPhone(a.id);
+    await h.authenticator(a.id);
+    await h.twoStep(a.id, { method: 'sms' });
+    const alerts = () => h.alerts(a.email).filter((t) => String(t.data['template']).startsWith('security.two_step'));
+
+    const since = Date.now();
+    const toApp = await h.call('PUT', `/v1/accounts/${a.id}/two-step`, { enabled: true, method: 'totp', backupMethod: 'sms', stepUpId: await h.stepUp(a.id) });
+    expect(toApp.status).toBe(200);
+    const first = await h.tap.waitFor((t) => t.data['to'] === a.email && String(t.data['template']).startsWith('security.two_step'), since);
+    // No template of its own yet (security.two_step_changed is asked of the notifier): the closest, with what changed.
+    expect(first.data).toMatchObject({ template: 'security.two_step_disabled', priority: 'critical', channel: 'email', accountId: a.id });
+    expect(first.data['variables']).toMatchObject({ reason: 'changed', method: 'totp', backupMethod: 'sms' });
+
+    const noBackup = await h.call('PUT', `/v1/accounts/${a.id}/two-step`, { enabled: true, method: 'totp', stepUpId: await h.stepUp(a.id, 'sms') });
+    expect(noBackup.status).toBe(200);
+    await h.tap.waitFor((t) => t.data['to'] === a.email && (t.data['variables'] as { backupMethod?: string }).backupMethod === 'none', since);
+    // One e-mail a change, none for turning it on.
+    expect(alerts()).toHaveLength(2);
+  });
+
   it('never logs a full number, a code, a password or a token', () => {
     expect(h.secrets.size).toBeGreaterThan(5);
     expect(h.leaks()).toEqual([]);
