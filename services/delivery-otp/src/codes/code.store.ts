@@ -18,6 +18,20 @@ export interface LiveCode {
   sealed?: string;
 }
 
+/**
+ * What a shipment's next code inherits from its last one (SECURITY C5, C9): a
+ * re-issue, even after a cancel, is no way out of a lock or the regeneration
+ * cap. Only the customer's regenerate or a support unlock resets the attempts
+ * and the lock.
+ */
+export interface HandoffCarry {
+  attempts: number;
+  locked: boolean;
+  regenerations: number;
+  /** When the last code was sent (0: never): the regenerate cooldown runs from it. */
+  lastSentMs: number;
+}
+
 export interface NewCode {
   shipmentId: string;
   accountId: string;
@@ -29,6 +43,8 @@ export interface NewCode {
   sealed: string;
   hmacKeyId: string;
   hmac: string;
+  /** Used when the store holds no code for the shipment (else the replaced code's carry over); absent: nothing carried. */
+  carry?: HandoffCarry;
 }
 
 export interface CheckInput {
@@ -50,7 +66,7 @@ export type CheckResult =
   | { verdict: 'already'; attemptsRemaining: number; generation: number; byDeviceId: string; attemptId: string };
 
 export type RegenerateResult =
-  | { verdict: 'ok'; generation: number; replaced: ReplacedCode }
+  | { verdict: 'ok'; generation: number; regenerations: number; replaced: ReplacedCode }
   | { verdict: 'not_found' | 'already' }
   | { verdict: 'cooldown' | 'limit'; retryAfterMs: number };
 
@@ -83,6 +99,9 @@ export type PutResult = { verdict: 'ok'; state: 'awaiting_handoff' | 'locked'; r
 /** `stale`: a reschedule refused because the store holds no usable code, or not the one `expect` names. */
 export type UpdateResult = { verdict: 'ok'; state: string } | { verdict: 'not_found' | 'already' | 'stale' };
 
+/** A revoke's outcome: what the revoked code leaves for the shipment's next one. */
+export type RevokeResult = { verdict: 'ok'; carry: HandoffCarry } | { verdict: 'not_found' | 'already' };
+
 export interface Reschedule {
   windowStartMs: number;
   windowEndMs: number;
@@ -95,7 +114,8 @@ export interface Reschedule {
 export abstract class CodeStore {
   /**
    * Stores a new code in place of the shipment's current one, keeping its
-   * attempts, lock and regeneration count; refused ('already') once handed off.
+   * attempts, lock and regeneration count (or, when there is none, those of
+   * `code.carry`); refused ('already') once handed off.
    */
   abstract put(code: NewCode): Promise<PutResult>;
   /**
@@ -119,5 +139,6 @@ export abstract class CodeStore {
   ): Promise<RegenerateResult>;
   abstract reschedule(shipmentId: string, change: Reschedule): Promise<UpdateResult>;
   abstract unlock(shipmentId: string): Promise<UpdateResult>;
-  abstract revoke(shipmentId: string): Promise<UpdateResult>;
+  /** Deletes the code at once, answering its spent attempts, lock and regenerations for the next code. */
+  abstract revoke(shipmentId: string): Promise<RevokeResult>;
 }

@@ -1,7 +1,9 @@
 -- Stores a freshly issued code in place of whatever code the shipment had.
 -- A re-issue is no way out of a lock: the handoff's spent attempts and lock,
 -- and the shipment's regeneration count, carry over to the new code (only the
--- customer's regenerate or a support unlock reset them). A handed-off
+-- customer's regenerate or a support unlock reset them). When the store holds
+-- no code (after a cancel, an expiry or the loss of Redis) the caller's fields
+-- bring them from the shipment's row instead. A handed-off
 -- shipment is final: its tombstone is never replaced.
 -- KEYS[1] the shipment's code hash
 -- ARGV    expiresAtMs, then field/value pairs

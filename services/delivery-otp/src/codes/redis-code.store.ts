@@ -7,6 +7,7 @@ import {
   type CheckResult,
   type CodeOwner,
   CodeStore,
+  type HandoffCarry,
   type IssuedCode,
   type LiveCode,
   type LiveState,
@@ -15,6 +16,7 @@ import {
   type RegenerateResult,
   type ReplacedCode,
   type Reschedule,
+  type RevokeResult,
   type UpdateResult,
 } from './code.store';
 
@@ -27,6 +29,8 @@ const SCRIPTS = {
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
 type ScriptRunner = (key: string, ...args: (string | number)[]) => Promise<unknown>;
+
+const NOTHING_CARRIED: HandoffCarry = { attempts: 0, locked: false, regenerations: 0, lastSentMs: 0 };
 
 /** The Redis key of a shipment's live code (under the client's key prefix). */
 export function codeKey(shipmentId: string): string {
@@ -52,20 +56,21 @@ export class RedisCodeStore extends CodeStore {
   }
 
   async put(code: NewCode): Promise<PutResult> {
+    const carry = code.carry ?? NOTHING_CARRIED;
     const [verdict, state, ...replaced] = (await this.run('deliveryOtpIssue', code.shipmentId, code.expiresAtMs,
-      'state', 'awaiting_handoff',
+      'state', carry.locked ? 'locked' : 'awaiting_handoff',
       'acct', code.accountId,
       'courier', code.courierId,
       'ws', code.windowStartMs,
       'we', code.windowEndMs,
       'exp', code.expiresAtMs,
-      'attempts', 0,
+      'attempts', carry.attempts,
       'gen', code.generation,
       'sealed', code.sealed,
       'hkid', code.hmacKeyId,
       'hmac', code.hmac,
-      'regens', 0,
-      'lastRegen', 0,
+      'regens', carry.regenerations,
+      'lastRegen', carry.lastSentMs,
     )) as string[];
     if (verdict === 'already') return { verdict };
     if (verdict === 'ok' && (state === 'awaiting_handoff' || state === 'locked')) return { verdict, state, replaced: { fields: replaced } };
@@ -134,11 +139,11 @@ export class RedisCodeStore extends CodeStore {
     next: { nowMs: number; cooldownMs: number; maxRegenerations: number; sealed: string; hmacKeyId: string; hmac: string; owner: CodeOwner },
   ): Promise<RegenerateResult> {
     const { owner } = next;
-    const [verdict, generation, retryAfterMs, ...replaced] = (await this.run('deliveryOtpRegenerate', shipmentId,
+    const [verdict, generation, retryAfterMs, regenerations, ...replaced] = (await this.run('deliveryOtpRegenerate', shipmentId,
       next.nowMs, next.cooldownMs, next.maxRegenerations, next.sealed, next.hmacKeyId, next.hmac,
       owner.accountId, owner.courierId, owner.windowStartMs, owner.windowEndMs, owner.expiresAtMs, owner.generation,
-    )) as [string, number, number, ...string[]];
-    if (verdict === 'ok') return { verdict, generation: Number(generation), replaced: { fields: replaced.map(String) } };
+    )) as [string, number, number, number, ...string[]];
+    if (verdict === 'ok') return { verdict, generation: Number(generation), regenerations: Number(regenerations), replaced: { fields: replaced.map(String) } };
     if (verdict === 'cooldown' || verdict === 'limit') return { verdict, retryAfterMs: Math.max(retryAfterMs, 1000) };
     if (verdict === 'not_found' || verdict === 'already') return { verdict };
     throw new Error(`unexpected regenerate verdict ${verdict}`);
@@ -153,8 +158,13 @@ export class RedisCodeStore extends CodeStore {
     return this.update(shipmentId, 'unlock');
   }
 
-  revoke(shipmentId: string): Promise<UpdateResult> {
-    return this.update(shipmentId, 'revoke');
+  async revoke(shipmentId: string): Promise<RevokeResult> {
+    const [verdict, state, attempts, regenerations, lastSentMs] = (await this.run('deliveryOtpUpdate', shipmentId, 'revoke')) as string[];
+    if (verdict === 'ok') {
+      return { verdict, carry: { attempts: Number(attempts ?? 0), locked: state === 'locked', regenerations: Number(regenerations ?? 0), lastSentMs: Number(lastSentMs ?? 0) } };
+    }
+    if (verdict === 'not_found' || verdict === 'already') return { verdict };
+    throw new Error(`unexpected revoke verdict ${verdict}`);
   }
 
   private async update(shipmentId: string, ...args: (string | number)[]): Promise<UpdateResult> {

@@ -6,22 +6,22 @@
 -- KEYS[1] the shipment's code hash
 -- ARGV    nowMs, cooldownMs, maxRegenerations, sealed, hkid, hmac,
 --         then the row's account, courier, window start, window end, expiry, generation
--- returns { verdict, generation, retryAfterMs, (ok) the replaced hash's field/value pairs... }
+-- returns { verdict, generation, retryAfterMs, regenerations, (ok) the replaced hash's field/value pairs... }
 --   verdict: not_found | already | cooldown | limit | ok
 -- A field HMGET found (the embedded mode's Lua returns a missing one as a truthy null).
 local function present(v) return type(v) == 'string' or type(v) == 'number' end
 local key = KEYS[1]
 local f = redis.call('HMGET', key, 'state', 'regens', 'lastRegen', 'gen')
-if not present(f[1]) then return { 'not_found', 0, 0 } end
-if f[1] == 'handed_off' then return { 'already', 0, 0 } end
+if not present(f[1]) then return { 'not_found', 0, 0, 0 } end
+if f[1] == 'handed_off' then return { 'already', 0, 0, 0 } end
 local now, cooldown, max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local regens, last = tonumber(f[2]) or 0, tonumber(f[3]) or 0
-if regens >= max then return { 'limit', tonumber(f[4]) or 0, redis.call('PTTL', key) } end
-if now - last < cooldown then return { 'cooldown', tonumber(f[4]) or 0, cooldown - (now - last) } end
+if regens >= max then return { 'limit', tonumber(f[4]) or 0, redis.call('PTTL', key), regens } end
+if now - last < cooldown then return { 'cooldown', tonumber(f[4]) or 0, cooldown - (now - last), regens } end
 local replaced = redis.call('HGETALL', key)
 local gen = tonumber(ARGV[12]) + 1
 redis.call('HSET', key, 'sealed', ARGV[4], 'hkid', ARGV[5], 'hmac', ARGV[6], 'attempts', 0, 'state', 'awaiting_handoff',
   'regens', regens + 1, 'lastRegen', ARGV[1],
   'acct', ARGV[7], 'courier', ARGV[8], 'ws', ARGV[9], 'we', ARGV[10], 'exp', ARGV[11], 'gen', gen)
 redis.call('PEXPIREAT', key, ARGV[11])
-return { 'ok', gen, 0, unpack(replaced) }
+return { 'ok', gen, 0, regens + 1, unpack(replaced) }

@@ -3,6 +3,8 @@
 -- ARGV    op (reschedule | unlock | revoke), then for reschedule: ws, we, exp, courier ('' keeps it),
 --         and the account and generation the shipment's row names ('' for either: not compared)
 -- returns { verdict, state }   verdict: not_found | already | stale | ok
+--   revoke ok: { 'ok', the revoked code's state, attempts, regens, lastRegen }: what the
+--   shipment's next code inherits (kept on its row by the caller; SECURITY C5, C9)
 --   stale: reschedule refused, the hash holds no usable code or not the row's
 --          (another account or generation: an undo or issue that went wrong);
 --          the caller issues a fresh code instead of keeping it
@@ -15,8 +17,10 @@ if not present(state) then return { 'not_found', '' } end
 if state == 'handed_off' then return { 'already', state } end
 local op = ARGV[1]
 if op == 'revoke' then
+  local c = redis.call('HMGET', key, 'attempts', 'regens', 'lastRegen')
   redis.call('DEL', key)
-  return { 'ok', 'cancelled' }
+  local function num(v) if present(v) then return tostring(v) end return '0' end
+  return { 'ok', state, num(c[1]), num(c[2]), num(c[3]) }
 elseif not present(f[2]) then
   -- A withdrawn code (restore.lua): nothing to unlock or keep.
   if op == 'unlock' then return { 'not_found', state } end

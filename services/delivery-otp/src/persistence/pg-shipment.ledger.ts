@@ -20,6 +20,10 @@ const SHIPMENT_COLUMNS = {
   codeGeneration: 'code_generation',
   handedOffAt: 'handed_off_at',
   handedOffDeviceId: 'handed_off_device_id',
+  handoffAttempts: 'handoff_attempts',
+  handoffLocked: 'handoff_locked',
+  regenerations: 'regenerations',
+  lastCodeSentAt: 'last_code_sent_at',
 } as const satisfies Record<keyof ShipmentRecord, string>;
 
 const ATTEMPT_COLUMNS = {
@@ -147,5 +151,9 @@ function shipmentFromRow(row: Row): ShipmentRecord {
     codeGeneration: Number(row['code_generation']),
     handedOffAt: row['handed_off_at'] === null || row['handed_off_at'] === undefined ? null : date(row['handed_off_at']),
     handedOffDeviceId: orNull(row['handed_off_device_id']),
+    handoffAttempts: Number(row['handoff_attempts'] ?? 0),
+    handoffLocked: row['handoff_locked'] === true || row['handoff_locked'] === 1,
+    regenerations: Number(row['regenerations'] ?? 0),
+    lastCodeSentAt: row['last_code_sent_at'] === null || row['last_code_sent_at'] === undefined ? null : date(row['last_code_sent_at']),
   };
 }

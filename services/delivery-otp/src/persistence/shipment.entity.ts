@@ -56,6 +56,22 @@ export class ShipmentEntity {
   @Column({ name: 'handed_off_device_id', type: 'varchar', length: 100, nullable: true })
   handedOffDeviceId!: string | null;
 
+  /** The handoff's spent attempts carried to the next code (as of the last cancel, unlock or regenerate). */
+  @Column({ name: 'handoff_attempts', type: 'int', default: 0 })
+  handoffAttempts!: number;
+
+  /** The handoff's lock carried to the next code (as of the last cancel, unlock or regenerate). */
+  @Column({ name: 'handoff_locked', type: 'boolean', default: false })
+  handoffLocked!: boolean;
+
+  /** The customer's regenerations so far (SECURITY C9: the cap counts across codes). */
+  @Column({ type: 'int', default: 0 })
+  regenerations!: number;
+
+  /** When the last code was sent (issue or regenerate): the regenerate cooldown runs from it. */
+  @Column({ name: 'last_code_sent_at', type: columnTypes.timestamp, nullable: true })
+  lastCodeSentAt!: Date | null;
+
   @Column({ name: 'created_at', type: columnTypes.timestamp })
   createdAt!: Date;
 

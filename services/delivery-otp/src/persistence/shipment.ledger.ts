@@ -19,6 +19,17 @@ export interface ShipmentRecord {
   codeGeneration: number;
   handedOffAt: Date | null;
   handedOffDeviceId: string | null;
+  /**
+   * What the shipment's next code inherits from its last one (SECURITY C5,
+   * C9), kept here because a cancel deletes the code from Redis and Redis may
+   * lose it: the handoff's spent attempts and lock as of the last cancel,
+   * unlock or regenerate, the regenerations so far and when the last code was
+   * sent. While a code lives, Redis holds the current values.
+   */
+  handoffAttempts: number;
+  handoffLocked: boolean;
+  regenerations: number;
+  lastCodeSentAt: Date | null;
 }
 
 export interface AttemptRecord {

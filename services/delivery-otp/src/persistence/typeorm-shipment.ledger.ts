@@ -115,5 +115,9 @@ function toRecord(row: ShipmentEntity): ShipmentRecord {
     codeGeneration: row.codeGeneration,
     handedOffAt: row.handedOffAt,
     handedOffDeviceId: row.handedOffDeviceId,
+    handoffAttempts: row.handoffAttempts,
+    handoffLocked: Boolean(row.handoffLocked),
+    regenerations: row.regenerations,
+    lastCodeSentAt: row.lastCodeSentAt,
   };
 }

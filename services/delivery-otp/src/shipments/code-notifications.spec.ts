@@ -18,6 +18,10 @@ const shipment = (over: Partial<ShipmentRecord> = {}): ShipmentRecord => ({
   codeGeneration: 3,
   handedOffAt: null,
   handedOffDeviceId: null,
+  handoffAttempts: 0,
+  handoffLocked: false,
+  regenerations: 0,
+  lastCodeSentAt: null,
   ...over,
 });
 

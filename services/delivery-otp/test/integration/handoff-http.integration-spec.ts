@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { DomainError, redisReady } from '@phonegate/platform';
 import { eventually } from '@phonegate/platform/testing';
 import { ShipmentLedger } from '../../src/persistence/shipment.ledger';
-import { auth, containsCode, dumpPostgres, dumpRedis, type Harness, KEYS, startHarness, windowAround } from './harness';
+import { auth, containsCode, dumpPostgres, dumpRedis, type Harness, KEYS, outForDeliveryBody, startHarness, windowAround } from './harness';
 
 /**
  * The whole handoff story over HTTP on real PostgreSQL, Redis and RabbitMQ:
@@ -49,14 +49,7 @@ describe('delivery-otp over HTTP', () => {
       method: 'POST',
       url: `/v1/shipments/${shipmentId}/out-for-delivery`,
       key: KEYS.logistics,
-      payload: {
-        orderId: `ord_${seq}`,
-        accountId: 'acc_ana',
-        contact: { phone: '+14155550123', email: 'ana@example.com' },
-        courierId,
-        window: windowAround(Date.now()),
-        ...over,
-      },
+      payload: outForDeliveryBody(shipmentId, courierId, { orderId: `ord_${seq}`, ...over }),
     });
     return { shipmentId, res };
   }

@@ -213,3 +213,28 @@ export function containsCode(text: string, code: string): boolean {
 export function windowAround(nowMs: number, beforeMin = 60, afterMin = 60) {
   return { start: new Date(nowMs - beforeMin * 60_000).toISOString(), end: new Date(nowMs + afterMin * 60_000).toISOString() };
 }
+
+/** A shipment id unique to this run, tagged `tag`. */
+let shipmentSeq = 0;
+export function newShipmentId(tag: string): string {
+  return `shp_${tag}_${++shipmentSeq}_${Date.now().toString(36)}`;
+}
+
+/** An out-for-delivery body: account acc_ana with a US number and an e-mail, a window around now. */
+export function outForDeliveryBody(shipmentId: string, courierId: string, over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    orderId: `ord_${shipmentId}`,
+    accountId: 'acc_ana',
+    contact: { phone: '+14155550123', email: 'ana@example.com' },
+    courierId,
+    window: windowAround(Date.now()),
+    ...over,
+  };
+}
+
+/** Registers a courier device (ops scope) and answers its secret. */
+export async function courierSecret(h: Harness, courierId: string): Promise<string> {
+  const res = await h.app.inject({ method: 'POST', url: `/v1/couriers/${courierId}/devices`, headers: auth(KEYS.ops), payload: {} });
+  if (res.statusCode !== 201) throw new Error(`device registration answered ${res.statusCode}`);
+  return res.json<{ secret: string }>().secret;
+}

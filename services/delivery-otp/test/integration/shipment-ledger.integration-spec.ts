@@ -45,6 +45,10 @@ describe('shipment ledger', () => {
     codeGeneration: 1,
     handedOffAt: null,
     handedOffDeviceId: null,
+    handoffAttempts: 0,
+    handoffLocked: false,
+    regenerations: 0,
+    lastCodeSentAt: null,
     ...extra,
   });
   const attempt = (shipmentId: string, extra: Partial<AttemptRecord> = {}): AttemptRecord => ({

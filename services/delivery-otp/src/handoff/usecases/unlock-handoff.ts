@@ -5,7 +5,11 @@ import type { DeliveryOtpConfig } from '../../config/delivery-otp.config';
 import { alreadyHandedOff, ShipmentLedger } from '../../persistence/shipment.ledger';
 import { DELIVERY_OTP_CONFIG } from '../../tokens';
 
-/** Support unlocks a locked handoff: the same code works again with a fresh set of attempts. */
+/**
+ * Support unlocks a locked handoff: the same code works again with a fresh
+ * set of attempts, and the shipment's row no longer carries a lock or spent
+ * attempts to a later code.
+ */
 @Injectable()
 export class UnlockHandoff {
   constructor(
@@ -16,14 +20,18 @@ export class UnlockHandoff {
   ) {}
 
   async execute(shipmentId: string): Promise<{ shipmentId: string; status: 'awaiting_handoff'; attemptsRemaining: number }> {
-    const result = await this.store.unlock(shipmentId);
-    if (result.verdict === 'already') throw alreadyHandedOff();
-    if (result.verdict === 'not_found') {
-      const shipment = await this.ledger.find(shipmentId);
-      if (shipment?.status === 'handed_off') throw alreadyHandedOff();
-      throw new DomainError('not_found', 'No live handoff code for this shipment.');
-    }
-    this.logger.info({ shipmentId }, 'handoff unlocked by support');
-    return { shipmentId, status: 'awaiting_handoff', attemptsRemaining: this.config.code.maxAttempts };
+    return this.ledger.transaction(shipmentId, { lock: true }, async (tx) => {
+      const result = await this.store.unlock(shipmentId);
+      if (result.verdict === 'already') throw alreadyHandedOff();
+      const shipment = tx.shipment;
+      if (result.verdict === 'not_found') {
+        if (shipment?.status === 'handed_off') throw alreadyHandedOff();
+        throw new DomainError('not_found', 'No live handoff code for this shipment.');
+      }
+      // What the row carries for the next code (from a cancel) is lifted too.
+      if (shipment && (shipment.handoffAttempts > 0 || shipment.handoffLocked)) await tx.save({ ...shipment, handoffAttempts: 0, handoffLocked: false });
+      this.logger.info({ shipmentId }, 'handoff unlocked by support');
+      return { shipmentId, status: 'awaiting_handoff' as const, attemptsRemaining: this.config.code.maxAttempts };
+    });
   }
 }

@@ -1,10 +1,15 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DomainError, type Logger, PLATFORM_LOGGER } from '@phonegate/platform';
-import { CodeStore } from '../../codes/code.store';
-import { alreadyHandedOff, ShipmentLedger } from '../../persistence/shipment.ledger';
+import { CodeStore, type HandoffCarry } from '../../codes/code.store';
+import { alreadyHandedOff, ShipmentLedger, type ShipmentRecord } from '../../persistence/shipment.ledger';
 import type { ShipmentAnswer } from '../shipments.schemas';
 
-/** Cancels a shipment: its code is revoked at once (gone from Redis). Repeating it is harmless. */
+/**
+ * Cancels a shipment: its code is revoked at once (gone from Redis). The
+ * code's spent attempts, lock and regeneration count go to the shipment's row,
+ * so the shipment going out for delivery again is no way out of a lock or the
+ * regeneration cap (SECURITY C5, C9). Repeating it is harmless.
+ */
 @Injectable()
 export class CancelShipment {
   constructor(
@@ -20,11 +25,23 @@ export class CancelShipment {
       if (existing.status === 'handed_off') throw alreadyHandedOff();
       const result = await this.store.revoke(shipmentId);
       if (result.verdict === 'already') throw alreadyHandedOff();
-      if (existing.status !== 'cancelled') {
-        await tx.save({ ...existing, status: 'cancelled' });
-        this.logger.info({ shipmentId }, 'shipment cancelled; code revoked');
+      // No code in the store (already cancelled, expired, or Redis lost it): the row keeps what it carries.
+      const carried = result.verdict === 'ok' ? carryOnRow(result.carry) : {};
+      if (existing.status !== 'cancelled' || result.verdict === 'ok') {
+        await tx.save({ ...existing, ...carried, status: 'cancelled' });
+        this.logger.info({ shipmentId, locked: result.verdict === 'ok' && result.carry.locked }, 'shipment cancelled; code revoked');
       }
       return { shipmentId, status: 'cancelled' };
     });
   }
+}
+
+/** A code's carry as the shipment's row keeps it. */
+export function carryOnRow(carry: HandoffCarry): Pick<ShipmentRecord, 'handoffAttempts' | 'handoffLocked' | 'regenerations' | 'lastCodeSentAt'> {
+  return {
+    handoffAttempts: carry.attempts,
+    handoffLocked: carry.locked,
+    regenerations: carry.regenerations,
+    lastCodeSentAt: carry.lastSentMs > 0 ? new Date(carry.lastSentMs) : null,
+  };
 }

@@ -63,6 +63,11 @@ export class IssueCode {
         codeGeneration: existing?.codeGeneration ?? 0,
         handedOffAt: null,
         handedOffDeviceId: null,
+        // What the last code left (a cancel kept it here): a new code inherits it.
+        handoffAttempts: existing?.handoffAttempts ?? 0,
+        handoffLocked: existing?.handoffLocked ?? false,
+        regenerations: existing?.regenerations ?? 0,
+        lastCodeSentAt: existing?.lastCodeSentAt ?? null,
       };
       if (existing?.status === 'awaiting_handoff' && existing.accountId === input.accountId) {
         // Kept only if the store holds the very code the row names (account and generation).
@@ -187,8 +192,9 @@ export class CodeUndo {
  * Draws a new code for `record` (next generation), queues its messages and
  * the code_issued event in the caller's transaction, then stores it, last, so
  * a failure before leaves the store untouched; a failure in or after the
- * store's write (its answer lost, the commit) is undone by `deps.undo`. The stored code keeps the lock and spent attempts
- * of the code it replaces; a shipment handed off meanwhile is refused (409).
+ * store's write (its answer lost, the commit) is undone by `deps.undo`. The stored code keeps the lock, spent attempts
+ * and regeneration count of the code it replaces, or, when the store holds none (after a cancel, an expiry or the
+ * loss of Redis), those the row carries; a shipment handed off meanwhile is refused (409).
  */
 export async function issueFresh(
   tx: ShipmentTx,
@@ -220,6 +226,12 @@ export async function issueFresh(
     sealed: material.sealed,
     hmacKeyId: material.hmacKeyId,
     hmac: material.hmac,
+    carry: {
+      attempts: record.handoffAttempts,
+      locked: record.handoffLocked,
+      regenerations: record.regenerations,
+      lastSentMs: record.lastCodeSentAt?.getTime() ?? 0,
+    },
   });
   if (stored.verdict === 'already') {
     deps.undo.clear();

@@ -67,8 +67,9 @@ export class RegenerateCode {
       const deps = { store: this.store, vault: this.vault, clock: this.clock, logger: this.logger, metrics: this.metrics, undo };
       switch (result.verdict) {
         case 'not_found':
-          // The store lost the code (e.g. a Redis failover): issue a fresh one.
-          return issueFresh(tx, existing, 'regenerated', deps);
+          // The store lost the code (e.g. a Redis failover): issue a fresh one, within the cap the row counts.
+          if (existing.regenerations >= this.config.code.maxRegenerations) throw noMoreCodes((existing.expiresAt.getTime() - now) / 1000);
+          return issueFresh(tx, { ...existing, ...regenerated(existing.regenerations + 1, now) }, 'regenerated', deps);
         case 'already':
           throw alreadyHandedOff();
         case 'cooldown':
@@ -76,9 +77,14 @@ export class RegenerateCode {
             retryAfter: result.retryAfterMs / 1000,
           });
         case 'limit':
-          throw new DomainError('rate_limited', 'No more new codes for this shipment.', { retryAfter: result.retryAfterMs / 1000 });
+          throw noMoreCodes(result.retryAfterMs / 1000);
         case 'ok': {
-          const record: ShipmentRecord = { ...existing, status: 'awaiting_handoff', codeGeneration: result.generation };
+          const record: ShipmentRecord = {
+            ...existing,
+            ...regenerated(result.regenerations, now),
+            status: 'awaiting_handoff',
+            codeGeneration: result.generation,
+          };
           await tx.save(record);
           for (const message of codeNotifications(record, material.code, 'regenerated')) await tx.publish(notificationRequestedV1, message);
           await tx.publish(handoffCodeIssuedV1, {
@@ -96,4 +102,13 @@ export class RegenerateCode {
       }
     }));
   }
+}
+
+function noMoreCodes(retryAfterSeconds: number): DomainError {
+  return new DomainError('rate_limited', 'No more new codes for this shipment.', { retryAfter: retryAfterSeconds });
+}
+
+/** The row after a regenerate: attempts and lock reset, one more regeneration, a code sent `nowMs`. */
+function regenerated(regenerations: number, nowMs: number): Pick<ShipmentRecord, 'handoffAttempts' | 'handoffLocked' | 'regenerations' | 'lastCodeSentAt'> {
+  return { handoffAttempts: 0, handoffLocked: false, regenerations, lastCodeSentAt: new Date(nowMs) };
 }
