@@ -49,9 +49,10 @@ describe('otp config', () => {
 
   it('refuses a pumping prefix long enough to name a number (SECURITY L1), naming the variable', () => {
     expect(loadOtpConfig({}).pumping.prefixLength).toBe(5);
-    expect(loadOtpConfig({ OTP_PUMP_PREFIX_LENGTH: String(PUMP_PREFIX_MAX_LENGTH) }).pumping.prefixLength).toBe(
-      PUMP_PREFIX_MAX_LENGTH,
-    );
+    expect(
+      loadOtpConfig({ OTP_PUMP_PREFIX_LENGTH: String(PUMP_PREFIX_MAX_LENGTH) }).pumping
+        .prefixLength,
+    ).toBe(PUMP_PREFIX_MAX_LENGTH);
     for (const value of [String(PUMP_PREFIX_MAX_LENGTH + 1), '12', '15']) {
       try {
         loadOtpConfig({ OTP_PUMP_PREFIX_LENGTH: value });

@@ -102,6 +102,12 @@ const ttl = (fallback: string, maxMs: number, what: string) =>
  */
 export const PUMP_PREFIX_MAX_LENGTH = 8;
 
+/**
+ * How long after its approval a step-up verification may allow one factor change (S8: a fresh
+ * code), as identity's IDENTITY_STEP_UP_WINDOW by default.
+ */
+export const STEP_UP_WINDOW_MS = 5 * 60_000;
+
 function schema(production: boolean) {
   const dev = <T extends string>(value: T) => (production ? undefined : value);
   return z.object({
@@ -233,6 +239,8 @@ export interface OtpConfig {
     cooldownMs: number;
     cooldownMaxMs: number;
   };
+  /** How long after its approval a step-up verification may allow one factor change (S8). */
+  stepUpWindowMs: number;
   account: {
     failureLimit: number;
     failureWindowMs: number;
@@ -311,6 +319,7 @@ export function toConfig(e: OtpEnv): OtpConfig {
       cooldownMs: e.OTP_RESEND_COOLDOWN,
       cooldownMaxMs: e.OTP_RESEND_COOLDOWN_MAX,
     },
+    stepUpWindowMs: STEP_UP_WINDOW_MS,
     account: {
       failureLimit: e.OTP_ACCOUNT_FAILURE_LIMIT,
       failureWindowMs: e.OTP_ACCOUNT_FAILURE_WINDOW,

@@ -16,6 +16,7 @@ import type { Messenger } from '../alerts/messenger';
 import type { OtpMetrics } from '../otp.metrics';
 import { BackupCode } from './backup-code.entity';
 import { generateBackupCodes, looksLikeBackupCode, normalizeBackupCode } from './backup-codes';
+import { RedisStepUps, type StepUpCaller, type StepUps, type TakenStepUp } from './step-ups.store';
 import { base32, generateTotpSecret, otpauthUri, verifyTotp } from './totp';
 import { TotpAuthenticator } from './totp-authenticator.entity';
 
@@ -29,6 +30,19 @@ export interface OutboxWriter {
 }
 
 export type FactorKind = 'totp' | 'backup_code';
+
+/** A step-up shown with a factor change (S8): the id of an approved step-up verification. */
+export interface StepUpProof {
+  stepUpId?: string | undefined;
+}
+
+/** 403: replacing a factor needs a fresh step-up of the account (S8). */
+export function stepUpRequired(): DomainError {
+  return new DomainError(
+    'step_up_required',
+    "This account already has this factor: replacing it needs a fresh step-up. Send stepUpId, the id of a verification of purpose step_up for this account approved in the last few minutes (identity's step-up answers it as challenge.id), used once.",
+  );
+}
 
 const secretAad = (id: string, accountId: string) => `totp|${id}|${accountId}`;
 
@@ -53,6 +67,7 @@ export class FactorService {
     private readonly config: OtpConfig,
     private readonly metrics: OtpMetrics,
     private readonly logger: Logger,
+    private readonly stepUps: StepUps = new RedisStepUps(gates.redis),
   ) {}
 
   /** Starts an enrolment: a fresh 160-bit secret, sealed at rest; shown once. Earlier unconfirmed enrolments go. */
@@ -85,31 +100,49 @@ export class FactorService {
     return { id, secret: shown, otpauthUri: uri };
   }
 
-  /** Confirms an enrolment with a first code; it then replaces any older authenticator of the account. */
+  /**
+   * Confirms an enrolment with a first code; it then replaces any older authenticator of the
+   * account. The account's first authenticator is free; replacing a confirmed one needs a step-up
+   * (S8), taken before anything is counted and given back when the confirmation does not go
+   * through (a wrong code: the person types it again with the same step-up).
+   */
   async confirmTotp(
     accountId: string,
     id: string,
     code: string,
+    proof: StepUpProof,
+    caller: StepUpCaller,
   ): Promise<{ id: string; status: 'confirmed' }> {
-    const attempt = await this.beginAttempt(accountId, 'totp_confirm', undefined);
-    const row = await this.dataSource.getRepository(TotpAuthenticator).findOneBy({ id, accountId });
-    if (!row) {
-      await this.gates.refund(attempt.gates, attempt.ticket);
-      throw new DomainError('not_found', 'No such authenticator.');
-    }
-    const step = this.checkTotp(row, code);
-    const accepted =
-      step !== undefined &&
-      (await this.dataSource.transaction(async (m) => {
-        if (!(await this.claimStep(m, row, step, true))) return false;
-        await m.delete(TotpAuthenticator, { accountId, id: Not(id) });
-        await this.alert(m, accountId, 'security.authenticator_added', `otp:totp-added:${id}`);
-        return true;
-      }));
-    // An enrolment is the storefront's HTTP call for an account it names: its codes neither
-    // count towards nor clear the account's sign-in failures (C8), only its attempt window.
-    await this.finishAttempt(accountId, 'totp_confirm', attempt, accepted, false);
-    return { id, status: 'confirmed' };
+    const authenticators = this.dataSource.getRepository(TotpAuthenticator);
+    const row = await authenticators.findOneBy({ id, accountId });
+    if (!row) throw new DomainError('not_found', 'No such authenticator.');
+    const confirmedOther = { accountId, id: Not(id), confirmedAt: Not(IsNull()) };
+    const replacing = await authenticators.existsBy(confirmedOther);
+    return this.withStepUp(replacing, accountId, proof, caller, async (stepUp) => {
+      const attempt = await this.beginAttempt(accountId, 'totp_confirm', undefined);
+      try {
+        const step = this.checkTotp(row, code);
+        const accepted =
+          step !== undefined &&
+          (await this.dataSource.transaction(async (m) => {
+            if (!(await this.claimStep(m, row, step, true))) return false;
+            // Another confirmation may have committed since the look above: still one step-up per replacement.
+            if (!stepUp && (await m.existsBy(TotpAuthenticator, confirmedOther)))
+              throw stepUpRequired();
+            await m.delete(TotpAuthenticator, { accountId, id: Not(id) });
+            await this.alert(m, accountId, 'security.authenticator_added', `otp:totp-added:${id}`);
+            return true;
+          }));
+        // An enrolment is the storefront's HTTP call for an account it names: its codes neither
+        // count towards nor clear the account's sign-in failures (C8), only its attempt window.
+        await this.finishAttempt(accountId, 'totp_confirm', attempt, accepted, false);
+        return { id, status: 'confirmed' as const };
+      } catch (error) {
+        if (!(error instanceof DomainError && error.code === 'code_mismatch'))
+          await this.gates.refund(attempt.gates, attempt.ticket).catch(() => undefined);
+        throw error;
+      }
+    });
   }
 
   /** Verifies a TOTP or backup code for an account (sign-in, step-up). */
@@ -134,13 +167,33 @@ export class FactorService {
     return { approved: true };
   }
 
-  /** A new set of backup codes, shown once; the old set is revoked in the same transaction. */
-  async regenerateBackupCodes(accountId: string): Promise<{ codes: string[] }> {
+  /**
+   * A new set of backup codes, shown once; the old set is revoked in the same transaction. The
+   * account's first set is free; once it has a set (even a used-up one), a new one needs a
+   * step-up (S8).
+   */
+  async regenerateBackupCodes(
+    accountId: string,
+    proof: StepUpProof,
+    caller: StepUpCaller,
+  ): Promise<{ codes: string[] }> {
+    const reissue = await this.dataSource.getRepository(BackupCode).existsBy({ accountId });
+    return this.withStepUp(reissue, accountId, proof, caller, (stepUp) =>
+      this.issueBackupCodes(accountId, stepUp),
+    );
+  }
+
+  private async issueBackupCodes(
+    accountId: string,
+    stepUp: TakenStepUp | undefined,
+  ): Promise<{ codes: string[] }> {
     const codes = generateBackupCodes();
     const setId = randomUUID();
     const now = this.clock.now();
     await this.dataSource.transaction(async (m) => {
-      await m.delete(BackupCode, { accountId });
+      const revoked = await m.delete(BackupCode, { accountId });
+      // A set made since the look before: still one step-up per new set.
+      if (!stepUp && (revoked.affected ?? 0) > 0) throw stepUpRequired();
       await m.insert(
         BackupCode,
         codes.map((code) => {
@@ -167,6 +220,42 @@ export class FactorService {
       );
     });
     return { codes };
+  }
+
+  /**
+   * Runs `change` with a step-up of the account when `needed` (S8): the step-up named by `proof`
+   * is taken (used once) before the change and given back if the change fails; 403
+   * step_up_required when it is missing, not this account's or this caller's, not approved, older
+   * than the step-up window (5 minutes) or used already.
+   */
+  private async withStepUp<T>(
+    needed: boolean,
+    accountId: string,
+    proof: StepUpProof,
+    caller: StepUpCaller,
+    change: (stepUp: TakenStepUp | undefined) => Promise<T>,
+  ): Promise<T> {
+    if (!needed) return change(undefined);
+    if (!proof.stepUpId) throw stepUpRequired();
+    const taken = await this.stepUps.take({
+      accountId,
+      challengeId: proof.stepUpId.toLowerCase(),
+      caller,
+      nowMs: this.clock.nowMs(),
+      windowMs: this.config.stepUpWindowMs,
+    });
+    if (typeof taken === 'string') {
+      this.logger.info({ accountId, refused: taken }, 'factor change refused: no usable step-up');
+      throw stepUpRequired();
+    }
+    try {
+      return await change(taken);
+    } catch (error) {
+      await this.stepUps
+        .giveBack(taken)
+        .catch((e: unknown) => this.logger.warn({ err: e }, 'step-up not given back'));
+      throw error;
+    }
   }
 
   async factors(accountId: string): Promise<{ totp: boolean; backupCodes: number }> {

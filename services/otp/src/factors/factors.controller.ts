@@ -1,7 +1,10 @@
-import { Body, Controller, Header, HttpCode, Inject, Param, Post } from '@nestjs/common';
+import { Body, Controller, Header, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { DomainError, Scopes, zodBody } from '@phonegate/platform';
+import { DomainError, principalOf, Scopes, zodBody } from '@phonegate/platform';
+import type { FastifyRequest } from 'fastify';
 import {
+  backupCodesBody,
+  type BackupCodesBody,
   confirmBody,
   type ConfirmBody,
   enrollBody,
@@ -10,11 +13,24 @@ import {
 } from '../http/schemas';
 import { ApiAnswers, ApiZodBody } from '../http/openapi';
 import { FactorService } from './factor.service';
+import type { StepUpCaller } from './step-ups.store';
 
 function uuidParam(value: string, what: string): string {
   if (!isUuid(value)) throw new DomainError('not_found', `No such ${what}.`);
   return value.toLowerCase();
 }
+
+/** The API client that calls (the guard has checked its key): it may use only its own step-ups. */
+function stepUpCaller(request: FastifyRequest): StepUpCaller {
+  const principal = principalOf(request);
+  if (!principal) throw new DomainError('unauthorized', 'Send an API key.');
+  return principal.keyId
+    ? { client: principal.id, key: principal.keyId }
+    : { client: principal.id };
+}
+
+const STEP_UP =
+  "The account's first one is free; once it has one, a new one needs a step-up (SECURITY S8): `stepUpId`, the id of a verification of purpose step_up for this account approved in the last 5 minutes (identity's step-up answers it as `challenge.id`, or your own `POST /v1/verifications` with purpose step_up and this accountId), used once; without it 403 step_up_required and nothing changes. The account's e-mail is told.";
 
 /** TOTP enrolment and backup codes. Answers that hold secrets are never cached or kept. */
 @ApiTags('authenticators')
@@ -41,23 +57,32 @@ export class FactorsController {
   @Post('authenticators/totp/:id/confirm')
   @HttpCode(200)
   @Scopes('storefront')
-  @ApiOperation({ summary: 'Confirm TOTP enrolment with a first code' })
+  @ApiOperation({
+    summary: "Confirm TOTP enrolment with a first code; it replaces the account's authenticator",
+    description: `Replacing a confirmed authenticator: ${STEP_UP} A wrong code keeps the step-up for the next try.`,
+  })
   @ApiZodBody(confirmBody)
   @ApiAnswers(
-    { status: 200, description: 'confirmed' },
+    { status: 200, description: '{id, status: "confirmed"}' },
     'code_mismatch',
+    'step_up_required',
     'too_many_attempts',
+    'validation_failed',
     'not_found',
+    'service_unavailable',
   )
   confirm(
     @Param('accountId') accountId: string,
     @Param('id') id: string,
     @Body(zodBody(confirmBody)) body: ConfirmBody,
+    @Req() request: FastifyRequest,
   ) {
     return this.factors.confirmTotp(
       uuidParam(accountId, 'account'),
       uuidParam(id, 'authenticator'),
       body.code,
+      body,
+      stepUpCaller(request),
     );
   }
 
@@ -65,9 +90,27 @@ export class FactorsController {
   @HttpCode(201)
   @Scopes('storefront')
   @Header('cache-control', 'no-store')
-  @ApiOperation({ summary: 'A new set of 10 backup codes (shown once; the old set stops working)' })
-  @ApiAnswers({ status: 201, description: '{codes}' }, 'not_found')
-  backupCodes(@Param('accountId') accountId: string) {
-    return this.factors.regenerateBackupCodes(uuidParam(accountId, 'account'));
+  @ApiOperation({
+    summary: 'A new set of 10 backup codes (shown once; the old set stops working)',
+    description: `A set: ${STEP_UP}`,
+  })
+  @ApiZodBody(backupCodesBody)
+  @ApiAnswers(
+    { status: 201, description: '{codes}' },
+    'step_up_required',
+    'validation_failed',
+    'not_found',
+    'service_unavailable',
+  )
+  backupCodes(
+    @Param('accountId') accountId: string,
+    @Body(zodBody(backupCodesBody)) body: BackupCodesBody,
+    @Req() request: FastifyRequest,
+  ) {
+    return this.factors.regenerateBackupCodes(
+      uuidParam(accountId, 'account'),
+      body,
+      stepUpCaller(request),
+    );
   }
 }

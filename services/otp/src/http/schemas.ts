@@ -42,8 +42,21 @@ export type ResendBody = z.infer<typeof resendBody>;
 export const enrollBody = z.object({ label: z.string().trim().min(1).max(100).optional() });
 export type EnrollBody = z.infer<typeof enrollBody>;
 
-export const confirmBody = z.object({ code: z.string().min(1).max(64) });
+/**
+ * A step-up shown with a factor change (S8): the id of a step-up verification of the account
+ * approved in the last 5 minutes, used once.
+ */
+const stepUpId = uuid
+  .optional()
+  .describe(
+    "Replacing a confirmed authenticator or reissuing backup codes: the id of a verification of purpose step_up for this account, approved in the last 5 minutes (identity's step-up answers it as challenge.id; or your own POST /v1/verifications with purpose step_up and this accountId). Used once.",
+  );
+
+export const confirmBody = z.object({ code: z.string().min(1).max(64), stepUpId });
 export type ConfirmBody = z.infer<typeof confirmBody>;
+
+export const backupCodesBody = z.object({ stepUpId });
+export type BackupCodesBody = z.infer<typeof backupCodesBody>;
 
 export const reportQuery = z.object({ t: z.string().min(3).max(80) });
 

@@ -190,7 +190,8 @@ export type GateResult =
   | { passed: false; gate: Gate; retryAfterMs: number; reason?: string };
 
 export class RedisGates {
-  constructor(private readonly redis: Redis) {}
+  /** `redis`: also for the stores a gated use case keeps next to its gates (the factors' step-ups). */
+  constructor(readonly redis: Redis) {}
 
   /** Passes every gate and consumes one unit of each, or none when any blocks. */
   pass(gates: readonly Gate[], nowMs: number): Promise<GateResult> {

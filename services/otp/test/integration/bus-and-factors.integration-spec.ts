@@ -304,8 +304,19 @@ describe('otp over the bus (identity commands) and factors (TOTP, backup codes)'
       backupCodes: 9,
     });
 
+    // A new set needs a step-up of the account (S8): a step-up verification it approved.
+    const stepUp = await h.startVerification({
+      to: usNumber(),
+      channel: 'sms',
+      purpose: 'step_up',
+      accountId,
+    });
+    expect(
+      (await h.inject('POST', `/v1/verifications/${stepUp.id}/check`, { code: stepUp.code }))
+        .statusCode,
+    ).toBe(200);
     const second = (
-      await h.inject('POST', `/v1/accounts/${accountId}/backup-codes`, undefined)
+      await h.inject('POST', `/v1/accounts/${accountId}/backup-codes`, { stepUpId: stepUp.id })
     ).json().codes as string[];
     const old = await remoteError(
       bus().request(verifyFactorV1, {

@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { LuaScript, storeCall } from '../redis/lua-script';
+
+/** Who asks for a factor change over HTTP: the API client (principal id), and its key's id when that differs. */
+export interface StepUpCaller {
+  client: string;
+  key?: string;
+}
+
+export interface StepUpRequest {
+  accountId: string;
+  /** The id of the step-up verification (an otp challenge id). */
+  challengeId: string;
+  caller: StepUpCaller;
+  nowMs: number;
+  /** How long after its approval a step-up may be used (5 minutes, config `stepUpWindowMs`). */
+  windowMs: number;
+}
+
+/** A step-up taken for one change: give it back if the change does not go through. */
+export interface TakenStepUp {
+  challengeId: string;
+  token: string;
+}
+
+export type StepUpRefusal = 'unknown' | 'not_approved' | 'stale' | 'spent';
+
+/** The step-ups a factor change must show (SECURITY S8), each used once. */
+export interface StepUps {
+  take(request: StepUpRequest): Promise<TakenStepUp | StepUpRefusal>;
+  giveBack(taken: TakenStepUp): Promise<void>;
+}
+
+/*
+ * Reads the challenge's hash as the challenge store keeps it (`ch:<id>`, see
+ * challenges/challenge.store.ts) and, when it is a step-up of this account the
+ * caller may use, approved within the window and not used yet, marks it used
+ * (`stepup:used:<id>`, for as long as the window) in the same step: of
+ * concurrent changes given the same step-up exactly one gets it. An approved
+ * challenge stays approved (nothing turns it back), so its fields cannot change
+ * under the mark. A challenge started over HTTP is usable only by the API
+ * client that started it (as it is reachable only by it); one started over the
+ * bus is identity's step-up of the account, sent to the account's own factor.
+ */
+const TAKE = new LuaScript(
+  'otp_step_up_take',
+  `
+local f = redis.call('HMGET', KEYS[1], 'purpose', 'status', 'accountId', 'approvedAt', 'origin', 'client')
+if f[1] ~= 'step_up' or f[3] ~= ARGV[1] then return 'unknown' end
+if f[5] == 'http' and (not f[6] or (f[6] ~= ARGV[2] and f[6] ~= ARGV[3])) then return 'unknown' end
+if f[2] ~= 'approved' then return 'not_approved' end
+local at, now, window = tonumber(f[4]), tonumber(ARGV[4]), tonumber(ARGV[5])
+if not at or now - at > window then return 'stale' end
+if not redis.call('SET', KEYS[2], ARGV[6], 'NX', 'PX', window) then return 'spent' end
+return 'ok'
+`,
+);
+
+/** DEL of the mark while it holds ARGV[1] (its taker's token). */
+const GIVE_BACK = new LuaScript(
+  'otp_step_up_give_back',
+  `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`,
+);
+
+const challengeKey = (id: string) => `ch:${id}`;
+const usedKey = (id: string) => `stepup:used:${id}`;
+
+export class RedisStepUps implements StepUps {
+  constructor(private readonly redis: Redis) {}
+
+  take(r: StepUpRequest): Promise<TakenStepUp | StepUpRefusal> {
+    return storeCall('code store', async () => {
+      const token = randomUUID();
+      const outcome = (await TAKE.run(
+        this.redis,
+        [challengeKey(r.challengeId), usedKey(r.challengeId)],
+        [r.accountId, r.caller.client, r.caller.key ?? r.caller.client, r.nowMs, r.windowMs, token],
+      )) as 'ok' | StepUpRefusal;
+      return outcome === 'ok' ? { challengeId: r.challengeId, token } : outcome;
+    });
+  }
+
+  giveBack(taken: TakenStepUp): Promise<void> {
+    return storeCall('code store', async () => {
+      await GIVE_BACK.run(this.redis, [usedKey(taken.challengeId)], [taken.token]);
+    });
+  }
+}
