@@ -79,15 +79,6 @@ function invalidField(field: string, code: string, message: string): DomainError
 }
 
 /**
- * Whether a challenge is the account's own (identity's sign-in, step-up, phone verification or
- * reset, started over the bus), so that its checks count towards the account's consecutive
- * failures and its success clears them, and its sign-in codes count as unrequested (C8). A
- * storefront's challenge names an account its caller chose: it must not reset that account's
- * count (unlimited guesses at its sign-in) nor add to it (locking anyone's sign-in). A password
- * reset's wrong codes do not count either (anyone who knows the e-mail can start one), but its
- * success clears the count, as identity's does.
- */
-/**
  * A start that a retry may repeat: identity's password-reset sends are retried when its call
  * timed out (the code may have gone out all the same). Its reference (the reset's id) names the
  * challenge to answer again. Other starts with a reference are new challenges on purpose.
@@ -98,6 +89,17 @@ function resumableStart(input: StartInput, caller: Caller): string | undefined {
     : undefined;
 }
 
+/**
+ * Whether a challenge is the account's own (identity's sign-in, step-up, phone verification or
+ * reset, started over the bus), so that its checks count towards the account's consecutive
+ * failures and its success clears them, its sign-in codes count as unrequested (C8), and its
+ * lock or report e-mails the account's owner. A storefront's challenge names an account its
+ * caller chose: it must not reset that account's count (unlimited guesses at its sign-in) nor add
+ * to it (locking anyone's sign-in), nor send that account's owner security alerts (anyone with a
+ * storefront key could e-mail any account "someone is trying your codes"). A password reset's
+ * wrong codes do not count either (anyone who knows the e-mail can start one), but its success
+ * clears the count, as identity's does.
+ */
 function ownedByAccount(record: ChallengeRecord): boolean {
   return record.origin === 'bus' && record.accountId !== undefined;
 }
@@ -306,7 +308,7 @@ export class ChallengeService {
           );
           this.emit(challengeLockedV1, { ...record, attemptsLeft: 0 });
           this.afterAccountFailure(record, applied.accountFailures);
-          if (record.accountId)
+          if (record.accountId && ownedByAccount(record))
             this.alertOwner('security.lockout', record.accountId, `otp:lockout:${record.id}`, {
               scope: 'challenge',
             });
@@ -484,7 +486,7 @@ export class ChallengeService {
     if (!verifyReportToken(this.hasher, id, token)) throw this.notFound();
   }
 
-  /** "I didn't ask for this": kills the pending code and tells the owner (once). */
+  /** "I didn't ask for this": kills the pending code; tells the owner (once) of an account's own. */
   async report(id: string, token: string): Promise<{ id: string; status: 'reported' }> {
     this.checkReportToken(id, token);
     const { outcome } = await this.store.report(id);
@@ -492,7 +494,7 @@ export class ChallengeService {
     if (outcome === 'already') return { id, status: 'reported' };
     const record = await this.store.load(id);
     if (record && outcome === 'killed') this.emit(challengeExpiredV1, record);
-    if (record?.accountId) {
+    if (record?.accountId && ownedByAccount(record)) {
       this.alertOwner('security.code_reported', record.accountId, `otp:report:${id}`, {
         purpose: record.purpose,
         channel: record.channel,
@@ -674,7 +676,8 @@ export class ChallengeService {
   }
 
   private afterAccountFailure(record: ChallengeRecord, failures: number): void {
-    if (!record.accountId || failures !== this.config.account.failureLimit) return;
+    if (!record.accountId || !ownedByAccount(record)) return;
+    if (failures !== this.config.account.failureLimit) return;
     this.logger.warn({ accountId: record.accountId, failures }, 'account sign-in locked');
     this.alertOwner(
       'security.lockout',

@@ -324,7 +324,7 @@ describe('otp abuse limits, pumping signals, account lockout and fallback', () =
   });
 
   it("a storefront's verification falls back only to destinations its caller gave, never to the named account's e-mail", async () => {
-    const { id } = await h.shopSignIn();
+    const { id } = await h.shopVerification();
     const sms = await h.codeMessage(id, 1);
     const failed = failureOf(sms, id);
     await h.identity.events.publish(notificationFailedV1, failed);

@@ -367,7 +367,7 @@ describe('otp verifications over HTTP (real Redis, PostgreSQL, RabbitMQ)', () =>
   });
 
   it('"I didn\'t ask for this": a GET of the link only asks; its button kills the pending code and tells the owner; a wrong token is 404', async () => {
-    const { accountId, id, code, link } = await h.reportableSignIn();
+    const { accountId, id, ref, code, link } = await h.reportableSignIn();
     const url = `${link.pathname}${link.search}`;
     const forged = `${link.pathname}?t=c1.AAAAAAAAAAAAAAAAAAAAAA`;
     expect((await h.app.inject({ method: 'GET', url: forged })).statusCode).toBe(404);
@@ -381,10 +381,7 @@ describe('otp verifications over HTTP (real Redis, PostgreSQL, RabbitMQ)', () =>
       expect(page.headers['cache-control']).toBe('no-store');
       expect(page.body).toContain('<form method="post"');
     }
-    expect((await h.inject('GET', `/v1/verifications/${id}`)).json()).toMatchObject({
-      status: 'pending',
-      attemptsRemaining: 5,
-    });
+    expect(await h.busView(id)).toMatchObject({ status: 'pending', attemptsRemaining: 5 });
     expect(h.alerts('security.code_reported').some((a) => a.accountId === accountId)).toBe(false);
 
     // The person presses the button: the browser posts the form (text/plain, empty) to the same URL.
@@ -397,11 +394,8 @@ describe('otp verifications over HTTP (real Redis, PostgreSQL, RabbitMQ)', () =>
     expect(pressed.statusCode).toBe(200);
     expect(pressed.headers['content-type']).toContain('text/html');
     expect(pressed.body).toContain('Thank you');
-    const status = (await h.inject('GET', `/v1/verifications/${id}`)).json();
-    expect(status).toMatchObject({ status: 'expired', endReason: 'reported' });
-    expect((await h.inject('POST', `/v1/verifications/${id}/check`, { code })).statusCode).toBe(
-      410,
-    );
+    expect(await h.busView(id)).toMatchObject({ status: 'expired', endReason: 'reported' });
+    expect(await h.busSignInCheck({ id, ref }, code)).toBe('code_expired');
     const alert = await eventually(() =>
       h.alerts('security.code_reported').find((a) => a.accountId === accountId),
     );
@@ -415,6 +409,51 @@ describe('otp verifications over HTTP (real Redis, PostgreSQL, RabbitMQ)', () =>
     expect(
       h.alerts('security.code_reported').filter((a) => a.accountId === accountId),
     ).toHaveLength(1);
+  });
+
+  it("a storefront's verification naming an account sends its owner no security alert (locked by wrong codes, or reported); identity's own do", async () => {
+    const named: string[] = [];
+    for (const purpose of ['sign_in', 'step_up', 'phone_verification', 'custom']) {
+      const locked = await h.shopVerification(purpose);
+      const answers = [];
+      for (let i = 0; i < 5; i++) {
+        const res = await h.inject('POST', `/v1/verifications/${locked.id}/check`, {
+          code: wrongCode(locked.code),
+        });
+        answers.push(res.statusCode);
+      }
+      expect({ purpose, answers }).toEqual({ purpose, answers: [422, 422, 422, 422, 429] });
+
+      const reported = await h.shopVerification(purpose);
+      const link = await h.reportLink(reported.id);
+      const res = await h.app.inject({ method: 'POST', url: `${link.pathname}${link.search}` });
+      expect(res.json()).toEqual({ id: reported.id, status: 'reported' });
+      // The report still kills the code.
+      expect((await h.inject('GET', `/v1/verifications/${reported.id}`)).json()).toMatchObject({
+        status: 'expired',
+        endReason: 'reported',
+      });
+      named.push(locked.accountId, reported.accountId);
+    }
+
+    // identity's own sign-in locked by wrong codes: its owner is told (as before).
+    const own = await h.reportableSignIn();
+    const answers = [];
+    for (let i = 0; i < 5; i++) answers.push(await h.busSignInCheck(own, wrongCode(own.code)));
+    expect(answers.at(-1)).toBe('too_many_attempts');
+    const alert = await eventually(() =>
+      h.alerts('security.lockout').find((a) => a.accountId === own.accountId),
+    );
+    expect(alert).toMatchObject({
+      channel: 'email',
+      priority: 'critical',
+      variables: expect.objectContaining({ scope: 'challenge' }),
+    });
+    const alerted = h.caught
+      .filter((c) => c.type === 'notification.requested.v1')
+      .map((c) => c.data as { template: string; accountId?: string })
+      .filter((d) => d.template.startsWith('security.') && named.includes(d.accountId ?? ''));
+    expect(alerted).toEqual([]);
   });
 
   it('tells the owner when several sign-in codes are requested without a successful sign-in', async () => {

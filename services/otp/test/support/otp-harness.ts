@@ -1,6 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { type EventContract, type EventData, notificationRequestedV1 } from '@phonegate/contracts';
+import {
+  checkChallengeV1,
+  type EventContract,
+  type EventData,
+  getChallengeV1,
+  notificationRequestedV1,
+  startChallengeV1,
+} from '@phonegate/contracts';
 import { Bus, decodeEnvelope, SensitiveCipher } from '@phonegate/messaging';
 import { createLogger, createServiceApp, DomainError, ManualClock } from '@phonegate/platform';
 import {
@@ -188,22 +195,64 @@ export class OtpHarness {
     return new URL(String((await this.codeMessage(challengeId)).variables['reportUrl']));
   }
 
-  /** A storefront's sign-in verification by SMS (over HTTP) naming a new account: its id and code. */
-  async shopSignIn(): Promise<{ accountId: string; id: string; code: string }> {
+  /** A storefront's verification by SMS (over HTTP) naming a new account: its id and code. */
+  async shopVerification(
+    purpose = 'sign_in',
+  ): Promise<{ accountId: string; id: string; code: string }> {
     const accountId = randomUUID();
     const { id, code } = await this.startVerification({
       to: usNumber(),
       channel: 'sms',
-      purpose: 'sign_in',
+      purpose,
       accountId,
     });
     return { accountId, id, code };
   }
 
-  /** A sign-in code (over HTTP) for a new account, with its report link. */
-  async reportableSignIn(): Promise<{ accountId: string; id: string; code: string; link: URL }> {
-    const started = await this.shopSignIn();
-    return { ...started, link: await this.reportLink(started.id) };
+  /**
+   * identity's sign-in code (over the bus) for a new account, with its reference and report link:
+   * a report of the account's own code e-mails its owner.
+   */
+  async reportableSignIn(): Promise<{
+    accountId: string;
+    id: string;
+    ref: string;
+    code: string;
+    link: URL;
+  }> {
+    const accountId = randomUUID();
+    const ref = randomUUID();
+    const { id } = await this.identity.events.request(startChallengeV1, {
+      purpose: 'sign_in',
+      channel: 'sms',
+      to: usNumber(),
+      accountId,
+      ref,
+    });
+    return { accountId, id, ref, code: await this.code(id), link: await this.reportLink(id) };
+  }
+
+  /** identity's view of one of its challenges (over the bus). */
+  busView(challengeId: string) {
+    return this.identity.events.request(getChallengeV1, { challengeId });
+  }
+
+  /** identity's check of its sign-in code (over the bus): `approved`, or the refusal's code. */
+  busSignInCheck(challenge: { id: string; ref: string }, code: string): Promise<string> {
+    return this.identity.events
+      .request(checkChallengeV1, {
+        challengeId: challenge.id,
+        code,
+        purpose: 'sign_in',
+        ref: challenge.ref,
+      })
+      .then(
+        (view) => view.status,
+        (error: unknown) => {
+          if (error instanceof DomainError) return error.code;
+          throw error;
+        },
+      );
   }
 
   events<C extends EventContract>(contract: C): EventData<C>[] {
