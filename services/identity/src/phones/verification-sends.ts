@@ -41,7 +41,7 @@ function bounds(latest: ChallengeState | undefined, nowMs: number): latest is Ch
 }
 
 /** When the verification may send its next code: otp's cooldown of the latest challenge, or the verification's doubled one if later. */
-export function nextSendAt(latest: ChallengeState, record: VerificationSends | undefined): number {
+export function nextSendAt(latest: Pick<ChallengeState, 'sends' | 'resendAvailableAt'>, record: VerificationSends | undefined): number {
   const own = Date.parse(latest.resendAvailableAt);
   if (!record) return own;
   const sent = record.sentBefore + latest.sends;

@@ -21,6 +21,15 @@ export interface PendingLogin {
    * new one after the number changed): C9's send count goes on across them.
    */
   sentBefore?: number;
+  /**
+   * The sign-in's cooldown across its challenges (C9: it keeps doubling when a resend
+   * starts a new challenge), kept once a resend did: epoch ms of the last send, otp's
+   * first cooldown as seen on that start, and its longest once a resend showed it.
+   * The same fields as a verification's record of sends (phones/verification-sends).
+   */
+  lastSentAt?: number;
+  baseMs?: number;
+  capMs?: number;
   /** Epoch ms. */
   expiresAt: number;
 }

@@ -17,6 +17,7 @@ import type { EventOutbox } from '../events/event-outbox';
 import type { OtpGateway } from '../otp/otp.gateway';
 import { isDomain, unansweredSend, unknownAsExpired } from '../otp/otp-errors';
 import { acceptsChannel } from '../phones/phone-number';
+import { afterResend, afterStart, type VerificationSends, withVerificationCooldown } from '../phones/verification-sends';
 import type { PhoneEntity } from '../phones/phone.entity';
 import { CodeAccounting } from '../security/code-accounting';
 import type { PasswordHasher } from '../security/password-hasher';
@@ -35,6 +36,7 @@ import { IpCountryLookup, isNewLocation } from './ip-country';
 import type { PendingLogin } from './login.store';
 import { type SigninDevice, SessionIssuer } from './session-issuer';
 import {
+  loginSends,
   refusedDestination,
   resendCooldown,
   SIGNIN_MAX_SENDS,
@@ -221,10 +223,16 @@ export class SignInService implements OnModuleInit {
     });
     if (plan.kind === 'resend') {
       // After a resend started this challenge, the sign-in's earlier codes count too: its
-      // resends stay within the sign-in's 5 codes (otp bounds only the challenge's own).
-      if ((login.sentBefore ?? 0) > 0) {
-        sendsBeforeRestart(await this.currentChallenge(plan.challengeId), login, this.clock.nowMs(), SIGNIN_MAX_SENDS);
+      // resends stay within the sign-in's 5 codes and its cooldown goes on doubling (otp
+      // bounds only the challenge's own).
+      const carried = (login.sentBefore ?? 0) > 0;
+      const record = carried ? loginSends(login) : undefined;
+      let current: ChallengeView | undefined;
+      if (carried) {
+        current = await this.currentChallenge(plan.challengeId);
+        sendsBeforeRestart(current, login, this.clock.nowMs(), SIGNIN_MAX_SENDS);
       }
+      const askedAt = this.clock.nowMs();
       let challenge: ChallengeView | undefined;
       try {
         challenge = await this.otp.resend({
@@ -238,7 +246,8 @@ export class SignInService implements OnModuleInit {
         if (!gone && !(plan.orStart && refusedDestination(error))) throw error;
       }
       if (challenge) {
-        const updated: PendingLogin = { ...login, factor: target, challengeId: challenge.id };
+        const sends = record && current ? afterResend(record, current.sends, askedAt, challenge) : undefined;
+        const updated: PendingLogin = { ...login, factor: target, challengeId: challenge.id, ...sends };
         // A login that did not know its challenge's number: otp just took the primary one as it.
         if (plan.orStart) updated.challengePhoneId = phone?.id ?? null;
         if (!(await this.logins.replaceIf(loginId, updated, 'challengeId', login.challengeId))) {
@@ -247,7 +256,7 @@ export class SignInService implements OnModuleInit {
           if (again) return this.resendOnce(loginId, channel, false);
           throw expired();
         }
-        return { loginId, challenge: this.challengeView(updated, challenge) };
+        return { loginId, challenge: this.challengeView(updated, withSends(challenge, sends)) };
       }
     }
     return this.restart(loginId, login, account, phone, target, to, channel, again);
@@ -289,6 +298,7 @@ export class SignInService implements OnModuleInit {
     }
     let challenge: ChallengeView;
     let startedAt: number | undefined;
+    let askedAt = this.clock.nowMs();
     try {
       // The claim is taken once per challenge: a resend that read the login before another moved it on stops here.
       const current = await this.pending(loginId);
@@ -297,6 +307,7 @@ export class SignInService implements OnModuleInit {
         throw resendCooldown(1_000, this.clock.nowMs() + 1_000);
       }
       startedAt = Date.now();
+      askedAt = this.clock.nowMs();
       challenge = await this.startChallenge(account, phone, target, to, loginId, login.ip);
     } catch (error) {
       // otp did not answer the start in time: its code may be out, so the claim is held until
@@ -306,15 +317,18 @@ export class SignInService implements OnModuleInit {
       await (unanswered ? this.logins.holdClaim(claim, token, timeoutMs + 1_000) : this.logins.releaseClaim(claim, token)).catch(() => undefined);
       throw error;
     }
+    // The sign-in's cooldown goes on doubling across its challenges (C9), from its codes so far.
+    const sends = sentBefore > 0 ? afterStart(loginSends(login), sentBefore, askedAt, challenge) : undefined;
     const updated: PendingLogin = {
       ...login,
       factor: target,
       challengeId: challenge.id,
       challengePhoneId: target === 'email' ? null : (phone?.id ?? null),
       sentBefore,
+      ...sends,
     };
     if (!(await this.logins.replaceIf(loginId, updated, 'challengeId', from))) throw expired();
-    return { loginId, challenge: this.challengeView(updated, challenge) };
+    return { loginId, challenge: this.challengeView(updated, withSends(challenge, sends)) };
   }
 
   /** The login's current challenge as otp has it; undefined once otp no longer knows it. */
@@ -479,6 +493,11 @@ export class SignInService implements OnModuleInit {
       voiceLineTypes: this.config.IDENTITY_VOICE_LINE_TYPES,
     };
   }
+}
+
+/** The challenge as answered: its resendAvailableAt the sign-in's cooldown when the sign-in keeps one. */
+function withSends(challenge: ChallengeView, sends: VerificationSends | undefined): ChallengeView {
+  return sends ? withVerificationCooldown(challenge, sends) : challenge;
 }
 
 function expired(): DomainError {

@@ -1,6 +1,6 @@
 import { DomainError } from '@phonegate/platform';
 import { refusalOf } from '@phonegate/platform/testing';
-import { refusedDestination, sendsBeforeRestart, signinResendPlan } from './signin-resend';
+import { loginSends, refusedDestination, sendsBeforeRestart, signinResendPlan } from './signin-resend';
 
 const challengeId = '3c2d1e0f-2222-4a57-9a52-1d1c0f6a3b10';
 const phoneA = '5f0c7c1a-7a9e-4c57-8d0e-4a1c2b3d4e5f';
@@ -155,10 +155,30 @@ describe('sendsBeforeRestart', () => {
     });
   });
 
+  it("keeps the sign-in's cooldown, doubling across its challenges, when it is later than otp's of the challenge", () => {
+    // Send 3 of the sign-in 100 s ago (its second challenge's first): 120 s of cooldown, though otp's own is over.
+    const kept = { ...login, challengeId, sentBefore: 2, lastSentAt: now - 100_000, baseMs: 30_000 };
+    expect(refusalOf(() => sendsBeforeRestart(view('pending', 1, -70_000), kept, now, 5))).toEqual({
+      code: 'resend_cooldown',
+      retryAfter: 20,
+    });
+    expect(sendsBeforeRestart(view('pending', 1, -70_000), { ...kept, lastSentAt: now - 120_000 }, now, 5)).toBe(3);
+    expect(sendsBeforeRestart(view('pending', 1, -70_000), { ...kept, capMs: 60_000 }, now, 5)).toBe(3);
+  });
+
   it('keeps a challenge locked by wrong codes locked', () => {
     expect(refusalOf(() => sendsBeforeRestart(view('locked', 1, -1), login, now, 5))).toEqual({
       code: 'too_many_attempts',
       retryAfter: 300,
     });
+  });
+});
+
+describe('loginSends', () => {
+  it("is the sign-in's record of sends once a resend started a new challenge, nothing before", () => {
+    expect(loginSends({ challengeId, sentBefore: 2 })).toBeUndefined();
+    expect(loginSends({ challengeId: null, sentBefore: 2, lastSentAt: 1, baseMs: 30_000 })).toBeUndefined();
+    expect(loginSends({ challengeId, sentBefore: 2, lastSentAt: 1, baseMs: 30_000 })).toEqual({ challengeId, sentBefore: 2, lastSentAt: 1, baseMs: 30_000 });
+    expect(loginSends({ challengeId, lastSentAt: 1, baseMs: 30_000, capMs: 60_000 })).toEqual({ challengeId, sentBefore: 0, lastSentAt: 1, baseMs: 30_000, capMs: 60_000 });
   });
 });

@@ -1,5 +1,6 @@
 import type { ChallengeView } from '@phonegate/contracts';
 import { DomainError } from '@phonegate/platform';
+import { nextSendAt, type VerificationSends } from '../phones/verification-sends';
 import type { SigninFactor } from '../two-step/two-step.policy';
 import type { PendingLogin } from './login.store';
 
@@ -61,17 +62,37 @@ export function refusedDestination(error: unknown): boolean {
   return Array.isArray(errors) && errors.some((e) => (e as { field?: unknown }).field === 'to');
 }
 
+/** What a login keeps of its sends across its challenges. */
+type LoginSends = Partial<Pick<PendingLogin, 'challengeId' | 'sentBefore' | 'lastSentAt' | 'baseMs' | 'capMs'>>;
+
+/**
+ * The sign-in's sends as a verification's record (the same doubling cooldown across its
+ * challenges, C9), once a resend started a new challenge; undefined before (otp's own
+ * cooldown of the login's one challenge is then the sign-in's).
+ */
+export function loginSends(login: LoginSends): VerificationSends | undefined {
+  if (!login.challengeId || login.lastSentAt === undefined || login.baseMs === undefined) return undefined;
+  return {
+    challengeId: login.challengeId,
+    sentBefore: login.sentBefore ?? 0,
+    lastSentAt: login.lastSentAt,
+    baseMs: login.baseMs,
+    ...(login.capMs !== undefined ? { capMs: login.capMs } : {}),
+  };
+}
+
 /**
  * Before a resend starts a new challenge in place of the login's current one (its
  * number changed), the current one's limits carry over, as if it were resent (C9):
- * its cooldown is waited out (429 resend_cooldown), the login's sends across its
+ * its cooldown is waited out (429 resend_cooldown: the sign-in's, doubling across its
+ * challenges, or otp's of the challenge if later), the login's sends across its
  * challenges stay within `maxSends` (429 rate_limited until the sign-in ends), and a
  * challenge locked by wrong codes stays locked (C7). Answers the login's sends so far
  * (earlier challenges and the current one), or throws the refusal.
  */
 export function sendsBeforeRestart(
   current: Pick<ChallengeView, 'status' | 'sends' | 'resendAvailableAt'> | undefined,
-  login: Pick<PendingLogin, 'sentBefore' | 'expiresAt'>,
+  login: LoginSends & Pick<PendingLogin, 'expiresAt'>,
   nowMs: number,
   maxSends: number,
 ): number {
@@ -92,7 +113,7 @@ export function sendsBeforeRestart(
       retryAfter: untilLoginEnds,
     });
   }
-  const resendAt = current?.status === 'pending' ? Date.parse(current.resendAvailableAt) : NaN;
+  const resendAt = current?.status === 'pending' ? nextSendAt(current, loginSends(login)) : NaN;
   if (nowMs < resendAt) throw resendCooldown(resendAt - nowMs, resendAt);
   return sent;
 }

@@ -345,6 +345,47 @@ describe('identity: changing a number is bounded like a resend (C9)', () => {
     });
   });
 
+  it('a sign-in whose number changed: the resend that starts a new challenge and the resends after it keep doubling the sign-in’s cooldown', async () => {
+    const a = await h.account();
+    const phone = await h.verifiedPhone(a.id);
+    await h.twoStep(a.id, { method: 'sms', backupMethod: 'email' });
+    const device = { id: 'dev-cooldown-1', name: 'Test phone', ip: '10.9.2.1' };
+    const started = await h.call('POST', '/v1/sessions', { email: a.email, password: a.password, device });
+    expect(started.status).toBe(202);
+    await h.codeTo(phone.number, 0, 'otp.sign_in');
+    const next = h.phone();
+    const changed = await h.call('PUT', `${phonesUrl(a.id)}/${phone.phoneId}`, { number: next });
+    expect(changed.status).toBe(202);
+    const changeCode = await h.codeFor(changed.body.verification.challengeId);
+    expect((await verify(`${phonesUrl(a.id)}/${changed.body.phoneId}`, changeCode)).status).toBe(200);
+    const resendUrl = `/v1/sessions/${started.body.loginId}/resend`;
+    const untilSignInResendable = (answer: HttpAnswer) =>
+      sleep(Math.max(0, Date.parse(answer.body.challenge.resendAvailableAt as string) - Date.now()) + 60);
+
+    // Send 2 of the sign-in: a new challenge to the new number, then 2 · COOLDOWN_MS (not otp's first cooldown again).
+    await untilSignInResendable(started);
+    let sentAt = Date.now();
+    const restarted = await h.call('POST', resendUrl, {});
+    expect(restarted.status).toBe(202);
+    expect(restarted.body.challenge.id).not.toBe(started.body.challenge.id);
+    expect(Date.parse(restarted.body.challenge.resendAvailableAt) - sentAt).toBeGreaterThanOrEqual(2 * COOLDOWN_MS - 50);
+
+    // Send 3: the new challenge again, then 4 · COOLDOWN_MS, though otp's own after its 2 sends is 2 · COOLDOWN_MS.
+    await untilSignInResendable(restarted);
+    sentAt = Date.now();
+    const third = await h.call('POST', resendUrl, {});
+    expect(third.status).toBe(202);
+    expect(third.body.challenge.id).toBe(restarted.body.challenge.id);
+    const until = Date.parse(third.body.challenge.resendAvailableAt);
+    expect(until - sentAt).toBeGreaterThanOrEqual(4 * COOLDOWN_MS - 50);
+    await sleep(Math.max(0, sentAt + 2 * COOLDOWN_MS + 100 - Date.now()));
+    const since = Date.now();
+    expectCooldown(await h.call('POST', resendUrl, {}), until, since);
+    expect(await settledCodes(since)).toEqual([]);
+    const last = codesSent(0, next).filter((t) => t.data['template'] === 'otp.sign_in').at(-1)!;
+    expect((await h.call('POST', `/v1/sessions/${started.body.loginId}/verify`, { code: codeOf(last) })).status).toBe(201);
+  });
+
   it('never logs a full number, a code, a password or a token', () => {
     expect(h.secrets.size).toBeGreaterThan(10);
     expect(h.leaks()).toEqual([]);
