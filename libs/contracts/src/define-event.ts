@@ -3,8 +3,9 @@ import type { z } from 'zod';
 /**
  * One message contract: its routing key (= CloudEvents type), version, runtime
  * schema (the single source of both the TypeScript type and the validator), an
- * example payload and the paths of fields that are sensitive (one-time codes):
- * the transport encrypts those and loggers never print them.
+ * example payload and the paths of fields that are sensitive (one-time codes,
+ * tokens, full phone numbers): the transport encrypts those and loggers never
+ * print them.
  */
 export interface EventContract<S extends z.ZodType = z.ZodType> {
   /** e.g. `identity.phone.added.v1`. WIRE NAME: never change it. */

@@ -18,4 +18,6 @@ export const phoneAddedV1 = defineEvent({
     e164: '+14155550123',
     purpose: 'add',
   },
+  // The full number is never at rest on the bus in clear (L1): encrypted like a code.
+  sensitive: ['e164'],
 });

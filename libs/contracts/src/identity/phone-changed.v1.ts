@@ -3,6 +3,8 @@ import { e164, uuid } from '../common';
 import { defineEvent } from '../define-event';
 
 const phoneState = z.object({ accountId: uuid, phoneId: uuid, e164, primary: z.boolean() });
+/** The full number is never at rest on the bus in clear (L1): encrypted like a code. */
+const sensitive = ['e164'];
 
 export const phoneVerifiedV1 = defineEvent({
   type: 'identity.phone.verified.v1',
@@ -13,6 +15,7 @@ export const phoneVerifiedV1 = defineEvent({
     e164: '+14155550123',
     primary: true,
   },
+  sensitive,
 });
 
 export const phonePrimaryChangedV1 = defineEvent({
@@ -24,6 +27,7 @@ export const phonePrimaryChangedV1 = defineEvent({
     e164: '+14155550123',
     primary: true,
   },
+  sensitive,
 });
 
 export const phoneRemovedV1 = defineEvent({
@@ -36,4 +40,5 @@ export const phoneRemovedV1 = defineEvent({
     primary: false,
     reason: 'deregistered',
   },
+  sensitive,
 });

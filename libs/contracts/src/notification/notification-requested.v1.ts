@@ -5,7 +5,7 @@ import { defineEvent } from '../define-event';
 /**
  * A request to send one message. Codes travel in `variables.code`, which is a
  * sensitive field: encrypted on the bus, never logged, never stored in clear;
- * so does `variables.reportUrl` (it holds a token).
+ * so do `variables.reportUrl` (it holds a token) and `to` (a full number).
  */
 export const notificationRequestedV1 = defineEvent({
   type: 'notification.requested.v1',
@@ -41,7 +41,8 @@ export const notificationRequestedV1 = defineEvent({
     dedupeKey: 'otp:3c2d1e0f-2222-4a57-9a52-1d1c0f6a3b10:1',
     origin: { service: 'otp', ref: '3c2d1e0f-2222-4a57-9a52-1d1c0f6a3b10' },
   },
-  // reportUrl carries a bearer token (the "I didn't ask for this" link): encrypted like the code.
-  sensitive: ['variables.code', 'variables.reportUrl'],
+  // reportUrl carries a bearer token (the "I didn't ask for this" link): encrypted like the code;
+  // `to` is a full phone number (or an address), never at rest on the bus in clear (L1).
+  sensitive: ['to', 'variables.code', 'variables.reportUrl'],
   routingSuffix: (data) => data.priority,
 });

@@ -62,6 +62,8 @@ export const startChallengeV1 = defineCommand({
     phoneId: '5f0c7c1a-7a9e-4c57-8d0e-4a1c2b3d4e5f',
   },
   exampleResponse: exampleView,
+  // A full number (or an address): encrypted while it waits in the RPC queue (L1).
+  sensitive: ['to'],
 });
 
 /** Check a code. Errors: code_mismatch, code_expired, too_many_attempts, not_found. */
@@ -93,6 +95,7 @@ export const resendChallengeV1 = defineCommand({
   response: challengeView,
   exampleRequest: { challengeId: exampleView.id, channel: 'voice' },
   exampleResponse: { ...exampleView, channel: 'voice', sends: 2 },
+  sensitive: ['to'],
 });
 
 export const getChallengeV1 = defineCommand({

@@ -23,6 +23,9 @@ export const shipmentOutForDeliveryV1 = defineEvent({
     courierId: 'cour_7',
     window: { start: '2026-11-22T09:00:00.000Z', end: '2026-11-22T13:00:00.000Z' },
   },
+  // The full number is never at rest on the bus in clear (L1). Publishers outside phonegate that
+  // still send it in clear (not listed in the envelope's `sensitive`) are accepted.
+  sensitive: ['contact.phone'],
 });
 
 export const shipmentRescheduledV1 = defineEvent({

@@ -2,23 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { Controller, type INestMicroservice, Module } from '@nestjs/common';
 import { Payload } from '@nestjs/microservices';
 import {
-  createTestDatabase,
   createTestVhost,
   eventually,
   redisPrefix,
   TEST_INFRA,
-  type TestDatabase,
   type TestVhost,
 } from '@phonegate/platform/testing';
 import type { Envelope } from '@phonegate/contracts';
 import amqp from 'amqplib';
 import Redis from 'ioredis';
 import { Registry } from 'prom-client';
-import { DataSource, type EntityManager } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { Bus } from '../../src/bus';
 import { OnEvent } from '../../src/bus.decorators';
-import { CreateOutbox1732240000000 } from '../../src/outbox/create-outbox.migration';
-import { OutboxMessage } from '../../src/outbox/outbox-message.entity';
 import { OutboxRelay } from '../../src/outbox/outbox.relay';
 import {
   alertRaisedV1,
@@ -29,6 +25,7 @@ import {
   TEST_CONTRACTS,
   testKeys,
 } from '../support/fixtures';
+import { createOutboxDatabase, type OutboxDatabase } from '../support/outbox-database';
 
 jest.setTimeout(30_000);
 
@@ -57,7 +54,7 @@ class CrashingRelay extends OutboxRelay {
 }
 
 describe('transactional outbox (M5)', () => {
-  let db: TestDatabase;
+  let db: OutboxDatabase;
   let vhost: TestVhost;
   let dataSource: DataSource;
   let redis: Redis;
@@ -99,16 +96,8 @@ describe('transactional outbox (M5)', () => {
   }
 
   beforeAll(async () => {
-    [db, vhost] = await Promise.all([createTestDatabase('pg_messaging'), createTestVhost()]);
-    dataSource = new DataSource({
-      type: 'postgres',
-      url: db.url,
-      entities: [OutboxMessage],
-      migrations: [CreateOutbox1732240000000],
-      logging: false,
-    });
-    await dataSource.initialize();
-    await dataSource.runMigrations();
+    [db, vhost] = await Promise.all([createOutboxDatabase(), createTestVhost()]);
+    dataSource = db.dataSource;
     await dataSource.query(`CREATE TABLE widgets (id uuid PRIMARY KEY, name text NOT NULL)`);
     redis = new Redis(TEST_INFRA.redisUrl);
     const common = { url: vhost.url, ...testKeys(), contracts: TEST_CONTRACTS, logger };
@@ -135,7 +124,6 @@ describe('transactional outbox (M5)', () => {
     await app?.close();
     await consumer?.close();
     await producer?.close();
-    await dataSource?.destroy();
     const keys = await redis.keys(`${prefix}*`);
     if (keys.length) await redis.del(...keys);
     redis?.disconnect();
