@@ -11,6 +11,7 @@ import { ConfigError } from './config/config';
 import { requestContext } from './context/request-context';
 import { HealthRegistry } from './health/health.registry';
 import { registerIdempotency, setIdempotencyPolicy } from './http/idempotency';
+import { refuseOtherBodyTypes } from './http/body-types';
 import { jsonBodyParser } from './http/json-body';
 import { toProblem } from './http/problem.filter';
 import { DomainError } from './errors/domain-error';
@@ -92,6 +93,8 @@ export async function createServiceApp(
     { bodyLimit: fastify.initialConfig.bodyLimit },
     jsonBodyParser(fastify),
   );
+  // JSON in and out: a form-encoded or text/plain body only where a route declares it (AcceptsBodies).
+  fastify.addHook('preValidation', refuseOtherBodyTypes);
 
   fastify.addHook('onRequest', (request, reply, done) => {
     const header = (name: string) => {

@@ -7,6 +7,7 @@ export * from './crypto/random-pool';
 export * from './errors/domain-error';
 export * from './health/health.controller';
 export * from './health/health.registry';
+export * from './http/body-types';
 export * from './http/idempotency';
 export * from './http/problem.filter';
 export * from './http/zod.pipe';

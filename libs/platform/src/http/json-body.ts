@@ -25,6 +25,34 @@ export function forbiddenJsonKey(
   return undefined;
 }
 
+/**
+ * The path (dotted, as validation errors name fields) of the first string or key in `value` that
+ * holds a NUL character, which no text column can store (PostgreSQL refuses it): undefined when
+ * there is none.
+ */
+export function nulCharacterAt(value: unknown): string | undefined {
+  const pending: [unknown, string[]][] = [[value, []]];
+  while (pending.length > 0) {
+    const [node, path] = pending.pop() as [unknown, string[]];
+    if (typeof node === 'string') {
+      if (node.includes('\0')) return path.join('.') || '(body)';
+      continue;
+    }
+    if (!node || typeof node !== 'object') continue;
+    for (const [key, child] of Object.entries(node)) {
+      if (key.includes('\0')) return [...path, key].join('.');
+      pending.push([child, [...path, key]]);
+    }
+  }
+  return undefined;
+}
+
+function nulRefusal(field: string): DomainError {
+  return new DomainError('validation_failed', 'The request has invalid fields.', {
+    errors: [{ field, code: 'invalid_characters', message: 'must not contain a NUL character (\\u0000)' }],
+  });
+}
+
 /** Why a body Fastify could not take is refused, when it is JSON after all; undefined otherwise. */
 function forbiddenKeyIn(text: string): string | undefined {
   try {
@@ -38,7 +66,9 @@ function forbiddenKeyIn(text: string): string | undefined {
  * Fastify's own JSON body parser (secure: `__proto__` and `constructor.prototype` are refused),
  * except that a well-formed document refused for such a key is answered as what it is (a 400
  * `malformed_request` naming the forbidden key) rather than as "not valid JSON". Only a body
- * Fastify refused is looked at again.
+ * Fastify refused is looked at again. A NUL character in a string or key (only ever written
+ * `\u0000` in JSON) is refused with 422 naming the field: no text column stores it, and a
+ * service would answer 500 for the database's refusal after doing part of its work.
  */
 export function jsonBodyParser(fastify: FastifyInstance) {
   const { onProtoPoisoning, onConstructorPoisoning } = fastify.initialConfig;
@@ -50,6 +80,10 @@ export function jsonBodyParser(fastify: FastifyInstance) {
   return (request: FastifyRequest, body: Buffer, done: Done): void => {
     const text = body.toString();
     parse(request, text, (error, value) => {
+      if (!error && text.includes('\\u0000')) {
+        const field = nulCharacterAt(value);
+        if (field !== undefined) return done(nulRefusal(field));
+      }
       const key = error ? forbiddenKeyIn(text) : undefined;
       if (key === undefined) return done(error, value);
       done(

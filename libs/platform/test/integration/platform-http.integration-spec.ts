@@ -3,12 +3,14 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import {
+  AcceptsBodies,
   createLogger,
   createRedis,
   createServiceApp,
   DomainError,
   parseApiKeys,
   PlatformModule,
+  Public,
   redisReady,
   Scopes,
   zodBody,
@@ -51,6 +53,15 @@ class ThingsController {
   touch(@Param('id') id: string) {
     calls += 1;
     return { id };
+  }
+
+  @Post('callback')
+  @Public()
+  @HttpCode(200)
+  @AcceptsBodies('application/x-www-form-urlencoded', 'text/plain')
+  callback(@Body() body: unknown) {
+    calls += 1;
+    return { got: body };
   }
 }
 
@@ -136,6 +147,72 @@ describe('platform HTTP edge', () => {
     expect(problem.detail).not.toMatch(/valid JSON|send a JSON body/i);
     expect(res.body).not.toContain('4155550123');
     expect(calls).toBe(before);
+  });
+
+  it.each([
+    ['a top-level string', '{"number":"+1415555\\u0000123"}', 'number'],
+    ['a nested string', '{"number":"+14155550123","code":{"x":["ok","a\\u0000b"]}}', 'code.x.1'],
+    ['a key', '{"number":"+14155550123","a\\u0000":"x"}', 'a\\u0000'],
+  ])('refuses a NUL character in %s with 422 naming the field, and changes nothing', async (_, payload, field) => {
+    const before = calls;
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/things',
+      headers: { ...auth, 'content-type': 'application/json' },
+      payload,
+    });
+    expect(res.statusCode).toBe(422);
+    expect(res.headers['content-type']).toContain('application/problem+json');
+    const problem = res.json();
+    expect(problem.code).toBe('validation_failed');
+    expect(problem.errors).toEqual([expect.objectContaining({ field: JSON.parse(`"${field}"`), code: 'invalid_characters' })]);
+    expect(calls).toBe(before);
+  });
+
+  it('still takes an escaped backslash followed by u0000 (no NUL in it)', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/things',
+      headers: { ...auth, 'content-type': 'application/json' },
+      payload: '{"number":"+1415\\\\u0000"}',
+    });
+    expect(res.statusCode).toBe(201);
+    expect(res.json().number).toBe('+1415\\u0000');
+  });
+
+  it.each([
+    ['application/x-www-form-urlencoded', 'number=%2B14155550123'],
+    ['text/plain', '{"number":"+14155550123"}'],
+    ['application/xml', '<number>+14155550123</number>'],
+  ])('answers a %s body 415 unsupported_media_type (bodies are JSON) and changes nothing', async (type, payload) => {
+    const before = calls;
+    const res = await app.inject({ method: 'POST', url: '/v1/things', headers: { ...auth, 'content-type': type }, payload });
+    expect(res.statusCode).toBe(415);
+    expect(res.headers['content-type']).toContain('application/problem+json');
+    expect(res.json()).toMatchObject({ status: 415, code: 'unsupported_media_type' });
+    expect(calls).toBe(before);
+  });
+
+  it('takes JSON with a charset, and the body types a route declares', async () => {
+    const json = await app.inject({
+      method: 'POST',
+      url: '/v1/things',
+      headers: { ...auth, 'content-type': 'Application/JSON; charset=utf-8' },
+      payload: '{"number":"+14155550123"}',
+    });
+    expect(json.statusCode).toBe(201);
+    const form = await app.inject({
+      method: 'POST',
+      url: '/v1/things/callback',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'MessageStatus=delivered',
+    });
+    expect(form.statusCode).toBe(200);
+    expect(form.json()).toEqual({ got: { MessageStatus: 'delivered' } });
+    const text = await app.inject({ method: 'POST', url: '/v1/things/callback', headers: { 'content-type': 'text/plain' }, payload: 'x' });
+    expect(text.statusCode).toBe(200);
+    const xml = await app.inject({ method: 'POST', url: '/v1/things/callback', headers: { 'content-type': 'application/xml' }, payload: '<x/>' });
+    expect(xml.statusCode).toBe(415);
   });
 
   it('takes a path id of 200 characters, and answers a longer segment or a broken URL with problem+json, touching nothing', async () => {

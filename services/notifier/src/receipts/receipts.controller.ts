@@ -1,6 +1,6 @@
 import { Controller, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
 import { ApiExcludeEndpoint } from '@nestjs/swagger';
-import { DomainError, type Logger, PLATFORM_LOGGER, Public } from '@phonegate/platform';
+import { AcceptsBodies, DomainError, type Logger, PLATFORM_LOGGER, Public } from '@phonegate/platform';
 import type { FastifyRequest } from 'fastify';
 import { CarrierGateway } from '../carrier-health/carrier-gateway';
 import { callbackStatusOf } from '../carriers/http-sms/status-callback.parser';
@@ -23,6 +23,7 @@ export class ReceiptsController {
 
   @Post(':carrier/receipts')
   @Public()
+  @AcceptsBodies('application/x-www-form-urlencoded')
   @HttpCode(204)
   @ApiExcludeEndpoint()
   async receive(@Param('carrier') carrier: string, @Req() request: FastifyRequest): Promise<void> {

@@ -12,7 +12,7 @@ import {
   Res,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiExcludeEndpoint, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { DomainError, principalOf, Public, Scopes, zodBody } from '@phonegate/platform';
+import { AcceptsBodies, DomainError, principalOf, Public, Scopes, zodBody } from '@phonegate/platform';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { OtpConfig } from '../config/otp.config';
 import { OTP_CONFIG } from '../ports/event-publisher';
@@ -180,6 +180,8 @@ export class VerificationsController {
   /** The report itself: the confirmation page's button (answered with a page), or an API call (JSON). */
   @Post(':id/report')
   @Public()
+  // The confirmation page's form posts text/plain (no form parser needed); API calls send JSON.
+  @AcceptsBodies('text/plain')
   @HttpCode(200)
   @ApiExcludeEndpoint()
   @Header('cache-control', 'no-store')
