@@ -149,18 +149,17 @@ describe('platform HTTP edge', () => {
     expect(calls).toBe(before);
   });
 
+  /** POSTs a raw body of the given content type (to /v1/things with the storefront key unless told). */
+  const postAs = (type: string, payload: string, url = '/v1/things', headers: Record<string, string> = auth) =>
+    app.inject({ method: 'POST', url, headers: { ...headers, 'content-type': type }, payload });
+
   it.each([
     ['a top-level string', '{"number":"+1415555\\u0000123"}', 'number'],
     ['a nested string', '{"number":"+14155550123","code":{"x":["ok","a\\u0000b"]}}', 'code.x.1'],
     ['a key', '{"number":"+14155550123","a\\u0000":"x"}', 'a\\u0000'],
   ])('refuses a NUL character in %s with 422 naming the field, and changes nothing', async (_, payload, field) => {
     const before = calls;
-    const res = await app.inject({
-      method: 'POST',
-      url: '/v1/things',
-      headers: { ...auth, 'content-type': 'application/json' },
-      payload,
-    });
+    const res = await postAs('application/json', payload);
     expect(res.statusCode).toBe(422);
     expect(res.headers['content-type']).toContain('application/problem+json');
     const problem = res.json();
@@ -170,12 +169,7 @@ describe('platform HTTP edge', () => {
   });
 
   it('still takes an escaped backslash followed by u0000 (no NUL in it)', async () => {
-    const res = await app.inject({
-      method: 'POST',
-      url: '/v1/things',
-      headers: { ...auth, 'content-type': 'application/json' },
-      payload: '{"number":"+1415\\\\u0000"}',
-    });
+    const res = await postAs('application/json', '{"number":"+1415\\\\u0000"}');
     expect(res.statusCode).toBe(201);
     expect(res.json().number).toBe('+1415\\u0000');
   });
@@ -186,7 +180,7 @@ describe('platform HTTP edge', () => {
     ['application/xml', '<number>+14155550123</number>'],
   ])('answers a %s body 415 unsupported_media_type (bodies are JSON) and changes nothing', async (type, payload) => {
     const before = calls;
-    const res = await app.inject({ method: 'POST', url: '/v1/things', headers: { ...auth, 'content-type': type }, payload });
+    const res = await postAs(type, payload);
     expect(res.statusCode).toBe(415);
     expect(res.headers['content-type']).toContain('application/problem+json');
     expect(res.json()).toMatchObject({ status: 415, code: 'unsupported_media_type' });
@@ -194,25 +188,12 @@ describe('platform HTTP edge', () => {
   });
 
   it('takes JSON with a charset, and the body types a route declares', async () => {
-    const json = await app.inject({
-      method: 'POST',
-      url: '/v1/things',
-      headers: { ...auth, 'content-type': 'Application/JSON; charset=utf-8' },
-      payload: '{"number":"+14155550123"}',
-    });
-    expect(json.statusCode).toBe(201);
-    const form = await app.inject({
-      method: 'POST',
-      url: '/v1/things/callback',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      payload: 'MessageStatus=delivered',
-    });
+    expect((await postAs('Application/JSON; charset=utf-8', '{"number":"+14155550123"}')).statusCode).toBe(201);
+    const form = await postAs('application/x-www-form-urlencoded', 'MessageStatus=delivered', '/v1/things/callback', {});
     expect(form.statusCode).toBe(200);
     expect(form.json()).toEqual({ got: { MessageStatus: 'delivered' } });
-    const text = await app.inject({ method: 'POST', url: '/v1/things/callback', headers: { 'content-type': 'text/plain' }, payload: 'x' });
-    expect(text.statusCode).toBe(200);
-    const xml = await app.inject({ method: 'POST', url: '/v1/things/callback', headers: { 'content-type': 'application/xml' }, payload: '<x/>' });
-    expect(xml.statusCode).toBe(415);
+    expect((await postAs('text/plain', 'x', '/v1/things/callback', {})).statusCode).toBe(200);
+    expect((await postAs('application/xml', '<x/>', '/v1/things/callback', {})).statusCode).toBe(415);
   });
 
   it('takes a path id of 200 characters, and answers a longer segment or a broken URL with problem+json, touching nothing', async () => {
