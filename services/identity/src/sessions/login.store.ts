@@ -30,6 +30,24 @@ export interface PendingLogin {
   lastSentAt?: number;
   baseMs?: number;
   capMs?: number;
+  /** Epoch ms the sign-in started (its password checked). Absent in logins stored before it was kept. */
+  startedAt?: number;
   /** Epoch ms. */
   expiresAt: number;
+}
+
+/**
+ * Whether the account's credentials changed (a password reset: `sessionsValidAfter`)
+ * since the sign-in started, so that it can no longer finish: it was started with the
+ * old password. A login stored before it kept its start started a login TTL before its
+ * expiry.
+ */
+export function outdatedBy(
+  login: Pick<PendingLogin, 'startedAt' | 'expiresAt'>,
+  sessionsValidAfter: Date | null,
+  loginTtlMs: number,
+): boolean {
+  if (!sessionsValidAfter) return false;
+  const startedAt = login.startedAt ?? login.expiresAt - loginTtlMs;
+  return startedAt <= sessionsValidAfter.getTime();
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { Clock } from '@phonegate/platform';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import type { AccountEntity } from '../accounts/account.entity';
 import { lockAccount } from '../accounts/account.repository';
 import type { IdentityConfig } from '../config/identity.config';
@@ -9,6 +9,13 @@ import type { EventOutbox } from '../events/event-outbox';
 import { queueAlert } from '../security/security-alerts';
 import { EVENT_OUTBOX, IDENTITY_CONFIG } from '../tokens';
 import { SessionTokenService } from './session-token.service';
+
+/**
+ * What must still hold when the session is written, checked under the account's lock
+ * (so a concurrent password reset or number removal is either before it, and seen, or
+ * after it, and revokes the session): it throws to issue nothing.
+ */
+export type IssueGuard = (locked: AccountEntity, m: EntityManager) => Promise<void>;
 
 export interface SigninDevice {
   id: string;
@@ -31,14 +38,15 @@ export class SessionIssuer {
     @Inject(EVENT_OUTBOX) private readonly outbox: EventOutbox,
   ) {}
 
-  async issue(account: AccountEntity, device: SigninDevice, country: string | null, amr: string[], remember: boolean) {
+  async issue(account: AccountEntity, device: SigninDevice, country: string | null, amr: string[], remember: boolean, guard?: IssueGuard) {
     const now = this.clock.now();
     const sessionId = randomUUID();
     const signed = await this.tokens.sign({ accountId: account.id, sessionId, deviceId: device.id, amr }, now);
     const rememberedUntil = remember ? new Date(now.getTime() + this.config.IDENTITY_REMEMBER_DEVICE_TTL) : null;
     await this.db.transaction(async (m) => {
       // Serialises sign-ins of one account, so a device is inserted (and announced) once.
-      await lockAccount(m, account.id);
+      const locked = await lockAccount(m, account.id);
+      if (guard) await guard(locked, m);
       // The session and, for a device never seen, the device in one statement.
       const inserted = await m.query<unknown[]>(
         `WITH session AS (

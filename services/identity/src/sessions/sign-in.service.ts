@@ -33,8 +33,8 @@ import {
 import { settingsOf } from '../two-step/two-step.service';
 import { firstFactor, type SigninFactor, signinFactors } from '../two-step/two-step.policy';
 import { IpCountryLookup, isNewLocation } from './ip-country';
-import type { PendingLogin } from './login.store';
-import { type SigninDevice, SessionIssuer } from './session-issuer';
+import { outdatedBy, type PendingLogin } from './login.store';
+import { type IssueGuard, type SigninDevice, SessionIssuer } from './session-issuer';
 import {
   loginSends,
   refusedDestination,
@@ -146,6 +146,7 @@ export class SignInService implements OnModuleInit {
   ) {
     const login = await this.pending(loginId);
     const account = await findAccount(this.db, login.accountId);
+    await this.assertCurrent(loginId, login, account);
     await this.codes.assertNotLocked(account.id);
     const kind = factor ?? login.factor;
     if (!login.factors.includes(kind)) throw unavailable(kind, login.factors);
@@ -178,7 +179,21 @@ export class SignInService implements OnModuleInit {
     // Single use: of concurrent winners only one takes the login.
     const taken = await this.logins.take(loginId);
     if (!taken) throw expired();
-    return this.session(account, login.device, login.country, ['pwd', kind], rememberDevice);
+    // Again under the account's lock, with the session's write: a reset completing meanwhile.
+    const guard: IssueGuard = async (locked) => {
+      if (outdatedBy(login, locked.sessionsValidAfter, this.config.IDENTITY_LOGIN_TTL)) throw expired();
+    };
+    return this.session(account, login.device, login.country, ['pwd', kind], rememberDevice, guard);
+  }
+
+  /**
+   * A sign-in started before the account's password was last reset never finishes nor
+   * sends again: it ends (410, as one that expired).
+   */
+  private async assertCurrent(loginId: string, login: PendingLogin, account: AccountEntity): Promise<void> {
+    if (!outdatedBy(login, account.sessionsValidAfter, this.config.IDENTITY_LOGIN_TTL)) return;
+    await this.logins.delete(loginId);
+    throw expired();
   }
 
   /** Sends a new code, or switches channel among the login's factors. */
@@ -210,6 +225,7 @@ export class SignInService implements OnModuleInit {
       );
     }
     const account = await findAccount(this.db, login.accountId);
+    await this.assertCurrent(loginId, login, account);
     const phone = primaryPhone(await phonesOf(this.db, account.id));
     const to = target === 'email' ? account.email : phone?.e164;
     if (!to)
@@ -402,6 +418,7 @@ export class SignInService implements OnModuleInit {
       factor,
       challengeId: challenge?.id ?? null,
       challengePhoneId: challenge && factor !== 'email' ? (phone?.id ?? null) : null,
+      startedAt: this.clock.nowMs(),
       expiresAt: this.clock.nowMs() + ttl,
     };
     await this.logins.put(loginId, login, ttl);
@@ -469,8 +486,9 @@ export class SignInService implements OnModuleInit {
     country: string | null,
     amr: string[],
     remember: boolean,
+    guard?: IssueGuard,
   ) {
-    const issued = await this.issuer.issue(account, device, country, amr, remember);
+    const issued = await this.issuer.issue(account, device, country, amr, remember, guard);
     return { status: 'signed_in' as const, ...issued };
   }
 
