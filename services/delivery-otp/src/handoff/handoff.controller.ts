@@ -29,7 +29,11 @@ export class HandoffController {
     if (principal?.kind !== 'device' || !principal.courierId) {
       throw new DomainError('forbidden', 'Only a courier device may confirm a handoff.');
     }
-    return this.confirm.execute({ deviceId: principal.id, courierId: principal.courierId }, shipmentId, body, requestContext.get()?.requestId ?? null);
+    const idempotencyKey = request.headers['idempotency-key'];
+    return this.confirm.execute({ deviceId: principal.id, courierId: principal.courierId }, shipmentId, body, {
+      requestId: requestContext.get()?.requestId ?? null,
+      idempotencyKey: typeof idempotencyKey === 'string' && idempotencyKey.length > 0 ? idempotencyKey : null,
+    });
   }
 
   @Post(':shipmentId/unlock')

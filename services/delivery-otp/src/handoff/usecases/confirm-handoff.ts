@@ -14,11 +14,20 @@ import { type AttemptRecord, alreadyHandedOff, ShipmentLedger } from '../../pers
 import { handedOffNotification } from '../../shipments/code-notifications';
 import { CodeVault } from '../../shipments/code-vault';
 import { DELIVERY_OTP_CONFIG } from '../../tokens';
+import { handoffRequestIds } from '../handoff-request';
 import type { HandoffBody } from '../handoff.schemas';
 
 export interface CourierDevice {
   deviceId: string;
   courierId: string;
+}
+
+/** The HTTP request a confirmation came in. */
+export interface HandoffRequest {
+  /** The request id (x-request-id), kept on the attempt's record. */
+  requestId: string | null;
+  /** The caller's Idempotency-Key, if it sent one. */
+  idempotencyKey: string | null;
 }
 
 export interface HandoffAnswer {
@@ -32,9 +41,17 @@ export interface HandoffAnswer {
  * count, lock); then the attempt is recorded in PostgreSQL with its events in
  * the same transaction. Without Redis nothing passes (503).
  *
- * If the record fails after Redis marked the handoff, the device's retry finds
- * the shipment handed off by itself with no record: the record is written
- * then and the retry answers 200, so no confirmed handoff goes unrecorded.
+ * Exactly one request gets the 200: the one Redis approved, or a retry of it
+ * (same device and Idempotency-Key: the approval names the request, see
+ * handoff-request.ts). Any other request, even from the same device at the
+ * same moment, is 409 `already_handed_off`.
+ *
+ * If the record fails after Redis marked the handoff, the device's next
+ * request finds the shipment handed off by itself with no record: the record
+ * is written then, so no confirmed handoff goes unrecorded; that request
+ * answers 200 only if it is the approved one retried. A record written so by
+ * another request while the approved one was still on its way to record
+ * stands (with that request's time and place): the approved one answers 200.
  */
 @Injectable()
 export class ConfirmHandoff {
@@ -48,10 +65,15 @@ export class ConfirmHandoff {
     @Inject(PLATFORM_LOGGER) private readonly logger: Logger,
   ) {}
 
-  async execute(device: CourierDevice, shipmentId: string, body: HandoffBody, requestId: string | null): Promise<HandoffAnswer> {
+  async execute(device: CourierDevice, shipmentId: string, body: HandoffBody, request: HandoffRequest): Promise<HandoffAnswer> {
     const now = this.clock.now();
     const at = new Date(body.at);
+    // A refusal is recorded under a fresh id; an approval under the request's (this request's, if it has no key).
     const attemptId = randomUUID();
+    const requestIds = request.idempotencyKey
+      ? handoffRequestIds(this.config.codeHmacKeys, { deviceId: device.deviceId, shipmentId, idempotencyKey: request.idempotencyKey })
+      : [];
+    const approvalId = requestIds[0] ?? attemptId;
     const result = await this.store.check({
       shipmentId,
       courierId: device.courierId,
@@ -60,7 +82,7 @@ export class ConfirmHandoff {
       atMs: at.getTime(),
       toleranceMs: this.config.code.clockToleranceMs,
       maxAttempts: this.config.code.maxAttempts,
-      attemptId,
+      attemptId: approvalId,
       candidates: this.vault.candidates(shipmentId, body.code),
     });
     this.metrics.counter('delivery_handoff_checks_total', 'Handoff checks by verdict', ['verdict']).inc({ verdict: result.verdict });
@@ -76,16 +98,17 @@ export class ConfirmHandoff {
       deviceAt: at,
       receivedAt: now,
       location: body.location ?? null,
-      requestId,
+      requestId: request.requestId,
       ...extra,
     });
     const log = { shipmentId, courierId: device.courierId, deviceId: device.deviceId, verdict: result.verdict };
 
     switch (result.verdict) {
-      case 'ok':
-        await this.recordConfirmed(attempt('confirmed', { attemptsRemaining: result.attemptsRemaining }), body);
-        this.logger.info(log, 'handoff confirmed');
+      case 'ok': {
+        const recorded = await this.recordConfirmed(attempt('confirmed', { id: approvalId, attemptsRemaining: result.attemptsRemaining }), body);
+        this.logger.info(log, recorded ? 'handoff confirmed' : 'handoff confirmed (recorded meanwhile by a repair)');
         return { status: 'handed_off', at: at.toISOString() };
+      }
 
       case 'mismatch':
       case 'locked_now': {
@@ -123,7 +146,7 @@ export class ConfirmHandoff {
         throw windowClosed(result.reason);
 
       case 'already':
-        return this.alreadyHandedOff(device, shipmentId, body, result, attempt('already_handed_off'));
+        return this.alreadyHandedOff(device, body, result, requestIds, attempt('already_handed_off'));
 
       case 'not_found':
         return this.withoutLiveCode(device, shipmentId, attempt);
@@ -137,12 +160,17 @@ export class ConfirmHandoff {
   /**
    * Under the shipment's lock, so that an issue or reschedule that read the
    * shipment before the handoff and is still writing commits first; its write
-   * could not replace a handed-off row anyway (ShipmentTx.save).
+   * could not replace a handed-off row anyway (ShipmentTx.save). False, and
+   * nothing written or announced, when the attempt is recorded already: the
+   * approved request finds it repaired by another one, or a repair finds it
+   * recorded meanwhile. `refusal`, a repairing request's own attempt, is
+   * recorded in the same transaction.
    */
-  private async recordConfirmed(record: AttemptRecord, body: HandoffBody, repair = false): Promise<void> {
-    await this.ledger.transaction(record.shipmentId, { lock: true, load: false }, async (tx) => {
-      const recorded = await tx.recordHandoff(record, { unlessRecorded: repair });
-      if (!recorded) return;
+  private async recordConfirmed(record: AttemptRecord, body: HandoffBody, refusal?: AttemptRecord): Promise<boolean> {
+    return this.ledger.transaction(record.shipmentId, { lock: true, load: false }, async (tx) => {
+      if (refusal) await tx.recordAttempt(refusal);
+      const recorded = await tx.recordHandoff(record, { unlessRecorded: true });
+      if (!recorded) return false;
       const email = recorded.shipment ? handedOffNotification(recorded.shipment, record.deviceAt) : undefined;
       if (email) await tx.publish(notificationRequestedV1, email);
       await tx.publish(handoffConfirmedV1, {
@@ -152,23 +180,35 @@ export class ConfirmHandoff {
         at: record.deviceAt.toISOString(),
         ...(body.location ? { location: body.location } : {}),
       });
+      return true;
     });
   }
 
+  /**
+   * Handed off already. 200 only to the approved request retried (this
+   * device, this Idempotency-Key); 409 to any other request, which may be
+   * running alongside the approved one. Either way, when this device's
+   * approval has no record (it failed, or its process died, between the
+   * approval and the record), the record is written now.
+   */
   private async alreadyHandedOff(
     device: CourierDevice,
-    shipmentId: string,
     body: HandoffBody,
     result: Extract<CheckResult, { verdict: 'already' }>,
+    requestIds: readonly string[],
     refusal: AttemptRecord,
   ): Promise<HandoffAnswer> {
-    // Repair: this device handed it off but the record did not commit.
-    if (result.byDeviceId === device.deviceId && result.attemptId && !(await this.ledger.hasAttempt(result.attemptId))) {
-      await this.recordConfirmed({ ...refusal, id: result.attemptId, outcome: 'confirmed', attemptsRemaining: null }, body, true);
-      this.logger.warn({ shipmentId, deviceId: device.deviceId }, 'handoff record repaired on retry');
-      return { status: 'handed_off', at: refusal.deviceAt.toISOString() };
+    const approvedId = result.byDeviceId === device.deviceId && result.attemptId ? result.attemptId : undefined;
+    const retried = approvedId !== undefined && requestIds.includes(approvedId);
+    if (approvedId && !(await this.ledger.hasAttempt(approvedId))) {
+      const repaired: AttemptRecord = { ...refusal, id: approvedId, outcome: 'confirmed', attemptsRemaining: null };
+      if (await this.recordConfirmed(repaired, body, retried ? undefined : refusal)) {
+        this.logger.warn({ shipmentId: refusal.shipmentId, deviceId: device.deviceId, retried }, 'handoff record repaired');
+      }
+    } else if (!retried) {
+      await this.recordRefusal(refusal);
     }
-    await this.recordRefusal(refusal);
+    if (retried) return { status: 'handed_off', at: refusal.deviceAt.toISOString() };
     throw alreadyHandedOff();
   }
 
