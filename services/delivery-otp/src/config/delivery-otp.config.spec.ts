@@ -7,7 +7,7 @@ describe('loadDeliveryOtpConfig', () => {
   it('has the documented defaults and uses dev keys outside production', () => {
     const config = loadDeliveryOtpConfig({});
     expect(config.port).toBe(3004);
-    expect(config.code).toMatchObject({ length: 6, graceMs: 30 * 60_000, maxAttempts: 5, clockToleranceMs: 120_000 });
+    expect(config.code).toMatchObject({ length: 6, graceMs: 30 * 60_000, maxAttempts: 5, clockToleranceMs: 120_000, regenerateCooldownMs: 30_000, maxRegenerations: 4 });
     expect(config.devKeysInUse).toEqual(['API_KEYS', 'BUS_ENCRYPTION_KEYS', 'DELIVERY_CODE_KEYS', 'CODE_HMAC_KEYS']);
     expect(config.redis.keyPrefix).toBe('delivery-otp:');
   });
@@ -38,6 +38,11 @@ describe('loadDeliveryOtpConfig', () => {
     expect(() => loadDeliveryOtpConfig({ DELIVERY_CODE_LENGTH: '8' })).toThrow(/DELIVERY_CODE_LENGTH/);
     expect(() => loadDeliveryOtpConfig({ DELIVERY_MERCHANT_CODE_LENGTHS: 'merchantA:3' })).toThrow(/DELIVERY_MERCHANT_CODE_LENGTHS/);
     expect(() => loadDeliveryOtpConfig({ DELIVERY_CODE_KEYS: 'k1:c2hvcnQ=' })).toThrow(/DELIVERY_CODE_KEYS/);
+  });
+
+  it('allows at most 5 sends of a handoff code, the first issue included (SECURITY C9)', () => {
+    expect(loadDeliveryOtpConfig({ DELIVERY_MAX_REGENERATIONS: '2' }).code.maxRegenerations).toBe(2);
+    expect(() => loadDeliveryOtpConfig({ DELIVERY_MAX_REGENERATIONS: '5' })).toThrow(/DELIVERY_MAX_REGENERATIONS/);
   });
 
   it('drops only its own delivery events when no queue is bound (BUS_UNROUTABLE), never a notification', () => {

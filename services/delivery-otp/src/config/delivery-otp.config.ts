@@ -60,7 +60,8 @@ export const deliveryOtpEnvSchema = z.object({
   DELIVERY_CLOCK_TOLERANCE: env.duration('2m'),
   DELIVERY_DEVICE_CACHE_TTL: env.duration('30s'),
   DELIVERY_REGENERATE_COOLDOWN: env.duration('30s'),
-  DELIVERY_MAX_REGENERATIONS: env.int(5, 1, 100),
+  // SECURITY C9: at most 5 sends per shipment, counting the first issue.
+  DELIVERY_MAX_REGENERATIONS: env.int(4, 1, 4),
   DELIVERY_DEFAULT_LOCALE: z.string().regex(/^[a-z]{2}(-[A-Z]{2})?$/).default('en'),
 });
 
@@ -91,7 +92,9 @@ export interface DeliveryOtpConfig {
     graceMs: number;
     maxAttempts: number;
     clockToleranceMs: number;
+    /** The first regenerate's cooldown after the issue; it doubles with each send (SECURITY C9). */
     regenerateCooldownMs: number;
+    /** Regenerations per shipment (1 to 4: with the issue, at most 5 sends, SECURITY C9). */
     maxRegenerations: number;
   };
   deviceCacheTtlMs: number;

@@ -213,16 +213,18 @@ describe('RedisCodeStore (real Redis)', () => {
     expect((await store.check(attempt(id, '111111', { courierId: 'cour_2' }))).verdict).toBe('ok');
   });
 
-  it('regenerates: the old code fails, the new one works, within cooldown and limit', async () => {
+  it('regenerates: the old code fails, the new one works, within a doubling cooldown and the limit', async () => {
     const id = await issue('111111');
     const next = activeDigest(keys, id, '333333');
     const owner = { accountId: 'acc_1', courierId: 'cour_1', windowStartMs: now - 60 * MIN, windowEndMs: now + 60 * MIN, expiresAtMs: now + 90 * MIN, generation: 1 };
     const settings = { cooldownMs: 30_000, maxRegenerations: 2, sealed: sealCode(keys, '333333', sealContext(id)), hmacKeyId: next.kid, hmac: next.digest, owner };
-    expect(await store.regenerate(id, { ...settings, nowMs: now })).toMatchObject({ verdict: 'ok', generation: 2 });
+    expect(await store.regenerate(id, { ...settings, nowMs: now })).toMatchObject({ verdict: 'ok', generation: 2, regenerations: 1 });
+    // After one regeneration the cooldown is 60 s (C9: it doubles with each send), answered as the time left.
     const cooldown = await store.regenerate(id, { ...settings, nowMs: now + 10_000 });
-    expect(cooldown).toEqual({ verdict: 'cooldown', retryAfterMs: 20_000 });
-    expect((await store.regenerate(id, { ...settings, nowMs: now + 31_000 })).verdict).toBe('ok');
-    expect((await store.regenerate(id, { ...settings, nowMs: now + 62_000 })).verdict).toBe('limit');
+    expect(cooldown).toEqual({ verdict: 'cooldown', retryAfterMs: 50_000 });
+    expect((await store.regenerate(id, { ...settings, nowMs: now + 31_000 })).verdict).toBe('cooldown');
+    expect((await store.regenerate(id, { ...settings, nowMs: now + 60_000 })).verdict).toBe('ok');
+    expect((await store.regenerate(id, { ...settings, nowMs: now + 300_000 })).verdict).toBe('limit');
     expect((await store.check(attempt(id, '111111'))).verdict).toBe('mismatch');
     expect((await store.check(attempt(id, '333333'))).verdict).toBe('ok');
     expect((await store.regenerate(id, { ...settings, nowMs: now + 200_000 })).verdict).toBe('already');

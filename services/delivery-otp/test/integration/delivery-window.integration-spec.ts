@@ -1,21 +1,9 @@
-import { Clock } from '@phonegate/platform';
 import { eventually } from '@phonegate/platform/testing';
-import { auth, type Harness, KEYS, startHarness } from './harness';
+import { auth, type Harness, KEYS, OffsetClock, startHarness } from './harness';
 
 jest.setTimeout(30_000);
 
 const MIN = 60_000;
-
-/** The real time, moved by hand: the service's view of "now" (Redis key expiry stays real). */
-class OffsetClock extends Clock {
-  offsetMs = 0;
-  override now(): Date {
-    return new Date(this.nowMs());
-  }
-  override nowMs(): number {
-    return Date.now() + this.offsetMs;
-  }
-}
 
 /**
  * After the delivery window ends (the grace of DELIVERY_GRACE, 30 min by

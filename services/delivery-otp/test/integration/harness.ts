@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Envelope } from '@phonegate/contracts';
 import { type Bus, createBus, SensitiveCipher } from '@phonegate/messaging';
-import { type Clock, createLogger, createRedis, createServiceApp, type Logger, redisReady } from '@phonegate/platform';
+import { Clock, createLogger, createRedis, createServiceApp, type Logger, redisReady } from '@phonegate/platform';
 import {
   createTestDatabase,
   createTestVhost,
@@ -237,4 +237,15 @@ export async function courierSecret(h: Harness, courierId: string): Promise<stri
   const res = await h.app.inject({ method: 'POST', url: `/v1/couriers/${courierId}/devices`, headers: auth(KEYS.ops), payload: {} });
   if (res.statusCode !== 201) throw new Error(`device registration answered ${res.statusCode}`);
   return res.json<{ secret: string }>().secret;
+}
+
+/** The real time, moved by hand: the service's view of "now" (Redis key expiry stays real). */
+export class OffsetClock extends Clock {
+  offsetMs = 0;
+  override now(): Date {
+    return new Date(this.nowMs());
+  }
+  override nowMs(): number {
+    return Date.now() + this.offsetMs;
+  }
 }

@@ -202,7 +202,8 @@ export async function issueFresh(
   reason: 'out_for_delivery' | 'regenerated',
   deps: IssueDeps,
 ): Promise<ShipmentAnswer> {
-  const record: ShipmentRecord = { ...base, status: 'awaiting_handoff', codeGeneration: base.codeGeneration + 1 };
+  // A send: the regenerate cooldown runs from now (SECURITY C9).
+  const record: ShipmentRecord = { ...base, status: 'awaiting_handoff', codeGeneration: base.codeGeneration + 1, lastCodeSentAt: deps.clock.now() };
   const material = deps.vault.draw(record.id, record.merchantId);
   await tx.save(record);
   for (const message of codeNotifications(record, material.code, reason)) await tx.publish(notificationRequestedV1, message);

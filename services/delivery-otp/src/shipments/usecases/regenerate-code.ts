@@ -8,13 +8,17 @@ import { DELIVERY_OTP_CONFIG } from '../../tokens';
 import { CodeVault } from '../code-vault';
 import { codeNotifications } from '../code-notifications';
 import { assertWindowOpen } from '../code-window';
+import { regenerateWaitMs } from '../regenerate-cooldown';
 import type { ShipmentAnswer } from '../shipments.schemas';
 import { answer, CodeUndo, issueFresh } from './issue-code';
 
 /**
  * The customer asks for a new code: the old one stops at once, attempts and
- * any lock reset, and the new code is sent by SMS. Bounded by a cooldown and
- * a maximum per shipment (429 with Retry-After), since each one sends an SMS.
+ * any lock reset, and the new code is sent by SMS. Bounded (SECURITY C9) by a
+ * cooldown that doubles with each send from the last one (30 s after the
+ * issue, then 60 s, 120 s…) and a maximum per shipment (5 sends with the
+ * issue by default), 429 with the seconds actually left as Retry-After, since
+ * each one sends an SMS.
  * The store takes the account, courier and window from the row, so it also
  * repairs a store left holding another account's code. If the transaction
  * does not commit, the old code comes back with its lock (CodeUndo); the
@@ -67,15 +71,13 @@ export class RegenerateCode {
       const deps = { store: this.store, vault: this.vault, clock: this.clock, logger: this.logger, metrics: this.metrics, undo };
       switch (result.verdict) {
         case 'not_found':
-          // The store lost the code (e.g. a Redis failover): issue a fresh one, within the cap the row counts.
-          if (existing.regenerations >= this.config.code.maxRegenerations) throw noMoreCodes((existing.expiresAt.getTime() - now) / 1000);
+          // The store lost the code (e.g. a Redis failover): issue a fresh one, within the cap and cooldown the row counts.
+          this.assertAllowedByRow(existing, now);
           return issueFresh(tx, { ...existing, ...regenerated(existing.regenerations + 1, now) }, 'regenerated', deps);
         case 'already':
           throw alreadyHandedOff();
         case 'cooldown':
-          throw new DomainError('resend_cooldown', 'A new code was sent moments ago; wait before asking again.', {
-            retryAfter: result.retryAfterMs / 1000,
-          });
+          throw cooldown(result.retryAfterMs);
         case 'limit':
           throw noMoreCodes(result.retryAfterMs / 1000);
         case 'ok': {
@@ -102,6 +104,18 @@ export class RegenerateCode {
       }
     }));
   }
+
+  /** The cap and cooldown of regenerate.lua, from the shipment's row (for a code the store lost). */
+  private assertAllowedByRow(row: ShipmentRecord, nowMs: number): void {
+    if (row.regenerations >= this.config.code.maxRegenerations) throw noMoreCodes((row.expiresAt.getTime() - nowMs) / 1000);
+    const waitMs = regenerateWaitMs(row.regenerations, row.lastCodeSentAt?.getTime() ?? 0, nowMs, this.config.code.regenerateCooldownMs);
+    if (waitMs > 0) throw cooldown(waitMs);
+  }
+}
+
+/** 429 with the seconds actually left (the cooldown doubles with each send, SECURITY C9). */
+function cooldown(waitMs: number): DomainError {
+  return new DomainError('resend_cooldown', 'A new code was sent moments ago; wait before asking again.', { retryAfter: waitMs / 1000 });
 }
 
 function noMoreCodes(retryAfterSeconds: number): DomainError {
