@@ -20,6 +20,9 @@ describe('otp config', () => {
     expect(c.fallbackOrder).toEqual(['sms', 'voice', 'email']);
     expect(c.phones.refuseVoip).toBe(true);
     expect(c.account.failureLimit).toBe(100);
+    // S8: the e-mail is told of factor changes unless turned off.
+    expect(c.factorAlerts).toBe(true);
+    expect(loadOtpConfig({ OTP_FACTOR_ALERTS: 'false' }).factorAlerts).toBe(false);
   });
 
   it('refuses to start in production without real keys', () => {

@@ -189,7 +189,8 @@ function schema(production: boolean) {
     OTP_REPORT_GET: z.enum(['report', 'confirm']).default('confirm'),
     OTP_TOTP_ISSUER: z.string().min(1).max(60).default('Phonegate'),
     OTP_AUTO_FALLBACK: env.bool(false),
-    OTP_FACTOR_ALERTS: env.bool(false),
+    // S8: the e-mail is told when an authenticator is replaced and when backup codes are reissued.
+    OTP_FACTOR_ALERTS: env.bool(true),
     OTP_EMAIL_SIGNIN_FALLBACK: env.bool(false),
     OTP_FALLBACK_ORDER: channels('sms,voice,email'),
     OTP_EXPIRY_SWEEP_INTERVAL: env.duration('5s'),
@@ -273,7 +274,10 @@ export interface OtpConfig {
   reportGet: 'report' | 'confirm';
   totpIssuer: string;
   autoFallback: boolean;
-  /** E-mail the owner (templates security.authenticator_added / security.backup_codes_regenerated) through the outbox. */
+  /**
+   * E-mail the owner when an authenticator is replaced or backup codes are reissued, through the
+   * outbox; on by default (S8: the e-mail is told of a two-step change).
+   */
   factorAlerts: boolean;
   fallbackOrder: Channel[];
   /** Offer e-mail as a fallback for sign-in and step-up codes (weaker, SECURITY S7). */

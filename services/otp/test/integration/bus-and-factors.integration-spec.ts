@@ -12,6 +12,7 @@ import { DomainError } from '@phonegate/platform';
 import { eventually } from '@phonegate/platform/testing';
 import { remoteError, startedOtp, usNumber, wrongCode } from '../support/otp-harness';
 import { oathtool } from '../support/oathtool';
+import { approvedStepUp } from './support/step-up';
 
 describe('otp over the bus (identity commands) and factors (TOTP, backup codes)', () => {
   const h = startedOtp();
@@ -304,19 +305,11 @@ describe('otp over the bus (identity commands) and factors (TOTP, backup codes)'
       backupCodes: 9,
     });
 
-    // A new set needs a step-up of the account (S8): a step-up verification it approved.
-    const stepUp = await h.startVerification({
-      to: usNumber(),
-      channel: 'sms',
-      purpose: 'step_up',
-      accountId,
-    });
-    expect(
-      (await h.inject('POST', `/v1/verifications/${stepUp.id}/check`, { code: stepUp.code }))
-        .statusCode,
-    ).toBe(200);
+    // A new set needs a step-up of the account (S8).
     const second = (
-      await h.inject('POST', `/v1/accounts/${accountId}/backup-codes`, { stepUpId: stepUp.id })
+      await h.inject('POST', `/v1/accounts/${accountId}/backup-codes`, {
+        stepUpId: await approvedStepUp(h, accountId),
+      })
     ).json().codes as string[];
     const old = await remoteError(
       bus().request(verifyFactorV1, {

@@ -5,8 +5,11 @@ import {
   startChallengeV1,
   verifyFactorV1,
 } from '@phonegate/contracts';
+import { eventually } from '@phonegate/platform/testing';
+import { FACTOR_CHANGED_TEMPLATE } from '../../src/factors/factor.service';
 import { SF, startedOtp, usNumber, wrongCode } from '../support/otp-harness';
 import { oathtool } from '../support/oathtool';
+import { approvedStepUp as approvedStepUpOf } from './support/step-up';
 
 /** A second storefront, with its own key: it may not use the first one's step-ups. */
 const SF2 = { authorization: 'Bearer sf2-test-key' };
@@ -60,13 +63,8 @@ describe('replacing a factor needs a fresh step-up of the account (SECURITY S8)'
     const id: string = started.json().id;
     return { id, code: await h.code(id) };
   };
-  /** A storefront's step-up verification of the account, approved: its id. */
-  const approvedStepUp = async (accountId: string, headers = SF) => {
-    const { id, code } = await verification(accountId, 'step_up', headers);
-    const checked = await h.inject('POST', `/v1/verifications/${id}/check`, { code }, headers);
-    expect(checked.json()).toMatchObject({ id, status: 'approved' });
-    return id;
-  };
+  const approvedStepUp = (accountId: string, headers = SF) =>
+    approvedStepUpOf(h, accountId, headers);
   const attemptWindow = (accountId: string) =>
     h.runtime.redis.zcard(`rl:f:${accountId}:${h.config.limits.factor[0]?.windowMs}`);
 
@@ -196,6 +194,50 @@ describe('replacing a factor needs a fresh step-up of the account (SECURITY S8)'
     // The other storefront's own step-up works for it.
     const fresh = await approvedStepUp(accountId, SF2);
     expect((await reissue(accountId, { stepUpId: fresh }, SF2)).statusCode).toBe(201);
+  });
+
+  it("tells the account's e-mail, by default, when an authenticator is replaced and when backup codes are reissued", async () => {
+    expect(h.config.factorAlerts).toBe(true);
+    const accountId = randomUUID();
+    const told = () => h.alerts(FACTOR_CHANGED_TEMPLATE).filter((a) => a.accountId === accountId);
+    // The first authenticator and the first set change no two-step the account had: no e-mail.
+    const first = await enrol(accountId);
+    expect((await confirm(accountId, first, { code: totpNow(first.secret) })).statusCode).toBe(200);
+    expect((await reissue(accountId)).statusCode).toBe(201);
+    h.clock.advance(30_000);
+    const second = await enrol(accountId);
+    const stepUpId = await approvedStepUp(accountId);
+    expect(
+      (await confirm(accountId, second, { code: totpNow(second.secret), stepUpId })).statusCode,
+    ).toBe(200);
+    const codes: string[] = (
+      await reissue(accountId, { stepUpId: await approvedStepUp(accountId) })
+    ).json().codes;
+
+    const alerts = await eventually(() => (told().length === 2 ? told() : undefined));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(told()).toHaveLength(2);
+    for (const alert of alerts) {
+      // To the account's e-mail: the notifier finds it from the account, as for otp's other
+      // alerts, with a template it has (see FactorService.alert).
+      expect(alert).toMatchObject({
+        channel: 'email',
+        priority: 'critical',
+        accountId,
+        template: 'security.two_step_disabled',
+      });
+      expect(alert.to).toBeUndefined();
+      expect(alert.variables).toMatchObject({
+        host: 'shop.example.com',
+        at: new Date(h.clock.nowMs()).toISOString(),
+        reason: 'changed',
+      });
+    }
+    expect(alerts.map((a) => a.variables['factor']).sort()).toEqual(['backup_codes', 'totp']);
+    // Never a secret or a code in an alert.
+    const text = JSON.stringify(alerts);
+    for (const secret of [first.secret, second.secret, ...codes])
+      expect(text).not.toContain(secret);
   });
 
   it('of concurrent changes given one step-up, exactly one goes through', async () => {
