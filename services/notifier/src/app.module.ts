@@ -120,6 +120,16 @@ class NotifierLifecycle implements OnModuleInit, OnApplicationBootstrap, OnAppli
           this.logger.error({ err: error, carrier: receipt.carrier }, 'receipt not recorded'),
         );
     });
+    this.carriers.onLateAcceptance((late) => {
+      this.receipts
+        .applyLateAcceptance(late)
+        .catch((error: unknown) =>
+          this.logger.error(
+            { err: error, carrier: late.carrierId, messageId: late.messageId },
+            'late acceptance not recorded',
+          ),
+        );
+    });
   }
 
   async onApplicationBootstrap(): Promise<void> {

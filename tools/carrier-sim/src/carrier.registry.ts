@@ -16,6 +16,7 @@ export const DEFAULT_BEHAVIOUR: Readonly<SimBehaviour> = Object.freeze({
   receiptDelayMs: 50,
   receiptStatus: 'delivered',
   invalidPrefixes: ['+999', 'invalid.test'],
+  cancellable: true,
 });
 
 /**
@@ -68,6 +69,7 @@ function emptyStats(): SimCarrierStats {
     errors: 0,
     invalid: 0,
     refused: 0,
+    cancelled: 0,
     receiptsSent: 0,
     callbacksSent: 0,
     callbacksFailed: 0,

@@ -12,6 +12,7 @@ const behaviour = z
     receiptDelayMs: z.number().int().min(0),
     receiptStatus: z.enum(['delivered', 'undelivered', 'failed']),
     invalidPrefixes: z.array(z.string()),
+    cancellable: z.boolean(),
   })
   .partial();
 

@@ -25,6 +25,11 @@ export interface SimBehaviour {
   receiptStatus: SimReceiptStatus;
   /** Destinations (E.164 prefixes, or e-mail domains after '@') refused as the recipient's fault. */
   invalidPrefixes: string[];
+  /**
+   * SMPP cancel_sm withdraws a message not yet delivered (`true`), or is refused with `0x11`
+   * whatever the message's state, as by a centre that does not support it (`false`).
+   */
+  cancellable: boolean;
 }
 
 interface SimCarrierBase {
@@ -93,8 +98,11 @@ export interface SimMessage {
   body: string;
   subject?: string;
   html?: string;
-  /** accepted → delivered | undelivered | failed (after the receipt / callback). */
-  status: 'accepted' | 'sent' | SimReceiptStatus;
+  /**
+   * accepted → delivered | undelivered | failed (after the receipt / callback), or `cancelled`
+   * (SMPP cancel_sm before its receipt: it never reached the handset, and no receipt follows).
+   */
+  status: 'accepted' | 'sent' | 'cancelled' | SimReceiptStatus;
   carrier: string;
   protocol: SimProtocol;
   /** ISO time the message was complete at the simulator. */
@@ -116,6 +124,8 @@ export interface SimCarrierStats {
   errors: number;
   invalid: number;
   refused: number;
+  /** Messages withdrawn by cancel_sm before they reached the handset. */
+  cancelled: number;
   receiptsSent: number;
   callbacksSent: number;
   callbacksFailed: number;

@@ -18,7 +18,10 @@ describe('carrier simulator: SMPP', () => {
   });
   afterAll(() => sim.stop());
 
-  async function bound(systemId = 'smpp-a', password = 'sim-a'): Promise<SmppSession> {
+  async function bound(
+    systemId = 'smpp-a',
+    password = 'sim-a',
+  ): Promise<Awaited<ReturnType<typeof connectSmpp>>> {
     const s = await connectSmpp(sim.ports.smpp!);
     sessions.push(s);
     const resp = await call(s, 'bind_transceiver', { system_id: systemId, password });
@@ -175,5 +178,52 @@ describe('carrier simulator: SMPP', () => {
       'stat:UNDELIV err:001',
     );
     expect(receipt['message_state']).toBe(5);
+  });
+
+  it('withdraws an accepted message on cancel_sm until its receipt is out, then refuses to', async () => {
+    const s = await bound();
+    sim.setBehaviour('smpp-a', { receiptDelayMs: 400 });
+    const submit = async (to: string) =>
+      String(
+        (
+          await call(s, 'submit_sm', {
+            dest_addr_ton: 1,
+            destination_addr: to,
+            registered_delivery: 1,
+            short_message: 'x',
+          })
+        )['message_id'],
+      );
+    const cancel = (id: string, to: string) =>
+      call(s, 'cancel_sm', { message_id: id, dest_addr_ton: 1, destination_addr: to });
+
+    const early = await submit('14155550177');
+    expect((await cancel(early, '14155550177')).command_status).toBe(0);
+    expect(sim.store.get(early)).toMatchObject({ status: 'cancelled', carrier: 'smpp-a' });
+    // Twice: it is already withdrawn.
+    expect((await cancel(early, '14155550177')).command_status).toBe(0x11);
+    // An id the carrier never gave.
+    expect((await cancel('ffffffffffffffff', '14155550177')).command_status).toBe(0x0c);
+
+    const late = await submit('14155550178');
+    const receipt = await nextPdu(s, 'deliver_sm');
+    s.send(receipt.response());
+    expect(receipt['receipted_message_id']).toBe(late);
+    expect((await cancel(late, '14155550178')).command_status).toBe(0x11);
+    expect(sim.store.get(late)?.status).toBe('delivered');
+
+    // A centre without cancel_sm refuses it even before delivery.
+    sim.setBehaviour('smpp-a', { cancellable: false, receiptDelayMs: 60_000 });
+    const kept = await submit('14155550179');
+    expect((await cancel(kept, '14155550179')).command_status).toBe(0x11);
+    expect(sim.store.get(kept)?.status).toBe('accepted');
+
+    // The cancelled one never gets a receipt.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(s.pdus.filter((p) => p.command === 'deliver_sm')).toHaveLength(1);
+    const stats = (await (await fetch(`${sim.urls.control}/_sim/carriers/smpp-a`)).json()) as {
+      stats: { cancelled: number };
+    };
+    expect(stats.stats.cancelled).toBe(1);
   });
 });

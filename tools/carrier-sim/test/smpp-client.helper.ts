@@ -12,7 +12,7 @@ export async function connectSmpp(port: number): Promise<SmppSession & { pdus: S
 
 export function call(
   session: SmppSession,
-  command: 'bind_transceiver' | 'submit_sm' | 'enquire_link' | 'unbind',
+  command: 'bind_transceiver' | 'submit_sm' | 'cancel_sm' | 'enquire_link' | 'unbind',
   params: Record<string, unknown> = {},
 ): Promise<SmppPdu> {
   return new Promise((resolve, reject) => {

@@ -7,6 +7,7 @@ import {
   CarrierError,
   type CarrierReceipt,
   CarrierStack,
+  type LateAcceptance,
   MessageExpiredError,
   NoRouteError,
   type SendAttempt,
@@ -145,6 +146,10 @@ export class CarrierStackGateway extends CarrierGateway {
       const receipt = toDeliveryReceipt(r);
       if (receipt) listener(receipt);
     });
+  }
+
+  override onLateAcceptance(listener: (late: LateAcceptance) => void): void {
+    this.stack.onLateAcceptance(listener);
   }
 
   start(): Promise<void> {

@@ -1,5 +1,6 @@
 import type { DeliveryReceipt } from '../receipts/receipt.service';
 import type { MessageSender } from '../dispatch/message-sender';
+import type { LateAcceptance } from '../carriers/carrier.types';
 
 /** What GET /v1/carriers answers for one carrier. */
 export interface CarrierHealth {
@@ -34,6 +35,11 @@ export abstract class CarrierGateway {
   abstract readCallback(callback: ReceiptCallback): CallbackVerdict;
   /** Receipts arriving over a carrier's own connection (SMPP deliver_sm). */
   abstract onReceipt(listener: (receipt: DeliveryReceipt) => void): void;
+  /**
+   * Messages a carrier took after the send had given up on it and moved on (a second copy may
+   * reach the customer unless it was withdrawn). Carriers without that (test stand-ins) never call it.
+   */
+  onLateAcceptance(_listener: (late: LateAcceptance) => void): void {}
   /**
    * B6: opens a carrier's breaker for a reason of our own (its delivery rate). True when this
    * opened it. Carriers without breakers (test stand-ins) have nothing to open.

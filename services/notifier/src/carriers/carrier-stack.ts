@@ -3,7 +3,12 @@ import type { Redis } from 'ioredis';
 import pino from 'pino';
 import type { Registry } from 'prom-client';
 import { createCarrier } from './carrier.factory';
-import type { Carrier, CarrierReceipt, ReceiptListener } from './carrier.types';
+import type {
+  Carrier,
+  CarrierReceipt,
+  LateAcceptanceListener,
+  ReceiptListener,
+} from './carrier.types';
 import {
   policyOf,
   routeOf,
@@ -13,6 +18,7 @@ import {
 import { DevInboxCarrier } from './dev/dev-inbox.carrier';
 import { CALLBACK_SIGNATURE_HEADER, verifyCallbackSignature } from './http-sms/callback-signature';
 import { parseStatusCallback } from './http-sms/status-callback.parser';
+import { CarrierMetrics } from './resilience/carrier-metrics';
 import { FailoverSender, type BreakerStateChange } from './resilience/failover.sender';
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './resilience/token-bucket';
 
@@ -43,6 +49,7 @@ export class CarrierStack {
   readonly sender: FailoverSender;
   private readonly logger: Logger;
   private readonly httpDefs = new Map<string, HttpCarrierDefinition>();
+  private readonly lateListeners: LateAcceptanceListener[] = [];
 
   constructor(options: CarrierStackOptions) {
     this.logger = options.logger ?? pino({ level: 'silent' });
@@ -81,6 +88,24 @@ export class CarrierStack {
         : {}),
       ...(options.maxRateWaitMs !== undefined ? { maxRateWaitMs: options.maxRateWaitMs } : {}),
     });
+    const metrics = new CarrierMetrics(options.registry);
+    for (const c of this.carriers) {
+      c.onLateAcceptance?.((late) => {
+        metrics.lateAcceptances.inc({
+          carrier: late.carrierId,
+          outcome: late.cancelled ? 'cancelled' : 'not_cancelled',
+        });
+        for (const listener of this.lateListeners) listener(late);
+      });
+    }
+  }
+
+  /**
+   * Messages a carrier took after the sender gave up on the call and moved on (counted in
+   * `notifier_carrier_late_acceptances_total`); the timeline must show them.
+   */
+  onLateAcceptance(listener: LateAcceptanceListener): void {
+    this.lateListeners.push(listener);
   }
 
   /** Receipts that come over carriers' own connections (SMPP). */

@@ -59,6 +59,24 @@ export interface CarrierReceipt {
 
 export type ReceiptListener = (receipt: CarrierReceipt) => void;
 
+/**
+ * A carrier took a message after the sender had given up on the call (its deadline passed, or
+ * the send was aborted) and moved on: the customer may get a second copy unless the carrier
+ * could withdraw it (SMPP cancel_sm).
+ */
+export interface LateAcceptance {
+  carrierId: string;
+  /** Our message id. */
+  messageId: string;
+  /** The carrier's id for the copy it took late. */
+  providerMessageId: string;
+  at: Date;
+  /** Withdrawn before it reached the handset (the carrier confirmed the cancel). */
+  cancelled: boolean;
+}
+
+export type LateAcceptanceListener = (late: LateAcceptance) => void;
+
 /** A carrier adapter: one protocol, one account. Throws `CarrierError` only. */
 export interface Carrier {
   readonly id: string;
@@ -66,6 +84,8 @@ export interface Carrier {
   send(message: OutboundMessage): Promise<Accepted>;
   /** Receipts that arrive over the carrier's own connection (SMPP deliver_sm). */
   onReceipt?(listener: ReceiptListener): void;
+  /** Messages it took after their send was given up (see `LateAcceptance`). */
+  onLateAcceptance?(listener: LateAcceptanceListener): void;
   /** Connect ahead of the first send (SMPP bind). Optional. */
   start?(): Promise<void>;
   close?(): Promise<void>;

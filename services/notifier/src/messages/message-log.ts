@@ -107,6 +107,17 @@ export abstract class MessageLog {
     reason: string,
     carrier?: string,
   ): Promise<void>;
+  /**
+   * A carrier took the message after the send had given up on it (see carriers' LateAcceptance):
+   * a `sent` timeline step naming that carrier, with the reason, counted as an attempt; the
+   * message's status, carrier and events are left as they are. False when the id is unknown.
+   */
+  abstract recordLateAcceptance(
+    id: string,
+    at: Date,
+    carrier: string,
+    reason: string,
+  ): Promise<boolean>;
   /** queued|sending → sent with the carrier and its message id, + notification.sent.v1. False when already past it. */
   abstract recordSent(
     id: string,

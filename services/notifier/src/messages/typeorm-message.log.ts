@@ -132,6 +132,20 @@ export class TypeOrmMessageLog extends MessageLog {
     });
   }
 
+  recordLateAcceptance(id: string, at: Date, carrier: string, reason: string): Promise<boolean> {
+    return this.dataSource.transaction(async (m) => {
+      const updated = await m
+        .createQueryBuilder()
+        .update(MessageRecord)
+        .set({ attempts: () => 'attempts + 1', updatedAt: at })
+        .where({ id })
+        .execute();
+      if (!updated.affected) return false;
+      await this.addEvents(m, id, [{ status: 'sent', at, carrier, reason }]);
+      return true;
+    });
+  }
+
   recordSent(id: string, at: Date, carrier: string, providerMessageId: string): Promise<boolean> {
     return this.dataSource.transaction(async (m) => {
       const updated = await m

@@ -1,4 +1,5 @@
 import type { Clock, Logger } from '@phonegate/platform';
+import type { LateAcceptance } from '../carriers';
 import type { MessageLog } from '../messages/message-log';
 import type { NotifierMetrics } from '../metrics/notifier.metrics';
 import { Semaphore } from '../dispatch/semaphore';
@@ -61,6 +62,27 @@ export class ReceiptService {
     return 'unknown';
   }
 
+  /**
+   * A carrier took a message after the send gave up on it and moved on: a `sent` step on the
+   * timeline naming that carrier and its message id, counted as an attempt, saying whether the
+   * copy was withdrawn or a second one may reach the customer.
+   */
+  async applyLateAcceptance(late: LateAcceptance): Promise<boolean> {
+    const reason = lateAcceptanceReason(late);
+    const recorded = await this.log.recordLateAcceptance(
+      late.messageId,
+      late.at,
+      late.carrierId,
+      reason,
+    );
+    if (!recorded)
+      this.logger.warn(
+        { messageId: late.messageId, carrier: late.carrierId },
+        'late acceptance for an unknown message',
+      );
+    return recorded;
+  }
+
   private async tryOnce(receipt: DeliveryReceipt): Promise<ReceiptOutcome> {
     const result = await this.log.applyReceipt(
       receipt.carrier,
@@ -81,4 +103,12 @@ export class ReceiptService {
     }
     return result.why === 'already_final' ? 'duplicate' : 'unknown';
   }
+}
+
+/** The timeline's reason for a late acceptance (carrier message ids are not personal data). */
+export function lateAcceptanceReason(late: LateAcceptance): string {
+  const what = `accepted after its deadline (carrier message id ${late.providerMessageId})`;
+  return late.cancelled
+    ? `${what}, then withdrawn (cancelled): no second copy`
+    : `${what}: a second copy may reach the customer`;
 }

@@ -12,6 +12,7 @@ export const behaviourPatchSchema = z
     receiptDelayMs: z.number().int().min(0).max(600_000),
     receiptStatus: z.enum(['delivered', 'undelivered', 'failed']),
     invalidPrefixes: z.array(z.string().min(1).max(100)).max(100),
+    cancellable: z.boolean(),
   })
   .partial()
   .strict();

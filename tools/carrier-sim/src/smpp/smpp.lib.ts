@@ -24,6 +24,7 @@ export interface SmppSession extends EventEmitter {
   deliver_sm(params: Record<string, unknown>, onResponse?: (resp: SmppPdu) => void): boolean;
   bind_transceiver(params: Record<string, unknown>, onResponse?: (resp: SmppPdu) => void): boolean;
   submit_sm(params: Record<string, unknown>, onResponse?: (resp: SmppPdu) => void): boolean;
+  cancel_sm(params: Record<string, unknown>, onResponse?: (resp: SmppPdu) => void): boolean;
   enquire_link(params: Record<string, unknown>, onResponse?: (resp: SmppPdu) => void): boolean;
   unbind(params: Record<string, unknown>, onResponse?: (resp: SmppPdu) => void): boolean;
 }
@@ -51,9 +52,11 @@ export const SMPP_STATUS = {
   INVALID_BIND_STATUS: 0x04,
   ALREADY_BOUND: 0x05,
   SYSTEM_ERROR: 0x08,
+  INVALID_MESSAGE_ID: 0x0c,
   INVALID_DEST_ADDR: 0x0b,
   BIND_FAILED: 0x0d,
   INVALID_PASSWORD: 0x0e,
   INVALID_SYSTEM_ID: 0x0f,
+  CANCEL_FAILED: 0x11,
   THROTTLED: 0x58,
 } as const;

@@ -69,6 +69,8 @@ export async function startSmppServer(deps: SmppServerDeps): Promise<SmppSimServ
   const connections = new Set<Connection>();
   const concat = new Map<string, PendingConcat>();
   const pendingReceipts = new Map<string, PendingReceipt[]>();
+  /** Segment message_id → its message's record (cancel_sm may name any segment). */
+  const bySegment = new Map<string, SimMessage>();
 
   const server = smpp.createServer({}, (session) => {
     const conn: Connection = { session, closed: false };
@@ -109,6 +111,7 @@ export async function startSmppServer(deps: SmppServerDeps): Promise<SmppSimServ
       session.send(pdu.response(), () => session.close());
     });
     session.on('unknown', (pdu: SmppPdu) => session.send(pdu.response()));
+    session.on('cancel_sm', (pdu: SmppPdu) => onCancel(conn, pdu));
     session.on('submit_sm', (pdu: SmppPdu) => {
       void onSubmit(conn, pdu).catch((err: Error) =>
         logger.warn({ err: err.message }, 'smpp submit failed'),
@@ -146,6 +149,31 @@ export async function startSmppServer(deps: SmppServerDeps): Promise<SmppSimServ
     const id = providerId('', 8);
     if (!conn.session.send(pdu.response({ message_id: id }))) return;
     onAccepted(conn, state, pdu, { id, to, from, receivedAt });
+  }
+
+  /**
+   * cancel_sm (SMPP 3.4 §4.9): withdraws a message the MC accepted but has not delivered yet
+   * (here: no receipt sent yet). `0x0C` for an id this carrier never gave, `0x11` when it is too
+   * late (delivered, failed or already cancelled).
+   */
+  function onCancel(conn: Connection, pdu: SmppPdu): void {
+    const state = conn.carrier ? registry.get(conn.carrier) : undefined;
+    if (!state || conn.mode === 'receiver') {
+      conn.session.send(pdu.response({ command_status: SMPP_STATUS.INVALID_BIND_STATUS }));
+      return;
+    }
+    const record = bySegment.get(text(pdu['message_id']));
+    if (!record || record.carrier !== state.definition.name) {
+      conn.session.send(pdu.response({ command_status: SMPP_STATUS.INVALID_MESSAGE_ID }));
+      return;
+    }
+    if (record.status !== 'accepted' || !state.behaviour.cancellable) {
+      conn.session.send(pdu.response({ command_status: SMPP_STATUS.CANCEL_FAILED }));
+      return;
+    }
+    store.setStatus(record.id, 'cancelled');
+    state.stats.cancelled++;
+    conn.session.send(pdu.response());
   }
 
   function onAccepted(
@@ -195,6 +223,8 @@ export async function startSmppServer(deps: SmppServerDeps): Promise<SmppSimServ
       dataCoding,
       segmentIds: parts.map((p) => p.id),
     });
+    for (const part of parts) bySegment.set(part.id, record);
+    while (bySegment.size > 20_000) bySegment.delete(bySegment.keys().next().value as string);
     if ((Number(pdu['registered_delivery'] ?? 0) & 0x03) === 0) return;
     const receiptStatus = state.behaviour.receiptStatus;
     timers.after(state.behaviour.receiptDelayMs, () => {
@@ -246,6 +276,8 @@ export async function startSmppServer(deps: SmppServerDeps): Promise<SmppSimServ
   }
 
   function sendReceipt(carrier: string, conn: Connection, r: PendingReceipt): void {
+    // Withdrawn by cancel_sm: it never reached the handset.
+    if (r.record.status === 'cancelled') return;
     const state = registry.get(carrier);
     const shortMessage = formatDeliveryReceipt({
       id: r.segmentId,

@@ -7,6 +7,8 @@ import type {
   Carrier,
   CarrierReceipt,
   Channel,
+  LateAcceptance,
+  LateAcceptanceListener,
   OutboundMessage,
   ReceiptListener,
   ReceiptStatus,
@@ -58,6 +60,16 @@ interface Group {
   ids: (string | undefined)[];
   remaining: number;
   settled: boolean;
+  /**
+   * Settled without being accepted (aborted, timed out, a segment refused): whatever the centre
+   * still takes of it is withdrawn (cancel_sm) and reported as a late acceptance.
+   */
+  givenUp: boolean;
+  /** What was reported of it as a late acceptance so far. */
+  late?: 'cancelled' | 'not_cancelled';
+  /** The addresses of its submits (cancel_sm must name them). */
+  source: { addr: string; ton: number; npi: number };
+  dest: string;
   resolve(accepted: Accepted): void;
   reject(error: CarrierError): void;
   cleanup(): void;
@@ -71,6 +83,8 @@ interface Entry {
   params: Record<string, unknown>;
   sentOn?: SmppSession;
   timer?: NodeJS.Timeout;
+  /** Its submit_sm_resp came (on `sentOn`). */
+  answered?: boolean;
 }
 
 interface ReceiptTracking {
@@ -93,6 +107,10 @@ const SEVERITY: Record<ReceiptStatus, number> = {
   rejected: 5,
   failed: 6,
 };
+
+function messageIdOf(resp: SmppPdu): string {
+  return normalizeMessageId(typeof resp['message_id'] === 'string' ? resp['message_id'] : '');
+}
 
 export function sourceAddress(from: string): { addr: string; ton: number; npi: number } {
   if (/^\+\d+$/.test(from)) return { addr: from.slice(1), ton: 1, npi: 1 };
@@ -119,6 +137,7 @@ export class SmppCarrier implements Carrier {
   private readonly queue: Entry[] = [];
   private readonly outstanding = new Set<Entry>();
   private readonly listeners: ReceiptListener[] = [];
+  private readonly lateListeners: LateAcceptanceListener[] = [];
   private readonly tracking = new Map<string, ReceiptTracking>();
   private readonly boundWaiters: (() => void)[] = [];
   private failures = 0;
@@ -148,6 +167,10 @@ export class SmppCarrier implements Carrier {
 
   onReceipt(listener: ReceiptListener): void {
     this.listeners.push(listener);
+  }
+
+  onLateAcceptance(listener: LateAcceptanceListener): void {
+    this.lateListeners.push(listener);
   }
 
   /** Starts binding; resolves when bound or once the first attempt failed (it keeps retrying). */
@@ -202,9 +225,13 @@ export class SmppCarrier implements Carrier {
     const source = sourceAddress(message.from ?? this.config.sourceAddr);
 
     return new Promise<Accepted>((resolve, reject) => {
+      // SMPP cannot take back a submit_sm on the wire: the centre may still take it. Its
+      // answer is awaited on the same session (dropping the session would not undo a PDU the
+      // centre has read, would lose the message_id, and would fail every other submit in
+      // flight); a copy it takes anyway is withdrawn with cancel_sm (`giveUp`).
       const onAbort = (): void => {
         if (group.settled) return;
-        this.settle(group, () => reject(this.abortError(message.signal)));
+        this.giveUp(group, this.abortError(message.signal));
         for (let i = this.queue.length - 1; i >= 0; i--)
           if (this.queue[i]!.group === group) this.queue.splice(i, 1);
       };
@@ -213,6 +240,9 @@ export class SmppCarrier implements Carrier {
         ids: parts.map(() => undefined),
         remaining: parts.length,
         settled: false,
+        givenUp: false,
+        source,
+        dest,
         resolve,
         reject,
         cleanup: () => message.signal.removeEventListener('abort', onAbort),
@@ -281,6 +311,79 @@ export class SmppCarrier implements Carrier {
     group.settled = true;
     group.cleanup();
     fn();
+  }
+
+  /**
+   * Fails the message here (the sender moves on) and withdraws what the centre already took of
+   * it; segments it takes later are withdrawn as their answers come (`onSubmitResp`).
+   */
+  private giveUp(group: Group, error: CarrierError): void {
+    if (group.settled) return;
+    group.givenUp = true;
+    this.settle(group, () => group.reject(error));
+    for (const id of group.ids) if (id) this.withdraw(group, id);
+  }
+
+  /**
+   * cancel_sm for a copy the centre took after we gave up on it; reported (and logged) as a
+   * late acceptance, cancelled or not, once a message (again if a later segment could not be).
+   */
+  private withdraw(group: Group, providerMessageId: string): void {
+    const at = new Date();
+    let done = false;
+    const finish = (cancelled: boolean, status?: number): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      this.logger.warn(
+        {
+          messageId: group.messageId,
+          providerMessageId,
+          cancelled,
+          ...(status !== undefined ? { status: smppStatusHex(status) } : {}),
+        },
+        cancelled
+          ? 'late submit accepted after its deadline, withdrawn with cancel_sm'
+          : 'late submit accepted after its deadline, could not be withdrawn',
+      );
+      if (group.late === 'not_cancelled' || (group.late === 'cancelled' && cancelled)) return;
+      group.late = cancelled ? 'cancelled' : 'not_cancelled';
+      this.emitLate({
+        carrierId: this.id,
+        messageId: group.messageId,
+        providerMessageId,
+        at,
+        cancelled,
+      });
+    };
+    const timer = setTimeout(() => finish(false), this.config.responseTimeoutMs);
+    timer.unref();
+    const session = this.session;
+    if (!session || this.state !== 'bound') return finish(false);
+    const written = session.cancel_sm(
+      {
+        service_type: '',
+        message_id: providerMessageId,
+        source_addr_ton: group.source.ton,
+        source_addr_npi: group.source.npi,
+        source_addr: group.source.addr,
+        dest_addr_ton: 1,
+        dest_addr_npi: 1,
+        destination_addr: group.dest,
+      },
+      (resp) => finish(resp.command_status === 0, resp.command_status),
+    );
+    if (!written) finish(false);
+  }
+
+  private emitLate(late: LateAcceptance): void {
+    for (const listener of this.lateListeners) {
+      try {
+        listener(late);
+      } catch (err) {
+        this.logger.error({ err: (err as Error).message }, 'late acceptance listener failed');
+      }
+    }
   }
 
   private connect(): void {
@@ -428,34 +531,38 @@ export class SmppCarrier implements Carrier {
 
   private onResponseTimeout(entry: Entry, session: SmppSession): void {
     if (!this.outstanding.has(entry) || entry.sentOn !== session) return;
+    // Its window slot is freed; an answer that still comes on this session is handled.
     this.outstanding.delete(entry);
-    this.settle(entry.group, () =>
-      entry.group.reject(
-        CarrierError.timeout(
-          this.id,
-          `${this.id}: no submit_sm_resp within ${this.config.responseTimeoutMs} ms`,
-        ),
+    this.giveUp(
+      entry.group,
+      CarrierError.timeout(
+        this.id,
+        `${this.id}: no submit_sm_resp within ${this.config.responseTimeoutMs} ms`,
       ),
     );
     this.pump();
   }
 
   private onSubmitResp(entry: Entry, session: SmppSession, resp: SmppPdu): void {
-    if (!this.outstanding.has(entry) || entry.sentOn !== session) return;
+    if (entry.sentOn !== session || entry.answered) return;
+    entry.answered = true;
     this.outstanding.delete(entry);
     clearTimeout(entry.timer);
     const group = entry.group;
+    if (group.givenUp) {
+      if (resp.command_status === 0) this.withdraw(group, messageIdOf(resp));
+      this.pump();
+      return;
+    }
     if (resp.command_status !== 0) {
       const error = carrierErrorOfStatus(this.id, resp.command_status);
       this.logger.info(
         { messageId: group.messageId, status: error.providerCode, kind: error.kind },
         'smpp submit refused',
       );
-      this.settle(group, () => group.reject(error));
+      this.giveUp(group, error);
     } else {
-      group.ids[entry.index] = normalizeMessageId(
-        typeof resp['message_id'] === 'string' ? resp['message_id'] : '',
-      );
+      group.ids[entry.index] = messageIdOf(resp);
       group.remaining--;
       if (group.remaining === 0 && !group.settled) {
         const ids = group.ids as string[];

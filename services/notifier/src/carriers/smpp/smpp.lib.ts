@@ -25,6 +25,7 @@ export interface SmppSession extends EventEmitter {
   destroy(callback?: () => void): void;
   bind_transceiver: Call;
   submit_sm: Call;
+  cancel_sm: Call;
   enquire_link: Call;
   unbind: Call;
 }
