@@ -9,6 +9,7 @@ import { ApiProblems, ApiZodBody } from '../shared/openapi';
 import { stepUpProof } from '../two-step/two-step.controller';
 import { PhonesService } from './phones.service';
 
+const stepUpSchema = z.toJSONSchema(stepUpProof, { target: 'openapi-3.0', io: 'input' }) as SchemaObject;
 const phoneChannel = z.enum(['sms', 'voice']);
 export const numberBody = z.object({
   /** E.164 (+14155550123) or national form with `country`. */
@@ -16,10 +17,16 @@ export const numberBody = z.object({
   country: z.string().max(8).optional(),
   channel: phoneChannel.optional(),
 });
+/** A change of a number: the new number, and for a verified number the step-up that allows it (S8). */
+export const changeBody = numberBody.extend(stepUpProof.shape);
 export const codeBody = z.object({ code: z.string().trim().min(1).max(64) });
 export const resendBody = z.object({ channel: phoneChannel.optional() });
 
 const VERIFICATION = '{phoneId, status: "pending", verification: {challengeId, channel, to (masked), expiresAt, resendAvailableAt}}';
+/** How a route that needs a step-up takes it (S8). */
+const STEP_UP =
+  'a step-up approved in the last 5 minutes (POST /v1/accounts/{accountId}/two-step/step-up, a code at the account\'s level), given as `stepUpId` (with `code` if not confirmed yet) in the body; without it, 403 step_up_required. A step-up is used once; a change refused after it was taken gives it back.';
+const STEP_UP_PROBLEMS = ['step_up_required', 'code_mismatch', 'code_expired', 'too_many_attempts'] as const;
 
 @ApiTags('phones')
 @ApiBearerAuth()
@@ -73,15 +80,17 @@ export class PhonesController {
   @ApiOperation({
     summary: 'Change a number',
     description:
-      'The new number is pending (a new phoneId with replacesPhoneId) until verified; the old one keeps working until then, and is then removed. The old number and the e-mail are told. A change sends a code, so it is bounded like a resend: inside the cooldown of the previous code 429 resend_cooldown; the same number again resends its code; a second change of a verified number goes on with its pending replacement.',
+      'The new number is pending (a new phoneId with replacesPhoneId) until verified; the old one keeps working until then, and is then removed. The old number and the e-mail are told. ' +
+      `Changing a verified number needs ${STEP_UP} Correcting a number still pending needs none. ` +
+      'A change sends a code, so it is bounded like a resend: inside the cooldown of the previous code 429 resend_cooldown; the same number again resends its code; a second change of a verified number goes on with its pending replacement.',
   })
-  @ApiZodBody(numberBody)
+  @ApiZodBody(changeBody)
   @ApiResponse({ status: 202, description: `${VERIFICATION} plus replacesPhoneId` })
-  @ApiProblems('phone_in_use', 'invalid_phone_number', 'resend_cooldown', 'rate_limited', 'too_many_attempts', 'not_found')
+  @ApiProblems('phone_in_use', 'invalid_phone_number', 'resend_cooldown', 'rate_limited', ...STEP_UP_PROBLEMS, 'not_found')
   change(
     @Param('accountId') accountId: string,
     @Param('phoneId') phoneId: string,
-    @Body(zodBody(numberBody)) body: z.infer<typeof numberBody>,
+    @Body(zodBody(changeBody)) body: z.infer<typeof changeBody>,
     @Req() req: FastifyRequest,
   ) {
     return this.phones.change(accountId, phoneId, body, clientIp(req));
@@ -89,11 +98,17 @@ export class PhonesController {
 
   @Post(':phoneId/primary')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Make a verified number primary' })
+  @ApiOperation({
+    summary: 'Make a verified number primary',
+    description:
+      `The primary number takes the codes (SMS or voice two-step, step-ups, password resets): making another number primary needs ${STEP_UP} ` +
+      'The e-mail and the old primary number are told.',
+  })
+  @ApiBody({ required: false, description: 'When another number is primary now', schema: stepUpSchema })
   @ApiResponse({ status: 200, description: '{phoneId, status: "verified", primary: true}' })
-  @ApiProblems('phone_not_verified', 'not_found')
-  primary(@Param('accountId') accountId: string, @Param('phoneId') phoneId: string) {
-    return this.phones.makePrimary(accountId, phoneId);
+  @ApiProblems('phone_not_verified', ...STEP_UP_PROBLEMS, 'not_found')
+  primary(@Param('accountId') accountId: string, @Param('phoneId') phoneId: string, @Body(zodBody(stepUpProof)) body: z.infer<typeof stepUpProof>) {
+    return this.phones.makePrimary(accountId, phoneId, body);
   }
 
   @Delete(':phoneId')
@@ -102,17 +117,13 @@ export class PhonesController {
     summary: 'Deregister a number',
     description: [
       'A primary hands over to the other verified number (which then carries SMS or voice two-step); with none left, phone two-step is turned off. The e-mail is told.',
-      'Removing the number that carries SMS or voice two-step with no other verified number left is turning two-step off:',
-      'like PUT .../two-step {enabled: false} it needs a step-up approved in the last 5 minutes, given as `stepUpId` (with `code` if not confirmed yet) in the body; without it, 403 step_up_required.',
+      'Removing the verified primary number while two-step uses it (SMS or voice as the method or the backup) moves the codes to the other number, and removing the last number that carries SMS or voice two-step turns two-step off:',
+      `either needs ${STEP_UP} A pending number, another verified number, or the primary with two-step not by phone, goes without.`,
     ].join(' '),
   })
-  @ApiBody({
-    required: false,
-    description: 'Only when the removal turns two-step off',
-    schema: z.toJSONSchema(stepUpProof, { target: 'openapi-3.0', io: 'input' }) as SchemaObject,
-  })
+  @ApiBody({ required: false, description: 'When the removal moves or turns off phone two-step', schema: stepUpSchema })
   @ApiResponse({ status: 204 })
-  @ApiProblems('step_up_required', 'code_mismatch', 'code_expired', 'too_many_attempts', 'not_found')
+  @ApiProblems(...STEP_UP_PROBLEMS, 'not_found')
   async remove(
     @Param('accountId') accountId: string,
     @Param('phoneId') phoneId: string,

@@ -19,12 +19,12 @@ import type { IdentityConfig } from '../config/identity.config';
 import type { EventOutbox } from '../events/event-outbox';
 import type { OtpGateway } from '../otp/otp.gateway';
 import { isDomain, unansweredSend, unknownAsExpired, verificationView } from '../otp/otp-errors';
-import { queueAlert } from '../security/security-alerts';
+import { type AlertTarget, queueAlert } from '../security/security-alerts';
 import { keyPart } from '../security/signin-throttle';
 import { resendCooldown } from '../sessions/signin-resend';
 import { JsonStore } from '../shared/json-store';
 import { EVENT_OUTBOX, IDENTITY_CONFIG, IDENTITY_REDIS, OTP_GATEWAY } from '../tokens';
-import { afterPhoneRemoved, removalTurnsOff, sameSettings } from '../two-step/two-step.policy';
+import { afterPhoneRemoved, removalNeedsStepUp, sameSettings } from '../two-step/two-step.policy';
 import { settingsOf, type StepUpProof, stepUpRequired, TwoStepService } from '../two-step/two-step.service';
 import { PhoneEntity } from './phone.entity';
 import { acceptsChannel, type ParsedPhone, parsePhone, type PhoneChannel, type PhonePolicy } from './phone-number';
@@ -146,22 +146,38 @@ export class PhonesService {
    * the pending number's own, or for a verified number its pending replacement's. The same number
    * again is a resend of its challenge; another number starts a new challenge, which keeps the
    * verification's cooldown and send count. Of concurrent sends of one verification, one sends.
+   * Changing a verified number needs a fresh step-up (S8; 403 step_up_required without one),
+   * taken before its code is sent and given back when the change is refused; correcting a
+   * number still pending needs none.
    */
-  change(accountId: string, phoneId: string, input: NumberInput, clientIp?: string) {
-    return this.changeOnce(accountId, phoneId, input, clientIp, true);
+  async change(accountId: string, phoneId: string, input: NumberInput & StepUpProof, clientIp?: string): Promise<PhoneAnswer> {
+    const phone = await this.findPhone(this.db.manager, accountId, phoneId);
+    if (phone.status !== 'verified') return this.changeOnce(accountId, phoneId, input, clientIp, true, false);
+    // A number that is no number is refused before the step-up is taken.
+    parsePhone(input.number, input.country, input.channel ?? (phone.channel === 'voice' ? 'voice' : 'sms'), this.policy);
+    return this.twoStep.withStepUp(accountId, input, () => this.changeOnce(accountId, phoneId, input, clientIp, true, true));
   }
 
-  private async changeOnce(accountId: string, phoneId: string, input: NumberInput, clientIp: string | undefined, again: boolean): Promise<PhoneAnswer> {
+  private async changeOnce(
+    accountId: string,
+    phoneId: string,
+    input: NumberInput,
+    clientIp: string | undefined,
+    again: boolean,
+    steppedUp: boolean,
+  ): Promise<PhoneAnswer> {
     const account = await findAccount(this.db, accountId);
     const phone = await this.findPhone(this.db.manager, accountId, phoneId);
     const channel = input.channel ?? (phone.channel === 'voice' ? 'voice' : 'sms');
     const parsed = parsePhone(input.number, input.country, channel, this.policy);
-    const retry = again ? () => this.changeOnce(accountId, phoneId, input, clientIp, false) : undefined;
+    const retry = again ? () => this.changeOnce(accountId, phoneId, input, clientIp, false, steppedUp) : undefined;
     return this.exclusiveSend(verificationOf(phone), retry, async () => {
       // Read under the claim: what a send that held it before did is seen here.
       const phones = await phonesOf(this.db, accountId);
       const current = phones.find((p) => p.id === phoneId);
       if (!current) throw phoneNotFound();
+      // Verified since it was read as pending: its change needs a step-up now (S8).
+      if (current.status === 'verified' && !steppedUp) throw stepUpRequired();
       if (phones.some((p) => p.status === 'verified' && p.e164 === parsed.e164)) {
         throw new DomainError('phone_in_use', 'This number is already verified on this account.');
       }
@@ -279,21 +295,7 @@ export class PhonesService {
         primary: replaced.primary,
         replacedPhoneId: replaced.id,
       });
-      const vars = { oldNumber: maskPhone(replaced.e164), newNumber: maskPhone(phone.e164) };
-      await queueAlert(this.outbox, m, target, 'security.phone_changed', vars, phone.id);
-      // S8: the old number is told too.
-      await this.outbox.add(m, notificationRequestedV1, {
-        messageId: randomUUID(),
-        priority: 'critical',
-        channel: replaced.channel === 'voice' && !acceptsChannel(replaced.lineType, 'sms', this.policy) ? 'voice' : 'sms',
-        to: replaced.e164,
-        accountId,
-        template: 'security.phone_changed',
-        locale: account.locale,
-        variables: vars,
-        dedupeKey: `identity:security.phone_changed:sms:${phone.id}`,
-        origin: { service: 'identity', ref: phone.id },
-      });
+      await this.tellNumberChanged(m, target, replaced, phone, phone.id);
       return { phoneId, status: 'verified' as const, primary: replaced.primary, replacedPhoneId: replaced.id };
     }
 
@@ -501,35 +503,79 @@ export class PhonesService {
     return false;
   }
 
-  async makePrimary(accountId: string, phoneId: string) {
+  /**
+   * Makes a verified number primary. The primary takes the codes (phone two-step, step-ups,
+   * password resets), so making another number primary while one is needs a fresh step-up (S8:
+   * 403 step_up_required without one); the e-mail and the old primary number are told.
+   */
+  async makePrimary(accountId: string, phoneId: string, proof: StepUpProof = {}) {
+    const phones = await phonesOf(this.db, accountId);
+    const phone = phones.find((p) => p.id === phoneId);
+    if (!phone) throw phoneNotFound();
+    const switching = phone.status === 'verified' && !phone.primary && phones.some((p) => p.primary);
+    if (!switching) return this.switchPrimary(accountId, phoneId, false);
+    return this.twoStep.withStepUp(accountId, proof, () => this.switchPrimary(accountId, phoneId, true));
+  }
+
+  private async switchPrimary(accountId: string, phoneId: string, steppedUp: boolean) {
     return this.db.transaction(async (m) => {
-      await lockAccount(m, accountId);
+      const account = await lockAccount(m, accountId);
       const repo = m.getRepository(PhoneEntity);
-      const phone = await this.findPhone(m, accountId, phoneId);
+      const phones = await phonesOf(m, accountId);
+      const phone = phones.find((p) => p.id === phoneId);
+      if (!phone) throw phoneNotFound();
       if (phone.status !== 'verified') throw new DomainError('phone_not_verified', 'Only a verified number can be primary.');
+      const old = phones.find((p) => p.primary);
       if (!phone.primary) {
+        // Again under the lock: another number may have become primary meanwhile.
+        if (old && !steppedUp) throw stepUpRequired();
         await repo.update({ accountId, primary: true }, { primary: false });
         await repo.update({ id: phone.id }, { primary: true });
         await this.outbox.add(m, phonePrimaryChangedV1, { accountId, phoneId, e164: phone.e164, primary: true });
+        const target = { accountId, email: account.email, locale: account.locale };
+        if (old) await this.tellNumberChanged(m, target, old, phone, `${phone.id}:primary:${this.clock.nowMs()}`);
       }
       return { phoneId, status: 'verified' as const, primary: true };
     });
   }
 
+  /** Tells the account's e-mail and the old number that the account's number moved from `old` to `now` (S8), masked. */
+  private async tellNumberChanged(m: EntityManager, target: AlertTarget, old: PhoneEntity, now: Pick<PhoneEntity, 'e164'>, ref: string): Promise<void> {
+    await queueAlert(this.outbox, m, target, 'security.phone_changed', numberChangedVars(old, now), ref);
+    await this.tellOldNumber(m, target, old, now, ref);
+  }
+
+  /** Tells the old number that the account's number moved to `now` (S8): by SMS, or by voice when it cannot take SMS. */
+  private async tellOldNumber(m: EntityManager, target: AlertTarget, old: PhoneEntity, now: Pick<PhoneEntity, 'e164'>, ref: string): Promise<void> {
+    await this.outbox.add(m, notificationRequestedV1, {
+      messageId: randomUUID(),
+      priority: 'critical',
+      channel: old.channel === 'voice' && !acceptsChannel(old.lineType, 'sms', this.policy) ? 'voice' : 'sms',
+      to: old.e164,
+      accountId: target.accountId,
+      template: 'security.phone_changed',
+      locale: target.locale,
+      variables: numberChangedVars(old, now),
+      dedupeKey: `identity:security.phone_changed:sms:${ref}`,
+      origin: { service: 'identity', ref },
+    });
+  }
+
   /**
-   * Deregisters a number. A verified primary hands over to the other verified
-   * number; with no verified number left, phone two-step is turned off, which, like
-   * PUT two-step {enabled: false}, needs a fresh step-up (S8): 403 step_up_required
-   * without one. The account's e-mail is told.
+   * Deregisters a number. A verified primary hands over to the other verified number; with no
+   * verified number left, phone two-step is turned off. Either, while two-step uses the number
+   * (the codes move to the other number, or two-step goes off like PUT two-step {enabled:
+   * false}), needs a fresh step-up (S8): 403 step_up_required without one. The account's
+   * e-mail is told; a primary that hands over is told by SMS too.
    */
   async remove(accountId: string, phoneId: string, proof: StepUpProof = {}): Promise<void> {
     // The step-up (its code, if given, checked by the otp service) before the account's lock.
-    let stepUpChecked = false;
-    if (await this.wouldTurnTwoStepOff(accountId, phoneId)) {
-      await this.twoStep.assertStepUp(accountId, proof);
-      stepUpChecked = true;
-    }
-    const turnedOff = await this.db.transaction(async (m) => {
+    if (await this.removalNeedsStepUp(accountId, phoneId)) await this.twoStep.withStepUp(accountId, proof, () => this.removeNow(accountId, phoneId, true));
+    else await this.removeNow(accountId, phoneId, false);
+  }
+
+  private async removeNow(accountId: string, phoneId: string, steppedUp: boolean): Promise<void> {
+    await this.db.transaction(async (m) => {
       const account = await lockAccount(m, accountId);
       const repo = m.getRepository(PhoneEntity);
       const phone = await this.findPhone(m, accountId, phoneId);
@@ -538,16 +584,15 @@ export class PhonesService {
           ? await repo.find({ where: { accountId, status: 'verified', id: Not(phone.id) }, order: { verifiedAt: 'ASC' } })
           : [];
       const current = settingsOf(account);
-      const turnsOff = phone.status === 'verified' && removalTurnsOff(current, left.length);
-      // Again under the lock: a number removed meanwhile may have left this one the last.
-      if (turnsOff && !stepUpChecked) throw stepUpRequired();
+      // Again under the lock: a number removed meanwhile may have left this one the last (and primary).
+      if (!steppedUp && removalNeedsStepUp(current, { verified: phone.status === 'verified', primary: phone.primary }, left.length)) throw stepUpRequired();
       // The pending numbers removed (this one, or its pending replacement) keep what was sent to
       // them, before the rows go (a store that fails refuses the removal: R1).
       const pending = phone.status === 'pending' ? [phone] : await repo.find({ where: { accountId, replacesPhoneId: phone.id } });
       for (const row of pending) await this.keepNumberSends(accountId, row.e164, { record: await this.sends.get(verificationOf(row)), challengeId: row.challengeId });
       await repo.delete({ accountId, replacesPhoneId: phone.id });
       await repo.delete({ id: phone.id });
-      if (phone.status !== 'verified') return false;
+      if (phone.status !== 'verified') return;
 
       const target = { accountId, email: account.email, locale: account.locale };
       await this.outbox.add(m, phoneRemovedV1, { accountId, phoneId, e164: phone.e164, primary: phone.primary, reason: 'deregistered' });
@@ -557,6 +602,8 @@ export class PhonesService {
       if (phone.primary && heir) {
         await repo.update({ id: heir.id }, { primary: true });
         await this.outbox.add(m, phonePrimaryChangedV1, { accountId, phoneId: heir.id, e164: heir.e164, primary: true });
+        // S8: the number the codes leave is told too (the e-mail is told of the removal above).
+        await this.tellOldNumber(m, target, phone, heir, `${phone.id}:removed`);
       }
       const next = afterPhoneRemoved(current, left.length);
       if (!sameSettings(current, next)) {
@@ -569,20 +616,17 @@ export class PhonesService {
           await queueAlert(this.outbox, m, target, 'security.two_step_disabled', { reason: 'phone_removed', number: maskPhone(phone.e164) }, `${phone.id}:2sv`);
         }
       }
-      return turnsOff;
     });
-    // A step-up is used once.
-    if (turnedOff && proof.stepUpId) await this.twoStep.spendStepUp(proof.stepUpId);
   }
 
-  /** Whether removing this number now would turn two-step off (read without the lock; checked again under it). */
-  private async wouldTurnTwoStepOff(accountId: string, phoneId: string): Promise<boolean> {
+  /** Whether removing this number now needs a step-up (read without the lock; checked again under it). */
+  private async removalNeedsStepUp(accountId: string, phoneId: string): Promise<boolean> {
     const account = await findAccount(this.db, accountId);
     const phones = await phonesOf(this.db, accountId);
     const phone = phones.find((p) => p.id === phoneId);
     if (!phone) throw phoneNotFound();
-    if (phone.status !== 'verified') return false;
-    return removalTurnsOff(settingsOf(account), phones.filter((p) => p.status === 'verified' && p.id !== phone.id).length);
+    const verifiedLeft = phones.filter((p) => p.status === 'verified' && p.id !== phone.id).length;
+    return removalNeedsStepUp(settingsOf(account), { verified: phone.status === 'verified', primary: phone.primary }, verifiedLeft);
   }
 
   private async startVerification(account: Recipient, phoneId: string, e164: string, channel: PhoneChannel, clientIp?: string) {
@@ -676,6 +720,11 @@ async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
 /** The key of a number's send history on an account (hashed: no number in a Redis key). */
 function numberKey(accountId: string, e164: string): string {
   return keyPart(`${accountId}|${e164}`);
+}
+
+/** The masked numbers of a `security.phone_changed` message. */
+function numberChangedVars(old: Pick<PhoneEntity, 'e164'>, now: Pick<PhoneEntity, 'e164'>) {
+  return { oldNumber: maskPhone(old.e164), newNumber: maskPhone(now.e164) };
 }
 
 function phoneNotFound(): DomainError {

@@ -1,4 +1,4 @@
-import { afterPhoneRemoved, changeAlert, firstFactor, needsStepUp, OFF, removalTurnsOff, settingsProblems, signinFactors } from './two-step.policy';
+import { afterPhoneRemoved, changeAlert, firstFactor, needsStepUp, OFF, removalNeedsStepUp, removalTurnsOff, settingsProblems, signinFactors } from './two-step.policy';
 
 const on = (method: 'sms' | 'voice' | 'email' | 'totp', backupMethod: 'sms' | 'voice' | 'email' | 'totp' | null = null) => ({
   enabled: true,
@@ -90,5 +90,24 @@ describe('changeAlert', () => {
   it('sends nothing for turning it on or an unchanged request', () => {
     expect(changeAlert(OFF, on('sms'))).toBeUndefined();
     expect(changeAlert(on('sms', 'email'), on('sms', 'email'))).toBeUndefined();
+  });
+});
+
+describe('removalNeedsStepUp', () => {
+  const verifiedPrimary = { verified: true, primary: true };
+  it('is needed to remove the verified primary while two-step sends its codes there, so the other number takes them over (S8)', () => {
+    expect(removalNeedsStepUp(on('sms'), verifiedPrimary, 1)).toBe(true);
+    expect(removalNeedsStepUp(on('voice', 'email'), verifiedPrimary, 1)).toBe(true);
+    expect(removalNeedsStepUp(on('totp', 'sms'), verifiedPrimary, 1)).toBe(true);
+  });
+  it('is needed, as before, to remove the last number that carries two-step', () => {
+    expect(removalNeedsStepUp(on('sms'), verifiedPrimary, 0)).toBe(true);
+  });
+  it('is not needed for a pending number, another verified number, or the primary with two-step off or not by phone', () => {
+    expect(removalNeedsStepUp(on('sms'), { verified: false, primary: false }, 1)).toBe(false);
+    expect(removalNeedsStepUp(on('sms'), { verified: true, primary: false }, 1)).toBe(false);
+    expect(removalNeedsStepUp(OFF, verifiedPrimary, 1)).toBe(false);
+    expect(removalNeedsStepUp(on('totp'), verifiedPrimary, 1)).toBe(false);
+    expect(removalNeedsStepUp(on('totp', 'sms'), verifiedPrimary, 0)).toBe(false);
   });
 });

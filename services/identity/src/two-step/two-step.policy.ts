@@ -53,6 +53,22 @@ export function removalTurnsOff(current: TwoStepSettings, verifiedLeft: number):
   return current.enabled && !afterPhoneRemoved(current, verifiedLeft).enabled;
 }
 
+/** Whether two-step sends codes to the primary number: on, with SMS or voice as the method or the backup. */
+export function usesPrimaryNumber(current: TwoStepSettings): boolean {
+  return current.enabled && (isPhoneMethod(current.method) || isPhoneMethod(current.backupMethod));
+}
+
+/**
+ * Whether deregistering a number needs a fresh step-up (S8): it turns two-step off (the last
+ * number carrying it), or it is the verified primary while two-step uses the primary number, so
+ * the other verified number would take over its codes. A pending number, another verified number,
+ * or the primary with two-step not by phone, go without.
+ */
+export function removalNeedsStepUp(current: TwoStepSettings, phone: { verified: boolean; primary: boolean }, verifiedLeft: number): boolean {
+  if (!phone.verified) return false;
+  return removalTurnsOff(current, verifiedLeft) || (phone.primary && verifiedLeft > 0 && usesPrimaryNumber(current));
+}
+
 /**
  * The e-mail a two-step change sends (S8): turned off, or another method or backup while on
  * (turning it on sends none). The notifier has no template for a change of method yet

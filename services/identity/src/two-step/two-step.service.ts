@@ -187,20 +187,6 @@ export class TwoStepService {
   }
 
   /**
-   * Refuses (403 step_up_required) unless `input` names a step-up of this account approved in
-   * the last IDENTITY_STEP_UP_WINDOW, or one its code approves now; the step-up is taken (used
-   * once) at once.
-   */
-  async assertStepUp(accountId: string, input: StepUpProof): Promise<void> {
-    await this.takeStepUp(accountId, input);
-  }
-
-  /** A step-up is used once: taken by assertStepUp already; kept for its callers. */
-  async spendStepUp(stepUpId: string): Promise<void> {
-    await this.stepUps.delete(stepUpId);
-  }
-
-  /**
    * Takes (reads and deletes in one step) a step-up of this account approved in the last
    * IDENTITY_STEP_UP_WINDOW, or one its code approves now; 403 step_up_required otherwise.
    */

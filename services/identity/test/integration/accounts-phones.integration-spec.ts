@@ -242,7 +242,8 @@ describe('identity: accounts, phones, two-step', () => {
       const a = await h.account();
       const old = await h.verifiedPhone(a.id);
       const next = h.phone();
-      const change = await h.call('PUT', `/v1/accounts/${a.id}/phones/${old.phoneId}`, { number: next });
+      // A verified number's change needs a step-up (S8).
+      const change = await h.call('PUT', `/v1/accounts/${a.id}/phones/${old.phoneId}`, { number: next, stepUpId: await h.stepUp(a.id) });
       expect(change.status).toBe(202);
       expect(change.body).toMatchObject({ status: 'pending', replacesPhoneId: old.phoneId });
       const during = await h.call('GET', `/v1/accounts/${a.id}`);
@@ -274,7 +275,8 @@ describe('identity: accounts, phones, two-step', () => {
       expect(refused.body.code).toBe('phone_not_verified');
       const code = await h.codeFor(second.body.verification.challengeId);
       expect((await h.call('POST', `/v1/accounts/${a.id}/phones/${second.body.phoneId}/verify`, { code })).body.primary).toBe(false);
-      const made = await h.call('POST', `/v1/accounts/${a.id}/phones/${second.body.phoneId}/primary`);
+      // Another number made primary needs a step-up (S8).
+      const made = await h.call('POST', `/v1/accounts/${a.id}/phones/${second.body.phoneId}/primary`, { stepUpId: await h.stepUp(a.id) });
       expect(made.status).toBe(200);
       expect(made.body).toEqual({ phoneId: second.body.phoneId, status: 'verified', primary: true });
       const phones = (await h.call('GET', `/v1/accounts/${a.id}`)).body.phones;
@@ -282,13 +284,14 @@ describe('identity: accounts, phones, two-step', () => {
       await h.tap.waitFor((m) => m.envelope.type === 'identity.phone.primary_changed.v1' && m.data['phoneId'] === second.body.phoneId);
     });
 
-    it('deregistering the primary promotes the other (204), with no step-up: the other verified number takes over two-step', async () => {
+    it('deregistering the primary promotes the other (204): with two-step by SMS on it, that needs a step-up (S8); the other verified number takes over two-step', async () => {
       const a = await h.account();
       const first = await h.verifiedPhone(a.id);
       const second = await h.verifiedPhone(a.id);
       expect((await h.call('PUT', `/v1/accounts/${a.id}/two-step`, { enabled: true, method: 'sms' })).status).toBe(200);
 
-      expect((await h.call('DELETE', `/v1/accounts/${a.id}/phones/${first.phoneId}`)).status).toBe(204);
+      expect((await h.call('DELETE', `/v1/accounts/${a.id}/phones/${first.phoneId}`)).body.code).toBe('step_up_required');
+      expect((await h.call('DELETE', `/v1/accounts/${a.id}/phones/${first.phoneId}`, { stepUpId: await h.stepUp(a.id) })).status).toBe(204);
       const read = await h.call('GET', `/v1/accounts/${a.id}`);
       expect(read.body.phones).toEqual([expect.objectContaining({ phoneId: second.phoneId, primary: true })]);
       expect(read.body.twoStep).toEqual({ enabled: true, method: 'sms', backupMethod: null });
@@ -355,16 +358,29 @@ describe('identity: accounts, phones, two-step', () => {
       expect((await h.call('GET', `/v1/accounts/${byApp.id}/two-step`)).body).toEqual({ enabled: true, method: 'totp', backupMethod: null });
     });
 
-    it('two numbers removed at once without a step-up: one goes (204), the other would turn two-step off (403)', async () => {
+    it('two numbers removed at once, only the primary with a step-up: two-step never goes off without one', async () => {
       const a = await h.account();
       const first = await h.verifiedPhone(a.id);
       const second = await h.verifiedPhone(a.id);
       expect((await h.call('PUT', `/v1/accounts/${a.id}/two-step`, { enabled: true, method: 'sms' })).status).toBe(200);
-      const answers = await Promise.all([first, second].map((p) => h.call('DELETE', `/v1/accounts/${a.id}/phones/${p.phoneId}`)));
-      expect(answers.map((r) => r.status).sort()).toEqual([204, 403]);
+      const stepUpId = await h.stepUp(a.id);
+      const [primary, other] = await Promise.all([
+        h.call('DELETE', `/v1/accounts/${a.id}/phones/${first.phoneId}`, { stepUpId }),
+        h.call('DELETE', `/v1/accounts/${a.id}/phones/${second.phoneId}`),
+      ]);
+      expect(primary.status).toBe(204);
       const read = await h.call('GET', `/v1/accounts/${a.id}`);
-      expect(read.body.phones).toHaveLength(1);
-      expect(read.body.twoStep).toEqual({ enabled: true, method: 'sms', backupMethod: null });
+      if (other.status === 403) {
+        // The primary went first: the other was then the last number carrying two-step (checked again under the lock).
+        expect(other.body.code).toBe('step_up_required');
+        expect(read.body.phones).toEqual([expect.objectContaining({ phoneId: second.phoneId, primary: true })]);
+        expect(read.body.twoStep).toEqual({ enabled: true, method: 'sms', backupMethod: null });
+      } else {
+        // The other went first: the primary, then the last, turned two-step off with its step-up.
+        expect(other.status).toBe(204);
+        expect(read.body.phones).toEqual([]);
+        expect(read.body.twoStep).toEqual({ enabled: false, method: null, backupMethod: null });
+      }
     });
   });
 

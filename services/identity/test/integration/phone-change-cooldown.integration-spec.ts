@@ -206,18 +206,20 @@ describe('identity: changing a number is bounded like a resend (C9)', () => {
     const old = await h.verifiedPhone(a.id);
     const [y, z] = [h.phone(), h.phone()];
     const url = `${phonesUrl(a.id)}/${old.phoneId}`;
+    // A verified number's change needs a step-up (S8); one a refused change took is given back.
+    const [stepUp, again] = [await h.stepUp(a.id), await h.stepUp(a.id)];
     const since = Date.now();
-    const first = await h.call('PUT', url, { number: y });
+    const first = await h.call('PUT', url, { number: y, stepUpId: stepUp });
     expect(first.status).toBe(202);
     expect(first.body).toMatchObject({ status: 'pending', replacesPhoneId: old.phoneId });
     const askedAt = Date.now();
-    const second = await h.call('PUT', url, { number: z });
+    const second = await h.call('PUT', url, { number: z, stepUpId: again });
     expectCooldown(second, Date.parse(first.body.verification.resendAvailableAt), askedAt);
     expect((await settledCodes(since)).map((t) => t.data['to'])).toEqual([y]);
 
     // After the cooldown the change goes on with z (the same pending replacement), and the old number is still primary.
     await untilResendable(first);
-    const third = await h.call('PUT', url, { number: z });
+    const third = await h.call('PUT', url, { number: z, stepUpId: again });
     expect(third.status).toBe(202);
     expect(third.body).toMatchObject({ status: 'pending', replacesPhoneId: old.phoneId });
     const zCode = await h.codeFor(third.body.verification.challengeId);
@@ -314,13 +316,15 @@ describe('identity: changing a number is bounded like a resend (C9)', () => {
       const old = await h.verifiedPhone(a.id);
       const x = h.phone();
       const url = `${phonesUrl(a.id)}/${old.phoneId}`;
-      const changed = await h.call('PUT', url, { number: x });
+      // A verified number's change needs a step-up (S8); one a refused change took is given back.
+      const [stepUp, again] = [await h.stepUp(a.id), await h.stepUp(a.id)];
+      const changed = await h.call('PUT', url, { number: x, stepUpId: stepUp });
       expect(changed.status).toBe(202);
       await h.codeFor(changed.body.verification.challengeId);
       await remove(a.id, changed.body.phoneId);
       const since = Date.now();
       const until = Date.parse(changed.body.verification.resendAvailableAt);
-      expectCooldown(await h.call('PUT', url, { number: x }), until, since);
+      expectCooldown(await h.call('PUT', url, { number: x, stepUpId: again }), until, since);
       expectCooldown(await h.call('POST', phonesUrl(a.id), { number: x }), until, since);
       expect(await settledCodes(since, x)).toEqual([]);
       expect((await h.call('GET', `/v1/accounts/${a.id}`)).body.phones).toEqual([expect.objectContaining({ phoneId: old.phoneId, status: 'verified' })]);
@@ -354,7 +358,7 @@ describe('identity: changing a number is bounded like a resend (C9)', () => {
     expect(started.status).toBe(202);
     await h.codeTo(phone.number, 0, 'otp.sign_in');
     const next = h.phone();
-    const changed = await h.call('PUT', `${phonesUrl(a.id)}/${phone.phoneId}`, { number: next });
+    const changed = await h.call('PUT', `${phonesUrl(a.id)}/${phone.phoneId}`, { number: next, stepUpId: await h.stepUp(a.id) });
     expect(changed.status).toBe(202);
     const changeCode = await h.codeFor(changed.body.verification.challengeId);
     expect((await verify(`${phonesUrl(a.id)}/${changed.body.phoneId}`, changeCode)).status).toBe(200);

@@ -83,7 +83,10 @@ describe('identity: a resend goes to the number the code is for', () => {
 
   /** Changes a number (optionally by voice): 202, a pending replacement whose first code went out. */
   async function change(accountId: string, phoneId: string, number: string, channel?: 'voice') {
-    const changed = await h.call('PUT', `${phonesUrl(accountId)}/${phoneId}`, { number, ...(channel ? { channel } : {}) });
+    // A verified number's change needs a step-up (S8); a pending number's none.
+    const phones = (await h.call('GET', `/v1/accounts/${accountId}`)).body.phones as { phoneId: string; status: string }[];
+    const stepUp = phones.some((p) => p.phoneId === phoneId && p.status === 'verified') ? { stepUpId: await h.stepUp(accountId) } : {};
+    const changed = await h.call('PUT', `${phonesUrl(accountId)}/${phoneId}`, { number, ...(channel ? { channel } : {}), ...stepUp });
     expect(changed.status).toBe(202);
     const firstCode = await h.codeFor(changed.body.verification.challengeId);
     return { changed, firstCode };
@@ -210,7 +213,7 @@ describe('identity: a resend goes to the number the code is for', () => {
 
     it('a change still pending: the resend goes to the old number, which works until the new one is verified', async () => {
       const a = await challengedSignIn();
-      expect((await h.call('PUT', `${phonesUrl(a.id)}/${a.phone.phoneId}`, { number: h.phone() })).status).toBe(202);
+      expect((await h.call('PUT', `${phonesUrl(a.id)}/${a.phone.phoneId}`, { number: h.phone(), stepUpId: await h.stepUp(a.id) })).status).toBe(202);
       const email = await resendSignIn(a.loginId, a.started, a.email, 'email');
       const sms = await resendSignIn(a.loginId, email.answer, a.phone.number, 'sms');
       expect(sms.answer.body.challenge.id).toBe(a.started.body.challenge.id);
@@ -241,7 +244,7 @@ describe('identity: a resend goes to the number the code is for', () => {
     it('another verified number made primary meanwhile: the resend goes to it', async () => {
       const a = await challengedSignIn();
       const other = await h.verifiedPhone(a.id);
-      expect((await h.call('POST', `${phonesUrl(a.id)}/${other.phoneId}/primary`)).status).toBe(200);
+      expect((await h.call('POST', `${phonesUrl(a.id)}/${other.phoneId}/primary`, { stepUpId: await h.stepUp(a.id) })).status).toBe(200);
       const voice = await resendSignIn(a.loginId, a.started, other.number, 'voice');
       expect(await signInWith(a.loginId, voice.code)).toBe(201);
     });

@@ -146,7 +146,8 @@ describe('identity: sends under Redis faults, and the send claim', () => {
     expect(started.status).toBe(202);
     await h.codeTo(phone.number, 0, 'otp.sign_in');
     const next = h.phone();
-    const changed = await h.call('PUT', `${phonesUrl(a.id)}/${phone.phoneId}`, { number: next });
+    // A verified number's change needs a step-up (S8).
+    const changed = await h.call('PUT', `${phonesUrl(a.id)}/${phone.phoneId}`, { number: next, stepUpId: await h.stepUp(a.id) });
     expect(changed.status).toBe(202);
     const code = await h.codeFor(changed.body.verification.challengeId);
     const verified = await h.call('POST', `${phonesUrl(a.id)}/${changed.body.phoneId}/verify`, { code });
