@@ -240,6 +240,25 @@ describe('replacing a factor needs a fresh step-up of the account (SECURITY S8)'
       expect(text).not.toContain(secret);
   });
 
+  it('documents stepUpId and 403 step_up_required on both routes in its OpenAPI document', async () => {
+    const doc = (await h.app.inject({ method: 'GET', url: '/docs-json' })).json<{
+      paths: Record<string, Record<string, Record<string, unknown>>>;
+    }>();
+    for (const path of [
+      '/v1/accounts/{accountId}/authenticators/totp/{id}/confirm',
+      '/v1/accounts/{accountId}/backup-codes',
+    ]) {
+      const route = doc.paths[path]?.['post'] as {
+        description?: string;
+        requestBody?: unknown;
+        responses: Record<string, { description: string }>;
+      };
+      expect(JSON.stringify(route.requestBody)).toContain('stepUpId');
+      expect(route.responses['403']?.description).toContain('step_up_required');
+      expect(route.description).toContain('step-up');
+    }
+  });
+
   it('of concurrent changes given one step-up, exactly one goes through', async () => {
     const accountId = randomUUID();
     expect((await reissue(accountId)).statusCode).toBe(201);

@@ -8,6 +8,7 @@ import {
 } from '@phonegate/contracts';
 import { eventually } from '@phonegate/platform/testing';
 import { OPS, SF, startedOtp, usNumber, wrongCode } from '../support/otp-harness';
+import { approvedStepUp } from './support/step-up';
 
 describe('otp verifications over HTTP (real Redis, PostgreSQL, RabbitMQ)', () => {
   const h = startedOtp();
@@ -535,10 +536,12 @@ describe('otp verifications over HTTP (real Redis, PostgreSQL, RabbitMQ)', () =>
     expect(b.statusCode).toBe(201);
     expect(b.headers['idempotent-replayed']).toBe('true');
     expect(b.json().codes).toEqual(a.json().codes);
+    // Another key is another request: a new set, which needs a step-up of the account (S8).
     const other = await h.app.inject({
       method: 'POST',
       url: `/v1/accounts/${accountId}/backup-codes`,
       headers: { ...SF, 'idempotency-key': `k-${randomUUID()}` },
+      payload: { stepUpId: await approvedStepUp(h, accountId) },
     });
     expect(other.statusCode).toBe(201);
     expect(other.json().codes).not.toEqual(a.json().codes);
