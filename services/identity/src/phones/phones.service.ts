@@ -26,6 +26,7 @@ import { JsonStore } from '../shared/json-store';
 import { EVENT_OUTBOX, IDENTITY_CONFIG, IDENTITY_REDIS, OTP_GATEWAY } from '../tokens';
 import { afterPhoneRemoved, removalNeedsStepUp, sameSettings } from '../two-step/two-step.policy';
 import { settingsOf, type StepUpProof, stepUpRequired, TwoStepService } from '../two-step/two-step.service';
+import { ChallengeRefs } from './challenge-ref';
 import { PhoneEntity } from './phone.entity';
 import { acceptsChannel, type ParsedPhone, parsePhone, type PhoneChannel, type PhonePolicy } from './phone-number';
 import {
@@ -62,6 +63,8 @@ export class PhonesService {
   private readonly claimMs: number;
   /** otp's deadline a call (IDENTITY_OTP_TIMEOUT). */
   private readonly otpTimeoutMs: number;
+  /** What a number's codes are bound to (C6), the number only as a keyed hash (L1). */
+  private readonly refs: ChallengeRefs;
   /** Failures of otp sends that came without an answer (a code may be out): their claim is held a little longer. */
   private readonly unanswered = new WeakSet<object>();
 
@@ -76,6 +79,7 @@ export class PhonesService {
     @Inject(IDENTITY_REDIS) redis: Redis,
   ) {
     this.policy = { smsLineTypes: config.IDENTITY_SMS_LINE_TYPES, voiceLineTypes: config.IDENTITY_VOICE_LINE_TYPES };
+    this.refs = new ChallengeRefs(config.JWT_KEYS, config.JWT_ACTIVE_KEY_ID);
     this.sends = new JsonStore(redis, 'phone-sends');
     this.numberSends = new JsonStore(redis, 'phone-number-sends');
     this.otpTimeoutMs = config.IDENTITY_OTP_TIMEOUT;
@@ -252,9 +256,7 @@ export class PhonesService {
     const { phone } = await findPhoneOfAccount(this.db, accountId, phoneId);
     if (phone.status === 'verified') return { phoneId, status: 'verified' as const, primary: phone.primary };
     if (!phone.challengeId) throw codeExpired();
-    await unknownAsExpired(
-      this.otp.check({ challengeId: phone.challengeId, code, purpose: 'phone_verification', ref: challengeRef(phone.id, phone.e164) }),
-    );
+    await unknownAsExpired(this.checkCode(phone.challengeId, phone, code));
     try {
       return await this.db.transaction((m) => this.markVerified(m, accountId, phoneId, phone.e164));
     } catch (error) {
@@ -636,11 +638,27 @@ export class PhonesService {
       to: e164,
       accountId: account.id,
       phoneId,
-      ref: challengeRef(phoneId, e164),
+      ref: this.refs.of(phoneId, e164),
       locale: account.locale,
       twoStep: true,
       ...(clientIp ? { clientIp } : {}),
     }));
+  }
+
+  /**
+   * Checks a code of the number's challenge under each reference it may have been started with
+   * (the active JWT_KEYS seed's first): a reference otp does not know is "not found" there and costs
+   * no attempt, so a code sent before a key rotation still verifies.
+   */
+  private async checkCode(challengeId: string, phone: Pick<PhoneEntity, 'id' | 'e164'>, code: string): Promise<ChallengeView> {
+    const refs = this.refs.all(phone.id, phone.e164);
+    for (let i = 0; ; i++) {
+      try {
+        return await this.otp.check({ challengeId, code, purpose: 'phone_verification', ref: refs[i]! });
+      } catch (error) {
+        if (i === refs.length - 1 || !isDomain(error, 'not_found')) throw error;
+      }
+    }
   }
 
   private pendingRow(id: string, accountId: string, parsed: ParsedPhone, channel: PhoneChannel, challengeId: string | null, replacesPhoneId: string | null) {
@@ -743,15 +761,6 @@ function numberChanged(): DomainError {
 
 function codeExpired(): DomainError {
   return new DomainError('code_expired', 'This code has expired; ask for a new one.');
-}
-
-/**
- * What a number's verification code is bound to (C6): the phone and the number it
- * was sent to. A phone row keeps its id when its pending number is corrected, so
- * the id alone would let the old number's code verify the new one.
- */
-function challengeRef(phoneId: string, e164: string): string {
-  return `${phoneId}|${e164}`;
 }
 
 /** Records a number's challenge if the row still holds the number it was sent to; else `conflict`. */

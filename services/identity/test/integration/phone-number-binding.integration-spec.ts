@@ -237,6 +237,59 @@ describe('identity: a code verifies only the number it was sent to', () => {
     ]);
   });
 
+  it('no otp request from identity (but a start\'s destination) and no otp.challenge.* event carries the full number (L1): the code is bound to it by a keyed hash', async () => {
+    const calls: { method: GatewayMethod; request: Record<string, unknown> }[] = [];
+    const restores = (['start', 'check', 'resend'] as const).map((method) => {
+      const real = gateway[method].bind(gateway) as (request: unknown) => Promise<unknown>;
+      (gateway as unknown as Record<string, unknown>)[method] = (request: Record<string, unknown>) => {
+        calls.push({ method, request });
+        return real(request);
+      };
+      return () => ((gateway as unknown as Record<string, unknown>)[method] = real);
+    });
+    let x = '';
+    let y = '';
+    let phoneId = '';
+    let yChallenge = '';
+    try {
+      const pending = await pendingNumber();
+      ({ x, y, phoneId } = pending);
+      const xCode = await h.codeFor(pending.challengeId);
+      const changed = await h.call('PUT', `/v1/accounts/${pending.a.id}/phones/${phoneId}`, { number: y });
+      expect(changed.status).toBe(202);
+      yChallenge = changed.body.verification.challengeId as string;
+      const yCode = await h.codeFor(yChallenge);
+      // The old number's code does not verify the new number; the new one's does.
+      if (xCode !== yCode) expect((await h.call('POST', `/v1/accounts/${pending.a.id}/phones/${phoneId}/verify`, { code: xCode })).status).toBe(422);
+      expect((await h.call('POST', `/v1/accounts/${pending.a.id}/phones/${phoneId}/verify`, { code: yCode })).status).toBe(200);
+    } finally {
+      for (const restore of restores) restore();
+    }
+    const national = (n: string) => n.slice(2);
+    const starts = calls.filter((c) => c.method === 'start');
+    expect(starts.map((c) => c.request['to'])).toEqual([x, y]);
+    for (const { request } of calls) {
+      const { to: _destination, ...rest } = request;
+      expect(JSON.stringify(rest)).not.toContain(national(x));
+      expect(JSON.stringify(rest)).not.toContain(national(y));
+    }
+    // A ref names the phone; the same number's ref in its start and its check.
+    const refs = calls.map((c) => c.request['ref']).filter((r): r is string => typeof r === 'string');
+    expect(refs.length).toBeGreaterThanOrEqual(3);
+    for (const ref of refs) expect(ref.startsWith(`${phoneId}|`)).toBe(true);
+    expect(calls.find((c) => c.method === 'check' && c.request['challengeId'] === yChallenge)?.request['ref']).toBe(starts[1]!.request['ref']);
+
+    await h.tap.waitFor((t) => t.envelope.type === 'otp.challenge.approved.v1' && t.data['challengeId'] === yChallenge);
+    const events = h.tap.messages.filter((t) => t.envelope.type.startsWith('otp.challenge.') && (t.data['subject'] as { phoneId?: string } | undefined)?.phoneId === phoneId);
+    expect(events.length).toBeGreaterThanOrEqual(3);
+    for (const t of events) {
+      for (const text of [JSON.stringify(t.envelope), JSON.stringify(t.data)]) {
+        expect(text).not.toContain(national(x));
+        expect(text).not.toContain(national(y));
+      }
+    }
+  });
+
   it('never logs a full number, a code, a password or a token', () => {
     expect(h.secrets.size).toBeGreaterThan(10);
     expect(h.leaks()).toEqual([]);
