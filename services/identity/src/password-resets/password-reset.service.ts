@@ -12,6 +12,7 @@ import type { OtpGateway } from '../otp/otp.gateway';
 import { isDomain, unknownAsExpired } from '../otp/otp-errors';
 import { acceptsChannel, parseValid } from '../phones/phone-number';
 import { PhoneEntity } from '../phones/phone.entity';
+import { stillVerified } from '../sessions/code-destination';
 import { DeviceEntity } from '../sessions/device.entity';
 import { SessionEntity } from '../sessions/session.entity';
 import { CodeAccounting } from '../security/code-accounting';
@@ -156,11 +157,11 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
         return;
       }
       const attempt = record.sendAttempts + 1;
-      let challengeId: string | null;
+      let sent: Pick<ResetRecord, 'challengeId' | 'phoneId'>;
       try {
-        challengeId = record.accountId
+        sent = record.accountId
           ? await this.send(resetId, record.accountId, record.clientIp)
-          : await this.otpRoundTrip();
+          : { challengeId: await this.otpRoundTrip(), phoneId: null };
       } catch (error) {
         const next = afterSendFailure(error, attempt, {
           attempts: this.config.IDENTITY_RESET_SEND_ATTEMPTS,
@@ -190,7 +191,7 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
         await this.resets.replace(resetId, {
           ...record,
           state: 'sent',
-          challengeId,
+          ...sent,
           sendAttempts: attempt,
         });
         await this.resets.settle(resetId);
@@ -206,12 +207,15 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
     void work.finally(() => this.inFlight.delete(work));
   }
 
-  /** Sends the reset code to the verified primary number (SMS, or voice for a fixed line), else to the e-mail; answers the challenge id. */
+  /**
+   * Sends the reset code to the verified primary number (SMS, or voice for a fixed line), else
+   * to the e-mail; answers the challenge id and the number's phone id (null for the e-mail).
+   */
   private async send(
     resetId: string,
     accountId: string,
     clientIp: string | undefined,
-  ): Promise<string> {
+  ): Promise<{ challengeId: string; phoneId: string | null }> {
     const account = await this.db.getRepository(AccountEntity).findOneBy({ id: accountId });
     if (!account) throw new DomainError('not_found', 'The account of this reset is gone.');
     const phone = primaryPhone(await phonesOf(this.db, accountId));
@@ -236,7 +240,7 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
     });
     this.logger.info({ resetId, challengeId: challenge.id, channel }, 'reset code sent');
     this.checkAttemptLimit(challenge.attemptsRemaining);
-    return challenge.id;
+    return { challengeId: challenge.id, phoneId: phone?.id ?? null };
   }
 
   /** Decoys count wrong codes against OTP_MAX_ATTEMPTS: say so once when the otp service's limit differs. */
@@ -298,6 +302,14 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
     const now = this.clock.now();
     await this.db.transaction(async (m) => {
       const locked = await lockAccount(m, account.id);
+      // A code sent to a number completes the reset only while the number is the account's
+      // (read under the lock a removal takes too); else the reset (taken above) ends, nothing changed.
+      if (record.phoneId !== null && !stillVerified(await phonesOf(m, account.id), record.phoneId)) {
+        throw new DomainError(
+          'code_expired',
+          'The code was sent to a number that is no longer on this account; ask for a new reset.',
+        );
+      }
       await m
         .getRepository(AccountEntity)
         .update({ id: account.id }, { passwordHash, sessionsValidAfter: now, updatedAt: now });

@@ -11,6 +11,11 @@ export interface ResetRecord {
   accountId: string | null;
   state: 'sending' | 'sent' | 'failed';
   challengeId: string | null;
+  /**
+   * The verified number (phone id) the code was sent to; null when it went to the e-mail
+   * (or for a decoy). Absent in resets stored before it was kept, and until sent.
+   */
+  phoneId?: string | null;
   /** Tries to send the code so far. */
   sendAttempts: number;
   /** The requester's address, for the otp service's per-IP limits on every try. */

@@ -33,6 +33,7 @@ import {
 import { settingsOf } from '../two-step/two-step.service';
 import { firstFactor, type SigninFactor, signinFactors } from '../two-step/two-step.policy';
 import { IpCountryLookup, isNewLocation } from './ip-country';
+import { stillVerified } from './code-destination';
 import { outdatedBy, type PendingLogin } from './login.store';
 import { type IssueGuard, type SigninDevice, SessionIssuer } from './session-issuer';
 import {
@@ -150,6 +151,12 @@ export class SignInService implements OnModuleInit {
     await this.codes.assertNotLocked(account.id);
     const kind = factor ?? login.factor;
     if (!login.factors.includes(kind)) throw unavailable(kind, login.factors);
+    // A code that went to a number (SMS, voice) finishes the sign-in only while the number is the account's.
+    const toNumber = kind === login.factor && (kind === 'sms' || kind === 'voice');
+    if (toNumber && !stillVerified(await phonesOf(this.db, account.id), login.challengePhoneId)) {
+      await this.logins.delete(loginId);
+      throw numberGone();
+    }
     const challengeId =
       kind === 'totp' || kind === 'backup_code' ? undefined : (login.challengeId ?? undefined);
     await this.codes.check(
@@ -179,9 +186,10 @@ export class SignInService implements OnModuleInit {
     // Single use: of concurrent winners only one takes the login.
     const taken = await this.logins.take(loginId);
     if (!taken) throw expired();
-    // Again under the account's lock, with the session's write: a reset completing meanwhile.
-    const guard: IssueGuard = async (locked) => {
+    // Again under the account's lock, with the session's write: a reset completing or the number removed meanwhile.
+    const guard: IssueGuard = async (locked, m) => {
       if (outdatedBy(login, locked.sessionsValidAfter, this.config.IDENTITY_LOGIN_TTL)) throw expired();
+      if (toNumber && !stillVerified(await phonesOf(m, account.id), login.challengePhoneId)) throw numberGone();
     };
     return this.session(account, login.device, login.country, ['pwd', kind], rememberDevice, guard);
   }
@@ -520,6 +528,13 @@ function withSends(challenge: ChallengeView, sends: VerificationSends | undefine
 
 function expired(): DomainError {
   return new DomainError('code_expired', 'This sign-in has expired; sign in again.');
+}
+
+function numberGone(): DomainError {
+  return new DomainError(
+    'code_expired',
+    'The code was sent to a number that is no longer on this account; sign in again.',
+  );
 }
 
 function unavailable(factor: string, factors: readonly string[]): DomainError {

@@ -1,12 +1,14 @@
 import { DataSource } from 'typeorm';
-import { Harness } from './support/harness';
+import { Harness, sleep } from './support/harness';
 
 jest.setTimeout(90_000);
 
 /**
- * A sign-in waiting for its code ends when what made it possible no longer
- * holds: the password changed since it started. Over HTTP against identity,
- * with real PostgreSQL, Redis, RabbitMQ and the otp service as a process.
+ * A sign-in (or a password reset) waiting for its code ends when what made it
+ * possible no longer holds: the password changed since it started, the
+ * number its code went to was removed from the account. Over HTTP against
+ * identity, with real PostgreSQL, Redis, RabbitMQ and the otp service as a
+ * process.
  */
 describe('identity: a pending sign-in ends', () => {
   const h = new Harness();
@@ -93,6 +95,67 @@ describe('identity: a pending sign-in ends', () => {
       expect(verified.status).toBe(201);
       expect((await h.call('GET', `/v1/sessions/${verified.body.sessionId}`)).body).toMatchObject({ active: true });
       expect((await stored(a.id)).remembered).toEqual(['c-4']);
+    });
+  });
+
+  describe('after the number its code went to is removed', () => {
+    it('a password reset sent to it cannot complete (410); the password stays', async () => {
+      const a = await h.account();
+      const phone = await h.verifiedPhone(a.id);
+      const since = Date.now();
+      const requested = await h.call('POST', '/v1/password-resets', { email: a.email });
+      expect(requested.status).toBe(202);
+      const code = await h.codeTo(phone.number, since);
+      expect((await h.call('DELETE', `/v1/accounts/${a.id}/phones/${phone.phoneId}`)).status).toBe(204);
+
+      const url = `/v1/password-resets/${requested.body.resetId}/complete`;
+      const newPassword = h.password();
+      const done = await h.call('POST', url, { code, newPassword });
+      expect(done.status).toBe(410);
+      expect(done.body.code).toBe('code_expired');
+      // Ended: not again either.
+      expect((await h.call('POST', url, { code, newPassword })).status).toBe(410);
+      expect((await signIn(a.email, newPassword, 'r-1')).status).toBe(401);
+      expect((await signIn(a.email, a.password, 'r-1')).status).toBe(201);
+      expect(h.alerts(a.email, 'security.password_changed')).toEqual([]);
+    });
+
+    it('a sign-in whose code went to it by SMS cannot finish (410); no session, no remembered device', async () => {
+      const a = await h.account();
+      const first = await h.verifiedPhone(a.id);
+      await h.verifiedPhone(a.id);
+      await h.twoStep(a.id, { method: 'sms' });
+      const login = await challenged(a.email, a.password, 'c-5');
+      const before = await stored(a.id);
+      const removed = await h.call('DELETE', `/v1/accounts/${a.id}/phones/${first.phoneId}`, { stepUpId: await h.stepUp(a.id) });
+      expect(removed.status).toBe(204);
+
+      const verified = await h.call('POST', `/v1/sessions/${login.loginId}/verify`, { code: login.code, rememberDevice: true });
+      expect(verified.status).toBe(410);
+      expect(verified.body.code).toBe('code_expired');
+      expect(verified.body.sessionToken).toBeUndefined();
+      expect((await h.call('POST', `/v1/sessions/${login.loginId}/verify`, { code: login.code })).status).toBe(410);
+      expect(await stored(a.id)).toEqual({ sessions: before.sessions, remembered: [] });
+    });
+
+    it('a sign-in whose code went by e-mail still finishes (201)', async () => {
+      const a = await h.account();
+      const first = await h.verifiedPhone(a.id);
+      await h.verifiedPhone(a.id);
+      await h.twoStep(a.id, { method: 'sms', backupMethod: 'email' });
+      const started = await signIn(a.email, a.password, 'c-6');
+      expect(started.status).toBe(202);
+      await sleep(Math.max(0, Date.parse(started.body.challenge.resendAvailableAt) - Date.now()) + 100);
+      const since = Date.now();
+      const byEmail = await h.call('POST', `/v1/sessions/${started.body.loginId}/resend`, { channel: 'email' });
+      expect(byEmail.status).toBe(202);
+      const code = await h.codeTo(a.email, since);
+      const removed = await h.call('DELETE', `/v1/accounts/${a.id}/phones/${first.phoneId}`, { stepUpId: await h.stepUp(a.id) });
+      expect(removed.status).toBe(204);
+
+      const verified = await h.call('POST', `/v1/sessions/${started.body.loginId}/verify`, { code, rememberDevice: true });
+      expect(verified.status).toBe(201);
+      expect((await stored(a.id)).remembered).toEqual(['c-6']);
     });
   });
 });
