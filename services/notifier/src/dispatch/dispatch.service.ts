@@ -8,7 +8,7 @@ import {
 } from '@phonegate/platform';
 import { type DestinationHasher, normalizeDestination } from '../messages/destination';
 import { TERMINAL_STATUSES } from '../messages/message.entity';
-import type { MessageLog, NewMessage } from '../messages/message-log';
+import type { AttemptStep, MessageLog, NewMessage } from '../messages/message-log';
 import { type NotifierMetrics, reasonLabel } from '../metrics/notifier.metrics';
 import type { RenderedMessage, TemplateService } from '../templates/template.service';
 import type { DestinationResolver } from './destination.resolver';
@@ -200,7 +200,12 @@ export class DispatchService {
         await this.finish(id, 'failed', result.reason, result.carrier);
         return;
       }
-      await this.log.recordAttemptFailed(id, this.clock.now(), result.reason);
+      await this.log.recordAttemptFailed(
+        id,
+        this.clock.now(),
+        result.reason,
+        attemptSteps(result.reason, result.tried),
+      );
       this.logger.warn(
         { messageId: id, attempt, reason: result.reason },
         'no carrier took the message',
@@ -280,6 +285,20 @@ export class DispatchService {
         labels('none', result.outcome === 'rejected' ? 'rejected' : 'unavailable'),
       );
   }
+}
+
+/**
+ * The timeline steps of an attempt no carrier took (retried, so not `failed`): one for each
+ * carrier tried or passed over, naming it; one without a carrier when none was.
+ */
+export function attemptSteps(reason: string, tried: readonly CarrierTry[]): AttemptStep[] {
+  const steps = tried
+    .filter((t) => t.outcome === 'failed' || t.outcome === 'skipped')
+    .map((t) => ({
+      carrier: t.carrier,
+      reason: `attempt_${t.outcome}: ${t.reason ?? t.outcome}`,
+    }));
+  return steps.length ? steps : [{ reason: `attempt_failed: ${reason}` }];
 }
 
 /** Waits until `untilMs` on the clock, or until the signal aborts. */

@@ -27,6 +27,16 @@ export interface NewMessage {
   origin?: Origin;
 }
 
+/**
+ * One carrier's part in an attempt no carrier took: `attempt_failed: <kind>` (it was called and
+ * failed) or `attempt_skipped: <why>` (passed over: breaker open, rate-limited...), naming the
+ * carrier when there was one.
+ */
+export interface AttemptStep {
+  carrier?: string;
+  reason: string;
+}
+
 export interface TimelineEntry {
   status: MessageStatus;
   at: Date;
@@ -100,12 +110,16 @@ export abstract class MessageLog {
   abstract insertDropped(message: NewMessage, at: Date, reason: string): Promise<InsertResult>;
   /** queued|sending → sending, attempts + 1; resolves with the attempt number, or undefined when no longer sendable. */
   abstract markSending(id: string, at: Date): Promise<number | undefined>;
-  /** An attempt every carrier failed: a `failed` timeline step with the reason; the message stays sendable. */
+  /**
+   * An attempt every carrier failed, to be retried: the message's reason, and a `sending` step a
+   * carrier (never `failed`, which reads as final: it is only the outcome); the message stays
+   * sendable.
+   */
   abstract recordAttemptFailed(
     id: string,
     at: Date,
     reason: string,
-    carrier?: string,
+    steps: readonly AttemptStep[],
   ): Promise<void>;
   /**
    * A carrier took the message after the send had given up on it (see carriers' LateAcceptance):

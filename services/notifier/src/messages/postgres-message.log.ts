@@ -10,7 +10,7 @@ import type { EnvelopeCodec } from '@phonegate/messaging';
 import type { Pool, QueryConfig, QueryResultRow } from 'pg';
 import type { DataSource } from 'typeorm';
 import type { MessageStatus } from './message.entity';
-import type { InsertResult, NewMessage, ReceiptResult } from './message-log';
+import type { AttemptStep, InsertResult, NewMessage, ReceiptResult } from './message-log';
 import { CallBatcher, type CallBatcherOptions } from '../batching/call-batcher';
 import { clip, type OutboxWriter, TypeOrmMessageLog } from './typeorm-message.log';
 
@@ -81,7 +81,10 @@ const SQL = {
     SELECT attempts FROM upd`,
   attemptFailed: `
     WITH upd AS (UPDATE messages SET reason = $3, updated_at = $2 WHERE id = $1 RETURNING id)
-    INSERT INTO message_events (message_id, status, at, reason, carrier) SELECT id, 'failed', $2, $3, $4 FROM upd`,
+    INSERT INTO message_events (message_id, status, at, reason, carrier)
+    SELECT upd.id, 'sending', $2, s.reason, s.carrier
+    FROM upd CROSS JOIN unnest($4::text[], $5::text[]) WITH ORDINALITY AS s(reason, carrier, ord)
+    ORDER BY s.ord`,
   recordSent: `
     WITH v AS (
       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::uuid[], $6::jsonb[], $7::int[])
@@ -232,9 +235,15 @@ export class PostgresMessageLog extends TypeOrmMessageLog {
     id: string,
     at: Date,
     reason: string,
-    carrier?: string,
+    steps: readonly AttemptStep[],
   ): Promise<void> {
-    await this.run('attemptFailed', [id, at, clip(reason), carrier ?? null]);
+    await this.run('attemptFailed', [
+      id,
+      at,
+      clip(reason),
+      steps.map((s) => clip(s.reason)),
+      steps.map((s) => s.carrier ?? null),
+    ]);
   }
 
   override async recordSent(

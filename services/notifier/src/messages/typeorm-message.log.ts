@@ -10,6 +10,7 @@ import { type DataSource, type EntityManager, In } from 'typeorm';
 import { MessageEventRecord } from './message-event.entity';
 import { type MessageStatus, MessageRecord } from './message.entity';
 import {
+  type AttemptStep,
   type InsertResult,
   MessageLog,
   type MessageView,
@@ -123,12 +124,19 @@ export class TypeOrmMessageLog extends MessageLog {
     });
   }
 
-  async recordAttemptFailed(id: string, at: Date, reason: string, carrier?: string): Promise<void> {
+  async recordAttemptFailed(
+    id: string,
+    at: Date,
+    reason: string,
+    steps: readonly AttemptStep[],
+  ): Promise<void> {
     await this.dataSource.transaction(async (m) => {
       await m.update(MessageRecord, { id }, { reason: clip(reason), updatedAt: at });
-      await this.addEvents(m, id, [
-        { status: 'failed', at, reason, ...(carrier ? { carrier } : {}) },
-      ]);
+      await this.addEvents(
+        m,
+        id,
+        steps.map((step) => ({ status: 'sending', at, ...step })),
+      );
     });
   }
 

@@ -82,7 +82,9 @@ describe.each([
     expect(await log.statusOf(m.id)).toEqual({ status: 'sending', attempts: 1 });
     expect(await log.insertSending(m, new Date())).toBe('exists');
     expect(await log.insertSending({ ...m, id: randomUUID() }, new Date())).toBe('duplicate');
-    await log.recordAttemptFailed(m.id, new Date(), 'all_carriers_failed: smpp-a=timeout');
+    await log.recordAttemptFailed(m.id, new Date(), 'all_carriers_failed: smpp-a=timeout', [
+      { carrier: 'smpp-a', reason: 'attempt_failed: timeout' },
+    ]);
     expect(await log.markSending(m.id, new Date())).toBe(2);
     expect(await log.recordSent(m.id, new Date(), 'smpp-a', 'P-1')).toBe(true);
     expect(await log.recordSent(m.id, new Date(), 'smpp-a', 'P-1')).toBe(false);
@@ -103,11 +105,16 @@ describe.each([
     expect((await log.timeline(m.id)).map((t) => t.status)).toEqual([
       'queued',
       'sending',
-      'failed',
+      'sending',
       'sending',
       'sent',
       'delivered',
     ]);
+    expect((await log.timeline(m.id))[2]).toMatchObject({
+      status: 'sending',
+      carrier: 'smpp-a',
+      reason: 'attempt_failed: timeout',
+    });
     const view = await log.find(m.id);
     expect(view).toMatchObject({
       status: 'delivered',
