@@ -40,6 +40,18 @@ describe('loadDeliveryOtpConfig', () => {
     expect(() => loadDeliveryOtpConfig({ DELIVERY_CODE_KEYS: 'k1:c2hvcnQ=' })).toThrow(/DELIVERY_CODE_KEYS/);
   });
 
+  it('reads the SMS calling-code policy as otp does: lists of calling codes, a leading + allowed, every code by default (SECURITY S3)', () => {
+    expect(loadDeliveryOtpConfig({}).smsCallingCodes).toEqual({ allowed: [], denied: [] });
+    expect(loadDeliveryOtpConfig({ DELIVERY_ALLOWED_COUNTRIES: '1, +44,49', DELIVERY_DENIED_COUNTRIES: '+234' }).smsCallingCodes).toEqual({
+      allowed: ['1', '44', '49'],
+      denied: ['234'],
+    });
+    for (const bad of ['UK', '+', '1234', '0', '44:1']) {
+      expect(() => loadDeliveryOtpConfig({ DELIVERY_DENIED_COUNTRIES: bad })).toThrow(/DELIVERY_DENIED_COUNTRIES/);
+    }
+    expect(() => loadDeliveryOtpConfig({ DELIVERY_ALLOWED_COUNTRIES: '1,GB' })).toThrow(/DELIVERY_ALLOWED_COUNTRIES/);
+  });
+
   it('allows at most 5 sends of a handoff code, the first issue included (SECURITY C9)', () => {
     expect(loadDeliveryOtpConfig({ DELIVERY_MAX_REGENERATIONS: '2' }).code.maxRegenerations).toBe(2);
     expect(() => loadDeliveryOtpConfig({ DELIVERY_MAX_REGENERATIONS: '5' })).toThrow(/DELIVERY_MAX_REGENERATIONS/);

@@ -37,6 +37,22 @@ const merchantLengths = z
     return lengths;
   });
 
+/**
+ * Calling codes, e.g. `1,44,49` (a leading + is allowed): the same shape as
+ * otp's OTP_ALLOWED_COUNTRIES / OTP_DENIED_COUNTRIES (SECURITY S3).
+ */
+export const callingCodes = z
+  .string()
+  .default('')
+  .transform((text, ctx) => {
+    const codes = text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => s.replace(/^\+/, ''));
+    if (codes.some((c) => !/^[1-9]\d{0,2}$/.test(c))) {
+      ctx.addIssue({ code: 'custom', message: 'expected calling codes like 1,44,49' });
+      return z.NEVER;
+    }
+    return codes;
+  });
+
 export const deliveryOtpEnvSchema = z.object({
   NODE_ENV: z.string().default('development'),
   PORT: env.int(3004, 0, 65_535),
@@ -62,8 +78,18 @@ export const deliveryOtpEnvSchema = z.object({
   DELIVERY_REGENERATE_COOLDOWN: env.duration('30s'),
   // SECURITY C9: at most 5 sends per shipment, counting the first issue.
   DELIVERY_MAX_REGENERATIONS: env.int(4, 1, 4),
+  DELIVERY_ALLOWED_COUNTRIES: callingCodes,
+  DELIVERY_DENIED_COUNTRIES: callingCodes,
   DELIVERY_DEFAULT_LOCALE: z.string().regex(/^[a-z]{2}(-[A-Z]{2})?$/).default('en'),
 });
+
+/** Calling codes (digits, no +) a handoff code may be sent to by SMS (SECURITY S3). */
+export interface CallingCodePolicy {
+  /** Empty: every calling code. */
+  readonly allowed: readonly string[];
+  /** Refused even when allowed. */
+  readonly denied: readonly string[];
+}
 
 export interface DeliveryOtpConfig {
   production: boolean;
@@ -99,6 +125,8 @@ export interface DeliveryOtpConfig {
   };
   deviceCacheTtlMs: number;
   defaultLocale: string;
+  /** Calling codes a handoff code may be sent to by SMS (SECURITY S3): `allowed` empty is every one; `denied` wins. */
+  smsCallingCodes: CallingCodePolicy;
 }
 
 const KEY_VARIABLES = ['API_KEYS', 'BUS_ENCRYPTION_KEYS', 'DELIVERY_CODE_KEYS', 'CODE_HMAC_KEYS'] as const;
@@ -161,6 +189,7 @@ export function loadDeliveryOtpConfig(source: NodeJS.ProcessEnv = process.env): 
     },
     deviceCacheTtlMs: raw.DELIVERY_DEVICE_CACHE_TTL,
     defaultLocale: raw.DELIVERY_DEFAULT_LOCALE,
+    smsCallingCodes: { allowed: raw.DELIVERY_ALLOWED_COUNTRIES, denied: raw.DELIVERY_DENIED_COUNTRIES },
   };
 }
 

@@ -1,4 +1,5 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import type { CallingCodePolicy } from '../config/delivery-otp.config';
 
 /** Number types an SMS cannot reach, or reaches at the platform's cost (SMS pumping). */
 const NO_SMS = new Set([
@@ -26,3 +27,19 @@ export function smsCapable(e164: string): boolean {
 
 export const NOT_SMS_CAPABLE =
   'must be a number that can take SMS (not premium-rate, toll-free, VoIP or fixed-line)';
+
+/**
+ * Whether the policy lets a handoff code go by SMS to `e164`. The calling code
+ * is the one the numbering plan reads from the number; for a number it cannot
+ * read, a listed code that starts its digits (calling codes are prefix-free),
+ * so a number the metadata does not know is no way around a deny list.
+ */
+export function callingCodeAllowed(e164: string, policy: CallingCodePolicy): boolean {
+  const digits = e164.replace(/^\+/, '');
+  const read = parsePhoneNumberFromString(e164)?.countryCallingCode;
+  const isCode = (code: string) => (read ? read === code : digits.startsWith(code));
+  if (policy.denied.some(isCode)) return false;
+  return policy.allowed.length === 0 || policy.allowed.some(isCode);
+}
+
+export const CALLING_CODE_REFUSED = 'must be a number in a country this service sends handoff codes to by SMS';

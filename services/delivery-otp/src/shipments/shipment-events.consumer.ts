@@ -3,7 +3,9 @@ import { Payload } from '@nestjs/microservices';
 import { type EventData, shipmentCancelledV1, shipmentOutForDeliveryV1, shipmentRescheduledV1 } from '@phonegate/contracts';
 import { OnEvent } from '@phonegate/messaging';
 import { DomainError, type Logger, PLATFORM_LOGGER } from '@phonegate/platform';
-import { NOT_SMS_CAPABLE, smsCapable } from './contact-phone';
+import type { DeliveryOtpConfig } from '../config/delivery-otp.config';
+import { DELIVERY_OTP_CONFIG } from '../tokens';
+import { CALLING_CODE_REFUSED, callingCodeAllowed, NOT_SMS_CAPABLE, smsCapable } from './contact-phone';
 import { CancelShipment } from './usecases/cancel-shipment';
 import { IssueCode } from './usecases/issue-code';
 import { RescheduleShipment } from './usecases/reschedule-shipment';
@@ -24,6 +26,7 @@ export class ShipmentEventsConsumer {
     private readonly issue: IssueCode,
     private readonly reschedule: RescheduleShipment,
     private readonly cancel: CancelShipment,
+    @Inject(DELIVERY_OTP_CONFIG) private readonly config: DeliveryOtpConfig,
     @Inject(PLATFORM_LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -42,10 +45,15 @@ export class ShipmentEventsConsumer {
     );
   }
 
-  /** The event's contact without a number that cannot take SMS (the code still goes by e-mail and in the app). */
+  /**
+   * The event's contact without a number that cannot take SMS or whose calling code the policy
+   * refuses (SECURITY S3): the code still goes by e-mail and in the app.
+   */
   private reachable(shipmentId: string, contact: OutForDeliveryEvent['contact']): OutForDeliveryEvent['contact'] {
-    if (!contact.phone || smsCapable(contact.phone)) return contact;
-    this.logger.warn({ shipmentId }, `out for delivery: contact phone dropped, it ${NOT_SMS_CAPABLE}`);
+    if (!contact.phone) return contact;
+    const refusal = !smsCapable(contact.phone) ? NOT_SMS_CAPABLE : !callingCodeAllowed(contact.phone, this.config.smsCallingCodes) ? CALLING_CODE_REFUSED : undefined;
+    if (!refusal) return contact;
+    this.logger.warn({ shipmentId }, `out for delivery: contact phone dropped, it ${refusal}`);
     const { phone: _phone, ...rest } = contact;
     return rest;
   }

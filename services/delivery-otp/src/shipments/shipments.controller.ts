@@ -1,7 +1,7 @@
 import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Scopes, ZodPipe, zodBody } from '@phonegate/platform';
-import { type OutForDeliveryBody, type RescheduleBody, cancelBody, outForDeliveryBody, rescheduleBody, shipmentRef } from './shipments.schemas';
+import { type OutForDeliveryBody, OutForDeliveryPipe, type RescheduleBody, cancelBody, rescheduleBody, shipmentRef } from './shipments.schemas';
 import { CancelShipment } from './usecases/cancel-shipment';
 import { IssueCode } from './usecases/issue-code';
 import { RescheduleShipment } from './usecases/reschedule-shipment';
@@ -21,7 +21,7 @@ export class ShipmentsController {
   @HttpCode(201)
   @Scopes('logistics')
   @ApiOperation({ summary: 'Issue the handoff code and send it to the customer (the code is never in the answer)' })
-  outForDelivery(@Param('shipmentId', new ZodPipe(shipmentRef)) shipmentId: string, @Body(zodBody(outForDeliveryBody)) body: OutForDeliveryBody) {
+  outForDelivery(@Param('shipmentId', new ZodPipe(shipmentRef)) shipmentId: string, @Body(OutForDeliveryPipe) body: OutForDeliveryBody) {
     return this.issue.execute({ ...body, shipmentId });
   }
 

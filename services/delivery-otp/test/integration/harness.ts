@@ -249,3 +249,8 @@ export class OffsetClock extends Clock {
     return Date.now() + this.offsetMs;
   }
 }
+
+/** A shipment.out_for_delivery.v1 event's data for account acc_bus, courier cour_bus, a window around now. */
+export function outForDeliveryEvent(shipmentId: string, contact: { phone?: string; email?: string }) {
+  return { shipmentId, orderId: `ord_${shipmentId}`, accountId: 'acc_bus', contact, courierId: 'cour_bus', window: windowAround(Date.now()) };
+}

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { shipmentCancelledV1, shipmentOutForDeliveryV1, shipmentRescheduledV1 } from '@phonegate/contracts';
 import type { Bus } from '@phonegate/messaging';
 import { eventually } from '@phonegate/platform/testing';
-import { auth, containsCode, type Harness, KEYS, logisticsBus, startHarness, windowAround } from './harness';
+import { auth, containsCode, type Harness, KEYS, logisticsBus, outForDeliveryEvent, startHarness, windowAround } from './harness';
 
 jest.setTimeout(30_000);
 
@@ -71,14 +71,7 @@ describe('shipment events from the bus', () => {
 
   it('sends no SMS to a premium-rate number from an event: the code goes by e-mail and stays in the app', async () => {
     const shipmentId = `shp_bus_${randomUUID().slice(0, 8)}`;
-    await logistics.events.publish(shipmentOutForDeliveryV1, {
-      shipmentId,
-      orderId: 'ord_bus_p',
-      accountId: 'acc_bus',
-      contact: { phone: '+19005550123', email: 'bus@example.com' },
-      courierId: 'cour_bus',
-      window: windowAround(Date.now()),
-    });
+    await logistics.events.publish(shipmentOutForDeliveryV1, outForDeliveryEvent(shipmentId, { phone: '+19005550123', email: 'bus@example.com' }));
     const mail = await eventually(() => h.tap.find((m) => m.data['channel'] === 'email' && (m.data['origin'] as { ref?: string })?.ref === shipmentId));
     expect(mail.data['to']).toBe('bus@example.com');
     await eventually(async () => (await code(shipmentId)).statusCode === 200);
