@@ -103,8 +103,10 @@ describe('delivery-otp over HTTP', () => {
     const code = await smsCode(shipmentId);
     expect(code).toMatch(/^\d{6}$/);
     // Encrypted on the wire (L2): the raw message never holds the code.
-    expect(sms.envelope.sensitive).toEqual(['variables.code']);
+    // ...nor the full number (L1: `to` is a sensitive field of notification.requested.v1).
+    expect(sms.envelope.sensitive).toEqual(['to', 'variables.code']);
     expect(containsCode(sms.raw, code)).toBe(false);
+    expect(sms.raw).not.toContain('4155550123');
     expect(JSON.stringify(body)).not.toContain(code);
 
     const email = await eventually(() => h.tap.find((m) => m.data['dedupeKey'] === `delivery-otp:${shipmentId}:1:email`));
