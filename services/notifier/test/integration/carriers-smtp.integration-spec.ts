@@ -3,6 +3,7 @@ import { Registry } from 'prom-client';
 import {
   CarrierError,
   CarrierStack,
+  type LateAcceptance,
   parseCarriersConfig,
   SmtpCarrier,
   type OutboundMessage,
@@ -157,5 +158,29 @@ describe('SMTP carrier against the simulator', () => {
       carrier.send(mail('slow@example.com', { signal: AbortSignal.timeout(150) })),
     ).rejects.toMatchObject({ kind: 'timeout' });
     expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
+  it('reports a mail the server still takes after the send was aborted as a late acceptance', async () => {
+    const late: LateAcceptance[] = [];
+    // (The mail of the test before, aborted too, may be reported meanwhile: only this one counts.)
+    carrier.onLateAcceptance((l) => l.messageId === 'mail-late' && late.push(l));
+    sim.setBehaviour('smtp-main', { latencyMs: 600 });
+    await expect(
+      carrier.send(
+        mail('late@example.com', { messageId: 'mail-late', signal: AbortSignal.timeout(100) }),
+      ),
+    ).rejects.toMatchObject({ kind: 'timeout' });
+    // nodemailer cannot take it back: the server records it once its latency is over.
+    const record = await sim.store.waitFor((m) => m.to === 'late@example.com', 5_000);
+    for (let i = 0; i < 100 && !late.length; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(late).toEqual([
+      {
+        carrierId: 'smtp-main',
+        messageId: 'mail-late',
+        providerMessageId: record.id.replace(/^<|>$/g, ''),
+        at: expect.any(Date),
+        cancelled: false,
+      },
+    ]);
   });
 });

@@ -7,12 +7,12 @@ import type {
   Carrier,
   CarrierReceipt,
   Channel,
-  LateAcceptance,
   LateAcceptanceListener,
   OutboundMessage,
   ReceiptListener,
   ReceiptStatus,
 } from '../carrier.types';
+import { LateAcceptances } from '../late-acceptances';
 import { normalizeMessageId, parseDeliveryReceipt } from './delivery-receipt.parser';
 import { buildSubmitParts, type SubmitPart } from './sms-encoding';
 import { smppLib, type SmppPdu, type SmppSession } from './smpp.lib';
@@ -137,7 +137,7 @@ export class SmppCarrier implements Carrier {
   private readonly queue: Entry[] = [];
   private readonly outstanding = new Set<Entry>();
   private readonly listeners: ReceiptListener[] = [];
-  private readonly lateListeners: LateAcceptanceListener[] = [];
+  private readonly late: LateAcceptances;
   private readonly tracking = new Map<string, ReceiptTracking>();
   private readonly boundWaiters: (() => void)[] = [];
   private failures = 0;
@@ -158,6 +158,7 @@ export class SmppCarrier implements Carrier {
     this.config = { ...SMPP_CARRIER_DEFAULTS, ...config };
     this.id = config.id;
     this.logger = (logger ?? pino({ level: 'silent' })).child({ carrier: config.id });
+    this.late = new LateAcceptances(this.logger);
   }
 
   /** bound | connecting | backoff | idle | closed, and the window use, for health. */
@@ -170,7 +171,7 @@ export class SmppCarrier implements Carrier {
   }
 
   onLateAcceptance(listener: LateAcceptanceListener): void {
-    this.lateListeners.push(listener);
+    this.late.on(listener);
   }
 
   /** Starts binding; resolves when bound or once the first attempt failed (it keeps retrying). */
@@ -348,7 +349,7 @@ export class SmppCarrier implements Carrier {
       );
       if (group.late === 'not_cancelled' || (group.late === 'cancelled' && cancelled)) return;
       group.late = cancelled ? 'cancelled' : 'not_cancelled';
-      this.emitLate({
+      this.late.report({
         carrierId: this.id,
         messageId: group.messageId,
         providerMessageId,
@@ -374,16 +375,6 @@ export class SmppCarrier implements Carrier {
       (resp) => finish(resp.command_status === 0, resp.command_status),
     );
     if (!written) finish(false);
-  }
-
-  private emitLate(late: LateAcceptance): void {
-    for (const listener of this.lateListeners) {
-      try {
-        listener(late);
-      } catch (err) {
-        this.logger.error({ err: (err as Error).message }, 'late acceptance listener failed');
-      }
-    }
   }
 
   private connect(): void {

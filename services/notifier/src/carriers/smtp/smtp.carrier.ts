@@ -2,7 +2,14 @@ import type { Logger } from '@phonegate/platform';
 import nodemailer, { type Transporter } from 'nodemailer';
 import pino from 'pino';
 import { CarrierError } from '../carrier.errors';
-import type { Accepted, Carrier, Channel, OutboundMessage } from '../carrier.types';
+import type {
+  Accepted,
+  Carrier,
+  Channel,
+  LateAcceptanceListener,
+  OutboundMessage,
+} from '../carrier.types';
+import { LateAcceptances } from '../late-acceptances';
 
 export interface SmtpCarrierConfig {
   id: string;
@@ -98,15 +105,25 @@ export function carrierErrorOfSmtp(
   return CarrierError.unavailable(carrierId, what, { providerCode });
 }
 
+interface SentInfo {
+  messageId?: string;
+}
+
+function providerIdOf(info: SentInfo): string {
+  return (info.messageId ?? '').replace(/^<|>$/g, '');
+}
+
 /**
  * E-mail over SMTP with a pooled nodemailer transport. nodemailer cannot cancel a send in
- * flight, so an abort answers `timeout` at once and the mail may still go out (at least once).
+ * flight, so an abort answers `timeout` at once and the mail may still go out (at least once):
+ * if the server takes it after all, that is reported as a late acceptance (not cancelled).
  */
 export class SmtpCarrier implements Carrier {
   readonly id: string;
   readonly channels: readonly Channel[] = ['email'];
   private readonly transport: Transporter;
   private readonly logger: Logger;
+  private readonly late: LateAcceptances;
 
   constructor(
     private readonly config: SmtpCarrierConfig,
@@ -114,6 +131,7 @@ export class SmtpCarrier implements Carrier {
   ) {
     this.id = config.id;
     this.logger = (logger ?? pino({ level: 'silent' })).child({ carrier: config.id });
+    this.late = new LateAcceptances(this.logger);
     this.transport = nodemailer.createTransport({
       pool: true,
       host: config.host,
@@ -147,12 +165,15 @@ export class SmtpCarrier implements Carrier {
       message.signal.addEventListener('abort', onAbort, { once: true });
     });
     try {
-      const info = (await Promise.race([sending, aborted])) as { messageId?: string };
-      const providerMessageId = (info.messageId ?? '').replace(/^<|>$/g, '');
-      return { carrierId: this.id, providerMessageId, acceptedAt: new Date() };
+      const info = (await Promise.race([sending, aborted])) as SentInfo;
+      return { carrierId: this.id, providerMessageId: providerIdOf(info), acceptedAt: new Date() };
     } catch (err) {
       if (err instanceof CarrierError) {
-        sending.catch(() => undefined);
+        // Aborted: the sender moves on, but the server may still take the mail.
+        sending.then(
+          (info) => this.reportLate(message.messageId, info as SentInfo),
+          () => undefined,
+        );
         throw err;
       }
       const error = carrierErrorOfSmtp(
@@ -169,8 +190,27 @@ export class SmtpCarrier implements Carrier {
     }
   }
 
+  onLateAcceptance(listener: LateAcceptanceListener): void {
+    this.late.on(listener);
+  }
+
   async close(): Promise<void> {
     this.transport.close();
+  }
+
+  private reportLate(messageId: string, info: SentInfo): void {
+    const providerMessageId = providerIdOf(info);
+    this.logger.warn(
+      { messageId, providerMessageId },
+      'late mail accepted after its deadline, cannot be withdrawn',
+    );
+    this.late.report({
+      carrierId: this.id,
+      messageId,
+      providerMessageId,
+      at: new Date(),
+      cancelled: false,
+    });
   }
 
   private abortError(signal: AbortSignal): CarrierError {
