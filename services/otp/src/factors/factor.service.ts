@@ -46,6 +46,17 @@ export function stepUpRequired(): DomainError {
 
 const secretAad = (id: string, accountId: string) => `totp|${id}|${accountId}`;
 
+/**
+ * Changes of one account's factors take turns (a transaction lock, PostgreSQL's advisory lock on
+ * the account): each sees what the one before committed, so two first sets or two first
+ * authenticators made at once cannot both go through free (the second replaces the first: S8).
+ */
+async function lockFactorsOf(m: EntityManager, accountId: string): Promise<void> {
+  await m.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
+    `otp:factors:${accountId}`,
+  ]);
+}
+
 /** The notifier's template for a replaced factor (see `FactorService.alert`). WIRE NAME. */
 export const FACTOR_CHANGED_TEMPLATE = 'security.two_step_disabled';
 
@@ -128,6 +139,7 @@ export class FactorService {
         const accepted =
           step !== undefined &&
           (await this.dataSource.transaction(async (m) => {
+            await lockFactorsOf(m, accountId);
             if (!(await this.claimStep(m, row, step, true))) return false;
             // Another confirmation may have committed since the look above: still one step-up per replacement.
             if (!stepUp && (await m.existsBy(TotpAuthenticator, confirmedOther)))
@@ -195,6 +207,7 @@ export class FactorService {
     const setId = randomUUID();
     const now = this.clock.now();
     await this.dataSource.transaction(async (m) => {
+      await lockFactorsOf(m, accountId);
       const revoked = await m.delete(BackupCode, { accountId });
       // A set made since the look before: still one step-up per new set.
       if (!stepUp && (revoked.affected ?? 0) > 0) throw stepUpRequired();

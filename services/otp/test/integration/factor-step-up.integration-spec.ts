@@ -259,6 +259,21 @@ describe('replacing a factor needs a fresh step-up of the account (SECURITY S8)'
     }
   });
 
+  it('of concurrent first sets of backup codes, one is made: the others would replace it without a step-up', async () => {
+    const accountId = randomUUID();
+    const answers = await Promise.all(Array.from({ length: 30 }, () => reissue(accountId)));
+    const statuses = answers.map((a) => a.statusCode);
+    expect(statuses.filter((status) => status === 201)).toHaveLength(1);
+    expect(statuses.filter((status) => status === 403)).toHaveLength(29);
+    // One set of 10, the one answered (C11: never two sets at once).
+    expect(await bus().request(getFactorsV1, { accountId })).toEqual({
+      totp: false,
+      backupCodes: 10,
+    });
+    const issued: string[] = answers.find((a) => a.statusCode === 201)?.json().codes;
+    expect(await verify(accountId, 'backup_code', issued[0] as string)).toBe('approved');
+  });
+
   it('of concurrent changes given one step-up, exactly one goes through', async () => {
     const accountId = randomUUID();
     expect((await reissue(accountId)).statusCode).toBe(201);
