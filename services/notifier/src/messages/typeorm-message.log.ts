@@ -132,6 +132,7 @@ export class TypeOrmMessageLog extends MessageLog {
   ): Promise<void> {
     await this.dataSource.transaction(async (m) => {
       await m.update(MessageRecord, { id }, { reason: clip(reason), updatedAt: at });
+      if (!steps.length) return;
       await this.addEvents(
         m,
         id,
