@@ -26,6 +26,7 @@ export const TEMPLATE_NAMES = [
   'security.phone_changed',
   'security.phone_removed',
   'security.two_step_disabled',
+  'security.two_step_changed',
   'security.password_changed',
   'security.failed_codes',
   'security.unrequested_codes',

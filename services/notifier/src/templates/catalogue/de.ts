@@ -90,6 +90,10 @@ export const de: LocaleCatalogue = {
     'die Anmeldung in zwei Schritten wurde ausgeschaltet',
     `Die Anmeldung in zwei Schritten wurde für dein Konto${when} ausgeschaltet. Dein Konto ist jetzt nur noch durch dein Passwort geschützt.\n${notMe}`,
   ),
+  'security.two_step_changed': alert(
+    'die Einstellungen der Anmeldung in zwei Schritten wurden geändert',
+    `Die Einstellungen der Anmeldung in zwei Schritten (wie dich deine Codes erreichen) wurden für dein Konto${when} geändert.\n${notMe}`,
+  ),
   'security.password_changed': alert(
     'dein Passwort wurde geändert',
     `Das Passwort deines Kontos wurde${when} geändert. Alle Sitzungen wurden abgemeldet.\nWenn du das nicht warst, setze dein Passwort jetzt zurück.`,

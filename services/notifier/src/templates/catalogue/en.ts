@@ -87,6 +87,11 @@ export const en: LocaleCatalogue = {
     'Two-step sign-in was turned off for your account{{#at}} on {{at:date}} at {{at:time}}{{/at}}. Your account is now protected by your password only.\n' +
       notMe,
   ),
+  'security.two_step_changed': alert(
+    'your two-step sign-in settings were changed',
+    'The two-step sign-in settings of your account (how your sign-in codes reach you) were changed{{#at}} on {{at:date}} at {{at:time}}{{/at}}.\n' +
+      notMe,
+  ),
   'security.password_changed': alert(
     'your password was changed',
     'The password of your account was changed{{#at}} on {{at:date}} at {{at:time}}{{/at}}. Every session was signed out.\n' +

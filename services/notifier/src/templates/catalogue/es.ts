@@ -93,6 +93,10 @@ export const es: LocaleCatalogue = {
     'se desactivó el inicio de sesión en dos pasos',
     `Se desactivó el inicio de sesión en dos pasos de tu cuenta${when}. Ahora solo la protege tu contraseña.\n${notMe}`,
   ),
+  'security.two_step_changed': alert(
+    'se cambió la configuración del inicio de sesión en dos pasos',
+    `Se cambió la configuración del inicio de sesión en dos pasos de tu cuenta (cómo te llegan los códigos)${when}.\n${notMe}`,
+  ),
   'security.password_changed': alert(
     'se cambió tu contraseña',
     `Se cambió la contraseña de tu cuenta${when}. Se cerraron todas las sesiones.\nSi no fuiste tú, restablece tu contraseña ahora.`,
