@@ -10,6 +10,7 @@ export type SecurityTemplate =
   | 'security.phone_changed'
   | 'security.phone_removed'
   | 'security.two_step_disabled'
+  | 'security.two_step_changed'
   | 'security.password_changed'
   | 'security.failed_codes';
 

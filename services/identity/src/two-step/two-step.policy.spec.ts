@@ -82,10 +82,10 @@ describe('changeAlert', () => {
   it('tells the e-mail when two-step is turned off, or its method or backup changes while on (S8)', () => {
     expect(changeAlert(on('sms'), OFF)).toEqual({ template: 'security.two_step_disabled', variables: { reason: 'user' } });
     expect(changeAlert(on('sms'), on('totp', 'sms'))).toEqual({
-      template: 'security.two_step_disabled',
-      variables: { reason: 'changed', method: 'totp', backupMethod: 'sms' },
+      template: 'security.two_step_changed',
+      variables: { method: 'totp', backupMethod: 'sms' },
     });
-    expect(changeAlert(on('totp', 'sms'), on('totp'))?.variables).toEqual({ reason: 'changed', method: 'totp', backupMethod: 'none' });
+    expect(changeAlert(on('totp', 'sms'), on('totp'))?.variables).toEqual({ method: 'totp', backupMethod: 'none' });
   });
   it('sends nothing for turning it on or an unchanged request', () => {
     expect(changeAlert(OFF, on('sms'))).toBeUndefined();

@@ -70,16 +70,14 @@ export function removalNeedsStepUp(current: TwoStepSettings, phone: { verified: 
 }
 
 /**
- * The e-mail a two-step change sends (S8): turned off, or another method or backup while on
- * (turning it on sends none). The notifier has no template for a change of method yet
- * (`security.two_step_changed` is asked for): until then it goes as the closest one,
- * `security.two_step_disabled` (the old setting is off), with reason `changed` and the new
- * method and backup (`none` for none) in its variables.
+ * The e-mail a two-step change sends (S8): `security.two_step_disabled` when it is turned off,
+ * `security.two_step_changed` for another method or backup while on, with the new method and
+ * backup (`none` for none) in its variables; turning it on sends none.
  */
 export function changeAlert(current: TwoStepSettings, next: TwoStepSettings): { template: SecurityTemplate; variables: Record<string, string> } | undefined {
   if (!current.enabled || sameSettings(current, next)) return undefined;
   if (!next.enabled) return { template: 'security.two_step_disabled', variables: { reason: 'user' } };
-  return { template: 'security.two_step_disabled', variables: { reason: 'changed', method: next.method ?? 'none', backupMethod: next.backupMethod ?? 'none' } };
+  return { template: 'security.two_step_changed', variables: { method: next.method ?? 'none', backupMethod: next.backupMethod ?? 'none' } };
 }
 
 /** A sign-in factor a person can be offered: phone channels, e-mail, or a non-phone factor. */

@@ -74,9 +74,8 @@ describe('identity: a step-up allows one change, also when changes race', () => 
     const toApp = await h.call('PUT', `/v1/accounts/${a.id}/two-step`, { enabled: true, method: 'totp', backupMethod: 'sms', stepUpId: await h.stepUp(a.id) });
     expect(toApp.status).toBe(200);
     const first = await h.tap.waitFor((t) => t.data['to'] === a.email && String(t.data['template']).startsWith('security.two_step'), since);
-    // No template of its own yet (security.two_step_changed is asked of the notifier): the closest, with what changed.
-    expect(first.data).toMatchObject({ template: 'security.two_step_disabled', priority: 'critical', channel: 'email', accountId: a.id });
-    expect(first.data['variables']).toMatchObject({ reason: 'changed', method: 'totp', backupMethod: 'sms' });
+    expect(first.data).toMatchObject({ template: 'security.two_step_changed', priority: 'critical', channel: 'email', accountId: a.id });
+    expect(first.data['variables']).toMatchObject({ method: 'totp', backupMethod: 'sms' });
 
     const noBackup = await h.call('PUT', `/v1/accounts/${a.id}/two-step`, { enabled: true, method: 'totp', stepUpId: await h.stepUp(a.id, 'sms') });
     expect(noBackup.status).toBe(200);
