@@ -58,7 +58,7 @@ async function lockFactorsOf(m: EntityManager, accountId: string): Promise<void>
 }
 
 /** The notifier's template for a replaced factor (see `FactorService.alert`). WIRE NAME. */
-export const FACTOR_CHANGED_TEMPLATE = 'security.two_step_disabled';
+export const FACTOR_CHANGED_TEMPLATE = 'security.two_step_changed';
 
 /**
  * TOTP authenticators and backup codes (SECURITY C10, C11), in PostgreSQL.
@@ -453,9 +453,8 @@ export class FactorService {
   /**
    * Tells the account's e-mail that a two-step factor was replaced (S8), in the change's
    * transaction (outbox); the notifier finds the address from the account, as for otp's other
-   * alerts. The notifier has no template of its own for it yet (`security.two_step_changed` is
-   * asked of it, as identity does for a change of method): until then it goes as the closest one,
-   * `security.two_step_disabled`, with `reason: "changed"` and the factor, as identity's does.
+   * alerts. The template is the one identity uses for a change of two-step's method,
+   * `security.two_step_changed`, with the factor that changed.
    */
   private async alert(
     m: EntityManager,
@@ -474,7 +473,6 @@ export class FactorService {
       variables: {
         host: this.config.originHost,
         at: this.clock.now().toISOString(),
-        reason: 'changed',
         factor,
       },
       dedupeKey,
