@@ -11,10 +11,11 @@ describe('stillVerified', () => {
     expect(stillVerified(phones, 'b')).toBe(false);
     expect(stillVerified(phones, 'c')).toBe(false);
     expect(stillVerified([], 'a')).toBe(false);
+    expect(stillVerified(phones, null)).toBe(false);
   });
 
-  it('is false when the number was not kept', () => {
-    expect(stillVerified(phones, undefined)).toBe(false);
-    expect(stillVerified(phones, null)).toBe(false);
+  it('takes a code whose number was not kept (stored before the upgrade) as before', () => {
+    expect(stillVerified(phones, undefined)).toBe(true);
+    expect(stillVerified([], undefined)).toBe(true);
   });
 });
