@@ -30,6 +30,11 @@ export interface PendingLogin {
   lastSentAt?: number;
   baseMs?: number;
   capMs?: number;
+  /**
+   * The challenges the login's resends replaced with a new one (its number changed), so a
+   * report of one of their codes still ends the sign-in.
+   */
+  earlierChallengeIds?: string[];
   /** Epoch ms the sign-in started (its password checked). Absent in logins stored before it was kept. */
   startedAt?: number;
   /** Epoch ms. */

@@ -154,8 +154,7 @@ export class SignInService implements OnModuleInit {
     // A code that went to a number (SMS, voice) finishes the sign-in only while the number is the account's.
     const toNumber = kind === login.factor && (kind === 'sms' || kind === 'voice');
     if (toNumber && !stillVerified(await phonesOf(this.db, account.id), login.challengePhoneId)) {
-      await this.logins.delete(loginId);
-      throw numberGone();
+      return this.end(loginId, numberGone());
     }
     const challengeId =
       kind === 'totp' || kind === 'backup_code' ? undefined : (login.challengeId ?? undefined);
@@ -195,13 +194,22 @@ export class SignInService implements OnModuleInit {
   }
 
   /**
-   * A sign-in started before the account's password was last reset never finishes nor
-   * sends again: it ends (410, as one that expired).
+   * A sign-in started before the account's password was last reset, or one whose code the
+   * owner reported ("I didn't ask for this": otp ended that challenge, endReason
+   * `reported`), never finishes nor sends again: it ends (410, as one that expired).
    */
   private async assertCurrent(loginId: string, login: PendingLogin, account: AccountEntity): Promise<void> {
-    if (!outdatedBy(login, account.sessionsValidAfter, this.config.IDENTITY_LOGIN_TTL)) return;
+    const challenges = [...(login.earlierChallengeIds ?? []), ...(login.challengeId ? [login.challengeId] : [])];
+    const ended =
+      outdatedBy(login, account.sessionsValidAfter, this.config.IDENTITY_LOGIN_TTL) ||
+      (await Promise.all(challenges.map((id) => this.currentChallenge(id)))).some(reported);
+    if (ended) await this.end(loginId, expired());
+  }
+
+  /** Ends a pending sign-in (nothing can finish or resend it any more) with `error`. */
+  private async end(loginId: string, error: DomainError): Promise<never> {
     await this.logins.delete(loginId);
-    throw expired();
+    throw error;
   }
 
   /** Sends a new code, or switches channel among the login's factors. */
@@ -302,12 +310,10 @@ export class SignInService implements OnModuleInit {
     again: boolean,
   ) {
     const from = login.challengeId;
-    const sentBefore = sendsBeforeRestart(
-      from ? await this.currentChallenge(from) : undefined,
-      login,
-      this.clock.nowMs(),
-      SIGNIN_MAX_SENDS,
-    );
+    const replaced = from ? await this.currentChallenge(from) : undefined;
+    // Reported since the login was read (its resend found it ended): the sign-in ends, no new code.
+    if (reported(replaced)) await this.end(loginId, expired());
+    const sentBefore = sendsBeforeRestart(replaced, login, this.clock.nowMs(), SIGNIN_MAX_SENDS);
     const claim = `restart:${loginId}:${from ?? 'none'}`;
     // Held past the one otp call under it (a start), within its deadline.
     const timeoutMs = this.config.IDENTITY_OTP_TIMEOUT;
@@ -348,6 +354,7 @@ export class SignInService implements OnModuleInit {
       factor: target,
       challengeId: challenge.id,
       challengePhoneId: target === 'email' ? null : (phone?.id ?? null),
+      ...(from ? { earlierChallengeIds: [...(login.earlierChallengeIds ?? []), from] } : {}),
       sentBefore,
       ...sends,
     };
@@ -528,6 +535,11 @@ function withSends(challenge: ChallengeView, sends: VerificationSends | undefine
 
 function expired(): DomainError {
   return new DomainError('code_expired', 'This sign-in has expired; sign in again.');
+}
+
+/** Whether the owner reported the challenge's code ("I didn't ask for this"). */
+function reported(challenge: ChallengeView | undefined): boolean {
+  return challenge?.endReason === 'reported';
 }
 
 function numberGone(): DomainError {

@@ -1,12 +1,13 @@
 import { DataSource } from 'typeorm';
-import { Harness, sleep } from './support/harness';
+import { Harness, sleep, totp } from './support/harness';
 
 jest.setTimeout(90_000);
 
 /**
  * A sign-in (or a password reset) waiting for its code ends when what made it
  * possible no longer holds: the password changed since it started, the
- * number its code went to was removed from the account. Over HTTP against
+ * number its code went to was removed from the account, or the owner reported
+ * its code ("I didn't ask for this"). Over HTTP against
  * identity, with real PostgreSQL, Redis, RabbitMQ and the otp service as a
  * process.
  */
@@ -156,6 +157,79 @@ describe('identity: a pending sign-in ends', () => {
       const verified = await h.call('POST', `/v1/sessions/${started.body.loginId}/verify`, { code, rememberDevice: true });
       expect(verified.status).toBe(201);
       expect((await stored(a.id)).remembered).toEqual(['c-6']);
+    });
+  });
+
+  describe('after its code is reported', () => {
+    /** Reports the latest code of a challenge through the link in its message, as the owner would. */
+    async function report(challengeId: string) {
+      const message = await h.tap.waitFor(
+        (t) => t.envelope.type === 'notification.requested.v1' && (t.data['origin'] as { ref?: string } | undefined)?.ref === challengeId,
+      );
+      const link = new URL(String((message.data['variables'] as { reportUrl: unknown }).reportUrl));
+      h.keep(link.searchParams.get('t') ?? '');
+      const reported = await h.otpCall('POST', `${link.pathname}${link.search}`, {});
+      expect(reported.status).toBe(200);
+      expect(reported.body).toMatchObject({ status: 'reported' });
+    }
+
+    it('the sign-in neither sends a new code (410) nor finishes (410)', async () => {
+      const a = await h.account();
+      await h.verifiedPhone(a.id);
+      await h.twoStep(a.id, { method: 'sms', backupMethod: 'email' });
+      const started = await signIn(a.email, a.password, 'c-7');
+      expect(started.status).toBe(202);
+      const code = await h.codeFor(started.body.challenge.id);
+      const before = await stored(a.id);
+      await report(started.body.challenge.id);
+      await sleep(Math.max(0, Date.parse(started.body.challenge.resendAvailableAt) - Date.now()) + 100);
+
+      const url = `/v1/sessions/${started.body.loginId}`;
+      const resent = await h.call('POST', `${url}/resend`, {});
+      expect(resent.status).toBe(410);
+      expect(resent.body.code).toBe('code_expired');
+      expect((await h.call('POST', `${url}/resend`, { channel: 'email' })).status).toBe(410);
+      expect((await h.call('POST', `${url}/verify`, { code, rememberDevice: true })).status).toBe(410);
+      expect(await stored(a.id)).toEqual({ sessions: before.sessions, remembered: [] });
+    });
+
+    it('a report of a code its resend replaced (the number changed) ends it too (410)', async () => {
+      const a = await h.account();
+      await h.verifiedPhone(a.id);
+      const second = await h.verifiedPhone(a.id);
+      await h.twoStep(a.id, { method: 'sms' });
+      const started = await signIn(a.email, a.password, 'c-9');
+      expect(started.status).toBe(202);
+      await h.codeFor(started.body.challenge.id);
+      const made = await h.call('POST', `/v1/accounts/${a.id}/phones/${second.phoneId}/primary`, { stepUpId: await h.stepUp(a.id) });
+      expect(made.status).toBe(200);
+      await sleep(Math.max(0, Date.parse(started.body.challenge.resendAvailableAt) - Date.now()) + 100);
+      // The resend goes to the new primary number: a new challenge in place of the first.
+      const resent = await h.call('POST', `/v1/sessions/${started.body.loginId}/resend`, {});
+      expect(resent.status).toBe(202);
+      expect(resent.body.challenge.id).not.toBe(started.body.challenge.id);
+      const code = await h.codeFor(resent.body.challenge.id);
+      await report(started.body.challenge.id);
+
+      const verified = await h.call('POST', `/v1/sessions/${started.body.loginId}/verify`, { code, rememberDevice: true });
+      expect(verified.status).toBe(410);
+      expect(verified.body.code).toBe('code_expired');
+      expect((await stored(a.id)).sessions).toBe(0);
+    });
+
+    it('the sign-in does not finish with an authenticator code either (410)', async () => {
+      const a = await h.account();
+      await h.verifiedPhone(a.id);
+      const secret = await h.authenticator(a.id);
+      await h.twoStep(a.id, { method: 'sms', backupMethod: 'totp' });
+      const started = await signIn(a.email, a.password, 'c-8');
+      expect(started.status).toBe(202);
+      await report(started.body.challenge.id);
+
+      const verified = await h.call('POST', `/v1/sessions/${started.body.loginId}/verify`, { code: h.keep(totp(secret, Math.floor(Date.now() / 30_000) + 1)), factor: 'totp' });
+      expect(verified.status).toBe(410);
+      expect(verified.body.code).toBe('code_expired');
+      expect((await stored(a.id)).sessions).toBe(0);
     });
   });
 });
