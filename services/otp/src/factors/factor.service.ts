@@ -16,7 +16,7 @@ import type { Messenger } from '../alerts/messenger';
 import type { OtpMetrics } from '../otp.metrics';
 import { BackupCode } from './backup-code.entity';
 import { generateBackupCodes, looksLikeBackupCode, normalizeBackupCode } from './backup-codes';
-import { RedisStepUps, type StepUpCaller, type StepUps, type TakenStepUp } from './step-ups.store';
+import { RedisStepUps, type StepUps, type TakenStepUp } from './step-ups.store';
 import { base32, generateTotpSecret, otpauthUri, verifyTotp } from './totp';
 import { TotpAuthenticator } from './totp-authenticator.entity';
 
@@ -125,14 +125,13 @@ export class FactorService {
     id: string,
     code: string,
     proof: StepUpProof,
-    caller: StepUpCaller,
   ): Promise<{ id: string; status: 'confirmed' }> {
     const authenticators = this.dataSource.getRepository(TotpAuthenticator);
     const row = await authenticators.findOneBy({ id, accountId });
     if (!row) throw new DomainError('not_found', 'No such authenticator.');
     const confirmedOther = { accountId, id: Not(id), confirmedAt: Not(IsNull()) };
     const replacing = await authenticators.existsBy(confirmedOther);
-    return this.withStepUp(replacing, accountId, proof, caller, async (stepUp) => {
+    return this.withStepUp(replacing, accountId, proof, async (stepUp) => {
       const attempt = await this.beginAttempt(accountId, 'totp_confirm', undefined);
       try {
         const step = this.checkTotp(row, code);
@@ -191,10 +190,9 @@ export class FactorService {
   async regenerateBackupCodes(
     accountId: string,
     proof: StepUpProof,
-    caller: StepUpCaller,
   ): Promise<{ codes: string[] }> {
     const reissue = await this.dataSource.getRepository(BackupCode).existsBy({ accountId });
-    return this.withStepUp(reissue, accountId, proof, caller, (stepUp) =>
+    return this.withStepUp(reissue, accountId, proof, (stepUp) =>
       this.issueBackupCodes(accountId, stepUp),
     );
   }
@@ -237,14 +235,13 @@ export class FactorService {
   /**
    * Runs `change` with a step-up of the account when `needed` (S8): the step-up named by `proof`
    * is taken (used once) before the change and given back if the change fails; 403
-   * step_up_required when it is missing, not this account's or this caller's, not approved, older
+   * step_up_required when it is missing, not identity's step-up of this account, not approved, older
    * than the step-up window (5 minutes) or used already.
    */
   private async withStepUp<T>(
     needed: boolean,
     accountId: string,
     proof: StepUpProof,
-    caller: StepUpCaller,
     change: (stepUp: TakenStepUp | undefined) => Promise<T>,
   ): Promise<T> {
     if (!needed) return change(undefined);
@@ -252,7 +249,6 @@ export class FactorService {
     const taken = await this.stepUps.take({
       accountId,
       challengeId: proof.stepUpId.toLowerCase(),
-      caller,
       nowMs: this.clock.nowMs(),
       windowMs: this.config.stepUpWindowMs,
     });

@@ -1,7 +1,6 @@
-import { Body, Controller, Header, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
+import { Body, Controller, Header, HttpCode, Inject, Param, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { DomainError, principalOf, Scopes, zodBody } from '@phonegate/platform';
-import type { FastifyRequest } from 'fastify';
+import { DomainError, Scopes, zodBody } from '@phonegate/platform';
 import {
   backupCodesBody,
   type BackupCodesBody,
@@ -13,24 +12,14 @@ import {
 } from '../http/schemas';
 import { ApiAnswers, ApiZodBody } from '../http/openapi';
 import { FactorService } from './factor.service';
-import type { StepUpCaller } from './step-ups.store';
 
 function uuidParam(value: string, what: string): string {
   if (!isUuid(value)) throw new DomainError('not_found', `No such ${what}.`);
   return value.toLowerCase();
 }
 
-/** The API client that calls (the guard has checked its key): it may use only its own step-ups. */
-function stepUpCaller(request: FastifyRequest): StepUpCaller {
-  const principal = principalOf(request);
-  if (!principal) throw new DomainError('unauthorized', 'Send an API key.');
-  return principal.keyId
-    ? { client: principal.id, key: principal.keyId }
-    : { client: principal.id };
-}
-
 const STEP_UP =
-  "The account's first one is free; once it has one, a new one needs a step-up (SECURITY S8): `stepUpId`, the id of a verification of purpose step_up for this account approved in the last 5 minutes (identity's step-up answers it as `challenge.id`, or your own `POST /v1/verifications` with purpose step_up and this accountId), used once; without it 403 step_up_required and nothing changes. The account's e-mail is told.";
+  "The account's first one is free; once it has one, a new one needs a step-up (SECURITY S8): `stepUpId`, the id of a verification of purpose step_up for this account approved in the last 5 minutes (identity's step-up of the account answers it as `challenge.id`: a code sent to the account's own number or e-mail; a storefront's own `POST /v1/verifications` does not count, its code went to an address the storefront chose), used once; without it 403 step_up_required and nothing changes. The account's e-mail is told.";
 
 /** TOTP enrolment and backup codes. Answers that hold secrets are never cached or kept. */
 @ApiTags('authenticators')
@@ -75,14 +64,12 @@ export class FactorsController {
     @Param('accountId') accountId: string,
     @Param('id') id: string,
     @Body(zodBody(confirmBody)) body: ConfirmBody,
-    @Req() request: FastifyRequest,
   ) {
     return this.factors.confirmTotp(
       uuidParam(accountId, 'account'),
       uuidParam(id, 'authenticator'),
       body.code,
       body,
-      stepUpCaller(request),
     );
   }
 
@@ -105,12 +92,7 @@ export class FactorsController {
   backupCodes(
     @Param('accountId') accountId: string,
     @Body(zodBody(backupCodesBody)) body: BackupCodesBody,
-    @Req() request: FastifyRequest,
   ) {
-    return this.factors.regenerateBackupCodes(
-      uuidParam(accountId, 'account'),
-      body,
-      stepUpCaller(request),
-    );
+    return this.factors.regenerateBackupCodes(uuidParam(accountId, 'account'), body);
   }
 }

@@ -2,17 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { LuaScript, storeCall } from '../redis/lua-script';
 
-/** Who asks for a factor change over HTTP: the API client (principal id), and its key's id when that differs. */
-export interface StepUpCaller {
-  client: string;
-  key?: string;
-}
-
 export interface StepUpRequest {
   accountId: string;
   /** The id of the step-up verification (an otp challenge id). */
   challengeId: string;
-  caller: StepUpCaller;
   nowMs: number;
   /** How long after its approval a step-up may be used (5 minutes, config `stepUpWindowMs`). */
   windowMs: number;
@@ -34,25 +27,24 @@ export interface StepUps {
 
 /*
  * Reads the challenge's hash as the challenge store keeps it (`ch:<id>`, see
- * challenges/challenge.store.ts) and, when it is a step-up of this account the
- * caller may use, approved within the window and not used yet, marks it used
+ * challenges/challenge.store.ts) and, when it is identity's step-up of this
+ * account, approved within the window and not used yet, marks it used
  * (`stepup:used:<id>`, for as long as the window) in the same step: of
  * concurrent changes given the same step-up exactly one gets it. An approved
  * challenge stays approved (nothing turns it back), so its fields cannot change
- * under the mark. A challenge started over HTTP is usable only by the API
- * client that started it (as it is reachable only by it); one started over the
- * bus is identity's step-up of the account, sent to the account's own factor.
+ * under the mark. Only a challenge started over the bus counts: identity sends a
+ * step-up to the account's own factor; a storefront's HTTP verification went to
+ * whatever address the storefront gave, so it proves nothing about the account.
  */
 const TAKE = new LuaScript(
   'otp_step_up_take',
   `
-local f = redis.call('HMGET', KEYS[1], 'purpose', 'status', 'accountId', 'approvedAt', 'origin', 'client')
-if f[1] ~= 'step_up' or f[3] ~= ARGV[1] then return 'unknown' end
-if f[5] == 'http' and (not f[6] or (f[6] ~= ARGV[2] and f[6] ~= ARGV[3])) then return 'unknown' end
+local f = redis.call('HMGET', KEYS[1], 'purpose', 'status', 'accountId', 'approvedAt', 'origin')
+if f[1] ~= 'step_up' or f[3] ~= ARGV[1] or f[5] == 'http' then return 'unknown' end
 if f[2] ~= 'approved' then return 'not_approved' end
-local at, now, window = tonumber(f[4]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local at, now, window = tonumber(f[4]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if not at or now - at > window then return 'stale' end
-if not redis.call('SET', KEYS[2], ARGV[6], 'NX', 'PX', window) then return 'spent' end
+if not redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', window) then return 'spent' end
 return 'ok'
 `,
 );
@@ -78,7 +70,7 @@ export class RedisStepUps implements StepUps {
       const outcome = (await TAKE.run(
         this.redis,
         [challengeKey(r.challengeId), usedKey(r.challengeId)],
-        [r.accountId, r.caller.client, r.caller.key ?? r.caller.client, r.nowMs, r.windowMs, token],
+        [r.accountId, r.nowMs, r.windowMs, token],
       )) as 'ok' | StepUpRefusal;
       return outcome === 'ok' ? { challengeId: r.challengeId, token } : outcome;
     });

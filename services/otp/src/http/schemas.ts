@@ -49,7 +49,7 @@ export type EnrollBody = z.infer<typeof enrollBody>;
 const stepUpId = uuid
   .optional()
   .describe(
-    "Replacing a confirmed authenticator or reissuing backup codes: the id of a verification of purpose step_up for this account, approved in the last 5 minutes (identity's step-up answers it as challenge.id; or your own POST /v1/verifications with purpose step_up and this accountId). Used once.",
+    "Replacing a confirmed authenticator or reissuing backup codes: the id of a verification of purpose step_up for this account, approved in the last 5 minutes (identity's step-up of the account answers it as challenge.id; a storefront's own POST /v1/verifications does not count: its code went to an address the storefront chose). Used once.",
   );
 
 export const confirmBody = z.object({ code: z.string().min(1).max(64), stepUpId });

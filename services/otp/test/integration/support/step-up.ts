@@ -1,28 +1,27 @@
-import { type OtpHarness, SF, usNumber } from '../../support/otp-harness';
+import { randomUUID } from 'node:crypto';
+import { checkChallengeV1, startChallengeV1 } from '@phonegate/contracts';
+import { type OtpHarness, usNumber } from '../../support/otp-harness';
 
 /**
- * A storefront's step-up verification of the account (over HTTP, by SMS), checked with its
- * code: its id, the `stepUpId` a factor change needs (S8).
+ * identity's step-up of the account: a challenge it starts over the bus (to the account's own
+ * factor: identity picks the destination) and checks with its code. Its id is the `stepUpId` a
+ * factor change needs (S8); identity's step-up answer gives it as `challenge.id`.
  */
-export async function approvedStepUp(
-  h: OtpHarness,
-  accountId: string,
-  headers: Record<string, string> = SF,
-): Promise<string> {
-  const started = await h.inject(
-    'POST',
-    '/v1/verifications',
-    { to: usNumber(), channel: 'sms', purpose: 'step_up', accountId },
-    headers,
-  );
-  if (started.statusCode !== 201) throw new Error(`step-up answered ${started.statusCode}`);
-  const id: string = started.json().id;
-  const checked = await h.inject(
-    'POST',
-    `/v1/verifications/${id}/check`,
-    { code: await h.code(id) },
-    headers,
-  );
-  if (checked.json().status !== 'approved') throw new Error(`step-up check: ${checked.body}`);
-  return id;
+export async function approvedStepUp(h: OtpHarness, accountId: string): Promise<string> {
+  const ref = randomUUID();
+  const started = await h.identity.events.request(startChallengeV1, {
+    purpose: 'step_up',
+    channel: 'sms',
+    to: usNumber(),
+    accountId,
+    ref,
+  });
+  const checked = await h.identity.events.request(checkChallengeV1, {
+    challengeId: started.id,
+    code: await h.code(started.id),
+    purpose: 'step_up',
+    ref,
+  });
+  if (checked.status !== 'approved') throw new Error(`step-up check: ${checked.status}`);
+  return started.id;
 }
