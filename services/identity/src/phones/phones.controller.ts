@@ -116,12 +116,12 @@ export class PhonesController {
   @ApiOperation({
     summary: 'Deregister a number',
     description: [
-      'A primary hands over to the other verified number (which then carries SMS or voice two-step); with none left, phone two-step is turned off. The e-mail is told.',
-      'Removing the verified primary number while two-step uses it (SMS or voice as the method or the backup) moves the codes to the other number, and removing the last number that carries SMS or voice two-step turns two-step off:',
-      `either needs ${STEP_UP} A pending number, another verified number, or the primary with two-step not by phone, goes without.`,
+      'A primary hands over to the other verified number (which then carries SMS or voice two-step); with none left, phone two-step is turned off (a phone backup dropped). The e-mail is told.',
+      'The verified primary number takes the codes (SMS or voice two-step, step-ups, password resets): removing it, whatever two-step is and whether another number takes over or none is left, and any removal that changes two-step,',
+      `needs ${STEP_UP} A pending number, and another verified number whose removal changes no setting, go without.`,
     ].join(' '),
   })
-  @ApiBody({ required: false, description: 'When the removal moves or turns off phone two-step', schema: stepUpSchema })
+  @ApiBody({ required: false, description: 'When removing the verified primary, or a removal that changes two-step', schema: stepUpSchema })
   @ApiResponse({ status: 204 })
   @ApiProblems(...STEP_UP_PROBLEMS, 'not_found')
   async remove(

@@ -565,10 +565,12 @@ export class PhonesService {
 
   /**
    * Deregisters a number. A verified primary hands over to the other verified number; with no
-   * verified number left, phone two-step is turned off. Either, while two-step uses the number
-   * (the codes move to the other number, or two-step goes off like PUT two-step {enabled:
-   * false}), needs a fresh step-up (S8): 403 step_up_required without one. The account's
-   * e-mail is told; a primary that hands over is told by SMS too.
+   * verified number left, phone two-step is turned off (a phone backup dropped). Removing the
+   * verified primary (the codes of step-ups, password resets and phone two-step go there:
+   * whoever takes over, or none, whatever two-step is), and any removal that changes two-step,
+   * needs a fresh step-up (S8): 403 step_up_required without one. A pending number, and another
+   * verified number whose removal changes no setting, go without. The account's e-mail is told;
+   * a primary that hands over is told by SMS too.
    */
   async remove(accountId: string, phoneId: string, proof: StepUpProof = {}): Promise<void> {
     // The step-up (its code, if given, checked by the otp service) before the account's lock.

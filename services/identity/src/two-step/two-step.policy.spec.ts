@@ -1,4 +1,4 @@
-import { afterPhoneRemoved, changeAlert, firstFactor, needsStepUp, OFF, removalNeedsStepUp, removalTurnsOff, settingsProblems, signinFactors } from './two-step.policy';
+import { afterPhoneRemoved, changeAlert, firstFactor, needsStepUp, OFF, removalNeedsStepUp, settingsProblems, signinFactors } from './two-step.policy';
 
 const on = (method: 'sms' | 'voice' | 'email' | 'totp', backupMethod: 'sms' | 'voice' | 'email' | 'totp' | null = null) => ({
   enabled: true,
@@ -30,18 +30,6 @@ describe('afterPhoneRemoved', () => {
   it('drops only a phone backup when the method is not a phone', () => {
     expect(afterPhoneRemoved(on('totp', 'sms'), 0)).toEqual(on('totp'));
     expect(afterPhoneRemoved(on('totp', 'email'), 0)).toEqual(on('totp', 'email'));
-  });
-});
-
-describe('removalTurnsOff', () => {
-  it('is true when phone two-step is on and no other verified number is left', () => {
-    expect(removalTurnsOff(on('sms'), 0)).toBe(true);
-    expect(removalTurnsOff(on('voice', 'totp'), 0)).toBe(true);
-  });
-  it('is false when another verified number takes over, two-step is off, or only a phone backup is dropped', () => {
-    expect(removalTurnsOff(on('sms'), 1)).toBe(false);
-    expect(removalTurnsOff(OFF, 0)).toBe(false);
-    expect(removalTurnsOff(on('totp', 'sms'), 0)).toBe(false);
   });
 });
 
@@ -95,19 +83,27 @@ describe('changeAlert', () => {
 
 describe('removalNeedsStepUp', () => {
   const verifiedPrimary = { verified: true, primary: true };
-  it('is needed to remove the verified primary while two-step sends its codes there, so the other number takes them over (S8)', () => {
+  const otherVerified = { verified: true, primary: false };
+  it('is needed to remove the verified primary, whatever two-step is and whether another number takes over or none is left (S8)', () => {
     expect(removalNeedsStepUp(on('sms'), verifiedPrimary, 1)).toBe(true);
     expect(removalNeedsStepUp(on('voice', 'email'), verifiedPrimary, 1)).toBe(true);
     expect(removalNeedsStepUp(on('totp', 'sms'), verifiedPrimary, 1)).toBe(true);
+    expect(removalNeedsStepUp(on('totp'), verifiedPrimary, 1)).toBe(true);
+    expect(removalNeedsStepUp(OFF, verifiedPrimary, 1)).toBe(true);
+    expect(removalNeedsStepUp(OFF, verifiedPrimary, 0)).toBe(true);
   });
-  it('is needed, as before, to remove the last number that carries two-step', () => {
+  it('is needed for any removal that changes two-step: the last number carrying it (turned off), or a phone backup dropped', () => {
     expect(removalNeedsStepUp(on('sms'), verifiedPrimary, 0)).toBe(true);
+    expect(removalNeedsStepUp(on('voice', 'totp'), otherVerified, 0)).toBe(true);
+    expect(removalNeedsStepUp(on('totp', 'sms'), otherVerified, 0)).toBe(true);
   });
-  it('is not needed for a pending number, another verified number, or the primary with two-step off or not by phone', () => {
+  it('is not needed for a pending number, or another verified number whose removal changes no setting', () => {
     expect(removalNeedsStepUp(on('sms'), { verified: false, primary: false }, 1)).toBe(false);
-    expect(removalNeedsStepUp(on('sms'), { verified: true, primary: false }, 1)).toBe(false);
-    expect(removalNeedsStepUp(OFF, verifiedPrimary, 1)).toBe(false);
-    expect(removalNeedsStepUp(on('totp'), verifiedPrimary, 1)).toBe(false);
-    expect(removalNeedsStepUp(on('totp', 'sms'), verifiedPrimary, 0)).toBe(false);
+    expect(removalNeedsStepUp(on('sms'), { verified: false, primary: false }, 0)).toBe(false);
+    expect(removalNeedsStepUp(on('sms'), otherVerified, 1)).toBe(false);
+    expect(removalNeedsStepUp(on('totp', 'sms'), otherVerified, 1)).toBe(false);
+    expect(removalNeedsStepUp(OFF, otherVerified, 1)).toBe(false);
+    expect(removalNeedsStepUp(OFF, otherVerified, 0)).toBe(false);
+    expect(removalNeedsStepUp(on('totp', 'email'), otherVerified, 0)).toBe(false);
   });
 });

@@ -45,28 +45,15 @@ export function afterPhoneRemoved(current: TwoStepSettings, verifiedLeft: number
 }
 
 /**
- * Whether deregistering a verified number turns two-step off: it is on by SMS or
- * voice and no other verified number is left to take over. That is turning
- * two-step off, so it needs the same fresh step-up as PUT two-step {enabled: false} (S8).
- */
-export function removalTurnsOff(current: TwoStepSettings, verifiedLeft: number): boolean {
-  return current.enabled && !afterPhoneRemoved(current, verifiedLeft).enabled;
-}
-
-/** Whether two-step sends codes to the primary number: on, with SMS or voice as the method or the backup. */
-export function usesPrimaryNumber(current: TwoStepSettings): boolean {
-  return current.enabled && (isPhoneMethod(current.method) || isPhoneMethod(current.backupMethod));
-}
-
-/**
- * Whether deregistering a number needs a fresh step-up (S8): it turns two-step off (the last
- * number carrying it), or it is the verified primary while two-step uses the primary number, so
- * the other verified number would take over its codes. A pending number, another verified number,
- * or the primary with two-step not by phone, go without.
+ * Whether deregistering a number needs a fresh step-up (S8): it is the verified primary (step-ups',
+ * password resets' and phone two-step's codes go there; whether another number takes over or
+ * none is left, and whatever two-step is), or its removal changes the two-step settings
+ * (`afterPhoneRemoved`: phone two-step off, a phone backup dropped), as PUT two-step would.
+ * A pending number, and another verified number whose removal changes no setting, go without.
  */
 export function removalNeedsStepUp(current: TwoStepSettings, phone: { verified: boolean; primary: boolean }, verifiedLeft: number): boolean {
   if (!phone.verified) return false;
-  return removalTurnsOff(current, verifiedLeft) || (phone.primary && verifiedLeft > 0 && usesPrimaryNumber(current));
+  return phone.primary || !sameSettings(current, afterPhoneRemoved(current, verifiedLeft));
 }
 
 /**

@@ -338,7 +338,7 @@ describe('identity: accounts, phones, two-step', () => {
       expect(reused.status).toBe(403);
     });
 
-    it('a step-up confirmed before also allows removing the last number; with two-step off, or only a phone backup dropped, none is needed', async () => {
+    it('a step-up confirmed before also allows removing the last number; with two-step off, or only a phone backup dropped, one is needed too (the primary, a change of two-step)', async () => {
       const a = await h.account();
       const phone = await h.verifiedPhone(a.id);
       expect((await h.call('PUT', `/v1/accounts/${a.id}/two-step`, { enabled: true, method: 'voice' })).status).toBe(200);
@@ -350,13 +350,15 @@ describe('identity: accounts, phones, two-step', () => {
 
       const off = await h.account();
       const offPhone = await h.verifiedPhone(off.id);
-      expect((await h.call('DELETE', `/v1/accounts/${off.id}/phones/${offPhone.phoneId}`)).status).toBe(204);
+      expect((await h.call('DELETE', `/v1/accounts/${off.id}/phones/${offPhone.phoneId}`)).body.code).toBe('step_up_required');
+      expect((await h.call('DELETE', `/v1/accounts/${off.id}/phones/${offPhone.phoneId}`, { stepUpId: await h.stepUp(off.id) })).status).toBe(204);
 
       const byApp = await h.account();
       const backup = await h.verifiedPhone(byApp.id);
       await h.authenticator(byApp.id);
       expect((await h.call('PUT', `/v1/accounts/${byApp.id}/two-step`, { enabled: true, method: 'totp', backupMethod: 'sms' })).status).toBe(200);
-      expect((await h.call('DELETE', `/v1/accounts/${byApp.id}/phones/${backup.phoneId}`)).status).toBe(204);
+      expect((await h.call('DELETE', `/v1/accounts/${byApp.id}/phones/${backup.phoneId}`)).body.code).toBe('step_up_required');
+      expect((await h.call('DELETE', `/v1/accounts/${byApp.id}/phones/${backup.phoneId}`, { stepUpId: await h.stepUp(byApp.id, 'sms') })).status).toBe(204);
       expect((await h.call('GET', `/v1/accounts/${byApp.id}/two-step`)).body).toEqual({ enabled: true, method: 'totp', backupMethod: null });
     });
 

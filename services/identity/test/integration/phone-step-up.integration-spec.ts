@@ -5,7 +5,7 @@ jest.setTimeout(90_000);
 
 /**
  * S8: moving the number the codes go to (a change of a verified number, another number made
- * primary, the primary removed while two-step uses it) needs a fresh code at the account's level,
+ * primary, the verified primary removed, a removal that changes two-step) needs a fresh code at the account's level,
  * a step-up; the old number and the e-mail are told. Real PostgreSQL, Redis, RabbitMQ and the
  * otp service as a process.
  */
@@ -28,7 +28,7 @@ describe('identity: moving the two-step number needs a step-up (S8)', () => {
     return { ...a, first, second };
   }
 
-  const refused = (res: { status: number; body: { code?: string } }) => expect({ status: res.status, code: res.body.code }).toEqual({ status: 403, code: 'step_up_required' });
+  const refused = (res: { status: number; body: { code?: string } | undefined }) => expect({ status: res.status, code: res.body?.code }).toEqual({ status: 403, code: 'step_up_required' });
 
   it('without a step-up, the codes cannot be moved to another number: primary switch, removal of the primary, change of a verified number are 403 and change nothing', async () => {
     const a = await twoNumbers();
@@ -114,7 +114,7 @@ describe('identity: moving the two-step number needs a step-up (S8)', () => {
     expect((await read(a.id)).phones.map((p: { number: string }) => p.number).sort()).toEqual([a.second.number, next].sort());
   });
 
-  it('still free: adding numbers, a pending number changed or removed, another verified number removed, the primary removed with two-step off', async () => {
+  it('still free: adding numbers, a pending number changed or removed, another verified number removed (two-step by SMS or off)', async () => {
     const a = await twoNumbers();
     // The second, non-primary number goes without a step-up; so does a pending one, and a pending one's correction.
     expect((await h.call('DELETE', `${phonesUrl(a.id)}/${a.second.phoneId}`)).status).toBe(204);
@@ -127,8 +127,49 @@ describe('identity: moving the two-step number needs a step-up (S8)', () => {
     const off = await h.account();
     const first = await h.verifiedPhone(off.id);
     const second = await h.verifiedPhone(off.id);
-    expect((await h.call('DELETE', `${phonesUrl(off.id)}/${first.phoneId}`)).status).toBe(204);
+    expect((await h.call('DELETE', `${phonesUrl(off.id)}/${second.phoneId}`)).status).toBe(204);
+    expect((await read(off.id)).phones).toEqual([expect.objectContaining({ phoneId: first.phoneId, primary: true })]);
+  });
+
+  it('the verified primary removed needs a step-up whatever two-step is, and so does a removal that changes two-step (its SMS backup dropped): 403 changing nothing and telling no one, then 204 with one', async () => {
+    // Two-step off: password resets' and step-ups' codes go to the primary (a primary switch needs a step-up, so handing over by removal does too).
+    const off = await h.account();
+    const first = await h.verifiedPhone(off.id);
+    const second = await h.verifiedPhone(off.id);
+    // Two-step off, the only number.
+    const single = await h.account();
+    const only = await h.verifiedPhone(single.id);
+    // Two-step by authenticator with SMS backup on the only number: its removal drops the backup, as PUT two-step would.
+    const byApp = await h.account();
+    const backup = await h.verifiedPhone(byApp.id);
+    await h.authenticator(byApp.id);
+    await h.twoStep(byApp.id, { method: 'totp', backupMethod: 'sms' });
+    const accounts = [off, single, byApp];
+    const before = await Promise.all(accounts.map((x) => read(x.id)));
+    const since = Date.now();
+
+    refused(await h.call('DELETE', `${phonesUrl(off.id)}/${first.phoneId}`));
+    refused(await h.call('DELETE', `${phonesUrl(single.id)}/${only.phoneId}`));
+    refused(await h.call('DELETE', `${phonesUrl(byApp.id)}/${backup.phoneId}`));
+    expect(await Promise.all(accounts.map((x) => read(x.id)))).toEqual(before);
+    await new Promise((r) => setTimeout(r, 300));
+    const told = (t: { at: number; data: Record<string, unknown> }) => t.at >= since && String(t.data['template']).startsWith('security.');
+    expect(h.tap.of('notification.requested.v1').filter(told)).toEqual([]);
+
+    const handedOver = Date.now();
+    expect((await h.call('DELETE', `${phonesUrl(off.id)}/${first.phoneId}`, { stepUpId: await h.stepUp(off.id) })).status).toBe(204);
     expect((await read(off.id)).phones).toEqual([expect.objectContaining({ phoneId: second.phoneId, primary: true })]);
+    await h.tap.waitFor((t) => t.data['to'] === off.email && t.data['template'] === 'security.phone_removed', handedOver);
+    await h.tap.waitFor((t) => t.data['to'] === first.number && t.data['template'] === 'security.phone_changed', handedOver);
+
+    expect((await h.call('DELETE', `${phonesUrl(single.id)}/${only.phoneId}`, { stepUpId: await h.stepUp(single.id) })).status).toBe(204);
+    expect((await read(single.id)).phones).toEqual([]);
+    await h.tap.waitFor((t) => t.data['to'] === single.email && t.data['template'] === 'security.phone_removed', handedOver);
+
+    expect((await h.call('DELETE', `${phonesUrl(byApp.id)}/${backup.phoneId}`, { stepUpId: await h.stepUp(byApp.id, 'sms') })).status).toBe(204);
+    const after = await read(byApp.id);
+    expect({ phones: after.phones, twoStep: after.twoStep }).toEqual({ phones: [], twoStep: { enabled: true, method: 'totp', backupMethod: null } });
+    await h.tap.waitFor((t) => t.data['to'] === byApp.email && t.data['template'] === 'security.phone_removed', handedOver);
   });
 
   it('with two-step off, a change of a verified number and a primary switch still need a step-up (by the primary number)', async () => {
