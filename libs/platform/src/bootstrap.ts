@@ -12,7 +12,7 @@ import { requestContext } from './context/request-context';
 import { HealthRegistry } from './health/health.registry';
 import { registerIdempotency, setIdempotencyPolicy } from './http/idempotency';
 import { refuseOtherBodyTypes } from './http/body-types';
-import { jsonBodyParser } from './http/json-body';
+import { jsonBodyParser, refuseNulInParameters } from './http/json-body';
 import { toProblem } from './http/problem.filter';
 import { DomainError } from './errors/domain-error';
 import { API_KEYS, type ConfiguredKey, namedClientLookup } from './auth/api-key.guard';
@@ -95,6 +95,7 @@ export async function createServiceApp(
   );
   // JSON in and out: a form-encoded or text/plain body only where a route declares it (AcceptsBodies).
   fastify.addHook('preValidation', refuseOtherBodyTypes);
+  fastify.addHook('preValidation', refuseNulInParameters);
 
   fastify.addHook('onRequest', (request, reply, done) => {
     const header = (name: string) => {

@@ -47,6 +47,22 @@ export function nulCharacterAt(value: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * A Fastify preValidation hook: a NUL character in a path or query parameter (`%00`, which the
+ * router decodes) is refused like one in a body (422 naming the parameter), before any guard or
+ * handler: an id with a NUL in it names nothing, and the database would refuse it (a false 503).
+ */
+export function refuseNulInParameters(
+  request: FastifyRequest,
+  _reply: unknown,
+  done: (error?: Error) => void,
+): void {
+  // A NUL reaches a parameter only written `%00` in the URL: most requests are looked at no further.
+  if (!request.url.includes('%00')) return done();
+  const field = nulCharacterAt(request.params) ?? nulCharacterAt(request.query);
+  done(field === undefined ? undefined : nulRefusal(field));
+}
+
 function nulRefusal(field: string): DomainError {
   return new DomainError('validation_failed', 'The request has invalid fields.', {
     errors: [{ field, code: 'invalid_characters', message: 'must not contain a NUL character (\\u0000)' }],

@@ -168,6 +168,18 @@ describe('platform HTTP edge', () => {
     expect(calls).toBe(before);
   });
 
+  it.each([
+    ['a path parameter', 'POST', '/v1/things/a%00b/touch', 'id'],
+    ['a query parameter', 'POST', '/v1/things/ab/touch?note=x%00y', 'note'],
+  ])('refuses a NUL character in %s with 422 naming it, and changes nothing', async (_, method, url, field) => {
+    const before = calls;
+    const res = await app.inject({ method: method as 'POST', url, headers: auth, payload: {} });
+    expect(res.statusCode).toBe(422);
+    expect(res.headers['content-type']).toContain('application/problem+json');
+    expect(res.json()).toMatchObject({ code: 'validation_failed', errors: [expect.objectContaining({ field, code: 'invalid_characters' })] });
+    expect(calls).toBe(before);
+  });
+
   it('still takes an escaped backslash followed by u0000 (no NUL in it)', async () => {
     const res = await postAs('application/json', '{"number":"+1415\\\\u0000"}');
     expect(res.statusCode).toBe(201);
