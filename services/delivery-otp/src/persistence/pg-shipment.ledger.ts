@@ -1,6 +1,6 @@
 import type { EntityManager } from 'typeorm';
 import type { ShipmentStatus } from './shipment.entity';
-import { type AttemptRecord, alreadyHandedOff, type ShipmentRecord, type ShipmentTx } from './shipment.ledger';
+import { type AttemptRecord, alreadyHandedOff, type HandoffState, type ShipmentRecord, type ShipmentTx } from './shipment.ledger';
 import { TypeOrmShipmentLedger, TypeOrmShipmentTx } from './typeorm-shipment.ledger';
 
 /** ShipmentRecord fields and their columns; the statements' parameters follow this order. */
@@ -77,6 +77,10 @@ const handoffStatement = (unlessRecorded: boolean) => `WITH "attempt" AS (${INSE
     RETURNING ${SHIPMENT_SELECT}
   )
   SELECT EXISTS (SELECT 1 FROM "attempt") AS "recorded", "shipment".* FROM (SELECT 1) AS "one" LEFT JOIN "shipment" ON true`;
+/** mirrorHandoffState: only the row's own code, never lowered. */
+const MIRROR_HANDOFF_STATE = `UPDATE "shipments" SET "handoff_attempts" = GREATEST("handoff_attempts", $3),
+    "handoff_locked" = "handoff_locked" OR $4, "updated_at" = $5
+  WHERE "id" = $1 AND "code_generation" = $2 AND "status" = 'awaiting_handoff'`;
 const RECORD_HANDOFF = handoffStatement(false);
 const RECORD_HANDOFF_UNLESS_RECORDED = handoffStatement(true);
 
@@ -124,6 +128,10 @@ class PgShipmentTx extends TypeOrmShipmentTx {
     const [row] = await this.manager.query<Row[]>(sql, [...attemptValues(attempt), new Date()]);
     if (!row?.['recorded']) return false;
     return { shipment: row['id'] === null || row['id'] === undefined ? undefined : shipmentFromRow(row) };
+  }
+
+  override async mirrorHandoffState(state: HandoffState): Promise<void> {
+    await this.manager.query(MIRROR_HANDOFF_STATE, [state.shipmentId, state.generation, state.attempts, state.locked, new Date()]);
   }
 }
 

@@ -56,11 +56,11 @@ export class ShipmentEntity {
   @Column({ name: 'handed_off_device_id', type: 'varchar', length: 100, nullable: true })
   handedOffDeviceId!: string | null;
 
-  /** The handoff's spent attempts carried to the next code (as of the last cancel, unlock or regenerate). */
+  /** The handoff's spent attempts carried to the next code (as of the last failed attempt, cancel, unlock or regenerate). */
   @Column({ name: 'handoff_attempts', type: 'int', default: 0 })
   handoffAttempts!: number;
 
-  /** The handoff's lock carried to the next code (as of the last cancel, unlock or regenerate). */
+  /** The handoff's lock carried to the next code (as of the last failed attempt, cancel, unlock or regenerate). */
   @Column({ name: 'handoff_locked', type: 'boolean', default: false })
   handoffLocked!: boolean;
 

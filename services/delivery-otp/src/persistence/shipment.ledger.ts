@@ -22,9 +22,10 @@ export interface ShipmentRecord {
   /**
    * What the shipment's next code inherits from its last one (SECURITY C5,
    * C9), kept here because a cancel deletes the code from Redis and Redis may
-   * lose it: the handoff's spent attempts and lock as of the last cancel,
-   * unlock or regenerate, the regenerations so far and when the last code was
-   * sent. While a code lives, Redis holds the current values.
+   * lose it: the handoff's spent attempts and lock as of the last failed
+   * attempt, cancel, unlock or regenerate (so a code that expires or is lost
+   * without a cancel leaves them too), the regenerations so far and when the
+   * last code was sent. While a code lives, Redis decides on its values.
    */
   handoffAttempts: number;
   handoffLocked: boolean;
@@ -45,6 +46,14 @@ export interface AttemptRecord {
   receivedAt: Date;
   location: { lat: number; lng: number } | null;
   requestId: string | null;
+}
+
+/** A code's spent attempts and lock, as the store counted them after a wrong code. */
+export interface HandoffState {
+  shipmentId: string;
+  generation: number;
+  attempts: number;
+  locked: boolean;
 }
 
 /** One unit of work on a shipment: rows and outbox events commit together. */
@@ -70,6 +79,15 @@ export interface ShipmentTx {
    * else the shipment as updated (undefined if there is no such shipment).
    */
   recordHandoff(attempt: AttemptRecord, options?: { unlessRecorded?: boolean }): Promise<false | { shipment: ShipmentRecord | undefined }>;
+  /**
+   * Mirrors on the shipment's row the spent attempts and lock the store
+   * counted for its code of `generation` after a wrong code, so they outlive
+   * the code's expiry or the loss of Redis (SECURITY C5). Never lowers what
+   * the row holds for that code (failed attempts may commit out of order);
+   * nothing changes when the row names another generation (a regenerate or
+   * issue replaced the code meanwhile) or is not awaiting a handoff.
+   */
+  mirrorHandoffState(state: HandoffState): Promise<void>;
   publish<C extends EventContract>(contract: C, data: EventData<C>): Promise<void>;
 }
 
@@ -85,8 +103,8 @@ export abstract class ShipmentLedger {
   /**
    * Runs `work` in one transaction. With `lock`, concurrent units of work on
    * the same shipment run one after the other (issue, regenerate, reschedule,
-   * cancel and the record of a confirmed handoff take it; refusals, which
-   * only append, need not). `load: false` skips reading the shipment when the
+   * cancel, unlock, the record of a confirmed handoff and of a wrong code,
+   * which writes the row, take it; refusals, which only append, need not). `load: false` skips reading the shipment when the
    * work does not need it.
    */
   abstract transaction<T>(shipmentId: string, options: { lock: boolean; load?: boolean }, work: (tx: ShipmentTx) => Promise<T>): Promise<T>;

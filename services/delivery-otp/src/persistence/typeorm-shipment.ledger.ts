@@ -4,7 +4,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { HandoffAttemptEntity } from './handoff-attempt.entity';
 import type { OutboxWriter } from './outbox.port';
 import { ShipmentEntity } from './shipment.entity';
-import { type AttemptRecord, alreadyHandedOff, ShipmentLedger, type ShipmentRecord, type ShipmentTx } from './shipment.ledger';
+import { type AttemptRecord, alreadyHandedOff, type HandoffState, ShipmentLedger, type ShipmentRecord, type ShipmentTx } from './shipment.ledger';
 
 /**
  * Shipments and handoff attempts through TypeORM's repositories, with events
@@ -91,6 +91,16 @@ export class TypeOrmShipmentTx implements ShipmentTx {
     await repo.update({ id }, { status: 'handed_off', handedOffAt: attempt.deviceAt, handedOffDeviceId: attempt.deviceId, updatedAt: new Date() });
     const row = await repo.findOneBy({ id });
     return { shipment: row ? toRecord(row) : undefined };
+  }
+
+  async mirrorHandoffState(state: HandoffState): Promise<void> {
+    const repo = this.manager.getRepository(ShipmentEntity);
+    const where = { id: state.shipmentId, codeGeneration: state.generation, status: 'awaiting_handoff' as const };
+    const row = await repo.findOne({ where, select: { id: true, handoffAttempts: true, handoffLocked: true } });
+    if (!row) return;
+    const handoffAttempts = Math.max(row.handoffAttempts, state.attempts);
+    const handoffLocked = Boolean(row.handoffLocked) || state.locked;
+    await repo.update(where, { handoffAttempts, handoffLocked, updatedAt: new Date() });
   }
 
   async publish<C extends EventContract>(contract: C, data: EventData<C>): Promise<void> {

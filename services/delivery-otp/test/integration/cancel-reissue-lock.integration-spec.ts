@@ -1,6 +1,6 @@
 import { dropRedisPrefix, eventually } from '@phonegate/platform/testing';
 import { codeKey } from '../../src/codes/redis-code.store';
-import { auth, courierSecret, type Harness, KEYS, newShipmentId, outForDeliveryBody, startHarness } from './harness';
+import { auth, courierSecret, type Harness, KEYS, newShipmentId, outForDeliveryBody, startHarness, windowAround } from './harness';
 
 jest.setTimeout(30_000);
 
@@ -105,6 +105,36 @@ describe('cancel, then out for delivery again', () => {
     expect(capped.json()).toMatchObject({ code: 'rate_limited' });
     expect(Number(capped.headers['retry-after'])).toBeGreaterThan(0);
     expect(h.tap.some((m) => m.data['dedupeKey'] === `delivery-otp:${shipmentId}:4:sms`)).toBe(false);
+  });
+
+  it('keeps a lock through the expiry or loss of its code without a cancel: the row mirrors each failed attempt', async () => {
+    const { shipmentId, secret, code } = await shipment('cour_cx_expired');
+    await lock(shipmentId, secret, code);
+    // The code expired (PEXPIREAT) or Redis lost it; no cancel wrote anything to the row.
+    await h.redis.del(codeKey(shipmentId));
+    const later = outForDeliveryBody(shipmentId, 'cour_cx_expired', { window: windowAround(Date.now() + 60 * 60_000) });
+    expect((await post(`/v1/shipments/${shipmentId}/out-for-delivery`, KEYS.logistics, later)).statusCode).toBe(201);
+    const second = await sentCode(shipmentId, 2);
+    const refused = await handoff(shipmentId, secret, wrongFor(second));
+    expect(refused.statusCode).toBe(423);
+    expect(refused.json()).toMatchObject({ code: 'handoff_locked', attemptsRemaining: 0 });
+    expect((await handoff(shipmentId, secret, second)).statusCode).toBe(423);
+
+    // The customer's regenerate still lifts it, and the row follows.
+    expect((await regenerate(shipmentId)).statusCode).toBe(200);
+    const third = await sentCode(shipmentId, 3);
+    expect((await handoff(shipmentId, secret, wrongFor(third))).json()).toMatchObject({ code: 'code_mismatch', attemptsRemaining: 4 });
+    expect((await handoff(shipmentId, secret, third)).statusCode).toBe(200);
+  });
+
+  it('keeps the spent attempts through the loss of the code without a cancel', async () => {
+    const { shipmentId, secret, outForDelivery, code } = await shipment('cour_cx_spent_lost');
+    for (let i = 0; i < 3; i++) await handoff(shipmentId, secret, wrongFor(code));
+    await h.redis.del(codeKey(shipmentId));
+    await outForDelivery();
+    const second = await sentCode(shipmentId, 2);
+    expect((await handoff(shipmentId, secret, wrongFor(second))).json()).toMatchObject({ code: 'code_mismatch', attemptsRemaining: 1 });
+    expect((await handoff(shipmentId, secret, second)).statusCode).toBe(200);
   });
 
   it('keeps a lock through the loss of Redis, and a support unlock lifts it', async () => {

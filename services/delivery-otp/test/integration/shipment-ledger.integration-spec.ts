@@ -164,6 +164,33 @@ describe('shipment ledger', () => {
       expect(await ledger.hasAttempt(unknown.id)).toBe(true);
     });
 
+    it("mirrors a wrong code's attempts and lock on the row: only for the row's code, never lowered", async () => {
+      const id = `shp_${tag}_mirror`;
+      await ledger.transaction(id, { lock: true }, (tx) => tx.save(shipment(id, { codeGeneration: 2 })));
+      const mirror = (generation: number, attempts: number, locked: boolean) =>
+        ledger.transaction(id, { lock: true, load: false }, (tx) => tx.mirrorHandoffState({ shipmentId: id, generation, attempts, locked }));
+      await mirror(2, 3, false);
+      expect(await ledger.find(id)).toEqual(shipment(id, { codeGeneration: 2, handoffAttempts: 3 }));
+      // An earlier attempt committing late lowers nothing.
+      await mirror(2, 2, false);
+      await mirror(2, 5, true);
+      await mirror(2, 4, false);
+      const locked = shipment(id, { codeGeneration: 2, handoffAttempts: 5, handoffLocked: true });
+      expect(await ledger.find(id)).toEqual(locked);
+
+      // Another generation's attempt (a code replaced meanwhile) changes nothing; nor does a shipment no longer awaiting a handoff.
+      await ledger.transaction(id, { lock: true }, (tx) => tx.save(shipment(id, { codeGeneration: 3 })));
+      await mirror(2, 5, true);
+      expect(await ledger.find(id)).toEqual(shipment(id, { codeGeneration: 3 }));
+      await ledger.transaction(id, { lock: true }, (tx) => tx.save(shipment(id, { codeGeneration: 3, status: 'cancelled' })));
+      await mirror(3, 1, false);
+      expect(await ledger.find(id)).toEqual(shipment(id, { codeGeneration: 3, status: 'cancelled' }));
+      // A shipment it does not know: nothing written, no error.
+      const none = `shp_${tag}_mirror_none`;
+      await ledger.transaction(none, { lock: true, load: false }, (tx) => tx.mirrorHandoffState({ shipmentId: none, generation: 1, attempts: 1, locked: false }));
+      expect(await ledger.find(none)).toBeUndefined();
+    });
+
     it('records refusals, once per attempt id when asked, and rolls everything back when the work fails', async () => {
       const id = `shp_${tag}_refusals`;
       const refusal = attempt(id, { outcome: 'code_mismatch', attemptsRemaining: 3 });

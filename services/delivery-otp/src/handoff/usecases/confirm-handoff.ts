@@ -39,7 +39,9 @@ export interface HandoffAnswer {
  * A courier's device confirms a handoff at the door. The decision is one
  * atomic step in Redis (assignment, state, time rule, HMAC compare, attempt
  * count, lock); then the attempt is recorded in PostgreSQL with its events in
- * the same transaction. Without Redis nothing passes (503).
+ * the same transaction, a wrong code's attempt count and lock also on the
+ * shipment's row (what a later code inherits once this one expired or Redis
+ * lost it). Without Redis nothing passes (503).
  *
  * Exactly one request gets the 200: the one Redis approved, or a retry of it
  * (same device and Idempotency-Key: the approval names the request, see
@@ -113,8 +115,16 @@ export class ConfirmHandoff {
       case 'mismatch':
       case 'locked_now': {
         const locked = result.verdict === 'locked_now';
-        await this.ledger.transaction(shipmentId, { lock: false, load: false }, async (tx) => {
+        // Under the shipment's lock, so an issue that read the row before this attempt cannot write back the older count.
+        await this.ledger.transaction(shipmentId, { lock: true, load: false }, async (tx) => {
           await tx.recordAttempt(attempt(locked ? 'locked' : 'code_mismatch', { attemptsRemaining: result.attemptsRemaining }));
+          // The row mirrors the live count and lock: an expiry or the loss of Redis is no way out of them (SECURITY C5).
+          await tx.mirrorHandoffState({
+            shipmentId,
+            generation: result.generation,
+            attempts: this.config.code.maxAttempts - result.attemptsRemaining,
+            locked,
+          });
           const base = { shipmentId, courierId: device.courierId, deviceId: device.deviceId, at: at.toISOString() };
           await tx.publish(handoffFailedAttemptV1, { ...base, attemptsLeft: result.attemptsRemaining });
           if (locked) await tx.publish(handoffLockedV1, base);

@@ -28,7 +28,7 @@ export class UnlockHandoff {
         if (shipment?.status === 'handed_off') throw alreadyHandedOff();
         throw new DomainError('not_found', 'No live handoff code for this shipment.');
       }
-      // What the row carries for the next code (from a cancel) is lifted too.
+      // What the row carries for the next code (a wrong code's count or lock, a cancel's) is lifted too.
       if (shipment && (shipment.handoffAttempts > 0 || shipment.handoffLocked)) await tx.save({ ...shipment, handoffAttempts: 0, handoffLocked: false });
       this.logger.info({ shipmentId }, 'handoff unlocked by support');
       return { shipmentId, status: 'awaiting_handoff' as const, attemptsRemaining: this.config.code.maxAttempts };
