@@ -17,6 +17,7 @@ export const DEFAULT_BEHAVIOUR: Readonly<SimBehaviour> = Object.freeze({
   receiptStatus: 'delivered',
   invalidPrefixes: ['+999', 'invalid.test'],
   cancellable: true,
+  refuseSegment: false,
 });
 
 /**

@@ -13,6 +13,10 @@ const behaviour = z
     receiptStatus: z.enum(['delivered', 'undelivered', 'failed']),
     invalidPrefixes: z.array(z.string()),
     cancellable: z.boolean(),
+    refuseSegment: z.union([
+      z.literal(false),
+      z.object({ segment: z.number().int().min(1), status: z.enum(['invalid', 'throttled']) }),
+    ]),
   })
   .partial();
 

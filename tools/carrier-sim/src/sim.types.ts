@@ -30,6 +30,12 @@ export interface SimBehaviour {
    * whatever the message's state, as by a centre that does not support it (`false`).
    */
   cancellable: boolean;
+  /**
+   * SMPP: refuse every submit_sm that is segment `segment` (UDH/SAR sequence number) of a
+   * concatenated message, with `0x0B` (`invalid`) or `0x58` (`throttled`); the other segments
+   * are answered as usual. `false`: none.
+   */
+  refuseSegment: false | { segment: number; status: 'invalid' | 'throttled' };
 }
 
 interface SimCarrierBase {

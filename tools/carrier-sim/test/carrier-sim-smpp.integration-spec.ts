@@ -4,6 +4,24 @@ import { call, closed, connectSmpp, nextPdu } from './smpp-client.helper';
 
 jest.setTimeout(30_000);
 
+/** Segment `seq` of a 2-segment concatenated message (UDH reference `ref`). */
+function segment(
+  s: SmppSession,
+  to: string,
+  ref: number,
+  seq: number,
+  payload: Buffer,
+  dataCoding = 0,
+) {
+  return call(s, 'submit_sm', {
+    dest_addr_ton: 1,
+    destination_addr: to,
+    esm_class: 0x40,
+    data_coding: dataCoding,
+    short_message: Buffer.concat([Buffer.from([5, 0, 3, ref, 2, seq]), payload]),
+  });
+}
+
 describe('carrier simulator: SMPP', () => {
   let sim: CarrierSim;
   const sessions: SmppSession[] = [];
@@ -77,16 +95,7 @@ describe('carrier simulator: SMPP', () => {
   it('decodes UCS-2 and reassembles a concatenated message from its UDH', async () => {
     const s = await bound();
     const part = (seq: number, text: string) =>
-      call(s, 'submit_sm', {
-        dest_addr_ton: 1,
-        destination_addr: '447700900123',
-        esm_class: 0x40,
-        data_coding: 8,
-        short_message: Buffer.concat([
-          Buffer.from([5, 0, 3, 0x2a, 2, seq]),
-          Buffer.from(text, 'utf16le').swap16(),
-        ]),
-      });
+      segment(s, '447700900123', 0x2a, seq, Buffer.from(text, 'utf16le').swap16(), 8);
     const first = await part(1, 'Привет, ');
     const second = await part(2, 'мир 👋');
     expect([first.command_status, second.command_status]).toEqual([0, 0]);
@@ -98,6 +107,37 @@ describe('carrier simulator: SMPP', () => {
       id: first['message_id'],
     });
     expect(record!.segmentIds).toEqual([first['message_id'], second['message_id']]);
+  });
+
+  it('refuses just the segment the knob refuseSegment names; cancel_sm withdraws a segment already taken', async () => {
+    const s = await bound();
+    const part = (ref: number, seq: number) =>
+      segment(s, '447700900124', ref, seq, Buffer.from('abc'));
+    const cancel = (id: unknown) =>
+      call(s, 'cancel_sm', { message_id: id, dest_addr_ton: 1, destination_addr: '447700900124' });
+    const res = await fetch(`${sim.urls.control}/_sim/carriers/smpp-a`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ refuseSegment: { segment: 2, status: 'invalid' } }),
+    });
+    expect(res.status).toBe(200);
+
+    const first = await part(1, 1);
+    expect(first.command_status).toBe(0);
+    expect((await part(1, 2)).command_status).toBe(0x0b);
+    sim.setBehaviour('smpp-a', { refuseSegment: { segment: 2, status: 'throttled' } });
+    expect((await part(2, 1)).command_status).toBe(0);
+    expect((await part(2, 2)).command_status).toBe(0x58);
+    // The segment taken of a message never complete is withdrawn; twice, it is unknown.
+    expect((await cancel(first['message_id'])).command_status).toBe(0);
+    expect((await cancel(first['message_id'])).command_status).toBe(0x0c);
+    expect(sim.store.list({ to: '+447700900124' })).toEqual([]);
+    expect(sim.registry.get('smpp-a')!.stats).toMatchObject({
+      accepted: 2,
+      invalid: 1,
+      throttled: 1,
+      cancelled: 1,
+    });
   });
 
   it('answers throttled, invalid destination and error statuses from the knobs', async () => {

@@ -13,6 +13,13 @@ export const behaviourPatchSchema = z
     receiptStatus: z.enum(['delivered', 'undelivered', 'failed']),
     invalidPrefixes: z.array(z.string().min(1).max(100)).max(100),
     cancellable: z.boolean(),
+    refuseSegment: z.union([
+      z.literal(false),
+      z.object({
+        segment: z.number().int().min(1).max(255),
+        status: z.enum(['invalid', 'throttled']),
+      }),
+    ]),
   })
   .partial()
   .strict();

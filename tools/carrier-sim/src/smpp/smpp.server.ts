@@ -132,7 +132,7 @@ export async function startSmppServer(deps: SmppServerDeps): Promise<SmppSimServ
     // A session dropped before the answer: the submit was never acknowledged, so it is not
     // recorded either; the client must resend it after rebinding.
     if (conn.closed || timers.isStopped) return;
-    const decision = registry.decide(state, to);
+    const decision = refusedSegment(state, pdu) ?? registry.decide(state, to);
     const status =
       decision === 'accept'
         ? SMPP_STATUS.OK
@@ -162,18 +162,38 @@ export async function startSmppServer(deps: SmppServerDeps): Promise<SmppSimServ
       conn.session.send(pdu.response({ command_status: SMPP_STATUS.INVALID_BIND_STATUS }));
       return;
     }
-    const record = bySegment.get(text(pdu['message_id']));
-    if (!record || record.carrier !== state.definition.name) {
+    const id = text(pdu['message_id']);
+    const record = bySegment.get(id);
+    const held = record ? undefined : heldSegment(state.definition.name, id);
+    if (!held && (!record || record.carrier !== state.definition.name)) {
       conn.session.send(pdu.response({ command_status: SMPP_STATUS.INVALID_MESSAGE_ID }));
       return;
     }
-    if (record.status !== 'accepted' || !state.behaviour.cancellable) {
+    if ((record && record.status !== 'accepted') || !state.behaviour.cancellable) {
       conn.session.send(pdu.response({ command_status: SMPP_STATUS.CANCEL_FAILED }));
       return;
     }
-    store.setStatus(record.id, 'cancelled');
+    if (record) store.setStatus(record.id, 'cancelled');
+    else if (held) {
+      // A segment of a message whose other segments never all came: it is not reassembled.
+      held.pending.parts.delete(held.seq);
+      if (held.pending.parts.size === 0) concat.delete(held.key);
+    }
     state.stats.cancelled++;
     conn.session.send(pdu.response());
+  }
+
+  /** A segment accepted while its message waits for its other segments, by its message_id. */
+  function heldSegment(
+    carrier: string,
+    id: string,
+  ): { key: string; pending: PendingConcat; seq: number } | undefined {
+    for (const [key, pending] of concat) {
+      if (!key.startsWith(`${carrier}|`)) continue;
+      for (const part of pending.parts.values())
+        if (part.id === id) return { key, pending, seq: part.seq };
+    }
+    return undefined;
   }
 
   function onAccepted(
@@ -374,6 +394,14 @@ interface ConcatRef {
  * Segments are decoded one by one, so a sender must not split an escape sequence or a
  * surrogate pair across segments (the notifier's encoder never does).
  */
+/** The knob `refuseSegment`: how this submit is refused (and counted) when it is that segment. */
+function refusedSegment(state: SimCarrierState, pdu: SmppPdu): 'invalid' | 'throttled' | undefined {
+  const refuse = state.behaviour.refuseSegment;
+  if (!refuse || extractText(pdu).concatRef?.seq !== refuse.segment) return undefined;
+  state.stats[refuse.status]++;
+  return refuse.status;
+}
+
 export function extractText(pdu: SmppPdu): { text: string; concatRef?: ConcatRef } {
   const decoded = (value: unknown): { message?: unknown; udh?: Buffer[] } => {
     if (Buffer.isBuffer(value) || typeof value === 'string') return { message: value };

@@ -61,10 +61,11 @@ interface Group {
   remaining: number;
   settled: boolean;
   /**
-   * Settled without being accepted (aborted, timed out, a segment refused): whatever the centre
-   * still takes of it is withdrawn (cancel_sm) and reported as a late acceptance.
+   * Settled without being accepted: whatever the centre took or still takes of it is withdrawn
+   * (cancel_sm). `late` (aborted, timed out): what it takes is reported as a late acceptance.
+   * `refused` (a segment refused on time): it is not (nothing was taken after a deadline).
    */
-  givenUp: boolean;
+  givenUp?: 'late' | 'refused';
   /** What was reported of it as a late acceptance so far. */
   late?: 'cancelled' | 'not_cancelled';
   /** The addresses of its submits (cancel_sm must name them). */
@@ -241,7 +242,6 @@ export class SmppCarrier implements Carrier {
         ids: parts.map(() => undefined),
         remaining: parts.length,
         settled: false,
-        givenUp: false,
         source,
         dest,
         resolve,
@@ -318,16 +318,17 @@ export class SmppCarrier implements Carrier {
    * Fails the message here (the sender moves on) and withdraws what the centre already took of
    * it; segments it takes later are withdrawn as their answers come (`onSubmitResp`).
    */
-  private giveUp(group: Group, error: CarrierError): void {
+  private giveUp(group: Group, error: CarrierError, why: 'late' | 'refused' = 'late'): void {
     if (group.settled) return;
-    group.givenUp = true;
+    group.givenUp = why;
     this.settle(group, () => group.reject(error));
     for (const id of group.ids) if (id) this.withdraw(group, id);
   }
 
   /**
-   * cancel_sm for a copy the centre took after we gave up on it; reported (and logged) as a
-   * late acceptance, cancelled or not, once a message (again if a later segment could not be).
+   * cancel_sm for a copy the centre took of a message we gave up on. Given up for a deadline, it
+   * is reported (and logged) as a late acceptance, cancelled or not, once a message (again if a
+   * later segment could not be); refused on time, it is only logged.
    */
   private withdraw(group: Group, providerMessageId: string): void {
     const at = new Date();
@@ -336,17 +337,19 @@ export class SmppCarrier implements Carrier {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      this.logger.warn(
+      const late = group.givenUp === 'late';
+      this.logger[late || !cancelled ? 'warn' : 'info'](
         {
           messageId: group.messageId,
           providerMessageId,
           cancelled,
           ...(status !== undefined ? { status: smppStatusHex(status) } : {}),
         },
-        cancelled
-          ? 'late submit accepted after its deadline, withdrawn with cancel_sm'
-          : 'late submit accepted after its deadline, could not be withdrawn',
+        `${late ? 'late submit accepted after its deadline' : 'segment of a refused message'}, ${
+          cancelled ? 'withdrawn with cancel_sm' : 'could not be withdrawn'
+        }`,
       );
+      if (!late) return;
       if (group.late === 'not_cancelled' || (group.late === 'cancelled' && cancelled)) return;
       group.late = cancelled ? 'cancelled' : 'not_cancelled';
       this.late.report({
@@ -551,7 +554,7 @@ export class SmppCarrier implements Carrier {
         { messageId: group.messageId, status: error.providerCode, kind: error.kind },
         'smpp submit refused',
       );
-      this.giveUp(group, error);
+      this.giveUp(group, error, 'refused');
     } else {
       group.ids[entry.index] = messageIdOf(resp);
       group.remaining--;
