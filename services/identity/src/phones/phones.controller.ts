@@ -81,7 +81,7 @@ export class PhonesController {
     summary: 'Change a number',
     description:
       'The new number is pending (a new phoneId with replacesPhoneId) until verified; the old one keeps working until then, and is then removed. The old number and the e-mail are told. ' +
-      `Changing a verified number needs ${STEP_UP} Correcting a number still pending needs none. ` +
+      `Changing a verified number needs ${STEP_UP} So does pointing its pending replacement at another number (once verified, it replaces the verified number). Correcting an added number still pending, or a replacement to its own number again (a resend), needs none. ` +
       'A change sends a code, so it is bounded like a resend: inside the cooldown of the previous code 429 resend_cooldown; the same number again resends its code; a second change of a verified number goes on with its pending replacement.',
   })
   @ApiZodBody(changeBody)

@@ -151,14 +151,16 @@ export class PhonesService {
    * again is a resend of its challenge; another number starts a new challenge, which keeps the
    * verification's cooldown and send count. Of concurrent sends of one verification, one sends.
    * Changing a verified number needs a fresh step-up (S8; 403 step_up_required without one),
-   * taken before its code is sent and given back when the change is refused; correcting a
-   * number still pending needs none.
+   * taken before its code is sent and given back when the change is refused. So does pointing
+   * a verified number's pending replacement at another number (once verified it replaces the
+   * verified number); correcting an added number still pending, or a replacement to its own
+   * number again (a resend), needs none.
    */
   async change(accountId: string, phoneId: string, input: NumberInput & StepUpProof, clientIp?: string): Promise<PhoneAnswer> {
     const phone = await this.findPhone(this.db.manager, accountId, phoneId);
-    if (phone.status !== 'verified') return this.changeOnce(accountId, phoneId, input, clientIp, true, false);
     // A number that is no number is refused before the step-up is taken.
-    parsePhone(input.number, input.country, input.channel ?? (phone.channel === 'voice' ? 'voice' : 'sms'), this.policy);
+    const parsed = parsePhone(input.number, input.country, input.channel ?? (phone.channel === 'voice' ? 'voice' : 'sms'), this.policy);
+    if (!changeNeedsStepUp(phone, parsed.e164)) return this.changeOnce(accountId, phoneId, input, clientIp, true, false);
     return this.twoStep.withStepUp(accountId, input, () => this.changeOnce(accountId, phoneId, input, clientIp, true, true));
   }
 
@@ -189,6 +191,8 @@ export class PhonesService {
       // A verified number's change goes on with its pending replacement (one per number).
       const pending = current.status === 'pending' ? current : phones.find((p) => p.status === 'pending' && p.replacesPhoneId === current.id);
       if (pending?.e164 === parsed.e164) return this.resendNow(account, pending, channel, clientIp);
+      // A replacement pointed at another number since it was read: that needs a step-up now (S8).
+      if (pending && changeNeedsStepUp(pending, parsed.e164) && !steppedUp) throw stepUpRequired();
       if (pending) return this.correct(account, pending, parsed, channel, clientIp);
       return this.replace(account, current, parsed, channel, clientIp);
     });
@@ -727,6 +731,16 @@ interface PhoneAnswer {
  */
 function verificationOf(phone: Pick<PhoneEntity, 'id' | 'status' | 'replacesPhoneId'>): string {
   return phone.status === 'pending' && phone.replacesPhoneId ? phone.replacesPhoneId : phone.id;
+}
+
+/**
+ * Whether a PUT of `phone` to the number `e164` needs a fresh step-up (S8): a verified number's
+ * change, or its pending replacement pointed at another number (once verified, that number
+ * replaces the verified one). An added number still pending, or a replacement to its own
+ * number again (a resend), goes without.
+ */
+function changeNeedsStepUp(phone: Pick<PhoneEntity, 'status' | 'replacesPhoneId' | 'e164'>, e164: string): boolean {
+  return phone.status === 'verified' || (phone.replacesPhoneId !== null && phone.e164 !== e164);
 }
 
 /** Both bounds of one send; when either refuses, the refusal to answer (the longer wait). */

@@ -114,6 +114,46 @@ describe('identity: moving the two-step number needs a step-up (S8)', () => {
     expect((await read(a.id)).phones.map((p: { number: string }) => p.number).sort()).toEqual([a.second.number, next].sort());
   });
 
+  it('the pending replacement of a verified number pointed at another number needs a step-up (it would replace the verified number): 403 sending nothing, 202 with one; back to its own number stays free', async () => {
+    const a = await twoNumbers();
+    const y = h.phone();
+    const changed = await h.call('PUT', `${phonesUrl(a.id)}/${a.first.phoneId}`, { number: y, stepUpId: await h.stepUp(a.id) });
+    expect(changed.status).toBe(202);
+    const pendingId = changed.body.phoneId as string;
+    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(changed.body.verification.resendAvailableAt) - Date.now()) + 50));
+    const before = await read(a.id);
+    const since = Date.now();
+
+    const z = h.phone();
+    refused(await h.call('PUT', `${phonesUrl(a.id)}/${pendingId}`, { number: z }));
+    // A step-up started but not confirmed is no step-up.
+    const started = await h.call('POST', `/v1/accounts/${a.id}/two-step/step-up`, {});
+    refused(await h.call('PUT', `${phonesUrl(a.id)}/${pendingId}`, { number: z, stepUpId: started.body.stepUpId }));
+    expect(await read(a.id)).toEqual(before);
+    await new Promise((r) => setTimeout(r, 300));
+    const codes = h.tap.of('notification.requested.v1').filter((t) => t.at >= since && typeof (t.data['variables'] as { code?: unknown }).code === 'string');
+    expect(codes.map((t) => t.data['to'])).toEqual([a.first.number]);
+
+    // Its own number again is a resend of its code: free.
+    const again = await h.call('PUT', `${phonesUrl(a.id)}/${pendingId}`, { number: y });
+    expect(again.status).toBe(202);
+    expect(again.body).toMatchObject({ phoneId: pendingId, replacesPhoneId: a.first.phoneId });
+    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(again.body.verification.resendAvailableAt) - Date.now()) + 50));
+
+    const stepUpId = await h.stepUp(a.id);
+    const corrected = await h.call('PUT', `${phonesUrl(a.id)}/${pendingId}`, { number: z, stepUpId });
+    expect(corrected.status).toBe(202);
+    expect(corrected.body).toMatchObject({ phoneId: pendingId, status: 'pending', replacesPhoneId: a.first.phoneId });
+    // Spent: another number again needs another step-up.
+    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(corrected.body.verification.resendAvailableAt) - Date.now()) + 50));
+    refused(await h.call('PUT', `${phonesUrl(a.id)}/${pendingId}`, { number: h.phone(), stepUpId }));
+    const code = await h.codeFor(corrected.body.verification.challengeId);
+    expect((await h.call('POST', `${phonesUrl(a.id)}/${pendingId}/verify`, { code })).status).toBe(200);
+    const phones = (await read(a.id)).phones as { phoneId: string; number: string; primary: boolean }[];
+    expect(phones.map((p) => p.number).sort()).toEqual([a.second.number, z].sort());
+    expect(phones.find((p) => p.number === z)?.primary).toBe(true);
+  });
+
   it('still free: adding numbers, a pending number changed or removed, another verified number removed (two-step by SMS or off)', async () => {
     const a = await twoNumbers();
     // The second, non-primary number goes without a step-up; so does a pending one, and a pending one's correction.
