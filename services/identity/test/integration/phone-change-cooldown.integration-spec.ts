@@ -350,18 +350,7 @@ describe('identity: changing a number is bounded like a resend (C9)', () => {
   });
 
   it('a sign-in whose number changed: the resend that starts a new challenge and the resends after it keep doubling the sign-in’s cooldown', async () => {
-    const a = await h.account();
-    const phone = await h.verifiedPhone(a.id);
-    await h.twoStep(a.id, { method: 'sms', backupMethod: 'email' });
-    const device = { id: 'dev-cooldown-1', name: 'Test phone', ip: '10.9.2.1' };
-    const started = await h.call('POST', '/v1/sessions', { email: a.email, password: a.password, device });
-    expect(started.status).toBe(202);
-    await h.codeTo(phone.number, 0, 'otp.sign_in');
-    const next = h.phone();
-    const changed = await h.call('PUT', `${phonesUrl(a.id)}/${phone.phoneId}`, { number: next, stepUpId: await h.stepUp(a.id) });
-    expect(changed.status).toBe(202);
-    const changeCode = await h.codeFor(changed.body.verification.challengeId);
-    expect((await verify(`${phonesUrl(a.id)}/${changed.body.phoneId}`, changeCode)).status).toBe(200);
+    const { started, next } = await h.signInThenNumberChange({ id: 'dev-cooldown-1', name: 'Test phone', ip: '10.9.2.1' });
     const resendUrl = `/v1/sessions/${started.body.loginId}/resend`;
     const untilSignInResendable = (answer: HttpAnswer) =>
       sleep(Math.max(0, Date.parse(answer.body.challenge.resendAvailableAt as string) - Date.now()) + 60);

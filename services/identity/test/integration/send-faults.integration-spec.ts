@@ -138,20 +138,7 @@ describe('identity: sends under Redis faults, and the send claim', () => {
 
   /** A challenged sign-in (first code out) whose account's number then changed (a resend starts a new challenge). */
   async function signInAfterNumberChange() {
-    const a = await h.account();
-    const phone = await h.verifiedPhone(a.id);
-    await h.twoStep(a.id, { method: 'sms', backupMethod: 'email' });
-    const device = { id: `dev-faults-${seq}`, name: 'Test phone', ip: `10.9.1.${seq++}` };
-    const started = await h.call('POST', '/v1/sessions', { email: a.email, password: a.password, device });
-    expect(started.status).toBe(202);
-    await h.codeTo(phone.number, 0, 'otp.sign_in');
-    const next = h.phone();
-    // A verified number's change needs a step-up (S8).
-    const changed = await h.call('PUT', `${phonesUrl(a.id)}/${phone.phoneId}`, { number: next, stepUpId: await h.stepUp(a.id) });
-    expect(changed.status).toBe(202);
-    const code = await h.codeFor(changed.body.verification.challengeId);
-    const verified = await h.call('POST', `${phonesUrl(a.id)}/${changed.body.phoneId}/verify`, { code });
-    expect(verified.status).toBe(200);
+    const { started, next } = await h.signInThenNumberChange({ id: `dev-faults-${seq}`, name: 'Test phone', ip: `10.9.1.${seq++}` });
     await untilResendable(started.body.challenge.resendAvailableAt);
     return { loginId: String(started.body.loginId), next };
   }

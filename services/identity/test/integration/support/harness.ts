@@ -409,6 +409,29 @@ export class Harness {
     return String(started.body.stepUpId);
   }
 
+  /**
+   * A sign-in by SMS (e-mail as backup) from `device`, challenged, and then the account's number
+   * changed (with a step-up) and the new one verified: the sign-in's code went to a number the
+   * account no longer has. Returns the sign-in's 202 answer and the new number.
+   */
+  async signInThenNumberChange(device: { id: string; name: string; ip: string }): Promise<{ started: HttpAnswer; next: string }> {
+    const a = await this.account();
+    const phone = await this.verifiedPhone(a.id);
+    await this.twoStep(a.id, { method: 'sms', backupMethod: 'email' });
+    const started = await this.call('POST', '/v1/sessions', { email: a.email, password: a.password, device });
+    if (started.status !== 202) throw new Error(`sign-in: ${started.status} ${JSON.stringify(started.body)}`);
+    await this.codeTo(phone.number, 0, 'otp.sign_in');
+    const next = this.phone();
+    // A verified number's change needs a step-up (S8).
+    const url = `/v1/accounts/${a.id}/phones`;
+    const changed = await this.call('PUT', `${url}/${phone.phoneId}`, { number: next, stepUpId: await this.stepUp(a.id) });
+    if (changed.status !== 202) throw new Error(`change: ${changed.status} ${JSON.stringify(changed.body)}`);
+    const code = await this.codeFor(changed.body.verification.challengeId);
+    const verified = await this.call('POST', `${url}/${changed.body.phoneId}/verify`, { code });
+    if (verified.status !== 200) throw new Error(`verify: ${verified.status} ${JSON.stringify(verified.body)}`);
+    return { started, next };
+  }
+
   /** Every log line of identity and of the otp process. */
   allLogs(): string {
     return `${this.logs.text()}\n${this.otpOutput.join('\n')}`;
