@@ -174,7 +174,7 @@ describe('phone numbers at rest on the bus (L1)', () => {
       dlq.push(...(await drainQueue(ch, 'notifier.events.dlq')));
       return dlq.length === 2;
     });
-    expect(dlq.map((m) => m.properties.headers?.[FAILURE_HEADERS.reason])).toEqual([
+    expect(dlq.map((m): unknown => m.properties.headers?.[FAILURE_HEADERS.reason])).toEqual([
       'conflict: refused by the test consumer',
       'conflict: refused by the test consumer',
     ]);

@@ -20,7 +20,7 @@ export function forbiddenJsonKey(
       if (ctor && typeof ctor === 'object' && Object.hasOwn(ctor, 'prototype'))
         return 'constructor.prototype';
     }
-    pending.push(...Object.values(node));
+    pending.push(...(Object.values(node) as unknown[]));
   }
   return undefined;
 }

@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { OVERSIZED_EMAILS, type TestDatabase } from '@phonegate/platform/testing';
+import { OVERSIZED_EMAILS } from '@phonegate/platform/testing';
 import { Harness } from './support/harness';
 
 jest.setTimeout(60_000);
@@ -16,7 +16,7 @@ describe('identity: account e-mail within RFC 5321 limits', () => {
 
   beforeAll(async () => {
     await h.start();
-    pg = new Client({ connectionString: (h['db'] as TestDatabase).url });
+    pg = new Client({ connectionString: h['db'].url });
     await pg.connect();
   }, 120_000);
 

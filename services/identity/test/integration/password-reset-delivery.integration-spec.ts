@@ -127,7 +127,7 @@ describe('identity: password reset code delivery', () => {
   it('a store error while recording a send that went out is not a failed send: no second code, the first one works', async () => {
     const a = await h.account();
     // The service's own reset store fails once, right after the code went out.
-    const resets = h.app.get(PasswordResetService)['resets'] as ResetStore;
+    const resets = h.app.get(PasswordResetService)['resets'];
     const replace = resets.replace.bind(resets);
     let failed = 0;
     const spy = jest.spyOn(resets, 'replace').mockImplementation(async (id, record) => {

@@ -1,4 +1,3 @@
-/* eslint-disable @typescript-eslint/no-unsafe-member-access -- JSON answers */
 import { Harness } from './support/harness';
 
 jest.setTimeout(90_000);
@@ -16,7 +15,12 @@ describe('identity: moving the two-step number needs a step-up (S8)', () => {
   afterAll(() => h.close(), 60_000);
 
   const phonesUrl = (accountId: string) => `/v1/accounts/${accountId}/phones`;
-  const read = async (accountId: string) => (await h.call('GET', `/v1/accounts/${accountId}`)).body;
+  /** The account as GET answers it. */
+  interface AccountView {
+    phones: { phoneId: string; number: string; primary: boolean }[];
+    [field: string]: unknown;
+  }
+  const read = async (accountId: string): Promise<AccountView> => (await h.call('GET', `/v1/accounts/${accountId}`)).body as AccountView;
 
   /** An account with two-step by SMS on its primary number A, and a second verified number B (added and verified freely). */
   async function twoNumbers() {
@@ -111,7 +115,7 @@ describe('identity: moving the two-step number needs a step-up (S8)', () => {
     refused(await h.call('PUT', `${phonesUrl(a.id)}/${a.first.phoneId}`, { number: h.phone(), stepUpId }));
     const code = await h.codeFor(corrected.body.verification.challengeId);
     expect((await h.call('POST', `${phonesUrl(a.id)}/${changed.body.phoneId}/verify`, { code })).status).toBe(200);
-    expect((await read(a.id)).phones.map((p: { number: string }) => p.number).sort()).toEqual([a.second.number, next].sort());
+    expect((await read(a.id)).phones.map((p) => p.number).sort()).toEqual([a.second.number, next].sort());
   });
 
   it('the pending replacement of a verified number pointed at another number needs a step-up (it would replace the verified number): 403 sending nothing, 202 with one; back to its own number stays free', async () => {
