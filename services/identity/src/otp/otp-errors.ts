@@ -1,5 +1,6 @@
 import type { ChallengeView } from '@phonegate/contracts';
 import { DomainError, maskPhone } from '@phonegate/platform';
+import type { OtpGateway } from './otp.gateway';
 
 /**
  * A challenge the otp service no longer knows is answered like an expired
@@ -18,6 +19,19 @@ export async function unknownAsExpired<T>(call: Promise<T>): Promise<T> {
 
 export function isDomain(error: unknown, ...codes: string[]): error is DomainError {
   return error instanceof DomainError && codes.includes(error.code);
+}
+
+/** The challenge as otp has it now; undefined once otp no longer knows it (or it expired). */
+export async function challengeIfKnown(
+  otp: Pick<OtpGateway, 'get'>,
+  challengeId: string,
+): Promise<ChallengeView | undefined> {
+  try {
+    return await otp.get(challengeId);
+  } catch (error) {
+    if (isDomain(error, 'not_found', 'code_expired')) return undefined;
+    throw error;
+  }
 }
 
 /** The verification part of a 202 answer (destination masked). */

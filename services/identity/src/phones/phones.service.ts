@@ -18,7 +18,7 @@ import { isUniqueViolation } from '../accounts/accounts.service';
 import type { IdentityConfig } from '../config/identity.config';
 import type { EventOutbox } from '../events/event-outbox';
 import type { OtpGateway } from '../otp/otp.gateway';
-import { isDomain, unansweredSend, unknownAsExpired, verificationView } from '../otp/otp-errors';
+import { challengeIfKnown, isDomain, unansweredSend, unknownAsExpired, verificationView } from '../otp/otp-errors';
 import { type AlertTarget, queueAlert } from '../security/security-alerts';
 import { keyPart } from '../security/signin-throttle';
 import { resendCooldown } from '../sessions/signin-resend';
@@ -448,13 +448,8 @@ export class PhonesService {
   }
 
   /** The challenge as otp has it now; undefined once otp no longer knows it. */
-  private async challengeState(challengeId: string): Promise<ChallengeView | undefined> {
-    try {
-      return await this.otp.get(challengeId);
-    } catch (error) {
-      if (isDomain(error, 'not_found', 'code_expired')) return undefined;
-      throw error;
-    }
+  private challengeState(challengeId: string): Promise<ChallengeView | undefined> {
+    return challengeIfKnown(this.otp, challengeId);
   }
 
   /** Keeps the verification's record while its challenge may still bound a send. A code is out already: a failure here is logged, not answered. */

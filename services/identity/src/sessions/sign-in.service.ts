@@ -15,7 +15,7 @@ import { normalizeEmail } from '../accounts/accounts.service';
 import type { IdentityConfig } from '../config/identity.config';
 import type { EventOutbox } from '../events/event-outbox';
 import type { OtpGateway } from '../otp/otp.gateway';
-import { isDomain, unansweredSend, unknownAsExpired } from '../otp/otp-errors';
+import { challengeIfKnown, isDomain, unansweredSend, unknownAsExpired } from '../otp/otp-errors';
 import { acceptsChannel } from '../phones/phone-number';
 import { afterResend, afterStart, type VerificationSends, withVerificationCooldown } from '../phones/verification-sends';
 import type { PhoneEntity } from '../phones/phone.entity';
@@ -363,13 +363,8 @@ export class SignInService implements OnModuleInit {
   }
 
   /** The login's current challenge as otp has it; undefined once otp no longer knows it. */
-  private async currentChallenge(challengeId: string): Promise<ChallengeView | undefined> {
-    try {
-      return await this.otp.get(challengeId);
-    } catch (error) {
-      if (isDomain(error, 'not_found', 'code_expired')) return undefined;
-      throw error;
-    }
+  private currentChallenge(challengeId: string): Promise<ChallengeView | undefined> {
+    return challengeIfKnown(this.otp, challengeId);
   }
 
   /**
