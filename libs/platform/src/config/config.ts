@@ -66,6 +66,19 @@ export const env = {
       .string()
       .default(fallback)
       .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
+  /**
+   * Country calling codes, `1,44,49` (a leading `+` allowed): a list of digits without `+`;
+   * anything else stops the service at start (SECURITY S3 allow and deny lists).
+   */
+  callingCodes: (fallback = '') =>
+    env.list(fallback).transform((list, ctx) => {
+      const codes = list.map((c) => c.replace(/^\+/, ''));
+      if (codes.some((c) => !/^[1-9]\d{0,2}$/.test(c))) {
+        ctx.addIssue({ code: 'custom', message: 'expected calling codes like 1,44,49' });
+        return z.NEVER;
+      }
+      return codes;
+    }),
   logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /**
    * Keys with ids, for rotation: `kid1:base64,kid2:base64`; the first is the

@@ -37,22 +37,6 @@ const merchantLengths = z
     return lengths;
   });
 
-/**
- * Calling codes, e.g. `1,44,49` (a leading + is allowed): the same shape as
- * otp's OTP_ALLOWED_COUNTRIES / OTP_DENIED_COUNTRIES (SECURITY S3).
- */
-export const callingCodes = z
-  .string()
-  .default('')
-  .transform((text, ctx) => {
-    const codes = text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => s.replace(/^\+/, ''));
-    if (codes.some((c) => !/^[1-9]\d{0,2}$/.test(c))) {
-      ctx.addIssue({ code: 'custom', message: 'expected calling codes like 1,44,49' });
-      return z.NEVER;
-    }
-    return codes;
-  });
-
 export const deliveryOtpEnvSchema = z.object({
   NODE_ENV: z.string().default('development'),
   PORT: env.int(3004, 0, 65_535),
@@ -78,8 +62,9 @@ export const deliveryOtpEnvSchema = z.object({
   DELIVERY_REGENERATE_COOLDOWN: env.duration('30s'),
   // SECURITY C9: at most 5 sends per shipment, counting the first issue.
   DELIVERY_MAX_REGENERATIONS: env.int(4, 1, 4),
-  DELIVERY_ALLOWED_COUNTRIES: callingCodes,
-  DELIVERY_DENIED_COUNTRIES: callingCodes,
+  // The same shape as otp's OTP_ALLOWED_COUNTRIES / OTP_DENIED_COUNTRIES (SECURITY S3).
+  DELIVERY_ALLOWED_COUNTRIES: env.callingCodes(),
+  DELIVERY_DENIED_COUNTRIES: env.callingCodes(),
   DELIVERY_DEFAULT_LOCALE: z.string().regex(/^[a-z]{2}(-[A-Z]{2})?$/).default('en'),
 });
 

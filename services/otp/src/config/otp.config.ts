@@ -54,16 +54,6 @@ const limits = (fallback: string) =>
     });
 
 /** Calling codes, e.g. `1,44,49` (a leading + is allowed). */
-const callingCodes = (fallback: string) =>
-  env.list(fallback).transform((list, ctx) => {
-    const out = list.map((c) => c.replace(/^\+/, ''));
-    if (out.some((c) => !/^\d{1,3}$/.test(c))) {
-      ctx.addIssue({ code: 'custom', message: 'expected calling codes like 1,44,49' });
-      return z.NEVER;
-    }
-    return out;
-  });
-
 /** `44:5000,234:200` → per calling code daily ceilings. */
 const ceilings = z
   .string()
@@ -161,8 +151,8 @@ function schema(production: boolean) {
     OTP_COUNTRY_DAILY_CEILING: env.int(100_000, 1),
     OTP_COUNTRY_DAILY_CEILINGS: ceilings,
     OTP_FACTOR_LIMIT: limits('5/5m'),
-    OTP_ALLOWED_COUNTRIES: callingCodes(''),
-    OTP_DENIED_COUNTRIES: callingCodes(''),
+    OTP_ALLOWED_COUNTRIES: env.callingCodes(),
+    OTP_DENIED_COUNTRIES: env.callingCodes(),
     OTP_REFUSE_VOIP: env.bool(true),
     OTP_REFUSE_PREMIUM_RATE: env.bool(true),
 
