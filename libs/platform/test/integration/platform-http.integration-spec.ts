@@ -114,14 +114,13 @@ describe('platform HTTP edge', () => {
     expect(calls).toBe(before);
   });
 
+  /** POSTs a raw body of the given content type (to /v1/things with the storefront key unless told). */
+  const postAs = (type: string, payload: string, url = '/v1/things', headers: Record<string, string> = auth) =>
+    app.inject({ method: 'POST', url, headers: { ...headers, 'content-type': type }, payload });
+
   // Broken JSON stays broken JSON, a forbidden key in it or not.
   it.each(['{"number":', '{"__proto__":'])('answers malformed JSON %s with a problem', async (payload) => {
-    const res = await app.inject({
-      method: 'POST',
-      url: '/v1/things',
-      headers: { ...auth, 'content-type': 'application/json' },
-      payload,
-    });
+    const res = await postAs('application/json', payload);
     expect(res.statusCode).toBe(400);
     expect(res.json()).toMatchObject({ code: 'malformed_request', detail: expect.stringContaining('not valid JSON') });
   });
@@ -132,12 +131,7 @@ describe('platform HTTP edge', () => {
     ['constructor.prototype', '{"number":"+14155550123","constructor":{"prototype":{"admin":true}}}', 'constructor.prototype'],
   ])('answers well-formed JSON with %s as a forbidden key, not as broken JSON, and changes nothing', async (_, payload, key) => {
     const before = calls;
-    const res = await app.inject({
-      method: 'POST',
-      url: '/v1/things',
-      headers: { ...auth, 'content-type': 'application/json', 'x-request-id': 'req-proto-1' },
-      payload,
-    });
+    const res = await postAs('application/json', payload, '/v1/things', { ...auth, 'x-request-id': 'req-proto-1' });
     expect(res.statusCode).toBe(400);
     expect(res.headers['content-type']).toContain('application/problem+json');
     expect(res.headers['x-request-id']).toBe('req-proto-1');
@@ -148,10 +142,6 @@ describe('platform HTTP edge', () => {
     expect(res.body).not.toContain('4155550123');
     expect(calls).toBe(before);
   });
-
-  /** POSTs a raw body of the given content type (to /v1/things with the storefront key unless told). */
-  const postAs = (type: string, payload: string, url = '/v1/things', headers: Record<string, string> = auth) =>
-    app.inject({ method: 'POST', url, headers: { ...headers, 'content-type': type }, payload });
 
   it.each([
     ['a top-level string', '{"number":"+1415555\\u0000123"}', 'number'],
