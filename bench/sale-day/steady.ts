@@ -9,7 +9,7 @@
  *   npm run build && node bench/run-ts.js bench/sale-day/steady.ts [--quick|--smoke]
  *
  * Flags: --rates=100,200,…  --step=<s> (per rate, default 20; --quick 8; --smoke one 5 s step at
- * 30/s)  --settle=<s> (default 20)  --log-level=warn  --profile=otp,notifier (--cpu-prof; the
+ * 30/s)  --floor-rates=400,700,… (default: --rates)  --settle=<s> (default 20)  --log-level=warn  --profile=otp,notifier (--cpu-prof; the
  * profile is written when the stack stops)  --p99=<ms> (default 150)  --no-floor  --json
  */
 import {
@@ -46,6 +46,8 @@ async function main(): Promise<void> {
     args.list('rates') ??
     (smoke ? ['30'] : quick ? ['50', '100', '200', '400'] : ['50', '75', '100', '150', '200', '300', '400', '600', '800', '1000'])
   ).map(Number);
+  // The pipeline floor's own rates (default: the platform's), e.g. to find where the floor itself stops.
+  const floorRates = (args.list('floor-rates') ?? rates.map(String)).map(Number);
   const stepS = args.number('step', smoke ? 5 : quick ? 8 : 20);
   const settleMs = args.number('settle', smoke ? 10 : 20) * 1000;
 
@@ -96,7 +98,7 @@ async function main(): Promise<void> {
       const pipeline = await startPipelineFloor(bench);
       try {
         await runFloorPhase(pipeline, ctx, { label: 'floor warm-up', rate: 30, durationMs: 3_000, settleMs: 5_000 });
-        for (const rate of rates) {
+        for (const rate of floorRates) {
           const f = await runFloorPhase(pipeline, ctx, { label: `floor ${rate}/s`, rate, durationMs: stepS * 1000, settleMs });
           floors.push(f);
           const ok = meets(f, p99Target);
