@@ -90,6 +90,9 @@ interface Row {
  * a key that must be retried) backs off: left out of the fresh batches, it is tried again in a
  * small batch of its own once due (in memory per relay: a restart tries it again at once).
  */
+/** The reason of a wake-up (kick): nothing reads it. */
+const KICKED = 'kicked';
+
 export class OutboxRelay {
   private running = false;
   private loop: Promise<void> | undefined;
@@ -130,7 +133,9 @@ export class OutboxRelay {
 
   /** Publish now (e.g. right after a commit) instead of at the next poll. */
   kick(): void {
-    this.wakeUp.abort();
+    // Once per wake-up, with a reason of our own: abort() with none builds a DOMException (a
+    // stack capture) on every call, even on a signal already aborted, and every commit kicks.
+    if (!this.wakeUp.signal.aborted) this.wakeUp.abort(KICKED);
   }
 
   /** Stops polling and waits for the batch in progress. */
