@@ -16,7 +16,16 @@ import {
   challengeFailedAttemptV1,
   challengeLockedV1,
 } from './otp/challenge-events.v1';
-import { checkChallengeV1, getChallengeV1, getFactorsV1, resendChallengeV1, startChallengeV1, verifyFactorV1 } from './otp/commands.v1';
+import {
+  checkChallengeV1,
+  getChallengeV1,
+  getFactorsV1,
+  giveBackStepUpV1,
+  resendChallengeV1,
+  startChallengeV1,
+  takeStepUpV1,
+  verifyFactorV1,
+} from './otp/commands.v1';
 import { shipmentCancelledV1, shipmentOutForDeliveryV1, shipmentRescheduledV1 } from './shipment/shipment-events.v1';
 
 export const identity: EventContract[] = [
@@ -52,4 +61,6 @@ export const otpCommands: CommandContract[] = [
   getChallengeV1,
   verifyFactorV1,
   getFactorsV1,
+  takeStepUpV1,
+  giveBackStepUpV1,
 ];

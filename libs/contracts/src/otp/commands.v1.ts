@@ -129,3 +129,40 @@ export const getFactorsV1 = defineCommand({
   exampleRequest: { accountId: '0b6f1c1e-8f8a-4a57-9a52-1d1c0f6a3b10' },
   exampleResponse: { totp: true, backupCodes: 10 },
 });
+
+/**
+ * Spend identity's step-up (SECURITY S8): one approved step-up code allows one change, at identity
+ * (its stepUpId) or at otp (its challenge id, for a factor replacement), never one at each. identity
+ * asks this before a change it holds a step-up for; otp marks the challenge used in the same Redis
+ * step its own factor changes take it with, so of all the changes given one approval exactly one
+ * gets it. Only a challenge of purpose step_up for `accountId`, started over the bus, approved in
+ * the last step-up window (5 minutes) and not used yet is taken; otherwise step_up_required.
+ * `token` is the caller's (a fresh UUID per take): the same take retried is answered the same, and
+ * only the token gives it back.
+ */
+export const takeStepUpV1 = defineCommand({
+  pattern: 'otp.step_up.take.v1',
+  request: z.object({ accountId: uuid, challengeId: uuid, token: uuid }),
+  response: z.object({ challengeId: uuid, taken: z.literal(true) }),
+  exampleRequest: {
+    accountId: '0b6f1c1e-8f8a-4a57-9a52-1d1c0f6a3b10',
+    challengeId: exampleView.id,
+    token: '9d3b2a10-6c4e-4f1a-8b7d-2e5f6a7b8c9d',
+  },
+  exampleResponse: { challengeId: exampleView.id, taken: true },
+  // Whoever holds the token can give the step-up back: it travels encrypted.
+  sensitive: ['token'],
+});
+
+/**
+ * Give a taken step-up back when the change it was taken for did not go through (nothing
+ * committed), or when the take's answer was lost: a no-op unless `token` still holds it.
+ */
+export const giveBackStepUpV1 = defineCommand({
+  pattern: 'otp.step_up.give_back.v1',
+  request: z.object({ challengeId: uuid, token: uuid }),
+  response: z.object({ givenBack: z.boolean() }),
+  exampleRequest: { challengeId: exampleView.id, token: '9d3b2a10-6c4e-4f1a-8b7d-2e5f6a7b8c9d' },
+  exampleResponse: { givenBack: true },
+  sensitive: ['token'],
+});

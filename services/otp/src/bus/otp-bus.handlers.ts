@@ -6,10 +6,12 @@ import {
   type EventData,
   getChallengeV1,
   getFactorsV1,
+  giveBackStepUpV1,
   notificationDroppedV1,
   notificationFailedV1,
   resendChallengeV1,
   startChallengeV1,
+  takeStepUpV1,
   verifyFactorV1,
 } from '@phonegate/contracts';
 import type { Caller } from '../challenges/challenge.model';
@@ -73,6 +75,16 @@ export class OtpBusHandlers {
   @MessagePattern(getFactorsV1.pattern)
   getFactors(@Payload() req: CommandRequest<typeof getFactorsV1>) {
     return this.factors.factors(req.accountId);
+  }
+
+  @MessagePattern(takeStepUpV1.pattern)
+  takeStepUp(@Payload() req: CommandRequest<typeof takeStepUpV1>) {
+    return this.factors.takeStepUpFor(req.accountId, req.challengeId, req.token);
+  }
+
+  @MessagePattern(giveBackStepUpV1.pattern)
+  giveBackStepUp(@Payload() req: CommandRequest<typeof giveBackStepUpV1>) {
+    return this.factors.giveBackStepUp(req.challengeId, req.token);
   }
 
   @EventPattern<Record<string, Outcome>>(notificationFailedV1.type)

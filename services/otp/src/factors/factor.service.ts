@@ -246,16 +246,7 @@ export class FactorService {
   ): Promise<T> {
     if (!needed) return change(undefined);
     if (!proof.stepUpId) throw stepUpRequired();
-    const taken = await this.stepUps.take({
-      accountId,
-      challengeId: proof.stepUpId.toLowerCase(),
-      nowMs: this.clock.nowMs(),
-      windowMs: this.config.stepUpWindowMs,
-    });
-    if (typeof taken === 'string') {
-      this.logger.info({ accountId, refused: taken }, 'factor change refused: no usable step-up');
-      throw stepUpRequired();
-    }
+    const taken = await this.takeStepUp(accountId, proof.stepUpId, 'factor change');
     try {
       return await change(taken);
     } catch (error) {
@@ -264,6 +255,48 @@ export class FactorService {
         .catch((e: unknown) => this.logger.warn({ err: e }, 'step-up not given back'));
       throw error;
     }
+  }
+
+  /**
+   * identity's spend of its step-up (S8, `otp.step_up.take.v1`): the same take as a factor
+   * change's, so one approval allows one change at identity or here, never one at each. 403
+   * step_up_required when it is not a usable step-up of the account (as for a factor change).
+   */
+  async takeStepUpFor(
+    accountId: string,
+    challengeId: string,
+    token: string,
+  ): Promise<{ challengeId: string; taken: true }> {
+    const taken = await this.takeStepUp(accountId, challengeId, 'identity change', token);
+    return { challengeId: taken.challengeId, taken: true };
+  }
+
+  /** Gives back a step-up identity took, while `token` holds it (`otp.step_up.give_back.v1`). */
+  async giveBackStepUp(challengeId: string, token: string): Promise<{ givenBack: boolean }> {
+    return {
+      givenBack: await this.stepUps.giveBack({ challengeId: challengeId.toLowerCase(), token }),
+    };
+  }
+
+  /** Takes the step-up `challengeId` of the account (used once) or refuses: 403 step_up_required. */
+  private async takeStepUp(
+    accountId: string,
+    challengeId: string,
+    use: string,
+    token?: string,
+  ): Promise<TakenStepUp> {
+    const taken = await this.stepUps.take({
+      accountId,
+      challengeId: challengeId.toLowerCase(),
+      nowMs: this.clock.nowMs(),
+      windowMs: this.config.stepUpWindowMs,
+      ...(token ? { token } : {}),
+    });
+    if (typeof taken === 'string') {
+      this.logger.info({ accountId, refused: taken, use }, 'step-up refused: not usable');
+      throw stepUpRequired();
+    }
+    return taken;
   }
 
   async factors(accountId: string): Promise<{ totp: boolean; backupCodes: number }> {

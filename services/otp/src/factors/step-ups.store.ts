@@ -9,6 +9,8 @@ export interface StepUpRequest {
   nowMs: number;
   /** How long after its approval a step-up may be used (5 minutes, config `stepUpWindowMs`). */
   windowMs: number;
+  /** The taker's token (a fresh one when not given): the same take retried with it is taken again, only it gives back. */
+  token?: string;
 }
 
 /** A step-up taken for one change: give it back if the change does not go through. */
@@ -22,7 +24,8 @@ export type StepUpRefusal = 'unknown' | 'not_approved' | 'stale' | 'spent';
 /** The step-ups a factor change must show (SECURITY S8), each used once. */
 export interface StepUps {
   take(request: StepUpRequest): Promise<TakenStepUp | StepUpRefusal>;
-  giveBack(taken: TakenStepUp): Promise<void>;
+  /** True when the mark was the taker's and is gone; false when it was not held by this token. */
+  giveBack(taken: TakenStepUp): Promise<boolean>;
 }
 
 /*
@@ -30,7 +33,10 @@ export interface StepUps {
  * challenges/challenge.store.ts) and, when it is identity's step-up of this
  * account, approved within the window and not used yet, marks it used
  * (`stepup:used:<id>`, for as long as the window) in the same step: of
- * concurrent changes given the same step-up exactly one gets it. An approved
+ * concurrent changes given the same step-up exactly one gets it, whether made
+ * here (a factor replaced) or at identity (which takes it with
+ * `otp.step_up.take.v1` before its own change: S8, one approval, one change).
+ * The mark already held by the same token is the same take retried. An approved
  * challenge stays approved (nothing turns it back), so its fields cannot change
  * under the mark. Only a challenge started over the bus counts: identity sends a
  * step-up to the account's own factor; a storefront's HTTP verification went to
@@ -44,12 +50,15 @@ if f[1] ~= 'step_up' or f[3] ~= ARGV[1] or f[5] == 'http' then return 'unknown' 
 if f[2] ~= 'approved' then return 'not_approved' end
 local at, now, window = tonumber(f[4]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if not at or now - at > window then return 'stale' end
-if not redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', window) then return 'spent' end
+if not redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', window) then
+  if redis.call('GET', KEYS[2]) == ARGV[4] then return 'ok' end
+  return 'spent'
+end
 return 'ok'
 `,
 );
 
-/** DEL of the mark while it holds ARGV[1] (its taker's token). */
+/** DEL of the mark while it holds ARGV[1] (its taker's token): 1 when given back, else 0. */
 const GIVE_BACK = new LuaScript(
   'otp_step_up_give_back',
   `
@@ -66,7 +75,7 @@ export class RedisStepUps implements StepUps {
 
   take(r: StepUpRequest): Promise<TakenStepUp | StepUpRefusal> {
     return storeCall('code store', async () => {
-      const token = randomUUID();
+      const token = r.token ?? randomUUID();
       const outcome = (await TAKE.run(
         this.redis,
         [challengeKey(r.challengeId), usedKey(r.challengeId)],
@@ -76,9 +85,9 @@ export class RedisStepUps implements StepUps {
     });
   }
 
-  giveBack(taken: TakenStepUp): Promise<void> {
+  giveBack(taken: TakenStepUp): Promise<boolean> {
     return storeCall('code store', async () => {
-      await GIVE_BACK.run(this.redis, [usedKey(taken.challengeId)], [taken.token]);
+      return (await GIVE_BACK.run(this.redis, [usedKey(taken.challengeId)], [taken.token])) === 1;
     });
   }
 }
