@@ -2,12 +2,14 @@ import {
   checkChallengeV1,
   getChallengeV1,
   getFactorsV1,
+  giveBackStepUpV1,
   resendChallengeV1,
   startChallengeV1,
+  takeStepUpV1,
   verifyFactorV1,
 } from '@phonegate/contracts';
 import type { EventBus } from '@phonegate/messaging';
-import type { CheckChallenge, OtpGateway, ResendChallenge, StartChallenge, VerifyFactor } from './otp.gateway';
+import type { CheckChallenge, GiveBackStepUp, OtpGateway, ResendChallenge, StartChallenge, TakeStepUp, VerifyFactor } from './otp.gateway';
 
 /**
  * The otp service over request-reply on the bus, each call with a deadline
@@ -41,5 +43,13 @@ export class BusOtpGateway implements OtpGateway {
 
   factors(accountId: string) {
     return this.bus.request(getFactorsV1, { accountId }, { timeoutMs: this.timeoutMs });
+  }
+
+  takeStepUp(request: TakeStepUp) {
+    return this.bus.request(takeStepUpV1, request, { timeoutMs: this.timeoutMs });
+  }
+
+  giveBackStepUp(request: GiveBackStepUp) {
+    return this.bus.request(giveBackStepUpV1, request, { timeoutMs: this.timeoutMs });
   }
 }

@@ -2,8 +2,10 @@ import type {
   ChallengeView,
   CommandRequest,
   checkChallengeV1,
+  giveBackStepUpV1,
   resendChallengeV1,
   startChallengeV1,
+  takeStepUpV1,
   verifyFactorV1,
 } from '@phonegate/contracts';
 
@@ -11,6 +13,8 @@ export type StartChallenge = CommandRequest<typeof startChallengeV1>;
 export type CheckChallenge = CommandRequest<typeof checkChallengeV1>;
 export type ResendChallenge = CommandRequest<typeof resendChallengeV1>;
 export type VerifyFactor = CommandRequest<typeof verifyFactorV1>;
+export type TakeStepUp = CommandRequest<typeof takeStepUpV1>;
+export type GiveBackStepUp = CommandRequest<typeof giveBackStepUpV1>;
 
 /**
  * What identity asks of the otp service. Identity never sees a code: it
@@ -26,4 +30,11 @@ export interface OtpGateway {
   get(challengeId: string): Promise<ChallengeView>;
   verifyFactor(request: VerifyFactor): Promise<{ approved: true }>;
   factors(accountId: string): Promise<{ totp: boolean; backupCodes: number }>;
+  /**
+   * Spends a step-up's challenge at otp (S8: one approval, one change, here or at otp);
+   * step_up_required when otp has it spent already, or it is not usable there.
+   */
+  takeStepUp(request: TakeStepUp): Promise<{ challengeId: string; taken: true }>;
+  /** Gives a taken step-up back at otp (a no-op unless the token still holds it). */
+  giveBackStepUp(request: GiveBackStepUp): Promise<{ givenBack: boolean }>;
 }

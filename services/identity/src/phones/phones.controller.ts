@@ -26,7 +26,7 @@ const VERIFICATION = '{phoneId, status: "pending", verification: {challengeId, c
 /** How a route that needs a step-up takes it (S8). */
 const STEP_UP =
   'a step-up approved in the last 5 minutes (POST /v1/accounts/{accountId}/two-step/step-up, a code at the account\'s level), given as `stepUpId` (with `code` if not confirmed yet) in the body; without it, 403 step_up_required. A step-up is used once; a change refused after it was taken gives it back.';
-const STEP_UP_PROBLEMS = ['step_up_required', 'code_mismatch', 'code_expired', 'too_many_attempts'] as const;
+const STEP_UP_PROBLEMS = ['step_up_required', 'code_mismatch', 'code_expired', 'too_many_attempts', 'service_unavailable'] as const;
 
 @ApiTags('phones')
 @ApiBearerAuth()

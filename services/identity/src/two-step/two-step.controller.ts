@@ -55,7 +55,7 @@ export class TwoStepController {
   })
   @ApiZodBody(twoStepBody)
   @ApiResponse({ status: 200, description: '{enabled, method, backupMethod}' })
-  @ApiProblems('factor_not_ready', 'step_up_required', 'validation_failed', 'code_mismatch', 'code_expired', 'not_found')
+  @ApiProblems('factor_not_ready', 'step_up_required', 'validation_failed', 'code_mismatch', 'code_expired', 'not_found', 'service_unavailable')
   update(@Param('accountId') accountId: string, @Body(zodBody(twoStepBody)) body: z.infer<typeof twoStepBody>) {
     return this.twoStep.update(accountId, body);
   }

@@ -16,6 +16,7 @@ import { CodeAccounting } from '../security/code-accounting';
 import { queueAlert } from '../security/security-alerts';
 import { JsonStore } from '../shared/json-store';
 import { EVENT_OUTBOX, IDENTITY_CONFIG, IDENTITY_REDIS, OTP_GATEWAY } from '../tokens';
+import { type OtpSpend, spendAtOtp } from './step-up.spend';
 import type { StepUpRecord } from './step-up.store';
 import {
   changeAlert,
@@ -173,15 +174,29 @@ export class TwoStepService {
    * Runs `change` holding a step-up of the account (S8): the step-up named by `proof` (its
    * code, if given, checked first), approved in the last IDENTITY_STEP_UP_WINDOW, is taken in
    * one step before the change, so of concurrent changes given the same step-up exactly one
-   * gets it (the others: 403 step_up_required). A change that then fails (it committed
-   * nothing: every caller commits last) gives the step-up back for a retry.
+   * gets it (the others: 403 step_up_required). A step-up by a code sent (SMS, voice, e-mail)
+   * is then also spent at otp, where its challenge id could replace a factor: one approved code,
+   * one change, here or there (refused when otp has spent it; 503 when otp does not answer,
+   * and then kept here for a retry). A change that then fails (it committed nothing: every
+   * caller commits last) gives the step-up back, at otp too, for a retry.
    */
   async withStepUp<T>(accountId: string, proof: StepUpProof, change: () => Promise<T>): Promise<T> {
     const taken = await this.takeStepUp(accountId, proof);
+    const putBack = () => this.stepUps.putBack(taken.id, taken.record, taken.ttlMs - (Date.now() - taken.at)).catch(() => undefined);
+    let atOtp: OtpSpend | undefined;
+    if (taken.record.challengeId) {
+      const spent = await spendAtOtp(this.otp, accountId, taken.record.challengeId).catch(async (error: unknown) => {
+        await putBack();
+        throw error;
+      });
+      // Spent at otp already (or past its window there): gone here too.
+      if (spent === 'refused') throw stepUpRequired();
+      atOtp = spent;
+    }
     try {
       return await change();
     } catch (error) {
-      await this.stepUps.putBack(taken.id, taken.record, taken.ttlMs - (Date.now() - taken.at)).catch(() => undefined);
+      await Promise.all([atOtp?.giveBack().catch(() => undefined), putBack()]);
       throw error;
     }
   }

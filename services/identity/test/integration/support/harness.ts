@@ -143,6 +143,7 @@ export class Harness {
   private readonly prefix = redisPrefix();
   private readonly otpPrefix = redisPrefix();
   private readonly busKey = randomBytes(32).toString('base64');
+  private otpEnv: Record<string, string> = {};
   private cipher!: SensitiveCipher;
 
   async start(options: HarnessOptions = {}): Promise<this> {
@@ -157,7 +158,8 @@ export class Harness {
     this.tap = new BusTap(this.vhost.url, this.cipher);
     // otp.# too: the otp service waits for its challenge events to be routable (someone binds them in production).
     await this.tap.start(['notification.requested.v1.#', 'identity.#', 'otp.#']);
-    await this.startOtp(options.otpEnv ?? {});
+    this.otpEnv = options.otpEnv ?? {};
+    await this.startOtp(this.otpEnv);
 
     this.config = loadIdentityConfig({
       NODE_ENV: 'test',
@@ -201,10 +203,14 @@ export class Harness {
     const address = this.app.getHttpAdapter().getInstance().server.address();
     if (!address || typeof address === 'string') throw new Error('no address');
     this.base = `http://127.0.0.1:${address.port}`;
-    // The otp process is up when it answers a command on the bus.
+    await this.otpAnswers();
+    return this;
+  }
+
+  /** The otp process is up when it answers a command on the bus. */
+  private async otpAnswers(): Promise<void> {
     const bus = this.app.get(EventBus);
     await eventually(async () => bus.request(getFactorsV1, { accountId: '00000000-0000-4000-8000-000000000000' }, { timeoutMs: 1_000 }), 30_000, 200);
-    return this;
   }
 
   private async startOtp(extra: Record<string, string>): Promise<void> {
@@ -236,10 +242,11 @@ export class Harness {
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
     this.otp = child;
+    const from = this.otpOutput.length;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`otp did not start:\n${this.otpOutput.slice(-20).join('\n')}`)), 30_000);
       const check = () => {
-        if (this.otpOutput.some((l) => l.includes('otp listening'))) {
+        if (this.otpOutput.slice(from).some((l) => l.includes('otp listening'))) {
           clearTimeout(timer);
           resolve();
         } else setTimeout(check, 50);
@@ -261,6 +268,12 @@ export class Harness {
       child.once('exit', () => resolve());
       child.kill('SIGKILL');
     });
+  }
+
+  /** Starts the otp process again after `killOtp` (its database, Redis prefix and vhost kept), once it answers on the bus. */
+  async startOtpAgain(): Promise<void> {
+    await this.startOtp(this.otpEnv);
+    await this.otpAnswers();
   }
 
   /** A call to the otp process's own HTTP API. */
