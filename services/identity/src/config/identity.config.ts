@@ -103,11 +103,18 @@ export function identityConfigSchema(production: boolean) {
       IDENTITY_REMEMBER_DEVICE_TTL: env.duration('30d'),
       IDENTITY_STEP_UP_TTL: env.duration('10m'),
       IDENTITY_STEP_UP_WINDOW: env.duration('5m'),
+      /**
+       * A password reset's life until the otp service's is known. A reset ends with its code, at
+       * the otp service's OTP_RESET_TTL; identity learns that (and OTP_MAX_ATTEMPTS) from the
+       * otp service's reset challenges and keeps it in Redis for every instance, and decoys follow
+       * it (S6). Set it to OTP_RESET_TTL: it serves only until a first reset code is sent.
+       */
       IDENTITY_RESET_TTL: env.duration('10m'),
       /**
        * The otp service's wrong codes per challenge (C7), read under the otp
        * service's own name so both are set from one value: a decoy reset
-       * counts its wrong codes against it, like a real one's challenge.
+       * counts its wrong codes against it, like a real one's challenge, until
+       * the otp service's own is learned (see IDENTITY_RESET_TTL).
        */
       OTP_MAX_ATTEMPTS: env.int(5, 1, 10),
       /** Tries to send a reset's code (the first right after the answer) before it is given up. */

@@ -28,6 +28,13 @@ import {
 } from '../tokens';
 import { lockedReset, wrongCodeAnswer } from './reset-answers';
 import { afterSendFailure, sendLeaseMs } from './reset-delivery';
+import {
+  policyDifferences,
+  policyOf,
+  resetEnd,
+  type ResetPolicy,
+  samePolicy,
+} from './reset-policy';
 import { type ResetRecord, ResetStore } from './reset.store';
 
 export type ResetRequest = { email: string } | { phone: string; country?: string };
@@ -36,6 +43,17 @@ export type ResetRequest = { email: string } | { phone: string; country?: string
 const SWEEP_BATCH = 50;
 /** After the otp deadline, for the lookups around the first try. */
 const SETTLE_MARGIN_MS = 500;
+
+/**
+ * The otp service refuses an OTP_RESET_TTL over 10 minutes: a reset whose end follows its
+ * policy (`lifeFrom`) is kept at least that long, and answered by its end when asked.
+ */
+const OTP_RESET_TTL_CEILING_MS = 10 * 60_000;
+
+/** What a send (or a decoy's round trip in its place) gives the reset, and until when it is kept. */
+type Sent = Pick<ResetRecord, 'challengeId' | 'phoneId' | 'codeExpiresAt' | 'lifeFrom'> & {
+  keepUntil: number;
+};
 
 @Injectable()
 export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
@@ -47,7 +65,13 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
   private stopping = false;
   /** Sends under way, waited for at shutdown (before Redis and the database close). */
   private readonly inFlight = new Set<Promise<void>>();
-  private attemptsChecked = false;
+  /** identity's own settings: the reset policy until the otp service's is known. */
+  private readonly configured: ResetPolicy;
+  /** The otp service's reset policy as this instance last knew it (S6: decoys answer by it). */
+  private known: ResetPolicy;
+  private knownFromOtp = false;
+  /** The last policy whose difference from identity's settings was logged. */
+  private reported: ResetPolicy | undefined;
 
   constructor(
     private readonly db: DataSource,
@@ -63,9 +87,13 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
     this.resets = new ResetStore(redis);
     this.limiter = new AttemptLimiter(redis, config.IDENTITY_RESET_WINDOW);
     this.leaseMs = sendLeaseMs(config.IDENTITY_OTP_TIMEOUT);
+    this.configured = { ttlMs: config.IDENTITY_RESET_TTL, maxAttempts: config.OTP_MAX_ATTEMPTS };
+    this.known = this.configured;
   }
 
-  onModuleInit(): void {
+  async onModuleInit(): Promise<void> {
+    // What any instance learned before: resets answered from the first request on by it.
+    await this.storedPolicy();
     this.sweeper = setInterval(
       () => this.track(this.sweep()),
       this.config.IDENTITY_RESET_SWEEP_INTERVAL,
@@ -113,19 +141,20 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
             .findOne({ where: { e164: target, status: 'verified' }, select: { accountId: true } })
         )?.accountId ?? null);
     const resetId = randomUUID();
-    const ttl = this.config.IDENTITY_RESET_TTL;
     const now = this.clock.nowMs();
+    // Until its code is sent, a reset lives as a code sent now would (the send sets its end).
     const record: ResetRecord = {
       accountId,
       state: 'sending',
       challengeId: null,
       sendAttempts: 0,
       ...(clientIp ? { clientIp } : {}),
-      codeExpiresAt: now + ttl,
+      codeExpiresAt: now + this.known.ttlMs,
+      lifeFrom: now,
       settlesAt: now + this.config.IDENTITY_OTP_TIMEOUT + SETTLE_MARGIN_MS,
     };
     // Held by this process for the lease; a sweep takes it if the send below never ends.
-    await this.resets.accept(resetId, record, ttl, now + this.leaseMs);
+    await this.resets.accept(resetId, record, this.keepMs(), now + this.leaseMs);
     setImmediate(() => this.track(this.deliver(resetId)));
     return { resetId };
   }
@@ -152,16 +181,17 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
   private async deliver(resetId: string): Promise<void> {
     try {
       const record = await this.resets.get(resetId);
-      if (record?.state !== 'sending') {
+      // A reset that ended before its code could leave gets none (a decoy as a real one).
+      if (record?.state !== 'sending' || resetEnd(record, this.known) <= this.clock.nowMs()) {
         await this.resets.settle(resetId);
         return;
       }
       const attempt = record.sendAttempts + 1;
-      let sent: Pick<ResetRecord, 'challengeId' | 'phoneId'>;
+      let sent: Sent;
       try {
         sent = record.accountId
-          ? await this.send(resetId, record.accountId, record.clientIp)
-          : { challengeId: await this.otpRoundTrip(), phoneId: null };
+          ? await this.send(resetId, record.accountId, record.clientIp, attempt)
+          : await this.decoySend();
       } catch (error) {
         const next = afterSendFailure(error, attempt, {
           attempts: this.config.IDENTITY_RESET_SEND_ATTEMPTS,
@@ -187,13 +217,13 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
       // Sent. Recording it is not part of the send: a store error here must not count as a
       // failed send (that would send a second code and kill the first), so it is tried again
       // briefly; if the store stays away, the lease runs out and a sweep may send once more.
+      // The reset now ends with its code (a decoy's as a real one's would).
+      const { keepUntil, lifeFrom, ...done } = sent;
+      const next: ResetRecord = { ...record, state: 'sent', ...done, sendAttempts: attempt };
+      if (lifeFrom === undefined) delete next.lifeFrom;
+      else next.lifeFrom = lifeFrom;
       await withRetries(async () => {
-        await this.resets.replace(resetId, {
-          ...record,
-          state: 'sent',
-          ...sent,
-          sendAttempts: attempt,
-        });
+        await this.resets.replaceUntil(resetId, next, keepUntil, this.clock.nowMs());
         await this.resets.settle(resetId);
       });
     } catch (error) {
@@ -209,13 +239,16 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
 
   /**
    * Sends the reset code to the verified primary number (SMS, or voice for a fixed line), else
-   * to the e-mail; answers the challenge id and the number's phone id (null for the e-mail).
+   * to the e-mail; answers the challenge id, the number's phone id (null for the e-mail), and the
+   * code's end at the otp service. A first try's fresh challenge also tells the otp service's
+   * reset policy (a later try may get back the challenge an earlier one made).
    */
   private async send(
     resetId: string,
     accountId: string,
     clientIp: string | undefined,
-  ): Promise<{ challengeId: string; phoneId: string | null }> {
+    attempt: number,
+  ): Promise<Sent> {
     const account = await this.db.getRepository(AccountEntity).findOneBy({ id: accountId });
     if (!account) throw new DomainError('not_found', 'The account of this reset is gone.');
     const phone = primaryPhone(await phonesOf(this.db, accountId));
@@ -228,6 +261,7 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
         ? 'sms'
         : 'voice'
       : 'email';
+    const sentAt = this.clock.nowMs();
     const challenge = await this.otp.start({
       purpose: 'password_reset',
       channel,
@@ -238,21 +272,88 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
       locale: account.locale,
       ...(clientIp ? { clientIp } : {}),
     });
+    const answeredAt = this.clock.nowMs();
     this.logger.info({ resetId, challengeId: challenge.id, channel }, 'reset code sent');
-    this.checkAttemptLimit(challenge.attemptsRemaining);
-    return { challengeId: challenge.id, phoneId: phone?.id ?? null };
+    const learned = attempt === 1 ? policyOf(challenge, sentAt, answeredAt) : undefined;
+    if (learned) await this.learn(learned);
+    const expiresAt = Date.parse(challenge.expiresAt);
+    if (!Number.isFinite(expiresAt)) {
+      // Not to be: the contract's expiresAt is an ISO time. Then it ends like a decoy.
+      return { challengeId: challenge.id, phoneId: phone?.id ?? null, ...this.lifeFromNow() };
+    }
+    return {
+      challengeId: challenge.id,
+      phoneId: phone?.id ?? null,
+      codeExpiresAt: expiresAt,
+      keepUntil: expiresAt,
+    };
   }
 
-  /** Decoys count wrong codes against OTP_MAX_ATTEMPTS: say so once when the otp service's limit differs. */
-  private checkAttemptLimit(fresh: number): void {
-    if (this.attemptsChecked) return;
-    this.attemptsChecked = true;
-    if (fresh !== this.config.OTP_MAX_ATTEMPTS) {
-      this.logger.error(
-        { configured: this.config.OTP_MAX_ATTEMPTS, otp: fresh },
-        "OTP_MAX_ATTEMPTS differs from the otp service's: decoy resets can be told from real ones",
+  /**
+   * A decoy's send: the otp round trip a real send makes; its life starts then, as a real code's
+   * at the otp service, and follows the otp service's policy as known when it is answered.
+   */
+  private async decoySend(): Promise<Sent> {
+    await this.otpRoundTrip();
+    return { challengeId: null, phoneId: null, ...this.lifeFromNow() };
+  }
+
+  private lifeFromNow(): Pick<Sent, 'codeExpiresAt' | 'lifeFrom' | 'keepUntil'> {
+    const now = this.clock.nowMs();
+    return {
+      codeExpiresAt: now + this.known.ttlMs,
+      lifeFrom: now,
+      keepUntil: now + this.keepMs(),
+    };
+  }
+
+  /** How long a reset whose end follows the policy is kept: past any end the policy can give. */
+  private keepMs(): number {
+    return Math.max(this.configured.ttlMs, this.known.ttlMs, OTP_RESET_TTL_CEILING_MS);
+  }
+
+  /** The policy stored by any instance (kept as known), else the one this instance knows. */
+  private async storedPolicy(): Promise<ResetPolicy> {
+    try {
+      const stored = await this.resets.policy();
+      if (stored) {
+        this.known = stored;
+        this.knownFromOtp = true;
+        this.report(stored);
+      }
+    } catch (error) {
+      this.logger.warn(
+        { err: message(error) },
+        'reset policy not read; the last one known is used',
       );
     }
+    return this.known;
+  }
+
+  /** The otp service's reset policy, as a fresh challenge of it showed: kept for every instance. */
+  private async learn(policy: ResetPolicy): Promise<void> {
+    const changed = !this.knownFromOtp || !samePolicy(this.known, policy);
+    this.known = policy;
+    this.knownFromOtp = true;
+    this.report(policy);
+    if (!changed) return;
+    try {
+      await this.resets.savePolicy(policy);
+    } catch (error) {
+      this.logger.warn({ err: message(error) }, 'reset policy not stored');
+    }
+  }
+
+  /** Says once per policy where identity's own settings differ from the otp service's. */
+  private report(policy: ResetPolicy): void {
+    if (this.reported && samePolicy(this.reported, policy)) return;
+    this.reported = policy;
+    const differences = policyDifferences(this.configured, policy);
+    if (differences.length === 0) return;
+    this.logger.warn(
+      { differences },
+      "identity's reset settings differ from the otp service's; resets and decoys follow the otp service's",
+    );
   }
 
   /**
@@ -272,14 +373,17 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
   /** Sets the new password; every session and remembered device is revoked and the e-mail told. */
   async complete(resetId: string, code: string, newPassword: string) {
     const record = /^[0-9a-f-]{36}$/i.test(resetId) ? await this.settled(resetId) : undefined;
-    if (!record)
+    // The same read for any reset, known or not: the otp service's policy, by which one without
+    // a code at the otp service (a decoy) ends and counts wrong codes.
+    const policy = await this.storedPolicy();
+    if (!record || resetEnd(record, policy) <= this.clock.nowMs())
       throw new DomainError('code_expired', 'This reset has expired; ask for a new one.');
     if (record.state === 'sending') throw await this.stillSending(resetId);
     // A reset whose code was never sent (given up) can never succeed: it answers like a decoy.
     if (!record.accountId || record.state !== 'sent' || !record.challengeId)
-      return this.wrongCode(resetId, record);
+      return this.wrongCode(resetId, record, policy);
     const account = await this.db.getRepository(AccountEntity).findOneBy({ id: record.accountId });
-    if (!account) return this.wrongCode(resetId, record);
+    if (!account) return this.wrongCode(resetId, record, policy);
 
     // Not counted against the account (CodeAccounting): anyone who knows the e-mail can start a reset.
     try {
@@ -368,13 +472,19 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
   /**
    * A code on a reset the otp service does not check (a decoy, or one whose
    * code was never sent) is a wrong code, answered like a real challenge's:
-   * the same otp round trip, then counted atomically against OTP_MAX_ATTEMPTS.
+   * the same otp round trip, then counted atomically against the otp service's
+   * OTP_MAX_ATTEMPTS, and ended by its OTP_RESET_TTL, as known now (`policy`).
    */
-  private async wrongCode(resetId: string, record: ResetRecord): Promise<never> {
+  private async wrongCode(
+    resetId: string,
+    record: ResetRecord,
+    policy: ResetPolicy,
+  ): Promise<never> {
     await this.otpRoundTrip();
     const now = this.clock.nowMs();
-    const count = await this.resets.countWrongCode(resetId, record.codeExpiresAt - now);
-    throw wrongCodeAnswer(count, this.config.OTP_MAX_ATTEMPTS, record.codeExpiresAt, now);
+    const end = resetEnd(record, policy);
+    const count = await this.resets.countWrongCode(resetId, end - now);
+    throw wrongCodeAnswer(count, policy.maxAttempts, end, now);
   }
 }
 

@@ -1,10 +1,12 @@
 import type { Redis } from 'ioredis';
 import { guard, JsonStore } from '../shared/json-store';
+import type { ResetPolicy } from './reset-policy';
 
 /**
- * A reset in Redis (IDENTITY_RESET_TTL). A decoy has no account and never
- * succeeds, but goes through the same states as a real reset. `sending`: the
- * code is on its way, tried again until it leaves or IDENTITY_RESET_SEND_ATTEMPTS
+ * A reset in Redis. A decoy has no account and never succeeds, but goes
+ * through the same states as a real reset, and ends and counts wrong codes by
+ * the same numbers: the otp service's (ResetPolicy, S6). `sending`: the code
+ * is on its way, tried again until it leaves or IDENTITY_RESET_SEND_ATTEMPTS
  * run out (`failed`, a clear end: nothing was sent).
  */
 export interface ResetRecord {
@@ -20,8 +22,19 @@ export interface ResetRecord {
   sendAttempts: number;
   /** The requester's address, for the otp service's per-IP limits on every try. */
   clientIp?: string;
-  /** Epoch ms the reset ends (IDENTITY_RESET_TTL after the request): the Retry-After of a locked one. */
+  /**
+   * Epoch ms the reset ends, the Retry-After of a locked one: a sent code's end at the otp
+   * service. While `lifeFrom` is there, only what was known when it was stored (see `resetEnd`).
+   */
   codeExpiresAt: number;
+  /**
+   * On a reset whose code the otp service does not hold (a decoy, one not sent yet or never):
+   * epoch ms its life starts (the request, then a decoy's round trip in place of a send). It ends
+   * the otp service's OTP_RESET_TTL later, as known when it is answered, and takes its
+   * OTP_MAX_ATTEMPTS wrong codes: what a real code sent then would do. Absent in a sent real
+   * reset, and in resets stored before it was kept (`codeExpiresAt` alone).
+   */
+  lifeFrom?: number;
   /**
    * Epoch ms a code may be checked from: when the first try to send has surely
    * ended (one otp deadline and a margin after the request), the same for a
@@ -32,6 +45,8 @@ export interface ResetRecord {
 
 /** Reset ids whose code is to be sent, by the epoch ms it is due. */
 const SENDS = 'reset-sends';
+/** The otp service's reset policy as last learned, for every identity instance. */
+const POLICY = 'reset-policy';
 
 /** Counts a wrong code. KEYS: the counter; ARGV: its time to live (ms), set with the first. */
 const COUNT = `
@@ -86,6 +101,43 @@ export class ResetStore {
   /** Replaces a reset still there, keeping its time to live. */
   replace(id: string, record: ResetRecord): Promise<boolean> {
     return this.records.replace(id, record);
+  }
+
+  /**
+   * Replaces a reset still there, to be kept until `untilMs` (epoch ms) from `nowMs`; one whose
+   * end has passed is deleted. False when it is gone.
+   */
+  async replaceUntil(
+    id: string,
+    record: ResetRecord,
+    untilMs: number,
+    nowMs: number,
+  ): Promise<boolean> {
+    const ttl = Math.round(untilMs - nowMs);
+    if (ttl < 1) return (await guard(this.redis.del(this.records.key(id)))) === 1;
+    const done = await guard(
+      this.redis.set(this.records.key(id), JSON.stringify(record), 'PX', ttl, 'XX'),
+    );
+    return done === 'OK';
+  }
+
+  /** The otp service's reset policy as last learned (by any instance), if ever. */
+  async policy(): Promise<ResetPolicy | undefined> {
+    const raw = await guard(this.redis.get(POLICY));
+    if (!raw) return undefined;
+    const value = JSON.parse(raw) as Partial<ResetPolicy>;
+    return typeof value.ttlMs === 'number' && typeof value.maxAttempts === 'number'
+      ? { ttlMs: value.ttlMs, maxAttempts: value.maxAttempts }
+      : undefined;
+  }
+
+  async savePolicy(policy: ResetPolicy): Promise<void> {
+    await guard(
+      this.redis.set(
+        POLICY,
+        JSON.stringify({ ttlMs: policy.ttlMs, maxAttempts: policy.maxAttempts }),
+      ),
+    );
   }
 
   /** Reads and deletes: of concurrent takers only one gets the reset. */

@@ -128,12 +128,14 @@ describe('identity: password reset code delivery', () => {
     const a = await h.account();
     // The service's own reset store fails once, right after the code went out.
     const resets = h.app.get(PasswordResetService)['resets'];
-    const replace = resets.replace.bind(resets);
+    const replaceUntil = resets.replaceUntil.bind(resets);
     let failed = 0;
-    const spy = jest.spyOn(resets, 'replace').mockImplementation(async (id, record) => {
-      if (record.state === 'sent' && failed++ === 0) throw new Error('Connection is closed.');
-      return replace(id, record);
-    });
+    const spy = jest
+      .spyOn(resets, 'replaceUntil')
+      .mockImplementation(async (id, record, untilMs, nowMs) => {
+        if (record.state === 'sent' && failed++ === 0) throw new Error('Connection is closed.');
+        return replaceUntil(id, record, untilMs, nowMs);
+      });
     try {
       const since = Date.now();
       const requested = await h.call('POST', '/v1/password-resets', { email: a.email });
