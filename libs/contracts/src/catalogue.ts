@@ -19,6 +19,7 @@ import {
 import {
   checkChallengeV1,
   getChallengeV1,
+  getCodePolicyV1,
   getFactorsV1,
   giveBackStepUpV1,
   resendChallengeV1,
@@ -63,4 +64,5 @@ export const otpCommands: CommandContract[] = [
   getFactorsV1,
   takeStepUpV1,
   giveBackStepUpV1,
+  getCodePolicyV1,
 ];

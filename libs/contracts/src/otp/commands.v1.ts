@@ -166,3 +166,19 @@ export const giveBackStepUpV1 = defineCommand({
   exampleResponse: { givenBack: true },
   sensitive: ['token'],
 });
+
+/**
+ * The otp service's settings for a purpose's codes on a channel: how long they live (its
+ * OTP_*_TTL) and how many wrong codes they take (OTP_MAX_ATTEMPTS). identity answers a decoy
+ * password reset by them, as the otp service answers a real one (S6).
+ */
+export const getCodePolicyV1 = defineCommand({
+  pattern: 'otp.code_policy.get.v1',
+  request: z.object({ purpose: challengePurpose, channel }),
+  response: z.object({
+    ttlMs: z.number().int().positive(),
+    maxAttempts: z.number().int().min(1),
+  }),
+  exampleRequest: { purpose: 'password_reset', channel: 'sms' },
+  exampleResponse: { ttlMs: 600_000, maxAttempts: 5 },
+});

@@ -5,6 +5,7 @@ import {
   type CommandRequest,
   type EventData,
   getChallengeV1,
+  getCodePolicyV1,
   getFactorsV1,
   giveBackStepUpV1,
   notificationDroppedV1,
@@ -14,9 +15,11 @@ import {
   takeStepUpV1,
   verifyFactorV1,
 } from '@phonegate/contracts';
-import type { Caller } from '../challenges/challenge.model';
+import { type Caller, codeTtlMs } from '../challenges/challenge.model';
 import { ChallengeService } from '../challenges/challenge.service';
+import type { OtpConfig } from '../config/otp.config';
 import { FactorService } from '../factors/factor.service';
+import { OTP_CONFIG } from '../ports/event-publisher';
 
 type Outcome = EventData<typeof notificationFailedV1>;
 
@@ -33,7 +36,17 @@ export class OtpBusHandlers {
   constructor(
     @Inject(ChallengeService) private readonly challenges: ChallengeService,
     @Inject(FactorService) private readonly factors: FactorService,
+    @Inject(OTP_CONFIG) private readonly config: OtpConfig,
   ) {}
+
+  /** What a code of this purpose and channel is here: its life and its wrong codes (S6). */
+  @MessagePattern(getCodePolicyV1.pattern)
+  codePolicy(@Payload() req: CommandRequest<typeof getCodePolicyV1>) {
+    return {
+      ttlMs: codeTtlMs(this.config.codes.ttlMs, req.purpose, req.channel),
+      maxAttempts: this.config.codes.maxAttempts,
+    };
+  }
 
   @MessagePattern(startChallengeV1.pattern)
   start(@Payload() req: CommandRequest<typeof startChallengeV1>) {
