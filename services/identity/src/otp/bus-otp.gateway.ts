@@ -1,6 +1,7 @@
 import {
   checkChallengeV1,
   getChallengeV1,
+  getCodePolicyV1,
   getFactorsV1,
   giveBackStepUpV1,
   resendChallengeV1,
@@ -9,7 +10,16 @@ import {
   verifyFactorV1,
 } from '@phonegate/contracts';
 import type { EventBus } from '@phonegate/messaging';
-import type { CheckChallenge, GiveBackStepUp, OtpGateway, ResendChallenge, StartChallenge, TakeStepUp, VerifyFactor } from './otp.gateway';
+import type {
+  CheckChallenge,
+  GetCodePolicy,
+  GiveBackStepUp,
+  OtpGateway,
+  ResendChallenge,
+  StartChallenge,
+  TakeStepUp,
+  VerifyFactor,
+} from './otp.gateway';
 
 /**
  * The otp service over request-reply on the bus, each call with a deadline
@@ -51,5 +61,9 @@ export class BusOtpGateway implements OtpGateway {
 
   giveBackStepUp(request: GiveBackStepUp) {
     return this.bus.request(giveBackStepUpV1, request, { timeoutMs: this.timeoutMs });
+  }
+
+  codePolicy(request: GetCodePolicy) {
+    return this.bus.request(getCodePolicyV1, request, { timeoutMs: this.timeoutMs });
   }
 }

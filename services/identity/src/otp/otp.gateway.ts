@@ -2,6 +2,7 @@ import type {
   ChallengeView,
   CommandRequest,
   checkChallengeV1,
+  getCodePolicyV1,
   giveBackStepUpV1,
   resendChallengeV1,
   startChallengeV1,
@@ -15,6 +16,7 @@ export type ResendChallenge = CommandRequest<typeof resendChallengeV1>;
 export type VerifyFactor = CommandRequest<typeof verifyFactorV1>;
 export type TakeStepUp = CommandRequest<typeof takeStepUpV1>;
 export type GiveBackStepUp = CommandRequest<typeof giveBackStepUpV1>;
+export type GetCodePolicy = CommandRequest<typeof getCodePolicyV1>;
 
 /**
  * What identity asks of the otp service. Identity never sees a code: it
@@ -37,4 +39,6 @@ export interface OtpGateway {
   takeStepUp(request: TakeStepUp): Promise<{ challengeId: string; taken: true }>;
   /** Gives a taken step-up back at otp (a no-op unless the token still holds it). */
   giveBackStepUp(request: GiveBackStepUp): Promise<{ givenBack: boolean }>;
+  /** The otp service's code life and wrong-code limit for a purpose on a channel (S6: decoys). */
+  codePolicy(request: GetCodePolicy): Promise<{ ttlMs: number; maxAttempts: number }>;
 }

@@ -49,6 +49,10 @@ const SETTLE_MARGIN_MS = 500;
  * policy (`lifeFrom`) is kept at least that long, and answered by its end when asked.
  */
 const OTP_RESET_TTL_CEILING_MS = 10 * 60_000;
+/** How often each instance asks the otp service for its reset policy again (a setting may change). */
+const POLICY_REFRESH_MS = 60_000;
+/** Until then after a failed ask (the otp service not up yet, or one without the command). */
+const POLICY_RETRY_MS = 5_000;
 
 /** What a send (or a decoy's round trip in its place) gives the reset, and until when it is kept. */
 type Sent = Pick<ResetRecord, 'challengeId' | 'phoneId' | 'codeExpiresAt' | 'lifeFrom'> & {
@@ -72,6 +76,10 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
   private knownFromOtp = false;
   /** The last policy whose difference from identity's settings was logged. */
   private reported: ResetPolicy | undefined;
+  /** The otp service has answered otp.code_policy.get: its answers, not estimates, are kept. */
+  private answeredByOtp = false;
+  private asking = false;
+  private nextAskAt = 0;
 
   constructor(
     private readonly db: DataSource,
@@ -92,12 +100,14 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
   }
 
   async onModuleInit(): Promise<void> {
-    // What any instance learned before: resets answered from the first request on by it.
+    // What any instance learned before: resets answered from the first request on by it; and
+    // the otp service asked (again every minute, with the sweeps).
     await this.storedPolicy();
-    this.sweeper = setInterval(
-      () => this.track(this.sweep()),
-      this.config.IDENTITY_RESET_SWEEP_INTERVAL,
-    );
+    this.askOtpWhenDue();
+    this.sweeper = setInterval(() => {
+      this.askOtpWhenDue();
+      this.track(this.sweep());
+    }, this.config.IDENTITY_RESET_SWEEP_INTERVAL);
     this.sweeper.unref();
   }
 
@@ -274,7 +284,9 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
     });
     const answeredAt = this.clock.nowMs();
     this.logger.info({ resetId, challengeId: challenge.id, channel }, 'reset code sent');
-    const learned = attempt === 1 ? policyOf(challenge, sentAt, answeredAt) : undefined;
+    // Only while the otp service has not answered its policy itself (an older otp service).
+    const learned =
+      attempt === 1 && !this.answeredByOtp ? policyOf(challenge, sentAt, answeredAt) : undefined;
     if (learned) await this.learn(learned);
     const expiresAt = Date.parse(challenge.expiresAt);
     if (!Number.isFinite(expiresAt)) {
@@ -330,7 +342,34 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
     return this.known;
   }
 
-  /** The otp service's reset policy, as a fresh challenge of it showed: kept for every instance. */
+  /**
+   * Asks the otp service for its reset policy when due: at start, then every minute, sooner again
+   * after a failed ask. In the background: no request waits for it.
+   */
+  private askOtpWhenDue(): void {
+    if (this.asking || this.stopping || this.clock.nowMs() < this.nextAskAt) return;
+    this.asking = true;
+    this.track(
+      this.askOtp().finally(() => {
+        this.asking = false;
+      }),
+    );
+  }
+
+  private async askOtp(): Promise<void> {
+    try {
+      // A reset's code lives as long on every channel; SMS is the usual one.
+      const policy = await this.otp.codePolicy({ purpose: 'password_reset', channel: 'sms' });
+      this.answeredByOtp = true;
+      this.nextAskAt = this.clock.nowMs() + POLICY_REFRESH_MS;
+      await this.learn({ ttlMs: policy.ttlMs, maxAttempts: policy.maxAttempts });
+    } catch (error) {
+      this.nextAskAt = this.clock.nowMs() + POLICY_RETRY_MS;
+      this.logger.debug({ err: message(error) }, 'reset policy not had from the otp service');
+    }
+  }
+
+  /** The otp service's reset policy, as it said or a fresh challenge of it showed: kept for every instance. */
   private async learn(policy: ResetPolicy): Promise<void> {
     const changed = !this.knownFromOtp || !samePolicy(this.known, policy);
     this.known = policy;
@@ -408,7 +447,10 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
       const locked = await lockAccount(m, account.id);
       // A code sent to a number completes the reset only while the number is the account's
       // (read under the lock a removal takes too); else the reset (taken above) ends, nothing changed.
-      if (record.phoneId !== null && !stillVerified(await phonesOf(m, account.id), record.phoneId)) {
+      if (
+        record.phoneId !== null &&
+        !stillVerified(await phonesOf(m, account.id), record.phoneId)
+      ) {
         throw new DomainError(
           'code_expired',
           'The code was sent to a number that is no longer on this account; ask for a new reset.',

@@ -1,3 +1,4 @@
+import { eventually } from '@phonegate/platform/testing';
 import type { Redis } from 'ioredis';
 import { ResetStore } from '../../src/password-resets/reset.store';
 import { IDENTITY_REDIS } from '../../src/tokens';
@@ -58,8 +59,25 @@ describe('identity: a decoy reset follows the otp service’s reset settings', (
     return { real, decoy };
   }
 
+  it('knows the otp service’s settings from the start, before any reset code was sent: a lone decoy locks and ends by them', async () => {
+    const store = new ResetStore(h.app.get<Redis>(IDENTITY_REDIS));
+    // Asked of the otp service (otp.code_policy.get) at start, kept for every instance.
+    await eventually(async () => (await store.policy())?.ttlMs === 30_000 || undefined, 15_000);
+    expect(await store.policy()).toEqual({ ttlMs: 30_000, maxAttempts: 3 });
+    expect(h.tap.of('notification.requested.v1')).toEqual([]);
+
+    const decoy = await h.call('POST', '/v1/password-resets', { email: h.email() });
+    const answers: HttpAnswer[] = [];
+    for (let i = 0; i < 3; i++) answers.push(await complete(decoy.body.resetId, '000000'));
+    expect(answers.map((a) => `${a.status} ${a.body.attemptsRemaining}`)).toEqual([
+      '422 2',
+      '422 1',
+      '429 0',
+    ]);
+    expect(Number(answers[2]!.headers.get('retry-after'))).toBeLessThanOrEqual(30);
+  });
+
   it('a real reset and a decoy take the same wrong codes, lock with the same Retry-After and end at the same time', async () => {
-    // The first pair: asked before identity had seen a reset code of the otp service.
     const locked = await pair();
     const open = await pair();
 
