@@ -105,9 +105,9 @@ export function identityConfigSchema(production: boolean) {
       IDENTITY_STEP_UP_WINDOW: env.duration('5m'),
       /**
        * A password reset's life until the otp service's is known. A reset ends with its code, at
-       * the otp service's OTP_RESET_TTL; identity learns that (and OTP_MAX_ATTEMPTS) from the
-       * otp service's reset challenges and keeps it in Redis for every instance, and decoys follow
-       * it (S6). Set it to OTP_RESET_TTL: it serves only until a first reset code is sent.
+       * the otp service's OTP_RESET_TTL; identity asks the otp service for that (and its
+       * OTP_MAX_ATTEMPTS) at start and every minute, keeps it in Redis for every instance, and
+       * decoys follow it (S6). Set it to OTP_RESET_TTL: it serves only until the otp service answers.
        */
       IDENTITY_RESET_TTL: env.duration('10m'),
       /**
