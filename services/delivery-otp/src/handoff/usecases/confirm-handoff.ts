@@ -119,12 +119,7 @@ export class ConfirmHandoff {
         await this.ledger.transaction(shipmentId, { lock: true, load: false }, async (tx) => {
           await tx.recordAttempt(attempt(locked ? 'locked' : 'code_mismatch', { attemptsRemaining: result.attemptsRemaining }));
           // The row mirrors the live count and lock: an expiry or the loss of Redis is no way out of them (SECURITY C5).
-          await tx.mirrorHandoffState({
-            shipmentId,
-            generation: result.generation,
-            attempts: this.config.code.maxAttempts - result.attemptsRemaining,
-            locked,
-          });
+          await tx.mirrorHandoffState({ shipmentId, ...(await this.liveHandoffState(shipmentId, result)) });
           const base = { shipmentId, courierId: device.courierId, deviceId: device.deviceId, at: at.toISOString() };
           await tx.publish(handoffFailedAttemptV1, { ...base, attemptsLeft: result.attemptsRemaining });
           if (locked) await tx.publish(handoffLockedV1, base);
@@ -176,6 +171,28 @@ export class ConfirmHandoff {
    * recorded meanwhile. `refusal`, a repairing request's own attempt, is
    * recorded in the same transaction.
    */
+  /**
+   * What the row mirrors after a wrong code: the live code's count and lock as they are now,
+   * read under the shipment's lock, not as this check left them. A support unlock (or a
+   * regenerate) that committed between this check and this write reset both; the check's own
+   * figures would lock the row again and pass a stale lock to the shipment's next code.
+   * Without a live code of that generation (expired, replaced, Redis unreachable) the check's
+   * figures stand; the statement never lowers what the row holds.
+   */
+  private async liveHandoffState(
+    shipmentId: string,
+    result: { verdict: CheckResult['verdict']; attemptsRemaining: number; generation: number },
+  ): Promise<{ generation: number; attempts: number; locked: boolean }> {
+    const checked = {
+      generation: result.generation,
+      attempts: this.config.code.maxAttempts - result.attemptsRemaining,
+      locked: result.verdict === 'locked_now',
+    };
+    const live = await this.store.get(shipmentId).catch(() => undefined);
+    if (!live || live.generation !== result.generation || live.state === 'handed_off') return checked;
+    return { generation: live.generation, attempts: live.attempts, locked: live.state === 'locked' };
+  }
+
   private async recordConfirmed(record: AttemptRecord, body: HandoffBody, refusal?: AttemptRecord): Promise<boolean> {
     return this.ledger.transaction(record.shipmentId, { lock: true, load: false }, async (tx) => {
       if (refusal) await tx.recordAttempt(refusal);
