@@ -1,5 +1,5 @@
 import { eventually } from '@phonegate/platform/testing';
-import { CodeStore, type Reschedule, type UpdateResult } from '../../src/codes/code.store';
+import { CodeStore } from '../../src/codes/code.store';
 import { auth, type Harness, KEYS, startHarness, windowAround } from './harness';
 
 jest.setTimeout(30_000);
@@ -61,23 +61,20 @@ describe('handoff racing a reschedule or a repeated out-for-delivery', () => {
     };
   }
 
-  /** The next store.reschedule runs for real, then holds its answer until released. */
-  function holdNextReschedule() {
-    const real = store.reschedule.bind(store);
-    let held!: () => void;
-    const reached = new Promise<void>((resolve) => (held = resolve));
+  /** The next call of the store's `method` runs for real, then holds its answer until released. */
+  function holdNext<K extends 'reschedule' | 'check'>(method: K) {
+    type Result = Awaited<ReturnType<CodeStore[K]>>;
+    const real = (store[method] as (...args: unknown[]) => Promise<Result>).bind(store);
+    let held!: (result: Result) => void;
+    const reached = new Promise<Result>((resolve) => (held = resolve));
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
-    jest
-      .spyOn(store, 'reschedule')
-      .mockImplementationOnce(
-        async (shipmentId: string, change: Reschedule): Promise<UpdateResult> => {
-          const result = await real(shipmentId, change);
-          held();
-          await released;
-          return result;
-        },
-      );
+    jest.spyOn(store, method).mockImplementationOnce((async (...args: unknown[]) => {
+      const result = await real(...args);
+      held(result);
+      await released;
+      return result;
+    }) as never);
     return { reached, release };
   }
 
@@ -109,7 +106,7 @@ describe('handoff racing a reschedule or a repeated out-for-delivery', () => {
   ] as const)('keeps the handoff recorded when it lands during %s', async (_name, route) => {
     const { shipmentId, order, code, device } = await shipmentWithCode(`cour_race_${route}`);
     const window = windowAround(Date.now(), 30, 180);
-    const hold = holdNextReschedule();
+    const hold = holdNext('reschedule');
     const update = post(
       `/v1/shipments/${shipmentId}/${route}`,
       KEYS.logistics,
@@ -153,7 +150,7 @@ describe('handoff racing a reschedule or a repeated out-for-delivery', () => {
 
   it('never overwrites a shipment handed off after the update read it: the update answers 409 already_handed_off', async () => {
     const { shipmentId } = await shipmentWithCode('cour_race_guard');
-    const hold = holdNextReschedule();
+    const hold = holdNext('reschedule');
     const update = post(`/v1/shipments/${shipmentId}/reschedule`, KEYS.logistics, {
       window: windowAround(Date.now(), 30, 180),
     });
@@ -174,5 +171,71 @@ describe('handoff racing a reschedule or a repeated out-for-delivery', () => {
       handed_off_at: at,
       handed_off_device_id: 'dev_elsewhere',
     });
+  });
+
+  /** The shipment's handoff count and lock as its row carries them. */
+  async function handoffState(shipmentId: string) {
+    const rows = await h.pg.query<{ handoff_attempts: number; handoff_locked: boolean }>(
+      'SELECT handoff_attempts, handoff_locked FROM shipments WHERE id = $1',
+      [shipmentId],
+    );
+    return rows.rows[0];
+  }
+
+  const wrongFor = (code: string) =>
+    String((Number(code) + 1) % 10 ** code.length).padStart(code.length, '0');
+
+  const handoff = (shipmentId: string, secret: string, code: string) =>
+    post(`/v1/shipments/${shipmentId}/handoff`, secret, { code, at: new Date().toISOString() });
+
+  // A support unlock that lands while a wrong code is between its Redis step and the write that
+  // mirrors the count and lock onto the row: the row must not be locked again after the unlock
+  // answered 200 (the shipment's next code would inherit that stale lock).
+  async function lockRace(courierId: string) {
+    const { shipmentId, code, device } = await shipmentWithCode(courierId);
+    return { shipmentId, code, wrong: wrongFor(code), secret: device.secret };
+  }
+
+  it('leaves the row unlocked when the unlock commits between the locking wrong code and its mirror', async () => {
+    const { shipmentId, code, wrong, secret } = await lockRace('cour_unlock_race_lock');
+    for (let i = 0; i < 4; i++)
+      expect((await handoff(shipmentId, secret, wrong)).statusCode).toBe(422);
+
+    const hold = holdNext('check');
+    const fifth = handoff(shipmentId, secret, wrong);
+    expect((await hold.reached).verdict).toBe('locked_now');
+    // Redis says locked; support unlocks before the wrong code's write reaches the row.
+    const unlocked = await post(`/v1/shipments/${shipmentId}/unlock`, KEYS.ops, {});
+    expect(unlocked.statusCode).toBe(200);
+    expect(await handoffState(shipmentId)).toEqual({ handoff_attempts: 0, handoff_locked: false });
+    hold.release();
+    // The courier who typed it was locked out at that moment: that answer stands.
+    expect((await fifth).statusCode).toBe(423);
+
+    // The row mirrors what is live after the unlock: no lock, no spent attempts.
+    expect(await handoffState(shipmentId)).toEqual({ handoff_attempts: 0, handoff_locked: false });
+    expect((await handoff(shipmentId, secret, code)).statusCode).toBe(200);
+  });
+
+  it('leaves the row with the live count when the unlock commits between a wrong code and its mirror', async () => {
+    const { shipmentId, code, wrong, secret } = await lockRace('cour_unlock_race_count');
+    for (let i = 0; i < 5; i++) await handoff(shipmentId, secret, wrong);
+    expect(await handoffState(shipmentId)).toEqual({ handoff_attempts: 5, handoff_locked: true });
+
+    const unlockedFirst = await post(`/v1/shipments/${shipmentId}/unlock`, KEYS.ops, {});
+    expect(unlockedFirst.statusCode).toBe(200);
+    const hold = holdNext('check');
+    const wrongAgain = handoff(shipmentId, secret, wrong);
+    expect((await hold.reached).verdict).toBe('mismatch');
+    expect((await post(`/v1/shipments/${shipmentId}/unlock`, KEYS.ops, {})).statusCode).toBe(200);
+    hold.release();
+    expect((await wrongAgain).json()).toMatchObject({
+      code: 'code_mismatch',
+      attemptsRemaining: 4,
+    });
+
+    // The unlock reset the live count after that wrong code: the row says so too.
+    expect(await handoffState(shipmentId)).toEqual({ handoff_attempts: 0, handoff_locked: false });
+    expect((await handoff(shipmentId, secret, code)).statusCode).toBe(200);
   });
 });
