@@ -123,6 +123,9 @@ export class TwoStepService {
         // The challenge lets the locking wrong code count once (later submissions to a locked challenge do not).
       }, factor === 'totp' || factor === 'backup_code' ? undefined : (record.challengeId ?? undefined));
       record.approvedAt = this.clock.nowMs();
+      // Approved by another factor than its code: the otp challenge was never approved and
+      // authorises nothing at otp, so the step-up is spent here only (withStepUp).
+      if (factor === 'totp' || factor === 'backup_code') record.challengeId = null;
       if (!(await this.stepUps.replace(stepUpId, record))) throw new DomainError('code_expired', 'This step-up has expired; start a new one.');
     }
     return {

@@ -179,6 +179,27 @@ describe('identity and otp: a step-up code approved once is spent once, at ident
     refused(await turnOff(a.id, { stepUpId }));
   });
 
+  it.each(['totp', 'backup_code'] as const)(
+    'an SMS step-up approved with the %s it offers instead is spent at identity only (its otp challenge was never approved)',
+    async (factor) => {
+      const a = await account({ authenticator: true });
+      const started = await h.call('POST', `/v1/accounts/${a.id}/two-step/step-up`, { channel: 'sms' });
+      expect(started.status).toBe(201);
+      expect(started.body.alternatives).toContain(factor);
+      const stepUpId = String(started.body.stepUpId);
+      const challengeId = String(started.body.challenge.id);
+      const code = factor === 'totp' ? h.keep(totp(a.secret!, Math.floor(Date.now() / 30_000) + 1)) : a.backupCodes[0]!;
+      const approved = await h.call('POST', `/v1/accounts/${a.id}/two-step/step-up/${stepUpId}/verify`, { code, factor });
+      expect(approved.status).toBe(200);
+      expect((await turnOff(a.id, { stepUpId })).status).toBe(200);
+      expect(await twoStepOf(a.id)).toMatchObject({ enabled: false });
+      // Spent: not a second change at identity, and its SMS challenge authorises nothing at otp.
+      expect((await h.call('PUT', `/v1/accounts/${a.id}/two-step`, { enabled: true, method: 'sms' })).status).toBe(200);
+      refused(await turnOff(a.id, { stepUpId }));
+      refused(await reissue(a.id, challengeId));
+    },
+  );
+
   it('never logs a full number, a code, a password or a token', () => {
     expect(h.secrets.size).toBeGreaterThan(5);
     expect(h.leaks()).toEqual([]);
