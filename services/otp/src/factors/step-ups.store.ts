@@ -32,7 +32,8 @@ export interface StepUps {
  * Reads the challenge's hash as the challenge store keeps it (`ch:<id>`, see
  * challenges/challenge.store.ts) and, when it is identity's step-up of this
  * account, approved within the window and not used yet, marks it used
- * (`stepup:used:<id>`, for as long as the window) in the same step: of
+ * (`stepup:used:<id>`, for twice the window: the approval's age is read on another
+ * instance's clock than the one that may take it next) in the same step: of
  * concurrent changes given the same step-up exactly one gets it, whether made
  * here (a factor replaced) or at identity (which takes it with
  * `otp.step_up.take.v1` before its own change: S8, one approval, one change).
@@ -50,7 +51,7 @@ if f[1] ~= 'step_up' or f[3] ~= ARGV[1] or f[5] == 'http' then return 'unknown' 
 if f[2] ~= 'approved' then return 'not_approved' end
 local at, now, window = tonumber(f[4]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if not at or now - at > window then return 'stale' end
-if not redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', window) then
+if not redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', 2 * window) then
   if redis.call('GET', KEYS[2]) == ARGV[4] then return 'ok' end
   return 'spent'
 end

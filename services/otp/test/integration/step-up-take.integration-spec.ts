@@ -6,6 +6,9 @@ import {
   startChallengeV1,
   takeStepUpV1,
 } from '@phonegate/contracts';
+import { dropRedisPrefix, redisPrefix } from '@phonegate/platform/testing';
+import { Redis } from 'ioredis';
+import { RedisStepUps } from '../../src/factors/step-ups.store';
 import { remoteError, startedOtp, usNumber } from '../support/otp-harness';
 import { approvedStepUp } from './support/step-up';
 
@@ -152,5 +155,44 @@ describe('identity takes its step-up at otp: one approval, one change, here or t
       totp: false,
       backupCodes: 10,
     });
+  });
+});
+
+/**
+ * The used mark outlives the approval's window on any otp instance's clock: staleness is judged
+ * from `approvedAt` (the approving instance's clock) against the taking instance's clock, so an
+ * instance a little behind still sees the step-up as fresh after the window measured from the take.
+ */
+describe('a taken step-up stays spent for an otp instance whose clock is behind', () => {
+  const prefix = redisPrefix();
+  const redis = new Redis('redis://127.0.0.1:6379', { keyPrefix: prefix });
+
+  afterAll(async () => {
+    redis.disconnect();
+    await dropRedisPrefix(prefix);
+  });
+
+  it('refuses the second take after the window has passed from the first', async () => {
+    const stepUps = new RedisStepUps(redis);
+    const accountId = randomUUID();
+    const challengeId = randomUUID();
+    const windowMs = 1_000;
+    const approvedAt = Date.now();
+    await redis.hset(`ch:${challengeId}`, {
+      purpose: 'step_up',
+      status: 'approved',
+      accountId,
+      approvedAt: String(approvedAt),
+      origin: 'bus',
+    });
+    const token = randomUUID();
+    expect(
+      await stepUps.take({ accountId, challengeId, nowMs: Date.now(), windowMs, token }),
+    ).toEqual({ challengeId, token });
+    await new Promise((resolve) => setTimeout(resolve, windowMs + 100));
+    // Another instance, 300 ms behind: to it the approval is still within its window.
+    const behind = Date.now() - 300;
+    expect(behind - approvedAt).toBeLessThanOrEqual(windowMs);
+    expect(await stepUps.take({ accountId, challengeId, nowMs: behind, windowMs })).toBe('spent');
   });
 });
