@@ -2,6 +2,7 @@ import type { CommandContract } from './define-command';
 import type { EventContract } from './define-event';
 import { handoffCodeIssuedV1, handoffConfirmedV1, handoffFailedAttemptV1, handoffLockedV1 } from './delivery/handoff-events.v1';
 import { accountCreatedV1 } from './identity/account-created.v1';
+import { accountExistsV1 } from './identity/commands.v1';
 import { phoneAddedV1 } from './identity/phone-added.v1';
 import { phonePrimaryChangedV1, phoneRemovedV1, phoneVerifiedV1 } from './identity/phone-changed.v1';
 import { signinChallengedV1 } from './identity/signin-challenged.v1';
@@ -66,3 +67,4 @@ export const otpCommands: CommandContract[] = [
   giveBackStepUpV1,
   getCodePolicyV1,
 ];
+export const identityCommands: CommandContract[] = [accountExistsV1];

@@ -1,6 +1,6 @@
 import type { CommandContract } from './define-command';
 import type { EventContract } from './define-event';
-import { delivery, identity, notification, order, otp, otpCommands, shipment } from './catalogue';
+import { delivery, identity, identityCommands, notification, order, otp, otpCommands, shipment } from './catalogue';
 
 export * from './common';
 export * from './email';
@@ -9,6 +9,7 @@ export * from './define-event';
 export * from './envelope';
 export * from './errors';
 export * from './identity/account-created.v1';
+export * from './identity/commands.v1';
 export * from './identity/phone-added.v1';
 export * from './identity/phone-changed.v1';
 export * from './identity/signin-challenged.v1';
@@ -31,7 +32,7 @@ export const EVENT_CATALOGUE: readonly EventContract[] = [
   ...order,
 ];
 
-export const COMMAND_CATALOGUE: readonly CommandContract[] = [...otpCommands];
+export const COMMAND_CATALOGUE: readonly CommandContract[] = [...otpCommands, ...identityCommands];
 
 const byType = new Map(EVENT_CATALOGUE.map((c) => [c.type, c]));
 export function eventContractOf(type: string): EventContract | undefined {

@@ -21,6 +21,12 @@ const challengeView = z.object({
     .optional(),
   /** Why a challenge ended early, e.g. `reported` ("I didn't ask for this"). */
   endReason: z.string().max(50).optional(),
+  /**
+   * The owner reported the code ("I didn't ask for this"), whenever that was: also after the
+   * challenge had already ended (expired, locked, approved), when `endReason` stays what it was.
+   * Absent when not reported (and from an otp service older than the field).
+   */
+  reported: z.literal(true).optional(),
 });
 export type ChallengeView = z.infer<typeof challengeView>;
 
