@@ -11,6 +11,7 @@ import type { IdentityConfig } from '../config/identity.config';
 import type { EventOutbox } from '../events/event-outbox';
 import type { OtpGateway } from '../otp/otp.gateway';
 import { unknownAsExpired } from '../otp/otp-errors';
+import type { PhoneEntity } from '../phones/phone.entity';
 import { acceptsChannel } from '../phones/phone-number';
 import { CodeAccounting } from '../security/code-accounting';
 import { queueAlert } from '../security/security-alerts';
@@ -137,9 +138,11 @@ export class TwoStepService {
 
   /**
    * Changes two-step. On needs the factor ready (a verified number for SMS or
-   * voice, a confirmed authenticator for TOTP); off, or another method or
-   * backup while on, needs a step-up approved in the last
-   * IDENTITY_STEP_UP_WINDOW (given as stepUpId, with its code or approved before).
+   * voice, checked again under the account's lock, which removing a number takes
+   * too: the number cannot go between the check and the change; a confirmed
+   * authenticator for TOTP); off, or another method or backup while on, needs a
+   * step-up approved in the last IDENTITY_STEP_UP_WINDOW (given as stepUpId,
+   * with its code or approved before).
    */
   async update(accountId: string, input: TwoStepUpdate) {
     const account = await findAccount(this.db, accountId);
@@ -155,6 +158,8 @@ export class TwoStepService {
         if (!sameSettings(settingsOf(locked), current)) {
           throw new DomainError('conflict', 'Two-step settings changed meanwhile; read them again.');
         }
+        // Again under the lock that removing a number takes too: the number may have gone since it was read.
+        if (next.enabled && usesPhone(next)) this.assertPhoneReady(next, await phonesOf(m, accountId));
         const now = this.clock.now();
         await m.getRepository(AccountEntity).update(
           { id: accountId },
@@ -221,19 +226,27 @@ export class TwoStepService {
     return { id: input.stepUpId, record: taken.value, ttlMs: taken.ttlMs, at: Date.now() };
   }
 
+  /**
+   * Whether the factors of settings turned on are ready: a verified primary number that takes
+   * the channel for SMS or voice (checked again under the account's lock, see `update`), a
+   * confirmed authenticator for TOTP.
+   */
   private async assertReady(account: AccountEntity, next: TwoStepSettings): Promise<void> {
-    const phone = primaryPhone(await phonesOf(this.db, account.id));
-    let factors: { totp: boolean } | undefined;
+    if (usesPhone(next)) this.assertPhoneReady(next, await phonesOf(this.db, account.id));
+    if (next.method === 'totp' || next.backupMethod === 'totp') {
+      const factors = await this.otp.factors(account.id);
+      if (!factors.totp) throw new DomainError('factor_not_ready', 'Two-step by authenticator app needs a confirmed authenticator.');
+    }
+  }
+
+  /** The phone methods of `next` need a verified primary number (among `phones`) that takes their channel. */
+  private assertPhoneReady(next: TwoStepSettings, phones: readonly PhoneEntity[]): void {
+    const phone = primaryPhone(phones);
     for (const method of [next.method, next.backupMethod]) {
-      if (method === null) continue;
-      if (isPhoneMethod(method)) {
-        if (!phone) throw new DomainError('factor_not_ready', 'Two-step by phone needs a verified number.');
-        if (!acceptsChannel(phone.lineType, method, this.policy())) {
-          throw new DomainError('factor_not_ready', `The primary number cannot take ${method === 'sms' ? 'text messages' : 'voice calls'}.`);
-        }
-      } else if (method === 'totp') {
-        factors ??= await this.otp.factors(account.id);
-        if (!factors.totp) throw new DomainError('factor_not_ready', 'Two-step by authenticator app needs a confirmed authenticator.');
+      if (!isPhoneMethod(method)) continue;
+      if (!phone) throw new DomainError('factor_not_ready', 'Two-step by phone needs a verified number.');
+      if (!acceptsChannel(phone.lineType, method, this.policy())) {
+        throw new DomainError('factor_not_ready', `The primary number cannot take ${method === 'sms' ? 'text messages' : 'voice calls'}.`);
       }
     }
   }
@@ -264,6 +277,11 @@ export class TwoStepService {
 /** 403: the change needs a fresh step-up (S8). */
 export function stepUpRequired(): DomainError {
   return new DomainError('step_up_required', 'Confirm with a fresh code first: POST /v1/accounts/{accountId}/two-step/step-up, then send stepUpId (and code).');
+}
+
+/** Whether the settings send codes to the account's number (its method or its backup by SMS or voice). */
+function usesPhone(s: TwoStepSettings): boolean {
+  return isPhoneMethod(s.method) || isPhoneMethod(s.backupMethod);
 }
 
 export function settingsOf(a: AccountEntity): TwoStepSettings {
