@@ -22,6 +22,9 @@ import {
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { DataSource, type DataSourceOptions } from 'typeorm';
+import { AccountsConsumer } from './accounts/accounts.consumer';
+import { IdentityAccountLookup } from './accounts/identity-account-lookup';
+import { KnownAccounts } from './accounts/known-accounts';
 import { AccountSignals } from './alerts/account-signals.store';
 import { Messenger } from './alerts/messenger';
 import { OtpBusHandlers } from './bus/otp-bus.handlers';
@@ -188,7 +191,7 @@ export class OtpAppModule {
         BusModule.forRoot(deps.bus),
         OtpInfraModule.forRoot(deps),
       ],
-      controllers: [VerificationsController, FactorsController, OtpBusHandlers],
+      controllers: [VerificationsController, FactorsController, OtpBusHandlers, AccountsConsumer],
       providers: [
         {
           provide: SendGuard,
@@ -246,6 +249,17 @@ export class OtpAppModule {
           ],
         },
         {
+          provide: KnownAccounts,
+          useFactory: (ds: DataSource, bus: EventBus, clock: Clock, logger: Logger) =>
+            new KnownAccounts(
+              ds,
+              new IdentityAccountLookup(bus, c.accountLookupTimeoutMs),
+              clock,
+              logger,
+            ),
+          inject: [DataSource, EventBus, Clock, PLATFORM_LOGGER],
+        },
+        {
           provide: FactorService,
           useFactory: (
             ds: DataSource,
@@ -258,6 +272,7 @@ export class OtpAppModule {
             clock: Clock,
             metrics: OtpMetrics,
             logger: Logger,
+            accounts: KnownAccounts,
           ) =>
             new FactorService(
               ds,
@@ -271,6 +286,7 @@ export class OtpAppModule {
               c,
               metrics,
               logger,
+              accounts,
             ),
           inject: [
             DataSource,
@@ -283,6 +299,7 @@ export class OtpAppModule {
             Clock,
             OtpMetrics,
             PLATFORM_LOGGER,
+            KnownAccounts,
           ],
         },
         {

@@ -200,5 +200,6 @@ export function toView(
     };
   }
   if (record.endReason) view.endReason = record.endReason;
+  if (record.reported) view.reported = true;
   return view;
 }

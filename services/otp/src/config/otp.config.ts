@@ -186,6 +186,8 @@ function schema(production: boolean) {
     OTP_EXPIRY_SWEEP_INTERVAL: env.duration('5s'),
     OTP_BUS_PREFETCH: env.int(200, 1, 1000),
     OTP_PUBLISH_TIMEOUT: env.duration('5s'),
+    // How long an enrolment waits for identity's answer about an account otp has not heard of.
+    OTP_ACCOUNT_LOOKUP_TIMEOUT: env.duration('2s'),
   });
 }
 
@@ -276,6 +278,8 @@ export interface OtpConfig {
   busPrefetch: number;
   /** How long a publish may wait for the broker's confirm before the request answers 503. */
   publishTimeoutMs: number;
+  /** identity's deadline to say whether an account otp has not heard of exists (`identity.account.exists.v1`). */
+  accountLookupTimeoutMs: number;
 }
 
 export function toConfig(e: OtpEnv): OtpConfig {
@@ -357,5 +361,6 @@ export function toConfig(e: OtpEnv): OtpConfig {
     sweepIntervalMs: e.OTP_EXPIRY_SWEEP_INTERVAL,
     busPrefetch: e.OTP_BUS_PREFETCH,
     publishTimeoutMs: e.OTP_PUBLISH_TIMEOUT,
+    accountLookupTimeoutMs: e.OTP_ACCOUNT_LOOKUP_TIMEOUT,
   };
 }

@@ -31,6 +31,11 @@ export interface OutboxWriter {
 
 export type FactorKind = 'totp' | 'backup_code';
 
+/** Whether an account is one identity has (`KnownAccounts`): 404 not_found, or 503, when not. */
+export interface AccountCheck {
+  assertKnown(accountId: string): Promise<void>;
+}
+
 /** A step-up shown with a factor change (S8): the id of an approved step-up verification. */
 export interface StepUpProof {
   stepUpId?: string | undefined;
@@ -81,14 +86,19 @@ export class FactorService {
     private readonly config: OtpConfig,
     private readonly metrics: OtpMetrics,
     private readonly logger: Logger,
+    private readonly accounts: AccountCheck,
     private readonly stepUps: StepUps = new RedisStepUps(gates.redis),
   ) {}
 
-  /** Starts an enrolment: a fresh 160-bit secret, sealed at rest; shown once. Earlier unconfirmed enrolments go. */
+  /**
+   * Starts an enrolment: a fresh 160-bit secret, sealed at rest; shown once. Earlier unconfirmed
+   * enrolments go. Only for an account identity has (404 not_found otherwise, nothing kept).
+   */
   async enrollTotp(
     accountId: string,
     label?: string,
   ): Promise<{ id: string; secret: string; otpauthUri: string }> {
+    await this.accounts.assertKnown(accountId);
     const id = randomUUID();
     const secret = generateTotpSecret();
     const sealed = this.box.seal(secret, secretAad(id, accountId));
@@ -185,12 +195,13 @@ export class FactorService {
   /**
    * A new set of backup codes, shown once; the old set is revoked in the same transaction. The
    * account's first set is free; once it has a set (even a used-up one), a new one needs a
-   * step-up (S8).
+   * step-up (S8). Only for an account identity has (404 not_found otherwise, nothing kept).
    */
   async regenerateBackupCodes(
     accountId: string,
     proof: StepUpProof,
   ): Promise<{ codes: string[] }> {
+    await this.accounts.assertKnown(accountId);
     const reissue = await this.dataSource.getRepository(BackupCode).existsBy({ accountId });
     return this.withStepUp(reissue, accountId, proof, (stepUp) =>
       this.issueBackupCodes(accountId, stepUp),

@@ -21,6 +21,9 @@ function uuidParam(value: string, what: string): string {
 const STEP_UP =
   "The account's first one is free; once it has one, a new one needs a step-up (SECURITY S8): `stepUpId`, the id of a verification of purpose step_up for this account approved in the last 5 minutes (identity's step-up of the account answers it as `challenge.id`: a code sent to the account's own number or e-mail; a storefront's own `POST /v1/verifications` does not count, its code went to an address the storefront chose), used once; without it 403 step_up_required and nothing changes. The account's e-mail is told.";
 
+const KNOWN_ACCOUNT =
+  "Only for an account identity has: 404 not_found for an id identity never issued (nothing is kept); 503 service_unavailable when identity cannot say in time about an account otp has not heard of yet.";
+
 /** TOTP enrolment and backup codes. Answers that hold secrets are never cached or kept. */
 @ApiTags('authenticators')
 @ApiBearerAuth()
@@ -32,12 +35,16 @@ export class FactorsController {
   @HttpCode(201)
   @Scopes('storefront')
   @Header('cache-control', 'no-store')
-  @ApiOperation({ summary: 'Start TOTP enrolment: the secret and otpauth:// URI, shown once' })
+  @ApiOperation({
+    summary: 'Start TOTP enrolment: the secret and otpauth:// URI, shown once',
+    description: KNOWN_ACCOUNT,
+  })
   @ApiZodBody(enrollBody)
   @ApiAnswers(
     { status: 201, description: '{id, secret, otpauthUri}' },
     'validation_failed',
     'not_found',
+    'service_unavailable',
   )
   enroll(@Param('accountId') accountId: string, @Body(zodBody(enrollBody)) body: EnrollBody) {
     return this.factors.enrollTotp(uuidParam(accountId, 'account'), body.label);
@@ -79,7 +86,7 @@ export class FactorsController {
   @Header('cache-control', 'no-store')
   @ApiOperation({
     summary: 'A new set of 10 backup codes (shown once; the old set stops working)',
-    description: `A set: ${STEP_UP}`,
+    description: `A set: ${STEP_UP} ${KNOWN_ACCOUNT}`,
   })
   @ApiZodBody(backupCodesBody)
   @ApiAnswers(

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import {
+  accountExistsV1,
   checkChallengeV1,
   type EventContract,
   type EventData,
@@ -43,7 +44,7 @@ type NotificationData = EventData<typeof notificationRequestedV1>;
  * PostgreSQL database, RabbitMQ vhost and Redis prefix, a manual clock and a
  * capturing logger. A "notifier" stand-in queue bound to every event keeps
  * what was published (raw and decrypted), and a second bus ("identity") sends
- * commands and events.
+ * commands and events and answers otp's account lookups (`identityHas`).
  */
 export class OtpHarness {
   app!: NestFastifyApplication;
@@ -55,6 +56,13 @@ export class OtpHarness {
   readonly caught: Caught[] = [];
   readonly prefix = redisPrefix();
   readonly keys = { bus: randomBytes(32), code: randomBytes(32), secret: randomBytes(32) };
+  /**
+   * The stand-in identity's answer to `identity.account.exists.v1`: by default it has every
+   * account (the tests name made-up ids as accounts); a test of unknown accounts replaces it.
+   */
+  identityHas: (accountId: string) => boolean | Promise<boolean> = () => true;
+  /** The account ids otp asked the stand-in identity about, in order. */
+  readonly accountLookups: string[] = [];
   private db!: TestDatabase;
   vhost!: TestVhost;
   private raw!: amqp.ChannelModel;
@@ -142,6 +150,21 @@ export class OtpHarness {
     });
     await this.identity.start();
     await this.identity.connection.waitUntilConnected(10_000);
+    // The stand-in answers otp's question about an account it has not heard of (as identity does).
+    this.identity.server.addHandler(
+      accountExistsV1.pattern,
+      async (data: unknown) => {
+        const { accountId } = data as { accountId: string };
+        this.accountLookups.push(accountId);
+        return { accountId, exists: await this.identityHas(accountId) };
+      },
+      false,
+    );
+    let failed: Error | undefined;
+    await this.identity.server.listen((error?: unknown) => {
+      if (error) failed = error instanceof Error ? error : new Error('stand-in identity did not start');
+    });
+    if (failed) throw failed;
     return this;
   }
 
