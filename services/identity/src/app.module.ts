@@ -5,6 +5,7 @@ import { Clock, HealthRegistry, type Logger, MetricsService, PlatformModule, fin
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
+import { AccountsBusHandlers } from './accounts/accounts-bus.handlers';
 import { AccountsController } from './accounts/accounts.controller';
 import { AccountsService } from './accounts/accounts.service';
 import type { IdentityConfig } from './config/identity.config';
@@ -34,7 +35,8 @@ export interface IdentityDeps {
   config: IdentityConfig;
   logger: Logger;
   redis: Redis;
-  database: DatabaseOptions;
+  /** Connection options, or a DataSource built by the caller (shared with a bus built there). */
+  database: DatabaseOptions | DataSource;
   /** Bus options (the outbox relay is added here), or a bus built elsewhere. */
   bus: Omit<BusOptions, 'outbox'> | { bus: Bus };
   metrics?: MetricsService;
@@ -118,7 +120,17 @@ export class IdentityAppModule {
             'bus' in deps.bus ? deps.bus : { metrics: metrics.registry, ...deps.bus, outbox: { dataSource } },
         }),
       ],
-      controllers: [AccountsController, PhonesController, TwoStepController, SessionsController, DevicesController, JwksController, PasswordResetsController],
+      controllers: [
+        AccountsController,
+        PhonesController,
+        TwoStepController,
+        SessionsController,
+        DevicesController,
+        JwksController,
+        PasswordResetsController,
+        // Bus commands: served once the bus's server is connected as a microservice (service.ts).
+        AccountsBusHandlers,
+      ],
       providers: [
         { provide: IDENTITY_CONFIG, useValue: config },
         { provide: IDENTITY_REDIS, useValue: deps.redis },

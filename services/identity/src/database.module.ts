@@ -13,27 +13,35 @@ export const IDENTITY_MIGRATIONS = [CreateIdentity1763800000000, CreateOutbox173
 /** The connection options a caller passes (URL, pool); entities and migrations are the service's own. */
 export type DatabaseOptions = DataSourceOptions extends infer T ? (T extends unknown ? Omit<T, 'entities' | 'migrations' | 'migrationsRun'> : never) : never;
 
-/** The identity DataSource, migrated at start (migrationsRun). */
+/** The identity DataSource (not yet initialized) for connection options: its entities and migrations. */
+export function identityDataSource(options: DatabaseOptions): DataSource {
+  return new DataSource({
+    ...options,
+    entities: IDENTITY_ENTITIES,
+    migrations: IDENTITY_MIGRATIONS,
+    migrationsRun: true,
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    logging: false,
+  });
+}
+
+/**
+ * The identity DataSource, migrated at start (migrationsRun): built from options, or one the
+ * caller built (`identityDataSource`, shared with a bus built in service.ts for its outbox relay).
+ */
 @Global()
 @Module({})
 export class DatabaseModule {
-  static forRoot(options: DatabaseOptions): DynamicModule {
+  static forRoot(options: DatabaseOptions | DataSource): DynamicModule {
     return {
       module: DatabaseModule,
       providers: [
         {
           provide: DataSource,
           useFactory: async () => {
-            const ds = new DataSource({
-              ...options,
-              entities: IDENTITY_ENTITIES,
-              migrations: IDENTITY_MIGRATIONS,
-              migrationsRun: true,
-              migrationsTransactionMode: 'each',
-              synchronize: false,
-              logging: false,
-            });
-            await ds.initialize();
+            const ds = options instanceof DataSource ? options : identityDataSource(options);
+            if (!ds.isInitialized) await ds.initialize();
             return ds;
           },
         },

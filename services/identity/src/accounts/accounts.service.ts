@@ -64,6 +64,12 @@ export class AccountsService {
     const account = await findAccount(this.db, id);
     return accountView(account, await phonesOf(this.db, id));
   }
+
+  /** Whether an account exists (the otp service asks before it keeps a factor for one it has not heard of). */
+  async exists(accountId: string): Promise<{ accountId: string; exists: boolean }> {
+    const id = accountId.toLowerCase();
+    return { accountId: id, exists: await this.db.getRepository(AccountEntity).existsBy({ id }) };
+  }
 }
 
 export function normalizeEmail(email: string): string {

@@ -33,6 +33,7 @@ import {
 import { settingsOf } from '../two-step/two-step.service';
 import { firstFactor, type SigninFactor, signinFactors } from '../two-step/two-step.policy';
 import { IpCountryLookup, isNewLocation } from './ip-country';
+import { reported } from './reported-challenge';
 import { stillVerified } from './code-destination';
 import { outdatedBy, type PendingLogin } from './login.store';
 import { type IssueGuard, type SigninDevice, SessionIssuer } from './session-issuer';
@@ -196,7 +197,8 @@ export class SignInService implements OnModuleInit {
   /**
    * A sign-in started before the account's password was last reset, or one whose code the
    * owner reported ("I didn't ask for this": otp ended that challenge, endReason
-   * `reported`), never finishes nor sends again: it ends (410, as one that expired).
+   * `reported`, or marked it `reported` after it had already ended), never finishes nor sends
+   * again: it ends (410, as one that expired).
    */
   private async assertCurrent(loginId: string, login: PendingLogin, account: AccountEntity): Promise<void> {
     const challenges = [...(login.earlierChallengeIds ?? []), ...(login.challengeId ? [login.challengeId] : [])];
@@ -530,11 +532,6 @@ function withSends(challenge: ChallengeView, sends: VerificationSends | undefine
 
 function expired(): DomainError {
   return new DomainError('code_expired', 'This sign-in has expired; sign in again.');
-}
-
-/** Whether the owner reported the challenge's code ("I didn't ask for this"). */
-function reported(challenge: ChallengeView | undefined): boolean {
-  return challenge?.endReason === 'reported';
 }
 
 function numberGone(): DomainError {

@@ -164,12 +164,7 @@ describe('identity: a pending sign-in ends', () => {
   describe('after its code is reported', () => {
     /** Reports the latest code of a challenge through the link in its message, as the owner would. */
     async function report(challengeId: string) {
-      const message = await h.tap.waitFor(
-        (t) => t.envelope.type === 'notification.requested.v1' && (t.data['origin'] as { ref?: string } | undefined)?.ref === challengeId,
-      );
-      const link = new URL(String((message.data['variables'] as { reportUrl: unknown }).reportUrl));
-      h.keep(link.searchParams.get('t') ?? '');
-      const reported = await h.otpCall('POST', `${link.pathname}${link.search}`, {});
+      const reported = await h.reportCode(challengeId);
       expect(reported.status).toBe(200);
       expect(reported.body).toMatchObject({ status: 'reported' });
     }

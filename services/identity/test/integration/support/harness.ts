@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import * as amqp from 'amqplib';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { type Envelope, getFactorsV1 } from '@phonegate/contracts';
-import { EventBus, SensitiveCipher } from '@phonegate/messaging';
+import { Bus, EventBus, SensitiveCipher } from '@phonegate/messaging';
 import { createLogger, createRedis, createServiceApp, redisReady } from '@phonegate/platform';
 import {
   createTestDatabase,
@@ -199,6 +199,9 @@ export class Harness {
       },
     });
     this.app = await createServiceApp({ name: 'identity', module, logger, redis: this.redis, swagger: { title: 'identity', description: 'test' } });
+    // identity answers commands too (identity.account.exists.v1, asked by the otp process), as service.ts connects them.
+    this.app.connectMicroservice({ strategy: this.app.get(Bus).server }, { inheritAppConfig: true });
+    await this.app.startAllMicroservices();
     await this.app.listen({ port: 0, host: '127.0.0.1' });
     const address = this.app.getHttpAdapter().getInstance().server.address();
     if (!address || typeof address === 'string') throw new Error('no address');
@@ -318,6 +321,16 @@ export class Harness {
       since,
     );
     return this.keep(String((m.data['variables'] as { code: unknown }).code));
+  }
+
+  /** Reports the latest code of a challenge through the link in its message, as the owner would ("I didn't ask for this"). */
+  async reportCode(challengeId: string): Promise<HttpAnswer> {
+    const message = await this.tap.waitFor(
+      (t) => t.envelope.type === 'notification.requested.v1' && (t.data['origin'] as { ref?: string } | undefined)?.ref === challengeId,
+    );
+    const link = new URL(String((message.data['variables'] as { reportUrl: unknown }).reportUrl));
+    this.keep(link.searchParams.get('t') ?? '');
+    return this.otpCall('POST', `${link.pathname}${link.search}`, {});
   }
 
   /** Security alerts (identity's e-mails) to an address. */
