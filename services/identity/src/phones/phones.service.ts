@@ -90,19 +90,34 @@ export class PhonesService {
    * Adds a number (pending) and sends its verification code. A number a pending row of the
    * account left a little earlier (removed, or corrected away) is bounded by what was sent
    * to it (C9): inside its cooldown 429 resend_cooldown, after 5 codes rate_limited; the new
-   * row's verification goes on from there. Its send is claimed before the row exists, so a
-   * concurrent add of the number that finds the row waits for this code and answers as a resend.
+   * row's verification goes on from there. Its send is claimed before the row exists (every
+   * add's, a first one's too), so a concurrent add of the number that finds the row waits for
+   * this code and answers as a resend of it (429 resend_cooldown inside its cooldown): one code
+   * goes out, on the challenge the row keeps.
    */
-  async add(accountId: string, input: NumberInput, clientIp?: string): Promise<PhoneAnswer> {
+  add(accountId: string, input: NumberInput, clientIp?: string): Promise<PhoneAnswer> {
+    return this.addOnce(accountId, input, clientIp, true);
+  }
+
+  private async addOnce(accountId: string, input: NumberInput, clientIp: string | undefined, again: boolean): Promise<PhoneAnswer> {
     const channel = input.channel ?? 'sms';
     const parsed = parsePhone(input.number, input.country, channel, this.policy);
     const phoneId = randomUUID();
     const left = await this.numberSends.get(numberKey(accountId, parsed.e164));
-    if (!left) return this.addNumber(accountId, phoneId, parsed, channel, clientIp);
-    return this.exclusiveSend(phoneId, undefined, () => this.addNumber(accountId, phoneId, parsed, channel, clientIp, left));
+    // The add it found sending sent nothing and took its row away: this one goes on as a first add (once).
+    const addAgain = again ? () => this.addOnce(accountId, input, clientIp, false) : undefined;
+    return this.exclusiveSend(phoneId, undefined, () => this.addNumber(accountId, phoneId, parsed, channel, clientIp, left, addAgain));
   }
 
-  private async addNumber(accountId: string, phoneId: string, parsed: ParsedPhone, channel: PhoneChannel, clientIp?: string, left?: NumberSends): Promise<PhoneAnswer> {
+  private async addNumber(
+    accountId: string,
+    phoneId: string,
+    parsed: ParsedPhone,
+    channel: PhoneChannel,
+    clientIp: string | undefined,
+    left: NumberSends | undefined,
+    addAgain: (() => Promise<PhoneAnswer>) | undefined,
+  ): Promise<PhoneAnswer> {
     // The number is recorded before its code goes out: a database that fails (pool exhausted on
     // a sale day) must not leave a customer with a code for a number we never recorded. If the
     // code cannot be sent, the row goes again; if the last step fails, the row has no challenge
@@ -120,10 +135,15 @@ export class PhonesService {
       throw verifiedElsewhere();
     });
     const { account } = recorded;
-    // Already pending here: a fresh code (outside the lock: the otp call may take a while).
+    // Already pending here: a fresh code (outside the lock: the otp call may take a while), as a
+    // resend. While a concurrent add sends the row's first code, this waits for it first.
     if (recorded.same) {
       const same = recorded.same;
-      return this.restart(account, same, channel, clientIp, () => this.restart(account, same, channel, clientIp));
+      return this.restart(account, same, channel, clientIp, () => this.restart(account, same, channel, clientIp)).catch((error: unknown) => {
+        // Gone meanwhile: the add that recorded it could not send its code.
+        if (addAgain && isDomain(error, 'not_found')) return addAgain();
+        throw error;
+      });
     }
     let challenge: ChallengeView;
     let sends: VerificationSends | undefined;
