@@ -96,11 +96,27 @@ export type CodeOwner = Pick<NewCode, 'accountId' | 'courierId' | 'windowStartMs
  */
 export type PutResult = { verdict: 'ok'; state: 'awaiting_handoff' | 'locked'; replaced: ReplacedCode } | { verdict: 'already' };
 
-/** `stale`: a reschedule refused because the store holds no usable code, or not the one `expect` names. */
-export type UpdateResult = { verdict: 'ok'; state: string } | { verdict: 'not_found' | 'already' | 'stale' };
+/**
+ * A revoke, reschedule or unlock as the store applied it, opaque to callers:
+ * handed back to revert() if its transaction did not commit. `kind` and
+ * `token` name the change; the rest is what it replaced.
+ */
+export interface AppliedChange {
+  readonly kind: 'revoke' | 'reschedule' | 'unlock';
+  readonly token: string;
+  readonly generation: string;
+  readonly hmac: string;
+  readonly fields: readonly string[];
+}
 
-/** A revoke's outcome: what the revoked code leaves for the shipment's next one. */
-export type RevokeResult = { verdict: 'ok'; carry: HandoffCarry } | { verdict: 'not_found' | 'already' };
+/**
+ * `stale`: a reschedule refused because the store holds no usable code, or not the one `expect` names.
+ * `ok` names the change (for revert()).
+ */
+export type UpdateResult = { verdict: 'ok'; state: string; change: AppliedChange } | { verdict: 'not_found' | 'already' | 'stale' };
+
+/** A revoke's outcome: what the revoked code leaves for the shipment's next one, and the change (for revert()). */
+export type RevokeResult = { verdict: 'ok'; carry: HandoffCarry; change: AppliedChange } | { verdict: 'not_found' | 'already' };
 
 export interface Reschedule {
   windowStartMs: number;
@@ -139,6 +155,20 @@ export abstract class CodeStore {
   ): Promise<RegenerateResult>;
   abstract reschedule(shipmentId: string, change: Reschedule): Promise<UpdateResult>;
   abstract unlock(shipmentId: string): Promise<UpdateResult>;
-  /** Deletes the code at once, answering its spent attempts, lock and regenerations for the next code. */
+  /**
+   * Deletes the code at once, answering its spent attempts, lock and
+   * regenerations for the next code. Finding no code, it also voids any
+   * earlier revoke's revert (a cancel may commit on what it saw).
+   */
   abstract revoke(shipmentId: string): Promise<RevokeResult>;
+  /**
+   * Undoes a revoke, reschedule or unlock whose transaction did not commit,
+   * only while the store still shows that very change (nothing issued,
+   * revoked, changed or handed off since). `restore` puts back what it
+   * replaced (an unlock's lock comes back with every attempt spent before
+   * and since it); `withdraw` (a revoke whose commit is unknown) brings back
+   * the revoked code's attempts, lock and regenerations but not the code,
+   * as withdraw() does. True when changed.
+   */
+  abstract revert(shipmentId: string, change: AppliedChange, mode: 'restore' | 'withdraw'): Promise<boolean>;
 }

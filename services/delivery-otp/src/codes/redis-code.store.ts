@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DomainError, type Logger } from '@phonegate/platform';
 import type { Redis } from 'ioredis';
 import {
+  type AppliedChange,
   type CheckInput,
   type CheckResult,
   type CodeOwner,
@@ -27,7 +29,13 @@ const SCRIPTS = {
   deliveryOtpRestore: 'restore.lua',
   deliveryOtpUpdate: 'update.lua',
 } as const;
+/** Scripts on the code hash and the shipment's revoke marker. */
+const TWO_KEY_SCRIPTS = {
+  deliveryOtpRevoke: 'revoke.lua',
+  deliveryOtpRevert: 'revert.lua',
+} as const;
 type ScriptName = keyof typeof SCRIPTS;
+type TwoKeyScriptName = keyof typeof TWO_KEY_SCRIPTS;
 type ScriptRunner = (key: string, ...args: (string | number)[]) => Promise<unknown>;
 
 const NOTHING_CARRIED: HandoffCarry = { attempts: 0, locked: false, regenerations: 0, lastSentMs: 0 };
@@ -35,6 +43,11 @@ const NOTHING_CARRIED: HandoffCarry = { attempts: 0, locked: false, regeneration
 /** The Redis key of a shipment's live code (under the client's key prefix). */
 export function codeKey(shipmentId: string): string {
   return `code:${shipmentId}`;
+}
+
+/** The Redis key naming a shipment's last revoke until it is reverted or another revoke runs (revoke.lua). */
+export function revokeMarkerKey(shipmentId: string): string {
+  return `revoked:${shipmentId}`;
 }
 
 /**
@@ -49,9 +62,11 @@ export class RedisCodeStore extends CodeStore {
     private readonly logger?: Logger,
   ) {
     super();
-    for (const [name, file] of Object.entries(SCRIPTS)) {
-      if (typeof (redis as unknown as Record<string, unknown>)[name] === 'function') continue;
-      redis.defineCommand(name, { numberOfKeys: 1, lua: readFileSync(join(__dirname, file), 'utf8') });
+    for (const [scripts, numberOfKeys] of [[SCRIPTS, 1], [TWO_KEY_SCRIPTS, 2]] as const) {
+      for (const [name, file] of Object.entries(scripts)) {
+        if (typeof (redis as unknown as Record<string, unknown>)[name] === 'function') continue;
+        redis.defineCommand(name, { numberOfKeys, lua: readFileSync(join(__dirname, file), 'utf8') });
+      }
     }
   }
 
@@ -159,17 +174,29 @@ export class RedisCodeStore extends CodeStore {
   }
 
   async revoke(shipmentId: string): Promise<RevokeResult> {
-    const [verdict, state, attempts, regenerations, lastSentMs] = (await this.run('deliveryOtpUpdate', shipmentId, 'revoke')) as string[];
+    const token = randomUUID();
+    const [verdict, state, attempts, regenerations, lastSentMs, ...fields] = (await this.run2('deliveryOtpRevoke', shipmentId, token)) as string[];
     if (verdict === 'ok') {
-      return { verdict, carry: { attempts: Number(attempts ?? 0), locked: state === 'locked', regenerations: Number(regenerations ?? 0), lastSentMs: Number(lastSentMs ?? 0) } };
+      return {
+        verdict,
+        carry: { attempts: Number(attempts ?? 0), locked: state === 'locked', regenerations: Number(regenerations ?? 0), lastSentMs: Number(lastSentMs ?? 0) },
+        change: { kind: 'revoke', token, generation: '', hmac: '', fields: fields.map(String) },
+      };
     }
     if (verdict === 'not_found' || verdict === 'already') return { verdict };
     throw new Error(`unexpected revoke verdict ${verdict}`);
   }
 
-  private async update(shipmentId: string, ...args: (string | number)[]): Promise<UpdateResult> {
-    const [verdict, state] = (await this.run('deliveryOtpUpdate', shipmentId, ...args)) as [string, string];
-    if (verdict === 'ok') return { verdict, state };
+  async revert(shipmentId: string, change: AppliedChange, mode: 'restore' | 'withdraw'): Promise<boolean> {
+    return Number(await this.run2('deliveryOtpRevert', shipmentId, change.kind, mode, change.token, change.generation, change.hmac, ...change.fields)) === 1;
+  }
+
+  private async update(shipmentId: string, op: 'reschedule' | 'unlock', ...args: (string | number)[]): Promise<UpdateResult> {
+    const token = randomUUID();
+    const [verdict, state, generation, hmac, ...fields] = (await this.run('deliveryOtpUpdate', shipmentId, op, token, ...args)) as string[];
+    if (verdict === 'ok' && state !== undefined) {
+      return { verdict, state, change: { kind: op, token, generation: String(generation ?? ''), hmac: String(hmac ?? ''), fields: fields.map(String) } };
+    }
     if (verdict === 'not_found' || verdict === 'already' || verdict === 'stale') return { verdict };
     throw new Error(`unexpected update verdict ${verdict}`);
   }
@@ -177,6 +204,12 @@ export class RedisCodeStore extends CodeStore {
   private run(name: ScriptName, shipmentId: string, ...args: (string | number)[]): Promise<unknown> {
     const runner = (this.redis as unknown as Record<ScriptName, ScriptRunner>)[name];
     return this.call(() => runner.call(this.redis, codeKey(shipmentId), ...args));
+  }
+
+  /** A script on the code hash and the revoke marker. */
+  private run2(name: TwoKeyScriptName, shipmentId: string, ...args: (string | number)[]): Promise<unknown> {
+    const runner = (this.redis as unknown as Record<TwoKeyScriptName, (k1: string, k2: string, ...a: (string | number)[]) => Promise<unknown>>)[name];
+    return this.call(() => runner.call(this.redis, codeKey(shipmentId), revokeMarkerKey(shipmentId), ...args));
   }
 
   private async call<T>(fn: () => Promise<T>): Promise<T> {

@@ -76,7 +76,7 @@ async function reissueStory(redis: Redis, store: RedisCodeStore): Promise<void> 
   const window = { windowStartMs: now - MIN, windowEndMs: now + MIN, expiresAtMs: now + 90 * MIN };
   expect(await store.reschedule(id, { ...window, expect: { accountId: 'acc_2', generation: 2 } })).toEqual({ verdict: 'stale' });
   expect(await store.reschedule(id, { ...window, expect: { accountId: 'acc_1', generation: 3 } })).toEqual({ verdict: 'stale' });
-  expect(await store.reschedule(id, { ...window, expect: { accountId: 'acc_1', generation: 2 } })).toEqual({ verdict: 'ok', state: 'locked' });
+  expect(await store.reschedule(id, { ...window, expect: { accountId: 'acc_1', generation: 2 } })).toMatchObject({ verdict: 'ok', state: 'locked' });
 
   // A regenerate undone gets neither the lock lifted nor a regeneration counted.
   const locked = await hash(`code:${id}`);
@@ -125,6 +125,78 @@ async function reissueStory(redis: Redis, store: RedisCodeStore): Promise<void> 
   if (first.verdict !== 'ok') throw new Error('stored');
   expect(await store.restore(other, issued(firstCode), first.replaced)).toBe(true);
   expect(await store.get(other)).toBeUndefined();
+}
+
+/**
+ * revert() undoes a revoke, reschedule or unlock whose transaction did not
+ * commit, only while the store still shows that very change; on real Redis
+ * and on the embedded mode's in-memory one.
+ */
+async function revertStory(redis: Redis, store: RedisCodeStore): Promise<void> {
+  const now = Date.now();
+  const hash = async (key: string) => Object.fromEntries(Object.entries(await redis.hgetall(key)).map(([k, v]) => [k, String(v)]));
+  const issue = async (shipmentId: string, code: string) => {
+    const { kid, digest } = activeDigest(keys, shipmentId, code);
+    await store.put({
+      shipmentId, accountId: 'acc_1', courierId: 'cour_1', windowStartMs: now - 60 * MIN, windowEndMs: now + 60 * MIN, expiresAtMs: now + 90 * MIN,
+      generation: 1, sealed: sealCode(keys, code, sealContext(shipmentId)), hmacKeyId: kid, hmac: digest,
+    });
+  };
+  const ok = <R extends { verdict: string }>(result: R): Extract<R, { verdict: 'ok' }> => {
+    if (result.verdict !== 'ok') throw new Error(`answered ${result.verdict}`);
+    return result as Extract<R, { verdict: 'ok' }>;
+  };
+  const id = `shp_${randomUUID()}`;
+  await issue(id, '111111');
+  for (let i = 0; i < 5; i++) await store.check(attemptOf(id, '999999'));
+  const locked = await hash(`code:${id}`);
+
+  // Revoke, reverted: the whole code back (restore), or its carry without the code (withdraw).
+  const revoked = ok(await store.revoke(id));
+  expect(revoked.carry).toMatchObject({ attempts: 5, locked: true });
+  expect(await store.get(id)).toBeUndefined();
+  expect(await store.revert(id, revoked.change, 'restore')).toBe(true);
+  expect(await hash(`code:${id}`)).toEqual(locked);
+  expect(await store.revert(id, revoked.change, 'restore')).toBe(false);
+  const again = ok(await store.revoke(id));
+  expect(await store.revert(id, again.change, 'withdraw')).toBe(true);
+  const { sealed: _s, hmac: _h, hkid: _k, ...carried } = locked;
+  expect(await hash(`code:${id}`)).toEqual(carried);
+  expect((await store.check(attemptOf(id, '111111'))).verdict).toBe('locked');
+  // Another revoke that saw no code voids the revert.
+  const other = `shp_${randomUUID()}`;
+  await issue(other, '222222');
+  const gone = ok(await store.revoke(other));
+  expect(await store.revoke(other)).toEqual({ verdict: 'not_found' });
+  expect(await store.revert(other, gone.change, 'restore')).toBe(false);
+  expect(await store.get(other)).toBeUndefined();
+
+  // Unlock, reverted: the lock back, with the attempts spent before and since.
+  const third = `shp_${randomUUID()}`;
+  await issue(third, '333333');
+  for (let i = 0; i < 5; i++) await store.check(attemptOf(third, '999999'));
+  const unlocked = ok(await store.unlock(third));
+  expect((await store.check(attemptOf(third, '999999'))).verdict).toBe('mismatch');
+  expect(await store.revert(third, unlocked.change, 'restore')).toBe(true);
+  expect(await redis.hmget(`code:${third}`, 'state', 'attempts', 'chg').then((v) => v.map((x) => (x === null ? x : String(x))))).toEqual(['locked', '6', null]);
+  expect((await store.check(attemptOf(third, '333333'))).verdict).toBe('locked');
+
+  // Reschedule, reverted: the window and courier back; not once another change came after it.
+  const fourth = `shp_${randomUUID()}`;
+  await issue(fourth, '444444');
+  const original = await hash(`code:${fourth}`);
+  const moved = { windowStartMs: now, windowEndMs: now + 120 * MIN, expiresAtMs: now + 150 * MIN, courierId: 'cour_2' };
+  const first = ok(await store.reschedule(fourth, moved));
+  expect(await store.revert(fourth, first.change, 'restore')).toBe(true);
+  expect(await hash(`code:${fourth}`)).toEqual(original);
+  const second = ok(await store.reschedule(fourth, moved));
+  const later = ok(await store.reschedule(fourth, { ...moved, courierId: 'cour_3' }));
+  expect(await store.revert(fourth, second.change, 'restore')).toBe(false);
+  expect(await redis.hget(`code:${fourth}`, 'courier')).toBe('cour_3');
+  // Never over a handoff.
+  expect((await store.check({ ...attemptOf(fourth, '444444'), courierId: 'cour_3' })).verdict).toBe('ok');
+  expect(await store.revert(fourth, later.change, 'restore')).toBe(false);
+  expect(await redis.hget(`code:${fourth}`, 'state')).toBe('handed_off');
 }
 
 describe('RedisCodeStore (real Redis)', () => {
@@ -233,6 +305,8 @@ describe('RedisCodeStore (real Redis)', () => {
   it('re-issues keeping the lock, the spent attempts and the regenerations; never over a handoff; restore and withdraw undo only the code issued', () =>
     reissueStory(redis, store));
 
+  it('reverts a revoke, reschedule or unlock only while the store still shows it', () => revertStory(redis, store));
+
   it('revokes: the code is gone', async () => {
     const id = await issue('111111');
     expect((await store.revoke(id)).verdict).toBe('ok');
@@ -270,10 +344,13 @@ describe('RedisCodeStore (real Redis)', () => {
 });
 
 describe('RedisCodeStore on the embedded in-memory Redis', () => {
-  it('runs the re-issue and restore scripts the same way', async () => {
+  it.each([
+    ['re-issue and restore', reissueStory],
+    ['revoke and revert', revertStory],
+  ] as const)('runs the %s scripts the same way', async (_name, story) => {
     const redis = createRedis({ url: 'memory://', keyPrefix: redisPrefix() });
     try {
-      await reissueStory(redis, new RedisCodeStore(redis));
+      await story(redis, new RedisCodeStore(redis));
     } finally {
       redis.disconnect();
     }

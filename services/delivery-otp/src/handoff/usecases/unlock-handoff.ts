@@ -3,12 +3,15 @@ import { DomainError, type Logger, PLATFORM_LOGGER } from '@phonegate/platform';
 import { CodeStore } from '../../codes/code.store';
 import type { DeliveryOtpConfig } from '../../config/delivery-otp.config';
 import { alreadyHandedOff, ShipmentLedger } from '../../persistence/shipment.ledger';
+import { CodeUndo } from '../../shipments/code-undo';
 import { DELIVERY_OTP_CONFIG } from '../../tokens';
 
 /**
  * Support unlocks a locked handoff: the same code works again with a fresh
  * set of attempts, and the shipment's row no longer carries a lock or spent
- * attempts to a later code.
+ * attempts to a later code. If the row's write does not commit, the lock
+ * comes back in the store with every attempt spent (CodeUndo) and support
+ * gets the 503: a failed unlock lifts nothing.
  */
 @Injectable()
 export class UnlockHandoff {
@@ -20,9 +23,11 @@ export class UnlockHandoff {
   ) {}
 
   async execute(shipmentId: string): Promise<{ shipmentId: string; status: 'awaiting_handoff'; attemptsRemaining: number }> {
-    return this.ledger.transaction(shipmentId, { lock: true }, async (tx) => {
+    const undo = new CodeUndo(this.store, this.ledger, this.logger);
+    return undo.transaction(shipmentId, async (tx) => {
       const result = await this.store.unlock(shipmentId);
       if (result.verdict === 'already') throw alreadyHandedOff();
+      if (result.verdict === 'ok') undo.changed(shipmentId, result.change);
       const shipment = tx.shipment;
       if (result.verdict === 'not_found') {
         if (shipment?.status === 'handed_off') throw alreadyHandedOff();

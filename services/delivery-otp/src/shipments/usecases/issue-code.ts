@@ -1,10 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { handoffCodeIssuedV1, notificationRequestedV1 } from '@phonegate/contracts';
 import { Clock, type Logger, MetricsService, PLATFORM_LOGGER } from '@phonegate/platform';
-import { CodeStore, type IssuedCode, type ReplacedCode } from '../../codes/code.store';
+import { CodeStore } from '../../codes/code.store';
 import type { DeliveryOtpConfig } from '../../config/delivery-otp.config';
 import { alreadyHandedOff, ShipmentLedger, type ShipmentRecord, type ShipmentTx } from '../../persistence/shipment.ledger';
 import { DELIVERY_OTP_CONFIG } from '../../tokens';
+import { CodeUndo } from '../code-undo';
 import { CodeVault } from '../code-vault';
 import { codeNotifications } from '../code-notifications';
 import { assertWindowOpen } from '../code-window';
@@ -42,7 +43,7 @@ export class IssueCode {
     const expiresAt = new Date(windowEnd.getTime() + this.config.code.graceMs);
     assertWindowOpen(windowEnd, this.clock.nowMs(), 'The delivery window has already ended.');
     const undo = new CodeUndo(this.store, this.ledger, this.logger);
-    return undo.onFailure(() => this.ledger.transaction(input.shipmentId, { lock: true }, async (tx) => {
+    return undo.transaction(input.shipmentId, async (tx) => {
       const existing = tx.shipment;
       if (existing?.status === 'handed_off') {
         throw alreadyHandedOff();
@@ -82,6 +83,8 @@ export class IssueCode {
           throw alreadyHandedOff();
         }
         if (kept.verdict === 'ok') {
+          // A failure from here puts the old window and courier back in the store (CodeUndo).
+          undo.changed(input.shipmentId, kept.change, showsWindowOf(record));
           await tx.save(record);
           this.logger.info({ shipmentId: input.shipmentId, courierId: input.courierId }, 'out for delivery again; code kept');
           return answer(record);
@@ -90,8 +93,17 @@ export class IssueCode {
       }
       // A new account (or no live code, or not the row's): a fresh code, which keeps the handoff's lock and spent attempts.
       return issueFresh(tx, record, 'out_for_delivery', { store: this.store, vault: this.vault, clock: this.clock, logger: this.logger, metrics: this.metrics, undo });
-    }));
+    });
   }
+}
+
+/** Whether a shipment's row shows `record`'s window and courier (a reschedule, or going out again keeping the code, committed). */
+export function showsWindowOf(record: ShipmentRecord): (row: ShipmentRecord) => boolean {
+  return (row) =>
+    row.courierId === record.courierId &&
+    row.windowStart.getTime() === record.windowStart.getTime() &&
+    row.windowEnd.getTime() === record.windowEnd.getTime() &&
+    row.expiresAt.getTime() === record.expiresAt.getTime();
 }
 
 export interface IssueDeps {
@@ -101,91 +113,6 @@ export interface IssueDeps {
   logger: Logger;
   metrics: MetricsService;
   undo: CodeUndo;
-}
-
-/** How long an undo waits for the shipment's lock to learn whether the commit went through. */
-export const UNDO_VERIFY_TIMEOUT_MS = 5_000;
-
-/**
- * Puts the store back if a unit of work that wrote a code to it (issue,
- * regenerate) fails, in its work or its commit. A failed commit is not proof
- * of a rollback (the connection may drop while COMMIT is answered), so the
- * undo first reads the shipment's row under its lock, in a new transaction
- * (which waits for the failed one to end either way):
- * - the row names the issued generation (or a later one, or a handoff): it
- *   committed, the store is left as it is;
- * - it does not: the issued code is withdrawn and the one it replaced comes
- *   back with its account, attempts and lock (restore); if what it replaced
- *   is unknown (the store's answer was lost) the issued code is only made
- *   unusable and unreadable (withdraw), keeping the attempts and the lock;
- * - the row cannot be read (database down, the lock not had within
- *   UNDO_VERIFY_TIMEOUT_MS): withdraw, as either outcome is possible.
- * Both act only while the store still holds the very code issued (its
- * generation and HMAC). What withdraw leaves, and any state a crash leaves,
- * is repaired by the next issue (which compares the store with the row) or
- * the customer's regenerate. Run the whole transaction inside onFailure().
- */
-export class CodeUndo {
-  private pending: { shipmentId: string; issued: IssuedCode; replaced?: ReplacedCode } | undefined;
-
-  constructor(
-    private readonly store: CodeStore,
-    private readonly ledger: ShipmentLedger,
-    private readonly logger: Logger,
-  ) {}
-
-  /** Before writing `issued` to the store: from here a failure undoes it. */
-  issuing(shipmentId: string, issued: IssuedCode): void {
-    this.pending = { shipmentId, issued };
-  }
-
-  /** The store answered what the write replaced. */
-  replaced(replaced: ReplacedCode): void {
-    if (this.pending) this.pending = { ...this.pending, replaced };
-  }
-
-  /** The store refused the write: nothing to undo. */
-  clear(): void {
-    this.pending = undefined;
-  }
-
-  async onFailure<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (error) {
-      await this.undo().catch(() => undefined);
-      throw error;
-    }
-  }
-
-  private async undo(): Promise<void> {
-    const pending = this.pending;
-    if (!pending) return;
-    const { shipmentId, issued, replaced } = pending;
-    let abandoned = false;
-    const verified = this.ledger.transaction(shipmentId, { lock: true }, async (tx) => {
-      if (abandoned) return 'abandoned';
-      const row = tx.shipment;
-      if (row && (row.codeGeneration >= issued.generation || row.status === 'handed_off')) return 'committed';
-      if (!replaced) return (await this.store.withdraw(shipmentId, issued)) ? 'withdrawn' : 'left';
-      return (await this.store.restore(shipmentId, issued, replaced)) ? 'restored' : 'left';
-    });
-    verified.catch(() => undefined);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('undo verification timed out')), UNDO_VERIFY_TIMEOUT_MS);
-    });
-    let outcome: string;
-    try {
-      outcome = await Promise.race([verified, timeout]);
-    } catch {
-      abandoned = true;
-      outcome = (await this.store.withdraw(shipmentId, issued).catch(() => false)) ? 'withdrawn, unverified' : 'left, unverified';
-    } finally {
-      clearTimeout(timer);
-    }
-    this.logger.warn({ shipmentId, generation: issued.generation, outcome }, 'code write undone after a failed transaction');
-  }
 }
 
 /**

@@ -5,12 +5,13 @@ import { CodeStore } from '../../codes/code.store';
 import type { DeliveryOtpConfig } from '../../config/delivery-otp.config';
 import { alreadyHandedOff, ShipmentLedger, type ShipmentRecord } from '../../persistence/shipment.ledger';
 import { DELIVERY_OTP_CONFIG } from '../../tokens';
+import { CodeUndo } from '../code-undo';
 import { CodeVault } from '../code-vault';
 import { codeNotifications } from '../code-notifications';
 import { assertWindowOpen } from '../code-window';
 import { regenerateWaitMs } from '../regenerate-cooldown';
 import type { ShipmentAnswer } from '../shipments.schemas';
-import { answer, CodeUndo, issueFresh } from './issue-code';
+import { answer, issueFresh } from './issue-code';
 
 /**
  * The customer asks for a new code: the old one stops at once, attempts and
@@ -38,7 +39,7 @@ export class RegenerateCode {
 
   async execute(shipmentId: string, accountId: string | undefined): Promise<ShipmentAnswer> {
     const undo = new CodeUndo(this.store, this.ledger, this.logger);
-    return undo.onFailure(() => this.ledger.transaction(shipmentId, { lock: true }, async (tx) => {
+    return undo.transaction(shipmentId, async (tx) => {
       const existing = tx.shipment;
       if (!existing || existing.status === 'cancelled') throw new DomainError('not_found', 'No live handoff code for this shipment.');
       if (accountId !== undefined && existing.accountId !== accountId) {
@@ -102,7 +103,7 @@ export class RegenerateCode {
           return answer(record);
         }
       }
-    }));
+    });
   }
 
   /** The cap and cooldown of regenerate.lua, from the shipment's row (for a code the store lost). */

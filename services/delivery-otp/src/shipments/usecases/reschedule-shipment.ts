@@ -4,10 +4,11 @@ import { CodeStore } from '../../codes/code.store';
 import type { DeliveryOtpConfig } from '../../config/delivery-otp.config';
 import { alreadyHandedOff, ShipmentLedger, type ShipmentRecord } from '../../persistence/shipment.ledger';
 import { DELIVERY_OTP_CONFIG } from '../../tokens';
+import { CodeUndo } from '../code-undo';
 import { CodeVault } from '../code-vault';
 import { assertWindowOpen } from '../code-window';
 import type { RescheduleBody, ShipmentAnswer } from '../shipments.schemas';
-import { answer, CodeUndo, issueFresh } from './issue-code';
+import { answer, issueFresh, showsWindowOf } from './issue-code';
 
 /**
  * Moves the window (and maybe the courier): the code stays, its expiry
@@ -33,7 +34,7 @@ export class RescheduleShipment {
     const expiresAt = new Date(windowEnd.getTime() + this.config.code.graceMs);
     assertWindowOpen(windowEnd, this.clock.nowMs(), 'The new delivery window has already ended.');
     const undo = new CodeUndo(this.store, this.ledger, this.logger);
-    return undo.onFailure(() => this.ledger.transaction(shipmentId, { lock: true }, async (tx) => {
+    return undo.transaction(shipmentId, async (tx) => {
       const existing = tx.shipment;
       if (!existing) throw new DomainError('not_found', 'No such shipment out for delivery.', {}, false);
       if (existing.status === 'handed_off') throw alreadyHandedOff();
@@ -53,9 +54,11 @@ export class RescheduleShipment {
         // No code, or not the one the row names (stale): a fresh one, keeping the lock and spent attempts.
         return issueFresh(tx, record, 'out_for_delivery', { store: this.store, vault: this.vault, clock: this.clock, logger: this.logger, metrics: this.metrics, undo });
       }
+      // A failure from here puts the old window and courier back in the store (CodeUndo).
+      undo.changed(shipmentId, result.change, showsWindowOf(record));
       await tx.save(record);
       this.logger.info({ shipmentId, courierId: record.courierId, courierChanged: record.courierId !== existing.courierId }, 'shipment rescheduled');
       return { ...answer(record), status: result.state === 'locked' ? 'locked' : 'awaiting_handoff' };
-    }));
+    });
   }
 }

@@ -10,7 +10,8 @@ import { CodeVault } from '../code-vault';
  * Only the code the shipment's row names (its account and generation) is
  * shown: a code an issue left in the store without committing (a crash
  * between the two) is never readable; the next issue or a regenerate
- * replaces it.
+ * replaces it. Nor is a code of a shipment whose row says cancelled (a
+ * cancel revokes the code before it commits, so none should be left).
  */
 @Injectable()
 export class ShowCode {
@@ -27,7 +28,7 @@ export class ShowCode {
       throw new DomainError('not_found', 'No live handoff code for this shipment.');
     }
     if (live.accountId !== accountId) throw new DomainError('forbidden', 'This shipment is not for this account.');
-    if (!row || row.accountId !== live.accountId || row.codeGeneration !== live.generation) {
+    if (!row || row.status === 'cancelled' || row.accountId !== live.accountId || row.codeGeneration !== live.generation) {
       this.logger.warn({ shipmentId, generation: live.generation, rowGeneration: row?.codeGeneration ?? null }, 'code store holds a code the shipment does not name; not shown');
       throw new DomainError('not_found', 'No live handoff code for this shipment.');
     }
