@@ -3,7 +3,7 @@ import { eventually } from '@phonegate/platform/testing';
 import { CodeStore } from '../../src/codes/code.store';
 import { codeKey, revokeMarkerKey } from '../../src/codes/redis-code.store';
 import { ShipmentLedger } from '../../src/persistence/shipment.ledger';
-import { auth, courierSecret, type Harness, KEYS, newShipmentId, outForDeliveryBody, startHarness, windowAround } from './harness';
+import { auth, containsCode, courierSecret, type Harness, KEYS, newShipmentId, outForDeliveryBody, startHarness, windowAround } from './harness';
 
 jest.setTimeout(30_000);
 
@@ -215,7 +215,12 @@ describe('a failed PostgreSQL commit leaves the live code as it was', () => {
 
       expect((await cancel(shipmentId)).statusCode).toBe(200);
       expect((await post(`/v1/shipments/${shipmentId}/out-for-delivery`, KEYS.logistics, body)).statusCode).toBe(201);
-      expect((await handoff(shipmentId, secret, await sentCode(shipmentId, 2))).statusCode).toBe(423);
+      const second = await sentCode(shipmentId, 2);
+      expect((await handoff(shipmentId, secret, second)).statusCode).toBe(423);
+      // The undo's warnings name the shipment and the outcome, never a code or the number.
+      expect(h.logs.text()).toContain('code store change undone after a failed transaction');
+      expect(containsCode(h.logs.text(), code) || containsCode(h.logs.text(), second)).toBe(false);
+      expect(h.logs.text()).not.toContain('4155550123');
     });
 
     it('a revert never brings a code back once another revoke saw it gone, or once a code was issued', async () => {
