@@ -156,7 +156,7 @@ export class CodeUndo {
       return await Promise.race([verified, timeout]);
     } catch {
       abandoned = true;
-      // Either outcome is possible: nothing usable a cancel may have revoked, nothing a reschedule or unlock may not have moved.
+      // Either outcome is possible: an issued or revoked code comes back unusable (the cancel may have committed); a reschedule or unlock is put back.
       const withdraw = pending.kind === 'issue' || pending.change.kind === 'revoke';
       const done = pending.kind === 'issue'
         ? this.store.withdraw(shipmentId, pending.issued)
