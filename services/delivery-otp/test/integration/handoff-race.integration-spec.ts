@@ -62,7 +62,7 @@ describe('handoff racing a reschedule or a repeated out-for-delivery', () => {
   }
 
   /** The next call of the store's `method` runs for real, then holds its answer until released. */
-  function holdNext<K extends 'reschedule' | 'check'>(method: K) {
+  function holdNext<K extends 'reschedule' | 'check' | 'revoke'>(method: K) {
     type Result = Awaited<ReturnType<CodeStore[K]>>;
     const real = (store[method] as (...args: unknown[]) => Promise<Result>).bind(store);
     let held!: (result: Result) => void;
@@ -237,5 +237,32 @@ describe('handoff racing a reschedule or a repeated out-for-delivery', () => {
     // The unlock reset the live count after that wrong code: the row says so too.
     expect(await handoffState(shipmentId)).toEqual({ handoff_attempts: 0, handoff_locked: false });
     expect((await handoff(shipmentId, secret, code)).statusCode).toBe(200);
+  });
+
+  it('tells a courier whose handoff lands during a cancel that the shipment was cancelled, and records it so', async () => {
+    const { shipmentId, code, device } = await shipmentWithCode('cour_race_cancel');
+    const hold = holdNext('revoke');
+    const cancel = post(`/v1/shipments/${shipmentId}/cancel`, KEYS.logistics, {});
+    await hold.reached;
+    // The code is gone from Redis; the cancel has not committed its row yet.
+    let handoffDone = false;
+    const refused = handoff(shipmentId, device.secret, code).then((res) => {
+      handoffDone = true;
+      return res;
+    });
+    await eventually(async () => handoffDone || (await lockWaiters()) > 0);
+    hold.release();
+    expect((await cancel).statusCode).toBe(200);
+    const answer = await refused;
+    expect({ status: answer.statusCode, ...answer.json<Record<string, unknown>>() }).toMatchObject({
+      status: 410,
+      code: 'window_closed',
+      reason: 'cancelled',
+    });
+    const attempts = await h.pg.query<{ outcome: string; reason: string | null }>(
+      'SELECT outcome, reason FROM handoff_attempts WHERE shipment_id = $1',
+      [shipmentId],
+    );
+    expect(attempts.rows).toEqual([{ outcome: 'window_closed', reason: 'cancelled' }]);
   });
 });

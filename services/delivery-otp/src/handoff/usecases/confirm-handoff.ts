@@ -163,15 +163,6 @@ export class ConfirmHandoff {
   }
 
   /**
-   * Under the shipment's lock, so that an issue or reschedule that read the
-   * shipment before the handoff and is still writing commits first; its write
-   * could not replace a handed-off row anyway (ShipmentTx.save). False, and
-   * nothing written or announced, when the attempt is recorded already: the
-   * approved request finds it repaired by another one, or a repair finds it
-   * recorded meanwhile. `refusal`, a repairing request's own attempt, is
-   * recorded in the same transaction.
-   */
-  /**
    * What the row mirrors after a wrong code: the live code's count and lock as they are now,
    * read under the shipment's lock, not as this check left them. A support unlock (or a
    * regenerate) that committed between this check and this write reset both; the check's own
@@ -193,6 +184,15 @@ export class ConfirmHandoff {
     return { generation: live.generation, attempts: live.attempts, locked: live.state === 'locked' };
   }
 
+  /**
+   * Under the shipment's lock, so that an issue or reschedule that read the
+   * shipment before the handoff and is still writing commits first; its write
+   * could not replace a handed-off row anyway (ShipmentTx.save). False, and
+   * nothing written or announced, when the attempt is recorded already: the
+   * approved request finds it repaired by another one, or a repair finds it
+   * recorded meanwhile. `refusal`, a repairing request's own attempt, is
+   * recorded in the same transaction.
+   */
   private async recordConfirmed(record: AttemptRecord, body: HandoffBody, refusal?: AttemptRecord): Promise<boolean> {
     return this.ledger.transaction(record.shipmentId, { lock: true, load: false }, async (tx) => {
       if (refusal) await tx.recordAttempt(refusal);
@@ -245,7 +245,9 @@ export class ConfirmHandoff {
     shipmentId: string,
     attempt: (outcome: AttemptOutcome, extra?: Partial<AttemptRecord>) => AttemptRecord,
   ): Promise<HandoffAnswer> {
-    const shipment = await this.ledger.find(shipmentId);
+    // Under the shipment's lock: a cancel (or reissue) that already took the code from Redis
+    // commits its row first, so the answer and the record name the reason (cancelled, not expired).
+    const shipment = await this.ledger.transaction(shipmentId, { lock: true }, async (tx) => tx.shipment);
     if (!shipment) throw new DomainError('not_found', 'No such shipment out for delivery.');
     if (shipment.courierId !== device.courierId) {
       await this.recordRefusal(attempt('not_assigned', { codeGeneration: shipment.codeGeneration }));
