@@ -456,6 +456,10 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
           'The code was sent to a number that is no longer on this account; ask for a new reset.',
         );
       }
+      // Every session is written under this lock too (SessionIssuer): one whose write
+      // committed before the lock was taken is seen by the revoke below (each statement reads
+      // what was committed before it began); one waiting for the lock then finds the new
+      // password and epoch and is not written (its sign-in answers 401).
       await m
         .getRepository(AccountEntity)
         .update({ id: account.id }, { passwordHash, sessionsValidAfter: now, updatedAt: now });

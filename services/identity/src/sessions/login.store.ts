@@ -37,21 +37,34 @@ export interface PendingLogin {
   earlierChallengeIds?: string[];
   /** Epoch ms the sign-in started (its password checked). Absent in logins stored before it was kept. */
   startedAt?: number;
+  /**
+   * The account's credentials epoch (`sessionsValidAfter`, epoch ms, null when never reset)
+   * as read with the password hash the sign-in's password was checked against. Absent in
+   * logins stored before it was kept (their `startedAt` is compared instead).
+   */
+  validAfter?: number | null;
   /** Epoch ms. */
   expiresAt: number;
 }
 
+/** The credentials epoch of an account's `sessionsValidAfter`: epoch ms, null while never reset. */
+export function credentialsEpoch(sessionsValidAfter: Date | null): number | null {
+  return sessionsValidAfter ? sessionsValidAfter.getTime() : null;
+}
+
 /**
  * Whether the account's credentials changed (a password reset: `sessionsValidAfter`)
- * since the sign-in started, so that it can no longer finish: it was started with the
- * old password. A login stored before it kept its start started a login TTL before its
- * expiry.
+ * since the sign-in's password was checked, so that it can no longer finish: it was
+ * checked against the old password. A login that kept the epoch it was checked at is
+ * outdated by any other; one stored before then by a reset at or after its start, and
+ * one stored without a start started a login TTL before its expiry.
  */
 export function outdatedBy(
-  login: Pick<PendingLogin, 'startedAt' | 'expiresAt'>,
+  login: Pick<PendingLogin, 'startedAt' | 'expiresAt' | 'validAfter'>,
   sessionsValidAfter: Date | null,
   loginTtlMs: number,
 ): boolean {
+  if (login.validAfter !== undefined) return credentialsEpoch(sessionsValidAfter) !== login.validAfter;
   if (!sessionsValidAfter) return false;
   const startedAt = login.startedAt ?? login.expiresAt - loginTtlMs;
   return startedAt <= sessionsValidAfter.getTime();

@@ -13,7 +13,8 @@ import { SessionTokenService } from './session-token.service';
 /**
  * What must still hold when the session is written, checked under the account's lock
  * (so a concurrent password reset or number removal is either before it, and seen, or
- * after it, and revokes the session): it throws to issue nothing.
+ * after it, and revokes the session): it throws to issue nothing. Every session has one:
+ * at least, that the credentials its sign-in was checked against are still the account's.
  */
 export type IssueGuard = (locked: AccountEntity, m: EntityManager) => Promise<void>;
 
@@ -38,15 +39,17 @@ export class SessionIssuer {
     @Inject(EVENT_OUTBOX) private readonly outbox: EventOutbox,
   ) {}
 
-  async issue(account: AccountEntity, device: SigninDevice, country: string | null, amr: string[], remember: boolean, guard?: IssueGuard) {
+  async issue(account: AccountEntity, device: SigninDevice, country: string | null, amr: string[], remember: boolean, guard: IssueGuard) {
     const now = this.clock.now();
     const sessionId = randomUUID();
     const signed = await this.tokens.sign({ accountId: account.id, sessionId, deviceId: device.id, amr }, now);
     const rememberedUntil = remember ? new Date(now.getTime() + this.config.IDENTITY_REMEMBER_DEVICE_TTL) : null;
     await this.db.transaction(async (m) => {
-      // Serialises sign-ins of one account, so a device is inserted (and announced) once.
+      // Serialises sign-ins of one account, so a device is inserted (and announced) once; and
+      // with a password reset's completion (the same lock), which revokes every session
+      // committed before it took the lock and changes what the guard checks for any after.
       const locked = await lockAccount(m, account.id);
-      if (guard) await guard(locked, m);
+      await guard(locked, m);
       // The session and, for a device never seen, the device in one statement.
       const inserted = await m.query<unknown[]>(
         `WITH session AS (

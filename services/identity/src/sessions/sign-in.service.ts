@@ -6,8 +6,10 @@ import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { AccountEntity } from '../accounts/account.entity';
 import {
+  ACCOUNT_COLUMNS,
+  accountFromRow,
+  type AccountRow,
   findAccount,
-  findAccountByEmail,
   phonesOf,
   primaryPhone,
 } from '../accounts/account.repository';
@@ -32,10 +34,11 @@ import {
 } from '../tokens';
 import { settingsOf } from '../two-step/two-step.service';
 import { firstFactor, type SigninFactor, signinFactors } from '../two-step/two-step.policy';
-import { IpCountryLookup, isNewLocation } from './ip-country';
+import { IpCountryLookup } from './ip-country';
 import { reported } from './reported-challenge';
 import { stillVerified } from './code-destination';
-import { outdatedBy, type PendingLogin } from './login.store';
+import { credentialsEpoch, outdatedBy, type PendingLogin } from './login.store';
+import { type DeviceRecord, type DeviceStanding, deviceStanding, findDevice } from './remembered-device';
 import { type IssueGuard, type SigninDevice, SessionIssuer } from './session-issuer';
 import {
   loginSends,
@@ -91,52 +94,106 @@ export class SignInService implements OnModuleInit {
    * is not remembered or the country changed. An account locked by wrong codes
    * (C8) is refused only there, where a code would be asked: with two-step
    * off or from a remembered device the right password still signs in.
+   *
+   * A session is written only while, under the account's lock, the password hash and
+   * credentials epoch the password was checked against are still the account's (a reset
+   * completing meanwhile: 401, as the wrong password it now is) and a remembered device
+   * still is (else a code is asked).
    */
   async start(input: SignInRequest, headerCountry?: string) {
     const emailKey = `signin:acct:${keyPart(normalizeEmail(input.email))}`;
     const ipKey = `signin:ip:${keyPart(input.device.ip)}`;
-    await this.limiter.reserve(
-      [
-        { key: emailKey, max: this.config.IDENTITY_SIGNIN_MAX_FAILURES_PER_ACCOUNT },
-        { key: ipKey, max: this.config.IDENTITY_SIGNIN_MAX_FAILURES_PER_IP },
-      ],
-      'Too many failed sign-ins; wait and try again.',
-    );
-    const account = await findAccountByEmail(this.db, normalizeEmail(input.email));
+    const limits = [
+      { key: emailKey, max: this.config.IDENTITY_SIGNIN_MAX_FAILURES_PER_ACCOUNT },
+      { key: ipKey, max: this.config.IDENTITY_SIGNIN_MAX_FAILURES_PER_IP },
+    ];
+    await this.limiter.reserve(limits, 'Too many failed sign-ins; wait and try again.');
+    const found = await this.findForSignIn(normalizeEmail(input.email), input.device.id);
+    const account = found?.account;
     const digest =
       account?.passwordHash ?? this.dummyHash ?? (await this.hasher.hash(randomUUID()));
     const matches = await this.hasher.verify(digest, input.password);
-    if (!account || !matches) throw new DomainError('invalid_credentials', INVALID);
+    if (!found || !account || !matches) throw invalidCredentials();
     await this.limiter.release([emailKey], [ipKey]);
-    if (this.hasher.needsRehash(account.passwordHash)) await this.rehash(account, input.password);
+    const checkedHash = this.hasher.needsRehash(account.passwordHash)
+      ? await this.rehash(account, input.password)
+      : account.passwordHash;
+    const current = this.stillCurrent(account, checkedHash, input.password);
 
     const device = {
       id: input.device.id,
       ...(input.device.name ? { name: input.device.name } : {}),
     };
     const country = this.countries.countryOf(input.device.ip, headerCountry);
-    if (!account.twoStepEnabled) return this.session(account, device, country, ['pwd'], false);
-
-    const known = (
-      await this.db.query<{ remembered_until: Date | null; last_country: string | null }[]>(
-        'SELECT remembered_until, last_country FROM devices WHERE account_id = $1 AND device_id = $2',
-        [account.id, device.id],
-      )
-    )[0];
-    const remembered = Boolean(
-      known?.remembered_until && known.remembered_until.getTime() > this.clock.nowMs(),
-    );
-    const moved = isNewLocation(known?.last_country ?? null, country);
-    if (remembered && !moved)
-      return this.session(account, device, country, ['pwd', 'device'], false);
+    let reason: Exclude<DeviceStanding, 'remembered'>;
+    try {
+      if (!account.twoStepEnabled) return await this.session(account, device, country, ['pwd'], false, current);
+      const standing = deviceStanding(found.device, country, this.clock.nowMs());
+      if (standing === 'remembered') {
+        // Still remembered under the lock (a reset forgets every device; the owner may forget this one).
+        const remembered: IssueGuard = async (locked, m) => {
+          await current(locked, m);
+          const standingNow = deviceStanding(await findDevice(m, account.id, device.id), country, this.clock.nowMs());
+          if (standingNow !== 'remembered') throw new NoLongerRemembered(standingNow);
+        };
+        return await this.session(account, device, country, ['pwd', 'device'], false, remembered);
+      }
+      reason = standing;
+    } catch (error) {
+      if (error instanceof CredentialsChanged) {
+        // A wrong password now: counted as one (a full window still answers 401 here).
+        await this.limiter.reserve(limits).catch(() => undefined);
+        throw invalidCredentials();
+      }
+      if (!(error instanceof NoLongerRemembered)) throw error;
+      reason = error.standing;
+    }
     // C8's lock guards the second factor: only a sign-in that would ask for a code meets it.
     await this.codes.assertNotLocked(account.id);
-    return this.challenge(
-      account,
-      input,
-      country,
-      remembered && moved ? 'new_location' : 'new_device',
+    return this.challenge(account, input, country, reason);
+  }
+
+  /**
+   * The account of an e-mail address with its record of the device, in one read: a reset
+   * completing changes the password and forgets the devices in one transaction, so a
+   * sign-in sees both before it or both after it.
+   */
+  private async findForSignIn(
+    emailNormalized: string,
+    deviceId: string,
+  ): Promise<{ account: AccountEntity; device: DeviceRecord | undefined } | undefined> {
+    const rows = await this.db.query<(AccountRow & { device_remembered_until: Date | null; device_last_country: string | null; device_seen: boolean })[]>(
+      `SELECT ${ACCOUNT_COLUMNS}, d.remembered_until AS device_remembered_until,
+              d.last_country AS device_last_country, d.seen AS device_seen
+       FROM accounts
+       LEFT JOIN LATERAL (
+         SELECT remembered_until, last_country, true AS seen FROM devices
+         WHERE devices.account_id = accounts.id AND devices.device_id = $2
+       ) d ON true
+       WHERE email_normalized = $1`,
+      [emailNormalized, deviceId],
     );
+    const row = rows[0];
+    if (!row) return undefined;
+    const device = row.device_seen
+      ? { remembered_until: row.device_remembered_until, last_country: row.device_last_country }
+      : undefined;
+    return { account: accountFromRow(row), device };
+  }
+
+  /**
+   * The guard of a session from a password checked against `checkedHash` with the account
+   * as `checked` read it: under the lock, the credentials epoch must be the same (a reset
+   * moves it) and the password the account's. Another sign-in's rehash of the same password
+   * changes the hash alone: only then is the password checked again, against the new hash.
+   */
+  private stillCurrent(checked: AccountEntity, checkedHash: string, password: string): IssueGuard {
+    const epoch = credentialsEpoch(checked.sessionsValidAfter);
+    return async (locked) => {
+      if (credentialsEpoch(locked.sessionsValidAfter) !== epoch) throw new CredentialsChanged();
+      if (locked.passwordHash === checkedHash) return;
+      if (!(await this.hasher.verify(locked.passwordHash, password))) throw new CredentialsChanged();
+    };
   }
 
   /** Finishes a challenged sign-in with its code (or a TOTP / backup code). */
@@ -431,6 +488,8 @@ export class SignInService implements OnModuleInit {
       challengeId: challenge?.id ?? null,
       challengePhoneId: challenge && factor !== 'email' ? (phone?.id ?? null) : null,
       startedAt: this.clock.nowMs(),
+      // The epoch read with the hash the password was checked against: a reset since ends the login.
+      validAfter: credentialsEpoch(account.sessionsValidAfter),
       expiresAt: this.clock.nowMs() + ttl,
     };
     await this.logins.put(loginId, login, ttl);
@@ -498,7 +557,7 @@ export class SignInService implements OnModuleInit {
     country: string | null,
     amr: string[],
     remember: boolean,
-    guard?: IssueGuard,
+    guard: IssueGuard,
   ) {
     const issued = await this.issuer.issue(account, device, country, amr, remember, guard);
     return { status: 'signed_in' as const, ...issued };
@@ -510,11 +569,21 @@ export class SignInService implements OnModuleInit {
     return login;
   }
 
-  private async rehash(account: AccountEntity, password: string): Promise<void> {
+  /**
+   * Stores the password's hash at the configured cost in place of the one it was checked
+   * against, unless that one was replaced meanwhile (a reset's new password is never
+   * overwritten by the old one); answers the hash the account has as far as this sign-in
+   * knows.
+   */
+  private async rehash(account: AccountEntity, password: string): Promise<string> {
     const passwordHash = await this.hasher.hash(password);
-    await this.db
+    const updated = await this.db
       .getRepository(AccountEntity)
-      .update({ id: account.id }, { passwordHash, updatedAt: this.clock.now() });
+      .update(
+        { id: account.id, passwordHash: account.passwordHash },
+        { passwordHash, updatedAt: this.clock.now() },
+      );
+    return updated.affected ? passwordHash : account.passwordHash;
   }
 
   private policy() {
@@ -528,6 +597,24 @@ export class SignInService implements OnModuleInit {
 /** The challenge as answered: its resendAvailableAt the sign-in's cooldown when the sign-in keeps one. */
 function withSends(challenge: ChallengeView, sends: VerificationSends | undefined): ChallengeView {
   return sends ? withVerificationCooldown(challenge, sends) : challenge;
+}
+
+/** The sign-in's password was checked against credentials the account no longer has (a reset completed). */
+class CredentialsChanged extends Error {
+  constructor() {
+    super('credentials changed since the password was checked');
+  }
+}
+
+/** The device was remembered when read and no longer is (or moved) under the lock: a code is asked. */
+class NoLongerRemembered extends Error {
+  constructor(readonly standing: Exclude<DeviceStanding, 'remembered'>) {
+    super('device no longer remembered');
+  }
+}
+
+function invalidCredentials(): DomainError {
+  return new DomainError('invalid_credentials', INVALID);
 }
 
 function expired(): DomainError {
