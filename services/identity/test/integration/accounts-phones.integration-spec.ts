@@ -519,6 +519,12 @@ describe('identity: accounts, phones, two-step', () => {
     probe.logs.lines.push('{"msg":"oops +14155550123"}');
     probe.secrets.add('+14155550123');
     expect(probe.leaks()).toEqual(['+14155550123']);
+    // A code logged is found; the same digits inside a UUID or a timestamp are not a leak.
+    probe.secrets.add('867840');
+    probe.logs.lines.push('{"time":1765158678401,"requestId":"1f3c0a2e-4867-8402-9b1d-0c867840aa1b"}');
+    expect(probe.leaks()).toEqual(['+14155550123']);
+    probe.logs.lines.push('{"msg":"sent","text":"Your code is 867840. Never share it."}');
+    expect(probe.leaks()).toEqual(['+14155550123', '867840']);
 
     expect(h.secrets.size).toBeGreaterThan(20);
     expect(h.logs.lines.length).toBeGreaterThan(10);
