@@ -16,6 +16,12 @@ export interface LiveCode {
   generation: number;
   /** Absent once handed off (single use). */
   sealed?: string;
+  /**
+   * An unlock changed this code and is not settled: its transaction has not
+   * committed yet, or failed and its revert (which brings the lock back) has
+   * not run yet (or a crash left it so). Absent once it committed.
+   */
+  unlockPending?: true;
 }
 
 /**
@@ -125,6 +131,20 @@ export interface Reschedule {
   courierId?: string;
   /** The account and generation the shipment's row names: any other code in the store is not kept ('stale'). */
   expect?: { accountId: string; generation: number };
+  /**
+   * The window and courier the shipment's row holds (read under its lock):
+   * what revert() puts back. Absent: the store's own.
+   */
+  previous?: { windowStartMs: number; windowEndMs: number; expiresAtMs: number; courierId: string };
+}
+
+/**
+ * The spent attempts and lock the shipment's row holds (read under its lock):
+ * an unlock's revert() brings back the larger of these and the store's.
+ */
+export interface RowHandoffState {
+  attempts: number;
+  locked: boolean;
 }
 
 export abstract class CodeStore {
@@ -154,13 +174,15 @@ export abstract class CodeStore {
     next: { nowMs: number; cooldownMs: number; maxRegenerations: number; sealed: string; hmacKeyId: string; hmac: string; owner: CodeOwner },
   ): Promise<RegenerateResult>;
   abstract reschedule(shipmentId: string, change: Reschedule): Promise<UpdateResult>;
-  abstract unlock(shipmentId: string): Promise<UpdateResult>;
+  abstract unlock(shipmentId: string, row?: RowHandoffState): Promise<UpdateResult>;
   /**
    * Deletes the code at once, answering its spent attempts, lock and
-   * regenerations for the next code. Finding no code, it also voids any
-   * earlier revoke's revert (a cancel may commit on what it saw).
+   * regenerations for the next code (attempts and lock: the larger of the
+   * code's and `row`'s; a revert brings those back, with the row's window and
+   * courier). Finding no code, it also voids any earlier revoke's revert (a
+   * cancel may commit on what it saw).
    */
-  abstract revoke(shipmentId: string): Promise<RevokeResult>;
+  abstract revoke(shipmentId: string, row?: RowHandoffState & { window: NonNullable<Reschedule['previous']> }): Promise<RevokeResult>;
   /**
    * Undoes a revoke, reschedule or unlock whose transaction did not commit,
    * only while the store still shows that very change (nothing issued,
@@ -171,4 +193,10 @@ export abstract class CodeStore {
    * as withdraw() does. True when changed.
    */
   abstract revert(shipmentId: string, change: AppliedChange, mode: 'restore' | 'withdraw'): Promise<boolean>;
+  /**
+   * The change's transaction committed: its token is dropped (if the store
+   * still holds it), so the code shows no pending change; a revert() of it is
+   * refused from then on. True when dropped.
+   */
+  abstract settle(shipmentId: string, change: AppliedChange): Promise<boolean>;
 }

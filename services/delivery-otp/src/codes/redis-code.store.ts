@@ -19,6 +19,7 @@ import {
   type ReplacedCode,
   type Reschedule,
   type RevokeResult,
+  type RowHandoffState,
   type UpdateResult,
 } from './code.store';
 
@@ -114,6 +115,7 @@ export class RedisCodeStore extends CodeStore {
       attempts: Number(h['attempts'] ?? 0),
       generation: Number(h['gen'] ?? 0),
       ...(h['sealed'] ? { sealed: h['sealed'] } : {}),
+      ...(h['chgUnlock'] ? { unlockPending: true as const } : {}),
     };
   }
 
@@ -165,17 +167,21 @@ export class RedisCodeStore extends CodeStore {
   }
 
   reschedule(shipmentId: string, change: Reschedule): Promise<UpdateResult> {
+    const previous = change.previous;
     return this.update(shipmentId, 'reschedule', change.windowStartMs, change.windowEndMs, change.expiresAtMs, change.courierId ?? '',
-      change.expect?.accountId ?? '', change.expect?.generation ?? '');
+      change.expect?.accountId ?? '', change.expect?.generation ?? '',
+      ...(previous ? [previous.windowStartMs, previous.windowEndMs, previous.expiresAtMs, previous.courierId] : []));
   }
 
-  unlock(shipmentId: string): Promise<UpdateResult> {
-    return this.update(shipmentId, 'unlock');
+  unlock(shipmentId: string, row?: RowHandoffState): Promise<UpdateResult> {
+    return this.update(shipmentId, 'unlock', ...(row ? [row.attempts, row.locked ? '1' : '0'] : []));
   }
 
-  async revoke(shipmentId: string): Promise<RevokeResult> {
+  async revoke(shipmentId: string, row?: RowHandoffState & { window: NonNullable<Reschedule['previous']> }): Promise<RevokeResult> {
     const token = randomUUID();
-    const [verdict, state, attempts, regenerations, lastSentMs, ...fields] = (await this.run2('deliveryOtpRevoke', shipmentId, token)) as string[];
+    const w = row?.window;
+    const [verdict, state, attempts, regenerations, lastSentMs, ...fields] = (await this.run2('deliveryOtpRevoke', shipmentId, token,
+      ...(row && w ? [row.attempts, row.locked ? '1' : '0', w.windowStartMs, w.windowEndMs, w.expiresAtMs, w.courierId] : []))) as string[];
     if (verdict === 'ok') {
       return {
         verdict,
@@ -189,6 +195,10 @@ export class RedisCodeStore extends CodeStore {
 
   async revert(shipmentId: string, change: AppliedChange, mode: 'restore' | 'withdraw'): Promise<boolean> {
     return Number(await this.run2('deliveryOtpRevert', shipmentId, change.kind, mode, change.token, change.generation, change.hmac, ...change.fields)) === 1;
+  }
+
+  async settle(shipmentId: string, change: AppliedChange): Promise<boolean> {
+    return Number(await this.run2('deliveryOtpRevert', shipmentId, change.kind, 'settle', change.token, change.generation, change.hmac)) === 1;
   }
 
   private async update(shipmentId: string, op: 'reschedule' | 'unlock', ...args: (string | number)[]): Promise<UpdateResult> {

@@ -10,6 +10,11 @@
 --             issued code is made unusable and unreadable (sealed code and
 --             HMAC removed; a handoff answers locked), keeping the attempts,
 --             lock and regenerations. A re-issue or a regenerate repairs it.
+-- A restored hash keeps the change tokens it held (update.lua): a reschedule
+-- or unlock made before the issue whose transaction failed, and whose revert
+-- comes after this restore, still finds its change and puts it back (an
+-- unlock's lock returns); one that committed never reverts, and a later
+-- change of the same kind replaces the token.
 -- KEYS[1] the shipment's code hash
 -- ARGV    mode (restore | withdraw), the issued generation, the issued HMAC,
 --         then (restore) the replaced hash's field/value pairs

@@ -47,8 +47,10 @@ type Pending =
  * comes back with its account, attempts and lock (restore); if what it
  * replaced is unknown (the store's answer was lost) the issued code is only
  * withdrawn. Every undo acts only while the store still shows that very
- * change (an issued code's generation and HMAC; a change's token, see
- * revert.lua), so it never undoes anything later. What withdraw leaves, and
+ * change (an issued code's generation and HMAC; a change's token, one per
+ * kind of change, see update.lua and revert.lua), so it never undoes anything
+ * later: an unlock and a reschedule that interleave (one waiting for the lock
+ * while the other's undo is pending) each put back only their own fields. What withdraw leaves, and
  * any state a crash leaves, is repaired by the next issue (which compares the
  * store with the row) or the customer's regenerate.
  *
@@ -89,15 +91,34 @@ export class CodeUndo {
     this.pending = undefined;
   }
 
-  /** The unit of work on `shipmentId` under its lock, undone in the store if it fails. */
-  transaction<T>(shipmentId: string, work: (tx: ShipmentTx) => Promise<T>): Promise<T> {
-    return this.onFailure(() =>
+  /**
+   * The unit of work on `shipmentId` under its lock, undone in the store if it
+   * fails; once it committed, a change's token is dropped (settled), so the
+   * store shows no pending change and no later revert of it applies.
+   */
+  async transaction<T>(shipmentId: string, work: (tx: ShipmentTx) => Promise<T>): Promise<T> {
+    const result = await this.onFailure(() =>
       this.ledger.transaction(shipmentId, { lock: true }, async (tx) => {
         const result = await work(tx);
         this.workDone = true;
         return result;
       }),
     );
+    await this.settle();
+    return result;
+  }
+
+  /**
+   * Best effort: a token left (the store failed here, or a crash) only keeps
+   * the change revertible by its own undo, which never runs for a committed
+   * change, and makes a wrong code's mirror wait a moment (confirm-handoff.ts).
+   */
+  private async settle(): Promise<void> {
+    const pending = this.pending;
+    if (pending?.kind !== 'change') return;
+    await this.store.settle(pending.shipmentId, pending.change).catch((error: unknown) => {
+      this.logger.warn({ shipmentId: pending.shipmentId, change: pending.change.kind, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }, 'code store change not settled');
+    });
   }
 
   private async onFailure<T>(work: () => Promise<T>): Promise<T> {

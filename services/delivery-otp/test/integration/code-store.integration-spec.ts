@@ -134,6 +134,7 @@ async function reissueStory(redis: Redis, store: RedisCodeStore): Promise<void> 
  */
 async function revertStory(redis: Redis, store: RedisCodeStore): Promise<void> {
   const now = Date.now();
+  const fields = async (key: string, ...names: string[]) => (await redis.hmget(key, ...names)).map((v) => (v === null ? v : String(v)));
   const hash = async (key: string) => Object.fromEntries(Object.entries(await redis.hgetall(key)).map(([k, v]) => [k, String(v)]));
   const issue = async (shipmentId: string, code: string) => {
     const { kid, digest } = activeDigest(keys, shipmentId, code);
@@ -178,7 +179,7 @@ async function revertStory(redis: Redis, store: RedisCodeStore): Promise<void> {
   const unlocked = ok(await store.unlock(third));
   expect((await store.check(attemptOf(third, '999999'))).verdict).toBe('mismatch');
   expect(await store.revert(third, unlocked.change, 'restore')).toBe(true);
-  expect(await redis.hmget(`code:${third}`, 'state', 'attempts', 'chg').then((v) => v.map((x) => (x === null ? x : String(x))))).toEqual(['locked', '6', null]);
+  expect(await redis.hmget(`code:${third}`, 'state', 'attempts', 'chgUnlock').then((v) => v.map((x) => (x === null ? x : String(x))))).toEqual(['locked', '6', null]);
   expect((await store.check(attemptOf(third, '333333'))).verdict).toBe('locked');
 
   // Reschedule, reverted: the window and courier back; not once another change came after it.
@@ -197,6 +198,77 @@ async function revertStory(redis: Redis, store: RedisCodeStore): Promise<void> {
   expect((await store.check({ ...attemptOf(fourth, '444444'), courierId: 'cour_3' })).verdict).toBe('ok');
   expect(await store.revert(fourth, later.change, 'restore')).toBe(false);
   expect(await redis.hget(`code:${fourth}`, 'state')).toBe('handed_off');
+
+  // An unlock and a reschedule that interleave: each revert puts back its own fields (review s7b).
+  const window = { windowStartMs: now - 60 * MIN, windowEndMs: now + 60 * MIN, expiresAtMs: now + 90 * MIN };
+  const fifth = `shp_${randomUUID()}`;
+  await issue(fifth, '555555');
+  for (let i = 0; i < 5; i++) await store.check(attemptOf(fifth, '999999'));
+  const failedUnlock = ok(await store.unlock(fifth));
+  ok(await store.reschedule(fifth, window));
+  expect(await store.revert(fifth, failedUnlock.change, 'restore')).toBe(true);
+  expect(await fields(`code:${fifth}`, 'state', 'attempts')).toEqual(['locked', '5']);
+  const sixth = `shp_${randomUUID()}`;
+  await issue(sixth, '666666');
+  const failedReassign = ok(await store.reschedule(sixth, { ...window, courierId: 'cour_2' }));
+  ok(await store.unlock(sixth));
+  expect(await store.revert(sixth, failedReassign.change, 'restore')).toBe(true);
+  expect((await store.check({ ...attemptOf(sixth, '666666'), courierId: 'cour_2' })).verdict).toBe('not_assigned');
+
+  // A later unlock voids an earlier one's revert; its own revert brings back what the row holds
+  // (the lock the earlier, uncommitted unlock lifted in the store only).
+  const seventh = `shp_${randomUUID()}`;
+  await issue(seventh, '777777');
+  for (let i = 0; i < 5; i++) await store.check(attemptOf(seventh, '999999'));
+  const earlier = ok(await store.unlock(seventh));
+  const laterUnlock = ok(await store.unlock(seventh, { attempts: 5, locked: true }));
+  expect(await store.revert(seventh, earlier.change, 'restore')).toBe(false);
+  expect(await store.get(seventh)).toMatchObject({ state: 'awaiting_handoff', unlockPending: true });
+  expect(await store.revert(seventh, laterUnlock.change, 'restore')).toBe(true);
+  expect(await fields(`code:${seventh}`, 'state', 'attempts', 'chgUnlock')).toEqual(['locked', '5', null]);
+  // A later reschedule's revert puts back the row's window and courier, not an earlier uncommitted one's.
+  const moveA = ok(await store.reschedule(seventh, { ...window, courierId: 'cour_2' }));
+  const moveB = ok(await store.reschedule(seventh, { ...window, courierId: 'cour_3', previous: { ...window, courierId: 'cour_1' } }));
+  expect(await store.revert(seventh, moveA.change, 'restore')).toBe(false);
+  expect(await store.revert(seventh, moveB.change, 'restore')).toBe(true);
+  expect(await redis.hget(`code:${seventh}`, 'courier')).toBe('cour_1');
+
+  // Settled (committed): no longer pending, and its revert refused.
+  const eighth = `shp_${randomUUID()}`;
+  await issue(eighth, '888888');
+  for (let i = 0; i < 5; i++) await store.check(attemptOf(eighth, '999999'));
+  const committed = ok(await store.unlock(eighth));
+  expect(await store.settle(eighth, committed.change)).toBe(true);
+  expect((await store.get(eighth))?.unlockPending).toBeUndefined();
+  expect(await store.revert(eighth, committed.change, 'restore')).toBe(false);
+  expect(await fields(`code:${eighth}`, 'state', 'attempts')).toEqual(['awaiting_handoff', '0']);
+
+  // An issue undone keeps a pending unlock's token: the unlock's revert, after it, still brings the lock back.
+  const ninth = `shp_${randomUUID()}`;
+  await issue(ninth, '999990');
+  for (let i = 0; i < 5; i++) await store.check(attemptOf(ninth, '999999'));
+  const pendingUnlock = ok(await store.unlock(ninth));
+  const { kid, digest } = activeDigest(keys, ninth, '123456');
+  const put = await store.put({
+    shipmentId: ninth, accountId: 'acc_2', courierId: 'cour_1', ...window, generation: 2,
+    sealed: sealCode(keys, '123456', sealContext(ninth)), hmacKeyId: kid, hmac: digest,
+  });
+  if (put.verdict !== 'ok') throw new Error(`put answered ${put.verdict}`);
+  expect(await store.restore(ninth, { generation: 2, hmac: digest }, put.replaced)).toBe(true);
+  expect(await store.revert(ninth, pendingUnlock.change, 'restore')).toBe(true);
+  expect(await fields(`code:${ninth}`, 'state', 'attempts', 'gen')).toEqual(['locked', '5', '1']);
+
+  // A revoke after an unlock and a reassign that did not commit carries, and its revert brings back,
+  // the row's lock, window and courier.
+  const tenth = `shp_${randomUUID()}`;
+  await issue(tenth, '101010');
+  for (let i = 0; i < 5; i++) await store.check(attemptOf(tenth, '999999'));
+  ok(await store.unlock(tenth));
+  ok(await store.reschedule(tenth, { windowStartMs: now, windowEndMs: now + 120 * MIN, expiresAtMs: now + 150 * MIN, courierId: 'cour_2' }));
+  const cancelled = ok(await store.revoke(tenth, { attempts: 5, locked: true, window: { ...window, courierId: 'cour_1' } }));
+  expect(cancelled.carry).toMatchObject({ attempts: 5, locked: true });
+  expect(await store.revert(tenth, cancelled.change, 'restore')).toBe(true);
+  expect(await fields(`code:${tenth}`, 'state', 'attempts', 'courier', 'we', 'exp')).toEqual(['locked', '5', 'cour_1', String(window.windowEndMs), String(window.expiresAtMs)]);
 }
 
 describe('RedisCodeStore (real Redis)', () => {

@@ -284,6 +284,75 @@ describe('a failed PostgreSQL commit leaves the live code as it was', () => {
     });
   });
 
+  describe('an unlock and a reschedule that interleave (review s7b)', () => {
+    /** Sessions of this test's database waiting for an advisory lock (the shipment's). */
+    const lockWaiters = async () => (await h.pg.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)).rows[0]?.n ?? 0;
+
+    it('a reassign whose commit fails while an unlock waits for the shipment: 503, the code stays with the old courier', async () => {
+      const { shipmentId, secret, code } = await shipment('cour_fc_ix_a');
+      const nextSecret = await courierSecret(h, 'cour_fc_ix_b');
+      const ledger = h.app.get(ShipmentLedger);
+      const original = ledger.transaction.bind(ledger);
+      let unlocked: ReturnType<typeof unlock> | undefined;
+      // The reassign's work done, support's unlock queues on the shipment's lock; then the reassign's COMMIT fails (armed).
+      jest.spyOn(ledger, 'transaction').mockImplementationOnce((id, options, work) => original(id, options, async (tx) => {
+        const result = await work(tx);
+        unlocked = unlock(shipmentId);
+        await eventually(async () => (await lockWaiters()) > 0 || undefined);
+        return result;
+      }));
+      const reassign = () => post(`/v1/shipments/${shipmentId}/reschedule`, KEYS.logistics, { window: windowAround(Date.now(), 30, 120), courierId: 'cour_fc_ix_b' });
+      expectOutage(await underFault(shipmentId, 'commit', reassign));
+      expect((await unlocked)?.statusCode).toBe(200);
+
+      expect((await snapshot(shipmentId)).row['courier_id']).toBe('cour_fc_ix_a');
+      expect(await h.redis.hget(codeKey(shipmentId), 'courier')).toBe('cour_fc_ix_a');
+      expect((await handoff(shipmentId, nextSecret, code)).json()).toMatchObject({ code: 'not_assigned' });
+      expect((await handoff(shipmentId, secret, code)).statusCode).toBe(200);
+    });
+
+    /**
+     * A locked shipment whose support unlock fails at its COMMIT; `meanwhile` (the fault disarmed)
+     * takes the shipment's lock after the unlock's rollback and before its undo, and must succeed.
+     */
+    async function unlockFailingAround(courierId: string, meanwhile: (shipmentId: string, body: Record<string, unknown>) => ReturnType<typeof post>) {
+      const made = await shipment(courierId);
+      const { shipmentId, secret, code, body } = made;
+      await wrongCodes(shipmentId, secret, code, 5);
+      const store = h.app.get(CodeStore);
+      const revert = store.revert.bind(store);
+      jest.spyOn(store, 'revert').mockImplementationOnce(async (...args) => {
+        await disarm(shipmentId);
+        expect((await meanwhile(shipmentId, body)).statusCode).toBe(200);
+        return revert(...args);
+      });
+      expectOutage(await underFault(shipmentId, 'commit', () => unlock(shipmentId)));
+      return made;
+    }
+
+    it('an unlock whose commit fails, a reschedule landing before its undo: 503, the lock stays in force', async () => {
+      const { shipmentId, secret, code } = await unlockFailingAround('cour_fc_ix_ul', (id, body) =>
+        post(`/v1/shipments/${id}/reschedule`, KEYS.logistics, { window: body['window'] }));
+
+      const { row, live } = await snapshot(shipmentId);
+      expect(row).toMatchObject({ handoff_locked: true, handoff_attempts: 5 });
+      expect(live).toMatchObject({ state: 'locked', attempts: '5' });
+      expect((await handoff(shipmentId, secret, code)).statusCode).toBe(423);
+      expect((await unlock(shipmentId)).statusCode).toBe(200);
+      expect((await handoff(shipmentId, secret, code)).statusCode).toBe(200);
+    });
+
+    it('an unlock whose commit fails, a cancel committing before its undo: the lock stays on the row for the next code', async () => {
+      const { shipmentId, secret, body } = await unlockFailingAround('cour_fc_ix_cx', (id) => cancel(id));
+      expect((await snapshot(shipmentId)).row).toMatchObject({ status: 'cancelled', handoff_locked: true, handoff_attempts: 5 });
+
+      expect((await post(`/v1/shipments/${shipmentId}/out-for-delivery`, KEYS.logistics, body)).statusCode).toBe(201);
+      expect((await handoff(shipmentId, secret, await sentCode(shipmentId, 2))).statusCode).toBe(423);
+    });
+  });
+
   describe('regenerate', () => {
     it.each(FAULTS)('%s: 503, the code sent and its lock as they were; once the fault clears a new code works', async (mode) => {
       const { shipmentId, secret, code } = await shipment(`cour_fc_rg_${mode}`);

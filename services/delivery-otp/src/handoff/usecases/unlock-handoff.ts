@@ -25,10 +25,12 @@ export class UnlockHandoff {
   async execute(shipmentId: string): Promise<{ shipmentId: string; status: 'awaiting_handoff'; attemptsRemaining: number }> {
     const undo = new CodeUndo(this.store, this.ledger, this.logger);
     return undo.transaction(shipmentId, async (tx) => {
-      const result = await this.store.unlock(shipmentId);
+      const shipment = tx.shipment;
+      // A revert brings back the larger of the row's and the store's attempts and lock (a lock not mirrored yet, or one
+      // an earlier unlock that did not commit lifted in the store only).
+      const result = await this.store.unlock(shipmentId, shipment ? { attempts: shipment.handoffAttempts, locked: shipment.handoffLocked } : undefined);
       if (result.verdict === 'already') throw alreadyHandedOff();
       if (result.verdict === 'ok') undo.changed(shipmentId, result.change);
-      const shipment = tx.shipment;
       if (result.verdict === 'not_found') {
         if (shipment?.status === 'handed_off') throw alreadyHandedOff();
         throw new DomainError('not_found', 'No live handoff code for this shipment.');

@@ -3,6 +3,7 @@ import { DomainError, type Logger, PLATFORM_LOGGER } from '@phonegate/platform';
 import { CodeStore, type HandoffCarry } from '../../codes/code.store';
 import { alreadyHandedOff, ShipmentLedger, type ShipmentRecord } from '../../persistence/shipment.ledger';
 import { CodeUndo } from '../code-undo';
+import { windowOf } from './issue-code';
 import type { ShipmentAnswer } from '../shipments.schemas';
 
 /**
@@ -33,7 +34,9 @@ export class CancelShipment {
       const existing = tx.shipment;
       if (!existing) throw new DomainError('not_found', 'No such shipment out for delivery.', {}, false);
       if (existing.status === 'handed_off') throw alreadyHandedOff();
-      const result = await this.store.revoke(shipmentId);
+      // The row's lock and attempts count too, and its window and courier are what a revert brings back: an unlock or
+      // reschedule that changed the store only (it did not commit) changes nothing.
+      const result = await this.store.revoke(shipmentId, { attempts: existing.handoffAttempts, locked: existing.handoffLocked, window: windowOf(existing) });
       if (result.verdict === 'already') throw alreadyHandedOff();
       // A code left for a shipment already cancelled goes whatever happens; else a failure puts it back.
       if (result.verdict === 'ok' && existing.status !== 'cancelled') undo.changed(shipmentId, result.change, (row) => row.status === 'cancelled');

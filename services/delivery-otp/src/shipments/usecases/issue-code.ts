@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { handoffCodeIssuedV1, notificationRequestedV1 } from '@phonegate/contracts';
 import { Clock, type Logger, MetricsService, PLATFORM_LOGGER } from '@phonegate/platform';
-import { CodeStore } from '../../codes/code.store';
+import { CodeStore, type Reschedule } from '../../codes/code.store';
 import type { DeliveryOtpConfig } from '../../config/delivery-otp.config';
 import { alreadyHandedOff, ShipmentLedger, type ShipmentRecord, type ShipmentTx } from '../../persistence/shipment.ledger';
 import { DELIVERY_OTP_CONFIG } from '../../tokens';
@@ -78,6 +78,7 @@ export class IssueCode {
           expiresAtMs: expiresAt.getTime(),
           courierId: input.courierId,
           expect: { accountId: existing.accountId, generation: existing.codeGeneration },
+          previous: windowOf(existing),
         });
         if (kept.verdict === 'already') {
           throw alreadyHandedOff();
@@ -95,6 +96,11 @@ export class IssueCode {
       return issueFresh(tx, record, 'out_for_delivery', { store: this.store, vault: this.vault, clock: this.clock, logger: this.logger, metrics: this.metrics, undo });
     });
   }
+}
+
+/** The window and courier a shipment's row holds, as a reschedule's revert puts them back (Reschedule.previous). */
+export function windowOf(row: ShipmentRecord): NonNullable<Reschedule['previous']> {
+  return { windowStartMs: row.windowStart.getTime(), windowEndMs: row.windowEnd.getTime(), expiresAtMs: row.expiresAt.getTime(), courierId: row.courierId };
 }
 
 /** Whether a shipment's row shows `record`'s window and courier (a reschedule, or going out again keeping the code, committed). */

@@ -8,7 +8,7 @@ import { CodeUndo } from '../code-undo';
 import { CodeVault } from '../code-vault';
 import { assertWindowOpen } from '../code-window';
 import type { RescheduleBody, ShipmentAnswer } from '../shipments.schemas';
-import { answer, issueFresh, showsWindowOf } from './issue-code';
+import { answer, issueFresh, showsWindowOf, windowOf } from './issue-code';
 
 /**
  * Moves the window (and maybe the courier): the code stays, its expiry
@@ -48,6 +48,7 @@ export class RescheduleShipment {
         expiresAtMs: expiresAt.getTime(),
         ...(change.courierId ? { courierId: change.courierId } : {}),
         expect: { accountId: existing.accountId, generation: existing.codeGeneration },
+        previous: windowOf(existing),
       });
       if (result.verdict !== 'ok') {
         if (result.verdict === 'already') throw alreadyHandedOff();
