@@ -1,5 +1,8 @@
+import { DomainError } from '@phonegate/platform';
 import { eventually } from '@phonegate/platform/testing';
 import { CodeStore } from '../../src/codes/code.store';
+import { codeKey } from '../../src/codes/redis-code.store';
+import { ShipmentLedger } from '../../src/persistence/shipment.ledger';
 import { auth, type Harness, KEYS, startHarness, windowAround } from './harness';
 
 jest.setTimeout(30_000);
@@ -239,30 +242,94 @@ describe('handoff racing a reschedule or a repeated out-for-delivery', () => {
     expect((await handoff(shipmentId, secret, code)).statusCode).toBe(200);
   });
 
-  it('tells a courier whose handoff lands during a cancel that the shipment was cancelled, and records it so', async () => {
-    const { shipmentId, code, device } = await shipmentWithCode('cour_race_cancel');
+  /** The next transaction on the ledger does its work, then fails as a COMMIT that did not go through. */
+  function failNextCommit() {
+    const ledger = h.app.get(ShipmentLedger);
+    const original = ledger.transaction.bind(ledger);
+    jest.spyOn(ledger, 'transaction').mockImplementationOnce((id, options, work) =>
+      original(id, options, async (tx) => {
+        await work(tx);
+        throw new DomainError('service_unavailable', 'commit failed (injected)', {}, true);
+      }),
+    );
+  }
+
+  it('keeps the lock on the row when an unlock that lands between the locking wrong code and its mirror fails', async () => {
+    const { shipmentId, code, wrong, secret } = await lockRace('cour_unlock_race_fail');
+    for (let i = 0; i < 4; i++)
+      expect((await handoff(shipmentId, secret, wrong)).statusCode).toBe(422);
+    expect(await handoffState(shipmentId)).toEqual({ handoff_attempts: 4, handoff_locked: false });
+
+    const hold = holdNext('check');
+    const fifth = handoff(shipmentId, secret, wrong);
+    expect((await hold.reached).verdict).toBe('locked_now');
+    // Support's unlock lifts the lock in Redis, then its commit fails; its undo waits until the
+    // wrong code's row write (under the shipment's lock, free again) is done.
+    failNextCommit();
+    let undoReached!: () => void;
+    const undoing = new Promise<void>((resolve) => (undoReached = resolve));
+    const revert = store.revert.bind(store);
+    jest.spyOn(store, 'revert').mockImplementationOnce(async (...args) => {
+      undoReached();
+      await fifth;
+      return revert(...args);
+    });
+    const unlocked = post(`/v1/shipments/${shipmentId}/unlock`, KEYS.ops, {});
+    await undoing;
+    hold.release();
+    expect((await fifth).statusCode).toBe(423);
+    expect((await unlocked).statusCode).toBe(503);
+
+    // Nothing was unlocked: the row carries the lock and every attempt, as Redis does again.
+    expect(await handoffState(shipmentId)).toEqual({ handoff_attempts: 5, handoff_locked: true });
+    expect(await h.redis.hmget(codeKey(shipmentId), 'state', 'attempts')).toEqual(['locked', '5']);
+    expect((await handoff(shipmentId, secret, code)).statusCode).toBe(423);
+  });
+
+  /**
+   * A cancel whose revoke (run for real) is held while a handoff with the right code reaches the
+   * shipment's lock, then released; the cancel's transaction fails if `failing`.
+   */
+  async function handoffDuringCancel(courierId: string, failing: boolean) {
+    const { shipmentId, code, device } = await shipmentWithCode(courierId);
+    if (failing) failNextCommit();
     const hold = holdNext('revoke');
-    const cancel = post(`/v1/shipments/${shipmentId}/cancel`, KEYS.logistics, {});
+    const cancelled = post(`/v1/shipments/${shipmentId}/cancel`, KEYS.logistics, {});
     await hold.reached;
-    // The code is gone from Redis; the cancel has not committed its row yet.
+    // The code is gone from Redis; the cancel has not committed its row (or failed) yet.
     let handoffDone = false;
-    const refused = handoff(shipmentId, device.secret, code).then((res) => {
+    const handedOff = handoff(shipmentId, device.secret, code).then((res) => {
       handoffDone = true;
       return res;
     });
     await eventually(async () => handoffDone || (await lockWaiters()) > 0);
     hold.release();
-    expect((await cancel).statusCode).toBe(200);
-    const answer = await refused;
-    expect({ status: answer.statusCode, ...answer.json<Record<string, unknown>>() }).toMatchObject({
-      status: 410,
-      code: 'window_closed',
-      reason: 'cancelled',
-    });
-    const attempts = await h.pg.query<{ outcome: string; reason: string | null }>(
-      'SELECT outcome, reason FROM handoff_attempts WHERE shipment_id = $1',
-      [shipmentId],
-    );
-    expect(attempts.rows).toEqual([{ outcome: 'window_closed', reason: 'cancelled' }]);
+    const cancel = await cancelled;
+    const answer = await handedOff;
+    const attempts = async () =>
+      (await h.pg.query<{ outcome: string; reason: string | null }>(
+        'SELECT outcome, reason FROM handoff_attempts WHERE shipment_id = $1',
+        [shipmentId],
+      )).rows;
+    return { shipmentId, code, device, cancel, answer: { status: answer.statusCode, headers: answer.headers, ...answer.json<Record<string, unknown>>() }, attempts };
+  }
+
+  it('asks a courier whose handoff lands during a cancel that then fails to try again: 503, nothing recorded; the retry hands off', async () => {
+    const { shipmentId, code, device, cancel, answer, attempts } = await handoffDuringCancel('cour_race_cancel_fail', true);
+    expect(cancel.statusCode).toBe(503);
+    // The code was not checked: no refusal (window_closed, expired) for a code that is live again.
+    expect(answer).toMatchObject({ status: 503, code: 'service_unavailable', headers: { 'retry-after': '1' } });
+    expect(await attempts()).toEqual([]);
+
+    expect(await h.redis.exists(codeKey(shipmentId))).toBe(1);
+    expect((await handoff(shipmentId, device.secret, code)).statusCode).toBe(200);
+    expect(await attempts()).toEqual([{ outcome: 'confirmed', reason: null }]);
+  });
+
+  it('tells a courier whose handoff lands during a cancel that the shipment was cancelled, and records it so', async () => {
+    const { cancel, answer, attempts } = await handoffDuringCancel('cour_race_cancel', false);
+    expect(cancel.statusCode).toBe(200);
+    expect(answer).toMatchObject({ status: 410, code: 'window_closed', reason: 'cancelled' });
+    expect(await attempts()).toEqual([{ outcome: 'window_closed', reason: 'cancelled' }]);
   });
 });

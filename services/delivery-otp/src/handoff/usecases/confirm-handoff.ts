@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import {
   handoffConfirmedV1,
@@ -16,6 +17,10 @@ import { CodeVault } from '../../shipments/code-vault';
 import { DELIVERY_OTP_CONFIG } from '../../tokens';
 import { handoffRequestIds } from '../handoff-request';
 import type { HandoffBody } from '../handoff.schemas';
+
+/** How long a wrong code's mirror waits for an unlock still pending in the store to settle or be undone. */
+const UNLOCK_SETTLE_WAIT_MS = 500;
+const UNLOCK_POLL_MS = 20;
 
 export interface CourierDevice {
   deviceId: string;
@@ -154,7 +159,7 @@ export class ConfirmHandoff {
         return this.alreadyHandedOff(device, body, result, requestIds, attempt('already_handed_off'));
 
       case 'not_found':
-        return this.withoutLiveCode(device, shipmentId, attempt);
+        return this.withoutLiveCode(device, shipmentId, now, attempt);
 
       case 'key_unavailable':
         this.logger.error({ shipmentId }, 'handoff check impossible: the code key id is not configured');
@@ -169,6 +174,15 @@ export class ConfirmHandoff {
    * figures would lock the row again and pass a stale lock to the shipment's next code.
    * Without a live code of that generation (expired, replaced, Redis unreachable) the check's
    * figures stand; the statement never lowers what the row holds.
+   *
+   * Live figures below the check's come from a reset after the check. A regenerate's is of
+   * another generation (the check's figures, which the row's new generation ignores); an
+   * unlock's counts only once it committed. Its transaction has ended (this one holds the
+   * shipment's lock), but until it settles (committed: its token dropped) or is undone (its
+   * revert brings the lock back) the store shows it pending: the mirror waits for that a
+   * moment, then keeps the larger figures (fail closed: a lock on the row that the store no
+   * longer has is lifted by the next unlock or regenerate; a lock missing from the row would
+   * give the shipment's next code extra guesses).
    */
   private async liveHandoffState(
     shipmentId: string,
@@ -179,9 +193,17 @@ export class ConfirmHandoff {
       attempts: this.config.code.maxAttempts - result.attemptsRemaining,
       locked: result.verdict === 'locked_now',
     };
-    const live = await this.store.get(shipmentId).catch(() => undefined);
-    if (!live || live.generation !== result.generation || live.state === 'handed_off') return checked;
-    return { generation: live.generation, attempts: live.attempts, locked: live.state === 'locked' };
+    for (let waited = 0; ; waited += UNLOCK_POLL_MS) {
+      const live = await this.store.get(shipmentId).catch(() => undefined);
+      if (!live || live.generation !== result.generation || live.state === 'handed_off') return checked;
+      const current = { generation: live.generation, attempts: live.attempts, locked: live.state === 'locked' };
+      const lowered = current.attempts < checked.attempts || (checked.locked && !current.locked);
+      if (!lowered || !live.unlockPending) return current;
+      if (waited >= UNLOCK_SETTLE_WAIT_MS) {
+        return { generation: current.generation, attempts: Math.max(checked.attempts, current.attempts), locked: checked.locked || current.locked };
+      }
+      await delay(UNLOCK_POLL_MS);
+    }
   }
 
   /**
@@ -243,6 +265,7 @@ export class ConfirmHandoff {
   private async withoutLiveCode(
     device: CourierDevice,
     shipmentId: string,
+    now: Date,
     attempt: (outcome: AttemptOutcome, extra?: Partial<AttemptRecord>) => AttemptRecord,
   ): Promise<HandoffAnswer> {
     // Under the shipment's lock: a cancel (or reissue) that already took the code from Redis
@@ -256,6 +279,16 @@ export class ConfirmHandoff {
     if (shipment.status === 'handed_off') {
       await this.recordRefusal(attempt('already_handed_off', { codeGeneration: shipment.codeGeneration }));
       throw alreadyHandedOff();
+    }
+    if (shipment.status === 'awaiting_handoff' && now.getTime() <= shipment.expiresAt.getTime()) {
+      // The row says the code is live (its window, with grace, has not ended) but the store has
+      // none: a cancel (or re-issue) took it and then failed, and its undo is bringing it back;
+      // or Redis lost it. Neither "expired" nor any other refusal would be true, and the code
+      // was not checked, so nothing is decided and nothing recorded: the courier's device
+      // retries (503 with Retry-After, as for any outage of the store) and that attempt is
+      // checked and recorded as usual.
+      this.logger.warn({ shipmentId, courierId: device.courierId, deviceId: device.deviceId }, 'handoff deferred: no live code for a shipment still awaiting handoff');
+      throw new DomainError('service_unavailable', 'The handoff code cannot be checked right now; try again shortly.', { retryAfter: 1 }, true);
     }
     const reason = shipment.status === 'cancelled' ? 'cancelled' : 'expired';
     await this.recordRefusal(attempt('window_closed', { reason, codeGeneration: shipment.codeGeneration }));
