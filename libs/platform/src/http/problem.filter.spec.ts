@@ -41,6 +41,13 @@ describe('toProblem', () => {
         }),
       ],
       ['too many connections', Object.assign(new Error('sorry, too many clients already'), { code: '53300' })],
+      // QA: a database set to refuse connections (ALLOW_CONNECTIONS false, as a failover or a
+      // maintenance does) answered 500 in identity, otp and the notifier.
+      [
+        'a database not accepting connections',
+        Object.assign(new Error('database "identity" is not currently accepting connections'), { code: '55000' }),
+      ],
+      ['a primary demoted to a standby (failover)', Object.assign(new Error('cannot execute INSERT in a read-only transaction'), { code: '25006' })],
       ['ioredis without a connection', new Error("Stream isn't writeable and enableOfflineQueue options is false")],
       ['ioredis retries used up', Object.assign(new Error('Reached the max retries per request limit'), { name: 'MaxRetriesPerRequestError' })],
       ['ioredis command timeout', new Error('Command timed out')],
@@ -59,6 +66,9 @@ describe('toProblem', () => {
         driverError: Object.assign(new Error('duplicate key'), { code: '23505' }),
       });
       expect(toProblem(unique)).toMatchObject({ status: 500, code: 'internal_error' });
+      // 55000 is also a bug's SQLSTATE (object not in prerequisite state): only the refused connection is an outage.
+      const currval = Object.assign(new Error('currval of sequence "s" is not yet defined in this session'), { code: '55000' });
+      expect(toProblem(currval)).toMatchObject({ status: 500, code: 'internal_error' });
     });
   });
 });

@@ -42,9 +42,15 @@ export function fieldErrors(error: ZodError): { field: string; code: string; mes
 }
 
 const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
-/** PostgreSQL: connection exceptions (08…), shutting down / starting up (57P01–57P03), too many connections. */
-const UNAVAILABLE_SQLSTATE = /^(08[0-9A-Z]{3}|57P0[123]|53300)$/;
+/**
+ * PostgreSQL: connection exceptions (08…), shutting down / starting up (57P01–57P03), too many
+ * connections, and a write to a server that is (now) a standby (25006: a failover in progress).
+ */
+const UNAVAILABLE_SQLSTATE = /^(08[0-9A-Z]{3}|57P0[123]|53300|25006)$/;
 const UNAVAILABLE_MESSAGES = [
+  // 55000 with this text: the database refuses connections (ALLOW_CONNECTIONS false: maintenance,
+  // a failover); other 55000s (object not in prerequisite state) are bugs.
+  /is not currently accepting connections/,
   /timeout exceeded when trying to connect/, // pg-pool: no connection within connectionTimeoutMillis
   /^Connection terminated/, // pg: the server went away mid-query
   /Stream isn't writeable and enableOfflineQueue/, // ioredis: disconnected, no offline queue
