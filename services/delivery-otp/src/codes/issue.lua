@@ -3,7 +3,11 @@
 -- and the shipment's regeneration count, carry over to the new code (only the
 -- customer's regenerate or a support unlock reset them). When the store holds
 -- no code (after a cancel, an expiry or the loss of Redis) the caller's fields
--- bring them from the shipment's row instead. A handed-off
+-- bring them from the shipment's row instead; when it holds one, the attempts
+-- are the larger of its count and the row's, and locked if either is (the
+-- caller holds the shipment's lock, so the row is what committed: an unlock
+-- that lifted the lock in the store only, and did not commit, is not carried
+-- to the new code; a committed unlock or regenerate reset the row too). A handed-off
 -- shipment is final: its tombstone is never replaced.
 -- KEYS[1] the shipment's code hash
 -- ARGV    expiresAtMs, then field/value pairs
@@ -18,7 +22,12 @@ local fields = {}
 for i = 2, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', key, unpack(fields))
 if old['state'] then
-  redis.call('HSET', key, 'state', old['state'], 'attempts', old['attempts'] or 0,
+  local given = {}
+  for i = 2, #ARGV - 1, 2 do given[ARGV[i]] = ARGV[i + 1] end
+  local state = old['state']
+  if given['state'] == 'locked' then state = 'locked' end
+  local attempts = math.max(tonumber(old['attempts']) or 0, tonumber(given['attempts']) or 0)
+  redis.call('HSET', key, 'state', state, 'attempts', attempts,
     'regens', old['regens'] or 0, 'lastRegen', old['lastRegen'] or 0)
 end
 redis.call('PEXPIREAT', key, ARGV[1])

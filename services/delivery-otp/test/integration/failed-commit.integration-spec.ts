@@ -315,7 +315,7 @@ describe('a failed PostgreSQL commit leaves the live code as it was', () => {
 
     /**
      * A locked shipment whose support unlock fails at its COMMIT; `meanwhile` (the fault disarmed)
-     * takes the shipment's lock after the unlock's rollback and before its undo, and must succeed.
+     * takes the shipment's lock after the unlock's rollback and before its undo, and must succeed (2xx).
      */
     async function unlockFailingAround(courierId: string, meanwhile: (shipmentId: string, body: Record<string, unknown>) => ReturnType<typeof post>) {
       const made = await shipment(courierId);
@@ -325,7 +325,7 @@ describe('a failed PostgreSQL commit leaves the live code as it was', () => {
       const revert = store.revert.bind(store);
       jest.spyOn(store, 'revert').mockImplementationOnce(async (...args) => {
         await disarm(shipmentId);
-        expect((await meanwhile(shipmentId, body)).statusCode).toBe(200);
+        expect((await meanwhile(shipmentId, body)).statusCode).toBeLessThan(300);
         return revert(...args);
       });
       expectOutage(await underFault(shipmentId, 'commit', () => unlock(shipmentId)));
@@ -342,6 +342,13 @@ describe('a failed PostgreSQL commit leaves the live code as it was', () => {
       expect((await handoff(shipmentId, secret, code)).statusCode).toBe(423);
       expect((await unlock(shipmentId)).statusCode).toBe(200);
       expect((await handoff(shipmentId, secret, code)).statusCode).toBe(200);
+    });
+
+    it('an unlock whose commit fails, a code issued to another account before its undo: the new code is locked', async () => {
+      const { shipmentId, secret } = await unlockFailingAround('cour_fc_ix_re', (id, body) =>
+        post(`/v1/shipments/${id}/out-for-delivery`, KEYS.logistics, { ...body, accountId: 'acc_bob' }));
+      expect((await snapshot(shipmentId)).row).toMatchObject({ account_id: 'acc_bob', code_generation: 2, handoff_locked: true, handoff_attempts: 5 });
+      expect((await handoff(shipmentId, secret, await sentCode(shipmentId, 2))).statusCode).toBe(423);
     });
 
     it('an unlock whose commit fails, a cancel committing before its undo: the lock stays on the row for the next code', async () => {
