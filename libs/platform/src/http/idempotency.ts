@@ -14,6 +14,8 @@ import { toProblem } from './problem.filter';
 interface Stored {
   state: 'pending' | 'done';
   fingerprint: string;
+  /** A pending claim's own random token: its value is told from any other claim's (released only by its request). */
+  token?: string;
   status?: number;
   /** The answer (content type and payload), AES-256-GCM: base64 of IV (12 bytes) + tag (16) + ciphertext. */
   sealed?: string;
@@ -23,6 +25,10 @@ interface Stored {
 interface Answer {
   contentType: string;
   payload: string;
+  /** The answer's headers a retry needs too (KEPT_HEADERS), by lower-case name. */
+  headers?: Record<string, string>;
+  /** When the answer was given (ms since the epoch): a replayed Retry-After counts from it. */
+  at?: number;
 }
 
 /** What a claimed request carries to the onSend hook. */
@@ -30,7 +36,39 @@ interface Claim {
   storeKey: string;
   fingerprint: string;
   answerKey: Buffer;
+  /** The pending claim exactly as stored: the answer replaces it, a 5xx removes it, only while it is still there. */
+  pending: string;
 }
+
+/**
+ * Headers an answer carries that a replay must carry too: Retry-After (a 429's, API.md; replayed
+ * as the wait that remains), Location, and the caching rules of an answer holding a secret.
+ */
+const KEPT_HEADERS = ['retry-after', 'location', 'cache-control', 'referrer-policy'] as const;
+
+/** How long a claim is held while its request runs: longer than any request may run (a retry meanwhile is 409). */
+const PENDING_SECONDS = 120;
+
+/** Deletes KEYS[1] only while it holds ARGV[1] (this request's own claim). */
+const RELEASE_SCRIPT =
+  "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
+
+/**
+ * Sets KEYS[1] to ARGV[2] for ARGV[3] seconds while it holds ARGV[1] (this request's own claim) or
+ * nothing (the claim expired under a long request: its answer is still kept); never over another
+ * request's claim, nor over the answer an earlier attempt of this write stored.
+ */
+const SETTLE_SCRIPT =
+  "local v = redis.call('get', KEYS[1]) if v == ARGV[1] or v == false then redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1 end return 0";
+
+/**
+ * When a store write's outcome is unknown (timed out, connection lost), it is sent again after
+ * these delays (about 30 s in all) until Redis answers it; at most MAX_RETRIED writes wait at once
+ * per client, the rest are left to the claim's expiry.
+ */
+const RETRY_DELAYS_MS = [250, 500, 1_000, 2_000, 4_000, 8_000, 16_000] as const;
+const MAX_RETRIED = 10_000;
+const retrying = new WeakMap<Redis, number>();
 
 type Marked = FastifyRequest & { idempotencyClaim?: Claim };
 
@@ -232,7 +270,11 @@ function open(key: Buffer, storeKey: string, sealed: string): Answer | undefined
  * `Idempotency-Key` for every POST: the first answer (2xx or 4xx) is kept for
  * `ttlSeconds` and replayed for a retry with the same key, caller and body; the
  * same key with another body is 409 `idempotency_conflict`; a retry while the
- * first is still running is 409 too. 5xx answers are not kept, so a retry runs.
+ * first is still running is 409 too, with Retry-After: 1. 5xx answers are not kept,
+ * so a retry runs; nor is a claim whose store command failed (the request did not
+ * run: 503 with Retry-After: 1), even if Redis runs that command late. A replay
+ * carries the first answer's Location, caching headers and Retry-After (the wait
+ * that remains).
  * The store holds the body only as an HMAC, the Idempotency-Key only inside an HMAC
  * (the store's key), and the answer AES-256-GCM sealed under a key derived from the
  * Idempotency-Key (see IdempotencyPolicy); anonymous calls with no service key run
@@ -305,11 +347,14 @@ async function claim(
   const [first, ...earlier] = places;
   if (!first) return false; // anonymous, and the service has no key: not kept
   const fingerprint = fingerprintUnder(first.base, request.body);
-  const pending: Stored = { state: 'pending', fingerprint };
+  const token = randomBytes(16).toString('base64url');
+  const pending = JSON.stringify({ state: 'pending', fingerprint, token } satisfies Stored);
   let found: { place: Place; raw: string } | undefined;
+  let claimMayBeStored = true;
   try {
-    const claimed = await redis.set(first.storeKey, JSON.stringify(pending), 'EX', 120, 'NX');
+    const claimed = await redis.set(first.storeKey, pending, 'EX', PENDING_SECONDS, 'NX');
     if (claimed !== 'OK') {
+      claimMayBeStored = false; // another request's entry: nothing of ours to release
       const raw = await redis.get(first.storeKey);
       if (raw === null) return false; // expired in between: run it (unclaimed, as before)
       found = { place: first, raw };
@@ -318,14 +363,19 @@ async function claim(
       const raws = await Promise.all(earlier.map((p) => redis.get(p.storeKey)));
       const at = raws.findIndex((r) => r !== null);
       if (at >= 0) {
-        await redis.del(first.storeKey);
+        claimMayBeStored = false;
+        void guardedWrite(redis, RELEASE_SCRIPT, first.storeKey, [pending]);
         found = { place: earlier[at] as Place, raw: raws[at] as string };
       }
     }
   } catch {
+    // The claim may be stored, or be stored later (a timed-out command still runs when Redis
+    // resumes): this request does not run, so its claim is released at once (sent on the same
+    // connection, it runs after the claim) and until Redis answers, never left to hold the key.
+    if (claimMayBeStored) void guardedWrite(redis, RELEASE_SCRIPT, first.storeKey, [pending]);
     // Without the store a retry could run twice: refuse clearly instead (R1).
     return answered(
-      sendProblem(reply, 'service_unavailable', 'Idempotency store unavailable; retry shortly.'),
+      sendProblem(reply, 'service_unavailable', 'Idempotency store unavailable; retry shortly.', 1),
     );
   }
   if (!found) {
@@ -333,6 +383,7 @@ async function claim(
       storeKey: first.storeKey,
       fingerprint,
       answerKey: answerKey(first.base, request.method, request.url, key),
+      pending,
     };
     return false;
   }
@@ -349,11 +400,13 @@ async function claim(
     );
   }
   if (stored.state === 'pending') {
+    // The first request is running (most end within a second): a retry soon is replayed its answer.
     return answered(
       sendProblem(
         reply,
         'idempotency_conflict',
         'A request with this Idempotency-Key is still in progress.',
+        1,
       ),
     );
   }
@@ -372,11 +425,60 @@ async function claim(
   }
   void reply.header('idempotent-replayed', 'true');
   void reply.status(stored.status ?? 200);
+  for (const [name, value] of Object.entries(answer.headers ?? {}))
+    void reply.header(name, name === 'retry-after' ? remainingWait(value, answer.at) : value);
   if (answer.contentType) void reply.header('content-type', answer.contentType);
   return answered(reply.send(answer.payload));
 }
 
-/** Keeps the answer, sealed, for retries (a 5xx is not kept: the claim is released so a retry runs). */
+/**
+ * A kept Retry-After as it stands now: in seconds, what remains of the wait counted from when the
+ * answer was given, rounded up and at least 1 (the replay itself does not change, so a 0 would
+ * only invite a loop); an HTTP date, or an answer kept without its time, as it was.
+ */
+export function remainingWait(
+  value: string,
+  givenAt: number | undefined,
+  now = Date.now(),
+): string {
+  if (givenAt === undefined || !/^\d+$/.test(value)) return value;
+  return String(Math.max(1, Math.ceil(Number(value) - (now - givenAt) / 1_000)));
+}
+
+/**
+ * Runs a write guarded by this request's claim (RELEASE_SCRIPT, SETTLE_SCRIPT); while its outcome
+ * is unknown (an error: timed out, connection lost) it is sent again in the background
+ * (RETRY_DELAYS_MS, bounded). Sent on the connection a failed command went on, it runs after that
+ * command if Redis ever runs it (ioredis keeps a connection's order, and never sends a command
+ * again after a reconnect). Resolves after the first attempt, whatever its outcome.
+ */
+async function guardedWrite(
+  redis: Redis,
+  script: string,
+  storeKey: string,
+  args: string[],
+  attempt = 0,
+): Promise<void> {
+  try {
+    await redis.eval(script, 1, storeKey, ...args);
+  } catch {
+    const delay = RETRY_DELAYS_MS[attempt];
+    const waiting = retrying.get(redis) ?? 0;
+    if (delay === undefined || waiting >= MAX_RETRIED || redis.status === 'end') return;
+    retrying.set(redis, waiting + 1);
+    setTimeout(() => {
+      retrying.set(redis, (retrying.get(redis) ?? 1) - 1);
+      void guardedWrite(redis, script, storeKey, args, attempt + 1);
+    }, delay).unref();
+  }
+}
+
+/**
+ * Keeps the answer, sealed, for retries (a 5xx is not kept: the claim is released so a retry
+ * runs). Either write replaces only this request's own claim; one whose outcome is unknown is sent
+ * again until Redis answers (bounded), so a lost write does not leave the claim to refuse retries
+ * until it expires.
+ */
 async function keep(
   redis: Redis,
   claimed: Claim,
@@ -385,8 +487,14 @@ async function keep(
   ttlSeconds: number,
 ): Promise<void> {
   if (reply.statusCode >= 500) {
-    await redis.del(claimed.storeKey).catch(() => undefined);
+    await guardedWrite(redis, RELEASE_SCRIPT, claimed.storeKey, [claimed.pending]);
     return;
+  }
+  const headers: Record<string, string> = {};
+  for (const name of KEPT_HEADERS) {
+    const value = reply.getHeader(name);
+    if (value !== undefined)
+      headers[name] = Array.isArray(value) ? value.join(', ') : String(value);
   }
   const answer: Answer = {
     contentType: String(reply.getHeader('content-type') ?? 'application/json'),
@@ -396,6 +504,8 @@ async function keep(
         : Buffer.isBuffer(payload)
           ? payload.toString('utf8')
           : '',
+    headers,
+    at: Date.now(),
   };
   const stored: Stored = {
     state: 'done',
@@ -403,10 +513,12 @@ async function keep(
     status: reply.statusCode,
     sealed: seal(claimed.answerKey, claimed.storeKey, answer),
   };
-  // If this write fails the pending claim expires and a retry runs again.
-  await redis
-    .set(claimed.storeKey, JSON.stringify(stored), 'EX', ttlSeconds)
-    .catch(() => undefined);
+  // Only while the claim is still this request's (one that expired may be another's by now).
+  await guardedWrite(redis, SETTLE_SCRIPT, claimed.storeKey, [
+    claimed.pending,
+    JSON.stringify(stored),
+    String(ttlSeconds),
+  ]);
 }
 
 function answered(_reply: FastifyReply): true {
@@ -417,8 +529,15 @@ function sendProblem(
   reply: FastifyReply,
   code: 'idempotency_conflict' | 'malformed_request' | 'service_unavailable',
   detail: string,
+  retryAfterSeconds?: number,
 ) {
-  const body = toProblem(new DomainError(code, detail));
-  if (body.status === 503) void reply.header('retry-after', '1');
+  const body = toProblem(
+    new DomainError(
+      code,
+      detail,
+      retryAfterSeconds === undefined ? {} : { retryAfter: retryAfterSeconds },
+    ),
+  );
+  if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
   return reply.status(body.status).header('content-type', 'application/problem+json').send(body);
 }

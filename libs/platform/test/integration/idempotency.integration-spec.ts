@@ -47,6 +47,10 @@ describe('Idempotency-Key store', () => {
     return keys.map((k, i) => `${k} ${values[i] ?? ''}`).join('\n');
   }
 
+  /** A POST with an empty body, the file's caller and an Idempotency-Key. */
+  const postEmpty = (app: FastifyInstance, url: string, idem: string) =>
+    app.inject({ method: 'POST', url, headers: { ...auth, 'idempotency-key': idem }, payload: {} });
+
   const sha256 = (body: unknown) => createHash('sha256').update(JSON.stringify(body)).digest('hex');
 
   beforeAll(async () => {
@@ -203,13 +207,7 @@ describe('Idempotency-Key store', () => {
     );
     await app.ready();
 
-    const post = (url: string, idem: string) =>
-      app.inject({
-        method: 'POST',
-        url,
-        headers: { ...auth, 'idempotency-key': idem },
-        payload: {},
-      });
+    const post = (url: string, idem: string) => postEmpty(app, url, idem);
     const running = post('/v1/slow', 'k-slow');
     await new Promise((r) => setTimeout(r, 50));
     const during = await post('/v1/slow', 'k-slow');
@@ -248,6 +246,52 @@ describe('Idempotency-Key store', () => {
     expect(refused.headers['retry-after']).toBe('1');
     await offline.close();
     down.disconnect();
+  });
+
+  it('replays the headers an answer carried: a 429 with the Retry-After that remains, a 201 with its Location and Cache-Control', async () => {
+    const app = Fastify();
+    registerIdempotency(app, redis, 86_400, { fingerprintKey: serviceKey });
+    app.post('/v1/limited', async (_request, reply) =>
+      reply
+        .status(429)
+        .header('retry-after', '30')
+        .header('content-type', 'application/problem+json')
+        .send({ status: 429, code: 'rate_limited', retryAfter: 30, n: ++calls }),
+    );
+    app.post('/v1/created', async (_request, reply) =>
+      reply
+        .status(201)
+        .header('location', `/v1/created/c-${++calls}`)
+        .header('cache-control', 'no-store')
+        .send({ secret: randomBytes(8).toString('hex') }),
+    );
+    await app.ready();
+    const post = (url: string, idem: string) => postEmpty(app, url, idem);
+
+    const limitedKey = `k-429-${randomBytes(4).toString('hex')}`;
+    const limited = await post('/v1/limited', limitedKey);
+    expect(limited.statusCode).toBe(429);
+    expect(limited.headers['retry-after']).toBe('30');
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const replayed = await post('/v1/limited', limitedKey);
+    expect(replayed.statusCode).toBe(429);
+    expect(replayed.headers['idempotent-replayed']).toBe('true');
+    expect(replayed.body).toBe(limited.body);
+    // The wait that remains (rounded up), not the first answer's 30 s again.
+    const remaining = Number(replayed.headers['retry-after']);
+    expect(remaining).toBeGreaterThanOrEqual(27);
+    expect(remaining).toBeLessThanOrEqual(29);
+
+    const createdKey = `k-201-${randomBytes(4).toString('hex')}`;
+    const created = await post('/v1/created', createdKey);
+    const again = await post('/v1/created', createdKey);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.body).toBe(created.body);
+    expect(again.headers['location']).toBe(created.headers['location']);
+    expect(again.headers['cache-control']).toBe('no-store');
+    // The headers are sealed with the answer: the store holds neither in clear.
+    expect(await stored()).not.toContain(String(created.headers['location']));
+    await app.close();
   });
 
   it("replays a named client's answer to a retry sent with its rotated key, and only to that client", async () => {

@@ -1,63 +1,16 @@
-import net from 'node:net';
 import type { Redis } from 'ioredis';
 import { createRedis } from '../../src/redis/redis';
 import { dropRedisPrefix, eventually, redisPrefix, TEST_INFRA } from '../../src/testing';
-
-/**
- * A TCP proxy in front of the real Redis that can swallow the server's next reply and then
- * cut the client's connection: the command ran on Redis, its answer never came back.
- */
-async function startCuttingProxy(target: URL) {
-  const clients = new Set<net.Socket>();
-  let swallowNextReply = false;
-  let cut: (() => void) | undefined;
-  const server = net.createServer((client) => {
-    clients.add(client);
-    const upstream = net.connect(Number(target.port || 6379), target.hostname);
-    client.pipe(upstream);
-    upstream.on('data', (chunk: Buffer) => {
-      if (swallowNextReply) {
-        swallowNextReply = false;
-        client.destroy();
-        upstream.destroy();
-        cut?.();
-        return;
-      }
-      client.write(chunk);
-    });
-    const close = () => {
-      clients.delete(client);
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', close).on('close', close);
-    upstream.on('error', close).on('close', close);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    /** The next reply from Redis is dropped and the connection cut; resolves when that happened. */
-    cutAtNextReply: () =>
-      new Promise<void>((resolve) => {
-        swallowNextReply = true;
-        cut = resolve;
-      }),
-    close: async () => {
-      for (const c of clients) c.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+import { type RedisProxy, startRedisProxy } from '../support/redis-proxy';
 
 describe('Redis client across a dropped connection (SECURITY R2)', () => {
   const prefix = redisPrefix();
-  let proxy: Awaited<ReturnType<typeof startCuttingProxy>>;
+  let proxy: RedisProxy;
   let redis: Redis;
   let direct: Redis;
 
   beforeAll(async () => {
-    proxy = await startCuttingProxy(new URL(TEST_INFRA.redisUrl));
+    proxy = await startRedisProxy(new URL(TEST_INFRA.redisUrl));
     redis = createRedis({ url: proxy.url, keyPrefix: prefix });
     direct = createRedis({ url: TEST_INFRA.redisUrl, keyPrefix: prefix });
     await eventually(() => redis.status === 'ready');
