@@ -474,8 +474,10 @@ async function guardedWrite(
 }
 
 /**
- * Keeps the answer, sealed, for retries (a 5xx is not kept: the claim is released so a retry
- * runs). Either write replaces only this request's own claim; one whose outcome is unknown is sent
+ * Keeps the answer, sealed, for retries. A 5xx or a 429 is not kept: nothing was done, and the
+ * answer itself asks for a retry (a 429's Retry-After: the same operation, the same key, after the
+ * wait; kept, it would answer 429 to that retry for as long as answers are kept), so the claim is
+ * released and a retry runs. Either write replaces only this request's own claim; one whose outcome is unknown is sent
  * again until Redis answers (bounded), so a lost write does not leave the claim to refuse retries
  * until it expires.
  */
@@ -486,7 +488,7 @@ async function keep(
   payload: unknown,
   ttlSeconds: number,
 ): Promise<void> {
-  if (reply.statusCode >= 500) {
+  if (reply.statusCode >= 500 || reply.statusCode === 429) {
     await guardedWrite(redis, RELEASE_SCRIPT, claimed.storeKey, [claimed.pending]);
     return;
   }
