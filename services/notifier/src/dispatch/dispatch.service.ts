@@ -11,9 +11,10 @@ import { TERMINAL_STATUSES } from '../messages/message.entity';
 import type { AttemptStep, MessageLog, NewMessage } from '../messages/message-log';
 import { type NotifierMetrics, reasonLabel } from '../metrics/notifier.metrics';
 import type { RenderedMessage, TemplateService } from '../templates/template.service';
+import { AcceptedSends } from './accepted-sends';
 import type { DestinationResolver } from './destination.resolver';
 import type { MessageClaims } from './message-claims';
-import type { DedupeVerdict, MessageLocks } from './message-locks';
+import type { Acceptance, DedupeVerdict, MessageLocks } from './message-locks';
 import type { CarrierTry, MessageSender, SendResult } from './message-sender';
 
 export type NotificationRequest = EventData<typeof notificationRequestedV1>;
@@ -25,7 +26,22 @@ export interface DispatchOptions {
   retryDelaysMs: readonly number[];
   /** Longest one delivery is held retrying before it goes back to the bus. */
   holdMs: number;
+  /**
+   * Back-off between in-process tries to write `sent` after a carrier took the message, before
+   * the acceptance is kept for the redelivery instead (default `RECORD_RETRY_DELAYS_MS`).
+   */
+  recordRetryDelaysMs?: readonly number[];
 }
+
+/**
+ * In-process retries of the `sent` write (≈3 s in all): PostgreSQL blips (a failover, a
+ * terminated connection) are mostly shorter.
+ */
+export const RECORD_RETRY_DELAYS_MS: readonly number[] = [50, 100, 200, 400, 800, 1_600];
+
+/** The `sent` step's reason when a later delivery wrote down what the carrier took before. */
+export const RECORDED_LATE =
+  'recorded_late: the carrier took it at this time; the message log was unavailable, not sent again';
 
 export interface DispatchMeta {
   /** When the message was asked for (the envelope time). */
@@ -49,6 +65,16 @@ export class SendLaterError extends DomainError {
  * every carrier fails, with each step on the message log's timeline. One
  * delivery at a time works on a message: the Redis lock first, and the message
  * log row's claim (which still holds while Redis is down).
+ *
+ * A message a carrier took is never sent again because writing `sent` failed (SECURITY M4): the
+ * write is retried in process (`recordRetryDelaysMs`); if the message log stays away, the
+ * acceptance is kept for the bus's redelivery in the message's Redis record (handed over with
+ * its lock, see `MessageLocks.markAccepted`) and in this process (`AcceptedSends`), and the
+ * redelivery writes `sent` from it (the step saying it was recorded late) without sending. When
+ * Redis cannot take it either, the delivery holds on to it, retrying both, for up to `holdMs`
+ * (the bus does not redeliver a message a consumer holds), then hands it back with only this
+ * process's note: a redelivery here records it; one on another replica, or after this process
+ * died, sends it again, as after a crash mid-send (at least once over losing it).
  */
 export class DispatchService {
   constructor(
@@ -63,6 +89,7 @@ export class DispatchService {
     private readonly locks: MessageLocks,
     private readonly claims: MessageClaims,
     private readonly options: DispatchOptions,
+    private readonly accepted: AcceptedSends = new AcceptedSends(clock),
   ) {}
 
   async dispatch(request: NotificationRequest, meta: DispatchMeta): Promise<void> {
@@ -71,10 +98,37 @@ export class DispatchService {
     const lock = await this.locks.acquire(request.messageId, request.dedupeKey);
     if (!lock) throw new SendLaterError('another delivery of this message is being worked on');
     try {
-      await this.dispatchLocked(request, meta, lock.dedupe);
+      // A carrier took it on an earlier delivery that could not write it down: record, never send.
+      const accepted = lock.accepted ?? this.accepted.get(request.messageId);
+      if (accepted) await this.recordLate(request, meta, accepted);
+      else await this.dispatchLocked(request, meta, lock.dedupe);
     } finally {
       lock.release();
     }
+  }
+
+  private async recordLate(
+    request: NotificationRequest,
+    meta: DispatchMeta,
+    accepted: Acceptance,
+  ): Promise<void> {
+    const id = request.messageId;
+    this.logger.info(
+      { messageId: id, carrier: accepted.carrier },
+      'a carrier took this message on an earlier delivery; recording it, not sending it again',
+    );
+    const changed = await this.recordAccepted(request, meta, accepted, true);
+    this.accepted.forget(id);
+    this.locks.forgetAccepted(id);
+    if (!changed) {
+      this.logger.info({ messageId: id }, 'message already past sending; nothing recorded');
+      return;
+    }
+    this.observeLatency(request, meta, accepted.at);
+    this.logger.info(
+      { messageId: id, carrier: accepted.carrier, priority: request.priority },
+      'message sent; recorded late',
+    );
   }
 
   private async dispatchLocked(
@@ -184,12 +238,13 @@ export class DispatchService {
       });
       this.count(request, result);
       if (result.outcome === 'sent') {
-        const at = this.clock.now();
-        await this.log.recordSent(id, at, result.carrier, result.providerMessageId);
-        this.metrics.sendLatency.observe(
-          { priority: request.priority },
-          Math.max(0, at.getTime() - meta.requestedAt.getTime()) / 1000,
-        );
+        const accepted: Acceptance = {
+          carrier: result.carrier,
+          providerMessageId: result.providerMessageId,
+          at: this.clock.now(),
+        };
+        await this.recordAccepted(request, meta, accepted, false);
+        this.observeLatency(request, meta, accepted.at);
         this.logger.info(
           { messageId: id, carrier: result.carrier, attempt, priority: request.priority },
           'message sent',
@@ -225,6 +280,79 @@ export class DispatchService {
       if (meta.signal?.aborted)
         throw new SendLaterError('shutting down; handing the message back to the bus');
     }
+  }
+
+  /**
+   * Writes `sent` for what a carrier took; true when this call changed the row (false: it was
+   * already past sending). Retried in process; when the message log stays away, the acceptance
+   * is kept for the redelivery (Redis, this process; held on to while Redis is away too, see the
+   * class) and the message handed back to the bus: it is never sent again for want of a record.
+   */
+  private async recordAccepted(
+    request: NotificationRequest,
+    meta: DispatchMeta,
+    accepted: Acceptance,
+    late: boolean,
+  ): Promise<boolean> {
+    const id = request.messageId;
+    const write = () =>
+      this.log.recordSent(
+        id,
+        accepted.at,
+        accepted.carrier,
+        accepted.providerMessageId,
+        late ? RECORDED_LATE : undefined,
+      );
+    const delays = this.options.recordRetryDelaysMs ?? RECORD_RETRY_DELAYS_MS;
+    let failure: unknown;
+    for (let tries = 0; ; tries++) {
+      try {
+        return await write();
+      } catch (error) {
+        failure = error;
+      }
+      const delay = delays[tries];
+      if (delay === undefined || meta.signal?.aborted) break;
+      this.logger.warn(
+        { messageId: id, carrier: accepted.carrier, err: errorText(failure), tries: tries + 1 },
+        'sent not recorded; trying again',
+      );
+      await sleepUntil(this.clock.nowMs() + delay, this.clock, meta.signal);
+    }
+    // The message log stays away: keep the acceptance where the redelivery looks first.
+    this.accepted.remember(id, accepted);
+    if (await this.locks.markAccepted(id, accepted)) {
+      this.logger.warn(
+        { messageId: id, carrier: accepted.carrier, err: errorText(failure) },
+        'sent not recorded; the acceptance is kept for the redelivery to record',
+      );
+      throw new SendLaterError('sent, but not recorded: the redelivery records it');
+    }
+    // Neither store takes it: hold on to it (the bus redelivers nothing a consumer holds).
+    const holdUntil = accepted.at.getTime() + this.options.holdMs;
+    const pause = delays.at(-1) ?? 1_000;
+    while (this.clock.nowMs() < holdUntil && !meta.signal?.aborted) {
+      await sleepUntil(Math.min(this.clock.nowMs() + pause, holdUntil), this.clock, meta.signal);
+      try {
+        return await write();
+      } catch (error) {
+        failure = error;
+      }
+      if (await this.locks.markAccepted(id, accepted))
+        throw new SendLaterError('sent, but not recorded: the redelivery records it');
+    }
+    this.logger.error(
+      { messageId: id, carrier: accepted.carrier, err: errorText(failure) },
+      'sent, but recorded neither in the message log nor in Redis; only this process knows',
+    );
+    throw new SendLaterError('sent, but not recorded anywhere else than in this process');
+  }
+
+  private observeLatency(request: NotificationRequest, meta: DispatchMeta, at: Date): void {
+    this.metrics.sendLatency.observe(
+      { priority: request.priority },
+      Math.max(0, at.getTime() - meta.requestedAt.getTime()) / 1000,
+    );
   }
 
   private baseRecord(request: NotificationRequest, meta: DispatchMeta): NewMessage {
@@ -299,6 +427,10 @@ export function attemptSteps(reason: string, tried: readonly CarrierTry[]): Atte
       reason: `attempt_${t.outcome}: ${t.reason ?? t.outcome}`,
     }));
   return steps.length ? steps : [{ reason: `attempt_failed: ${reason}` }];
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** Waits until `untilMs` on the clock, or until the signal aborts. */

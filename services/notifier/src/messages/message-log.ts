@@ -132,12 +132,17 @@ export abstract class MessageLog {
     carrier: string,
     reason: string,
   ): Promise<boolean>;
-  /** queued|sending → sent with the carrier and its message id, + notification.sent.v1. False when already past it. */
+  /**
+   * queued|sending → sent with the carrier and its message id, + notification.sent.v1. False when
+   * already past it. `reason` goes on the `sent` step only (e.g. `recorded_late: …` when a later
+   * delivery writes down what the carrier took before), never on the message or its event.
+   */
   abstract recordSent(
     id: string,
     at: Date,
     carrier: string,
     providerMessageId: string,
+    reason?: string,
   ): Promise<boolean>;
   /** queued|sending → failed or dropped with the reason, + notification.failed.v1 / .dropped.v1. */
   abstract recordFinal(

@@ -87,15 +87,17 @@ const SQL = {
     ORDER BY s.ord`,
   recordSent: `
     WITH v AS (
-      SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::uuid[], $6::jsonb[], $7::int[])
-        AS v(id, carrier, provider_message_id, at, event_id, envelope, ord)),
+      SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::uuid[], $6::jsonb[], $7::int[], $8::text[])
+        AS v(id, carrier, provider_message_id, at, event_id, envelope, ord, step_reason)),
     upd AS (
       UPDATE messages m SET status = 'sent', carrier = v.carrier, provider_message_id = v.provider_message_id,
         reason = NULL, updated_at = v.at
       FROM v WHERE m.id = v.id AND m.status IN ('queued', 'sending')
       RETURNING ${UPD_RETURNING}, v.at, v.event_id, v.envelope, 'notification.sent.v1'::text AS routing_key,
-        NULL::text AS event_reason, v.ord),
-    ev AS (INSERT INTO message_events (message_id, status, at, carrier) SELECT id, 'sent', at, carrier FROM upd),
+        NULL::text AS event_reason, v.ord, v.step_reason),
+    ev AS (
+      INSERT INTO message_events (message_id, status, at, carrier, reason)
+      SELECT id, 'sent', at, carrier, step_reason FROM upd),
     ob AS (${OUTBOX_FROM_UPD})
     SELECT ord FROM upd`,
   recordFinal: `
@@ -134,6 +136,8 @@ interface SentItem {
   providerMessageId: string;
   eventId: string;
   envelope: string;
+  /** The `sent` step's reason (null for most). */
+  reason: string | null;
 }
 
 interface ReceiptItem {
@@ -251,9 +255,18 @@ export class PostgresMessageLog extends TypeOrmMessageLog {
     at: Date,
     carrier: string,
     providerMessageId: string,
+    reason?: string,
   ): Promise<boolean> {
     const { eventId, envelope } = this.envelopeOf('sent');
-    return this.sents.run({ id, at, carrier, providerMessageId, eventId, envelope });
+    return this.sents.run({
+      id,
+      at,
+      carrier,
+      providerMessageId,
+      eventId,
+      envelope,
+      reason: reason ? clip(reason) : null,
+    });
   }
 
   private async sentBatch(items: readonly SentItem[]): Promise<boolean[]> {
@@ -265,6 +278,7 @@ export class PostgresMessageLog extends TypeOrmMessageLog {
       items.map((s) => s.eventId),
       items.map((s) => s.envelope),
       items.map((_, i) => i),
+      items.map((s) => s.reason),
     ]);
     if (rows.length) this.pg.kick?.(); // once a batch: a kick costs an AbortController's abort
     // A row is changed once even if two calls of the batch name it: `ord` says whose call did.

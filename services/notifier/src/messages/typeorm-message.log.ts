@@ -155,7 +155,13 @@ export class TypeOrmMessageLog extends MessageLog {
     });
   }
 
-  recordSent(id: string, at: Date, carrier: string, providerMessageId: string): Promise<boolean> {
+  recordSent(
+    id: string,
+    at: Date,
+    carrier: string,
+    providerMessageId: string,
+    reason?: string,
+  ): Promise<boolean> {
     return this.dataSource.transaction(async (m) => {
       const updated = await m
         .createQueryBuilder()
@@ -164,7 +170,7 @@ export class TypeOrmMessageLog extends MessageLog {
         .where({ id, status: In(SENDABLE) })
         .execute();
       if (!updated.affected) return false;
-      await this.addEvents(m, id, [{ status: 'sent', at, carrier }]);
+      await this.addEvents(m, id, [{ status: 'sent', at, carrier, ...(reason ? { reason } : {}) }]);
       const row = await m.getRepository(MessageRecord).findOneByOrFail({ id });
       await this.emit(m, 'sent', row);
       return true;

@@ -94,6 +94,44 @@ describe('MessageLocks', () => {
     taken!.release();
   });
 
+  it('hands a kept carrier acceptance to the next holder of the lock, instead of the dedupeKey verdict', async () => {
+    const locks = new MessageLocks(redis, logger, 60_000);
+    const id = randomUUID();
+    const key = `otp:${randomUUID()}:1`;
+    const first = await locks.acquire(id, key);
+    expect(first?.accepted).toBeUndefined();
+    const accepted = {
+      carrier: 'smpp-a',
+      providerMessageId: 'P-7',
+      at: new Date(1_700_000_000_000),
+    };
+    expect(await locks.markAccepted(id, accepted)).toBe(true);
+    expect(await raw.pttl(`${prefix}accepted:message:${id}`)).toBeGreaterThan(50_000);
+    // Held: the next delivery is still turned away.
+    expect(await locks.acquire(id, key)).toBeUndefined();
+    first!.release();
+    const next = await eventually(() => locks.acquire(id, key), 2_000, 10);
+    expect(next.accepted).toEqual(accepted);
+    expect(next.dedupe).toBeUndefined();
+    next.release();
+    locks.forgetAccepted(id);
+    await eventually(async () => (await raw.exists(`${prefix}accepted:message:${id}`)) === 0);
+    const after = await eventually(() => locks.acquire(id), 2_000, 10);
+    expect(after.accepted).toBeUndefined();
+    after.release();
+  });
+
+  it('ignores, logged, a kept acceptance it cannot read', async () => {
+    const locks = new MessageLocks(redis, logger, 60_000);
+    const id = randomUUID();
+    await raw.set(`${prefix}accepted:message:${id}`, '{"carrier":1}', 'PX', 60_000);
+    const held = await locks.acquire(id);
+    expect(held).toBeDefined();
+    expect(held!.accepted).toBeUndefined();
+    held!.release();
+    expect(logs.text()).toContain('accepted send record unreadable');
+  });
+
   it('fails open, logged, when Redis cannot answer', async () => {
     const down = createRedis({ url: TEST_INFRA.redisUrl, keyPrefix: prefix });
     await redisReady(down);
@@ -103,6 +141,14 @@ describe('MessageLocks', () => {
     expect(held?.dedupe).toBe('claimed');
     held!.release();
     expect(logs.text()).toContain('relying on the message log');
+    expect(
+      await locks.markAccepted(randomUUID(), {
+        carrier: 'smpp-a',
+        providerMessageId: 'P',
+        at: new Date(),
+      }),
+    ).toBe(false);
+    expect(logs.text()).toContain('accepted send not kept in Redis either');
   });
 });
 
@@ -128,5 +174,20 @@ describe('MessageLocks on the embedded in-memory Redis', () => {
     (await eventually(() => locks.acquire(id), 2_000, 10)).release();
 
     await claimsDedupeKeyOnce(locks);
+  });
+
+  it('hands a kept carrier acceptance over with the lock', async () => {
+    const locks = new MessageLocks(redis, logger, 60_000);
+    const id = randomUUID();
+    const accepted = {
+      carrier: 'http-b',
+      providerMessageId: 'SM1',
+      at: new Date(1_700_000_000_000),
+    };
+    expect(await locks.markAccepted(id, accepted)).toBe(true);
+    const held = await locks.acquire(id, `otp:${randomUUID()}:1`);
+    expect(held?.accepted).toEqual(accepted);
+    expect(held?.dedupe).toBeUndefined();
+    held!.release();
   });
 });

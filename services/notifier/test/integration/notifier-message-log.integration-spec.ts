@@ -162,6 +162,26 @@ describe.each([
     ]);
   });
 
+  it('puts a late record reason on the sent step only, not on the message or its event', async () => {
+    const m = message();
+    await log.insertSending(m, new Date());
+    const acceptedAt = new Date(Date.now() - 5_000);
+    expect(
+      await log.recordSent(m.id, acceptedAt, 'smpp-a', 'L-1', 'recorded_late: not sent again'),
+    ).toBe(true);
+    const sent = (await log.timeline(m.id)).at(-1);
+    expect(sent).toEqual({
+      status: 'sent',
+      at: acceptedAt,
+      carrier: 'smpp-a',
+      reason: 'recorded_late: not sent again',
+    });
+    expect(await log.find(m.id)).toMatchObject({ status: 'sent', reason: null, attempts: 1 });
+    const events = await outboxRows(m.id);
+    expect(events).toHaveLength(1);
+    expect(events[0]!.envelope.data).not.toHaveProperty('reason');
+  });
+
   it('keeps a queued message (from the API) sendable and counts its attempts from one', async () => {
     const m = message({ dedupeKey: undefined });
     expect(await log.insertQueued(m, new Date())).toBe('inserted');
