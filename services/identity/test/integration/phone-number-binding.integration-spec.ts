@@ -176,7 +176,7 @@ describe('identity: a code verifies only the number it was sent to', () => {
       paused.release();
     }
     const added = await adding;
-    const changed = await changing!;
+    const changed = await changing;
     expect(added.status).toBe(202);
     // Then the change is a send to the same pending phone inside the code's cooldown (C9).
     expect(changed.status).toBe(429);
