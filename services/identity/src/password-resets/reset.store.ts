@@ -126,7 +126,9 @@ export class ResetStore {
     const raw = await guard(this.redis.get(POLICY));
     if (!raw) return undefined;
     const value = JSON.parse(raw) as Partial<ResetPolicy>;
-    return typeof value.ttlMs === 'number' && typeof value.maxAttempts === 'number'
+    // Only what otp's own settings allow (a code life of 30 s to 24 h, SECURITY C4; 1 to 10 wrong
+    // codes): anything else (a stale or tampered entry) is no policy, and the next poll saves otp's.
+    return isInt(value.ttlMs, 30_000, 86_400_000) && isInt(value.maxAttempts, 1, 10)
       ? { ttlMs: value.ttlMs, maxAttempts: value.maxAttempts }
       : undefined;
   }
@@ -177,4 +179,8 @@ export class ResetStore {
   async settle(id: string): Promise<void> {
     await guard(this.redis.zrem(SENDS, id));
   }
+}
+
+function isInt(value: unknown, min: number, max: number): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
 }

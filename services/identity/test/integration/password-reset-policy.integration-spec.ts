@@ -133,6 +133,28 @@ describe('identity: a decoy reset follows the otp service’s reset settings', (
       expect(line).toContain(name);
   });
 
+  it('ignores a stored policy outside what otp allows (stale or tampered): no policy until otp answers again', async () => {
+    const redis = h.app.get<Redis>(IDENTITY_REDIS);
+    const store = new ResetStore(redis);
+    const good = await store.policy();
+    expect(good).toEqual({ ttlMs: 30_000, maxAttempts: 3 });
+    try {
+      for (const bad of [
+        { ttlMs: 0, maxAttempts: 3 },
+        { ttlMs: 30_000, maxAttempts: 0 },
+        { ttlMs: 90_000_000, maxAttempts: 3 },
+        { ttlMs: 30_000, maxAttempts: 11 },
+        { ttlMs: 30_000.5, maxAttempts: 3 },
+      ]) {
+        await redis.set('reset-policy', JSON.stringify(bad));
+        expect(await store.policy()).toBeUndefined();
+      }
+    } finally {
+      await store.savePolicy(good!);
+    }
+    expect(await store.policy()).toEqual(good);
+  });
+
   it('never logs a full number, a code, a password or a token', () => {
     expect(h.leaks()).toEqual([]);
   });
