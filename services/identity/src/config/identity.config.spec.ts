@@ -40,6 +40,14 @@ describe('loadIdentityConfig', () => {
     expect(() => loadIdentityConfig({ NODE_ENV: 'test', JWT_ACTIVE_KEY_ID: 'nope' })).toThrow(
       'JWT_ACTIVE_KEY_ID',
     );
+    // Longer than otp's step-up window: otp would refuse what identity's validUntil promised.
+    expect(() => loadIdentityConfig({ NODE_ENV: 'test', IDENTITY_STEP_UP_WINDOW: '10m' })).toThrow(
+      'IDENTITY_STEP_UP_WINDOW',
+    );
+    expect(
+      loadIdentityConfig({ NODE_ENV: 'test', IDENTITY_STEP_UP_WINDOW: '2m' })
+        .IDENTITY_STEP_UP_WINDOW,
+    ).toBe(120_000);
   });
 
   it('has no key defaults in production (L3)', () => {

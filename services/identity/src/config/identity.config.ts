@@ -102,7 +102,14 @@ export function identityConfigSchema(production: boolean) {
       IDENTITY_LOGIN_TTL: env.duration('10m'),
       IDENTITY_REMEMBER_DEVICE_TTL: env.duration('30d'),
       IDENTITY_STEP_UP_TTL: env.duration('10m'),
-      IDENTITY_STEP_UP_WINDOW: env.duration('5m'),
+      // At most otp's own step-up window (5 min, S8): a code step-up is also spent at otp, which
+      // refuses one approved longer ago, so a longer window here would promise what otp refuses.
+      IDENTITY_STEP_UP_WINDOW: env
+        .duration('5m')
+        .refine(
+          (ms) => ms >= 30_000 && ms <= 5 * 60_000,
+          'IDENTITY_STEP_UP_WINDOW must be between 30s and 5m (otp spends code step-ups within 5 minutes, S8)',
+        ),
       /**
        * A password reset's life until the otp service's is known. A reset ends with its code, at
        * the otp service's OTP_RESET_TTL; identity asks the otp service for that (and its
