@@ -31,6 +31,19 @@ export interface OutboxWriter {
 
 export type FactorKind = 'totp' | 'backup_code';
 
+/**
+ * How one factor code fared: `used` is a right code that was accepted already (a TOTP step at or
+ * before the last accepted one, a backup code marked used), such as the copy of a double-tapped
+ * submit that lost the race to its twin. It is refused like a used challenge code (410
+ * code_expired) and is no wrong guess: it spends no attempt and counts no failure (C8).
+ */
+type FactorOutcome = 'approved' | 'mismatch' | 'used';
+
+/** 410: the code was right but is used up (C10, C11: single use); the same answer as a used challenge code's. */
+function usedCode(): DomainError {
+  return new DomainError('code_expired', 'This code was already used; use a new one.');
+}
+
 /** Whether an account is one identity has (`KnownAccounts`): 404 not_found, or 503, when not. */
 export interface AccountCheck {
   assertKnown(accountId: string): Promise<void>;
@@ -145,25 +158,30 @@ export class FactorService {
       const attempt = await this.beginAttempt(accountId, 'totp_confirm', undefined);
       try {
         const step = this.checkTotp(row, code);
-        const accepted =
-          step !== undefined &&
-          (await this.dataSource.transaction(async (m) => {
-            await lockFactorsOf(m, accountId);
-            if (!(await this.claimStep(m, row, step, true))) return false;
-            // Another confirmation may have committed since the look above: still one step-up per replacement.
-            if (!stepUp && (await m.existsBy(TotpAuthenticator, confirmedOther)))
-              throw stepUpRequired();
-            await m.delete(TotpAuthenticator, { accountId, id: Not(id) });
-            // A step-up was taken exactly when a confirmed authenticator is being replaced.
-            if (stepUp) await this.alert(m, accountId, 'totp', `otp:totp-replaced:${id}`);
-            return true;
-          }));
+        const outcome: FactorOutcome =
+          typeof step !== 'number'
+            ? step
+            : await this.dataSource.transaction(async (m) => {
+                await lockFactorsOf(m, accountId);
+                // Not claimed: a copy of this confirmation (or another code) took this step first.
+                if (!(await this.claimStep(m, row, step, true))) return 'used' as const;
+                // Another confirmation may have committed since the look above: still one step-up per replacement.
+                if (!stepUp && (await m.existsBy(TotpAuthenticator, confirmedOther)))
+                  throw stepUpRequired();
+                await m.delete(TotpAuthenticator, { accountId, id: Not(id) });
+                // A step-up was taken exactly when a confirmed authenticator is being replaced.
+                if (stepUp) await this.alert(m, accountId, 'totp', `otp:totp-replaced:${id}`);
+                return 'approved' as const;
+              });
         // An enrolment is the storefront's HTTP call for an account it names: its codes neither
         // count towards nor clear the account's sign-in failures (C8), only its attempt window.
-        await this.finishAttempt(accountId, 'totp_confirm', attempt, accepted, false);
+        await this.finishAttempt(accountId, 'totp_confirm', attempt, outcome, false);
         return { id, status: 'confirmed' as const };
       } catch (error) {
-        if (!(error instanceof DomainError && error.code === 'code_mismatch'))
+        // A wrong code keeps its attempt; a used one was given back by finishAttempt.
+        if (!(
+          error instanceof DomainError && ['code_mismatch', 'code_expired'].includes(error.code)
+        ))
           await this.gates.refund(attempt.gates, attempt.ticket).catch(() => undefined);
         throw error;
       }
@@ -178,9 +196,9 @@ export class FactorService {
     purpose: ChallengePurpose,
   ): Promise<{ approved: true }> {
     const attempt = await this.beginAttempt(accountId, kind, purpose);
-    let accepted: boolean;
+    let outcome: FactorOutcome;
     try {
-      accepted =
+      outcome =
         kind === 'totp'
           ? await this.verifyTotpFactor(accountId, code)
           : await this.useBackupCode(accountId, code);
@@ -188,7 +206,7 @@ export class FactorService {
       await this.gates.refund(attempt.gates, attempt.ticket).catch(() => undefined);
       throw error;
     }
-    await this.finishAttempt(accountId, kind, attempt, accepted, true, purpose);
+    await this.finishAttempt(accountId, kind, attempt, outcome, true, purpose);
     return { approved: true };
   }
 
@@ -197,10 +215,7 @@ export class FactorService {
    * account's first set is free; once it has a set (even a used-up one), a new one needs a
    * step-up (S8). Only for an account identity has (404 not_found otherwise, nothing kept).
    */
-  async regenerateBackupCodes(
-    accountId: string,
-    proof: StepUpProof,
-  ): Promise<{ codes: string[] }> {
+  async regenerateBackupCodes(accountId: string, proof: StepUpProof): Promise<{ codes: string[] }> {
     await this.accounts.assertKnown(accountId);
     const reissue = await this.dataSource.getRepository(BackupCode).existsBy({ accountId });
     return this.withStepUp(reissue, accountId, proof, (stepUp) =>
@@ -320,17 +335,21 @@ export class FactorService {
     return { totp, backupCodes };
   }
 
-  private async verifyTotpFactor(accountId: string, code: string): Promise<boolean> {
+  private async verifyTotpFactor(accountId: string, code: string): Promise<FactorOutcome> {
     const row = await this.dataSource
       .getRepository(TotpAuthenticator)
       .findOne({ where: { accountId, confirmedAt: Not(IsNull()) }, order: { createdAt: 'DESC' } });
     if (!row)
       throw new DomainError('factor_not_ready', 'This account has no confirmed authenticator.');
     const step = this.checkTotp(row, code);
-    return step !== undefined && this.claimStep(this.dataSource.manager, row, step, false);
+    if (typeof step !== 'number') return step;
+    // Not claimed: the authenticator accepted this step (or a later one) since the read above,
+    // e.g. a copy of this very request: the code is a used one now.
+    return (await this.claimStep(this.dataSource.manager, row, step, false)) ? 'approved' : 'used';
   }
 
-  private checkTotp(row: TotpAuthenticator, code: string): number | undefined {
+  /** The step a right, unused code is for; `used` for a right code of a step accepted already. */
+  private checkTotp(row: TotpAuthenticator, code: string): number | 'mismatch' | 'used' {
     const secret = this.box.open(
       { kid: row.secretKid, blob: row.secretSealed },
       secretAad(row.id, row.accountId),
@@ -342,7 +361,8 @@ export class FactorService {
         this.clock.nowMs(),
         row.lastUsedStep ?? undefined,
       );
-      return result.valid ? result.timeStep : undefined;
+      if (result.valid) return result.timeStep;
+      return result.used ? 'used' : 'mismatch';
     } finally {
       secret.fill(0);
     }
@@ -375,7 +395,7 @@ export class FactorService {
     return (result.affected ?? 0) === 1;
   }
 
-  private async useBackupCode(accountId: string, code: string): Promise<boolean> {
+  private async useBackupCode(accountId: string, code: string): Promise<FactorOutcome> {
     const normalized = normalizeBackupCode(code);
     if (looksLikeBackupCode(normalized)) {
       const hashes = this.backupDigests(accountId, normalized).map((d) => d.hex);
@@ -388,7 +408,20 @@ export class FactorService {
           hashes,
         })
         .execute();
-      if ((result.affected ?? 0) === 1) return true;
+      if ((result.affected ?? 0) === 1) return 'approved';
+      // A code of the current set that is marked used: a copy of a use (a double tap), not a guess.
+      // A revoked set's codes are deleted, so they stay wrong codes.
+      const used = await this.dataSource
+        .createQueryBuilder(BackupCode, 'b')
+        .where(
+          'b.account_id = :accountId AND b.code_hash IN (:...hashes) AND b.used_at IS NOT NULL',
+          {
+            accountId,
+            hashes,
+          },
+        )
+        .getExists();
+      if (used) return 'used';
     }
     if (
       (await this.dataSource.getRepository(BackupCode).countBy({ accountId, usedAt: IsNull() })) ===
@@ -396,7 +429,7 @@ export class FactorService {
     ) {
       throw new DomainError('factor_not_ready', 'This account has no unused backup codes.');
     }
-    return false;
+    return 'mismatch';
   }
 
   /** One digest per configured key (newest first), so codes made before a key rotation still match. */
@@ -453,12 +486,21 @@ export class FactorService {
     accountId: string,
     kind: string,
     attempt: { gates: Gate[]; ticket: string; remaining: number },
-    accepted: boolean,
+    outcome: FactorOutcome,
     accountCounts: boolean,
     purpose?: ChallengePurpose,
   ) {
-    this.metrics.factorChecks.inc({ kind, outcome: accepted ? 'approved' : 'mismatch' });
-    if (accepted) {
+    this.metrics.factorChecks.inc({ kind, outcome });
+    if (outcome === 'used') {
+      // A right code accepted already (a copy of a request that won): no attempt spent, no
+      // failure counted, and nothing cleared either (the winner did that).
+      await this.gates
+        .refund(attempt.gates, attempt.ticket)
+        .catch((e: unknown) => this.logger.warn({ err: e }, 'factor attempt not given back'));
+      this.logger.info({ accountId, kind }, 'factor code already used: refused, not counted');
+      throw usedCode();
+    }
+    if (outcome === 'approved') {
       await Promise.all([
         this.gates.refund(attempt.gates, attempt.ticket),
         accountCounts

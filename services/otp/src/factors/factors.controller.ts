@@ -55,12 +55,13 @@ export class FactorsController {
   @Scopes('storefront')
   @ApiOperation({
     summary: "Confirm TOTP enrolment with a first code; it replaces the account's authenticator",
-    description: `Replacing a confirmed authenticator: ${STEP_UP} A wrong code keeps the step-up for the next try.`,
+    description: `Replacing a confirmed authenticator: ${STEP_UP} A wrong code keeps the step-up for the next try. A copy of a confirmation already made with the same code (a double tap) is 410 code_expired: the code is used; it spends no attempt.`,
   })
   @ApiZodBody(confirmBody)
   @ApiAnswers(
     { status: 200, description: '{id, status: "confirmed"}' },
     'code_mismatch',
+    'code_expired',
     'step_up_required',
     'too_many_attempts',
     'validation_failed',

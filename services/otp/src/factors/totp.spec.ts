@@ -44,8 +44,11 @@ describe('TOTP (RFC 6238)', () => {
     const first = verifyTotp(SEED, code, now);
     expect(first.valid).toBe(true);
     const step = (first as { timeStep: number }).timeStep;
-    expect(verifyTotp(SEED, code, now, step).valid).toBe(false);
-    expect(verifyTotp(SEED, totpAt(SEED, now - 30_000), now, step).valid).toBe(false);
+    expect(verifyTotp(SEED, code, now, step)).toEqual({ valid: false, used: true });
+    expect(verifyTotp(SEED, totpAt(SEED, now - 30_000), now, step)).toEqual({
+      valid: false,
+      used: true,
+    });
     expect(verifyTotp(SEED, totpAt(SEED, now + 30_000), now, step)).toEqual({
       valid: true,
       timeStep: step + 1,

@@ -45,13 +45,18 @@ export function timeStepOf(nowMs: number, periodSeconds: number = TOTP.periodSec
   return Math.floor(nowMs / 1000 / periodSeconds);
 }
 
-export type TotpCheck = { valid: true; timeStep: number } | { valid: false };
+/**
+ * `used`: the code is right for a step at or before the last accepted one (a copy of a code
+ * already accepted, such as a double-tapped submit): refused, but not a wrong guess.
+ */
+export type TotpCheck = { valid: true; timeStep: number } | { valid: false; used?: true };
 
 /**
  * Verifies a TOTP code at `nowMs` (server time, injected for tests) with
  * otplib, accepting only the steps T−1, T and T+1, and refusing any step at
  * or before `afterTimeStep` (the last step this authenticator accepted), so a
- * code is never accepted twice. The caller stores the returned step atomically.
+ * code is never accepted twice (such a refusal says `used`). The caller stores
+ * the returned step atomically.
  */
 export function verifyTotp(
   secret: Uint8Array,
@@ -77,7 +82,7 @@ export function verifyTotp(
   if (!result.valid || !('timeStep' in result)) return { valid: false };
   const step = result.timeStep;
   if (Math.abs(step - current) > TOTP.window) return { valid: false };
-  if (afterTimeStep !== undefined && step <= afterTimeStep) return { valid: false };
+  if (afterTimeStep !== undefined && step <= afterTimeStep) return { valid: false, used: true };
   return { valid: true, timeStep: step };
 }
 

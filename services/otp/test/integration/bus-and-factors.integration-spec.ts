@@ -198,11 +198,11 @@ describe('otp over the bus (identity commands) and factors (TOTP, backup codes)'
       backupCodes: 0,
     });
 
-    // The step used to confirm cannot be used again.
+    // The step used to confirm cannot be used again: a used code (410), not a wrong one.
     const replay = await remoteError(
       bus().request(verifyFactorV1, { accountId, kind: 'totp', code, purpose: 'sign_in' }),
     );
-    expect(replay.code).toBe('code_mismatch');
+    expect(replay).toMatchObject({ code: 'code_expired', status: 410 });
     h.clock.advance(30_000);
     const next = oathtool(secret, h.clock.nowMs());
     expect(
@@ -216,7 +216,7 @@ describe('otp over the bus (identity commands) and factors (TOTP, backup codes)'
     const again = await remoteError(
       bus().request(verifyFactorV1, { accountId, kind: 'totp', code: next, purpose: 'sign_in' }),
     );
-    expect(again.code).toBe('code_mismatch');
+    expect(again.code).toBe('code_expired');
     // Two steps away is outside the ±1 window.
     const far = oathtool(secret, h.clock.nowMs() + 90_000);
     expect(
@@ -299,7 +299,7 @@ describe('otp over the bus (identity commands) and factors (TOTP, backup codes)'
           }),
         )
       ).code,
-    ).toBe('code_mismatch');
+    ).toBe('code_expired');
     expect(await bus().request(getFactorsV1, { accountId })).toEqual({
       totp: false,
       backupCodes: 9,
