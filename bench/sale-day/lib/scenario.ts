@@ -16,6 +16,13 @@ import { SmsTracker } from './tracker';
 
 /** Runs a scenario's main and exits: 0 (or what it set in process.exitCode), 1 on an error. */
 export function runScenario(name: string, main: () => Promise<void>): void {
+  // A signal ends the run through process.exit, so the exit hooks run: the stack's processes are
+  // killed, a stopped RabbitMQ app is started again (a signal's default action skips them).
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.once(signal, () => {
+      process.stderr.write(`${name}: ${signal}, stopping\n`);
+      process.exit(130);
+    });
   main().then(
     () => process.exit(),
     (error: unknown) => {

@@ -265,6 +265,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     handles[s] = { name: s, port: ports[s], url: url(ports[s]), logFile: join(logDir, `${s}.log`) };
 
   const streams: WriteStream[] = [];
+  // Every process launched, so none outlives the one that started it (an exception, Ctrl-C or
+  // process.exit before stop(): left running, the services went on polling and holding ports).
+  const launched = new Set<ChildProcess>();
+  const killLaunched = () => {
+    for (const child of launched)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  process.on('exit', killLaunched);
   const launch = (handle: ProcessHandle, script: string, env: Record<string, string>) => {
     const out = createWriteStream(handle.logFile, { flags: 'a' });
     streams.push(out);
@@ -284,6 +292,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     child.stdout?.pipe(out, { end: false });
     child.stderr?.pipe(out, { end: false });
     handle.child = child;
+    launched.add(child);
+    child.once('exit', () => launched.delete(child));
   };
   const scriptOf = (name: Upstream | 'carrier-sim') =>
     name === 'carrier-sim' ? 'tools/carrier-sim/dist/main.js' : `services/${name}/dist/main.js`;
@@ -419,6 +429,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         ...SERVICES.flatMap((s) => replicas[s].map((r) => r.stop('SIGTERM'))),
       ]);
       await kill('carrier-sim', 'SIGTERM');
+      process.off('exit', killLaunched);
       for (const s of streams) s.end();
       await dropResources();
     },
