@@ -404,13 +404,14 @@ describe.each([
     const ingressSpec = spec<IngressSpec>(find(objects, 'Ingress', 'gateway'));
     const paths = ingressSpec.rules.flatMap((r) => r.http.paths);
     for (const p of paths) {
-      expect(p.pathType).toBe('Prefix');
+      expect(['Prefix', 'Exact']).toContain(p.pathType);
       expect(p.backend.service).toEqual({ name: 'gateway', port: { name: 'http' } });
     }
     // Prefix semantics: element-wise, so /v1/accounts matches /v1/accounts/x but not /v1/accountsx.
     const matches = (path: string) =>
       paths.some((p) => {
         const clean = path.split('?')[0]!;
+        if (p.pathType === 'Exact') return clean === p.path;
         return clean === p.path || clean.startsWith(`${p.path.replace(/\/$/, '')}/`);
       });
     for (const [, path] of API_ROUTES)
