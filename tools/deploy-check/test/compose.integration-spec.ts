@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolvedCompose } from './support/deployed-env.reader';
+import { composeDurationMs, shutdownBoundMs } from './support/service-shutdown.reader';
 import { SERVICES, repoPath, requireTool, run } from './support/tools.helper';
 
 interface ComposeService {
@@ -14,6 +15,7 @@ interface ComposeService {
   read_only?: boolean;
   tmpfs?: string[] | string;
   cap_drop?: string[];
+  stop_grace_period?: string;
 }
 interface ComposeFile {
   services: Record<string, ComposeService>;
@@ -129,6 +131,14 @@ describe('docker-compose.yml', () => {
     expect(compose.services['notifier']!.depends_on?.['carrier-sim']).toEqual({
       condition: 'service_healthy',
     });
+  });
+
+  it('waits for each service to drain before SIGKILL (stop_grace_period ≥ its shutdown bound)', () => {
+    for (const { name } of SERVICES) {
+      // Docker's default is 10 s.
+      const grace = composeDurationMs(compose.services[name]?.stop_grace_period ?? '10s');
+      expect({ name, grace: grace >= shutdownBoundMs(name) }).toEqual({ name, grace: true });
+    }
   });
 
   it('gives each service its own port and its own database', () => {

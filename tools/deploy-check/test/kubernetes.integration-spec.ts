@@ -10,6 +10,7 @@ import {
   renderKustomization,
 } from './support/kustomize.renderer';
 import { type Endpoint, NetworkPolicies } from './support/network-policy.evaluator';
+import { shutdownBoundMs } from './support/service-shutdown.reader';
 import { SERVICES, parseYamlDocuments, readRepoFile, repoPath } from './support/tools.helper';
 
 const K8S = repoPath('deploy/k8s');
@@ -21,6 +22,34 @@ function yamlFiles(dir: string): string[] {
     if (statSync(path).isDirectory()) return yamlFiles(path);
     return /\.ya?ml$/.test(entry) ? [path] : [];
   });
+}
+
+/**
+ * Memory a service process needs, in MB (docs/benchmarks.md, "What it means for
+ * sizing": plan 256 MB a service process, identity and the notifier 350–500 MB
+ * under a backlog). The requests must hold it: a pod above its request is the
+ * first evicted when a node runs short, on the sale day, when the backlog is.
+ */
+const MEMORY_PLAN_MB: Record<string, number> = {
+  identity: 500,
+  otp: 256,
+  notifier: 500,
+  'delivery-otp': 256,
+};
+
+/** A Kubernetes memory quantity (`512Mi`, `1Gi`, `500M`) in MiB. */
+function mebibytes(quantity: string | undefined): number {
+  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|K|M|G)?$/.exec(quantity ?? '');
+  if (!m) throw new Error(`not a memory quantity: ${quantity}`);
+  const bytes = {
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    K: 1e3,
+    M: 1e6,
+    G: 1e9,
+  }[m[2] ?? ''] ?? 1;
+  return (Number(m[1]) * bytes) / 2 ** 20;
 }
 
 const byKind = (objects: readonly K8sObject[], kind: string) =>
@@ -190,6 +219,34 @@ describe.each([
       const config = find(objects, 'ConfigMap', `${name}-config`);
       expect((config?.['data'] as Record<string, string>)['PORT']).toBe(String(port));
       expect(find(secrets, 'Secret', `${name}-secrets`)).toBeDefined();
+    },
+  );
+
+  it.each(SERVICES.map((s) => [s.name]))(
+    '%s: memory requests hold the benchmarked need (docs/benchmarks.md), the limit leaves room above it',
+    (name) => {
+      const [container] = containersOf(find(objects, 'Deployment', name)!);
+      const request = mebibytes(container?.resources?.requests?.['memory']);
+      const limit = mebibytes(container?.resources?.limits?.['memory']);
+      const needMb = MEMORY_PLAN_MB[name];
+      // MB (10^6 bytes, the benchmarks' unit) to MiB.
+      expect(request).toBeGreaterThanOrEqual((needMb * 1e6) / 2 ** 20);
+      expect(limit).toBeGreaterThanOrEqual(request * 1.5);
+    },
+  );
+
+  it.each(SERVICES.map((s) => [s.name]))(
+    '%s: waits for the service to drain before SIGKILL (preStop + its shutdown bound ≤ the grace period)',
+    (name) => {
+      const template = podTemplateOf(find(objects, 'Deployment', name)!)!;
+      const grace = (template.spec as { terminationGracePeriodSeconds?: number })
+        .terminationGracePeriodSeconds ?? 30;
+      const [container] = containersOf(find(objects, 'Deployment', name)!);
+      const preStop = (
+        container as { lifecycle?: { preStop?: { exec?: { command?: string[] } } } }
+      ).lifecycle?.preStop?.exec?.command;
+      const preStopSeconds = preStop?.[0] === 'sleep' ? Number(preStop[1]) : 0;
+      expect(preStopSeconds * 1000 + shutdownBoundMs(name)).toBeLessThanOrEqual(grace * 1000);
     },
   );
 
