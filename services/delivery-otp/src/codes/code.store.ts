@@ -147,6 +147,16 @@ export interface RowHandoffState {
   locked: boolean;
 }
 
+/**
+ * What the store holds for a shipment whose code a read found missing:
+ * `code` (one is there again: an undo brought it back, or a new one was
+ * issued), `revoking` (a revoke's marker: a cancel that took the code has not
+ * committed, or failed and its revert may still bring the code back), or
+ * `none` (the code is lost: Redis restarted or failed over without it, or
+ * evicted it).
+ */
+export type CodePresence = 'code' | 'revoking' | 'none';
+
 export abstract class CodeStore {
   /**
    * Stores a new code in place of the shipment's current one, keeping its
@@ -168,6 +178,12 @@ export abstract class CodeStore {
    */
   abstract withdraw(shipmentId: string, issued: IssuedCode): Promise<boolean>;
   abstract get(shipmentId: string): Promise<LiveCode | undefined>;
+  /**
+   * Whether the shipment's code, or a revoke's marker, is there, in one
+   * atomic read. A store that does not answer throws (503), never `none`:
+   * only an answer tells that a code is lost.
+   */
+  abstract presence(shipmentId: string): Promise<CodePresence>;
   abstract check(input: CheckInput): Promise<CheckResult>;
   abstract regenerate(
     shipmentId: string,

@@ -8,6 +8,7 @@ import {
   type CheckInput,
   type CheckResult,
   type CodeOwner,
+  type CodePresence,
   CodeStore,
   type HandoffCarry,
   type IssuedCode,
@@ -117,6 +118,19 @@ export class RedisCodeStore extends CodeStore {
       ...(h['sealed'] ? { sealed: h['sealed'] } : {}),
       ...(h['chgUnlock'] ? { unlockPending: true as const } : {}),
     };
+  }
+
+  async presence(shipmentId: string): Promise<CodePresence> {
+    const replies = await this.call(async () => {
+      const out = await this.redis.multi().exists(codeKey(shipmentId)).exists(revokeMarkerKey(shipmentId)).exec();
+      if (!out) throw new Error('transaction aborted');
+      return out.map(([error, value]) => {
+        if (error) throw error;
+        return Number(value);
+      });
+    });
+    if (replies[0] === 1) return 'code';
+    return replies[1] === 1 ? 'revoking' : 'none';
   }
 
   async check(input: CheckInput): Promise<CheckResult> {

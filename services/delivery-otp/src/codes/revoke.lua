@@ -39,8 +39,14 @@ for i = 1, #revoked, 2 do
 end
 redis.call('DEL', key)
 redis.call('SET', marker, ARGV[1])
--- The marker is of no use once the code would have expired anyway.
+-- The marker is of no use once the code would have expired anyway, nor once the revoke's
+-- revert (which runs as soon as its transaction failed, or within the undo's 5 s look at
+-- the row) can no longer be coming: 5 minutes at most. A marker a crash left (between the
+-- revoke and the commit) would otherwise make a handoff, and the customer's app, wait for a
+-- code that never comes back until the window's end; once it is gone the code counts as
+-- lost (a handoff answers 423, the app issues a new code).
 local exp = tonumber(c[5])
 if exp then redis.call('PEXPIREAT', marker, exp) else redis.call('PEXPIRE', marker, 60000) end
+if redis.call('PTTL', marker) > 300000 then redis.call('PEXPIRE', marker, 300000) end
 local function num(v) if present(v) then return tostring(v) end return '0' end
 return { 'ok', state, tostring(attempts), num(c[3]), num(c[4]), unpack(revoked) }

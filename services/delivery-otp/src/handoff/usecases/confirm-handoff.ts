@@ -261,7 +261,10 @@ export class ConfirmHandoff {
     throw alreadyHandedOff();
   }
 
-  /** No live code: the shipment is unknown, cancelled, handed off long ago, or past its expiry. */
+  /**
+   * No live code: the shipment is unknown, cancelled, handed off long ago, past its expiry, or
+   * Redis lost its code.
+   */
   private async withoutLiveCode(
     device: CourierDevice,
     shipmentId: string,
@@ -270,7 +273,13 @@ export class ConfirmHandoff {
   ): Promise<HandoffAnswer> {
     // Under the shipment's lock: a cancel (or reissue) that already took the code from Redis
     // commits its row first, so the answer and the record name the reason (cancelled, not expired).
-    const shipment = await this.ledger.transaction(shipmentId, { lock: true }, async (tx) => tx.shipment);
+    // What the store holds is read under the lock too, so no cancel commits between the two reads.
+    const { shipment, held } = await this.ledger.transaction(shipmentId, { lock: true }, async (tx) => {
+      const row = tx.shipment;
+      const live = row?.status === 'awaiting_handoff' && row.courierId === device.courierId && now.getTime() <= row.expiresAt.getTime();
+      // A store that does not answer throws 503 here: a timeout is never taken for a lost code.
+      return { shipment: row, held: live ? await this.store.presence(shipmentId) : undefined };
+    });
     if (!shipment) throw new DomainError('not_found', 'No such shipment out for delivery.');
     if (shipment.courierId !== device.courierId) {
       await this.recordRefusal(attempt('not_assigned', { codeGeneration: shipment.codeGeneration }));
@@ -280,15 +289,26 @@ export class ConfirmHandoff {
       await this.recordRefusal(attempt('already_handed_off', { codeGeneration: shipment.codeGeneration }));
       throw alreadyHandedOff();
     }
-    if (shipment.status === 'awaiting_handoff' && now.getTime() <= shipment.expiresAt.getTime()) {
-      // The row says the code is live (its window, with grace, has not ended) but the store has
-      // none: a cancel (or re-issue) took it and then failed, and its undo is bringing it back;
-      // or Redis lost it. Neither "expired" nor any other refusal would be true, and the code
-      // was not checked, so nothing is decided and nothing recorded: the courier's device
-      // retries (503 with Retry-After, as for any outage of the store) and that attempt is
-      // checked and recorded as usual.
-      this.logger.warn({ shipmentId, courierId: device.courierId, deviceId: device.deviceId }, 'handoff deferred: no live code for a shipment still awaiting handoff');
+    if (held === 'code' || held === 'revoking') {
+      // The row says the code is live (its window, with grace, has not ended) and the store is
+      // bringing one back: a cancel took it and failed, and its undo is putting it back (its
+      // marker is there), or the code is back already. The code was not checked, so nothing is
+      // decided and nothing recorded: the courier's device retries (503 with Retry-After, as for
+      // any outage of the store) and that attempt is checked and recorded as usual.
+      this.logger.warn({ shipmentId, courierId: device.courierId, deviceId: device.deviceId, held }, 'handoff deferred: the code is coming back');
       throw new DomainError('service_unavailable', 'The handoff code cannot be checked right now; try again shortly.', { retryAfter: 1 }, true);
+    }
+    if (held === 'none') {
+      // Redis answered that it holds neither the code nor a pending revoke: the code is lost
+      // (a restart or failover without it). Retrying would never end; no code can pass, so the
+      // courier is told what unblocks the door: the customer's app shows a new code (it issues
+      // one on seeing the loss) or the customer asks for one. 423 as for a withdrawn code.
+      await this.recordRefusal(attempt('refused_locked', { reason: 'code_lost', attemptsRemaining: 0, codeGeneration: shipment.codeGeneration }));
+      this.logger.warn({ shipmentId, courierId: device.courierId, deviceId: device.deviceId, generation: shipment.codeGeneration }, 'handoff refused: the code store lost the code');
+      throw new DomainError('handoff_locked', "This shipment's code is no longer valid: ask the customer for the new code in their app, or to ask for a new one.", {
+        attemptsRemaining: 0,
+        reason: 'code_lost',
+      });
     }
     const reason = shipment.status === 'cancelled' ? 'cancelled' : 'expired';
     await this.recordRefusal(attempt('window_closed', { reason, codeGeneration: shipment.codeGeneration }));

@@ -128,18 +128,27 @@ export interface IssueDeps {
  * store's write (its answer lost, the commit) is undone by `deps.undo`. The stored code keeps the lock, spent attempts
  * and regeneration count of the code it replaces, or, when the store holds none (after a cancel, an expiry or the
  * loss of Redis), those the row carries; a shipment handed off meanwhile is refused (409).
+ * With `send: false` the code is stored but not sent (no SMS or e-mail; the app shows it), and it is no send for
+ * the regenerate cooldown.
  */
 export async function issueFresh(
   tx: ShipmentTx,
   base: ShipmentRecord,
   reason: 'out_for_delivery' | 'regenerated',
   deps: IssueDeps,
+  options: { send?: boolean } = {},
 ): Promise<ShipmentAnswer> {
+  const send = options.send ?? true;
   // A send: the regenerate cooldown runs from now (SECURITY C9).
-  const record: ShipmentRecord = { ...base, status: 'awaiting_handoff', codeGeneration: base.codeGeneration + 1, lastCodeSentAt: deps.clock.now() };
+  const record: ShipmentRecord = {
+    ...base,
+    status: 'awaiting_handoff',
+    codeGeneration: base.codeGeneration + 1,
+    lastCodeSentAt: send ? deps.clock.now() : base.lastCodeSentAt,
+  };
   const material = deps.vault.draw(record.id, record.merchantId);
   await tx.save(record);
-  for (const message of codeNotifications(record, material.code, reason)) await tx.publish(notificationRequestedV1, message);
+  if (send) for (const message of codeNotifications(record, material.code, reason)) await tx.publish(notificationRequestedV1, message);
   await tx.publish(handoffCodeIssuedV1, {
     shipmentId: record.id,
     courierId: record.courierId,
@@ -173,7 +182,7 @@ export async function issueFresh(
   }
   deps.undo.replaced(stored.replaced);
   deps.metrics.counter('delivery_codes_issued_total', 'Handoff codes issued', ['reason']).inc({ reason });
-  deps.logger.info({ shipmentId: record.id, courierId: record.courierId, generation: record.codeGeneration, reason, locked: stored.state === 'locked' }, 'handoff code issued');
+  deps.logger.info({ shipmentId: record.id, courierId: record.courierId, generation: record.codeGeneration, reason, sent: send, locked: stored.state === 'locked' }, 'handoff code issued');
   return answer(record);
 }
 
