@@ -40,7 +40,12 @@ export abstract class ContactDirectory {
     e164: string,
     at: Date,
   ): Promise<void>;
-  abstract phoneRemoved(phoneId: string, at: Date): Promise<void>;
+  /**
+   * A number deregistered or replaced. Its row stays as a tombstone, also when the removal comes
+   * before the number's verification (a delivery of it retried through the bus's delay queues),
+   * so that the late verification does not bring it back.
+   */
+  abstract phoneRemoved(accountId: string, phoneId: string, e164: string, at: Date): Promise<void>;
   abstract setPreferences(accountId: string, orderUpdates: boolean, at: Date): Promise<Preferences>;
   abstract emailOf(accountId: string): Promise<AccountEmail | undefined>;
   /** The account's primary verified number (or its only verified one). */

@@ -51,7 +51,7 @@ export class ContactsConsumer {
     @Payload() data: EventData<typeof phoneRemovedV1>,
     @Ctx() ctx: BusContext,
   ): Promise<void> {
-    await this.contacts.phoneRemoved(data.phoneId, eventTime(ctx));
+    await this.contacts.phoneRemoved(data.accountId, data.phoneId, data.e164, eventTime(ctx));
   }
 }
 

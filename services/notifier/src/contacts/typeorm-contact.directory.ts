@@ -59,10 +59,20 @@ export class TypeOrmContactDirectory extends ContactDirectory {
     });
   }
 
-  async phoneRemoved(phoneId: string, at: Date): Promise<void> {
-    await this.dataSource
-      .getRepository(ContactPhoneRecord)
-      .update({ phoneId, removedAt: IsNull() }, { removedAt: at, primary: false });
+  async phoneRemoved(accountId: string, phoneId: string, e164: string, at: Date): Promise<void> {
+    await this.dataSource.transaction(async (m) => {
+      // A removal that overtook the number's verification leaves a tombstone for it to find.
+      await m
+        .createQueryBuilder()
+        .insert()
+        .into(ContactPhoneRecord)
+        .values({ phoneId, accountId, e164, primary: false, verifiedAt: at, removedAt: at })
+        .orIgnore()
+        .execute();
+      await m
+        .getRepository(ContactPhoneRecord)
+        .update({ phoneId, removedAt: IsNull() }, { removedAt: at, primary: false });
+    });
   }
 
   async setPreferences(accountId: string, orderUpdates: boolean, at: Date): Promise<Preferences> {
@@ -78,13 +88,11 @@ export class TypeOrmContactDirectory extends ContactDirectory {
   }
 
   async primaryNumberOf(accountId: string): Promise<VerifiedNumber | undefined> {
-    const phones = await this.dataSource
-      .getRepository(ContactPhoneRecord)
-      .find({
-        where: { accountId, removedAt: IsNull() },
-        order: { primary: 'DESC', verifiedAt: 'ASC' },
-        take: 1,
-      });
+    const phones = await this.dataSource.getRepository(ContactPhoneRecord).find({
+      where: { accountId, removedAt: IsNull() },
+      order: { primary: 'DESC', verifiedAt: 'ASC' },
+      take: 1,
+    });
     const phone = phones[0];
     return phone ? this.withAccount(phone) : undefined;
   }
