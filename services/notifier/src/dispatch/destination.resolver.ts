@@ -23,7 +23,7 @@ export function isOrderUpdate(template: string): boolean {
 /**
  * Where a message goes: its `to`, or the account's e-mail / primary verified
  * number from the contact projection. Order updates by SMS go only to numbers
- * verified on some account whose owner has not opted out.
+ * verified on some account (on the one asked for, when one is named) whose owner has not opted out.
  */
 export class DestinationResolver {
   constructor(private readonly contacts: ContactDirectory) {}
@@ -52,6 +52,17 @@ export class DestinationResolver {
             ok: false,
             reason: 'destination_refused',
             detail: 'order updates go only to verified numbers',
+          };
+        // Asked for an account (POST by accountId queues the number it had then): the number
+        // must still be that account's, not one it gave up and another account verified since.
+        if (
+          request.accountId !== undefined &&
+          owner.accountId.toLowerCase() !== request.accountId.toLowerCase()
+        )
+          return {
+            ok: false,
+            reason: 'destination_refused',
+            detail: 'the number is not verified on that account',
           };
         if (!owner.orderUpdates)
           return { ok: false, reason: 'opted_out', detail: 'the owner turned order updates off' };

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import {
   accountCreatedV1,
+  notificationRequestedV1,
   orderStatusChangedV1,
   phoneRemovedV1,
   phoneVerifiedV1,
 } from '@phonegate/contracts';
 import { eventually } from '@phonegate/platform/testing';
-import { publish, STOREFRONT } from '../support/harness';
+import { type MessageJson, publish, STOREFRONT } from '../support/harness';
 import { SimNotifier } from '../support/sim-notifier';
 
 jest.setTimeout(90_000);
@@ -20,6 +21,7 @@ describe('notifier: order updates and the contact projection', () => {
   let s: SimNotifier;
   let seq = 0;
   const number = () => `+1415557${String(1000 + ++seq)}`;
+  const view = (id: string) => s.get<MessageJson>(`/v1/messages/${id}`);
   /** The outcome (sent or dropped) of the message whose origin ref is `ref`. */
   const outcomeOf = (ref: string) =>
     eventually(
@@ -102,5 +104,75 @@ describe('notifier: order updates and the contact projection', () => {
     expect(outcome.type).toBe('notification.dropped.v1');
     expect(outcome.data).toMatchObject({ reason: 'no_verified_number', attempts: 0 });
     expect(s.sim.store.list({ to: phone.e164 })).toEqual([]);
+  });
+
+  it('an order update asked for one account never goes to its old number once another account verified it', async () => {
+    const [ana, ben] = [await account(), await account()];
+    const recycled = number();
+    const anas = { phoneId: randomUUID(), e164: recycled };
+    await publish(s.publisher, phoneVerifiedV1, { accountId: ana, ...anas, primary: true });
+    await settle();
+    // What POST /v1/notifications {accountId: ana} queued while the number was ana's.
+    const queued = {
+      messageId: randomUUID(),
+      priority: 'bulk' as const,
+      channel: 'sms' as const,
+      to: recycled,
+      accountId: ana,
+      template: 'order.status_changed.shipped',
+      locale: 'en',
+      variables: { orderId: `ord_${randomUUID().slice(0, 8)}` },
+      origin: { service: 'api', ref: `ref_${randomUUID()}` },
+    };
+    // ana gives the number up, ben gets it and verifies it, before the bulk lane reaches it.
+    await publish(s.publisher, phoneRemovedV1, {
+      accountId: ana,
+      ...anas,
+      primary: true,
+      reason: 'deregistered',
+    });
+    await publish(s.publisher, phoneVerifiedV1, {
+      accountId: ben,
+      phoneId: randomUUID(),
+      e164: recycled,
+      primary: true,
+    });
+    await settle();
+    await publish(s.publisher, notificationRequestedV1, queued);
+
+    const outcome = await outcomeOf(queued.origin.ref);
+    expect(outcome.type).toBe('notification.dropped.v1');
+    expect(outcome.data).toMatchObject({ reason: 'destination_refused', attempts: 0 });
+    expect(s.sim.store.list({ to: recycled })).toEqual([]);
+    expect(await view(queued.messageId)).toMatchObject({ status: 'dropped', carrier: null });
+
+    // Over HTTP the same: the number is not ana's.
+    const res = await s.notifier.app.inject({
+      method: 'POST',
+      url: '/v1/notifications',
+      headers: STOREFRONT,
+      payload: {
+        to: recycled,
+        accountId: ana,
+        channel: 'sms',
+        template: 'order.status_changed.shipped',
+        variables: { orderId: 'ord_http' },
+      },
+    });
+    expect(res.statusCode).toBe(422);
+    expect(res.json()).toMatchObject({
+      code: 'destination_refused',
+      reason: 'destination_refused',
+    });
+    // ben's own order updates still reach him there.
+    const bens = `ord_${randomUUID().slice(0, 8)}`;
+    await publish(s.publisher, orderStatusChangedV1, {
+      orderId: bens,
+      accountId: ben,
+      status: 'packed',
+      locale: 'en',
+      priority: 'standard',
+    });
+    expect((await outcomeOf(bens)).type).toBe('notification.sent.v1');
   });
 });
