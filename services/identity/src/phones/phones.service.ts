@@ -218,19 +218,43 @@ export class PhonesService {
     });
   }
 
-  /** A pending number corrected to another: a new challenge to it, within the verification's limits. */
+  /**
+   * A pending number corrected to another: a new challenge to it, within the verification's limits.
+   * The row takes the new number (without a challenge) under the account's lock BEFORE the code
+   * is sent, the lock a verification takes to mark the number: a number verified before that is
+   * refused there (409 conflict) and nothing is sent; one whose verification comes after finds
+   * the row on another number (410, as a code of a number the row no longer has). A send that
+   * fails puts the old number and its challenge back.
+   */
   private async correct(account: Recipient, phone: PhoneEntity, parsed: ParsedPhone, channel: PhoneChannel, clientIp?: string): Promise<PhoneAnswer> {
-    const { challenge, sends } = await this.startNext(account, verificationOf(phone), phone.challengeId, phone.id, parsed.e164, channel, clientIp);
     await this.db.transaction(async (m) => {
       await lockAccount(m, account.id);
-      // Verified meanwhile: correcting it now would make the new number verified without its code.
-      if ((await this.findPhone(m, account.id, phone.id)).status !== 'pending') throw numberChanged();
-      // The number left keeps the verification's history: adding it back is no fresh start.
-      await this.keepNumberSends(account.id, phone.e164, { record: sends, challengeId: null });
+      const current = await this.findPhone(m, account.id, phone.id);
+      // Verified (or changed) meanwhile: correcting it now would make the new number verified without its code.
+      if (current.status !== 'pending' || current.e164 !== phone.e164 || current.challengeId !== phone.challengeId) throw numberChanged();
       await m.getRepository(PhoneEntity).update(
         { id: phone.id },
-        { e164: parsed.e164, country: parsed.country, lineType: parsed.lineType, channel, challengeId: challenge.id },
+        { e164: parsed.e164, country: parsed.country, lineType: parsed.lineType, channel, challengeId: null },
       );
+    });
+    let started: { challenge: ChallengeView; sends: VerificationSends };
+    try {
+      started = await this.startNext(account, verificationOf(phone), phone.challengeId, phone.id, parsed.e164, channel, clientIp);
+    } catch (error) {
+      // Nothing sent (or nothing answered): the row goes back to the number it had, with its code.
+      await updateCount(
+        this.db,
+        `UPDATE phones SET e164 = $3, country = $4, line_type = $5, channel = $6, challenge_id = $7 WHERE id = $1 AND e164 = $2 AND challenge_id IS NULL AND status = 'pending'`,
+        [phone.id, parsed.e164, phone.e164, phone.country, phone.lineType, phone.channel, phone.challengeId],
+      ).catch((e: unknown) => this.logger.warn({ err: (e as Error).message, phoneId: phone.id }, 'corrected number not put back after a failed send'));
+      throw error;
+    }
+    const { challenge, sends } = started;
+    await this.db.transaction(async (m) => {
+      // Only while the row still holds the number the code went to.
+      await recordChallenge(m, phone.id, parsed.e164, challenge.id);
+      // The number left keeps the verification's history: adding it back is no fresh start.
+      await this.keepNumberSends(account.id, phone.e164, { record: sends, challengeId: null });
       await this.outbox.add(m, phoneAddedV1, {
         accountId: account.id,
         phoneId: phone.id,
@@ -247,18 +271,36 @@ export class PhonesService {
     };
   }
 
-  /** A verified number changed (no change pending): a new pending number that replaces it once verified. */
+  /**
+   * A verified number changed (no change pending): a new pending number that replaces it once
+   * verified. The pending row is recorded (without a challenge) under the account's lock BEFORE
+   * the code is sent, with its checks (the number still verified here, the new one verified on
+   * no other account): a change they refuse sends nothing. A send that fails takes the row away.
+   */
   private async replace(account: Recipient, phone: PhoneEntity, parsed: ParsedPhone, channel: PhoneChannel, clientIp?: string): Promise<PhoneAnswer> {
     const newId = randomUUID();
-    // An earlier change of this number that was removed still bounds this one while its challenge runs.
-    const { challenge, sends } = await this.startNext(account, phone.id, null, newId, parsed.e164, channel, clientIp);
     await this.db.transaction(async (m) => {
       await lockAccount(m, account.id);
       const current = await this.findPhone(m, account.id, phone.id);
       if (current.status !== 'verified') throw new DomainError('phone_not_verified', NUMBER_CHANGED);
       // One pending replacement per number: a newer change supersedes an older one.
       await m.getRepository(PhoneEntity).delete({ accountId: account.id, replacesPhoneId: phone.id, status: 'pending' });
-      await this.insertPending(m, this.pendingRow(newId, account.id, parsed, channel, challenge.id, phone.id));
+      await this.insertPending(m, this.pendingRow(newId, account.id, parsed, channel, null, phone.id));
+    });
+    let started: { challenge: ChallengeView; sends: VerificationSends };
+    try {
+      // An earlier change of this number that was removed still bounds this one while its challenge runs.
+      started = await this.startNext(account, phone.id, null, newId, parsed.e164, channel, clientIp);
+    } catch (error) {
+      await this.db
+        .query(`DELETE FROM phones WHERE id = $1 AND status = 'pending' AND challenge_id IS NULL`, [newId])
+        .catch((e: unknown) => this.logger.warn({ err: (e as Error).message, phoneId: newId }, 'pending replacement not removed after a failed send'));
+      throw error;
+    }
+    const { challenge, sends } = started;
+    await this.db.transaction(async (m) => {
+      // Only while the row is still there with the number the code went to.
+      await recordChallenge(m, newId, parsed.e164, challenge.id);
       await this.outbox.add(m, phoneAddedV1, { accountId: account.id, phoneId: newId, e164: parsed.e164, purpose: 'change', replacesPhoneId: phone.id });
     });
     return {

@@ -1,3 +1,4 @@
+import { eventually } from '@phonegate/platform/testing';
 import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import type { OtpGateway } from '../../src/otp/otp.gateway';
@@ -60,6 +61,40 @@ describe('identity: a code verifies only the number it was sent to', () => {
     };
     return { reached: reached.promise, release: restore };
   }
+
+  /**
+   * Holds the account's row lock (the lock identity's writes of its numbers take) in a transaction
+   * of the test until `release`; `waiters(n)` resolves once n statements of this test's database
+   * wait for a lock.
+   */
+  async function holdAccountLock(accountId: string) {
+    const db = h.app.get(DataSource);
+    const runner = db.createQueryRunner();
+    await runner.connect();
+    await runner.startTransaction();
+    await runner.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [accountId]);
+    return {
+      waiters: (n: number) =>
+        eventually(
+          async () => {
+            const rows = await db.query<{ n: number }[]>(
+              `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+            );
+            return (rows[0]?.n ?? 0) >= n ? true : undefined;
+          },
+          15_000,
+          25,
+        ),
+      release: async () => {
+        await runner.commitTransaction().catch(() => undefined);
+        await runner.release();
+      },
+    };
+  }
+
+  /** Code messages to a number since a moment. */
+  const sentTo = (to: string, since: number) =>
+    h.tap.of('notification.requested.v1').filter((t) => t.data['to'] === to && t.at >= since);
 
   const phonesOf = async (accountId: string) =>
     (await h.call('GET', `/v1/accounts/${accountId}`)).body.phones as {
@@ -193,28 +228,84 @@ describe('identity: a code verifies only the number it was sent to', () => {
     ).toBe(200);
   });
 
-  it('a change of a pending number that is verified meanwhile does not move the verification to the new number', async () => {
-    const { a, x, y, phoneId, challengeId } = await pendingNumber();
+  it("a pending number's old code does not verify it while its change's code goes out: 410, the change stands (202) and the new code verifies it", async () => {
+    const { a, y, phoneId, challengeId } = await pendingNumber();
     const xCode = await h.codeFor(challengeId);
 
     const paused = pauseAfter('start', (r) => r['to'] === y);
     let changing;
     try {
       changing = h.call('PUT', `/v1/accounts/${a.id}/phones/${phoneId}`, { number: y });
-      await paused.reached; // Y's code is out; the row still says X
+      await paused.reached; // Y's code is out; its challenge is not recorded on the row yet
       const verified = await h.call('POST', `/v1/accounts/${a.id}/phones/${phoneId}/verify`, {
         code: xCode,
       });
-      expect(verified.status).toBe(200);
+      expect([verified.status, verified.body.code]).toEqual([410, 'code_expired']);
     } finally {
       paused.release();
     }
     const changed = await changing;
+    expect(changed.status).toBe(202);
+    expect(await phonesOf(a.id)).toEqual([
+      expect.objectContaining({ phoneId, number: y, status: 'pending' }),
+    ]);
+    const yCode = await h.codeFor(changed.body.verification.challengeId);
+    expect(
+      (await h.call('POST', `/v1/accounts/${a.id}/phones/${phoneId}/verify`, { code: yCode }))
+        .status,
+    ).toBe(200);
+  });
+
+  it('a change of a pending number refused (409 conflict) because the number was verified first sends nothing to the new number', async () => {
+    const { a, x, y, phoneId, challengeId } = await pendingNumber();
+    const xCode = await h.codeFor(challengeId);
+    const since = Date.now();
+    const lock = await holdAccountLock(a.id);
+    let verifying: Promise<HttpAnswer> | undefined;
+    let changing: Promise<HttpAnswer> | undefined;
+    try {
+      verifying = h.call('POST', `/v1/accounts/${a.id}/phones/${phoneId}/verify`, { code: xCode });
+      await lock.waiters(1); // otp approved X's code; the verification waits to record it
+      changing = h.call('PUT', `/v1/accounts/${a.id}/phones/${phoneId}`, { number: y });
+      await lock.waiters(2); // the change waits behind it
+    } finally {
+      await lock.release();
+    }
+    const [verified, changed] = await Promise.all([verifying, changing]);
+    expect(verified.status).toBe(200);
+    expect([changed.status, changed.body.code]).toEqual([409, 'conflict']);
     expect(await phonesOf(a.id)).toEqual([
       expect.objectContaining({ phoneId, number: x, status: 'verified' }),
     ]);
-    expect(changed.status).toBe(409);
-    expect(changed.body.code).toBe('conflict');
+    await sleep(1_000); // what otp published has reached the tap
+    expect(sentTo(y, since).length).toBe(0);
+  });
+
+  it('a change of a verified number refused (409 phone_in_use) because another account verified the new number first sends nothing to it', async () => {
+    const a = await h.account();
+    const { phoneId } = await h.verifiedPhone(a.id);
+    const stepUpId = await h.stepUp(a.id);
+    const b = await h.account();
+    const y = h.phone();
+    const addedOnB = await h.call('POST', `/v1/accounts/${b.id}/phones`, { number: y });
+    expect(addedOnB.status).toBe(202);
+    const bCode = await h.codeFor(addedOnB.body.verification.challengeId);
+    const since = Date.now();
+    const lock = await holdAccountLock(a.id);
+    let changing: Promise<HttpAnswer> | undefined;
+    try {
+      changing = h.call('PUT', `/v1/accounts/${a.id}/phones/${phoneId}`, { number: y, stepUpId });
+      await lock.waiters(1); // the change waits for A's lock
+      const onB = await h.call('POST', `/v1/accounts/${b.id}/phones/${addedOnB.body.phoneId}/verify`, { code: bCode });
+      expect(onB.status).toBe(200);
+    } finally {
+      await lock.release();
+    }
+    const changed = await changing;
+    expect([changed.status, changed.body.code]).toEqual([409, 'phone_in_use']);
+    expect((await phonesOf(a.id)).map((p) => p.phoneId)).toEqual([phoneId]);
+    await sleep(1_000);
+    expect(sentTo(y, since).length).toBe(0);
   });
 
   it("the otp service checks the number too (C6): a row pointing at the old number's challenge is not verified by its code", async () => {
