@@ -56,7 +56,8 @@ function anchorsOf(markdown: string): Set<string> {
 
 /** The code-send failure ratio's two sides (alerts and dashboard): failed tries over tries. */
 const FAILED_TRIES = 'notifier_sends_total{priority="critical",outcome=~"failed|unavailable"}';
-const TRIES = 'notifier_sends_total{priority="critical",outcome=~"sent|failed|rejected|unavailable"}';
+const TRIES =
+  'notifier_sends_total{priority="critical",outcome=~"sent|failed|rejected|unavailable"}';
 
 const rules = parseYaml<RuleFile>(readRepoFile('deploy/prometheus/alerts.yml'));
 const alerts = rules.groups

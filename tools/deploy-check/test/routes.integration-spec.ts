@@ -21,9 +21,7 @@ describe('the public routes (tools/deploy-check/test/support/api-routes.ts)', ()
     '%s %s (%s, %s) is listed, owned by its service',
     (method, path, service) => {
       const pattern = routePattern(path);
-      const listed = API_ROUTES.filter(
-        ([m, p]) => m === method && pattern.test(p.split('?')[0]!),
-      );
+      const listed = API_ROUTES.filter(([m, p]) => m === method && pattern.test(p.split('?')[0]!));
       expect(listed.map(([, , s]) => s)).toEqual([service]);
     },
   );

@@ -38,7 +38,8 @@ export function serviceRoutes(): ServiceRoute[] {
     for (const path of controllerFiles(repoPath('services', name, 'src'))) {
       const text = readFileSync(path, 'utf8');
       let prefix: string | undefined;
-      const decorators = /@(Controller|Get|Post|Put|Patch|Delete)(?:<[^>]*>)?\(\s*(?:'([^']*)'|"([^"]*)")?\s*\)/g;
+      const decorators =
+        /@(Controller|Get|Post|Put|Patch|Delete)(?:<[^>]*>)?\(\s*(?:'([^']*)'|"([^"]*)")?\s*\)/g;
       for (const m of text.matchAll(decorators)) {
         const kind = m[1]!;
         const arg = m[2] ?? m[3] ?? '';

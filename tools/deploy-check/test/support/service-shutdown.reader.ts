@@ -22,7 +22,8 @@ const millis = (text: string) => Number(text.replaceAll('_', ''));
 export function shutdownBoundMs(service: ServiceName): number {
   const bootstrap = readFileSync(repoPath('libs/platform/src/bootstrap.ts'), 'utf8');
   const fallback = /shutdownTimeoutMs \?\? ([\d_]+)/.exec(bootstrap)?.[1];
-  if (!fallback) throw new Error('libs/platform/src/bootstrap.ts: no default shutdownTimeoutMs found');
+  if (!fallback)
+    throw new Error('libs/platform/src/bootstrap.ts: no default shutdownTimeoutMs found');
   let bound = millis(fallback);
   for (const file of sourceFiles(repoPath('services', service, 'src'))) {
     for (const m of readFileSync(file, 'utf8').matchAll(/shutdownTimeoutMs:\s*([^,}\n]+)/g)) {
