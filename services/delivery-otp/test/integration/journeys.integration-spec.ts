@@ -1,0 +1,117 @@
+import { eventually } from '@phonegate/platform/testing';
+import { DeviceRegistry } from '../../src/devices/device.registry';
+import { auth, type Harness, KEYS, newShipmentId, outForDeliveryBody, startHarness, windowAround } from './harness';
+
+jest.setTimeout(30_000);
+
+/**
+ * The courier's and the customer's journeys off the happy path, over HTTP on
+ * real PostgreSQL, Redis and RabbitMQ: devices revoked or replaced while
+ * signed in, offline devices, changes while a device is mid-attempt.
+ */
+describe('courier and customer journeys', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await startHarness({ env: { LOG_LEVEL: 'warn' } });
+  });
+
+  afterEach(() => jest.restoreAllMocks());
+
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const post = (url: string, key: string, payload: Record<string, unknown> = {}, headers: Record<string, string> = {}) =>
+    h.app.inject({ method: 'POST', url, headers: { ...auth(key), ...headers }, payload });
+  const handoff = (shipmentId: string, secret: string, code: string, at = new Date().toISOString(), headers: Record<string, string> = {}) =>
+    post(`/v1/shipments/${shipmentId}/handoff`, secret, { code, at }, headers);
+  const revokeDevice = (courierId: string, deviceId: string) =>
+    h.app.inject({ method: 'DELETE', url: `/v1/couriers/${courierId}/devices/${deviceId}`, headers: auth(KEYS.ops) });
+  const row = async (shipmentId: string) =>
+    (await h.pg.query<{ status: string; handed_off_device_id: string | null }>('SELECT status, handed_off_device_id FROM shipments WHERE id = $1', [shipmentId])).rows[0];
+  async function device(courierId: string): Promise<{ deviceId: string; secret: string }> {
+    const res = await post(`/v1/couriers/${courierId}/devices`, KEYS.ops);
+    expect(res.statusCode).toBe(201);
+    return res.json();
+  }
+
+  async function sentCode(shipmentId: string, generation: number): Promise<string> {
+    const msg = await eventually(() => h.tap.find((m) => m.data['dedupeKey'] === `delivery-otp:${shipmentId}:${generation}:sms`));
+    return (msg.data['variables'] as Record<string, string>)['code'] as string;
+  }
+
+  async function shipment(courierId: string, over: Record<string, unknown> = {}) {
+    const shipmentId = newShipmentId('jrn');
+    const res = await post(`/v1/shipments/${shipmentId}/out-for-delivery`, KEYS.logistics, outForDeliveryBody(shipmentId, courierId, over));
+    expect(res.statusCode).toBe(201);
+    return { shipmentId, code: await sentCode(shipmentId, 1) };
+  }
+
+  it('stops a revoked device at once even when its lookup was in flight during the revoke', async () => {
+    const dev = await device('cour_jrn_cache');
+    const { shipmentId, code } = await shipment('cour_jrn_cache');
+    const registry = h.app.get(DeviceRegistry);
+    const real = registry.findActiveByDigest.bind(registry);
+    let reached!: () => void;
+    const lookupReached = new Promise<void>((resolve) => (reached = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    jest.spyOn(registry, 'findActiveByDigest').mockImplementationOnce(async (digest) => {
+      const found = await real(digest);
+      reached();
+      await released;
+      return found;
+    });
+    // A request of the device (a wrong code) looks the device up; ops revokes it meanwhile.
+    const inFlight = handoff(shipmentId, dev.secret, code === '0000' ? '0001' : '0000');
+    await lookupReached;
+    expect((await revokeDevice('cour_jrn_cache', dev.deviceId)).statusCode).toBe(204);
+    release();
+    // The lookup overlapped the revoke: the device is asked for again, and refused.
+    expect((await inFlight).statusCode).toBe(401);
+    // The revoke is done: the device's next request is refused, not served from a cache filled by the lookup.
+    expect((await handoff(shipmentId, dev.secret, code)).statusCode).toBe(401);
+    expect(await row(shipmentId)).toMatchObject({ status: 'awaiting_handoff' });
+  });
+
+  it('takes an offline device\'s handoff recorded inside the window and submitted late, with its device time; refuses one from before the window', async () => {
+    const dev = await device('cour_jrn_offline');
+    const now = Date.now();
+    const { shipmentId, code } = await shipment('cour_jrn_offline', { window: { start: new Date(now - 30 * 60_000).toISOString(), end: new Date(now + 60 * 60_000).toISOString() } });
+    const before = await handoff(shipmentId, dev.secret, code, new Date(now - 40 * 60_000).toISOString());
+    expect(before.statusCode).toBe(410);
+    expect(before.json()).toMatchObject({ code: 'window_closed', reason: 'outside_window' });
+    const ahead = await handoff(shipmentId, dev.secret, code, new Date(now + 10 * 60_000).toISOString());
+    expect(ahead.json()).toMatchObject({ code: 'window_closed', reason: 'device_clock_ahead' });
+    const at = new Date(now - 20 * 60_000).toISOString();
+    const late = await handoff(shipmentId, dev.secret, code, at);
+    expect(late.statusCode).toBe(200);
+    expect(late.json()).toEqual({ status: 'handed_off', at });
+  });
+
+  it('unlock by support: the old code works again; a replayed 423 stays 423 for its Idempotency-Key, a new key is checked', async () => {
+    const dev = await device('cour_jrn_unlock');
+    const { shipmentId, code } = await shipment('cour_jrn_unlock');
+    const wrong = code === '000000' ? '000001' : '000000';
+    for (let i = 0; i < 5; i++) await handoff(shipmentId, dev.secret, wrong);
+    const key = { 'idempotency-key': `k-${shipmentId}` };
+    const at = new Date().toISOString();
+    expect((await handoff(shipmentId, dev.secret, code, at, key)).statusCode).toBe(423);
+    expect((await post(`/v1/shipments/${shipmentId}/unlock`, KEYS.ops)).statusCode).toBe(200);
+    expect((await handoff(shipmentId, dev.secret, code, at, key)).statusCode).toBe(423);
+    expect((await handoff(shipmentId, dev.secret, code, at, { 'idempotency-key': `k2-${shipmentId}` })).statusCode).toBe(200);
+  });
+
+  it('cancel then out for delivery again: the old code is a wrong code for the new one; the new code works', async () => {
+    const dev = await device('cour_jrn_cx');
+    const { shipmentId, code } = await shipment('cour_jrn_cx');
+    expect((await post(`/v1/shipments/${shipmentId}/cancel`, KEYS.logistics)).statusCode).toBe(200);
+    expect((await handoff(shipmentId, dev.secret, code)).json()).toMatchObject({ code: 'window_closed', reason: 'cancelled' });
+    const again = await post(`/v1/shipments/${shipmentId}/out-for-delivery`, KEYS.logistics, outForDeliveryBody(shipmentId, 'cour_jrn_cx', { window: windowAround(Date.now()) }));
+    expect(again.statusCode).toBe(201);
+    const second = await sentCode(shipmentId, 2);
+    if (second !== code) expect((await handoff(shipmentId, dev.secret, code)).json()).toMatchObject({ code: 'code_mismatch', attemptsRemaining: 4 });
+    expect((await handoff(shipmentId, dev.secret, second)).statusCode).toBe(200);
+  });
+});
