@@ -18,6 +18,7 @@ export const DEFAULT_BEHAVIOUR: Readonly<SimBehaviour> = Object.freeze({
   invalidPrefixes: ['+999', 'invalid.test'],
   cancellable: true,
   refuseSegment: false,
+  interimReceipt: false,
 });
 
 /**

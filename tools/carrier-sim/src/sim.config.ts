@@ -17,6 +17,13 @@ const behaviour = z
       z.literal(false),
       z.object({ segment: z.number().int().min(1), status: z.enum(['invalid', 'throttled']) }),
     ]),
+    interimReceipt: z.union([
+      z.literal(false),
+      z.object({
+        stat: z.string().regex(/^[A-Z]{1,10}$/),
+        messageState: z.number().int().min(0).max(255).optional(),
+      }),
+    ]),
   })
   .partial();
 

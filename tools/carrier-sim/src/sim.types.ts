@@ -36,6 +36,13 @@ export interface SimBehaviour {
    * are answered as usual. `false`: none.
    */
   refuseSegment: false | { segment: number; status: 'invalid' | 'throttled' };
+  /**
+   * SMPP: an intermediate receipt for every segment as soon as the message is taken, before the
+   * final one (`receiptDelayMs` later): `stat` is its `stat:` word and `messageState` its
+   * `message_state` TLV (none when left out), e.g. `{stat: 'ENROUTE', messageState: 1}` or an
+   * SMPP 5.0 `{stat: 'SCHEDULED', messageState: 9}`. `false`: none.
+   */
+  interimReceipt: false | { stat: string; messageState?: number };
 }
 
 interface SimCarrierBase {

@@ -20,6 +20,13 @@ export const behaviourPatchSchema = z
         status: z.enum(['invalid', 'throttled']),
       }),
     ]),
+    interimReceipt: z.union([
+      z.literal(false),
+      z.object({
+        stat: z.string().regex(/^[A-Z]{1,10}$/),
+        messageState: z.number().int().min(0).max(255).optional(),
+      }),
+    ]),
   })
   .partial()
   .strict();

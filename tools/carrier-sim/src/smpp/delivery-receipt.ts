@@ -37,11 +37,14 @@ export function formatDeliveryReceipt(r: {
   submittedAt: Date;
   doneAt: Date;
   text: string;
+  /** An intermediate receipt's own `stat:` word (the knob `interimReceipt`): err 000, nothing delivered yet. */
+  stat?: string;
 }): string {
-  const delivered = r.status === 'delivered';
+  const delivered = r.status === 'delivered' && r.stat === undefined;
+  const ok = delivered || r.stat !== undefined;
   const text = r.text.replace(/[^A-Za-z0-9 ]/g, ' ').slice(0, 20);
   return (
     `id:${r.id} sub:001 dlvrd:${delivered ? '001' : '000'} submit date:${smppDate(r.submittedAt)} ` +
-    `done date:${smppDate(r.doneAt)} stat:${RECEIPT_STAT[r.status]} err:${delivered ? '000' : '001'} text:${text}`
+    `done date:${smppDate(r.doneAt)} stat:${r.stat ?? RECEIPT_STAT[r.status]} err:${ok ? '000' : '001'} text:${text}`
   );
 }

@@ -38,6 +38,8 @@ interface PendingReceipt {
   dest: string;
   submittedAt: Date;
   text: string;
+  /** An intermediate receipt (the knob `interimReceipt`): the record's status stays as it is. */
+  interim?: { stat: string; messageState?: number };
 }
 
 export interface SmppSimServer {
@@ -247,18 +249,20 @@ export async function startSmppServer(deps: SmppServerDeps): Promise<SmppSimServ
     while (bySegment.size > 20_000) bySegment.delete(bySegment.keys().next().value as string);
     if ((Number(pdu['registered_delivery'] ?? 0) & 0x03) === 0) return;
     const receiptStatus = state.behaviour.receiptStatus;
+    const receiptOf = (part: Part): PendingReceipt => ({
+      record,
+      segmentId: part.id,
+      status: receiptStatus,
+      source: m.to,
+      dest: m.from,
+      submittedAt: new Date(receivedAt),
+      text: part.text,
+    });
+    const interim = state.behaviour.interimReceipt;
+    if (interim)
+      for (const part of parts) queueReceipt(carrier, conn, { ...receiptOf(part), interim });
     timers.after(state.behaviour.receiptDelayMs, () => {
-      for (const part of parts) {
-        queueReceipt(carrier, conn, {
-          record,
-          segmentId: part.id,
-          status: receiptStatus,
-          source: m.to,
-          dest: m.from,
-          submittedAt: new Date(receivedAt),
-          text: part.text,
-        });
-      }
+      for (const part of parts) queueReceipt(carrier, conn, receiptOf(part));
     });
   }
 
@@ -305,7 +309,9 @@ export async function startSmppServer(deps: SmppServerDeps): Promise<SmppSimServ
       submittedAt: r.submittedAt,
       doneAt: new Date(),
       text: r.text,
+      ...(r.interim ? { stat: r.interim.stat } : {}),
     });
+    const messageState = r.interim ? r.interim.messageState : RECEIPT_MESSAGE_STATE[r.status];
     conn.session.deliver_sm(
       {
         source_addr_ton: 1,
@@ -318,13 +324,13 @@ export async function startSmppServer(deps: SmppServerDeps): Promise<SmppSimServ
         data_coding: 0,
         short_message: Buffer.from(shortMessage, 'ascii'),
         receipted_message_id: r.segmentId,
-        message_state: RECEIPT_MESSAGE_STATE[r.status],
+        ...(messageState !== undefined ? { message_state: messageState } : {}),
       },
       (resp) => {
         if (resp.command_status === 0 && state) state.stats.receiptsSent++;
       },
     );
-    store.setStatus(r.record.id, r.status);
+    if (!r.interim) store.setStatus(r.record.id, r.status);
   }
 
   function dropSessions(carrier: string): number {
