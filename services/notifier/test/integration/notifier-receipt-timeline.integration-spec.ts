@@ -66,6 +66,34 @@ describe('notifier: the status timeline and receipt callbacks', () => {
     },
   );
 
+  it.each([
+    ['ENROUTE (message_state 1)', { stat: 'ENROUTE', messageState: 1 }],
+    ['SMPP 5.0 SCHEDULED (message_state 9)', { stat: 'SCHEDULED', messageState: 9 }],
+    ['a stat word the table does not know, no message_state', { stat: 'PENDING' }],
+  ])(
+    'an intermediate SMPP receipt (%s) keeps the message sent; the final one ends it',
+    async (_what, interim) => {
+      s.sim.setBehaviour('smpp-a', { interimReceipt: interim, receiptDelayMs: 1_500 });
+      try {
+        const before = s.sim.registry.get('smpp-a')!.stats.receiptsSent;
+        const code = await s.publish(s.code());
+        // The intermediate receipt was answered: the notifier has read it.
+        await eventually(() => s.sim.registry.get('smpp-a')!.stats.receiptsSent === before + 1);
+        await new Promise((r) => setTimeout(r, 200));
+        expect((await view(code.messageId)).status).toBe('sent');
+        const v = await settled(code.messageId, ['delivered', 'failed']);
+        expect(v.timeline.map((t) => t.status)).toEqual(['queued', 'sending', 'sent', 'delivered']);
+        // A failure here makes otp fall back to another channel: the code would go twice.
+        expect(s.outcomes.of('notification.failed.v1', code.messageId)).toEqual([]);
+      } finally {
+        s.sim.setBehaviour('smpp-a', {
+          interimReceipt: false,
+          receiptDelayMs: DEFAULT_BEHAVIOUR.receiptDelayMs,
+        });
+      }
+    },
+  );
+
   it('HTTP SMS and voice receipts, a receipt that overtakes the submit’s answer, and e-mail that stays sent', async () => {
     s.sim.setBehaviour('smpp-a', { down: true });
     try {

@@ -41,6 +41,21 @@ describe('parseDeliveryReceipt', () => {
     });
   });
 
+  it('reads a state it does not know as unknown and not final, and UNKNOWN (state 7) as final', () => {
+    for (const input of [
+      { shortMessage: text('SCHEDULED'), messageState: 9 },
+      { shortMessage: text('PENDING') },
+      { shortMessage: 'id:0a1b2c sub:001 dlvrd:000' },
+    ])
+      expect(parseDeliveryReceipt({ esmClass: 0x04, ...input })).toMatchObject({
+        status: 'unknown',
+        final: false,
+      });
+    expect(
+      parseDeliveryReceipt({ esmClass: 0x04, shortMessage: text('UNKNOWN'), messageState: 7 }),
+    ).toMatchObject({ status: 'unknown', final: true });
+  });
+
   it('ignores a deliver_sm that is not a receipt', () => {
     expect(parseDeliveryReceipt({ esmClass: 0x00, shortMessage: 'hello' })).toBeUndefined();
     expect(parseDeliveryReceipt({ esmClass: 0x04, shortMessage: 'no id here' })).toBeUndefined();

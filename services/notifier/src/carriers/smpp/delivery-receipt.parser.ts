@@ -37,8 +37,9 @@ export interface ParsedReceipt {
  * Reads a delivery receipt (deliver_sm with esm_class bit 0x04): the TLVs
  * `receipted_message_id` / `message_state` when present, else the text
  * `id:… sub:… dlvrd:… submit date:… done date:… stat:DELIVRD err:000 text:…`.
- * Returns undefined when it is not a receipt we can read. The `text:` field (the message's
- * first characters) is never kept.
+ * Returns undefined when it is not a receipt we can read; one whose state is not in the tables
+ * below is read as `unknown` and not final. The `text:` field (the message's first characters)
+ * is never kept.
  */
 export function parseDeliveryReceipt(input: {
   esmClass: number;
@@ -55,8 +56,12 @@ export function parseDeliveryReceipt(input: {
   const err = field('err');
   const fromState =
     input.messageState !== undefined ? MESSAGE_STATE[input.messageState] : undefined;
-  const status = fromState ?? (stat ? STAT[stat] : undefined) ?? 'unknown';
-  const final = status !== 'sent';
+  const known = fromState ?? (stat ? STAT[stat] : undefined);
+  const status = known ?? 'unknown';
+  // Only a state known to be final ends a message (as for HTTP callbacks): a failure makes the
+  // sender fall back to another channel and so send the code twice. A state or word this table
+  // lacks (SMPP 5.0's SCHEDULED, a centre's own word, none at all) is not an outcome.
+  const final = known !== undefined && known !== 'sent';
   const errorCode =
     status === 'delivered'
       ? undefined
