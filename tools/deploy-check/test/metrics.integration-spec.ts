@@ -26,12 +26,16 @@ interface Dashboard {
 const declared = declaredMetrics();
 const series = exportedSeries(declared);
 
-/** RabbitMQ's own per-object metrics (rabbitmq_prometheus, deploy/rabbitmq/rabbitmq.conf). */
-const RABBITMQ_SERIES = new Map(
-  ['rabbitmq_queue_messages_ready', 'rabbitmq_queue_messages', 'rabbitmq_queue_consumers'].map(
+/** RabbitMQ's own metrics (rabbitmq_prometheus; per-object ones with deploy/rabbitmq/rabbitmq.conf). */
+const RABBITMQ_SERIES = new Map<string, Set<string>>([
+  ...['rabbitmq_queue_messages_ready', 'rabbitmq_queue_messages', 'rabbitmq_queue_consumers'].map(
     (name) => [name, new Set(['vhost', 'queue'])] as const,
   ),
-);
+  [
+    'rabbitmq_identity_info',
+    new Set(['rabbitmq_node', 'rabbitmq_cluster', 'rabbitmq_cluster_permanent_id']),
+  ],
+]);
 const definitions = JSON.parse(readRepoFile('deploy/rabbitmq/definitions.json')) as {
   queues: { name: string }[];
 };
