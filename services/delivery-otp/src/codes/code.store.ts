@@ -69,7 +69,15 @@ export interface CheckInput {
 export type CheckResult =
   | { verdict: 'ok' | 'mismatch' | 'locked_now' | 'locked' | 'not_assigned' | 'not_found' | 'key_unavailable'; attemptsRemaining: number; generation: number }
   | { verdict: 'window_closed'; attemptsRemaining: number; generation: number; reason: 'expired' | 'device_clock_ahead' | 'outside_window' }
-  | { verdict: 'already'; attemptsRemaining: number; generation: number; byDeviceId: string; attemptId: string };
+  | {
+      verdict: 'already';
+      attemptsRemaining: number;
+      generation: number;
+      byDeviceId: string;
+      attemptId: string;
+      /** The approved request's device time (`at`), when the store kept it. */
+      atMs?: number;
+    };
 
 export type RegenerateResult =
   | { verdict: 'ok'; generation: number; regenerations: number; replaced: ReplacedCode }

@@ -9,11 +9,11 @@
 -- returns  { verdict, attemptsRemaining, generation, detail }
 --   verdict: not_found | not_assigned | already | locked | window_closed | key_unavailable
 --            | mismatch | locked_now | ok
---   detail:  for window_closed the reason; for already the device and attempt id that handed off
+--   detail:  for window_closed the reason; for already the device, the attempt id and the device time (ms) that handed off
 -- A field HMGET found (the embedded mode's Lua returns a missing one as a truthy null).
 local function present(v) return type(v) == 'string' or type(v) == 'number' end
 local key = KEYS[1]
-local f = redis.call('HMGET', key, 'state', 'courier', 'ws', 'we', 'exp', 'attempts', 'hkid', 'hmac', 'gen', 'doneDevice', 'doneAttempt')
+local f = redis.call('HMGET', key, 'state', 'courier', 'ws', 'we', 'exp', 'attempts', 'hkid', 'hmac', 'gen', 'doneDevice', 'doneAttempt', 'doneAt')
 local state = f[1]
 if not state then return { 'not_found', 0, 0, '' } end
 local courier, ws, we, exp = f[2], tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
@@ -22,7 +22,7 @@ local maxAttempts = tonumber(ARGV[6])
 local remaining = math.max(maxAttempts - attempts, 0)
 
 if courier ~= ARGV[1] then return { 'not_assigned', remaining, gen, '' } end
-if state == 'handed_off' then return { 'already', 0, gen, (f[10] or '') .. ' ' .. (f[11] or '') } end
+if state == 'handed_off' then return { 'already', 0, gen, (f[10] or '') .. ' ' .. (f[11] or '') .. ' ' .. (f[12] or '') } end
 -- A withdrawn code (restore.lua: an issue whose outcome was unknown) is no code: locked until re-issued or regenerated.
 if state == 'locked' or attempts >= maxAttempts or not present(stored) then return { 'locked', 0, gen, '' } end
 

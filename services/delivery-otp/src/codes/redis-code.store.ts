@@ -149,8 +149,9 @@ export class RedisCodeStore extends CodeStore {
       case 'window_closed':
         return { verdict, attemptsRemaining, generation, reason: detail as 'expired' | 'device_clock_ahead' | 'outside_window' };
       case 'already': {
-        const [byDeviceId = '', attemptId = ''] = detail.split(' ');
-        return { verdict, attemptsRemaining, generation, byDeviceId, attemptId };
+        const [byDeviceId = '', attemptId = '', doneAt = ''] = detail.split(' ');
+        const atMs = Number(doneAt);
+        return { verdict, attemptsRemaining, generation, byDeviceId, attemptId, ...(doneAt !== '' && Number.isFinite(atMs) ? { atMs } : {}) };
       }
       case 'ok':
       case 'mismatch':

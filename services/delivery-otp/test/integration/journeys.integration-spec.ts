@@ -1,5 +1,7 @@
+import { DomainError } from '@phonegate/platform';
 import { eventually } from '@phonegate/platform/testing';
 import { DeviceRegistry } from '../../src/devices/device.registry';
+import { ShipmentLedger } from '../../src/persistence/shipment.ledger';
 import { auth, type Harness, KEYS, newShipmentId, outForDeliveryBody, startHarness, windowAround } from './harness';
 
 jest.setTimeout(30_000);
@@ -30,6 +32,9 @@ describe('courier and customer journeys', () => {
     h.app.inject({ method: 'DELETE', url: `/v1/couriers/${courierId}/devices/${deviceId}`, headers: auth(KEYS.ops) });
   const row = async (shipmentId: string) =>
     (await h.pg.query<{ status: string; handed_off_device_id: string | null }>('SELECT status, handed_off_device_id FROM shipments WHERE id = $1', [shipmentId])).rows[0];
+  const confirmed = async (shipmentId: string) =>
+    (await h.pg.query<{ device_id: string }>(`SELECT device_id FROM handoff_attempts WHERE shipment_id = $1 AND outcome = 'confirmed'`, [shipmentId])).rows;
+
   async function device(courierId: string): Promise<{ deviceId: string; secret: string }> {
     const res = await post(`/v1/couriers/${courierId}/devices`, KEYS.ops);
     expect(res.statusCode).toBe(201);
@@ -47,6 +52,41 @@ describe('courier and customer journeys', () => {
     expect(res.statusCode).toBe(201);
     return { shipmentId, code: await sentCode(shipmentId, 1) };
   }
+
+  /** The next transaction on `shipmentId` fails as a database outage would (the approval's record). */
+  function failNextRecord(shipmentId: string) {
+    const ledger = h.app.get(ShipmentLedger);
+    const original = ledger.transaction.bind(ledger);
+    let failed = false;
+    jest.spyOn(ledger, 'transaction').mockImplementation((id, options, work) => {
+      if (id === shipmentId && !failed) {
+        failed = true;
+        return Promise.reject(new DomainError('service_unavailable', 'database down (injected)', {}, true));
+      }
+      return original(id, options, work);
+    });
+  }
+
+  it('records a handoff whose device was revoked before it could repair its record: the courier\'s new device writes it', async () => {
+    const old = await device('cour_jrn_rot');
+    const { shipmentId, code } = await shipment('cour_jrn_rot');
+    const at = new Date().toISOString();
+    failNextRecord(shipmentId);
+    // Redis approved the right code; the record failed (503). The phone is then lost and revoked.
+    expect((await handoff(shipmentId, old.secret, code, at)).statusCode).toBe(503);
+    expect((await revokeDevice('cour_jrn_rot', old.deviceId)).statusCode).toBe(204);
+    expect((await handoff(shipmentId, old.secret, code)).statusCode).toBe(401);
+
+    const replacement = await device('cour_jrn_rot');
+    const next = await handoff(shipmentId, replacement.secret, code);
+    expect([next.statusCode, next.json().code]).toEqual([409, 'already_handed_off']);
+    // The approved handoff is recorded, under the device Redis approved, at the time it gave.
+    expect(await row(shipmentId)).toEqual({ status: 'handed_off', handed_off_device_id: old.deviceId });
+    expect(await confirmed(shipmentId)).toEqual([{ device_id: old.deviceId }]);
+    const at1 = await h.pg.query<{ device_at: Date }>(`SELECT device_at FROM handoff_attempts WHERE shipment_id = $1 AND outcome = 'confirmed'`, [shipmentId]);
+    expect(at1.rows[0]?.device_at.toISOString()).toBe(at);
+    await eventually(() => h.tap.some((m) => m.envelope.type === 'delivery.handoff.confirmed.v1' && m.data['shipmentId'] === shipmentId));
+  });
 
   it('stops a revoked device at once even when its lookup was in flight during the revoke', async () => {
     const dev = await device('cour_jrn_cache');

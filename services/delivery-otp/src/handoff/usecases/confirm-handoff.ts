@@ -112,7 +112,7 @@ export class ConfirmHandoff {
 
     switch (result.verdict) {
       case 'ok': {
-        const recorded = await this.recordConfirmed(attempt('confirmed', { id: approvalId, attemptsRemaining: result.attemptsRemaining }), body);
+        const recorded = await this.recordConfirmed(attempt('confirmed', { id: approvalId, attemptsRemaining: result.attemptsRemaining }));
         this.logger.info(log, recorded ? 'handoff confirmed' : 'handoff confirmed (recorded meanwhile by a repair)');
         return { status: 'handed_off', at: at.toISOString() };
       }
@@ -156,7 +156,7 @@ export class ConfirmHandoff {
         throw windowClosed(result.reason);
 
       case 'already':
-        return this.alreadyHandedOff(device, body, result, requestIds, attempt('already_handed_off'));
+        return this.alreadyHandedOff(device, result, requestIds, attempt('already_handed_off'));
 
       case 'not_found':
         return this.withoutLiveCode(device, shipmentId, now, attempt);
@@ -215,7 +215,7 @@ export class ConfirmHandoff {
    * recorded meanwhile. `refusal`, a repairing request's own attempt, is
    * recorded in the same transaction.
    */
-  private async recordConfirmed(record: AttemptRecord, body: HandoffBody, refusal?: AttemptRecord): Promise<boolean> {
+  private async recordConfirmed(record: AttemptRecord, refusal?: AttemptRecord): Promise<boolean> {
     return this.ledger.transaction(record.shipmentId, { lock: true, load: false }, async (tx) => {
       if (refusal) await tx.recordAttempt(refusal);
       const recorded = await tx.recordHandoff(record, { unlessRecorded: true });
@@ -227,7 +227,7 @@ export class ConfirmHandoff {
         courierId: record.courierId,
         deviceId: record.deviceId,
         at: record.deviceAt.toISOString(),
-        ...(body.location ? { location: body.location } : {}),
+        ...(record.location ? { location: record.location } : {}),
       });
       return true;
     });
@@ -236,23 +236,37 @@ export class ConfirmHandoff {
   /**
    * Handed off already. 200 only to the approved request retried (this
    * device, this Idempotency-Key); 409 to any other request, which may be
-   * running alongside the approved one. Either way, when this device's
-   * approval has no record (it failed, or its process died, between the
-   * approval and the record), the record is written now.
+   * running alongside the approved one. Either way, when the approval has no
+   * record (it failed, or its process died, between the approval and the
+   * record), the record is written now: by the approving device's next
+   * request, with that request's time and place; by another device of the
+   * same courier (the approving one was revoked, lost or replaced, and
+   * would never repair it), under the approving device, at the device time
+   * the approval gave, with no place.
    */
   private async alreadyHandedOff(
     device: CourierDevice,
-    body: HandoffBody,
     result: Extract<CheckResult, { verdict: 'already' }>,
     requestIds: readonly string[],
     refusal: AttemptRecord,
   ): Promise<HandoffAnswer> {
-    const approvedId = result.byDeviceId === device.deviceId && result.attemptId ? result.attemptId : undefined;
-    const retried = approvedId !== undefined && requestIds.includes(approvedId);
-    if (approvedId && !(await this.ledger.hasAttempt(approvedId))) {
-      const repaired: AttemptRecord = { ...refusal, id: approvedId, outcome: 'confirmed', attemptsRemaining: null };
-      if (await this.recordConfirmed(repaired, body, retried ? undefined : refusal)) {
-        this.logger.warn({ shipmentId: refusal.shipmentId, deviceId: device.deviceId, retried }, 'handoff record repaired');
+    const approvedId = result.attemptId || undefined;
+    const sameDevice = result.byDeviceId === device.deviceId;
+    const retried = sameDevice && approvedId !== undefined && requestIds.includes(approvedId);
+    if (approvedId && result.byDeviceId && !(await this.ledger.hasAttempt(approvedId))) {
+      const repaired: AttemptRecord = sameDevice
+        ? { ...refusal, id: approvedId, outcome: 'confirmed', attemptsRemaining: null }
+        : {
+            ...refusal,
+            id: approvedId,
+            outcome: 'confirmed',
+            attemptsRemaining: null,
+            deviceId: result.byDeviceId,
+            deviceAt: result.atMs !== undefined ? new Date(result.atMs) : refusal.deviceAt,
+            location: null,
+          };
+      if (await this.recordConfirmed(repaired, retried ? undefined : refusal)) {
+        this.logger.warn({ shipmentId: refusal.shipmentId, deviceId: device.deviceId, approvedBy: result.byDeviceId, retried }, 'handoff record repaired');
       }
     } else if (!retried) {
       await this.recordRefusal(refusal);
