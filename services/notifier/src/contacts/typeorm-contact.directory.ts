@@ -38,11 +38,14 @@ export class TypeOrmContactDirectory extends ContactDirectory {
         );
       const existing = await phones.findOneBy({ phoneId });
       if (existing?.removedAt) return; // removed after it was verified: a late event must not revive it
+      if (existing) {
+        // Known already: a redelivery, or a verification heard after the number's later
+        // primary_changed (or another's). Its primary flag is older than the row's: kept.
+        if (at < existing.verifiedAt) await phones.update({ phoneId }, { verifiedAt: at });
+        return;
+      }
       if (primary) await phones.update({ accountId, phoneId: Not(phoneId) }, { primary: false });
-      await phones.upsert(
-        { phoneId, accountId, e164, primary, verifiedAt: existing?.verifiedAt ?? at },
-        ['phoneId'],
-      );
+      await phones.upsert({ phoneId, accountId, e164, primary, verifiedAt: at }, ['phoneId']);
     });
   }
 

@@ -3,6 +3,7 @@ import {
   accountCreatedV1,
   notificationRequestedV1,
   orderStatusChangedV1,
+  phonePrimaryChangedV1,
   phoneRemovedV1,
   phoneVerifiedV1,
 } from '@phonegate/contracts';
@@ -174,5 +175,35 @@ describe('notifier: order updates and the contact projection', () => {
       priority: 'standard',
     });
     expect((await outcomeOf(bens)).type).toBe('notification.sent.v1');
+  });
+  it('a verification event that comes after the number was made primary (or again) leaves it primary', async () => {
+    const accountId = await account();
+    const first = { phoneId: randomUUID(), e164: number() };
+    const second = { phoneId: randomUUID(), e164: number() };
+    await publish(s.publisher, phoneVerifiedV1, { accountId, ...first, primary: true });
+    await settle();
+    // identity: second verified (not primary), then made primary; the projection hears it the other way round.
+    await publish(s.publisher, phonePrimaryChangedV1, { accountId, ...second, primary: true });
+    await settle();
+    await publish(s.publisher, phoneVerifiedV1, { accountId, ...second, primary: false });
+    await settle();
+    // And the first number's verification once more (a redelivery).
+    await publish(s.publisher, phoneVerifiedV1, { accountId, ...first, primary: true });
+    await settle();
+
+    const orderId = `ord_${randomUUID().slice(0, 8)}`;
+    await publish(s.publisher, orderStatusChangedV1, {
+      orderId,
+      accountId,
+      status: 'packed',
+      locale: 'en',
+      priority: 'bulk',
+    });
+    const outcome = await outcomeOf(orderId);
+    expect(outcome.type).toBe('notification.sent.v1');
+    const sent = await view((outcome.data as { messageId: string }).messageId);
+    expect(sent).toMatchObject({ to: `+1 ••• ••• ••${second.e164.slice(-2)}`, priority: 'bulk' });
+    expect(s.sim.store.list({ to: second.e164 })).toHaveLength(1);
+    expect(s.sim.store.list({ to: first.e164 })).toEqual([]);
   });
 });
