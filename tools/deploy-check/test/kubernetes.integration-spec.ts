@@ -10,6 +10,7 @@ import {
   renderKustomization,
 } from './support/kustomize.renderer';
 import { type Endpoint, NetworkPolicies } from './support/network-policy.evaluator';
+import { serviceEnv } from './support/service-env.reader';
 import { shutdownBoundMs } from './support/service-shutdown.reader';
 import { SERVICES, parseYamlDocuments, readRepoFile, repoPath } from './support/tools.helper';
 
@@ -562,5 +563,44 @@ describe('deploy/k8s/secrets-template', () => {
       }
       expect(s['data']).toBeUndefined();
     }
+  });
+});
+
+describe('PostgreSQL connections of the production overlay', () => {
+  const objects = renderKustomization(repoPath('deploy/k8s/overlays/production'));
+  /** Pool size of a service's pods: its ConfigMap's value, else the code's default. */
+  const poolOf = (name: string) => {
+    const variable = name === 'notifier' ? 'NOTIFIER_DB_POOL_SIZE' : 'DATABASE_POOL_SIZE';
+    const config = find(objects, 'ConfigMap', `${name}-config`)?.['data'] as Record<string, string>;
+    const fallback = serviceEnv(name as (typeof SERVICES)[number]['name']).variables.get(
+      variable,
+    )?.default;
+    const value = config[variable] ?? (fallback?.kind === 'value' ? fallback.value : undefined);
+    return Number(value);
+  };
+  const replicasOf = (name: string): [number, number] => {
+    const hpa = byKind(objects, 'HorizontalPodAutoscaler').find(
+      (h) => spec<Hpa>(h).scaleTargetRef.name === name,
+    );
+    if (hpa) return [spec<Hpa>(hpa).minReplicas, spec<Hpa>(hpa).maxReplicas];
+    const so = byKind(objects, 'ScaledObject').find(
+      (s) => spec<ScaledObject>(s).scaleTargetRef.name === name,
+    );
+    return [spec<ScaledObject>(so).minReplicaCount, spec<ScaledObject>(so).maxReplicaCount];
+  };
+
+  it('are stated in docs/operations.md as they add up, at the minimum and the maximum replicas', () => {
+    let least = 0;
+    let most = 0;
+    for (const { name } of SERVICES) {
+      const pool = poolOf(name);
+      const [min, max] = replicasOf(name);
+      expect({ name, pool: Number.isInteger(pool) && pool > 0 }).toEqual({ name, pool: true });
+      least += pool * min;
+      most += pool * max;
+    }
+    const docs = readRepoFile('docs/operations.md');
+    expect(docs).toContain(`**${least.toLocaleString('en')} connections** at the minimum`);
+    expect(docs).toContain(`**${most.toLocaleString('en')}** at the maximum`);
   });
 });
