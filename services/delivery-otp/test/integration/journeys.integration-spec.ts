@@ -1,5 +1,6 @@
 import { DomainError } from '@phonegate/platform';
 import { eventually } from '@phonegate/platform/testing';
+import { type CheckResult, CodeStore } from '../../src/codes/code.store';
 import { DeviceRegistry } from '../../src/devices/device.registry';
 import { ShipmentLedger } from '../../src/persistence/shipment.ledger';
 import { auth, type Harness, KEYS, newShipmentId, outForDeliveryBody, startHarness, windowAround } from './harness';
@@ -113,6 +114,74 @@ describe('courier and customer journeys', () => {
     // The revoke is done: the device's next request is refused, not served from a cache filled by the lookup.
     expect((await handoff(shipmentId, dev.secret, code)).statusCode).toBe(401);
     expect(await row(shipmentId)).toMatchObject({ status: 'awaiting_handoff' });
+  });
+
+  /** The next code check runs for real, then holds its answer until released. */
+  function holdCheck() {
+    const store = h.app.get(CodeStore);
+    const real = store.check.bind(store);
+    let held!: (result: CheckResult) => void;
+    const reached = new Promise<CheckResult>((resolve) => (held = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    jest.spyOn(store, 'check').mockImplementationOnce(async (input) => {
+      const result = await real(input);
+      held(result);
+      await released;
+      return result;
+    });
+    return { reached, release };
+  }
+
+  const reassign = (shipmentId: string, courierId: string) =>
+    post(`/v1/shipments/${shipmentId}/reschedule`, KEYS.logistics, { window: windowAround(Date.now()), courierId });
+
+  it('reassign while the old courier\'s wrong code is being recorded: the new courier inherits the attempt, the old one is refused', async () => {
+    const a = await device('cour_jrn_ra_a');
+    const b = await device('cour_jrn_ra_b');
+    const { shipmentId, code } = await shipment('cour_jrn_ra_a');
+    const wrong = code === '000000' ? '000001' : '000000';
+    const hold = holdCheck();
+    const pending = handoff(shipmentId, a.secret, wrong);
+    expect((await hold.reached).verdict).toBe('mismatch');
+    expect((await reassign(shipmentId, 'cour_jrn_ra_b')).statusCode).toBe(200);
+    hold.release();
+    expect((await pending).json()).toMatchObject({ code: 'code_mismatch', attemptsRemaining: 4 });
+    expect((await handoff(shipmentId, a.secret, code)).json()).toMatchObject({ code: 'not_assigned' });
+    expect((await handoff(shipmentId, b.secret, wrong)).json()).toMatchObject({ code: 'code_mismatch', attemptsRemaining: 3 });
+    expect((await handoff(shipmentId, b.secret, code)).statusCode).toBe(200);
+  });
+
+  it('reassign while the old courier\'s approved handoff is being recorded: 409 for the reassign, the handoff stands', async () => {
+    const a = await device('cour_jrn_rb_a');
+    const { shipmentId, code } = await shipment('cour_jrn_rb_a');
+    const hold = holdCheck();
+    const pending = handoff(shipmentId, a.secret, code);
+    expect((await hold.reached).verdict).toBe('ok');
+    const moved = await reassign(shipmentId, 'cour_jrn_rb_b');
+    expect([moved.statusCode, moved.json().code]).toEqual([409, 'already_handed_off']);
+    hold.release();
+    expect((await pending).statusCode).toBe(200);
+    expect(await row(shipmentId)).toEqual({ status: 'handed_off', handed_off_device_id: a.deviceId });
+  });
+
+  it('regenerate while the courier\'s wrong code is being recorded: the new code starts with every attempt', async () => {
+    const a = await device('cour_jrn_rg');
+    const { shipmentId, code } = await shipment('cour_jrn_rg');
+    const wrong = code === '000000' ? '000001' : '000000';
+    for (let i = 0; i < 3; i++) await handoff(shipmentId, a.secret, wrong);
+    const hold = holdCheck();
+    const pending = handoff(shipmentId, a.secret, wrong);
+    expect((await hold.reached).verdict).toBe('mismatch');
+    expect((await post(`/v1/shipments/${shipmentId}/code/regenerate`, KEYS.storefront, { accountId: 'acc_ana' })).statusCode).toBe(200);
+    hold.release();
+    expect((await pending).statusCode).toBe(422);
+    const fresh = await sentCode(shipmentId, 2);
+    const wrong2 = fresh === '000000' ? '000001' : '000000';
+    expect((await handoff(shipmentId, a.secret, wrong2)).json()).toMatchObject({ code: 'code_mismatch', attemptsRemaining: 4 });
+    const state = await h.pg.query('SELECT handoff_attempts, handoff_locked FROM shipments WHERE id = $1', [shipmentId]);
+    expect(state.rows).toEqual([{ handoff_attempts: 1, handoff_locked: false }]);
+    expect((await handoff(shipmentId, a.secret, fresh)).statusCode).toBe(200);
   });
 
   it('takes an offline device\'s handoff recorded inside the window and submitted late, with its device time; refuses one from before the window', async () => {

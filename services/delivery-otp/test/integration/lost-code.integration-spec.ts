@@ -213,3 +213,55 @@ describe('a handoff code Redis lost', () => {
     expect((await handoff(shipmentId, secret, code)).status).toBe(200);
   });
 });
+
+describe('a handoff code Redis lost, within the regenerate cooldown', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await startHarness({ env: { LOG_LEVEL: 'warn', DELIVERY_REGENERATE_COOLDOWN: '30s' } });
+  });
+
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('shows a new code in the app without sending it (no send is due), and the cooldown still runs from the last send', async () => {
+    const courierId = 'cour_lost_cool';
+    const secret = await courierSecret(h, courierId);
+    const shipmentId = newShipmentId('lostcool');
+    const issued = await h.app.inject({
+      method: 'POST',
+      url: `/v1/shipments/${shipmentId}/out-for-delivery`,
+      headers: { authorization: `Bearer ${KEYS.logistics}` },
+      payload: outForDeliveryBody(shipmentId, courierId),
+    });
+    expect(issued.statusCode).toBe(201);
+    await eventually(() => h.tap.find((m) => m.data['dedupeKey'] === `delivery-otp:${shipmentId}:1:sms`));
+    await h.redis.del(codeKey(shipmentId));
+
+    const shown = await h.app.inject({ method: 'GET', url: `/v1/shipments/${shipmentId}/code?accountId=acc_ana`, headers: { authorization: `Bearer ${KEYS.storefront}` } });
+    expect(shown.statusCode).toBe(200);
+    const fresh = shown.json<{ code: string; status: string }>();
+    expect(fresh.status).toBe('awaiting_handoff');
+    const regenerated = await h.app.inject({
+      method: 'POST',
+      url: `/v1/shipments/${shipmentId}/code/regenerate`,
+      headers: { authorization: `Bearer ${KEYS.storefront}` },
+      payload: { accountId: 'acc_ana' },
+    });
+    expect(regenerated.statusCode).toBe(429);
+    expect(regenerated.json()).toMatchObject({ code: 'resend_cooldown' });
+    expect(Number(regenerated.headers['retry-after'])).toBeGreaterThan(20);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(h.tap.some((m) => m.data['dedupeKey'] === `delivery-otp:${shipmentId}:2:sms`)).toBe(false);
+    const row = await h.pg.query('SELECT code_generation, regenerations FROM shipments WHERE id = $1', [shipmentId]);
+    expect(row.rows).toEqual([{ code_generation: 2, regenerations: 0 }]);
+    const ok = await h.app.inject({
+      method: 'POST',
+      url: `/v1/shipments/${shipmentId}/handoff`,
+      headers: { authorization: `Bearer ${secret}` },
+      payload: { code: fresh.code, at: new Date().toISOString() },
+    });
+    expect(ok.statusCode).toBe(200);
+  });
+});
