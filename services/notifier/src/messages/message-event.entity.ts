@@ -5,6 +5,7 @@ import type { MessageStatus } from './message.entity';
 /** One step of a message's status timeline (insert-only, so concurrent writers never lose a step). */
 @Entity({ name: 'message_events' })
 @Index('message_events_message_idx', ['messageId', 'id'])
+@Index('message_events_provider_idx', ['carrier', 'providerMessageId'])
 export class MessageEventRecord {
   @PrimaryGeneratedColumn('increment')
   id!: number;
@@ -23,4 +24,12 @@ export class MessageEventRecord {
 
   @Column({ type: 'varchar', length: 200, nullable: true })
   reason!: string | null;
+
+  /**
+   * The carrier's message id of a copy taken after its call was given up (a late acceptance's
+   * `sent` step, and that copy's receipt): how the copy's receipt finds its message. Null on
+   * every other step (the message row holds the id of the copy the send recorded).
+   */
+  @Column({ name: 'provider_message_id', type: 'varchar', length: 120, nullable: true })
+  providerMessageId!: string | null;
 }

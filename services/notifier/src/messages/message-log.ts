@@ -131,7 +131,21 @@ export abstract class MessageLog {
     at: Date,
     carrier: string,
     reason: string,
+    providerMessageId?: string,
   ): Promise<boolean>;
+  /**
+   * The receipt of a copy a carrier took late (recorded by `recordLateAcceptance` with its
+   * carrier message id): a `delivered` or `failed` step naming the copy on its message's
+   * timeline. The message's status, carrier and events stay those of the copy the send
+   * recorded. `unknown` when no late copy has that id, `already_final` when its receipt is in.
+   */
+  abstract applyLateCopyReceipt(
+    carrier: string,
+    providerMessageId: string,
+    status: 'delivered' | 'failed',
+    at: Date,
+    reason?: string,
+  ): Promise<ReceiptResult>;
   /**
    * queued|sending → sent with the carrier and its message id, + notification.sent.v1. False when
    * already past it. `reason` goes on the `sent` step only (e.g. `recorded_late: …` when a later

@@ -141,7 +141,13 @@ export class TypeOrmMessageLog extends MessageLog {
     });
   }
 
-  recordLateAcceptance(id: string, at: Date, carrier: string, reason: string): Promise<boolean> {
+  recordLateAcceptance(
+    id: string,
+    at: Date,
+    carrier: string,
+    reason: string,
+    providerMessageId?: string,
+  ): Promise<boolean> {
     return this.dataSource.transaction(async (m) => {
       const updated = await m
         .createQueryBuilder()
@@ -150,8 +156,36 @@ export class TypeOrmMessageLog extends MessageLog {
         .where({ id })
         .execute();
       if (!updated.affected) return false;
-      await this.addEvents(m, id, [{ status: 'sent', at, carrier, reason }]);
+      await this.addEvents(m, id, [{ status: 'sent', at, carrier, reason }], providerMessageId);
       return true;
+    });
+  }
+
+  applyLateCopyReceipt(
+    carrier: string,
+    providerMessageId: string,
+    status: 'delivered' | 'failed',
+    at: Date,
+    reason?: string,
+  ): Promise<ReceiptResult> {
+    return this.dataSource.transaction(async (m) => {
+      const steps = await m.getRepository(MessageEventRecord).find({
+        where: { carrier, providerMessageId },
+        select: { messageId: true, status: true },
+      });
+      const late = steps.find((e) => e.status === 'sent');
+      if (!late) return { applied: false, why: 'unknown' };
+      if (steps.some((e) => e.status === 'delivered' || e.status === 'failed'))
+        return { applied: false, why: 'already_final' };
+      await m.update(MessageRecord, { id: late.messageId }, { updatedAt: at });
+      const what = `late copy (carrier message id ${providerMessageId}): ${reason ?? status}`;
+      await this.addEvents(
+        m,
+        late.messageId,
+        [{ status, at, carrier, reason: what }],
+        providerMessageId,
+      );
+      return { applied: true, messageId: late.messageId };
     });
   }
 
@@ -264,6 +298,7 @@ export class TypeOrmMessageLog extends MessageLog {
     m: EntityManager,
     messageId: string,
     entries: TimelineEntry[],
+    providerMessageId?: string,
   ): Promise<void> {
     await m
       .createQueryBuilder()
@@ -276,6 +311,7 @@ export class TypeOrmMessageLog extends MessageLog {
           at: e.at,
           carrier: e.carrier ?? null,
           reason: e.reason ? clip(e.reason) : null,
+          providerMessageId: providerMessageId ?? null,
         })),
       )
       .execute();

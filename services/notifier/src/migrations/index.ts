@@ -5,6 +5,7 @@ import { MessageEventRecord } from '../messages/message-event.entity';
 import { MessageRecord } from '../messages/message.entity';
 import { CreateNotifier1763900000000 } from './1763900000000-create-notifier';
 import { MessageClaimedAt1765100000000 } from './1765100000000-message-claimed-at';
+import { MessageEventProviderId1765200000000 } from './1765200000000-message-event-provider-id';
 
 export const NOTIFIER_ENTITIES = [
   MessageRecord,
@@ -17,4 +18,5 @@ export const NOTIFIER_MIGRATIONS = [
   CreateOutbox1732240000000,
   CreateNotifier1763900000000,
   MessageClaimedAt1765100000000,
+  MessageEventProviderId1765200000000,
 ];

@@ -74,6 +74,7 @@ export class ReceiptService {
       late.at,
       late.carrierId,
       reason,
+      late.providerMessageId,
     );
     if (!recorded)
       this.logger.warn(
@@ -84,13 +85,18 @@ export class ReceiptService {
   }
 
   private async tryOnce(receipt: DeliveryReceipt): Promise<ReceiptOutcome> {
-    const result = await this.log.applyReceipt(
+    const args = [
       receipt.carrier,
       receipt.providerMessageId,
       receipt.status,
       this.clock.now(),
       receipt.reason,
-    );
+    ] as const;
+    let result = await this.log.applyReceipt(...args);
+    // Not the copy a message's send recorded: perhaps one a carrier took after its call was
+    // given up (a late acceptance), whose receipt says whether a second copy reached the customer.
+    if (!result.applied && result.why === 'unknown')
+      result = await this.log.applyLateCopyReceipt(...args);
     if (result.applied) {
       this.metrics.receipts.inc({ carrier: receipt.carrier, status: receipt.status });
       // A delivery is the expected end (metrics count it); a failed one is worth a line at info.

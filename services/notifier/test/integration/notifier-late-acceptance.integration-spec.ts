@@ -147,6 +147,20 @@ describe('notifier: a carrier that accepts a code after its deadline', () => {
     expect(entry.reason).toContain('a second copy may reach the customer');
     expect(await lateMetric('not_cancelled')).toBe(1);
 
+    // Its receipt answers whether it did: a step of its own, after the late `sent` one, naming
+    // the copy; the message's status and outcome stay those of the copy the send recorded.
+    const withReceipt = await eventually(async () => {
+      const v = await s.get<MessageJson>(`/v1/messages/${view.messageId}`);
+      return v.timeline.some((t) => t.carrier === 'smpp-a' && t.status === 'delivered')
+        ? v
+        : undefined;
+    }, 10_000);
+    const steps = withReceipt.timeline.filter((t) => t.carrier === 'smpp-a');
+    expect(steps.map((t) => t.status)).toEqual(['sent', 'delivered']);
+    expect(steps[1]!.reason).toBe(`late copy (carrier message id ${late.id}): delivered`);
+    expect(withReceipt).toMatchObject({ status: 'delivered', carrier: 'http-b', attempts: 2 });
+    expect(s.logLines('delivery receipt for an unknown message')).toEqual([]);
+
     // No code and no full number in what was logged about it.
     const log = s.notifier.logs.text();
     expect(log).toContain('late submit accepted after its deadline, could not be withdrawn');
