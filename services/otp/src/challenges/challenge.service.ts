@@ -237,6 +237,23 @@ export class ChallengeService {
   ): Promise<ChallengeViewOut | undefined> {
     const id = await this.store.startedFor(input.purpose, ref);
     const record = id ? await this.store.load(id) : undefined;
+    // Its code was reported ("I didn't ask for this"): the flow ended with it, no new code goes out.
+    if (
+      record &&
+      record.origin === 'bus' &&
+      record.accountId === input.accountId &&
+      (record.reported || record.endReason === 'reported')
+    ) {
+      this.logger.info(
+        { challengeId: record.id },
+        'start repeated after its code was reported: refused',
+      );
+      throw new DomainError(
+        'code_expired',
+        'The code of this flow was reported as not asked for; the flow has ended.',
+        { reason: 'reported' },
+      );
+    }
     if (
       !record ||
       record.origin !== 'bus' ||

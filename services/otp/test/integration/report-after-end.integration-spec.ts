@@ -1,6 +1,11 @@
-import { challengeExpiredV1 } from '@phonegate/contracts';
+import { randomUUID } from 'node:crypto';
+import {
+  challengeExpiredV1,
+  notificationRequestedV1,
+  startChallengeV1,
+} from '@phonegate/contracts';
 import { eventually } from '@phonegate/platform/testing';
-import { startedOtp, wrongCode } from '../support/otp-harness';
+import { remoteError, startedOtp, usNumber, wrongCode } from '../support/otp-harness';
 
 /**
  * "I didn't ask for this" on a code that had already ended (expired, locked, used): the report
@@ -57,6 +62,33 @@ describe('otp: a report on a code that had already ended', () => {
     expect(await h.busSignInCheck(signIn, signIn.code)).toBe('approved');
     await report(signIn.link);
     expect(await h.busView(signIn.id)).toMatchObject({ status: 'approved', reported: true });
+  });
+
+  it("a password reset's start repeated after its code was reported is refused (410 code_expired, reason reported): no second code", async () => {
+    const accountId = randomUUID();
+    const resetId = randomUUID();
+    const start = () =>
+      h.identity.events.request(startChallengeV1, {
+        purpose: 'password_reset',
+        channel: 'sms',
+        to: usNumber(),
+        accountId,
+        ref: resetId,
+      });
+    const first = await start();
+    await report(await h.reportLink(first.id));
+    // identity's retry of a send whose answer it lost.
+    const again = await remoteError(start());
+    expect(again).toMatchObject({ code: 'code_expired', status: 410 });
+    expect(again.extra['reason']).toBe('reported');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(h.codeMessages(first.id)).toHaveLength(1);
+    // No other code for the account (a second challenge's) went out.
+    expect(
+      h
+        .events(notificationRequestedV1)
+        .filter((d) => d.accountId === accountId && d.template.startsWith('otp.')),
+    ).toHaveLength(1);
   });
 
   it('pending: the report ends it (endReason reported) and the view says reported too', async () => {
