@@ -203,6 +203,14 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
           ? await this.send(resetId, record.accountId, record.clientIp, attempt)
           : await this.decoySend();
       } catch (error) {
+        if (reportedFlow(error)) {
+          // The code an earlier try sent (its answer lost) was reported by the owner ("I didn't
+          // ask for this"): the otp service refuses another; the reset ends here (410 after).
+          this.logger.info({ resetId, attempt }, 'reset ended: its code was reported');
+          await this.resets.take(resetId);
+          await this.resets.settle(resetId);
+          return;
+        }
         const next = afterSendFailure(error, attempt, {
           attempts: this.config.IDENTITY_RESET_SEND_ATTEMPTS,
           retryMs: this.config.IDENTITY_RESET_SEND_RETRY,
@@ -532,6 +540,11 @@ export class PasswordResetService implements OnModuleInit, OnModuleDestroy {
     const count = await this.resets.countWrongCode(resetId, end - now);
     throw wrongCodeAnswer(count, policy.maxAttempts, end, now);
   }
+}
+
+/** The otp service's refusal to start a flow's code again after the owner reported its code. */
+function reportedFlow(error: unknown): boolean {
+  return isDomain(error, 'code_expired') && error.extra['reason'] === 'reported';
 }
 
 function message(error: unknown): string {

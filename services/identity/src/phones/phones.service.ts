@@ -21,6 +21,7 @@ import type { OtpGateway } from '../otp/otp.gateway';
 import { challengeIfKnown, isDomain, unansweredSend, unknownAsExpired, verificationView } from '../otp/otp-errors';
 import { type AlertTarget, queueAlert } from '../security/security-alerts';
 import { keyPart } from '../security/signin-throttle';
+import { reported } from '../sessions/reported-challenge';
 import { resendCooldown } from '../sessions/signin-resend';
 import { JsonStore } from '../shared/json-store';
 import { EVENT_OUTBOX, IDENTITY_CONFIG, IDENTITY_REDIS, OTP_GATEWAY } from '../tokens';
@@ -322,7 +323,13 @@ export class PhonesService {
     const { phone } = await findPhoneOfAccount(this.db, accountId, phoneId);
     if (phone.status === 'verified') return { phoneId, status: 'verified' as const, primary: phone.primary };
     if (!phone.challengeId) throw codeExpired();
-    await unknownAsExpired(this.checkCode(phone.challengeId, phone, code));
+    try {
+      await unknownAsExpired(this.checkCode(phone.challengeId, phone, code));
+    } catch (error) {
+      // A code the number's owner reported ("I didn't ask for this") ends the verification.
+      if (isDomain(error, 'code_expired')) await this.endIfReported(accountId, phone);
+      throw error;
+    }
     try {
       return await this.db.transaction((m) => this.markVerified(m, accountId, phoneId, phone.e164));
     } catch (error) {
@@ -422,6 +429,8 @@ export class PhonesService {
         if (record && sentSoFar > 0) sends = afterResend(record, latest?.sends ?? 0, askedAt, challenge);
       } catch (error) {
         if (!isDomain(error, 'not_found', 'code_expired')) throw error;
+        // Ended: by a report of its code the verification ends too (no new code); else a new challenge.
+        await this.endIfReported(account.id, phone);
       }
     }
     if (challenge) {
@@ -692,6 +701,24 @@ export class PhonesService {
     if (!phone) throw phoneNotFound();
     const verifiedLeft = phones.filter((p) => p.status === 'verified' && p.id !== phone.id).length;
     return removalNeedsStepUp(settingsOf(account), { verified: phone.status === 'verified', primary: phone.primary }, verifiedLeft);
+  }
+
+  /**
+   * The number's owner reported its code ("I didn't ask for this": otp ended the challenge, or
+   * marked it reported after it had ended): the pending verification ends. Its row goes (a pending
+   * number, or a verified number's pending replacement; the verified number stays), keeping what
+   * was sent to the number so that adding it back is bounded like a resend (C9), and the request
+   * is answered 410 code_expired, as an ended sign-in's. Nothing happens otherwise.
+   */
+  private async endIfReported(accountId: string, phone: PhoneEntity): Promise<void> {
+    if (!phone.challengeId || !reported(await this.challengeState(phone.challengeId))) return;
+    const ended = await this.db.transaction(async (m) => {
+      await lockAccount(m, accountId);
+      await this.keepNumberSends(accountId, phone.e164, { record: await this.sends.get(verificationOf(phone)), challengeId: phone.challengeId });
+      return updateCount(m, `DELETE FROM phones WHERE id = $1 AND status = 'pending' AND challenge_id = $2`, [phone.id, phone.challengeId]);
+    });
+    this.logger.info({ accountId, phoneId: phone.id, ended: ended > 0 }, 'phone verification ended: its code was reported');
+    throw new DomainError('code_expired', 'This verification ended: its code was reported as not asked for. Add the number again to get a new code.');
   }
 
   private async startVerification(account: Recipient, phoneId: string, e164: string, channel: PhoneChannel, clientIp?: string) {

@@ -54,6 +54,58 @@ describe('identity and otp: known accounts, late reports', () => {
     });
   });
 
+  describe('a report of a phone-verification code', () => {
+    /** An account with a pending number whose code its owner reported ("I didn't ask for this"). */
+    async function reportedNumber() {
+      const a = await h.account();
+      const number = h.phone();
+      const added = await h.call('POST', `/v1/accounts/${a.id}/phones`, { number });
+      expect(added.status).toBe(202);
+      const challengeId = String(added.body.verification.challengeId);
+      const code = await h.codeFor(challengeId);
+      expect((await h.reportCode(challengeId)).body).toMatchObject({ status: 'reported' });
+      // Past the add's resend cooldown: a resend would be allowed but for the report.
+      await sleep(Math.max(0, Date.parse(added.body.verification.resendAvailableAt) - Date.now()) + 100);
+      return { a, number, phoneId: String(added.body.phoneId), code };
+    }
+    const codesTo = (to: string, since: number) =>
+      h.tap.of('notification.requested.v1').filter((t) => t.data['to'] === to && t.at >= since && String(t.data['template']).startsWith('otp.'));
+    const numbersOf = async (accountId: string) => ((await h.call('GET', `/v1/accounts/${accountId}`)).body.phones as { phoneId: string }[]).map((p) => p.phoneId);
+
+    it('ends the pending verification: a resend sends nothing (410), the number is gone', async () => {
+      const { a, number, phoneId } = await reportedNumber();
+      const since = Date.now();
+      const resent = await h.call('POST', `/v1/accounts/${a.id}/phones/${phoneId}/resend`, {});
+      expect([resent.status, resent.body.code]).toEqual([410, 'code_expired']);
+      expect(await numbersOf(a.id)).toEqual([]);
+      expect((await h.call('POST', `/v1/accounts/${a.id}/phones/${phoneId}/resend`, {})).status).toBe(404);
+      expect((await h.call('PUT', `/v1/accounts/${a.id}/phones/${phoneId}`, { number })).status).toBe(404);
+      await sleep(500);
+      expect(codesTo(number, since).length).toBe(0);
+    });
+
+    it("ends it on a verification with the reported code too (410), and the number's code is not sent again by a PUT of the same number", async () => {
+      const { a, number, phoneId, code } = await reportedNumber();
+      const since = Date.now();
+      const verified = await h.call('POST', `/v1/accounts/${a.id}/phones/${phoneId}/verify`, { code });
+      expect([verified.status, verified.body.code]).toEqual([410, 'code_expired']);
+      expect(await numbersOf(a.id)).toEqual([]);
+      expect((await h.call('PUT', `/v1/accounts/${a.id}/phones/${phoneId}`, { number })).status).toBe(404);
+      await sleep(500);
+      expect(codesTo(number, since).length).toBe(0);
+    });
+
+    it('a PUT of the same pending number after a report ends it too: 410, nothing sent', async () => {
+      const { a, number, phoneId } = await reportedNumber();
+      const since = Date.now();
+      const again = await h.call('PUT', `/v1/accounts/${a.id}/phones/${phoneId}`, { number });
+      expect([again.status, again.body.code]).toEqual([410, 'code_expired']);
+      expect(await numbersOf(a.id)).toEqual([]);
+      await sleep(500);
+      expect(codesTo(number, since).length).toBe(0);
+    });
+  });
+
   describe('a report of a sign-in code that had already expired', () => {
     const signIn = (email: string, password: string, device: string) =>
       h.call('POST', '/v1/sessions', { email, password, device: { id: device, name: 'Test phone', ip: ip() } });

@@ -1,7 +1,9 @@
+import { DomainError } from '@phonegate/platform';
 import type { Redis } from 'ioredis';
+import type { OtpGateway } from '../../src/otp/otp.gateway';
 import { PasswordResetService } from '../../src/password-resets/password-reset.service';
 import { type ResetRecord, ResetStore } from '../../src/password-resets/reset.store';
-import { IDENTITY_REDIS } from '../../src/tokens';
+import { IDENTITY_REDIS, OTP_GATEWAY } from '../../src/tokens';
 import { eventually } from '@phonegate/platform/testing';
 import { Harness, sleep } from './support/harness';
 
@@ -159,6 +161,55 @@ describe('identity: password reset code delivery', () => {
     } finally {
       spy.mockRestore();
     }
+  });
+
+  it("a reset whose code its owner reported while identity's send was still unanswered ends: its retry sends no second code, its completion is 410", async () => {
+    const a = await h.account();
+    const gateway = h.app.get<OtpGateway>(OTP_GATEWAY);
+    const real = gateway.start.bind(gateway);
+    let firstId = '';
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let reached!: () => void;
+    const held = new Promise<void>((r) => (reached = r));
+    // The first try's code goes out, but its answer is lost (identity's call "times out").
+    const spy = jest.spyOn(gateway, 'start').mockImplementation(async (request) => {
+      const view = await real(request);
+      if (request.purpose === 'password_reset' && request.to === a.email && !firstId) {
+        firstId = view.id;
+        reached();
+        await released;
+        throw new DomainError('service_unavailable', 'The otp service did not answer in time.', { retryAfter: 1 });
+      }
+      return view;
+    });
+    const since = Date.now();
+    let resetId = '';
+    try {
+      const requested = await h.call('POST', '/v1/password-resets', { email: a.email });
+      expect(requested.status).toBe(202);
+      resetId = String(requested.body.resetId);
+      await held;
+      const code = await codeTo(a.email, since, 10_000);
+      // "I didn't ask for this" on the code that went out.
+      expect((await h.reportCode(firstId)).body).toMatchObject({ status: 'reported' });
+      release();
+      // Past the retry delay (500 ms) and a few sweeps.
+      await eventually(async () => ((await store.sendDueAt(resetId)) === undefined ? true : undefined), 10_000, 100);
+      await sleep(1_000);
+      const codes = h.tap.messages.filter(
+        (t) => t.at >= since && t.data['to'] === a.email && typeof (t.data['variables'] as { code?: unknown } | undefined)?.code === 'string',
+      );
+      expect(codes.length).toBe(1);
+      const done = await complete(resetId, code);
+      expect([done.status, done.body.code]).toEqual([410, 'code_expired']);
+    } finally {
+      release();
+      spy.mockRestore();
+    }
+    // The password did not change.
+    const signedIn = await h.call('POST', '/v1/sessions', { email: a.email, password: a.password, device: { id: 'dev-reported-reset', name: 'Test phone', ip: '10.9.9.9' } });
+    expect(signedIn.status).toBe(201);
   });
 
   it('a due send is taken by one sweeper at a time, for a lease', async () => {
