@@ -211,11 +211,12 @@ export function printUsage(all: GroupUsage[], seconds: number, accepted: number)
   const usage = all.filter((u) => u.name !== MACHINE);
   out(
     table(
-      ['process', 'CPU (cores)', 'CPU ms / item', 'RSS MB', 'peak RSS MB'],
+      ['process', 'CPU (cores)', 'CPU ms / item', 'wake-ups / item', 'RSS MB', 'peak RSS MB'],
       usage.map((u) => [
         u.name,
         u.cores.toFixed(2),
         accepted ? (u.cpuMs / accepted).toFixed(2) : '-',
+        accepted ? (u.switches / accepted).toFixed(1) : '-',
         u.rssMb.toFixed(0),
         u.peakRssMb.toFixed(0),
       ]),

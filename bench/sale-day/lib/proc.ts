@@ -30,6 +30,30 @@ export function procStat(pid: number): ProcStat | undefined {
   }
 }
 
+/**
+ * Context switches of every thread of a process so far (voluntary + involuntary): how often it
+ * went to sleep and was woken; each wake-up costs the machine CPU of its own, more in a VM.
+ */
+export function threadSwitches(pid: number): number {
+  let n = 0;
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  for (const tid of tids) {
+    try {
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      n += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      n += Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return n;
+}
+
 /** Pids of every process whose command name (/proc/<pid>/comm) matches. */
 export function pidsByName(match: RegExp): number[] {
   const out: number[] = [];
@@ -69,12 +93,16 @@ export interface GroupUsage {
   peakRssMb: number;
   /** Seconds between the two marks. */
   seconds: number;
+  /** Context switches (wake-ups) between the two marks, all threads of the group's processes. */
+  switches: number;
 }
 
 interface Snapshot {
   at: number;
   /** per group: pid → cpuMs */
   cpu: Map<string, Map<number, number>>;
+  /** per group: pid → context switches so far */
+  switches: Map<string, Map<number, number>>;
   rss: Map<string, number>;
 }
 
@@ -100,24 +128,28 @@ export class ProcessMeter {
 
   mark(): Snapshot {
     const cpu = new Map<string, Map<number, number>>();
+    const switches = new Map<string, Map<number, number>>();
     const rss = new Map<string, number>();
     // The whole machine, as pid 0: what every process used, ours and the neighbours'.
     cpu.set('machine (all processes)', new Map([[0, machineBusyMs()]]));
     rss.set('machine (all processes)', 0);
     for (const g of this.groups) {
       const perPid = new Map<number, number>();
+      const switchesPerPid = new Map<number, number>();
       let total = 0;
       for (const pid of g.pids()) {
         const s = procStat(pid);
         if (!s) continue;
         perPid.set(pid, s.cpuMs);
+        switchesPerPid.set(pid, threadSwitches(pid));
         total += s.rssMb;
       }
       cpu.set(g.name, perPid);
+      switches.set(g.name, switchesPerPid);
       rss.set(g.name, total);
       this.peaks.set(g.name, Math.max(this.peaks.get(g.name) ?? 0, total));
     }
-    return { at: Date.now(), cpu, rss };
+    return { at: Date.now(), cpu, switches, rss };
   }
 
   /** Samples every `everyMs` so peak RSS is known; resets the peaks. */
@@ -141,6 +173,9 @@ export class ProcessMeter {
       let cpuMs = 0;
       // A process that started between the marks counts from zero; one that exited is lost.
       for (const [pid, ms] of to.cpu.get(g.name) ?? []) cpuMs += ms - (before.get(pid) ?? 0);
+      const switchesBefore = from.switches.get(g.name) ?? new Map<number, number>();
+      let switches = 0;
+      for (const [pid, n] of to.switches.get(g.name) ?? []) switches += n - (switchesBefore.get(pid) ?? 0);
       return {
         name: g.name,
         cpuMs,
@@ -148,6 +183,7 @@ export class ProcessMeter {
         rssMb: to.rss.get(g.name) ?? 0,
         peakRssMb: Math.max(this.peaks.get(g.name) ?? 0, to.rss.get(g.name) ?? 0),
         seconds,
+        switches,
       };
     });
   }
