@@ -14,7 +14,8 @@ export class TypeOrmContactDirectory extends ContactDirectory {
     super();
   }
 
-  async accountCreated(accountId: string, email: string, locale: string, at: Date): Promise<void> {
+  async accountCreated(id: string, email: string, locale: string, at: Date): Promise<void> {
+    const accountId = accountKey(id);
     // The preference column is left out so a choice made before this event arrived survives it.
     await this.dataSource
       .getRepository(ContactAccountRecord)
@@ -22,13 +23,14 @@ export class TypeOrmContactDirectory extends ContactDirectory {
   }
 
   async phoneVerified(
-    accountId: string,
+    id: string,
     phoneId: string,
     e164: string,
     primary: boolean,
     at: Date,
     replacedPhoneId?: string,
   ): Promise<void> {
+    const accountId = accountKey(id);
     await this.dataSource.transaction(async (m) => {
       const phones = m.getRepository(ContactPhoneRecord);
       if (replacedPhoneId)
@@ -49,7 +51,8 @@ export class TypeOrmContactDirectory extends ContactDirectory {
     });
   }
 
-  async primaryChanged(accountId: string, phoneId: string, e164: string, at: Date): Promise<void> {
+  async primaryChanged(id: string, phoneId: string, e164: string, at: Date): Promise<void> {
+    const accountId = accountKey(id);
     await this.dataSource.transaction(async (m) => {
       const phones = m.getRepository(ContactPhoneRecord);
       const existing = await phones.findOneBy({ phoneId });
@@ -62,7 +65,8 @@ export class TypeOrmContactDirectory extends ContactDirectory {
     });
   }
 
-  async phoneRemoved(accountId: string, phoneId: string, e164: string, at: Date): Promise<void> {
+  async phoneRemoved(id: string, phoneId: string, e164: string, at: Date): Promise<void> {
+    const accountId = accountKey(id);
     await this.dataSource.transaction(async (m) => {
       // A removal that overtook the number's verification leaves a tombstone for it to find.
       await m
@@ -78,19 +82,22 @@ export class TypeOrmContactDirectory extends ContactDirectory {
     });
   }
 
-  async setPreferences(accountId: string, orderUpdates: boolean, at: Date): Promise<Preferences> {
+  async setPreferences(id: string, orderUpdates: boolean, at: Date): Promise<Preferences> {
+    const accountId = accountKey(id);
     await this.dataSource
       .getRepository(ContactAccountRecord)
       .upsert({ accountId, orderUpdates, updatedAt: at }, ['accountId']);
     return { accountId, orderUpdates };
   }
 
-  async emailOf(accountId: string): Promise<AccountEmail | undefined> {
+  async emailOf(id: string): Promise<AccountEmail | undefined> {
+    const accountId = accountKey(id);
     const row = await this.dataSource.getRepository(ContactAccountRecord).findOneBy({ accountId });
     return row?.email ? { accountId, email: row.email, locale: row.locale } : undefined;
   }
 
-  async primaryNumberOf(accountId: string): Promise<VerifiedNumber | undefined> {
+  async primaryNumberOf(id: string): Promise<VerifiedNumber | undefined> {
+    const accountId = accountKey(id);
     const phones = await this.dataSource.getRepository(ContactPhoneRecord).find({
       where: { accountId, removedAt: IsNull() },
       order: { primary: 'DESC', verifiedAt: 'ASC' },
@@ -118,4 +125,12 @@ export class TypeOrmContactDirectory extends ContactDirectory {
       orderUpdates: account?.orderUpdates ?? true,
     };
   }
+}
+
+/**
+ * Account ids are identity's UUIDs, compared in lower case (as the preferences route takes
+ * them): a storefront that sends one in upper case names the same account.
+ */
+function accountKey(accountId: string): string {
+  return accountId.toLowerCase();
 }

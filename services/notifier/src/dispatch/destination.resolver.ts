@@ -75,7 +75,7 @@ export class DestinationResolver {
     if (!phone) {
       const account = await this.contacts.emailOf(request.accountId);
       return account
-        ? { ok: true, to: account.email, accountId: request.accountId }
+        ? { ok: true, to: account.email, accountId: account.accountId }
         : {
             ok: false,
             reason: 'no_destination',
@@ -92,6 +92,6 @@ export class DestinationResolver {
     if (isOrderUpdate(request.template) && !number.orderUpdates) {
       return { ok: false, reason: 'opted_out', detail: 'the owner turned order updates off' };
     }
-    return { ok: true, to: number.e164, accountId: request.accountId };
+    return { ok: true, to: number.e164, accountId: number.accountId };
   }
 }

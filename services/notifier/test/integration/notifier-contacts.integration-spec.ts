@@ -206,4 +206,56 @@ describe('notifier: order updates and the contact projection', () => {
     expect(s.sim.store.list({ to: second.e164 })).toHaveLength(1);
     expect(s.sim.store.list({ to: first.e164 })).toEqual([]);
   });
+  it('matches an account id in any letter case, as the preferences route does', async () => {
+    const accountId = await account();
+    const e164 = number();
+    await publish(s.publisher, phoneVerifiedV1, {
+      accountId,
+      phoneId: randomUUID(),
+      e164,
+      primary: true,
+    });
+    await settle();
+    const orderId = `ord_${randomUUID().slice(0, 8)}`;
+    await publish(s.publisher, orderStatusChangedV1, {
+      orderId,
+      accountId: accountId.toUpperCase(),
+      status: 'shipped',
+      locale: 'en',
+      priority: 'standard',
+    });
+    expect((await outcomeOf(orderId)).type).toBe('notification.sent.v1');
+
+    const res = await s.notifier.app.inject({
+      method: 'POST',
+      url: '/v1/notifications',
+      headers: STOREFRONT,
+      payload: {
+        accountId: accountId.toUpperCase(),
+        channel: 'sms',
+        template: 'order.status_changed.delivered',
+        variables: { orderId },
+      },
+    });
+    expect(res.statusCode).toBe(202);
+    await eventually(() => s.sim.store.list({ to: e164 }).length === 2, 10_000);
+
+    // An opt-out given with the id in upper case holds for the event in lower case too.
+    const put = await s.notifier.app.inject({
+      method: 'PUT',
+      url: `/v1/accounts/${accountId.toUpperCase()}/notification-preferences`,
+      headers: STOREFRONT,
+      payload: { orderUpdates: false },
+    });
+    expect(put.statusCode).toBe(200);
+    const quiet = `ord_${randomUUID().slice(0, 8)}`;
+    await publish(s.publisher, orderStatusChangedV1, {
+      orderId: quiet,
+      accountId,
+      status: 'refunded',
+      locale: 'en',
+      priority: 'standard',
+    });
+    expect((await outcomeOf(quiet)).data).toMatchObject({ reason: 'opted_out' });
+  });
 });
