@@ -122,7 +122,8 @@ export class RedisCodeStore extends CodeStore {
 
   async presence(shipmentId: string): Promise<CodePresence> {
     const replies = await this.call(async () => {
-      const out = await this.redis.multi().exists(codeKey(shipmentId)).exists(revokeMarkerKey(shipmentId)).exec();
+      // A code is a hash with a state, as the check (handoff.lua) and get() see one.
+      const out = await this.redis.multi().hexists(codeKey(shipmentId), 'state').exists(revokeMarkerKey(shipmentId)).exec();
       if (!out) throw new Error('transaction aborted');
       return out.map(([error, value]) => {
         if (error) throw error;

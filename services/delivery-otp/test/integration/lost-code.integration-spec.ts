@@ -132,6 +132,16 @@ describe('a handoff code Redis lost', () => {
     expect((await handoff(shipmentId, secret, await sentCode(shipmentId, 3))).status).toBe(200);
   });
 
+  it('counts a hash left without a code state as lost, as the check does (not a 503 for ever)', async () => {
+    const { shipmentId, secret, code } = await shipment('cour_lost_stray');
+    await h.redis.del(codeKey(shipmentId));
+    await h.redis.hset(codeKey(shipmentId), 'chgUnlock', 'stray-token');
+    expect((await handoff(shipmentId, secret, code)).body).toMatchObject({ code: 'handoff_locked', reason: 'code_lost' });
+    const shown = await show(shipmentId);
+    expect(shown.status).toBe(200);
+    expect((await handoff(shipmentId, secret, shown.body['code'] as string)).status).toBe(200);
+  });
+
   it('answers another account 403 and issues nothing for it', async () => {
     const { shipmentId } = await shipment('cour_lost_acct');
     await h.redis.del(codeKey(shipmentId));
@@ -192,7 +202,7 @@ describe('a handoff code Redis lost', () => {
     const sealed = await h.redis.hgetall(codeKey(shipmentId));
     await h.redis.del(codeKey(shipmentId));
     const timingOut = () => {
-      const chain = { exists: () => chain, exec: () => Promise.reject(new Error('Command timed out')) };
+      const chain = { hexists: () => chain, exists: () => chain, exec: () => Promise.reject(new Error('Command timed out')) };
       return chain as never;
     };
     jest.spyOn(h.redis, 'multi').mockImplementationOnce(timingOut);
