@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { locale, notificationRequestedV1, type Priority } from '@phonegate/contracts';
+import { type Channel, locale, notificationRequestedV1, type Priority } from '@phonegate/contracts';
+import { type CountryCode, parsePhoneNumberFromString } from 'libphonenumber-js';
 import { type Clock, DomainError, type Logger, maskDestination } from '@phonegate/platform';
 import { z } from 'zod';
 import type { ContactDirectory } from '../contacts/contact-directory';
@@ -19,6 +20,11 @@ const event = notificationRequestedV1.schema.shape;
 export const notificationBody = z
   .object({
     to: event.to,
+    /** ISO 3166 alpha-2 country of a number given in national form (API conventions). */
+    country: z
+      .string()
+      .regex(/^[A-Za-z]{2}$/)
+      .optional(),
     accountId: event.accountId,
     channel: event.channel,
     template: event.template,
@@ -81,10 +87,11 @@ export class RequestNotification {
         ],
       });
     this.templates.assertSupported(body.template, body.channel);
+    const to = body.to !== undefined ? phoneInE164(body.channel, body.to, body.country) : undefined;
     const request = {
       channel: body.channel,
       template: body.template,
-      ...(body.to ? { to: body.to } : {}),
+      ...(to ? { to } : {}),
       ...(body.accountId ? { accountId: body.accountId } : {}),
     };
     const resolution = await this.resolver.resolve(request);
@@ -107,7 +114,7 @@ export class RequestNotification {
     // Over HTTP a number must be one verified on some account (no open relay to any number).
     if (
       body.channel !== 'email' &&
-      body.to !== undefined &&
+      to !== undefined &&
       !(await this.contacts.ownerOfNumber(resolution.to))
     ) {
       throw new DomainError(
@@ -130,7 +137,7 @@ export class RequestNotification {
 
     const messageId = randomUUID();
     const now = this.clock.now();
-    const to = normalizeDestination(body.channel, resolution.to);
+    const destination = normalizeDestination(body.channel, resolution.to);
     const prio: Priority = body.priority ?? 'standard';
     const inserted = await this.log.insertQueued(
       {
@@ -140,8 +147,8 @@ export class RequestNotification {
         template: body.template,
         locale: rendered.locale,
         ...(resolution.accountId ? { accountId: resolution.accountId } : {}),
-        destinationMasked: maskDestination(to),
-        destinationHash: this.hasher.hash(to),
+        destinationMasked: maskDestination(destination),
+        destinationHash: this.hasher.hash(destination),
         body: rendered.stored.text,
         ...(rendered.stored.subject !== undefined ? { subject: rendered.stored.subject } : {}),
         segments: rendered.segments,
@@ -156,7 +163,7 @@ export class RequestNotification {
           messageId,
           priority: prio,
           channel: body.channel,
-          to,
+          to: destination,
           ...(resolution.accountId ? { accountId: resolution.accountId } : {}),
           template: body.template,
           locale: rendered.locale,
@@ -174,3 +181,20 @@ export class RequestNotification {
     return { messageId };
   }
 }
+
+/**
+ * A number as the API conventions take it: E.164, or national form with `country`; spaces,
+ * dots, dashes and brackets allowed. Anything that does not read as a valid number is left as
+ * given, for the destination check to refuse (422 `invalid_phone_number`). E-mail addresses
+ * are left alone.
+ */
+function phoneInE164(channel: Channel, to: string, country: string | undefined): string {
+  if (channel === 'email' || E164.test(to.trim())) return to;
+  const parsed = parsePhoneNumberFromString(
+    to.trim(),
+    country ? (country.toUpperCase() as CountryCode) : undefined,
+  );
+  return parsed?.isValid() ? parsed.number : to;
+}
+
+const E164 = /^\+[1-9]\d{6,14}$/;

@@ -258,4 +258,48 @@ describe('notifier: order updates and the contact projection', () => {
     });
     expect((await outcomeOf(quiet)).data).toMatchObject({ reason: 'opted_out' });
   });
+  it('takes a number in national form with a country, or written with spaces, over HTTP (API conventions)', async () => {
+    const accountId = await account();
+    const e164 = number();
+    await publish(s.publisher, phoneVerifiedV1, {
+      accountId,
+      phoneId: randomUUID(),
+      e164,
+      primary: true,
+    });
+    await settle();
+    const national = `(${e164.slice(2, 5)}) ${e164.slice(5, 8)}-${e164.slice(8)}`;
+    const spaced = `+1 ${e164.slice(2, 5)} ${e164.slice(5, 8)} ${e164.slice(8)}`;
+    for (const to of [{ to: national, country: 'US' }, { to: spaced }]) {
+      const res = await s.notifier.app.inject({
+        method: 'POST',
+        url: '/v1/notifications',
+        headers: STOREFRONT,
+        payload: {
+          ...to,
+          channel: 'sms',
+          template: 'order.status_changed.shipped',
+          variables: { orderId: `ord_${randomUUID().slice(0, 8)}` },
+        },
+      });
+      expect(res.statusCode).toBe(202);
+      const v = await view(res.json<{ messageId: string }>().messageId);
+      expect(v.to).toBe(`+1 ••• ••• ••${e164.slice(-2)}`);
+    }
+    await eventually(() => s.sim.store.list({ to: e164 }).length === 2, 10_000);
+    // Without the country a national number names nothing: 422 as before.
+    const bare = await s.notifier.app.inject({
+      method: 'POST',
+      url: '/v1/notifications',
+      headers: STOREFRONT,
+      payload: {
+        to: national,
+        channel: 'sms',
+        template: 'order.status_changed.shipped',
+        variables: { orderId: 'ord_bare' },
+      },
+    });
+    expect(bare.statusCode).toBe(422);
+    expect(bare.json()).toMatchObject({ code: 'invalid_phone_number' });
+  });
 });
