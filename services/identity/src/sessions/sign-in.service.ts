@@ -150,7 +150,14 @@ export class SignInService implements OnModuleInit {
     }
     // C8's lock guards the second factor: only a sign-in that would ask for a code meets it.
     await this.codes.assertNotLocked(account.id);
-    return this.challenge(account, input, country, reason);
+    try {
+      return await this.challenge(account, input, country, reason, current);
+    } catch (error) {
+      if (!(error instanceof CredentialsChanged)) throw error;
+      // Lost to a reset before its code went out: a wrong password now, and no code sent.
+      await this.limiter.reserve(limits).catch(() => undefined);
+      throw invalidCredentials();
+    }
   }
 
   /**
@@ -446,11 +453,17 @@ export class SignInService implements OnModuleInit {
     input: SignInRequest,
     country: string | null,
     reason: PendingLogin['reason'],
+    current: IssueGuard,
   ) {
     const [phones, otpFactors] = await Promise.all([
       phonesOf(this.db, account.id),
       this.otp.factors(account.id),
     ]);
+    // Read again just before a code may go out: a reset completed since the password was checked
+    // (it moves the credentials epoch) means this sign-in lost to it, and it sends nothing
+    // (CredentialsChanged: 401). A reset committing after this read races the send itself; the
+    // login keeps the epoch it read, so its code can never finish it (410).
+    await current(await findAccount(this.db, account.id), this.db.manager);
     const phone = primaryPhone(phones);
     const factors = signinFactors(settingsOf(account), {
       hasVerifiedPhone: Boolean(phone),

@@ -1,6 +1,8 @@
 import { argon2id, hash } from 'argon2';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
+import type { OtpGateway } from '../../src/otp/otp.gateway';
+import { OTP_GATEWAY } from '../../src/tokens';
 import { Harness, type HttpAnswer, sleep } from './support/harness';
 
 jest.setTimeout(240_000);
@@ -306,6 +308,50 @@ describe('identity: a password reset against sign-ins with the old password', ()
       }
       expect(finished).toEqual([]);
       expect(challenged).toBeGreaterThan(0);
+    });
+  });
+
+  describe('a challenged sign-in that lost to a reset before its code went out', () => {
+    it('sends no code and answers 401 invalid_credentials (the reset completed after its password was checked)', async () => {
+      const p = await prepared();
+      await h.twoStep(p.id, { method: 'sms' });
+      const gateway = h.app.get<OtpGateway>(OTP_GATEWAY);
+      const real = gateway.factors.bind(gateway);
+      let held = false;
+      let reached!: () => void;
+      const atFactors = new Promise<void>((r) => (reached = r));
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      // The sign-in is held after its password check, while it looks up the account's factors.
+      const spy = jest.spyOn(gateway, 'factors').mockImplementation(async (accountId) => {
+        const answer = await real(accountId);
+        if (accountId === p.id && !held) {
+          held = true;
+          reached();
+          await released;
+        }
+        return answer;
+      });
+      const since = Date.now();
+      try {
+        const signing = signIn(p.email, p.password, 'lost-to-reset');
+        await atFactors;
+        expect((await complete(p)).status).toBe(200);
+        release();
+        const answer = await signing;
+        expect([answer.status, answer.body.code]).toEqual([401, 'invalid_credentials']);
+      } finally {
+        release();
+        spy.mockRestore();
+      }
+      await sleep(1_000);
+      const signInCodes = h.tap
+        .of('notification.requested.v1')
+        .filter((t) => t.at >= since && t.data['accountId'] === p.id && t.data['template'] === 'otp.sign_in');
+      expect(signInCodes.length).toBe(0);
+      // The new password signs in (challenged: a code is asked and sent).
+      const withNew = await signIn(p.email, p.newPassword, 'lost-to-reset');
+      expect(withNew.status).toBe(202);
     });
   });
 
