@@ -52,7 +52,11 @@ export class PhonesController {
 
   @Post(':phoneId/verify')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Confirm a number with its code', description: 'A change replaces the old number only now.' })
+  @ApiOperation({
+    summary: 'Confirm a number with its code',
+    description:
+      "A change replaces the old number only now. A code the number's owner reported (\"I didn't ask for this\") ends the verification: 410 code_expired and the pending number is removed.",
+  })
   @ApiZodBody(codeBody)
   @ApiResponse({ status: 200, description: '{phoneId, status: "verified", primary}' })
   @ApiProblems('code_mismatch', 'code_expired', 'too_many_attempts', 'phone_in_use', 'not_found')
@@ -62,10 +66,14 @@ export class PhonesController {
 
   @Post(':phoneId/resend')
   @HttpCode(202)
-  @ApiOperation({ summary: 'Send a fresh code, optionally by voice instead of SMS (or back)' })
+  @ApiOperation({
+    summary: 'Send a fresh code, optionally by voice instead of SMS (or back)',
+    description:
+      "After the number's owner reported its code (\"I didn't ask for this\"), nothing is sent: 410 code_expired and the pending number is removed (the same for a PUT or an add of the same number).",
+  })
   @ApiZodBody(resendBody)
   @ApiResponse({ status: 202, description: VERIFICATION })
-  @ApiProblems('resend_cooldown', 'rate_limited', 'invalid_phone_number', 'not_found')
+  @ApiProblems('resend_cooldown', 'rate_limited', 'invalid_phone_number', 'code_expired', 'conflict', 'not_found')
   resend(
     @Param('accountId') accountId: string,
     @Param('phoneId') phoneId: string,
@@ -82,11 +90,12 @@ export class PhonesController {
     description:
       'The new number is pending (a new phoneId with replacesPhoneId) until verified; the old one keeps working until then, and is then removed. The old number and the e-mail are told. ' +
       `Changing a verified number needs ${STEP_UP} So does pointing its pending replacement at another number (once verified, it replaces the verified number). Correcting an added number still pending, or a replacement to its own number again (a resend), needs none. ` +
-      'A change sends a code, so it is bounded like a resend: inside the cooldown of the previous code 429 resend_cooldown; the same number again resends its code; a second change of a verified number goes on with its pending replacement.',
+      'A change sends a code, so it is bounded like a resend: inside the cooldown of the previous code 429 resend_cooldown; the same number again resends its code; a second change of a verified number goes on with its pending replacement. ' +
+      'A change refused because the number was verified meanwhile (409 conflict) or verified on another account first (409 phone_in_use) sends nothing.',
   })
   @ApiZodBody(changeBody)
   @ApiResponse({ status: 202, description: `${VERIFICATION} plus replacesPhoneId` })
-  @ApiProblems('phone_in_use', 'invalid_phone_number', 'resend_cooldown', 'rate_limited', ...STEP_UP_PROBLEMS, 'not_found')
+  @ApiProblems('phone_in_use', 'conflict', 'invalid_phone_number', 'resend_cooldown', 'rate_limited', ...STEP_UP_PROBLEMS, 'not_found')
   change(
     @Param('accountId') accountId: string,
     @Param('phoneId') phoneId: string,
