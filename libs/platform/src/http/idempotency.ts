@@ -79,8 +79,8 @@ export interface IdempotencyPolicy {
    * fingerprints a request's body, so the store holds nothing a guess at the body (a
    * password, a code) can be checked against (C2); it also keys the store's key and,
    * with the client's Idempotency-Key, the answer's encryption. Without it the
-   * caller's credential (its `Authorization` header) does, and an anonymous request
-   * is not kept.
+   * caller's credential (its `Authorization` header) does. An anonymous request is
+   * never kept.
    */
   fingerprintKey?: Buffer;
   /**
@@ -267,7 +267,7 @@ function open(key: Buffer, storeKey: string, sealed: string): Answer | undefined
 }
 
 /**
- * `Idempotency-Key` for every POST: the first answer (2xx or 4xx) is kept for
+ * `Idempotency-Key` for every POST: the first answer (2xx or 4xx but 401) is kept for
  * `ttlSeconds` and replayed for a retry with the same key, caller and body; the
  * same key with another body is 409 `idempotency_conflict`; a retry while the
  * first is still running is 409 too, with Retry-After: 1. 5xx answers are not kept,
@@ -277,8 +277,8 @@ function open(key: Buffer, storeKey: string, sealed: string): Answer | undefined
  * that remains).
  * The store holds the body only as an HMAC, the Idempotency-Key only inside an HMAC
  * (the store's key), and the answer AES-256-GCM sealed under a key derived from the
- * Idempotency-Key (see IdempotencyPolicy); anonymous calls with no service key run
- * without it.
+ * Idempotency-Key (see IdempotencyPolicy); anonymous calls (no `Authorization`) run
+ * without it, and a 401 is not kept (a refused credential is no caller).
  */
 export function registerIdempotency(
   app: FastifyInstance,
@@ -343,6 +343,9 @@ async function claim(
       sendProblem(reply, 'malformed_request', 'Idempotency-Key is at most 200 characters.'),
     );
   const credential = String(request.headers.authorization ?? '');
+  // An anonymous call is not kept: nothing tells its callers apart (one's answer would be
+  // another's), and each made-up key would leave an entry in Redis for a day.
+  if (credential === '') return false;
   const places = placesOf(current, credential, request.method, request.url, key);
   const [first, ...earlier] = places;
   if (!first) return false; // anonymous, and the service has no key: not kept
@@ -479,7 +482,7 @@ async function guardedWrite(
  * wait; kept, it would answer 429 to that retry for as long as answers are kept), so the claim is
  * released and a retry runs. Either write replaces only this request's own claim; one whose outcome is unknown is sent
  * again until Redis answers (bounded), so a lost write does not leave the claim to refuse retries
- * until it expires.
+ * until it expires. A 401 is not kept either (see the hook).
  */
 async function keep(
   redis: Redis,
@@ -488,7 +491,9 @@ async function keep(
   payload: unknown,
   ttlSeconds: number,
 ): Promise<void> {
-  if (reply.statusCode >= 500 || reply.statusCode === 429) {
+  // Not kept: a 5xx or a 429 (a retry must run again), nor a 401 (a credential the service refused
+  // is no caller: a made-up key each time would leave an entry for a day, filling Redis).
+  if (reply.statusCode >= 500 || reply.statusCode === 429 || reply.statusCode === 401) {
     await guardedWrite(redis, RELEASE_SCRIPT, claimed.storeKey, [claimed.pending]);
     return;
   }

@@ -121,6 +121,57 @@ describe('Idempotency-Key store', () => {
     await app.close();
   });
 
+  it('keeps nothing for a call the service cannot tell who made: no credential, or one it refuses (401)', async () => {
+    // An anonymous caller, or one with a key the service does not know, could otherwise leave an
+    // entry in Redis for each Idempotency-Key it makes up, for a day each: Redis fills up.
+    const app = Fastify();
+    registerIdempotency(app, redis, 86_400, { fingerprintKey: serviceKey });
+    app.post('/v1/guarded', async (request, reply) =>
+      request.headers.authorization === auth.authorization
+        ? reply.status(201).send({ id: `guarded-${++calls}` })
+        : reply.status(401).send({ code: 'unauthorized' }),
+    );
+    app.post('/v1/public', async (_request, reply) =>
+      reply.status(200).send({ id: `public-${++calls}` }),
+    );
+    await app.ready();
+    const before = (await raw.keys(`${prefix}*`)).length;
+    for (let i = 0; i < 5; i++) {
+      const idem = `k-made-up-${i}`;
+      const wrong = await app.inject({
+        method: 'POST',
+        url: '/v1/guarded',
+        headers: { authorization: 'Bearer nope', 'idempotency-key': idem },
+        payload: {},
+      });
+      expect(wrong.statusCode).toBe(401);
+      const none = await app.inject({
+        method: 'POST',
+        url: '/v1/guarded',
+        headers: { 'idempotency-key': idem },
+        payload: {},
+      });
+      expect(none.statusCode).toBe(401);
+      const open = await app.inject({
+        method: 'POST',
+        url: '/v1/public',
+        headers: { 'idempotency-key': idem },
+        payload: {},
+      });
+      expect(open.statusCode).toBe(200);
+      expect(open.headers['idempotent-replayed']).toBeUndefined();
+    }
+    expect((await raw.keys(`${prefix}*`)).length).toBe(before);
+    // A known caller's answer is still kept and replayed.
+    const headers = { ...auth, 'idempotency-key': 'k-known' };
+    const first = await app.inject({ method: 'POST', url: '/v1/guarded', headers, payload: {} });
+    const again = await app.inject({ method: 'POST', url: '/v1/guarded', headers, payload: {} });
+    expect(again.json()).toEqual(first.json());
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect((await raw.keys(`${prefix}*`)).length).toBe(before + 1);
+    await app.close();
+  });
+
   it('keeps a token-bearing answer sealed: no Idempotency-Key and no plaintext in Redis, and replays the exact first answer', async () => {
     const app = await server({ fingerprintKey: serviceKey });
     const idem = `k-secret-${randomBytes(6).toString('hex')}`;
