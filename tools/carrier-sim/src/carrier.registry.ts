@@ -19,6 +19,8 @@ export const DEFAULT_BEHAVIOUR: Readonly<SimBehaviour> = Object.freeze({
   cancellable: true,
   refuseSegment: false,
   interimReceipt: false,
+  segmentReceiptStatus: false,
+  receiptCopies: 1,
 });
 
 /**

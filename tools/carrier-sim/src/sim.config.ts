@@ -24,6 +24,14 @@ const behaviour = z
         messageState: z.number().int().min(0).max(255).optional(),
       }),
     ]),
+    segmentReceiptStatus: z.union([
+      z.literal(false),
+      z.object({
+        segment: z.number().int().min(1).max(255),
+        status: z.enum(['delivered', 'undelivered', 'failed']),
+      }),
+    ]),
+    receiptCopies: z.number().int().min(1).max(5),
   })
   .partial();
 

@@ -43,6 +43,13 @@ export interface SimBehaviour {
    * SMPP 5.0 `{stat: 'SCHEDULED', messageState: 9}`. `false`: none.
    */
   interimReceipt: false | { stat: string; messageState?: number };
+  /** SMPP: the final receipt of segment `segment` reports `status` instead of `receiptStatus`. `false`: none. */
+  segmentReceiptStatus: false | { segment: number; status: SimReceiptStatus };
+  /**
+   * SMPP: how many times each receipt is sent, back to back (as a centre that resends a
+   * deliver_sm it thinks was lost). Default 1.
+   */
+  receiptCopies: number;
 }
 
 interface SimCarrierBase {

@@ -249,10 +249,13 @@ export async function startSmppServer(deps: SmppServerDeps): Promise<SmppSimServ
     while (bySegment.size > 20_000) bySegment.delete(bySegment.keys().next().value as string);
     if ((Number(pdu['registered_delivery'] ?? 0) & 0x03) === 0) return;
     const receiptStatus = state.behaviour.receiptStatus;
+    const segmentStatus = state.behaviour.segmentReceiptStatus;
+    const copies = state.behaviour.receiptCopies;
     const receiptOf = (part: Part): PendingReceipt => ({
       record,
       segmentId: part.id,
-      status: receiptStatus,
+      status:
+        segmentStatus && segmentStatus.segment === part.seq ? segmentStatus.status : receiptStatus,
       source: m.to,
       dest: m.from,
       submittedAt: new Date(receivedAt),
@@ -262,7 +265,8 @@ export async function startSmppServer(deps: SmppServerDeps): Promise<SmppSimServ
     if (interim)
       for (const part of parts) queueReceipt(carrier, conn, { ...receiptOf(part), interim });
     timers.after(state.behaviour.receiptDelayMs, () => {
-      for (const part of parts) queueReceipt(carrier, conn, receiptOf(part));
+      for (const part of parts)
+        for (let copy = 0; copy < copies; copy++) queueReceipt(carrier, conn, receiptOf(part));
     });
   }
 
