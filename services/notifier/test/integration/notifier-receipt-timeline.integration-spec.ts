@@ -94,6 +94,33 @@ describe('notifier: the status timeline and receipt callbacks', () => {
     },
   );
 
+  it('a concatenated SMS whose centre sends every receipt twice ends with its worst segment, once', async () => {
+    s.sim.setBehaviour('smpp-a', {
+      receiptCopies: 2,
+      segmentReceiptStatus: { segment: 3, status: 'undelivered' },
+    });
+    try {
+      const request = s.code();
+      const code = await s.publish({
+        ...request,
+        locale: 'ja',
+        variables: { ...request.variables, host: 'sign-in.checkout.storefront.shop.example.com' },
+      });
+      const v = await settled(code.messageId, ['delivered', 'failed']);
+      expect(s.sim.store.list({ to: code.to })[0]).toMatchObject({ segments: 3 });
+      // Every copy of every segment's receipt is in before the answer is read.
+      await new Promise((r) => setTimeout(r, 500));
+      const after = await view(code.messageId);
+      expect(after).toEqual(v);
+      expect(v).toMatchObject({ status: 'failed', reason: 'undelivered:UNDELIV/001', segments: 3 });
+      expect(v.timeline.map((t) => t.status)).toEqual(['queued', 'sending', 'sent', 'failed']);
+      expect(s.outcomes.of('notification.delivered.v1', code.messageId)).toEqual([]);
+      await eventually(() => s.outcomes.of('notification.failed.v1', code.messageId).length === 1);
+    } finally {
+      s.sim.setBehaviour('smpp-a', { receiptCopies: 1, segmentReceiptStatus: false });
+    }
+  });
+
   it('HTTP SMS and voice receipts, a receipt that overtakes the submit’s answer, and e-mail that stays sent', async () => {
     s.sim.setBehaviour('smpp-a', { down: true });
     try {

@@ -91,6 +91,8 @@ interface Entry {
 interface ReceiptTracking {
   providerMessageId: string;
   messageId: string;
+  /** Every segment's id (tracked until the last segment's receipt is in). */
+  ids: readonly string[];
   pending: Set<string>;
   status: ReceiptStatus;
   errorCode?: string;
@@ -579,6 +581,7 @@ export class SmppCarrier implements Carrier {
     const t: ReceiptTracking = {
       providerMessageId: ids[0]!,
       messageId,
+      ids,
       pending: new Set(ids),
       status: 'delivered',
     };
@@ -630,13 +633,15 @@ export class SmppCarrier implements Carrier {
       });
       return;
     }
-    t.pending.delete(parsed.id);
-    this.tracking.delete(parsed.id);
+    // A centre may send a segment's receipt again (its deliver_sm_resp seemed lost): the copy
+    // is not counted while the other segments' are awaited, nor reported for the whole message.
+    if (!t.pending.delete(parsed.id)) return;
     if (SEVERITY[parsed.status] > SEVERITY[t.status]) {
       t.status = parsed.status;
       t.errorCode = parsed.errorCode;
     }
     if (t.pending.size > 0) return;
+    for (const id of t.ids) this.tracking.delete(id);
     this.emit({
       providerMessageId: t.providerMessageId,
       messageId: t.messageId,
