@@ -10,7 +10,7 @@ const behaviour = z
     throttle: z.union([z.boolean(), z.number().int().min(0)]),
     down: z.boolean(),
     receiptDelayMs: z.number().int().min(0),
-    receiptStatus: z.enum(['delivered', 'undelivered', 'failed']),
+    receiptStatus: z.enum(['delivered', 'undelivered', 'failed', 'expired']),
     invalidPrefixes: z.array(z.string()),
     cancellable: z.boolean(),
     refuseSegment: z.union([
@@ -28,7 +28,7 @@ const behaviour = z
       z.literal(false),
       z.object({
         segment: z.number().int().min(1).max(255),
-        status: z.enum(['delivered', 'undelivered', 'failed']),
+        status: z.enum(['delivered', 'undelivered', 'failed', 'expired']),
       }),
     ]),
     receiptCopies: z.number().int().min(1).max(5),

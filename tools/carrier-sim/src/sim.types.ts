@@ -4,7 +4,8 @@ export type SimChannel = 'sms' | 'voice' | 'email';
 export type SimProtocol = 'smpp' | 'http' | 'smtp';
 
 /** Final outcome a simulated carrier reports in its receipts / status callbacks. */
-export type SimReceiptStatus = 'delivered' | 'undelivered' | 'failed';
+/** `expired`: the validity period ran out before the handset took it (SMPP EXPIRED; HTTP `failed` 30036). */
+export type SimReceiptStatus = 'delivered' | 'undelivered' | 'failed' | 'expired';
 
 /** What a simulated carrier does with the next submissions; changed at run time by `PUT /_sim/carriers/:name`. */
 export interface SimBehaviour {

@@ -46,6 +46,7 @@ describe('notifier: the status timeline and receipt callbacks', () => {
     ['delivered' as const, 'delivered', null],
     ['undelivered' as const, 'failed', 'undelivered:UNDELIV/001'],
     ['failed' as const, 'failed', 'rejected:REJECTD/001'],
+    ['expired' as const, 'failed', 'expired:EXPIRED/001'],
   ])(
     'SMPP receipt %s: queued → sending → sent → %s, with the reason',
     async (receipt, status, reason) => {
@@ -141,6 +142,13 @@ describe('notifier: the status timeline and receipt callbacks', () => {
       });
       expect(containsCode(c.body, String(call.variables.code))).toBe(false);
       expect(c.body).not.toMatch(/\d, \d, \d/);
+
+      // Its validity period ran out at the carrier.
+      s.sim.setBehaviour('http-b', { receiptStatus: 'expired' });
+      const stale = await s.publish(s.code());
+      const x = await settled(stale.messageId, ['delivered', 'failed']);
+      expect(x).toMatchObject({ status: 'failed', reason: 'failed:30036', carrier: 'http-b' });
+      expect(x.timeline.at(-1)).toMatchObject({ status: 'failed', reason: 'failed:30036' });
 
       const mail = await s.publish({ ...s.code(), channel: 'email', to: 'Mia.Lind@Example.com' });
       const m = await settled(mail.messageId, ['sent']);

@@ -10,7 +10,7 @@ export const behaviourPatchSchema = z
     throttle: z.union([z.boolean(), z.number().int().min(0)]),
     down: z.boolean(),
     receiptDelayMs: z.number().int().min(0).max(600_000),
-    receiptStatus: z.enum(['delivered', 'undelivered', 'failed']),
+    receiptStatus: z.enum(['delivered', 'undelivered', 'failed', 'expired']),
     invalidPrefixes: z.array(z.string().min(1).max(100)).max(100),
     cancellable: z.boolean(),
     refuseSegment: z.union([
@@ -31,7 +31,7 @@ export const behaviourPatchSchema = z
       z.literal(false),
       z.object({
         segment: z.number().int().min(1).max(255),
-        status: z.enum(['delivered', 'undelivered', 'failed']),
+        status: z.enum(['delivered', 'undelivered', 'failed', 'expired']),
       }),
     ]),
     receiptCopies: z.number().int().min(1).max(5),

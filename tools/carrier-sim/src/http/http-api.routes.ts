@@ -30,18 +30,21 @@ export const HTTP_SIM_ERROR = {
   MISSING_FROM: 21603,
   UNREACHABLE: 30003,
   UNKNOWN_FAILURE: 30008,
+  VALIDITY_EXPIRED: 30036,
 } as const;
 
 const MESSAGE_FINAL: Record<SimReceiptStatus, { status: string; errorCode?: number }> = {
   delivered: { status: 'delivered' },
   undelivered: { status: 'undelivered', errorCode: HTTP_SIM_ERROR.UNREACHABLE },
   failed: { status: 'failed', errorCode: HTTP_SIM_ERROR.UNKNOWN_FAILURE },
+  expired: { status: 'failed', errorCode: HTTP_SIM_ERROR.VALIDITY_EXPIRED },
 };
 
 const CALL_FINAL: Record<SimReceiptStatus, { status: string; errorCode?: number }> = {
   delivered: { status: 'completed' },
   undelivered: { status: 'no-answer' },
   failed: { status: 'failed', errorCode: HTTP_SIM_ERROR.UNKNOWN_FAILURE },
+  expired: { status: 'no-answer' },
 };
 
 export interface HttpApiDeps {

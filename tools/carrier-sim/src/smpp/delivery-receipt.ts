@@ -5,6 +5,7 @@ export const RECEIPT_MESSAGE_STATE: Record<SimReceiptStatus, number> = {
   delivered: 2,
   undelivered: 5,
   failed: 8,
+  expired: 3,
 };
 
 /** `stat:` words of the de-facto receipt format (SMPP 3.4 Appendix B). WIRE VALUES. */
@@ -12,6 +13,7 @@ export const RECEIPT_STAT: Record<SimReceiptStatus, string> = {
   delivered: 'DELIVRD',
   undelivered: 'UNDELIV',
   failed: 'REJECTD',
+  expired: 'EXPIRED',
 };
 
 function smppDate(d: Date): string {
