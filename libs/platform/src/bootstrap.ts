@@ -15,7 +15,15 @@ import { refuseOtherBodyTypes } from './http/body-types';
 import { jsonBodyParser, refuseNulInParameters } from './http/json-body';
 import { toProblem } from './http/problem.filter';
 import { DomainError } from './errors/domain-error';
-import { API_KEYS, type ConfiguredKey, namedClientLookup } from './auth/api-key.guard';
+import {
+  API_KEYS,
+  bearerToken,
+  type ConfiguredKey,
+  configuredKeyOf,
+  namedClientLookup,
+  PRINCIPAL_RESOLVER,
+  type PrincipalResolver,
+} from './auth/api-key.guard';
 import { createLogger, type Logger } from './logging/logger';
 import { MetricsService } from './metrics/metrics.service';
 import type { PlatformOptions } from './platform.module';
@@ -151,8 +159,11 @@ export async function createServiceApp(
 
   if (options.redis) {
     registerIdempotency(fastify, options.redis);
-    const callerOf = namedClientLookup(configuredKeys(app));
+    const keys = configuredKeys(app);
+    const callerOf = namedClientLookup(keys);
     if (callerOf) setIdempotencyPolicy(fastify, { callerOf });
+    const knows = credentialCheck(keys, principalResolver(app));
+    if (knows) setIdempotencyPolicy(fastify, { knows });
   }
 
   if (options.swagger) {
@@ -226,6 +237,32 @@ export function runService(name: string, start: () => Promise<unknown>): void {
 }
 
 /** The app's configured API keys (PlatformModule's `apiKeys`); none when the app has no PlatformModule. */
+function principalResolver(app: INestApplication): PrincipalResolver | undefined {
+  try {
+    return app.get<PrincipalResolver>(PRINCIPAL_RESOLVER, { strict: false }) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * For the Idempotency-Key store (IdempotencyPolicy.knows): whether a credential is one the
+ * service's guard accepts, a configured key or a principal its resolver knows (a device
+ * secret, cached there); undefined for a module without keys (some tests: every credential).
+ */
+function credentialCheck(
+  keys: readonly ConfiguredKey[],
+  resolver: PrincipalResolver | undefined,
+): ((credential: string) => boolean | Promise<boolean>) | undefined {
+  if (keys.length === 0 && !resolver) return undefined;
+  return (credential) => {
+    const token = bearerToken(credential);
+    if (!token) return false;
+    if (configuredKeyOf(keys, token)) return true;
+    return resolver ? resolver.resolve(token).then((p) => p !== undefined) : false;
+  };
+}
+
 function configuredKeys(app: INestApplication): ConfiguredKey[] {
   try {
     return app.get<ConfiguredKey[]>(API_KEYS, { strict: false }) ?? [];

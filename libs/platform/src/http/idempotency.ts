@@ -102,6 +102,14 @@ export interface IdempotencyPolicy {
    * `API_KEYS`.
    */
   callerOf?: (credential: string) => string | undefined;
+  /**
+   * Whether the service accepts a credential (the `Authorization` header) now, whatever the
+   * route's scopes: a request whose credential it does not (unknown, revoked, a key taken out of
+   * `API_KEYS`) is neither claimed nor replayed, and its route's guard answers 401; a revoked
+   * device is not replayed what it was answered before. Set by the platform from `API_KEYS` and
+   * the service's principal resolver (device secrets). Undefined: every credential is a caller.
+   */
+  knows?: (credential: string) => boolean | Promise<boolean>;
 }
 
 const policies = new WeakMap<FastifyInstance, IdempotencyPolicy>();
@@ -346,6 +354,7 @@ async function claim(
   // An anonymous call is not kept: nothing tells its callers apart (one's answer would be
   // another's), and each made-up key would leave an entry in Redis for a day.
   if (credential === '') return false;
+  if (current.knows && !(await current.knows(credential))) return false;
   const places = placesOf(current, credential, request.method, request.url, key);
   const [first, ...earlier] = places;
   if (!first) return false; // anonymous, and the service has no key: not kept
