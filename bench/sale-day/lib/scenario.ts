@@ -6,6 +6,7 @@ import {
   seedAccounts,
   startBenchStack,
 } from './bench-stack';
+import { stopStartedStacks } from '@phonegate/stack';
 import type { parseArgs } from './args';
 import { DEFAULT_MIX, type MixAccounts } from './mix';
 import { DestinationPool } from './numbers';
@@ -16,12 +17,18 @@ import { SmsTracker } from './tracker';
 
 /** Runs a scenario's main and exits: 0 (or what it set in process.exitCode), 1 on an error. */
 export function runScenario(name: string, main: () => Promise<void>): void {
-  // A signal ends the run through process.exit, so the exit hooks run: the stack's processes are
-  // killed, a stopped RabbitMQ app is started again (a signal's default action skips them).
+  // A signal stops the stack as stop() does (services, simulator, vhost, databases, Redis keys;
+  // 20 s at most), then ends the run through process.exit, so the exit hooks run too: what is
+  // still running is killed, a stopped RabbitMQ app is started again (a signal's default action
+  // skips them). A second signal exits at once.
+  let stopping = false;
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
-    process.once(signal, () => {
-      process.stderr.write(`${name}: ${signal}, stopping\n`);
-      process.exit(130);
+    process.on(signal, () => {
+      if (stopping) process.exit(130);
+      stopping = true;
+      process.stderr.write(`${name}: ${signal}, stopping the stack (again to exit at once)\n`);
+      setTimeout(() => process.exit(130), 20_000).unref();
+      void stopStartedStacks().finally(() => process.exit(130));
     });
   main().then(
     () => process.exit(),

@@ -107,6 +107,17 @@ const DEV_SECRET_KEY = `dev1:${Buffer.from('phonegate-dev-secret-key-32-byte').t
  * `npm start` runs on the real stack, and what end-to-end tests and benchmarks
  * use (kill and restart a service mid-load).
  */
+/** Stacks this process started and has not stopped yet. */
+const running = new Set<Stack>();
+
+/**
+ * Stops every stack this process started and has not stopped (a scenario interrupted by a
+ * signal: its services, simulator, vhost, databases and Redis keys go, as with stop()).
+ */
+export async function stopStartedStacks(): Promise<void> {
+  await Promise.allSettled([...running].map((stack) => stack.stop()));
+}
+
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const namespace =
     options.namespace ?? `st_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
@@ -399,7 +410,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     >,
   });
 
-  return {
+  const stack: Stack = {
     namespace,
     gatewayUrl: url(gateway.port),
     apiKey,
@@ -422,6 +433,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     addReplica,
     replicas,
     async stop() {
+      running.delete(stack);
       await gateway.close();
       // Services first, so none of them sees its carriers vanish while it shuts down.
       await Promise.all([
@@ -434,6 +446,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await dropResources();
     },
   };
+  running.add(stack);
+  return stack;
 }
 
 async function waitFor(url: string, handle: ProcessHandle, timeoutMs = 60_000): Promise<void> {
