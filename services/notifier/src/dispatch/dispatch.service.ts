@@ -252,6 +252,18 @@ export class DispatchService {
         return;
       }
       if (result.outcome === 'rejected') {
+        // The carriers this attempt tried or passed over before one refused it for good (the
+        // first one down, say) are steps of the timeline too, as in an attempt to be retried.
+        const before = result.tried.filter(
+          (t) => t.outcome === 'failed' || t.outcome === 'skipped',
+        );
+        if (before.length > 0)
+          await this.log.recordAttemptFailed(
+            id,
+            this.clock.now(),
+            result.reason,
+            attemptSteps(result.reason, before),
+          );
         await this.finish(id, 'failed', result.reason, result.carrier);
         return;
       }

@@ -164,6 +164,25 @@ describe('notifier: the status timeline and receipt callbacks', () => {
     }
   });
 
+  it('a number the second carrier refuses as invalid, after the first was down: both carriers’ steps, then failed', async () => {
+    s.sim.setBehaviour('smpp-a', { down: true });
+    try {
+      const code = await s.publish({ ...s.code(), to: '+99914155560' });
+      const v = await settled(code.messageId, ['failed']);
+      expect(v).toMatchObject({ status: 'failed', reason: 'recipient:21211', carrier: 'http-b' });
+      expect(v.timeline.map((t) => [t.status, t.carrier ?? null])).toEqual([
+        ['queued', null],
+        ['sending', null],
+        ['sending', 'smpp-a'],
+        ['failed', 'http-b'],
+      ]);
+      expect(v.timeline[2]!.reason).toMatch(/^attempt_(failed|skipped): /);
+      expect(v.timeline[3]!.reason).toBe('recipient:21211');
+    } finally {
+      s.sim.setBehaviour('smpp-a', { down: false });
+    }
+  });
+
   it('a repeated receipt, and one with another final word after it, change nothing', async () => {
     s.sim.setBehaviour('smpp-a', { down: true });
     try {
