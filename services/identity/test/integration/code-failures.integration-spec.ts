@@ -1,4 +1,4 @@
-import { Harness, sleep } from './support/harness';
+import { Harness, sleep, totp } from './support/harness';
 
 jest.setTimeout(90_000);
 
@@ -162,6 +162,26 @@ describe('identity: wrong codes per account (C8)', () => {
       status: 429,
       code: 'account_locked',
     });
+  });
+
+  it('a right authenticator code sent four times at once (a double tap): one session, the copies 410 code_expired, nothing counted, no alert', async () => {
+    const a = await h.account();
+    const secret = await h.authenticator(a.id);
+    await h.twoStep(a.id, { method: 'totp' });
+    const started = await signIn(a.email, a.password, 'dev-double-tap');
+    expect(started.status).toBe(202);
+    const url = `/v1/sessions/${started.body.loginId}/verify`;
+    // The next step's code (the enrolment used the current one).
+    const code = h.keep(totp(secret, Math.floor(Date.now() / 30_000) + 1));
+    const answers = await Promise.all(Array.from({ length: 4 }, () => h.call('POST', url, { code, factor: 'totp' })));
+    expect(answers.map((x) => `${x.status} ${x.body?.code ?? ''}`).sort()).toEqual([
+      '201 ',
+      '410 code_expired',
+      '410 code_expired',
+      '410 code_expired',
+    ]);
+    // Three copies would have been three wrong codes: the alert (after 3) and a third of the lock.
+    expect(await failedCodeAlerts(a.email)).toHaveLength(0);
   });
 
   it('never logs a full number, a code, a password or a token', () => {
