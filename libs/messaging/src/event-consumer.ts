@@ -106,7 +106,16 @@ export class EventQueueConsumer extends QueueConsumer<ConfirmChannel> {
 
   private async handle(ch: ConfirmChannel, msg: ConsumeMessage): Promise<void> {
     const { codec, dispatcher, guard, metrics } = this.options;
-    const failures = numberHeader(msg, FAILURE_HEADERS.count);
+    // A message parked earlier (it carries the park's time) is here again only because an
+    // operator replayed it from its DLQ once the cause was fixed: it starts the retry schedule
+    // afresh, instead of one more try and back to the DLQ at the first failure.
+    const replayed = msg.properties.headers?.[FAILURE_HEADERS.failedAt] !== undefined;
+    const failures = replayed ? 0 : numberHeader(msg, FAILURE_HEADERS.count);
+    if (replayed)
+      this.logger.info(
+        { messageId: msg.properties.messageId as string | undefined },
+        'message replayed from the DLQ: retries start afresh',
+      );
     let envelope: Envelope;
     let data: unknown;
     try {
@@ -193,8 +202,11 @@ export class EventQueueConsumer extends QueueConsumer<ConfirmChannel> {
   ): Promise<void> {
     const { retry } = this.options;
     const tier = retryTier(failures, retry);
+    const kept = copyHeaders(msg);
+    // No longer a replay once it has failed again: its count goes on from here.
+    delete kept[FAILURE_HEADERS.failedAt];
     const headers = {
-      ...copyHeaders(msg),
+      ...kept,
       [FAILURE_HEADERS.count]: failures,
       [FAILURE_HEADERS.reason]: reason,
       [FAILURE_HEADERS.originalRoutingKey]: this.originalRoutingKey(msg),

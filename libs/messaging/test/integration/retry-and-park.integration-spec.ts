@@ -179,6 +179,24 @@ describe('consuming: retries, parking, idempotency and sensitive fields', () => 
     expect(JSON.parse(parked.content.toString()).data).toEqual({ n: 7, mode: 'retryable' });
   });
 
+  it('gives a message replayed from its DLQ (a shovel back to its queue, headers kept) the whole retry schedule again', async () => {
+    await bus.events.publish(jobFailedV1, { n: 9, mode: 'retryable' });
+    const parked = await eventually(
+      async () => (await ch.get('svc.events.dlq', { noAck: true })) || undefined,
+      15_000,
+    );
+    expect(seen.jobAttempts.get(9)).toHaveLength(4);
+    // What an operator's shovel does: the parked message, headers and all, back on its queue.
+    ch.sendToQueue('svc.events', parked.content, { ...parked.properties });
+    const again = await eventually(
+      async () => (await ch.get('svc.events.dlq', { noAck: true })) || undefined,
+      15_000,
+    );
+    expect(seen.jobAttempts.get(9)).toHaveLength(8); // four tries again, not one
+    expect(again.properties.headers?.[FAILURE_HEADERS.count]).toBe(4);
+    expect(JSON.parse(again.content.toString()).data).toEqual({ n: 9, mode: 'retryable' });
+  });
+
   it('parks a non-retryable DomainError at once', async () => {
     await bus.events.publish(jobFailedV1, { n: 8, mode: 'fatal' });
     const parked = await eventually(
