@@ -21,6 +21,7 @@ export const DEFAULT_BEHAVIOUR: Readonly<SimBehaviour> = Object.freeze({
   interimReceipt: false,
   segmentReceiptStatus: false,
   receiptCopies: 1,
+  receiptBeforeResponse: false,
 });
 
 /**

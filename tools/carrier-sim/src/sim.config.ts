@@ -32,6 +32,7 @@ const behaviour = z
       }),
     ]),
     receiptCopies: z.number().int().min(1).max(5),
+    receiptBeforeResponse: z.boolean(),
   })
   .partial();
 

@@ -51,6 +51,11 @@ export interface SimBehaviour {
    * deliver_sm it thinks was lost). Default 1.
    */
   receiptCopies: number;
+  /**
+   * SMPP: every segment's final receipt is sent at once, before its own submit_sm_resp (a race
+   * some centres have), instead of `receiptDelayMs` after the message is complete. Default false.
+   */
+  receiptBeforeResponse: boolean;
 }
 
 interface SimCarrierBase {

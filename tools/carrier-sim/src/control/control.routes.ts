@@ -35,6 +35,7 @@ export const behaviourPatchSchema = z
       }),
     ]),
     receiptCopies: z.number().int().min(1).max(5),
+    receiptBeforeResponse: z.boolean(),
   })
   .partial()
   .strict();

@@ -149,8 +149,10 @@ export async function startSmppServer(deps: SmppServerDeps): Promise<SmppSimServ
       return;
     }
     const id = providerId('', 8);
+    const early = state.behaviour.receiptBeforeResponse && registeredDelivery(pdu);
+    if (early) receiptBeforeResponse(conn, state, pdu, { id, to, from, receivedAt });
     if (!conn.session.send(pdu.response({ message_id: id }))) return;
-    onAccepted(conn, state, pdu, { id, to, from, receivedAt });
+    onAccepted(conn, state, pdu, { id, to, from, receivedAt }, early);
   }
 
   /**
@@ -198,11 +200,39 @@ export async function startSmppServer(deps: SmppServerDeps): Promise<SmppSimServ
     return undefined;
   }
 
+  /** The knob `receiptBeforeResponse`: this segment's final receipt, ahead of its submit_sm_resp. */
+  function receiptBeforeResponse(
+    conn: Connection,
+    state: SimCarrierState,
+    pdu: SmppPdu,
+    m: { id: string; to: string; from: string; receivedAt: number },
+  ): void {
+    const { text, concatRef } = extractText(pdu);
+    const seq = concatRef && concatRef.total > 1 ? concatRef.seq : 1;
+    const segmentStatus = state.behaviour.segmentReceiptStatus;
+    const receipt: PendingReceipt = {
+      // Not a record yet (its other segments may still come): the store keeps its status as is.
+      record: { id: m.id, status: 'accepted' } as SimMessage,
+      segmentId: m.id,
+      status:
+        segmentStatus && segmentStatus.segment === seq
+          ? segmentStatus.status
+          : state.behaviour.receiptStatus,
+      source: m.to,
+      dest: m.from,
+      submittedAt: new Date(m.receivedAt),
+      text,
+    };
+    for (let copy = 0; copy < state.behaviour.receiptCopies; copy++)
+      queueReceipt(state.definition.name, conn, receipt);
+  }
+
   function onAccepted(
     conn: Connection,
     state: SimCarrierState,
     pdu: SmppPdu,
     m: { id: string; to: string; from: string; receivedAt: number },
+    receiptsSent = false,
   ): void {
     const { text, concatRef } = extractText(pdu);
     const dataCoding = Number(pdu['data_coding'] ?? 0);
@@ -247,7 +277,14 @@ export async function startSmppServer(deps: SmppServerDeps): Promise<SmppSimServ
     });
     for (const part of parts) bySegment.set(part.id, record);
     while (bySegment.size > 20_000) bySegment.delete(bySegment.keys().next().value as string);
-    if ((Number(pdu['registered_delivery'] ?? 0) & 0x03) === 0) return;
+    if (!registeredDelivery(pdu)) return;
+    if (receiptsSent) {
+      // Its receipts went ahead of the answers: the record takes the status they reported.
+      const refused = state.behaviour.segmentReceiptStatus;
+      const odd = refused && parts.some((p) => p.seq === refused.segment);
+      store.setStatus(record.id, odd ? refused.status : state.behaviour.receiptStatus);
+      return;
+    }
     const receiptStatus = state.behaviour.receiptStatus;
     const segmentStatus = state.behaviour.segmentReceiptStatus;
     const copies = state.behaviour.receiptCopies;
@@ -439,4 +476,9 @@ export function extractText(pdu: SmppPdu): { text: string; concatRef?: ConcatRef
 
 function hasContent(value: unknown): boolean {
   return (typeof value === 'string' || Buffer.isBuffer(value)) && value.length > 0;
+}
+
+/** The submit asks for a delivery receipt (registered_delivery bits 0–1). */
+function registeredDelivery(pdu: SmppPdu): boolean {
+  return (Number(pdu['registered_delivery'] ?? 0) & 0x03) !== 0;
 }
