@@ -122,6 +122,30 @@ describe('notifier: the status timeline and receipt callbacks', () => {
     }
   });
 
+  it('SMPP receipts that overtake their submit_sm_resp: one segment, and a concatenated SMS ending with its worst segment', async () => {
+    s.sim.setBehaviour('smpp-a', { receiptBeforeResponse: true });
+    try {
+      const single = await s.publish(s.code());
+      const one = await settled(single.messageId, ['delivered', 'failed']);
+      expect(one.timeline.map((t) => t.status)).toEqual(['queued', 'sending', 'sent', 'delivered']);
+
+      s.sim.setBehaviour('smpp-a', { segmentReceiptStatus: { segment: 3, status: 'undelivered' } });
+      const request = s.code();
+      const long = await s.publish({
+        ...request,
+        locale: 'ja',
+        variables: { ...request.variables, host: 'sign-in.checkout.storefront.shop.example.com' },
+      });
+      const v = await settled(long.messageId, ['delivered', 'failed']);
+      expect(v).toMatchObject({ status: 'failed', reason: 'undelivered:UNDELIV/001', segments: 3 });
+      expect(v.timeline.map((t) => t.status)).toEqual(['queued', 'sending', 'sent', 'failed']);
+      expect(s.logLines(long.messageId).join('\n')).not.toContain('unknown message');
+      expect(s.logLines('delivery receipt for an unknown message')).toEqual([]);
+    } finally {
+      s.sim.setBehaviour('smpp-a', { receiptBeforeResponse: false, segmentReceiptStatus: false });
+    }
+  });
+
   it('HTTP SMS and voice receipts, a receipt that overtakes the submit’s answer, and e-mail that stays sent', async () => {
     s.sim.setBehaviour('smpp-a', { down: true });
     try {

@@ -13,7 +13,11 @@ import type {
   ReceiptStatus,
 } from '../carrier.types';
 import { LateAcceptances } from '../late-acceptances';
-import { normalizeMessageId, parseDeliveryReceipt } from './delivery-receipt.parser';
+import {
+  normalizeMessageId,
+  type ParsedReceipt,
+  parseDeliveryReceipt,
+} from './delivery-receipt.parser';
 import { buildSubmitParts, type SubmitPart } from './sms-encoding';
 import { smppLib, type SmppPdu, type SmppSession } from './smpp.lib';
 import { carrierErrorOfStatus, smppStatusHex } from './smpp-status';
@@ -70,6 +74,8 @@ interface Group {
   late?: 'cancelled' | 'not_cancelled';
   /** The addresses of its submits (cancel_sm must name them). */
   source: { addr: string; ton: number; npi: number };
+  /** Its segments' receipts, tracked from the first submit_sm_resp on (registered delivery). */
+  receipts?: ReceiptTracking;
   dest: string;
   resolve(accepted: Accepted): void;
   reject(error: CarrierError): void;
@@ -89,16 +95,23 @@ interface Entry {
 }
 
 interface ReceiptTracking {
-  providerMessageId: string;
   messageId: string;
-  /** Every segment's id (tracked until the last segment's receipt is in). */
-  ids: readonly string[];
-  pending: Set<string>;
+  /** The first segment's id (the message's, as accepted), once every segment was taken. */
+  providerMessageId?: string;
+  /** How many segments the message has. */
+  total: number;
+  /** The ids of the segments taken so far (tracked until the last segment's receipt is in). */
+  ids: string[];
+  /** The segments whose final receipt is in. */
+  done: Set<string>;
   status: ReceiptStatus;
   errorCode?: string;
 }
 
 const TRACKING_LIMIT = 100_000;
+/** Receipts held while the submit_sm_resp naming their id may still be on its way. */
+const EARLY_LIMIT = 10_000;
+const EARLY_HOLD_MS = 2_000;
 
 /** Worse outcome wins when segments disagree: any failure beats delivered. */
 const SEVERITY: Record<ReceiptStatus, number> = {
@@ -142,6 +155,11 @@ export class SmppCarrier implements Carrier {
   private readonly listeners: ReceiptListener[] = [];
   private readonly late: LateAcceptances;
   private readonly tracking = new Map<string, ReceiptTracking>();
+  /**
+   * Final receipts for ids no submit_sm_resp has named yet, while answers are awaited: a centre
+   * can send a segment's receipt before that segment's (or another's) answer.
+   */
+  private readonly early = new Map<string, { parsed: ParsedReceipt; timer: NodeJS.Timeout }>();
   private readonly boundWaiters: (() => void)[] = [];
   private failures = 0;
   private nextSeq = 0;
@@ -288,6 +306,8 @@ export class SmppCarrier implements Carrier {
     }
     this.queue.length = 0;
     this.outstanding.clear();
+    for (const held of this.early.values()) clearTimeout(held.timer);
+    this.early.clear();
     for (const w of this.boundWaiters.splice(0)) w();
     if (session) {
       await new Promise<void>((resolve) => {
@@ -323,6 +343,9 @@ export class SmppCarrier implements Carrier {
   private giveUp(group: Group, error: CarrierError, why: 'late' | 'refused' = 'late'): void {
     if (group.settled) return;
     group.givenUp = why;
+    // Not the message's any more: receipts of what the centre took are reported as they come.
+    for (const id of group.receipts?.ids ?? []) this.tracking.delete(id);
+    delete group.receipts;
     this.settle(group, () => group.reject(error));
     for (const id of group.ids) if (id) this.withdraw(group, id);
   }
@@ -558,11 +581,12 @@ export class SmppCarrier implements Carrier {
       );
       this.giveUp(group, error, 'refused');
     } else {
-      group.ids[entry.index] = messageIdOf(resp);
+      const id = messageIdOf(resp);
+      group.ids[entry.index] = id;
       group.remaining--;
+      this.trackSegment(group, id);
       if (group.remaining === 0 && !group.settled) {
         const ids = group.ids as string[];
-        this.track(group.messageId, ids);
         this.settle(group, () =>
           group.resolve({
             carrierId: this.id,
@@ -571,23 +595,108 @@ export class SmppCarrier implements Carrier {
             segments: ids.length,
           }),
         );
+        const t = group.receipts;
+        if (t) {
+          t.providerMessageId = ids[0]!;
+          this.reportIfComplete(t);
+        }
       }
     }
     this.pump();
   }
 
-  private track(messageId: string, ids: string[]): void {
+  /**
+   * A segment taken: its receipt is the message's from now on (not only once every segment was
+   * taken), and one that came ahead of this answer is counted.
+   */
+  private trackSegment(group: Group, id: string): void {
     if (!this.config.registeredDelivery) return;
-    const t: ReceiptTracking = {
-      providerMessageId: ids[0]!,
-      messageId,
-      ids,
-      pending: new Set(ids),
+    group.receipts ??= {
+      messageId: group.messageId,
+      total: group.ids.length,
+      ids: [],
+      done: new Set(),
       status: 'delivered',
     };
-    for (const id of ids) this.tracking.set(id, t);
+    const t = group.receipts;
+    t.ids.push(id);
+    this.tracking.set(id, t);
     while (this.tracking.size > TRACKING_LIMIT)
       this.tracking.delete(this.tracking.keys().next().value as string);
+    const held = this.early.get(id);
+    if (held) {
+      clearTimeout(held.timer);
+      this.early.delete(id);
+      this.onTrackedReceipt(t, id, held.parsed);
+    }
+  }
+
+  /** A final receipt for an id not (yet) named by an answer: held a moment if answers are due. */
+  private holdEarly(parsed: ParsedReceipt): void {
+    if (this.early.has(parsed.id)) return; // a copy of one already held
+    const timer = setTimeout(
+      () => {
+        this.early.delete(parsed.id);
+        this.emitUntracked(parsed);
+      },
+      Math.min(EARLY_HOLD_MS, this.config.responseTimeoutMs),
+    );
+    timer.unref();
+    this.early.set(parsed.id, { parsed, timer });
+    while (this.early.size > EARLY_LIMIT) {
+      const [oldest, held] = this.early.entries().next().value as [
+        string,
+        { parsed: ParsedReceipt; timer: NodeJS.Timeout },
+      ];
+      clearTimeout(held.timer);
+      this.early.delete(oldest);
+      this.emitUntracked(held.parsed);
+    }
+  }
+
+  /** Not ours in memory (another replica sent it, or we restarted): reported as it is. */
+  private emitUntracked(parsed: ParsedReceipt): void {
+    this.emit({
+      providerMessageId: parsed.id,
+      status: parsed.status,
+      final: parsed.final,
+      errorCode: parsed.errorCode,
+    });
+  }
+
+  private onTrackedReceipt(t: ReceiptTracking, id: string, parsed: ParsedReceipt): void {
+    if (!parsed.final) {
+      if (t.providerMessageId)
+        this.emit({
+          providerMessageId: t.providerMessageId,
+          messageId: t.messageId,
+          status: parsed.status,
+          final: false,
+        });
+      return;
+    }
+    // A centre may send a segment's receipt again (its deliver_sm_resp seemed lost): the copy
+    // is not counted while the other segments' are awaited, nor reported for the whole message.
+    if (t.done.has(id)) return;
+    t.done.add(id);
+    if (SEVERITY[parsed.status] > SEVERITY[t.status]) {
+      t.status = parsed.status;
+      t.errorCode = parsed.errorCode;
+    }
+    this.reportIfComplete(t);
+  }
+
+  /** Every segment taken and every segment's receipt in: the message's receipt, worst wins. */
+  private reportIfComplete(t: ReceiptTracking): void {
+    if (!t.providerMessageId || t.done.size < t.total) return;
+    for (const id of t.ids) this.tracking.delete(id);
+    this.emit({
+      providerMessageId: t.providerMessageId,
+      messageId: t.messageId,
+      status: t.status,
+      final: true,
+      errorCode: t.errorCode,
+    });
   }
 
   private onDeliverSm(session: SmppSession, pdu: SmppPdu): void {
@@ -614,41 +723,11 @@ export class SmppCarrier implements Carrier {
     });
     if (!parsed) return;
     const t = this.tracking.get(parsed.id);
-    if (!t) {
-      // Not ours in memory (another replica sent it, or we restarted): report it as it is.
-      this.emit({
-        providerMessageId: parsed.id,
-        status: parsed.status,
-        final: parsed.final,
-        errorCode: parsed.errorCode,
-      });
-      return;
-    }
-    if (!parsed.final) {
-      this.emit({
-        providerMessageId: t.providerMessageId,
-        messageId: t.messageId,
-        status: parsed.status,
-        final: false,
-      });
-      return;
-    }
-    // A centre may send a segment's receipt again (its deliver_sm_resp seemed lost): the copy
-    // is not counted while the other segments' are awaited, nor reported for the whole message.
-    if (!t.pending.delete(parsed.id)) return;
-    if (SEVERITY[parsed.status] > SEVERITY[t.status]) {
-      t.status = parsed.status;
-      t.errorCode = parsed.errorCode;
-    }
-    if (t.pending.size > 0) return;
-    for (const id of t.ids) this.tracking.delete(id);
-    this.emit({
-      providerMessageId: t.providerMessageId,
-      messageId: t.messageId,
-      status: t.status,
-      final: true,
-      errorCode: t.errorCode,
-    });
+    if (t) return this.onTrackedReceipt(t, parsed.id, parsed);
+    // An id no answer named yet: perhaps one still on its way (a centre can send a receipt ahead
+    // of the answer), so a final receipt is held a moment while answers are due.
+    if (parsed.final && this.outstanding.size > 0) return this.holdEarly(parsed);
+    this.emitUntracked(parsed);
   }
 
   private emit(r: Omit<CarrierReceipt, 'carrierId' | 'at'>): void {
