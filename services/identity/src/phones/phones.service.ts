@@ -644,8 +644,19 @@ export class PhonesService {
    */
   async remove(accountId: string, phoneId: string, proof: StepUpProof = {}): Promise<void> {
     // The step-up (its code, if given, checked by the otp service) before the account's lock.
-    if (await this.removalNeedsStepUp(accountId, phoneId)) await this.twoStep.withStepUp(accountId, proof, () => this.removeNow(accountId, phoneId, true));
-    else await this.removeNow(accountId, phoneId, false);
+    if (await this.removalNeedsStepUp(accountId, phoneId)) await this.twoStep.withStepUp(accountId, proof, () => this.removeClaimed(accountId, phoneId, true, true));
+    else await this.removeClaimed(accountId, phoneId, false, true);
+  }
+
+  /**
+   * Removes a number as the one request sending its verification's next code (the send claim an
+   * add, a change or a resend of it holds while its code goes out): one whose code is out already
+   * finishes first and is not refused after its send (409 with a code out), then the number goes.
+   */
+  private async removeClaimed(accountId: string, phoneId: string, steppedUp: boolean, again: boolean): Promise<void> {
+    const phone = await this.findPhone(this.db.manager, accountId, phoneId);
+    const retry = again ? () => this.removeClaimed(accountId, phoneId, steppedUp, false) : undefined;
+    await this.exclusiveSend(verificationOf(phone), retry, () => this.removeNow(accountId, phoneId, steppedUp));
   }
 
   private async removeNow(accountId: string, phoneId: string, steppedUp: boolean): Promise<void> {

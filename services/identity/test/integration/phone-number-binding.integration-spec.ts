@@ -256,6 +256,28 @@ describe('identity: a code verifies only the number it was sent to', () => {
     ).toBe(200);
   });
 
+  it('a change whose pending number is removed while its code goes out is not refused after its send: the removal waits for it (202, then 204)', async () => {
+    const { a, y, phoneId } = await pendingNumber();
+    const paused = pauseAfter('start', (r) => r['to'] === y);
+    let changing: Promise<HttpAnswer> | undefined;
+    let removing: Promise<HttpAnswer> | undefined;
+    let removedEarly = false;
+    try {
+      changing = h.call('PUT', `/v1/accounts/${a.id}/phones/${phoneId}`, { number: y });
+      await paused.reached; // Y's code is out; its challenge is not recorded on the row yet
+      removing = h.call('DELETE', `/v1/accounts/${a.id}/phones/${phoneId}`);
+      void removing.then(() => (removedEarly = true));
+      await sleep(300);
+      expect(removedEarly).toBe(false);
+    } finally {
+      paused.release();
+    }
+    const [changed, removed] = await Promise.all([changing, removing]);
+    expect(changed.status).toBe(202);
+    expect(removed.status).toBe(204);
+    expect(await phonesOf(a.id)).toEqual([]);
+  });
+
   it('a change of a pending number refused (409 conflict) because the number was verified first sends nothing to the new number', async () => {
     const { a, x, y, phoneId, challengeId } = await pendingNumber();
     const xCode = await h.codeFor(challengeId);
