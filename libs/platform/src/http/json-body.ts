@@ -92,7 +92,8 @@ export function refuseNulInParameters(
   done(field === undefined ? undefined : nulRefusal(field));
 }
 
-function nulRefusal(field: string): DomainError {
+/** 422 `validation_failed` naming the field that holds a NUL character. */
+export function nulRefusal(field: string): DomainError {
   return new DomainError('validation_failed', 'The request has invalid fields.', {
     errors: [
       { field, code: 'invalid_characters', message: 'must not contain a NUL character (\\u0000)' },

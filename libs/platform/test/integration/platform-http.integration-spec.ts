@@ -198,6 +198,22 @@ describe('platform HTTP edge', () => {
     expect((await postAs('application/xml', '<x/>', '/v1/things/callback', {})).statusCode).toBe(415);
   });
 
+  it('refuses a NUL in a form or text body a route takes (422 naming the field, the handler not run), and answers a form posted to no route 404', async () => {
+    const before = calls;
+    const form = await postAs('application/x-www-form-urlencoded', 'MessageStatus=deliv%00ered&To=x', '/v1/things/callback', {});
+    expect(form.statusCode).toBe(422);
+    expect(form.json()).toMatchObject({ code: 'validation_failed', errors: [{ field: 'MessageStatus', code: 'invalid_characters' }] });
+    const key = await postAs('application/x-www-form-urlencoded', 'Message%00Status=delivered', '/v1/things/callback', {});
+    expect(key.statusCode).toBe(422);
+    const text = await postAs('text/plain', 'a\u0000b', '/v1/things/callback', {});
+    expect(text.statusCode).toBe(422);
+    expect(text.json().errors[0].field).toBe('(body)');
+    expect(calls).toBe(before);
+    const nowhere = await postAs('application/x-www-form-urlencoded', 'a=b', '/v1/no-such-route', {});
+    expect(nowhere.statusCode).toBe(404);
+    expect(nowhere.json().code).toBe('not_found');
+  });
+
   it('takes a path id of 200 characters, and answers a longer segment or a broken URL with problem+json, touching nothing', async () => {
     const long = 'd'.repeat(200);
     const ok = await app.inject({ method: 'POST', url: `/v1/things/${long}/touch`, headers: auth });
