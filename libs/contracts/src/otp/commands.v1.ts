@@ -42,7 +42,11 @@ const exampleView: ChallengeView = {
   sends: 1,
 };
 
-/** Start a challenge and send its first code. */
+/**
+ * Start a challenge and send its first code. A `password_reset` start repeated for a `ref` whose
+ * earlier code its owner reported answers 410 `code_expired` with `reason: 'reported'` (the caller
+ * ends that reset: no second code).
+ */
 export const startChallengeV1 = defineCommand({
   pattern: 'otp.challenge.start.v1',
   request: z.object({
@@ -112,7 +116,11 @@ export const getChallengeV1 = defineCommand({
   exampleResponse: exampleView,
 });
 
-/** Verify a TOTP or backup code for an account (sign-in, step-up). */
+/**
+ * Verify a TOTP or backup code for an account (sign-in, step-up). A wrong code answers 422
+ * `code_mismatch` and counts; a right code already used (a TOTP step taken, a backup code spent:
+ * e.g. the copy of a double-tapped submit) answers 410 `code_expired` and counts nothing.
+ */
 export const verifyFactorV1 = defineCommand({
   pattern: 'otp.factor.verify.v1',
   request: z.object({
