@@ -9,7 +9,12 @@ import {
 import { type DestinationHasher, normalizeDestination } from '../messages/destination';
 import { TERMINAL_STATUSES } from '../messages/message.entity';
 import type { AttemptStep, MessageLog, NewMessage } from '../messages/message-log';
-import { type NotifierMetrics, reasonLabel } from '../metrics/notifier.metrics';
+import {
+  countMessage,
+  type MessageOutcome,
+  type NotifierMetrics,
+  reasonLabel,
+} from '../metrics/notifier.metrics';
 import type { RenderedMessage, TemplateService } from '../templates/template.service';
 import { AcceptedSends } from './accepted-sends';
 import type { DestinationResolver } from './destination.resolver';
@@ -42,6 +47,9 @@ export const RECORD_RETRY_DELAYS_MS: readonly number[] = [50, 100, 200, 400, 800
 /** The `sent` step's reason when a later delivery wrote down what the carrier took before. */
 export const RECORDED_LATE =
   'recorded_late: the carrier took it at this time; the message log was unavailable, not sent again';
+
+/** What the per-message metrics say of a message (bounded labels only). */
+type MessageKind = Pick<NotificationRequest, 'priority' | 'channel'>;
 
 export interface DispatchMeta {
   /** When the message was asked for (the envelope time). */
@@ -124,6 +132,7 @@ export class DispatchService {
       this.logger.info({ messageId: id }, 'message already past sending; nothing recorded');
       return;
     }
+    this.countMessage(request, 'sent');
     this.observeLatency(request, meta, accepted.at);
     this.logger.info(
       { messageId: id, carrier: accepted.carrier, priority: request.priority },
@@ -162,7 +171,7 @@ export class DispatchService {
       ...(resolution.accountId ? { accountId: resolution.accountId } : {}),
     };
 
-    if (dedupe === 'taken') return this.duplicate(id);
+    if (dedupe === 'taken') return this.duplicate(request);
 
     let rendered: RenderedMessage;
     try {
@@ -189,7 +198,7 @@ export class DispatchService {
     if (this.clock.now() >= deadline) return void (await this.drop(stored, 'expired'));
     // One statement for the common case: the row goes in already `sending`, first attempt counted.
     const inserted = await this.log.insertSending(stored, this.clock.now());
-    if (inserted === 'duplicate') return this.duplicate(id);
+    if (inserted === 'duplicate') return this.duplicate(request);
     // A redelivery, a retry from the bus, a republish, or a message queued over HTTP: the row is
     // taken only if no other delivery holds it (the insert above was this delivery's claim).
     if (inserted === 'exists' && !(await this.claims.claim(id))) {
@@ -221,12 +230,14 @@ export class DispatchService {
     const heldSince = this.clock.nowMs();
     for (let failures = 0; ; failures++) {
       // notAfter is checked before every attempt: a message is never sent late.
-      if (this.clock.now() >= deadline) return void (await this.finish(id, 'dropped', 'expired'));
+      if (this.clock.now() >= deadline)
+        return void (await this.finish(id, request, 'dropped', 'expired'));
       const attempt =
         failures === 0 && firstAttemptMarked ? 1 : await this.log.markSending(id, this.clock.now());
       if (attempt === undefined) return; // finished elsewhere meanwhile
       // Again after the write: under load it can take long enough for the deadline to pass.
-      if (this.clock.now() >= deadline) return void (await this.finish(id, 'dropped', 'expired'));
+      if (this.clock.now() >= deadline)
+        return void (await this.finish(id, request, 'dropped', 'expired'));
       const result = await this.sender.send({
         messageId: id,
         channel: request.channel,
@@ -243,7 +254,8 @@ export class DispatchService {
           providerMessageId: result.providerMessageId,
           at: this.clock.now(),
         };
-        await this.recordAccepted(request, meta, accepted, false);
+        if (await this.recordAccepted(request, meta, accepted, false))
+          this.countMessage(request, 'sent');
         this.observeLatency(request, meta, accepted.at);
         this.logger.info(
           { messageId: id, carrier: result.carrier, attempt, priority: request.priority },
@@ -264,7 +276,7 @@ export class DispatchService {
             result.reason,
             attemptSteps(result.reason, before),
           );
-        await this.finish(id, 'failed', result.reason, result.carrier);
+        await this.finish(id, request, 'failed', result.reason, result.carrier);
         return;
       }
       await this.log.recordAttemptFailed(
@@ -279,7 +291,12 @@ export class DispatchService {
       );
       if (this.clock.nowMs() - heldSince >= this.options.holdMs) {
         if (meta.lastDelivery)
-          return void (await this.finish(id, 'failed', `all_carriers_failed: ${result.reason}`));
+          return void (await this.finish(
+            id,
+            request,
+            'failed',
+            `all_carriers_failed: ${result.reason}`,
+          ));
         throw new SendLaterError('every carrier failed; handing the message back to the bus');
       }
       const delays = this.options.retryDelaysMs;
@@ -383,30 +400,51 @@ export class DispatchService {
     };
   }
 
-  private duplicate(id: string): void {
-    this.metrics.dropped.inc({ reason: 'duplicate' });
-    this.logger.info({ messageId: id }, 'another message holds this dedupeKey; not sent');
+  /**
+   * Another message holds the dedupeKey: this one gets no row of its own (so no status and no
+   * `notifier_messages_total`), only the drop counter.
+   */
+  private duplicate(request: NotificationRequest): void {
+    this.metrics.dropped.inc({ reason: 'duplicate', priority: request.priority });
+    this.logger.info(
+      { messageId: request.messageId },
+      'another message holds this dedupeKey; not sent',
+    );
   }
 
   private async drop(record: NewMessage, reason: string): Promise<void> {
     const result = await this.log.insertDropped(record, this.clock.now(), reason);
-    if (result === 'inserted') this.metrics.dropped.inc({ reason: reasonLabel(reason) });
-    else if (result === 'exists') await this.finish(record.id, 'dropped', reason);
+    if (result === 'inserted') this.countDropped(record, reason);
+    else if (result === 'exists') await this.finish(record.id, record, 'dropped', reason);
   }
 
+  /** Counted only when this call changed the row: a redelivery or a duplicate counts nothing. */
   private async finish(
     id: string,
+    message: MessageKind,
     status: 'failed' | 'dropped',
     reason: string,
     carrier?: string,
   ): Promise<void> {
     const changed = await this.log.recordFinal(id, this.clock.now(), status, reason, carrier);
     if (!changed) return;
-    if (status === 'dropped') this.metrics.dropped.inc({ reason: reasonLabel(reason) });
+    if (status === 'dropped') this.countDropped(message, reason);
+    else this.countMessage(message, 'failed');
     this.logger.info(
       { messageId: id, status, reason: reasonLabel(reason) },
       status === 'dropped' ? 'message dropped' : 'message failed',
     );
+  }
+
+  /** A message the log just recorded as dropped: both the per-reason and the per-message counter. */
+  private countDropped(message: MessageKind, reason: string): void {
+    this.metrics.dropped.inc({ reason: reasonLabel(reason), priority: message.priority });
+    this.countMessage(message, 'dropped');
+  }
+
+  /** Once per message and status: called only when the message log's status change happened. */
+  private countMessage(message: MessageKind, status: MessageOutcome): void {
+    countMessage(this.metrics, message, status);
   }
 
   private count(request: NotificationRequest, result: SendResult): void {

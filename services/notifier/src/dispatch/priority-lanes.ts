@@ -88,9 +88,16 @@ export class PriorityLanes {
       Math.max(0, this.clock.nowMs() - requestedAt.getTime()) / 1000,
     );
     const lane = laneOf(ctx.queue) ?? request.priority;
+    const receivedAt = this.clock.nowMs();
     await this.lanes[lane].run(async () => {
       if (lane === 'critical') this.noteCriticalStart(requestedAt.getTime());
       else await this.yieldToHigher(lane);
+      // The wait inside this replica, after bus_queue_lag_seconds: for a send slot of the lane
+      // and, for standard and bulk, stepping aside for codes.
+      this.metrics.laneWait.observe(
+        { priority: lane },
+        Math.max(0, this.clock.nowMs() - receivedAt) / 1000,
+      );
       return this.dispatcher.dispatch(request, {
         requestedAt,
         lastDelivery: ctx.attempt >= this.maxBusAttempts,

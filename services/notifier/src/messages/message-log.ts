@@ -75,8 +75,13 @@ export interface PublishWith<C extends EventContract = EventContract> {
 }
 
 export type InsertResult = 'inserted' | 'exists' | 'duplicate';
+/**
+ * `message` (its priority and channel) is there when the receipt changed the message's own
+ * status (`applyReceipt`), not for a late copy's step (`applyLateCopyReceipt`).
+ */
 export type ReceiptResult =
-  { applied: true; messageId: string } | { applied: false; why: 'unknown' | 'already_final' };
+  | { applied: true; messageId: string; message?: { priority: Priority; channel: Channel } }
+  | { applied: false; why: 'unknown' | 'already_final' };
 
 /**
  * The message log: one row per message with an insert-only status timeline.

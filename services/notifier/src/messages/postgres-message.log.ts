@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import {
+  type Channel,
   type EventContract,
   notificationDeliveredV1,
   notificationDroppedV1,
   notificationFailedV1,
   notificationSentV1,
+  type Priority,
 } from '@phonegate/contracts';
 import type { EnvelopeCodec } from '@phonegate/messaging';
 import type { Pool, QueryConfig, QueryResultRow } from 'pg';
@@ -117,12 +119,12 @@ const SQL = {
     upd AS (
       UPDATE messages m SET status = v.status, reason = COALESCE(v.reason, m.reason), updated_at = v.at
       FROM v WHERE m.carrier = v.carrier AND m.provider_message_id = v.provider_message_id AND m.status IN ('sending', 'sent')
-      RETURNING ${UPD_RETURNING}, v.status, v.at, v.reason AS event_reason, v.event_id, v.envelope, v.routing_key, v.ord),
+      RETURNING ${UPD_RETURNING}, m.priority, v.status, v.at, v.reason AS event_reason, v.event_id, v.envelope, v.routing_key, v.ord),
     ev AS (
       INSERT INTO message_events (message_id, status, at, carrier, reason)
       SELECT id, status, at, carrier, event_reason FROM upd ORDER BY ord),
     ob AS (${OUTBOX_FROM_UPD})
-    SELECT id, ord FROM upd`,
+    SELECT id, ord, priority, channel FROM upd`,
   finalReceipts: `
     SELECT carrier, provider_message_id FROM messages
     WHERE (carrier, provider_message_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
@@ -326,20 +328,28 @@ export class PostgresMessageLog extends TypeOrmMessageLog {
   }
 
   private async receiptBatch(items: readonly ReceiptItem[]): Promise<ReceiptResult[]> {
-    const rows = await this.run<{ id: string; ord: number }>('applyReceipts', [
-      items.map((r) => r.carrier),
-      items.map((r) => r.providerMessageId),
-      items.map((r) => r.status),
-      items.map((r) => r.at),
-      items.map((r) => r.reason),
-      items.map((r) => r.eventId),
-      items.map((r) => r.envelope),
-      items.map((r) => r.routingKey),
-      items.map((_, i) => i),
-    ]);
+    const rows = await this.run<{ id: string; ord: number; priority: Priority; channel: Channel }>(
+      'applyReceipts',
+      [
+        items.map((r) => r.carrier),
+        items.map((r) => r.providerMessageId),
+        items.map((r) => r.status),
+        items.map((r) => r.at),
+        items.map((r) => r.reason),
+        items.map((r) => r.eventId),
+        items.map((r) => r.envelope),
+        items.map((r) => r.routingKey),
+        items.map((_, i) => i),
+      ],
+    );
     if (rows.length) this.pg.kick?.();
     const results: (ReceiptResult | undefined)[] = items.map(() => undefined);
-    for (const row of rows) results[row.ord] = { applied: true, messageId: row.id };
+    for (const row of rows)
+      results[row.ord] = {
+        applied: true,
+        messageId: row.id,
+        message: { priority: row.priority, channel: row.channel },
+      };
     const missing = items.filter((_, i) => !results[i]);
     if (!missing.length) return results as ReceiptResult[];
     // Not applied: a message already final (a repeated receipt), or one whose `sent` was not

@@ -1,9 +1,11 @@
 import {
+  type Channel,
   type EventContract,
   notificationDeliveredV1,
   notificationDroppedV1,
   notificationFailedV1,
   notificationSentV1,
+  type Priority,
 } from '@phonegate/contracts';
 import type { Outbox } from '@phonegate/messaging';
 import { type DataSource, type EntityManager, In } from 'typeorm';
@@ -253,7 +255,11 @@ export class TypeOrmMessageLog extends MessageLog {
       await this.addEvents(m, row.id, [{ status, at, carrier, ...(reason ? { reason } : {}) }]);
       const fresh = { ...row, status, ...(reason ? { reason: clip(reason) } : {}) };
       await this.emit(m, status, fresh, reason);
-      return { applied: true, messageId: fresh.id };
+      return {
+        applied: true,
+        messageId: fresh.id,
+        message: { priority: fresh.priority as Priority, channel: fresh.channel as Channel },
+      };
     });
   }
 

@@ -1,7 +1,7 @@
 import type { Clock, Logger } from '@phonegate/platform';
 import type { LateAcceptance } from '../carriers';
 import type { MessageLog } from '../messages/message-log';
-import type { NotifierMetrics } from '../metrics/notifier.metrics';
+import { countMessage, type NotifierMetrics } from '../metrics/notifier.metrics';
 import { Semaphore } from '../dispatch/semaphore';
 
 /** A carrier's final word on a message, from an SMPP deliver_sm or an HTTP status callback. */
@@ -99,6 +99,8 @@ export class ReceiptService {
       result = await this.log.applyLateCopyReceipt(...args);
     if (result.applied) {
       this.metrics.receipts.inc({ carrier: receipt.carrier, status: receipt.status });
+      // The message's own status changed (not a late copy's step): once per message.
+      if (result.message) countMessage(this.metrics, result.message, receipt.status);
       // A delivery is the expected end (metrics count it); a failed one is worth a line at info.
       this.logger[receipt.status === 'delivered' ? 'debug' : 'info'](
         { messageId: result.messageId, carrier: receipt.carrier, status: receipt.status },

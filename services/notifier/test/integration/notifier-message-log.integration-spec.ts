@@ -92,6 +92,7 @@ describe.each([
     expect(await log.applyReceipt('smpp-a', 'P-1', 'delivered', new Date())).toEqual({
       applied: true,
       messageId: m.id,
+      message: { priority: 'critical', channel: 'sms' },
     });
     expect(await log.applyReceipt('smpp-a', 'P-1', 'delivered', new Date())).toEqual({
       applied: false,
@@ -262,7 +263,13 @@ describe('PostgresMessageLog batching', () => {
         log.applyReceipt('smpp-a', `B-${i}`, i % 2 ? 'delivered' : 'failed', new Date(), 'x'),
       ),
     );
-    expect(receipts).toEqual(messages.map((m) => ({ applied: true, messageId: m.id })));
+    expect(receipts).toEqual(
+      messages.map((m) => ({
+        applied: true,
+        messageId: m.id,
+        message: { priority: 'critical', channel: 'sms' },
+      })),
+    );
     expect(statements).toBeLessThan(30); // 600 steps
     for (const [i, m] of messages.slice(0, 10).entries()) {
       expect((await log.timeline(m.id)).map((t) => t.status)).toEqual([
@@ -309,7 +316,7 @@ describe('PostgresMessageLog batching', () => {
     ]);
     expect(receipts).toEqual(
       expect.arrayContaining([
-        { applied: true, messageId: b.id },
+        { applied: true, messageId: b.id, message: { priority: 'critical', channel: 'sms' } },
         { applied: false, why: 'already_final' },
         { applied: false, why: 'unknown' },
       ]),
@@ -352,6 +359,7 @@ describe('PostgresMessageLog batching', () => {
     expect(await log.applyReceipt('smpp-a', 'RACE-1', 'delivered', new Date())).toEqual({
       applied: true,
       messageId: m.id,
+      message: { priority: 'critical', channel: 'sms' },
     });
   });
 
