@@ -59,6 +59,10 @@ const FAILED_TRIES = 'notifier_sends_total{priority="critical",outcome=~"failed|
 const TRIES =
   'notifier_sends_total{priority="critical",outcome=~"sent|failed|rejected|unavailable"}';
 
+/** The per-message failure share's two sides: codes failed or dropped over codes that left. */
+const NOT_SENT = 'notifier_messages_total{priority="critical",status=~"failed|dropped"}';
+const LEFT = 'notifier_messages_total{priority="critical",status=~"sent|failed|dropped"}';
+
 const rules = parseYaml<RuleFile>(readRepoFile('deploy/prometheus/alerts.yml'));
 const alerts = rules.groups
   .flatMap((g) => g.rules)
@@ -98,6 +102,14 @@ describe('deploy/prometheus/alerts.yml', () => {
       expect(expr(name)).toContain(FAILED_TRIES);
       expect(expr(name)).toContain(TRIES);
     }
+    // Per message, once per status: not per carrier try, and `delivered` (which follows `sent`)
+    // is not in the denominator.
+    expect(expr('CodeMessagesFailing')).toContain(NOT_SENT);
+    expect(expr('CodeMessagesFailing')).toContain(LEFT);
+    // Codes dropped as expired, not order updates held back under load.
+    expect(expr('CodesDroppedExpired')).toContain(
+      'notifier_dropped_total{priority="critical",reason="expired"}',
+    );
     expect(expr('DeadLetterQueueGrowing')).toContain(
       'rabbitmq_queue_messages{queue=~".*\\\\.dlq"}',
     );
@@ -183,6 +195,12 @@ describe('deploy/grafana/phonegate.json', () => {
           `sum(rate(${FAILED_TRIES}[$__rate_interval])) / sum(rate(${TRIES}[$__rate_interval]))`,
       ),
     ).toBe(true);
+  });
+
+  it('plots the per-message failure share by priority the way CodeMessagesFailing computes it for codes', () => {
+    const bySide = (selector: string) =>
+      `sum by (priority) (rate(${selector.replace('priority="critical",', '')}[$__rate_interval]))`;
+    expect(exprs).toContain(`${bySide(NOT_SENT)} / ${bySide(LEFT)}`);
   });
 
   it('uses only valid PromQL (checked by promtool as recording rules)', async () => {
