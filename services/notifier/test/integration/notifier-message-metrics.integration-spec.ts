@@ -59,15 +59,16 @@ describe('notifier: per-message metrics', () => {
     // Redeliveries of finished messages, after the fact: still nothing counted again.
     await s.publish(codes[2]!);
     await s.publish(refused);
-    await sentAfter(await s.publish(s.code())); // one slot: the redeliveries were handled first
+    // A last code, delivered: with one slot, the redeliveries were handled before it.
+    const marker = await s.publish(s.code());
+    await eventually(async () => (await s.statusOf(marker.messageId)) === 'delivered', 20_000);
 
     const after = await scrape();
     const delta = (status: string) =>
       after.value('notifier_messages_total', critical(status)) -
       before.value('notifier_messages_total', critical(status));
-    expect(delta('sent')).toBe(3 + 1); // and the marker
-    expect(delta('delivered')).toBeGreaterThanOrEqual(3);
-    expect(delta('delivered')).toBeLessThanOrEqual(3 + 1);
+    expect(delta('sent')).toBe(3 + 1); // and the last code
+    expect(delta('delivered')).toBe(3 + 1);
     expect(delta('failed')).toBe(1);
     expect(delta('dropped')).toBe(0);
     // Each code reached the carrier once.
@@ -112,7 +113,9 @@ describe('notifier: per-message metrics', () => {
     }, 15_000);
     // A redelivery of a dropped message finds its row dropped: not counted again.
     await s.publish(code);
-    await sentAfter(await s.publish(s.code())); // one slot: the redelivery was handled first
+    // A last code, delivered: with one slot, the redelivery was handled before it.
+    const marker = await s.publish(s.code());
+    await eventually(async () => (await s.statusOf(marker.messageId)) === 'delivered', 20_000);
 
     const after = await scrape();
     const dropped = (priority: string) =>
@@ -132,31 +135,25 @@ describe('notifier: per-message metrics', () => {
   });
 
   it('measures how long codes wait for a send slot of their lane', async () => {
-    s.sim.setBehaviour('smpp-a', { latencyMs: 300 });
+    s.sim.setBehaviour('smpp-a', { latencyMs: 400 });
     try {
       const before = await scrape();
-      const codes = await Promise.all(Array.from({ length: 4 }, () => s.publish(s.code())));
-      await eventually(async () => {
-        for (const c of codes)
-          if ((await s.statusOf(c.messageId)) !== 'sent') {
-            const status = await s.statusOf(c.messageId);
-            if (status !== 'delivered') return false;
-          }
-        return true;
-      }, 20_000);
+      const codes = await Promise.all(Array.from({ length: 5 }, () => s.publish(s.code())));
+      for (const c of codes) await sentAfter(c);
       const after = await scrape();
       const delta = (name: string, labels: Record<string, string> = {}) =>
         after.value(name, { priority: 'critical', ...labels }) -
         before.value(name, { priority: 'critical', ...labels });
-      expect(delta('notifier_lane_wait_seconds_count')).toBe(4);
-      // One slot and a 300 ms carrier: all but the first waited for the ones ahead of them.
-      expect(delta('notifier_lane_wait_seconds_sum')).toBeGreaterThan(0.5);
-      expect(delta('notifier_lane_wait_seconds_bucket', { le: '0.25' })).toBeLessThanOrEqual(2);
-      // Taken from the queue at once: the wait was inside the notifier, not on the bus.
+      expect(delta('notifier_lane_wait_seconds_count')).toBe(5);
+      // One slot and a 400 ms carrier: each code waited for the ones ahead of it (0, 0.4, 0.8,
+      // 1.2, 1.6 s), so the last two waited more than a second...
+      expect(delta('notifier_lane_wait_seconds_sum')).toBeGreaterThan(3);
+      expect(delta('notifier_lane_wait_seconds_bucket', { le: '1' })).toBeLessThanOrEqual(3);
+      // ...inside the notifier: every one was taken from the queue within a second.
       expect(
-        after.value('bus_queue_lag_seconds_bucket', { queue: 'notifier.critical', le: '0.25' }) -
-          before.value('bus_queue_lag_seconds_bucket', { queue: 'notifier.critical', le: '0.25' }),
-      ).toBe(4);
+        after.value('bus_queue_lag_seconds_bucket', { queue: 'notifier.critical', le: '1' }) -
+          before.value('bus_queue_lag_seconds_bucket', { queue: 'notifier.critical', le: '1' }),
+      ).toBe(5);
     } finally {
       s.sim.setBehaviour('smpp-a', { latencyMs: 0 });
     }
