@@ -38,10 +38,11 @@ export interface SimBehaviour {
    */
   refuseSegment: false | { segment: number; status: 'invalid' | 'throttled' };
   /**
-   * SMPP: an intermediate receipt for every segment as soon as the message is taken, before the
-   * final one (`receiptDelayMs` later): `stat` is its `stat:` word and `messageState` its
-   * `message_state` TLV (none when left out), e.g. `{stat: 'ENROUTE', messageState: 1}` or an
-   * SMPP 5.0 `{stat: 'SCHEDULED', messageState: 9}`. `false`: none.
+   * SMPP: an extra receipt for every segment as soon as the message is taken, before the final
+   * one (`receiptDelayMs` later): `stat` is its `stat:` word and `messageState` its
+   * `message_state` TLV (none when left out), e.g. an intermediate `{stat: 'ENROUTE',
+   * messageState: 1}` or SMPP 5.0 `{stat: 'SCHEDULED', messageState: 0}`, or a final word sent
+   * early (SMPP 5.0 `{stat: 'SKIPPED', messageState: 9}`). `false`: none.
    */
   interimReceipt: false | { stat: string; messageState?: number };
   /** SMPP: the final receipt of segment `segment` reports `status` instead of `receiptStatus`. `false`: none. */

@@ -69,7 +69,8 @@ describe('notifier: the status timeline and receipt callbacks', () => {
 
   it.each([
     ['ENROUTE (message_state 1)', { stat: 'ENROUTE', messageState: 1 }],
-    ['SMPP 5.0 SCHEDULED (message_state 9)', { stat: 'SCHEDULED', messageState: 9 }],
+    ['SMPP 5.0 SCHEDULED (message_state 0)', { stat: 'SCHEDULED', messageState: 0 }],
+    ['ACCEPTD (message_state 6)', { stat: 'ACCEPTD', messageState: 6 }],
     ['a stat word the table does not know, no message_state', { stat: 'PENDING' }],
   ])(
     'an intermediate SMPP receipt (%s) keeps the message sent; the final one ends it',
@@ -86,6 +87,35 @@ describe('notifier: the status timeline and receipt callbacks', () => {
         expect(v.timeline.map((t) => t.status)).toEqual(['queued', 'sending', 'sent', 'delivered']);
         // A failure here makes otp fall back to another channel: the code would go twice.
         expect(s.outcomes.of('notification.failed.v1', code.messageId)).toEqual([]);
+      } finally {
+        s.sim.setBehaviour('smpp-a', {
+          interimReceipt: false,
+          receiptDelayMs: DEFAULT_BEHAVIOUR.receiptDelayMs,
+        });
+      }
+    },
+  );
+
+  it.each([
+    ['SMPP 5.0 SKIPPED (message_state 9)', { stat: 'SKIPPED', messageState: 9 }, 'failed:SKIPPED'],
+    ['SKIPPED, no message_state', { stat: 'SKIPPED' }, 'failed:SKIPPED'],
+    ['a centre\'s FAILED, no message_state', { stat: 'FAILED' }, 'failed:FAILED'],
+    [
+      'a centre\'s UNDELIVERABLE, no message_state',
+      { stat: 'UNDELIVERABLE' },
+      'undelivered:UNDELIVERABLE',
+    ],
+  ])(
+    'a final SMPP receipt (%s) ends the message failed instead of leaving it sent',
+    async (_what, word, reason) => {
+      // The centre's first receipt already decides; the DELIVRD it sends later changes nothing.
+      s.sim.setBehaviour('smpp-a', { interimReceipt: word, receiptDelayMs: 1_500 });
+      try {
+        const code = await s.publish(s.code());
+        const v = await settled(code.messageId, ['delivered', 'failed']);
+        expect(v).toMatchObject({ status: 'failed', reason, carrier: 'smpp-a' });
+        expect(v.timeline.map((t) => t.status)).toEqual(['queued', 'sending', 'sent', 'failed']);
+        await eventually(() => s.outcomes.of('notification.failed.v1', code.messageId).length === 1);
       } finally {
         s.sim.setBehaviour('smpp-a', {
           interimReceipt: false,

@@ -43,8 +43,8 @@ describe('parseDeliveryReceipt', () => {
 
   it('reads a state it does not know as unknown and not final, and UNKNOWN (state 7) as final', () => {
     for (const input of [
-      { shortMessage: text('SCHEDULED'), messageState: 9 },
       { shortMessage: text('PENDING') },
+      { shortMessage: text('PENDING'), messageState: 42 },
       { shortMessage: 'id:0a1b2c sub:001 dlvrd:000' },
     ])
       expect(parseDeliveryReceipt({ esmClass: 0x04, ...input })).toMatchObject({
@@ -54,6 +54,49 @@ describe('parseDeliveryReceipt', () => {
     expect(
       parseDeliveryReceipt({ esmClass: 0x04, shortMessage: text('UNKNOWN'), messageState: 7 }),
     ).toMatchObject({ status: 'unknown', final: true });
+  });
+
+  it.each([
+    // SMPP 3.4 §5.2.28 / SMPP 5.0 §4.7.15: message_state, its stat word, what it means here.
+    [0, 'SCHEDULED', 'sent', false],
+    [1, 'ENROUTE', 'sent', false],
+    [2, 'DELIVRD', 'delivered', true],
+    [3, 'EXPIRED', 'expired', true],
+    [4, 'DELETED', 'failed', true],
+    [5, 'UNDELIV', 'undelivered', true],
+    [6, 'ACCEPTD', 'sent', false],
+    [7, 'UNKNOWN', 'unknown', true],
+    [8, 'REJECTD', 'rejected', true],
+    [9, 'SKIPPED', 'failed', true],
+  ] as const)('message_state %i and stat:%s read %s (final: %s)', (state, word, status, final) => {
+    expect(parseDeliveryReceipt({ esmClass: 0x04, shortMessage: text(word) })).toMatchObject({
+      status,
+      final,
+    });
+    // The TLV decides, whatever the text says.
+    expect(
+      parseDeliveryReceipt({ esmClass: 0x04, shortMessage: text('PENDING'), messageState: state }),
+    ).toMatchObject({ status, final });
+  });
+
+  it('reads SKIPPED (accepted, never transmitted) as a failure that ends the message', () => {
+    expect(
+      parseDeliveryReceipt({ esmClass: 0x04, shortMessage: text('SKIPPED', '002'), messageState: 9 }),
+    ).toEqual({ id: '0a1b2c', status: 'failed', final: true, errorCode: 'SKIPPED/002' });
+  });
+
+  it.each([
+    ['FAILED', 'failed'],
+    ['UNDELIVERABLE', 'undelivered'],
+    ['UNDELIVERED', 'undelivered'],
+    ['REJECTED', 'rejected'],
+    ['DELIVERED', 'delivered'],
+    ['failed', 'failed'],
+  ] as const)('reads the non-standard final word %s as %s, final', (word, status) => {
+    expect(parseDeliveryReceipt({ esmClass: 0x04, shortMessage: text(word) })).toMatchObject({
+      status,
+      final: true,
+    });
   });
 
   it('ignores a deliver_sm that is not a receipt', () => {

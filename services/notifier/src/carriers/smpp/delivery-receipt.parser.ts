@@ -1,27 +1,45 @@
 import type { ReceiptStatus } from '../carrier.types';
 
-/** `stat:` words of SMPP 3.4 Appendix B receipts. WIRE VALUES. */
+/**
+ * `stat:` words of SMPP 3.4 Appendix B / SMPP 5.0 receipts, and the full state names (or a plain
+ * FAILED) some centres write instead of the seven-letter word. WIRE VALUES.
+ *
+ * Final: DELIVRD, EXPIRED, DELETED, UNDELIV, UNKNOWN, REJECTD, SKIPPED (taken but never sent on
+ * the network). Not final: ENROUTE, SCHEDULED (SMPP 5.0) and ACCEPTD — which SMPP calls final
+ * (read by customer service) but aggregators send as "taken by the next hop", ahead of the real
+ * outcome.
+ */
 const STAT: Record<string, ReceiptStatus> = {
   DELIVRD: 'delivered',
+  DELIVERED: 'delivered',
   UNDELIV: 'undelivered',
+  UNDELIVERABLE: 'undelivered',
+  UNDELIVERED: 'undelivered',
   EXPIRED: 'expired',
   DELETED: 'failed',
   REJECTD: 'rejected',
+  REJECTED: 'rejected',
+  SKIPPED: 'failed',
+  FAILED: 'failed',
   UNKNOWN: 'unknown',
   ACCEPTD: 'sent',
+  ACCEPTED: 'sent',
   ENROUTE: 'sent',
+  SCHEDULED: 'sent',
 };
 
-/** message_state TLV (§5.2.28). WIRE VALUES. */
+/** message_state TLV (SMPP 3.4 §5.2.28, SMPP 5.0 §4.7.15). WIRE VALUES. */
 const MESSAGE_STATE: Record<number, ReceiptStatus> = {
-  1: 'sent',
-  2: 'delivered',
-  3: 'expired',
-  4: 'failed',
-  5: 'undelivered',
-  6: 'sent',
-  7: 'unknown',
-  8: 'rejected',
+  0: 'sent', // SCHEDULED (SMPP 5.0): delivery not started yet
+  1: 'sent', // ENROUTE
+  2: 'delivered', // DELIVERED
+  3: 'expired', // EXPIRED
+  4: 'failed', // DELETED
+  5: 'undelivered', // UNDELIVERABLE
+  6: 'sent', // ACCEPTED (see ACCEPTD above)
+  7: 'unknown', // UNKNOWN (final: the centre will say no more)
+  8: 'rejected', // REJECTED
+  9: 'failed', // SKIPPED (SMPP 5.0): accepted but not transmitted on the network
 };
 
 export interface ParsedReceipt {
@@ -37,8 +55,9 @@ export interface ParsedReceipt {
  * Reads a delivery receipt (deliver_sm with esm_class bit 0x04): the TLVs
  * `receipted_message_id` / `message_state` when present, else the text
  * `id:… sub:… dlvrd:… submit date:… done date:… stat:DELIVRD err:000 text:…`.
- * Returns undefined when it is not a receipt we can read; one whose state is not in the tables
- * below is read as `unknown` and not final. The `text:` field (the message's first characters)
+ * Returns undefined when it is not a receipt we can read; one whose state is in neither table
+ * (a centre's own word, none at all) is read as `unknown` and not final: such a message stays
+ * `sent` until a receipt the tables know comes. The `text:` field (the message's first characters)
  * is never kept.
  */
 export function parseDeliveryReceipt(input: {
@@ -60,7 +79,7 @@ export function parseDeliveryReceipt(input: {
   const status = known ?? 'unknown';
   // Only a state known to be final ends a message (as for HTTP callbacks): a failure makes the
   // sender fall back to another channel and so send the code twice. A state or word this table
-  // lacks (SMPP 5.0's SCHEDULED, a centre's own word, none at all) is not an outcome.
+  // lacks (a centre's own word, none at all) is not an outcome.
   const final = known !== undefined && known !== 'sent';
   const errorCode =
     status === 'delivered'
