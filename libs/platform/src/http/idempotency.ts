@@ -275,7 +275,7 @@ function open(key: Buffer, storeKey: string, sealed: string): Answer | undefined
 }
 
 /**
- * `Idempotency-Key` for every POST: the first answer (2xx or 4xx but 401) is kept for
+ * `Idempotency-Key` for every POST: the first answer (2xx or 4xx) is kept for
  * `ttlSeconds` and replayed for a retry with the same key, caller and body; the
  * same key with another body is 409 `idempotency_conflict`; a retry while the
  * first is still running is 409 too, with Retry-After: 1. 5xx answers are not kept,
@@ -286,7 +286,7 @@ function open(key: Buffer, storeKey: string, sealed: string): Answer | undefined
  * The store holds the body only as an HMAC, the Idempotency-Key only inside an HMAC
  * (the store's key), and the answer AES-256-GCM sealed under a key derived from the
  * Idempotency-Key (see IdempotencyPolicy); anonymous calls (no `Authorization`) run
- * without it, and a 401 is not kept (a refused credential is no caller).
+ * without it, as do calls whose credential the service does not accept (`knows`).
  */
 export function registerIdempotency(
   app: FastifyInstance,
@@ -491,7 +491,7 @@ async function guardedWrite(
  * wait; kept, it would answer 429 to that retry for as long as answers are kept), so the claim is
  * released and a retry runs. Either write replaces only this request's own claim; one whose outcome is unknown is sent
  * again until Redis answers (bounded), so a lost write does not leave the claim to refuse retries
- * until it expires. A 401 is not kept either (see the hook).
+ * until it expires.
  */
 async function keep(
   redis: Redis,
@@ -500,9 +500,10 @@ async function keep(
   payload: unknown,
   ttlSeconds: number,
 ): Promise<void> {
-  // Not kept: a 5xx or a 429 (a retry must run again), nor a 401 (a credential the service refused
-  // is no caller: a made-up key each time would leave an entry for a day, filling Redis).
-  if (reply.statusCode >= 500 || reply.statusCode === 429 || reply.statusCode === 401) {
+  // Not kept: a 5xx or a 429 (a retry must run again). A 401 is kept like any 4xx (a sign-in's
+  // invalid_credentials retried is replayed, not counted twice): a credential the service does
+  // not accept never gets here (IdempotencyPolicy.knows).
+  if (reply.statusCode >= 500 || reply.statusCode === 429) {
     await guardedWrite(redis, RELEASE_SCRIPT, claimed.storeKey, [claimed.pending]);
     return;
   }

@@ -121,15 +121,22 @@ describe('Idempotency-Key store', () => {
     await app.close();
   });
 
-  it('keeps nothing for a call the service cannot tell who made: no credential, or one it refuses (401)', async () => {
+  it('keeps nothing for a call the service cannot tell who made: no credential, or one it does not accept', async () => {
     // An anonymous caller, or one with a key the service does not know, could otherwise leave an
     // entry in Redis for each Idempotency-Key it makes up, for a day each: Redis fills up.
     const app = Fastify();
-    registerIdempotency(app, redis, 86_400, { fingerprintKey: serviceKey });
+    registerIdempotency(app, redis, 86_400, {
+      fingerprintKey: serviceKey,
+      knows: (credential) => credential === auth.authorization,
+    });
     app.post('/v1/guarded', async (request, reply) =>
       request.headers.authorization === auth.authorization
         ? reply.status(201).send({ id: `guarded-${++calls}` })
         : reply.status(401).send({ code: 'unauthorized' }),
+    );
+    // A 401 the route itself gives a known caller (a sign-in's wrong password) is kept like any 4xx.
+    app.post('/v1/sign-in', async (_request, reply) =>
+      reply.status(401).send({ code: 'invalid_credentials', n: ++calls }),
     );
     app.post('/v1/public', async (_request, reply) =>
       reply.status(200).send({ id: `public-${++calls}` }),
@@ -169,6 +176,22 @@ describe('Idempotency-Key store', () => {
     expect(again.json()).toEqual(first.json());
     expect(again.headers['idempotent-replayed']).toBe('true');
     expect((await raw.keys(`${prefix}*`)).length).toBe(before + 1);
+    const signIn = { ...auth, 'idempotency-key': 'k-wrong-password' };
+    const refused = await app.inject({
+      method: 'POST',
+      url: '/v1/sign-in',
+      headers: signIn,
+      payload: {},
+    });
+    const retried = await app.inject({
+      method: 'POST',
+      url: '/v1/sign-in',
+      headers: signIn,
+      payload: {},
+    });
+    expect(refused.statusCode).toBe(401);
+    expect(retried.headers['idempotent-replayed']).toBe('true');
+    expect(retried.json()).toEqual(refused.json());
     await app.close();
   });
 
