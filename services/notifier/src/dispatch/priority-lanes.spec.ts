@@ -58,6 +58,34 @@ describe('PriorityLanes', () => {
     return value.values.find((v) => v.labels['lane'] === lane)?.value ?? 0;
   }
 
+  it('measures the wait for a send slot by priority (after the queue lag, not in it)', async () => {
+    build(1);
+    dispatcher.workMs = 100;
+    // Requested long ago (queue lag), received now: only the wait for the one slot counts.
+    const old = Date.now() - 60_000;
+    await Promise.all(
+      [1, 2, 3].map((i) => lanes.run(request('critical', `code${i}`), ctx('critical', old))),
+    );
+    const { values } = await metrics.laneWait.get();
+    const of = (name: string, labels: Record<string, string | number> = {}) =>
+      values
+        .filter(
+          (v) =>
+            v.metricName === name &&
+            Object.entries(labels).every(
+              ([k, want]) => String((v.labels as Record<string, unknown>)[k]) === String(want),
+            ),
+        )
+        .reduce((sum, v) => sum + v.value, 0);
+    expect(of('notifier_lane_wait_seconds_count', { priority: 'critical' })).toBe(3);
+    expect(of('notifier_lane_wait_seconds_count', { priority: 'standard' })).toBe(0);
+    // The first went at once, the others waited for one and two messages (~0.1 s, ~0.2 s).
+    expect(of('notifier_lane_wait_seconds_bucket', { priority: 'critical', le: 0.05 })).toBe(1);
+    const sum = of('notifier_lane_wait_seconds_sum', { priority: 'critical' });
+    expect(sum).toBeGreaterThanOrEqual(0.25);
+    expect(sum).toBeLessThan(30); // never the 60 s the messages spent on the bus
+  });
+
   it('runs an order update without holding it while codes are on time', async () => {
     build();
     await lanes.run(request('critical', 'code'), ctx('critical', Date.now()));
