@@ -22,6 +22,7 @@ export const DEFAULT_BEHAVIOUR: Readonly<SimBehaviour> = Object.freeze({
   segmentReceiptStatus: false,
   receiptCopies: 1,
   receiptBeforeResponse: false,
+  sameSegmentIds: false,
 });
 
 /**

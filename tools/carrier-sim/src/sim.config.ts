@@ -33,6 +33,7 @@ const behaviour = z
     ]),
     receiptCopies: z.number().int().min(1).max(5),
     receiptBeforeResponse: z.boolean(),
+    sameSegmentIds: z.boolean(),
   })
   .partial();
 

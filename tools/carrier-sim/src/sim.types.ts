@@ -57,6 +57,12 @@ export interface SimBehaviour {
    * some centres have), instead of `receiptDelayMs` after the message is complete. Default false.
    */
   receiptBeforeResponse: boolean;
+  /**
+   * SMPP: every segment of a concatenated message is answered with the same `message_id` (some
+   * centres name the message, not the segment); each segment still gets its own receipt, under
+   * that id. Default false.
+   */
+  sameSegmentIds: boolean;
 }
 
 interface SimCarrierBase {

@@ -117,6 +117,39 @@ describe('SMPP carrier against the simulator', () => {
     });
   });
 
+  it.each([
+    ['after their answers', false],
+    ['ahead of their answers', true],
+  ])(
+    'ends a concatenated SMS whose segments all got the same message_id once every segment’s receipt is in (%s), worst wins',
+    async (_when, receiptBeforeResponse) => {
+      const c = carrier();
+      const receipts: CarrierReceipt[] = [];
+      c.onReceipt((r) => receipts.push(r));
+      sim.setBehaviour('smpp-a', {
+        sameSegmentIds: true,
+        receiptBeforeResponse,
+        segmentReceiptStatus: { segment: 3, status: 'undelivered' },
+      });
+      const to = receiptBeforeResponse ? '+447700900201' : '+447700900202';
+      const body = 'Ваш заказ отправлен. Код для курьера: 4821. '.repeat(4).trim();
+      const message = sms(to, body);
+      const accepted = await c.send(message);
+      expect(accepted.segments).toBe(3);
+      const record = await sim.store.waitFor((m) => m.to === to);
+      expect(new Set(record.segmentIds)).toEqual(new Set([accepted.providerMessageId]));
+      const receipt = await until(() => receipts.find((r) => r.final));
+      await sleep(200);
+      expect(receipts.filter((r) => r.final)).toHaveLength(1);
+      expect(receipt).toMatchObject({
+        providerMessageId: accepted.providerMessageId,
+        messageId: message.messageId,
+        status: 'undelivered',
+        errorCode: 'UNDELIV/001',
+      });
+    },
+  );
+
   it('maps an invalid destination to a recipient error and throttling to a retryable one', async () => {
     const c = carrier();
     await expect(c.send(sms('+99912345678', 'x'))).rejects.toMatchObject({

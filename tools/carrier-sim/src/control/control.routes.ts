@@ -36,6 +36,7 @@ export const behaviourPatchSchema = z
     ]),
     receiptCopies: z.number().int().min(1).max(5),
     receiptBeforeResponse: z.boolean(),
+    sameSegmentIds: z.boolean(),
   })
   .partial()
   .strict();

@@ -71,6 +71,8 @@ export async function startSmppServer(deps: SmppServerDeps): Promise<SmppSimServ
   const connections = new Set<Connection>();
   const concat = new Map<string, PendingConcat>();
   const pendingReceipts = new Map<string, PendingReceipt[]>();
+  /** The knob `sameSegmentIds`: a concatenated message's id, by its reassembly key. */
+  const sharedIds = new Map<string, string>();
   /** Segment message_id → its message's record (cancel_sm may name any segment). */
   const bySegment = new Map<string, SimMessage>();
 
@@ -148,11 +150,22 @@ export async function startSmppServer(deps: SmppServerDeps): Promise<SmppSimServ
       if (decision === 'down') conn.session.destroy();
       return;
     }
-    const id = providerId('', 8);
+    const id = segmentId(state, pdu, to, from);
     const early = state.behaviour.receiptBeforeResponse && registeredDelivery(pdu);
     if (early) receiptBeforeResponse(conn, state, pdu, { id, to, from, receivedAt });
     if (!conn.session.send(pdu.response({ message_id: id }))) return;
     onAccepted(conn, state, pdu, { id, to, from, receivedAt }, early);
+  }
+
+  /** A new id for this submit, or (knob `sameSegmentIds`) its concatenated message's one. */
+  function segmentId(state: SimCarrierState, pdu: SmppPdu, to: string, from: string): string {
+    const ref = extractText(pdu).concatRef;
+    if (!state.behaviour.sameSegmentIds || !ref || ref.total <= 1) return providerId('', 8);
+    const key = `${state.definition.name}|${from}|${to}|${ref.ref}|${ref.total}`;
+    const id = sharedIds.get(key) ?? providerId('', 8);
+    sharedIds.set(key, id);
+    if (sharedIds.size > 10_000) sharedIds.delete(sharedIds.keys().next().value as string);
+    return id;
   }
 
   /**
@@ -257,6 +270,7 @@ export async function startSmppServer(deps: SmppServerDeps): Promise<SmppSimServ
       pending.parts.set(concatRef.seq, { seq: concatRef.seq, text, id: m.id });
       if (pending.parts.size < pending.total) return;
       concat.delete(key);
+      sharedIds.delete(key);
       receivedAt = pending.receivedAt;
       parts = [...pending.parts.values()].sort((a, b) => a.seq - b.seq);
     }

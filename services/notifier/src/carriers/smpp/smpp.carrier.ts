@@ -98,14 +98,25 @@ interface ReceiptTracking {
   messageId: string;
   /** The first segment's id (the message's, as accepted), once every segment was taken. */
   providerMessageId?: string;
-  /** How many segments the message has. */
-  total: number;
-  /** The ids of the segments taken so far (tracked until the last segment's receipt is in). */
-  ids: string[];
-  /** The segments whose final receipt is in. */
-  done: Set<string>;
+  /**
+   * By segment index: its id once taken, and whether its final receipt is in. Completion is
+   * counted per segment, not per id: a centre may answer every segment with the same id.
+   */
+  segments: ({ id: string; done: boolean } | undefined)[];
+  /**
+   * Final receipts for an id whose taken segments all have theirs while other segments are not
+   * taken yet: with one id for every segment, the next segment's receipt can come before its
+   * answer. Taken by the next segment answered with that id (a copy of a receipt stays here).
+   */
+  spare: Map<string, ParsedReceipt[]>;
   status: ReceiptStatus;
   errorCode?: string;
+}
+
+/** Final receipts held for one id (several when a centre gives every segment the same id). */
+interface HeldReceipts {
+  receipts: ParsedReceipt[];
+  timer: NodeJS.Timeout;
 }
 
 const TRACKING_LIMIT = 100_000;
@@ -159,7 +170,7 @@ export class SmppCarrier implements Carrier {
    * Final receipts for ids no submit_sm_resp has named yet, while answers are awaited: a centre
    * can send a segment's receipt before that segment's (or another's) answer.
    */
-  private readonly early = new Map<string, { parsed: ParsedReceipt; timer: NodeJS.Timeout }>();
+  private readonly early = new Map<string, HeldReceipts>();
   private readonly boundWaiters: (() => void)[] = [];
   private failures = 0;
   private nextSeq = 0;
@@ -344,10 +355,11 @@ export class SmppCarrier implements Carrier {
     if (group.settled) return;
     group.givenUp = why;
     // Not the message's any more: receipts of what the centre took are reported as they come.
-    for (const id of group.receipts?.ids ?? []) this.tracking.delete(id);
+    for (const segment of group.receipts?.segments ?? [])
+      if (segment) this.tracking.delete(segment.id);
     delete group.receipts;
     this.settle(group, () => group.reject(error));
-    for (const id of group.ids) if (id) this.withdraw(group, id);
+    for (const id of new Set(group.ids)) if (id) this.withdraw(group, id);
   }
 
   /**
@@ -584,7 +596,7 @@ export class SmppCarrier implements Carrier {
       const id = messageIdOf(resp);
       group.ids[entry.index] = id;
       group.remaining--;
-      this.trackSegment(group, id);
+      this.trackSegment(group, entry.index, id);
       if (group.remaining === 0 && !group.settled) {
         const ids = group.ids as string[];
         this.settle(group, () =>
@@ -609,49 +621,61 @@ export class SmppCarrier implements Carrier {
    * A segment taken: its receipt is the message's from now on (not only once every segment was
    * taken), and one that came ahead of this answer is counted.
    */
-  private trackSegment(group: Group, id: string): void {
+  private trackSegment(group: Group, index: number, id: string): void {
     if (!this.config.registeredDelivery) return;
     group.receipts ??= {
       messageId: group.messageId,
-      total: group.ids.length,
-      ids: [],
-      done: new Set(),
+      segments: group.ids.map(() => undefined),
+      spare: new Map(),
       status: 'delivered',
     };
     const t = group.receipts;
-    t.ids.push(id);
+    t.segments[index] = { id, done: false };
+    // No id (an empty message_id): no receipt can name it, and it must not catch others'.
+    if (!id) return;
     this.tracking.set(id, t);
     while (this.tracking.size > TRACKING_LIMIT)
       this.tracking.delete(this.tracking.keys().next().value as string);
+    const spare = t.spare.get(id)?.shift();
+    if (spare) this.onTrackedReceipt(t, id, spare);
     const held = this.early.get(id);
     if (held) {
       clearTimeout(held.timer);
       this.early.delete(id);
-      this.onTrackedReceipt(t, id, held.parsed);
+      for (const parsed of held.receipts) this.onTrackedReceipt(t, id, parsed);
     }
   }
 
   /** A final receipt for an id not (yet) named by an answer: held a moment if answers are due. */
   private holdEarly(parsed: ParsedReceipt): void {
-    if (this.early.has(parsed.id)) return; // a copy of one already held
+    const already = this.early.get(parsed.id);
+    if (already) {
+      // Another segment's receipt under the same id, or a copy: kept (bounded) for the answer.
+      if (already.receipts.length < this.config.maxSegments) already.receipts.push(parsed);
+      return;
+    }
     const timer = setTimeout(
       () => {
+        const held = this.early.get(parsed.id);
         this.early.delete(parsed.id);
-        this.emitUntracked(parsed);
+        if (held) this.emitHeld(held);
       },
       Math.min(EARLY_HOLD_MS, this.config.responseTimeoutMs),
     );
     timer.unref();
-    this.early.set(parsed.id, { parsed, timer });
+    this.early.set(parsed.id, { receipts: [parsed], timer });
     while (this.early.size > EARLY_LIMIT) {
-      const [oldest, held] = this.early.entries().next().value as [
-        string,
-        { parsed: ParsedReceipt; timer: NodeJS.Timeout },
-      ];
+      const [oldest, held] = this.early.entries().next().value as [string, HeldReceipts];
       clearTimeout(held.timer);
       this.early.delete(oldest);
-      this.emitUntracked(held.parsed);
+      this.emitHeld(held);
     }
+  }
+
+  /** Held receipts no answer claimed: reported as they are, once per id (the rest are copies). */
+  private emitHeld(held: HeldReceipts): void {
+    const first = held.receipts[0];
+    if (first) this.emitUntracked(first);
   }
 
   /** Not ours in memory (another replica sent it, or we restarted): reported as it is. */
@@ -675,10 +699,20 @@ export class SmppCarrier implements Carrier {
         });
       return;
     }
-    // A centre may send a segment's receipt again (its deliver_sm_resp seemed lost): the copy
-    // is not counted while the other segments' are awaited, nor reported for the whole message.
-    if (t.done.has(id)) return;
-    t.done.add(id);
+    // The first segment taken under this id whose receipt is not in yet. A centre may send a
+    // segment's receipt again (its deliver_sm_resp seemed lost): with every segment's receipt of
+    // this id in, the copy is not counted, nor reported for the whole message — unless segments
+    // are still to be answered (one id for all: it may be theirs).
+    const segment = t.segments.find((s) => s?.id === id && !s.done);
+    if (!segment) {
+      if (t.segments.includes(undefined)) {
+        const spare = t.spare.get(id) ?? [];
+        if (spare.length < t.segments.length) spare.push(parsed);
+        t.spare.set(id, spare);
+      }
+      return;
+    }
+    segment.done = true;
     if (SEVERITY[parsed.status] > SEVERITY[t.status]) {
       t.status = parsed.status;
       t.errorCode = parsed.errorCode;
@@ -688,8 +722,8 @@ export class SmppCarrier implements Carrier {
 
   /** Every segment taken and every segment's receipt in: the message's receipt, worst wins. */
   private reportIfComplete(t: ReceiptTracking): void {
-    if (!t.providerMessageId || t.done.size < t.total) return;
-    for (const id of t.ids) this.tracking.delete(id);
+    if (!t.providerMessageId || !t.segments.every((s) => s?.done)) return;
+    for (const s of t.segments) if (s) this.tracking.delete(s.id);
     this.emit({
       providerMessageId: t.providerMessageId,
       messageId: t.messageId,
