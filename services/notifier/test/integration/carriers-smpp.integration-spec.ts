@@ -150,6 +150,41 @@ describe('SMPP carrier against the simulator', () => {
     },
   );
 
+  it('reports a receipt it held for an answer still due when it closes, instead of losing it', async () => {
+    // Replica 1 sends a message and stops before its receipt; the centre keeps the receipt and
+    // hands it to replica 2 when it binds, while replica 2 waits for a (slow) answer of its own.
+    const first = carrier();
+    sim.setBehaviour('smpp-a', { receiptDelayMs: 300 });
+    const accepted = await first.send(sms('+14155550301', 'Your code is 123456'));
+    await first.close();
+    await sleep(500); // its receipt is due now, and kept for the next bind
+    expect(sim.store.get(accepted.providerMessageId)?.status).toBe('accepted');
+    sim.setBehaviour('smpp-a', { latencyMs: 5_000 });
+    const second = carrier();
+    const receipts: CarrierReceipt[] = [];
+    second.onReceipt((r) => receipts.push(r));
+    const before = sim.registry.get('smpp-a')!.stats.receiptsSent;
+    const pending = second
+      .send(sms('+14155550302', 'Your code is 654321', { signal: AbortSignal.timeout(10_000) }))
+      .catch((e: unknown) => e);
+    // The receipt was answered (deliver_sm_resp): the centre will not send it again.
+    await until(() => sim.registry.get('smpp-a')!.stats.receiptsSent === before + 1);
+    await sleep(50);
+    expect(second.status().inFlight).toBe(1);
+    expect(receipts).toEqual([]); // held: an answer is due and may name its id
+    await second.close();
+    expect(await pending).toMatchObject({ kind: 'unavailable' });
+    expect(receipts).toEqual([
+      expect.objectContaining({
+        carrierId: 'smpp-a',
+        providerMessageId: accepted.providerMessageId,
+        status: 'delivered',
+        final: true,
+      }),
+    ]);
+    expect(receipts[0]!.messageId).toBeUndefined();
+  });
+
   it('maps an invalid destination to a recipient error and throttling to a retryable one', async () => {
     const c = carrier();
     await expect(c.send(sms('+99912345678', 'x'))).rejects.toMatchObject({

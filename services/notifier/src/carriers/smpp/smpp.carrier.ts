@@ -317,8 +317,14 @@ export class SmppCarrier implements Carrier {
     }
     this.queue.length = 0;
     this.outstanding.clear();
-    for (const held of this.early.values()) clearTimeout(held.timer);
+    // Receipts held for an answer that will not come now: their deliver_sm were acknowledged, so
+    // the centre will not send them again. Reported as they are (as when the hold runs out).
+    const held = [...this.early.values()];
     this.early.clear();
+    for (const h of held) {
+      clearTimeout(h.timer);
+      this.emitHeld(h);
+    }
     for (const w of this.boundWaiters.splice(0)) w();
     if (session) {
       await new Promise<void>((resolve) => {
