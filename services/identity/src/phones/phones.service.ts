@@ -223,7 +223,8 @@ export class PhonesService {
    * A pending number corrected to another: a new challenge to it, within the verification's limits.
    * The row takes the new number (without a challenge) under the account's lock BEFORE the code
    * is sent, the lock a verification takes to mark the number: a number verified before that is
-   * refused there (409 conflict) and nothing is sent; one whose verification comes after finds
+   * refused there (409 conflict), as is a new number verified on another account meanwhile (409
+   * phone_in_use), and nothing is sent; one whose verification comes after finds
    * the row on another number (410, as a code of a number the row no longer has). A send that
    * fails puts the old number and its challenge back.
    */
@@ -233,10 +234,15 @@ export class PhonesService {
       const current = await this.findPhone(m, account.id, phone.id);
       // Verified (or changed) meanwhile: correcting it now would make the new number verified without its code.
       if (current.status !== 'pending' || current.e164 !== phone.e164 || current.challengeId !== phone.challengeId) throw numberChanged();
-      await m.getRepository(PhoneEntity).update(
-        { id: phone.id },
-        { e164: parsed.e164, country: parsed.country, lineType: parsed.lineType, channel, challengeId: null },
+      // Again under the lock (the check before it ran without): a new number verified on another
+      // account meanwhile refuses the correction (409 phone_in_use) before any code goes to it.
+      const moved = await updateCount(
+        m,
+        `UPDATE phones SET e164 = $3, country = $4, line_type = $5, channel = $6, challenge_id = NULL
+         WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM phones WHERE e164 = $3 AND status = 'verified' AND account_id <> $2)`,
+        [phone.id, account.id, parsed.e164, parsed.country, parsed.lineType, channel],
       );
+      if (moved === 0) throw verifiedElsewhere();
     });
     let started: { challenge: ChallengeView; sends: VerificationSends };
     try {

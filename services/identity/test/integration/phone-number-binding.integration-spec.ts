@@ -330,6 +330,34 @@ describe('identity: a code verifies only the number it was sent to', () => {
     expect(sentTo(y, since).length).toBe(0);
   });
 
+  it('a correction of a pending number refused (409 phone_in_use) because another account verified the new number while it waited for the lock sends nothing to it; the number and its code stand', async () => {
+    const { a, x, y, phoneId, challengeId } = await pendingNumber();
+    const b = await h.account();
+    const addedOnB = await h.call('POST', `/v1/accounts/${b.id}/phones`, { number: y });
+    expect(addedOnB.status).toBe(202);
+    const bCode = await h.codeFor(addedOnB.body.verification.challengeId);
+    const since = Date.now();
+    const lock = await holdAccountLock(a.id);
+    let changing: Promise<HttpAnswer> | undefined;
+    try {
+      // The change checked the new number (verified nowhere yet) and waits for A's lock.
+      changing = h.call('PUT', `/v1/accounts/${a.id}/phones/${phoneId}`, { number: y });
+      await lock.waiters(1);
+      const onB = await h.call('POST', `/v1/accounts/${b.id}/phones/${addedOnB.body.phoneId}/verify`, { code: bCode });
+      expect(onB.status).toBe(200);
+    } finally {
+      await lock.release();
+    }
+    const changed = await changing;
+    expect([changed.status, changed.body.code]).toEqual([409, 'phone_in_use']);
+    expect(await phonesOf(a.id)).toEqual([expect.objectContaining({ phoneId, number: x, status: 'pending' })]);
+    await sleep(1_000); // what otp published has reached the tap
+    expect(sentTo(y, since).length).toBe(0);
+    // The pending number kept its challenge: its code verifies it.
+    const xCode = await h.codeFor(challengeId);
+    expect((await h.call('POST', `/v1/accounts/${a.id}/phones/${phoneId}/verify`, { code: xCode })).status).toBe(200);
+  });
+
   it("the otp service checks the number too (C6): a row pointing at the old number's challenge is not verified by its code", async () => {
     const { a, y, phoneId, challengeId } = await pendingNumber();
     const xCode = await h.codeFor(challengeId);
