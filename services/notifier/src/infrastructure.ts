@@ -26,6 +26,9 @@ export function createNotifierDataSource(options: DataSourceOptions): DataSource
     entities: [...NOTIFIER_ENTITIES, ...((options.entities as unknown[] | undefined) ?? [])],
     migrations: [...NOTIFIER_MIGRATIONS, ...((options.migrations as unknown[] | undefined) ?? [])],
     migrationsRun: true,
+    // Each migration in its own transaction, so that one can run without (an index built
+    // CONCURRENTLY); the default ('all') refuses such a migration.
+    migrationsTransactionMode: 'each',
     synchronize: false,
   } as DataSourceOptions);
 }

@@ -5,7 +5,9 @@ import type { MessageStatus } from './message.entity';
 /** One step of a message's status timeline (insert-only, so concurrent writers never lose a step). */
 @Entity({ name: 'message_events' })
 @Index('message_events_message_idx', ['messageId', 'id'])
-@Index('message_events_provider_idx', ['carrier', 'providerMessageId'])
+@Index('message_events_provider_idx', ['carrier', 'providerMessageId'], {
+  where: '"provider_message_id" IS NOT NULL',
+})
 export class MessageEventRecord {
   @PrimaryGeneratedColumn('increment')
   id!: number;

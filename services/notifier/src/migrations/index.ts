@@ -6,6 +6,7 @@ import { MessageRecord } from '../messages/message.entity';
 import { CreateNotifier1763900000000 } from './1763900000000-create-notifier';
 import { MessageClaimedAt1765100000000 } from './1765100000000-message-claimed-at';
 import { MessageEventProviderId1765200000000 } from './1765200000000-message-event-provider-id';
+import { MessageEventProviderIndex1765200000001 } from './1765200000001-message-event-provider-index';
 
 export const NOTIFIER_ENTITIES = [
   MessageRecord,
@@ -19,4 +20,5 @@ export const NOTIFIER_MIGRATIONS = [
   CreateNotifier1763900000000,
   MessageClaimedAt1765100000000,
   MessageEventProviderId1765200000000,
+  MessageEventProviderIndex1765200000001,
 ];
