@@ -192,6 +192,14 @@ export abstract class CodeStore {
    * only an answer tells that a code is lost.
    */
   abstract presence(shipmentId: string): Promise<CodePresence>;
+  /**
+   * Drops a stale copy of the shipment's code hash (one of a generation the
+   * row no longer names, or of a shipment the row holds locked or cancelled:
+   * Redis went back in time), only while the store still holds that copy:
+   * of `generation` and, with `attemptId`, the tombstone of that approval.
+   * The caller holds the shipment's lock. True when dropped.
+   */
+  abstract discard(shipmentId: string, copy: { generation: number; attemptId?: string }): Promise<boolean>;
   abstract check(input: CheckInput): Promise<CheckResult>;
   abstract regenerate(
     shipmentId: string,

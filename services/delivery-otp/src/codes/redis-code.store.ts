@@ -30,6 +30,7 @@ const SCRIPTS = {
   deliveryOtpRegenerate: 'regenerate.lua',
   deliveryOtpRestore: 'restore.lua',
   deliveryOtpUpdate: 'update.lua',
+  deliveryOtpDiscard: 'discard.lua',
 } as const;
 /** Scripts on the code hash and the shipment's revoke marker. */
 const TWO_KEY_SCRIPTS = {
@@ -118,6 +119,10 @@ export class RedisCodeStore extends CodeStore {
       ...(h['sealed'] ? { sealed: h['sealed'] } : {}),
       ...(h['chgUnlock'] ? { unlockPending: true as const } : {}),
     };
+  }
+
+  async discard(shipmentId: string, copy: { generation: number; attemptId?: string }): Promise<boolean> {
+    return Number(await this.run('deliveryOtpDiscard', shipmentId, copy.generation, copy.attemptId ?? '')) === 1;
   }
 
   async presence(shipmentId: string): Promise<CodePresence> {

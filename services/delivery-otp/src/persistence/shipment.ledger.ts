@@ -72,6 +72,8 @@ export interface ShipmentTx {
    * record did not commit); fresh attempt ids need no check.
    */
   recordAttempt(attempt: AttemptRecord, options?: { unlessRecorded?: boolean }): Promise<boolean>;
+  /** Whether an attempt of this id is recorded (read in this transaction: no second connection while it holds the lock). */
+  hasAttempt(attemptId: string): Promise<boolean>;
   /**
    * Records a confirmed handoff: inserts `attempt` (as recordAttempt, same
    * `unlessRecorded`) and marks its shipment handed off by the attempt's

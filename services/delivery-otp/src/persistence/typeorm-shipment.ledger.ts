@@ -77,6 +77,10 @@ export class TypeOrmShipmentTx implements ShipmentTx {
     await repo.save(repo.create({ ...record, createdAt: this.shipment ? undefined : now, updatedAt: now }));
   }
 
+  hasAttempt(attemptId: string): Promise<boolean> {
+    return this.manager.getRepository(HandoffAttemptEntity).existsBy({ id: attemptId });
+  }
+
   async recordAttempt(attempt: AttemptRecord, options: { unlessRecorded?: boolean } = {}): Promise<boolean> {
     const repo = this.manager.getRepository(HandoffAttemptEntity);
     if (options.unlessRecorded && (await repo.existsBy({ id: attempt.id }))) return false;

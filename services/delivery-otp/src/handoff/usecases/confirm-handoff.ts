@@ -11,7 +11,7 @@ import { Clock, DomainError, type Logger, MetricsService, PLATFORM_LOGGER } from
 import { type CheckResult, CodeStore } from '../../codes/code.store';
 import type { DeliveryOtpConfig } from '../../config/delivery-otp.config';
 import type { AttemptOutcome } from '../../persistence/handoff-attempt.entity';
-import { type AttemptRecord, alreadyHandedOff, ShipmentLedger } from '../../persistence/shipment.ledger';
+import { type AttemptRecord, alreadyHandedOff, ShipmentLedger, type ShipmentTx } from '../../persistence/shipment.ledger';
 import { handedOffNotification } from '../../shipments/code-notifications';
 import { CodeVault } from '../../shipments/code-vault';
 import { DELIVERY_OTP_CONFIG } from '../../tokens';
@@ -112,8 +112,9 @@ export class ConfirmHandoff {
 
     switch (result.verdict) {
       case 'ok': {
-        const recorded = await this.recordConfirmed(attempt('confirmed', { id: approvalId, attemptsRemaining: result.attemptsRemaining }));
-        this.logger.info(log, recorded ? 'handoff confirmed' : 'handoff confirmed (recorded meanwhile by a repair)');
+        const recorded = await this.recordConfirmed(attempt('confirmed', { id: approvalId, attemptsRemaining: result.attemptsRemaining }), attempt('refused_locked'));
+        if (recorded instanceof DomainError) return this.refusedStale(log, recorded);
+        this.logger.info(log, recorded === 'recorded' ? 'handoff confirmed' : 'handoff confirmed (recorded meanwhile by a repair)');
         return { status: 'handed_off', at: at.toISOString() };
       }
 
@@ -209,17 +210,36 @@ export class ConfirmHandoff {
   /**
    * Under the shipment's lock, so that an issue or reschedule that read the
    * shipment before the handoff and is still writing commits first; its write
-   * could not replace a handed-off row anyway (ShipmentTx.save). False, and
-   * nothing written or announced, when the attempt is recorded already: the
+   * could not replace a handed-off row anyway (ShipmentTx.save). `recorded_meanwhile`,
+   * and nothing written or announced, when the attempt is recorded already: the
    * approved request finds it repaired by another one, or a repair finds it
-   * recorded meanwhile. `refusal`, a repairing request's own attempt, is
+   * recorded meanwhile. `alongside`, a repairing request's own attempt, is
    * recorded in the same transaction.
+   *
+   * The store's approval is held against the row first (read under the lock):
+   * a store that went back in time (a failover to a lagging replica, a restart
+   * from an older snapshot) approves from an earlier copy of the code, e.g. a
+   * code a regenerate killed, or the right code of a shipment the row holds
+   * locked or cancelled. Such an approval is refused (see staleApproval): the
+   * request's `refusal` is recorded instead (same transaction), and the stale
+   * copy is dropped from the store under the lock, so it cannot pass again and
+   * the customer's app (GET code) issues the shipment a new code.
    */
-  private async recordConfirmed(record: AttemptRecord, refusal?: AttemptRecord): Promise<boolean> {
-    return this.ledger.transaction(record.shipmentId, { lock: true, load: false }, async (tx) => {
-      if (refusal) await tx.recordAttempt(refusal);
+  private async recordConfirmed(
+    record: AttemptRecord,
+    refusal: AttemptRecord,
+    alongside?: AttemptRecord,
+  ): Promise<'recorded' | 'recorded_meanwhile' | DomainError> {
+    const outcome = await this.ledger.transaction(record.shipmentId, { lock: true }, async (tx) => {
+      const stale = await this.staleApproval(tx, record);
+      if (stale) {
+        await tx.recordAttempt({ ...refusal, ...stale.attempt });
+        await this.store.discard(record.shipmentId, { generation: record.codeGeneration, attemptId: record.id });
+        return stale;
+      }
+      if (alongside) await tx.recordAttempt(alongside);
       const recorded = await tx.recordHandoff(record, { unlessRecorded: true });
-      if (!recorded) return false;
+      if (!recorded) return 'recorded_meanwhile' as const;
       const email = recorded.shipment ? handedOffNotification(recorded.shipment, record.deviceAt) : undefined;
       if (email) await tx.publish(notificationRequestedV1, email);
       await tx.publish(handoffConfirmedV1, {
@@ -229,8 +249,50 @@ export class ConfirmHandoff {
         at: record.deviceAt.toISOString(),
         ...(record.location ? { location: record.location } : {}),
       });
-      return true;
+      return 'recorded' as const;
     });
+    return typeof outcome === 'string' ? outcome : outcome.error;
+  }
+
+  /**
+   * Why the row refuses an approval the store gave (undefined: it stands). The
+   * store decides alone on every other verdict; an approval, the one that
+   * changes the row for good, must also agree with it:
+   * - the row names a later code generation: the approved copy is of a code
+   *   replaced since (a regenerate or re-issue the store forgot), so the
+   *   current code is evidently lost from the store: 423 `code_lost`, as for a
+   *   lost code (the app issues a new one);
+   * - the row holds this generation locked (or its attempts spent): 423
+   *   `handoff_locked`; a rolled-back store is no way round a lock;
+   * - cancelled: 410 `cancelled`; handed off by another approval: 409.
+   * A row with no shipment, or naming an earlier generation (an issue whose
+   * commit is pending holds the lock until it ends), leaves the store's word.
+   */
+  private async staleApproval(tx: ShipmentTx, record: AttemptRecord): Promise<{ attempt: Partial<AttemptRecord>; error: DomainError } | undefined> {
+    const row = tx.shipment;
+    if (!row) return undefined;
+    if (row.status === 'handed_off') {
+      // Recorded already (a repair by another request): recordHandoff answers so. Read in this
+      // transaction: a second connection, asked for while this one holds the lock, can wait for ever.
+      if (await tx.hasAttempt(record.id)) return undefined;
+      return { attempt: { outcome: 'already_handed_off', codeGeneration: row.codeGeneration }, error: alreadyHandedOff() };
+    }
+    if (row.status === 'cancelled') {
+      return { attempt: { outcome: 'window_closed', reason: 'cancelled', codeGeneration: row.codeGeneration }, error: windowClosed('cancelled') };
+    }
+    if (record.codeGeneration < row.codeGeneration) {
+      return { attempt: { outcome: 'refused_locked', reason: 'code_lost', attemptsRemaining: 0 }, error: codeLost() };
+    }
+    if (record.codeGeneration === row.codeGeneration && (row.handoffLocked || row.handoffAttempts >= this.config.code.maxAttempts)) {
+      return { attempt: { outcome: 'refused_locked', reason: 'locked', attemptsRemaining: 0 }, error: handoffLocked() };
+    }
+    return undefined;
+  }
+
+  /** The answer to a request whose approval the row refused (recordConfirmed). */
+  private refusedStale(log: Record<string, unknown>, error: DomainError): never {
+    this.logger.warn({ ...log, refused: error.code, reason: error.extra['reason'] ?? null }, 'handoff refused: the code store approved from a stale copy of the code');
+    throw error;
   }
 
   /**
@@ -265,9 +327,10 @@ export class ConfirmHandoff {
             deviceAt: result.atMs !== undefined ? new Date(result.atMs) : refusal.deviceAt,
             location: null,
           };
-      if (await this.recordConfirmed(repaired, retried ? undefined : refusal)) {
-        this.logger.warn({ shipmentId: refusal.shipmentId, deviceId: device.deviceId, approvedBy: result.byDeviceId, retried }, 'handoff record repaired');
-      }
+      const recorded = await this.recordConfirmed(repaired, { ...refusal, outcome: 'refused_locked' }, retried ? undefined : refusal);
+      const log = { shipmentId: refusal.shipmentId, deviceId: device.deviceId, approvedBy: result.byDeviceId, retried };
+      if (recorded instanceof DomainError) return this.refusedStale(log, recorded);
+      if (recorded === 'recorded') this.logger.warn(log, 'handoff record repaired');
     } else if (!retried) {
       await this.recordRefusal(refusal);
     }
@@ -319,10 +382,7 @@ export class ConfirmHandoff {
       // one on seeing the loss) or the customer asks for one. 423 as for a withdrawn code.
       await this.recordRefusal(attempt('refused_locked', { reason: 'code_lost', attemptsRemaining: 0, codeGeneration: shipment.codeGeneration }));
       this.logger.warn({ shipmentId, courierId: device.courierId, deviceId: device.deviceId, generation: shipment.codeGeneration }, 'handoff refused: the code store lost the code');
-      throw new DomainError('handoff_locked', "This shipment's code is no longer valid: ask the customer for the new code in their app, or to ask for a new one.", {
-        attemptsRemaining: 0,
-        reason: 'code_lost',
-      });
+      throw codeLost();
     }
     const reason = shipment.status === 'cancelled' ? 'cancelled' : 'expired';
     await this.recordRefusal(attempt('window_closed', { reason, codeGeneration: shipment.codeGeneration }));
@@ -332,6 +392,18 @@ export class ConfirmHandoff {
   private async recordRefusal(record: AttemptRecord): Promise<void> {
     await this.ledger.transaction(record.shipmentId, { lock: false, load: false }, (tx) => tx.recordAttempt(record));
   }
+}
+
+function handoffLocked(): DomainError {
+  return new DomainError('handoff_locked', 'Too many wrong codes: the customer can ask for a new code, or support can unlock.', { attemptsRemaining: 0 });
+}
+
+/** The shipment's code is not in the store (lost, or only an older copy is): the customer's app shows a new one. */
+function codeLost(): DomainError {
+  return new DomainError('handoff_locked', "This shipment's code is no longer valid: ask the customer for the new code in their app, or to ask for a new one.", {
+    attemptsRemaining: 0,
+    reason: 'code_lost',
+  });
 }
 
 function notAssigned(): DomainError {

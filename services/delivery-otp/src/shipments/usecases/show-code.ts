@@ -20,7 +20,8 @@ type Shown = { code: string; expiresAt: string; status: 'awaiting_handoff' | 'lo
  * replaces it. Nor is a code of a shipment whose row says cancelled (a
  * cancel revokes the code before it commits, so none should be left).
  *
- * A code the store lost (Redis restarted or failed over without it) while
+ * A code the store lost (Redis restarted or failed over without it, or went
+ * back to an older copy of it, of an earlier generation than the row's) while
  * the row still awaits the handoff within its window is replaced here: the
  * customer at the door opens the app and sees a working code, and the
  * courier, whose handoff answers 423 (`reason: code_lost`), takes that one.
@@ -45,7 +46,8 @@ export class ShowCode {
 
   async execute(shipmentId: string, accountId: string): Promise<Shown> {
     const [live, row] = await Promise.all([this.store.get(shipmentId), this.ledger.find(shipmentId)]);
-    if (!live && row && this.replaceable(row)) {
+    // No code, or only an older copy than the row names (Redis went back in time): replaced.
+    if (row && this.replaceable(row) && (!live || live.generation < row.codeGeneration)) {
       if (row.accountId !== accountId) throw new DomainError('forbidden', 'This shipment is not for this account.');
       await this.replaceLost(shipmentId, accountId);
       return this.shown(shipmentId, accountId, ...(await Promise.all([this.store.get(shipmentId), this.ledger.find(shipmentId)])));
@@ -78,8 +80,14 @@ export class ShowCode {
       // Changed meanwhile (cancelled, handed off, re-issued to another account): the show decides.
       if (!row || !this.replaceable(row) || row.accountId !== accountId) return;
       const held = await this.store.presence(shipmentId);
-      if (held === 'code') return;
-      if (held === 'revoking') {
+      if (held === 'code') {
+        const live = await this.store.get(shipmentId);
+        if (!live || live.generation >= row.codeGeneration) return;
+        // A copy of an earlier code (a failover to a lagging replica, a restart from an older
+        // snapshot): a code the row no longer names, never shown; it goes, and the lost code is replaced.
+        this.logger.warn({ shipmentId, generation: live.generation, rowGeneration: row.codeGeneration }, 'code store holds an older copy of the code; dropping it');
+        await this.store.discard(shipmentId, { generation: live.generation });
+      } else if (held === 'revoking') {
         throw new DomainError('service_unavailable', 'The handoff code cannot be shown right now; try again shortly.', { retryAfter: 1 }, true);
       }
       const nowMs = this.clock.nowMs();
