@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { eventually } from '@phonegate/platform/testing';
 import { CodeStore } from '../../src/codes/code.store';
 import { codeKey, revokeMarkerKey } from '../../src/codes/redis-code.store';
-import { courierSecret, type Harness, KEYS, newShipmentId, outForDeliveryBody, startHarness } from './harness';
+import { courierSecret, type Harness, KEYS, newShipmentId, OffsetClock, outForDeliveryBody, startHarness } from './harness';
 
 jest.setTimeout(30_000);
 
@@ -273,5 +273,80 @@ describe('a handoff code Redis lost, within the regenerate cooldown', () => {
       payload: { code: fresh.code, at: new Date().toISOString() },
     });
     expect(ok.statusCode).toBe(200);
+  });
+});
+
+/**
+ * The time rules come before the store's loss, and the boundaries agree: no
+ * code is issued after the window's end (README "Handoff time rule"), so a code
+ * lost during the grace period can no longer be replaced; the courier is told
+ * so (410), not sent to an app that shows nothing.
+ */
+describe('a handoff code Redis lost, and the time rules', () => {
+  let h: Harness;
+  const clock = new OffsetClock();
+
+  beforeAll(async () => {
+    h = await startHarness({ env: { LOG_LEVEL: 'warn' }, clock });
+  });
+
+  afterEach(() => {
+    clock.offsetMs = 0;
+  });
+
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const handoff = (id: string, secret: string, code: string, atMs: number) =>
+    h.app.inject({ method: 'POST', url: `/v1/shipments/${id}/handoff`, headers: { authorization: `Bearer ${secret}` }, payload: { code, at: new Date(atMs).toISOString() } });
+  const attempts = async (id: string) =>
+    (await h.pg.query<{ outcome: string; reason: string | null }>('SELECT outcome, reason FROM handoff_attempts WHERE shipment_id = $1 ORDER BY received_at', [id])).rows;
+
+  /** A shipment whose window ends in an hour, its code lost. */
+  async function lostShipment(courierId: string) {
+    const secret = await courierSecret(h, courierId);
+    const id = newShipmentId('lostgrace');
+    const res = await h.app.inject({ method: 'POST', url: `/v1/shipments/${id}/out-for-delivery`, headers: { authorization: `Bearer ${KEYS.logistics}` }, payload: outForDeliveryBody(id, courierId) });
+    expect(res.statusCode).toBe(201);
+    const msg = await eventually(() => h.tap.find((m) => m.data['dedupeKey'] === `delivery-otp:${id}:1:sms`));
+    await h.redis.del(codeKey(id));
+    return { id, secret, code: (msg.data['variables'] as Record<string, string>)['code'] as string, windowEndMs: new Date((outForDeliveryBody(id, courierId)['window'] as { end: string }).end).getTime() };
+  }
+
+  it('refuses what the time rules refuse with 410 and their reason, not 423 code_lost', async () => {
+    const s = await lostShipment('cour_lost_time');
+    const ahead = await handoff(s.id, s.secret, s.code, Date.now() + 10 * 60_000);
+    expect(ahead.statusCode).toBe(410);
+    expect(ahead.json()).toMatchObject({ code: 'window_closed', reason: 'device_clock_ahead' });
+
+    // In the grace period, an online submission is outside the window.
+    clock.offsetMs = 65 * 60_000;
+    const late = await handoff(s.id, s.secret, s.code, clock.nowMs());
+    expect(late.statusCode).toBe(410);
+    expect(late.json()).toMatchObject({ code: 'window_closed', reason: 'outside_window' });
+    expect(await attempts(s.id)).toEqual([
+      { outcome: 'window_closed', reason: 'device_clock_ahead' },
+      { outcome: 'window_closed', reason: 'outside_window' },
+    ]);
+  });
+
+  it('answers a late submission the time rules accept, in the grace period, 410 (code_lost): no new code can be issued after the window', async () => {
+    const s = await lostShipment('cour_lost_grace');
+    const atMs = Date.now();
+    clock.offsetMs = 65 * 60_000;
+    const refused = await handoff(s.id, s.secret, s.code, atMs);
+    expect(refused.statusCode).toBe(410);
+    expect(refused.json()).toMatchObject({ code: 'window_closed', reason: 'code_lost' });
+    expect(await attempts(s.id)).toEqual([{ outcome: 'window_closed', reason: 'code_lost' }]);
+    // The app has nothing to show and the customer cannot regenerate: the same boundary.
+    const shown = await h.app.inject({ method: 'GET', url: `/v1/shipments/${s.id}/code?accountId=acc_ana`, headers: { authorization: `Bearer ${KEYS.storefront}` } });
+    expect(shown.statusCode).toBe(404);
+    const regenerated = await h.app.inject({ method: 'POST', url: `/v1/shipments/${s.id}/code/regenerate`, headers: { authorization: `Bearer ${KEYS.storefront}` }, payload: { accountId: 'acc_ana' } });
+    expect(regenerated.statusCode).toBe(410);
+
+    // Within the window the same loss is 423 code_lost, as before.
+    clock.offsetMs = 0;
+    expect((await handoff(s.id, s.secret, s.code, Date.now())).json()).toMatchObject({ code: 'handoff_locked', reason: 'code_lost' });
   });
 });

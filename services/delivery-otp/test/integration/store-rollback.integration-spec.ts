@@ -1,6 +1,6 @@
 import { eventually } from '@phonegate/platform/testing';
 import { codeKey } from '../../src/codes/redis-code.store';
-import { auth, courierSecret, type Harness, KEYS, newShipmentId, outForDeliveryBody, startHarness } from './harness';
+import { auth, courierSecret, type Harness, KEYS, newShipmentId, OffsetClock, outForDeliveryBody, startHarness } from './harness';
 
 jest.setTimeout(30_000);
 
@@ -13,9 +13,14 @@ jest.setTimeout(30_000);
  */
 describe('a code store rolled back to an earlier copy', () => {
   let h: Harness;
+  const clock = new OffsetClock();
 
   beforeAll(async () => {
-    h = await startHarness({ env: { LOG_LEVEL: 'warn' } });
+    h = await startHarness({ env: { LOG_LEVEL: 'warn' }, clock });
+  });
+
+  afterEach(() => {
+    clock.offsetMs = 0;
   });
 
   afterAll(async () => {
@@ -24,8 +29,8 @@ describe('a code store rolled back to an earlier copy', () => {
 
   const post = (url: string, key: string, payload: Record<string, unknown> = {}, headers: Record<string, string> = {}) =>
     h.app.inject({ method: 'POST', url, headers: { ...auth(key), ...headers }, payload });
-  const handoff = (id: string, secret: string, code: string, headers: Record<string, string> = {}) =>
-    post(`/v1/shipments/${id}/handoff`, secret, { code, at: new Date().toISOString() }, headers);
+  const handoff = (id: string, secret: string, code: string, headers: Record<string, string> = {}, atMs = clock.nowMs()) =>
+    post(`/v1/shipments/${id}/handoff`, secret, { code, at: new Date(atMs).toISOString() }, headers);
   const show = (id: string) => h.app.inject({ method: 'GET', url: `/v1/shipments/${id}/code?accountId=acc_ana`, headers: auth(KEYS.storefront) });
   const wrongFor = (code: string) => (code === '000000' ? '000001' : '000000');
   const sent = async (id: string, generation: number) =>
@@ -131,5 +136,22 @@ describe('a code store rolled back to an earlier copy', () => {
     expect(refused.json()).toMatchObject({ code: 'window_closed', reason: 'cancelled' });
     expect(await row(s.id)).toMatchObject({ status: 'cancelled', handed_off_at: null });
     expect(await h.redis.exists(codeKey(s.id))).toBe(0);
+  });
+
+  it('answers a killed code approved in the grace period 410 code_lost (no new code can be issued after the window)', async () => {
+    const s = await ship('cour_rb_grace');
+    const snapshot = await h.redis.hgetall(codeKey(s.id));
+    expect((await post(`/v1/shipments/${s.id}/code/regenerate`, KEYS.storefront, { accountId: 'acc_ana' })).statusCode).toBe(200);
+    await sent(s.id, 2);
+    await rollBack(s.id, snapshot);
+
+    // An offline device's late submission (its time inside the window), arriving in the grace period.
+    const atMs = Date.now();
+    clock.offsetMs = 65 * 60_000;
+    const refused = await handoff(s.id, s.secret, s.code, {}, atMs);
+    expect(refused.statusCode).toBe(410);
+    expect(refused.json()).toMatchObject({ code: 'window_closed', reason: 'code_lost' });
+    expect(await attempts(s.id)).toEqual([{ outcome: 'window_closed', reason: 'code_lost' }]);
+    expect(await row(s.id)).toMatchObject({ status: 'awaiting_handoff', handed_off_at: null });
   });
 });

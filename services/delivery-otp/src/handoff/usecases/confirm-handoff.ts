@@ -11,11 +11,12 @@ import { Clock, DomainError, type Logger, MetricsService, PLATFORM_LOGGER } from
 import { type CheckResult, CodeStore } from '../../codes/code.store';
 import type { DeliveryOtpConfig } from '../../config/delivery-otp.config';
 import type { AttemptOutcome } from '../../persistence/handoff-attempt.entity';
-import { type AttemptRecord, alreadyHandedOff, ShipmentLedger, type ShipmentTx } from '../../persistence/shipment.ledger';
+import { type AttemptRecord, alreadyHandedOff, ShipmentLedger, type ShipmentRecord, type ShipmentTx } from '../../persistence/shipment.ledger';
 import { handedOffNotification } from '../../shipments/code-notifications';
 import { CodeVault } from '../../shipments/code-vault';
 import { DELIVERY_OTP_CONFIG } from '../../tokens';
 import { handoffRequestIds } from '../handoff-request';
+import { type HandoffTimes, handoffTimeVerdict } from '../handoff-time';
 import type { HandoffBody } from '../handoff.schemas';
 
 /** How long a wrong code's mirror waits for an unlock still pending in the store to settle or be undone. */
@@ -160,7 +161,7 @@ export class ConfirmHandoff {
         return this.alreadyHandedOff(device, result, requestIds, attempt('already_handed_off'));
 
       case 'not_found':
-        return this.withoutLiveCode(device, shipmentId, now, attempt);
+        return this.withoutLiveCode(device, shipmentId, now, at, attempt);
 
       case 'key_unavailable':
         this.logger.error({ shipmentId }, 'handoff check impossible: the code key id is not configured');
@@ -281,6 +282,10 @@ export class ConfirmHandoff {
       return { attempt: { outcome: 'window_closed', reason: 'cancelled', codeGeneration: row.codeGeneration }, error: windowClosed('cancelled') };
     }
     if (record.codeGeneration < row.codeGeneration) {
+      // As for a lost code: after the window's end no new code can be issued (withoutLiveCode).
+      if (record.receivedAt.getTime() > row.windowEnd.getTime()) {
+        return { attempt: { outcome: 'window_closed', reason: 'code_lost' }, error: windowClosed('code_lost') };
+      }
       return { attempt: { outcome: 'refused_locked', reason: 'code_lost', attemptsRemaining: 0 }, error: codeLost() };
     }
     if (record.codeGeneration === row.codeGeneration && (row.handoffLocked || row.handoffAttempts >= this.config.code.maxAttempts)) {
@@ -346,16 +351,20 @@ export class ConfirmHandoff {
     device: CourierDevice,
     shipmentId: string,
     now: Date,
+    at: Date,
     attempt: (outcome: AttemptOutcome, extra?: Partial<AttemptRecord>) => AttemptRecord,
   ): Promise<HandoffAnswer> {
     // Under the shipment's lock: a cancel (or reissue) that already took the code from Redis
     // commits its row first, so the answer and the record name the reason (cancelled, not expired).
     // What the store holds is read under the lock too, so no cancel commits between the two reads.
-    const { shipment, held } = await this.ledger.transaction(shipmentId, { lock: true }, async (tx) => {
+    // The time rules, on the row's window, come first: what they refuse is refused (410 and
+    // their reason) whatever the store holds, as the check does with a code.
+    const { shipment, time, held } = await this.ledger.transaction(shipmentId, { lock: true }, async (tx) => {
       const row = tx.shipment;
       const live = row?.status === 'awaiting_handoff' && row.courierId === device.courierId && now.getTime() <= row.expiresAt.getTime();
+      const verdict = live && row ? handoffTimeVerdict(this.timesOf(row, now, at)) : undefined;
       // A store that does not answer throws 503 here: a timeout is never taken for a lost code.
-      return { shipment: row, held: live ? await this.store.presence(shipmentId) : undefined };
+      return { shipment: row, time: verdict, held: verdict?.ok ? await this.store.presence(shipmentId) : undefined };
     });
     if (!shipment) throw new DomainError('not_found', 'No such shipment out for delivery.');
     if (shipment.courierId !== device.courierId) {
@@ -366,6 +375,11 @@ export class ConfirmHandoff {
       await this.recordRefusal(attempt('already_handed_off', { codeGeneration: shipment.codeGeneration }));
       throw alreadyHandedOff();
     }
+    if (time && !time.ok) {
+      await this.recordRefusal(attempt('window_closed', { reason: time.reason, codeGeneration: shipment.codeGeneration }));
+      this.logger.info({ shipmentId, courierId: device.courierId, deviceId: device.deviceId, reason: time.reason }, 'handoff refused: outside the window');
+      throw windowClosed(time.reason);
+    }
     if (held === 'code' || held === 'revoking') {
       // The row says the code is live (its window, with grace, has not ended) and the store is
       // bringing one back: a cancel took it and failed, and its undo is putting it back (its
@@ -374,6 +388,14 @@ export class ConfirmHandoff {
       // any outage of the store) and that attempt is checked and recorded as usual.
       this.logger.warn({ shipmentId, courierId: device.courierId, deviceId: device.deviceId, held }, 'handoff deferred: the code is coming back');
       throw new DomainError('service_unavailable', 'The handoff code cannot be checked right now; try again shortly.', { retryAfter: 1 }, true);
+    }
+    if (held === 'none' && now.getTime() > shipment.windowEnd.getTime()) {
+      // Lost during the grace period (a late submission the time rules accept): no code is
+      // issued after the window's end (README "Handoff time rule"), so none can replace it and
+      // the app has none to show. The courier is told the handoff can no longer be confirmed.
+      await this.recordRefusal(attempt('window_closed', { reason: 'code_lost', codeGeneration: shipment.codeGeneration }));
+      this.logger.warn({ shipmentId, courierId: device.courierId, deviceId: device.deviceId, generation: shipment.codeGeneration }, 'handoff refused: the code store lost the code after the window');
+      throw windowClosed('code_lost');
     }
     if (held === 'none') {
       // Redis answered that it holds neither the code nor a pending revoke: the code is lost
@@ -387,6 +409,18 @@ export class ConfirmHandoff {
     const reason = shipment.status === 'cancelled' ? 'cancelled' : 'expired';
     await this.recordRefusal(attempt('window_closed', { reason, codeGeneration: shipment.codeGeneration }));
     throw windowClosed(reason);
+  }
+
+  /** A handoff's times against the window the shipment's row holds. */
+  private timesOf(row: ShipmentRecord, now: Date, at: Date): HandoffTimes {
+    return {
+      nowMs: now.getTime(),
+      atMs: at.getTime(),
+      windowStartMs: row.windowStart.getTime(),
+      windowEndMs: row.windowEnd.getTime(),
+      expiresAtMs: row.expiresAt.getTime(),
+      toleranceMs: this.config.code.clockToleranceMs,
+    };
   }
 
   private async recordRefusal(record: AttemptRecord): Promise<void> {
@@ -416,6 +450,7 @@ function windowClosed(reason: string): DomainError {
     cancelled: 'The shipment was cancelled; its code is revoked.',
     device_clock_ahead: "The device's time is ahead of the server's beyond the tolerance.",
     outside_window: 'The handoff time is outside the delivery window.',
+    code_lost: "The delivery window has ended and the shipment's code is no longer valid: no new code can be issued for it.",
   };
   return new DomainError('window_closed', detail[reason] ?? 'The delivery window is closed.', { reason });
 }
