@@ -104,10 +104,10 @@ export class PhonesService {
     const channel = input.channel ?? 'sms';
     const parsed = parsePhone(input.number, input.country, channel, this.policy);
     const phoneId = randomUUID();
-    const left = await this.numberSends.get(numberKey(accountId, parsed.e164));
-    // The add it found sending sent nothing and took its row away: this one goes on as a first add (once).
+    // The add it found sending sent nothing and took its row away, or the correction it waited
+    // for is done: this one goes on as a first add (once).
     const addAgain = again ? () => this.addOnce(accountId, input, clientIp, false) : undefined;
-    return this.exclusiveSend(phoneId, undefined, () => this.addNumber(accountId, phoneId, parsed, channel, clientIp, left, addAgain));
+    return this.exclusiveSend(phoneId, undefined, () => this.addNumber(accountId, phoneId, parsed, channel, clientIp, addAgain));
   }
 
   private async addNumber(
@@ -116,7 +116,6 @@ export class PhonesService {
     parsed: ParsedPhone,
     channel: PhoneChannel,
     clientIp: string | undefined,
-    left: NumberSends | undefined,
     addAgain: (() => Promise<PhoneAnswer>) | undefined,
   ): Promise<PhoneAnswer> {
     // The number is recorded before its code goes out: a database that fails (pool exhausted on
@@ -126,8 +125,13 @@ export class PhonesService {
     // account's lock, in the transaction that records the number.
     const recorded = await this.db.transaction(async (m) => {
       const account = await lockAccount(m, accountId);
+      // What the account sent to the number before a pending row left it, read under the lock: a
+      // correction moving a row away from it keeps that before it lets go of the lock (C9).
+      const left = await this.numberSends.get(numberKey(accountId, parsed.e164));
+      // That correction's code is still going out: if it fails, its row goes back to this number.
+      if (left?.leaving && (await this.sends.claimedFor(`send:${left.leaving}`)) > 0) return { account, waitFor: left.leaving };
       // Checks and insert in one statement; only when it refuses are the numbers read to say why.
-      if (await insertNewNumber(m, this.pendingRow(phoneId, accountId, parsed, channel, null, null))) return { account };
+      if (await insertNewNumber(m, this.pendingRow(phoneId, accountId, parsed, channel, null, null))) return { account, left };
       const phones = await phonesOf(m, accountId);
       const same = phones.find((p) => p.e164 === parsed.e164 && p.replacesPhoneId === null);
       if (same?.status === 'verified') throw new DomainError('phone_in_use', 'This number is already verified on this account.');
@@ -136,6 +140,14 @@ export class PhonesService {
       throw verifiedElsewhere();
     });
     const { account } = recorded;
+    if (recorded.waitFor) {
+      // Answered as the state is once that correction is done (a resend of its row if it came back).
+      const claim = `send:${recorded.waitFor}`;
+      if (addAgain && (await this.claimReleased(claim))) return addAgain();
+      const waitMs = Math.max(1_000, await this.sends.claimedFor(claim));
+      throw resendCooldown(waitMs, this.clock.nowMs() + waitMs);
+    }
+    const left = recorded.left;
     // Already pending here: a fresh code (outside the lock: the otp call may take a while), as a
     // resend. While a concurrent add sends the row's first code, this waits for it first.
     if (recorded.same) {
@@ -225,8 +237,10 @@ export class PhonesService {
    * is sent, the lock a verification takes to mark the number: a number verified before that is
    * refused there (409 conflict), as is a new number verified on another account meanwhile (409
    * phone_in_use), and nothing is sent; one whose verification comes after finds
-   * the row on another number (410, as a code of a number the row no longer has). A send that
-   * fails puts the old number and its challenge back.
+   * the row on another number (410, as a code of a number the row no longer has). The old
+   * number's send history is kept in that step (C9: an add of it meanwhile, or after a crash
+   * there, is bounded by it; an add waits while this code goes out). A send that fails puts the
+   * old number and its challenge back, unless the account has it on another row by now.
    */
   private async correct(account: Recipient, phone: PhoneEntity, parsed: ParsedPhone, channel: PhoneChannel, clientIp?: string): Promise<PhoneAnswer> {
     await this.db.transaction(async (m) => {
@@ -243,17 +257,20 @@ export class PhonesService {
         [phone.id, account.id, parsed.e164, parsed.country, parsed.lineType, channel],
       );
       if (moved === 0) throw verifiedElsewhere();
+      // The number left keeps what was sent to it now, before the code goes out (an add of it
+      // meanwhile, or after a crash here, is bounded by it: C9), naming this verification: an add
+      // of it waits while this code goes out (a failed send puts the row back on it).
+      const verification = verificationOf(phone);
+      await this.keepNumberSends(account.id, phone.e164, { record: await this.sends.get(verification), challengeId: phone.challengeId, leaving: verification });
     });
     let started: { challenge: ChallengeView; sends: VerificationSends };
     try {
       started = await this.startNext(account, verificationOf(phone), phone.challengeId, phone.id, parsed.e164, channel, clientIp);
     } catch (error) {
       // Nothing sent (or nothing answered): the row goes back to the number it had, with its code.
-      await updateCount(
-        this.db,
-        `UPDATE phones SET e164 = $3, country = $4, line_type = $5, channel = $6, challenge_id = $7 WHERE id = $1 AND e164 = $2 AND challenge_id IS NULL AND status = 'pending'`,
-        [phone.id, parsed.e164, phone.e164, phone.country, phone.lineType, phone.channel, phone.challengeId],
-      ).catch((e: unknown) => this.logger.warn({ err: (e as Error).message, phoneId: phone.id }, 'corrected number not put back after a failed send'));
+      await this.putBack(account.id, phone, parsed.e164).catch((e: unknown) =>
+        this.logger.warn({ err: (e as Error).message, phoneId: phone.id }, 'corrected number not put back after a failed send'),
+      );
       throw error;
     }
     const { challenge, sends } = started;
@@ -276,6 +293,28 @@ export class PhonesService {
       replacesPhoneId: phone.replacesPhoneId,
       verification: verificationView(withVerificationCooldown(challenge, sends)),
     };
+  }
+
+  /**
+   * Puts a corrected row whose code was not sent back on the number it had, with its challenge,
+   * under the account's lock; unless the account has that number on another row by now (added
+   * again while the code was going out): a second row of one number would be verified on
+   * "another account" and take a phone slot, so the corrected row goes instead.
+   */
+  private async putBack(accountId: string, phone: PhoneEntity, correctedE164: string): Promise<void> {
+    const removed = await this.db.transaction(async (m) => {
+      await lockAccount(m, accountId);
+      const back = await updateCount(
+        m,
+        `UPDATE phones SET e164 = $3, country = $4, line_type = $5, channel = $6, challenge_id = $7
+         WHERE id = $1 AND e164 = $2 AND challenge_id IS NULL AND status = 'pending'
+           AND NOT EXISTS (SELECT 1 FROM phones WHERE account_id = $8 AND e164 = $3 AND id <> $1)`,
+        [phone.id, correctedE164, phone.e164, phone.country, phone.lineType, phone.channel, phone.challengeId, accountId],
+      );
+      if (back > 0) return 0;
+      return updateCount(m, `DELETE FROM phones WHERE id = $1 AND e164 = $2 AND challenge_id IS NULL AND status = 'pending'`, [phone.id, correctedE164]);
+    });
+    if (removed > 0) this.logger.info({ accountId, phoneId: phone.id }, 'corrected number removed after a failed send: its old number is on another row of the account');
   }
 
   /**
@@ -538,9 +577,17 @@ export class PhonesService {
   }
 
   /** Keeps a number's send history on the account once a pending row left it (nothing when nothing was sent). */
-  private async keepNumberSends(accountId: string, e164: string, kept: { record: VerificationSends | undefined; challengeId: string | null }): Promise<void> {
-    if (!kept.record && !kept.challengeId) return;
-    await this.numberSends.put(numberKey(accountId, e164), { ...(kept.record ? { record: kept.record } : {}), challengeId: kept.challengeId }, NUMBER_SENDS_KEPT_MS);
+  private async keepNumberSends(
+    accountId: string,
+    e164: string,
+    kept: { record: VerificationSends | undefined; challengeId: string | null; leaving?: string },
+  ): Promise<void> {
+    if (!kept.record && !kept.challengeId && !kept.leaving) return;
+    await this.numberSends.put(
+      numberKey(accountId, e164),
+      { ...(kept.record ? { record: kept.record } : {}), challengeId: kept.challengeId, ...(kept.leaving ? { leaving: kept.leaving } : {}) },
+      NUMBER_SENDS_KEPT_MS,
+    );
   }
 
   /**

@@ -159,6 +159,12 @@ export function withVerificationCooldown<T extends Pick<ChallengeView, 'resendAv
 export interface NumberSends {
   record?: VerificationSends;
   challengeId: string | null;
+  /**
+   * The verification whose correction moved its row away from the number and whose code is
+   * going out (kept before that code is sent): an add of the number waits for its send claim,
+   * since a correction whose send fails puts its row back on the number.
+   */
+  leaving?: string;
 }
 
 /**
