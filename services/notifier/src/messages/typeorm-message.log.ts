@@ -171,14 +171,25 @@ export class TypeOrmMessageLog extends MessageLog {
     reason?: string,
   ): Promise<ReceiptResult> {
     return this.dataSource.transaction(async (m) => {
-      const steps = await m.getRepository(MessageEventRecord).find({
-        where: { carrier, providerMessageId },
-        select: { messageId: true, status: true },
+      const events = m.getRepository(MessageEventRecord);
+      const late = await events.findOne({
+        where: { carrier, providerMessageId, status: 'sent' },
+        select: { messageId: true },
       });
-      const late = steps.find((e) => e.status === 'sent');
       if (!late) return { applied: false, why: 'unknown' };
-      if (steps.some((e) => e.status === 'delivered' || e.status === 'failed'))
-        return { applied: false, why: 'already_final' };
+      // Copies of one receipt arrive together: the message's row is locked before the check, so
+      // one copy checks and writes while the others wait, then find its step.
+      if (this.dataSource.driver.options.type === 'postgres')
+        await m
+          .createQueryBuilder(MessageRecord, 'message')
+          .select('message.id')
+          .setLock('pessimistic_write')
+          .where({ id: late.messageId })
+          .getOne();
+      const final = await events.exists({
+        where: { carrier, providerMessageId, status: In(['delivered', 'failed']) },
+      });
+      if (final) return { applied: false, why: 'already_final' };
       await m.update(MessageRecord, { id: late.messageId }, { updatedAt: at });
       const what = `late copy (carrier message id ${providerMessageId}): ${reason ?? status}`;
       await this.addEvents(

@@ -218,6 +218,31 @@ describe.each([
     expect(torn).toEqual([]);
     expect(await log.findWithTimeline(randomUUID())).toBeUndefined();
   });
+
+  it('records the receipt of a late copy once when its copies arrive together', async () => {
+    for (let i = 0; i < 10; i++) {
+      const m = message();
+      expect(await log.insertSending(m, new Date())).toBe('inserted');
+      expect(await log.recordSent(m.id, new Date(), 'http-b', `R-${m.id}`)).toBe(true);
+      const late = `L-${m.id}`;
+      expect(
+        await log.recordLateAcceptance(m.id, new Date(), 'smpp-a', 'late: not_cancelled', late),
+      ).toBe(true);
+      const results = await Promise.all(
+        [1, 2, 3].map(() => log.applyLateCopyReceipt('smpp-a', late, 'delivered', new Date())),
+      );
+      expect(results.filter((r) => r.applied)).toEqual([{ applied: true, messageId: m.id }]);
+      expect(results.filter((r) => !r.applied)).toEqual([
+        { applied: false, why: 'already_final' },
+        { applied: false, why: 'already_final' },
+      ]);
+      const steps = await ds.query<{ status: string }[]>(
+        `SELECT status FROM message_events WHERE message_id = $1 AND provider_message_id = $2 ORDER BY id`,
+        [m.id, late],
+      );
+      expect(steps.map((e) => e.status)).toEqual(['sent', 'delivered']);
+    }
+  });
 });
 
 /** The hot steps of the PostgreSQL log are batched: concurrent messages share statements. */
