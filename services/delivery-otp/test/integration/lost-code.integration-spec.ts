@@ -142,6 +142,46 @@ describe('a handoff code Redis lost', () => {
     expect((await handoff(shipmentId, secret, shown.body['code'] as string)).status).toBe(200);
   });
 
+  it('shows the code it issued for a lost one even when a regenerate writes the store right after (read under the lock, no 404)', async () => {
+    const { shipmentId } = await shipment('cour_lost_regen_race');
+    await h.redis.del(codeKey(shipmentId));
+    const store = h.app.get(CodeStore);
+    const realGet = store.get.bind(store);
+    const realRegenerate = store.regenerate.bind(store);
+    let regenerateWrote!: () => void;
+    const wrote = new Promise<void>((resolve) => (regenerateWrote = resolve));
+    let releaseRegenerate!: () => void;
+    const released = new Promise<void>((resolve) => (releaseRegenerate = resolve));
+    // The regenerate stops between its store write and its commit.
+    jest.spyOn(store, 'regenerate').mockImplementation(async (id, next) => {
+      const result = await realRegenerate(id, next);
+      if (id === shipmentId) {
+        regenerateWrote();
+        await released;
+      }
+      return result;
+    });
+    // The display's second read of the store (after its replacement): a regenerate comes first
+    // if it can (it cannot while the display holds the shipment's lock).
+    let reads = 0;
+    let regenerating: Promise<Answer> | undefined;
+    jest.spyOn(store, 'get').mockImplementation(async (id) => {
+      if (id === shipmentId && ++reads === 2) {
+        regenerating = call('POST', `/v1/shipments/${shipmentId}/code/regenerate`, KEYS.storefront, { accountId: 'acc_ana' });
+        await Promise.race([wrote, new Promise((r) => setTimeout(r, 1_000))]);
+      }
+      return realGet(id);
+    });
+
+    const shown = await show(shipmentId);
+    releaseRegenerate();
+    expect(shown.status).toBe(200);
+    expect(shown.body['code']).toBe(await sentCode(shipmentId, 2));
+    expect(regenerating).toBeDefined();
+    expect((await regenerating)?.status).toBe(200);
+    expect(await row(shipmentId)).toMatchObject({ code_generation: 3 });
+  });
+
   it('answers another account 403 and issues nothing for it', async () => {
     const { shipmentId } = await shipment('cour_lost_acct');
     await h.redis.del(codeKey(shipmentId));

@@ -49,8 +49,7 @@ export class ShowCode {
     // No code, or only an older copy than the row names (Redis went back in time): replaced.
     if (row && this.replaceable(row) && (!live || live.generation < row.codeGeneration)) {
       if (row.accountId !== accountId) throw new DomainError('forbidden', 'This shipment is not for this account.');
-      await this.replaceLost(shipmentId, accountId);
-      return this.shown(shipmentId, accountId, ...(await Promise.all([this.store.get(shipmentId), this.ledger.find(shipmentId)])));
+      return this.replaceLost(shipmentId, accountId);
     }
     return this.shown(shipmentId, accountId, live, row);
   }
@@ -72,17 +71,23 @@ export class ShowCode {
     return row.status === 'awaiting_handoff' && row.windowEnd.getTime() > this.clock.nowMs();
   }
 
-  /** Under the shipment's lock, the store asked again: a new code for one Redis lost (see the class). */
-  private async replaceLost(shipmentId: string, accountId: string): Promise<void> {
+  /**
+   * Under the shipment's lock, the store asked again: a new code for one Redis lost (see the
+   * class). What is shown is read under the same lock, so a regenerate or cancel that writes the
+   * store before its own commit (it waits for the lock) is not half seen (its new code with the
+   * row not yet naming it: a 404 right after this display issued and sent a code).
+   */
+  private async replaceLost(shipmentId: string, accountId: string): Promise<Shown> {
     const undo = new CodeUndo(this.store, this.ledger, this.logger);
-    await undo.transaction(shipmentId, async (tx) => {
+    return undo.transaction(shipmentId, async (tx) => {
       const row = tx.shipment;
+      const current = async () => this.shown(shipmentId, accountId, await this.store.get(shipmentId), row);
       // Changed meanwhile (cancelled, handed off, re-issued to another account): the show decides.
-      if (!row || !this.replaceable(row) || row.accountId !== accountId) return;
+      if (!row || !this.replaceable(row) || row.accountId !== accountId) return current();
       const held = await this.store.presence(shipmentId);
       if (held === 'code') {
         const live = await this.store.get(shipmentId);
-        if (!live || live.generation >= row.codeGeneration) return;
+        if (!live || live.generation >= row.codeGeneration) return this.shown(shipmentId, accountId, live, row);
         // A copy of an earlier code (a failover to a lagging replica, a restart from an older
         // snapshot): a code the row no longer names, never shown; it goes, and the lost code is replaced.
         this.logger.warn({ shipmentId, generation: live.generation, rowGeneration: row.codeGeneration }, 'code store holds an older copy of the code; dropping it');
@@ -99,6 +104,8 @@ export class ShowCode {
       this.logger.warn({ shipmentId, generation: row.codeGeneration, send }, 'code store lost the code; issuing a new one for the app');
       const deps = { store: this.store, vault: this.vault, clock: this.clock, logger: this.logger, metrics: this.metrics, undo };
       await issueFresh(tx, send ? { ...row, regenerations: row.regenerations + 1 } : row, 'regenerated', deps, { send });
+      // The code just stored, with the row as issueFresh saved it (the next generation).
+      return this.shown(shipmentId, accountId, await this.store.get(shipmentId), { ...row, status: 'awaiting_handoff', codeGeneration: row.codeGeneration + 1 });
     });
   }
 }
