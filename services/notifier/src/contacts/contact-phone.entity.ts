@@ -21,6 +21,10 @@ export class ContactPhoneRecord {
   @Column({ name: 'verified_at', type: columnTypes.timestamp })
   verifiedAt!: Date;
 
+  /** When identity made it primary (null: before this was kept, `verifiedAt` stands in). */
+  @Column({ name: 'primary_since', type: columnTypes.timestamp, nullable: true })
+  primarySince!: Date | null;
+
   @Column({ name: 'removed_at', type: columnTypes.timestamp, nullable: true })
   removedAt!: Date | null;
 }

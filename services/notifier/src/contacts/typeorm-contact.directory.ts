@@ -1,4 +1,4 @@
-import { type DataSource, IsNull, Not } from 'typeorm';
+import { type DataSource, IsNull, Not, type Repository } from 'typeorm';
 import { ContactAccountRecord } from './contact-account.entity';
 import {
   type AccountEmail,
@@ -46,8 +46,21 @@ export class TypeOrmContactDirectory extends ContactDirectory {
         if (at < existing.verifiedAt) await phones.update({ phoneId }, { verifiedAt: at });
         return;
       }
-      if (primary) await phones.update({ accountId, phoneId: Not(phoneId) }, { primary: false });
-      await phones.upsert({ phoneId, accountId, e164, primary, verifiedAt: at }, ['phoneId']);
+      // Heard for the first time, but perhaps late: a primary flag older than the account's
+      // current primary (made primary, or verified primary, after `at`) does not demote it.
+      const first = primary && !(await newerPrimary(phones, accountId, phoneId, at));
+      if (first) await phones.update({ accountId, phoneId: Not(phoneId) }, { primary: false });
+      await phones.upsert(
+        {
+          phoneId,
+          accountId,
+          e164,
+          primary: first,
+          primarySince: first ? at : null,
+          verifiedAt: at,
+        },
+        ['phoneId'],
+      );
     });
   }
 
@@ -57,9 +70,22 @@ export class TypeOrmContactDirectory extends ContactDirectory {
       const phones = m.getRepository(ContactPhoneRecord);
       const existing = await phones.findOneBy({ phoneId });
       if (existing?.removedAt) return;
+      if (await newerPrimary(phones, accountId, phoneId, at)) {
+        // A primary_changed older than another number's: the number is known, not primary.
+        if (!existing)
+          await phones.insert({ phoneId, accountId, e164, primary: false, verifiedAt: at });
+        return;
+      }
       await phones.update({ accountId, phoneId: Not(phoneId) }, { primary: false });
       await phones.upsert(
-        { phoneId, accountId, e164, primary: true, verifiedAt: existing?.verifiedAt ?? at },
+        {
+          phoneId,
+          accountId,
+          e164,
+          primary: true,
+          primarySince: at,
+          verifiedAt: existing?.verifiedAt ?? at,
+        },
         ['phoneId'],
       );
     });
@@ -125,6 +151,25 @@ export class TypeOrmContactDirectory extends ContactDirectory {
       orderUpdates: account?.orderUpdates ?? true,
     };
   }
+}
+
+/**
+ * Another current primary number of the account that became primary after `at` (rows written
+ * before `primary_since` was kept count from their verification).
+ */
+async function newerPrimary(
+  phones: Repository<ContactPhoneRecord>,
+  accountId: string,
+  phoneId: string,
+  at: Date,
+): Promise<boolean> {
+  const primaries = await phones.findBy({
+    accountId,
+    phoneId: Not(phoneId),
+    primary: true,
+    removedAt: IsNull(),
+  });
+  return primaries.some((p) => (p.primarySince ?? p.verifiedAt) > at);
 }
 
 /**
