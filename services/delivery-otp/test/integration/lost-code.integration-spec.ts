@@ -182,6 +182,23 @@ describe('a handoff code Redis lost', () => {
     expect(await row(shipmentId)).toMatchObject({ code_generation: 3 });
   });
 
+  it('counts a code the app issued for a lost one as replaced_lost, not as a customer regenerate', async () => {
+    const issued = async (reason: string) => {
+      const text = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+      const line = text.split('\n').find((l) => l.startsWith(`delivery_codes_issued_total{`) && l.includes(`reason="${reason}"`));
+      return line ? Number(line.split(' ').pop()) : 0;
+    };
+    const { shipmentId } = await shipment('cour_lost_metric');
+    await h.redis.del(codeKey(shipmentId));
+    const [regeneratedBefore, replacedBefore] = [await issued('regenerated'), await issued('replaced_lost')];
+    expect((await show(shipmentId)).status).toBe(200);
+    expect(await issued('replaced_lost')).toBe(replacedBefore + 1);
+    expect(await issued('regenerated')).toBe(regeneratedBefore);
+    // The customer's own regenerate is still counted as one.
+    expect((await call('POST', `/v1/shipments/${shipmentId}/code/regenerate`, KEYS.storefront, { accountId: 'acc_ana' })).status).toBe(200);
+    expect(await issued('regenerated')).toBe(regeneratedBefore + 1);
+  });
+
   it('answers another account 403 and issues nothing for it', async () => {
     const { shipmentId } = await shipment('cour_lost_acct');
     await h.redis.del(codeKey(shipmentId));

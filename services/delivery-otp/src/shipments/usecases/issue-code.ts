@@ -129,14 +129,15 @@ export interface IssueDeps {
  * and regeneration count of the code it replaces, or, when the store holds none (after a cancel, an expiry or the
  * loss of Redis), those the row carries; a shipment handed off meanwhile is refused (409).
  * With `send: false` the code is stored but not sent (no SMS or e-mail; the app shows it), and it is no send for
- * the regenerate cooldown.
+ * the regenerate cooldown. `metricReason` labels delivery_codes_issued_total when it differs from the event's
+ * reason (whose values the contract fixes), e.g. `replaced_lost` for a code the app issued for one Redis lost.
  */
 export async function issueFresh(
   tx: ShipmentTx,
   base: ShipmentRecord,
   reason: 'out_for_delivery' | 'regenerated',
   deps: IssueDeps,
-  options: { send?: boolean } = {},
+  options: { send?: boolean; metricReason?: string } = {},
 ): Promise<ShipmentAnswer> {
   const send = options.send ?? true;
   // A send: the regenerate cooldown runs from now (SECURITY C9).
@@ -181,7 +182,7 @@ export async function issueFresh(
     throw alreadyHandedOff();
   }
   deps.undo.replaced(stored.replaced);
-  deps.metrics.counter('delivery_codes_issued_total', 'Handoff codes issued', ['reason']).inc({ reason });
+  deps.metrics.counter('delivery_codes_issued_total', 'Handoff codes issued', ['reason']).inc({ reason: options.metricReason ?? reason });
   deps.logger.info({ shipmentId: record.id, courierId: record.courierId, generation: record.codeGeneration, reason, sent: send, locked: stored.state === 'locked' }, 'handoff code issued');
   return answer(record);
 }

@@ -103,7 +103,9 @@ export class ShowCode {
         regenerateWaitMs(row.regenerations, row.lastCodeSentAt?.getTime() ?? 0, nowMs, regenerateCooldownMs) === 0;
       this.logger.warn({ shipmentId, generation: row.codeGeneration, send }, 'code store lost the code; issuing a new one for the app');
       const deps = { store: this.store, vault: this.vault, clock: this.clock, logger: this.logger, metrics: this.metrics, undo };
-      await issueFresh(tx, send ? { ...row, regenerations: row.regenerations + 1 } : row, 'regenerated', deps, { send });
+      // The event's reason is one of the contract's (delivery.handoff.code_issued.v1: out_for_delivery |
+      // regenerated); the metric tells these codes apart from the customer's regenerates.
+      await issueFresh(tx, send ? { ...row, regenerations: row.regenerations + 1 } : row, 'regenerated', deps, { send, metricReason: 'replaced_lost' });
       // The code just stored, with the row as issueFresh saved it (the next generation).
       return this.shown(shipmentId, accountId, await this.store.get(shipmentId), { ...row, status: 'awaiting_handoff', codeGeneration: row.codeGeneration + 1 });
     });
