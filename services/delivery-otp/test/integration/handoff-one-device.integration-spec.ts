@@ -175,6 +175,50 @@ describe('handoffs of one shipment by one device', () => {
     await expectAnnouncedOnce(shipmentId);
   });
 
+  it("records a repair by the approving device's later request at the approval's time, not the later request's time and place", async () => {
+    const { shipmentId, code, device } = await shipmentWithCode('reptime');
+    const original = ledger.transaction.bind(ledger);
+    let failures = 0;
+    jest.spyOn(ledger, 'transaction').mockImplementation((id, options, work) => {
+      if (id === shipmentId && failures === 0) {
+        failures++;
+        return Promise.reject(new DomainError('service_unavailable', 'database down (injected)', {}, true));
+      }
+      return original(id, options, work);
+    });
+    // An offline device's approval two minutes ago at one door; its next request now, elsewhere.
+    const approvedAt = new Date(Date.now() - 120_000).toISOString();
+    const first = await h.app.inject({
+      method: 'POST',
+      url: `/v1/shipments/${shipmentId}/handoff`,
+      headers: { ...auth(device.secret), 'idempotency-key': `reptime-${shipmentId}-1` },
+      payload: { code, at: approvedAt, location: { lat: 1, lng: 1 } },
+    });
+    expect(first.statusCode).toBe(503);
+    const laterAt = new Date().toISOString();
+    const later = await h.app.inject({
+      method: 'POST',
+      url: `/v1/shipments/${shipmentId}/handoff`,
+      headers: { ...auth(device.secret), 'idempotency-key': `reptime-${shipmentId}-2` },
+      payload: { code, at: laterAt, location: { lat: 2, lng: 2 } },
+    });
+    expect(later.statusCode).toBe(409);
+
+    const rows = await h.pg.query<{ outcome: string; device_at: Date; location: unknown }>(
+      'SELECT outcome, device_at, location FROM handoff_attempts WHERE shipment_id = $1 ORDER BY outcome',
+      [shipmentId],
+    );
+    expect(rows.rows.map((r) => ({ ...r, device_at: r.device_at.toISOString() }))).toEqual([
+      { outcome: 'already_handed_off', device_at: laterAt, location: { lat: 2, lng: 2 } },
+      { outcome: 'confirmed', device_at: approvedAt, location: null },
+    ]);
+    const shipment = await h.pg.query<{ handed_off_at: Date }>('SELECT handed_off_at FROM shipments WHERE id = $1', [shipmentId]);
+    expect(shipment.rows[0]?.handed_off_at.toISOString()).toBe(approvedAt);
+    const confirmed = await eventually(() => events('delivery.handoff.confirmed.v1', shipmentId)[0]);
+    expect(confirmed.data).toMatchObject({ at: approvedAt });
+    expect(confirmed.data['location']).toBeUndefined();
+  });
+
   it('answers the first 200 again to the same device and Idempotency-Key once the kept answer is gone, recording nothing twice', async () => {
     const { shipmentId, code, device } = await shipmentWithCode('gone');
     const payload = { code, at: new Date().toISOString() };

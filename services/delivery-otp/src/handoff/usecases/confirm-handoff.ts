@@ -56,10 +56,10 @@ export interface HandoffAnswer {
  *
  * If the record fails after Redis marked the handoff, the device's next
  * request finds the shipment handed off by itself with no record: the record
- * is written then, so no confirmed handoff goes unrecorded; that request
- * answers 200 only if it is the approved one retried. A record written so by
- * another request while the approved one was still on its way to record
- * stands (with that request's time and place): the approved one answers 200.
+ * is written then, at the approval's time, so no confirmed handoff goes
+ * unrecorded; that request answers 200 only if it is the approved one
+ * retried. A record written so by another request while the approved one was
+ * still on its way to record stands: the approved one answers 200.
  */
 @Injectable()
 export class ConfirmHandoff {
@@ -305,11 +305,12 @@ export class ConfirmHandoff {
    * device, this Idempotency-Key); 409 to any other request, which may be
    * running alongside the approved one. Either way, when the approval has no
    * record (it failed, or its process died, between the approval and the
-   * record), the record is written now: by the approving device's next
-   * request, with that request's time and place; by another device of the
-   * same courier (the approving one was revoked, lost or replaced, and
-   * would never repair it), under the approving device, at the device time
-   * the approval gave, with no place.
+   * record), the record is written now, under the approving device at the
+   * device time the approval gave (the store keeps it): by the approving
+   * device's next request (with its place only when it is the approved
+   * request retried; a later request may be elsewhere), or by another device
+   * of the same courier (the approving one was revoked, lost or replaced, and
+   * would never repair it), with no place.
    */
   private async alreadyHandedOff(
     device: CourierDevice,
@@ -320,18 +321,19 @@ export class ConfirmHandoff {
     const approvedId = result.attemptId || undefined;
     const sameDevice = result.byDeviceId === device.deviceId;
     const retried = sameDevice && approvedId !== undefined && requestIds.includes(approvedId);
+    // The approval's device time, as the store kept it: this request may be a later one (another time and place).
+    const approvedAt = result.atMs !== undefined ? new Date(result.atMs) : refusal.deviceAt;
     if (approvedId && result.byDeviceId && !(await this.ledger.hasAttempt(approvedId))) {
-      const repaired: AttemptRecord = sameDevice
-        ? { ...refusal, id: approvedId, outcome: 'confirmed', attemptsRemaining: null }
-        : {
-            ...refusal,
-            id: approvedId,
-            outcome: 'confirmed',
-            attemptsRemaining: null,
-            deviceId: result.byDeviceId,
-            deviceAt: result.atMs !== undefined ? new Date(result.atMs) : refusal.deviceAt,
-            location: null,
-          };
+      // The approval's time; its place only when this is the approved request itself retried (same body).
+      const repaired: AttemptRecord = {
+        ...refusal,
+        id: approvedId,
+        outcome: 'confirmed',
+        attemptsRemaining: null,
+        deviceId: result.byDeviceId,
+        deviceAt: approvedAt,
+        location: retried ? refusal.location : null,
+      };
       const recorded = await this.recordConfirmed(repaired, { ...refusal, outcome: 'refused_locked' }, retried ? undefined : refusal);
       const log = { shipmentId: refusal.shipmentId, deviceId: device.deviceId, approvedBy: result.byDeviceId, retried };
       if (recorded instanceof DomainError) return this.refusedStale(log, recorded);
@@ -339,7 +341,7 @@ export class ConfirmHandoff {
     } else if (!retried) {
       await this.recordRefusal(refusal);
     }
-    if (retried) return { status: 'handed_off', at: refusal.deviceAt.toISOString() };
+    if (retried) return { status: 'handed_off', at: approvedAt.toISOString() };
     throw alreadyHandedOff();
   }
 
