@@ -1,6 +1,6 @@
 import type { EntityManager } from 'typeorm';
 import type { ShipmentStatus } from './shipment.entity';
-import { type AttemptRecord, alreadyHandedOff, type HandoffState, type ShipmentRecord, type ShipmentTx } from './shipment.ledger';
+import { type AttemptRecord, alreadyHandedOff, type HandoffState, type MirroredRow, type ShipmentRecord, type ShipmentTx } from './shipment.ledger';
 import { TypeOrmShipmentLedger, TypeOrmShipmentTx } from './typeorm-shipment.ledger';
 
 /** ShipmentRecord fields and their columns; the statements' parameters follow this order. */
@@ -78,9 +78,14 @@ const handoffStatement = (unlessRecorded: boolean) => `WITH "attempt" AS (${INSE
   )
   SELECT EXISTS (SELECT 1 FROM "attempt") AS "recorded", "shipment".* FROM (SELECT 1) AS "one" LEFT JOIN "shipment" ON true`;
 /** mirrorHandoffState: only the row's own code, never lowered. */
-const MIRROR_HANDOFF_STATE = `UPDATE "shipments" SET "handoff_attempts" = GREATEST("handoff_attempts", $3),
-    "handoff_locked" = "handoff_locked" OR $4, "updated_at" = $5
-  WHERE "id" = $1 AND "code_generation" = $2 AND "status" = 'awaiting_handoff'`;
+/** …and, in the same statement, the row's generation, status and window end as they were. */
+const MIRROR_HANDOFF_STATE = `WITH "mirrored" AS (
+    UPDATE "shipments" SET "handoff_attempts" = GREATEST("handoff_attempts", $3),
+      "handoff_locked" = "handoff_locked" OR $4, "updated_at" = $5
+    WHERE "id" = $1 AND "code_generation" = $2 AND "status" = 'awaiting_handoff'
+    RETURNING 1
+  )
+  SELECT "code_generation", "status", "window_end" FROM "shipments" WHERE "id" = $1`;
 const RECORD_HANDOFF = handoffStatement(false);
 const RECORD_HANDOFF_UNLESS_RECORDED = handoffStatement(true);
 
@@ -130,8 +135,15 @@ class PgShipmentTx extends TypeOrmShipmentTx {
     return { shipment: row['id'] === null || row['id'] === undefined ? undefined : shipmentFromRow(row) };
   }
 
-  override async mirrorHandoffState(state: HandoffState): Promise<void> {
-    await this.manager.query(MIRROR_HANDOFF_STATE, [state.shipmentId, state.generation, state.attempts, state.locked, new Date()]);
+  override async mirrorHandoffState(state: HandoffState): Promise<MirroredRow | undefined> {
+    const [row] = await this.manager.query<Row[]>(MIRROR_HANDOFF_STATE, [state.shipmentId, state.generation, state.attempts, state.locked, new Date()]);
+    if (!row) return undefined;
+    const windowEnd = row['window_end'];
+    return {
+      generation: Number(row['code_generation']),
+      status: row['status'] as ShipmentStatus,
+      windowEnd: windowEnd instanceof Date ? windowEnd : new Date(windowEnd as string),
+    };
   }
 }
 

@@ -56,6 +56,13 @@ export interface HandoffState {
   locked: boolean;
 }
 
+/** What mirrorHandoffState read of the shipment's row. */
+export interface MirroredRow {
+  generation: number;
+  status: ShipmentStatus;
+  windowEnd: Date;
+}
+
 /** One unit of work on a shipment: rows and outbox events commit together. */
 export interface ShipmentTx {
   /** The shipment as of the start of the transaction (undefined when not loaded). */
@@ -88,8 +95,11 @@ export interface ShipmentTx {
    * the row holds for that code (failed attempts may commit out of order);
    * nothing changes when the row names another generation (a regenerate or
    * issue replaced the code meanwhile) or is not awaiting a handoff.
+   * Answers the row's code generation, status and window end as they were
+   * (in the same statement; undefined without a row), so the caller can tell
+   * a check against an older copy of the code than the row names.
    */
-  mirrorHandoffState(state: HandoffState): Promise<void>;
+  mirrorHandoffState(state: HandoffState): Promise<MirroredRow | undefined>;
   publish<C extends EventContract>(contract: C, data: EventData<C>): Promise<void>;
 }
 

@@ -4,7 +4,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { HandoffAttemptEntity } from './handoff-attempt.entity';
 import type { OutboxWriter } from './outbox.port';
 import { ShipmentEntity } from './shipment.entity';
-import { type AttemptRecord, alreadyHandedOff, type HandoffState, ShipmentLedger, type ShipmentRecord, type ShipmentTx } from './shipment.ledger';
+import { type AttemptRecord, alreadyHandedOff, type HandoffState, type MirroredRow, ShipmentLedger, type ShipmentRecord, type ShipmentTx } from './shipment.ledger';
 
 /**
  * Shipments and handoff attempts through TypeORM's repositories, with events
@@ -97,14 +97,20 @@ export class TypeOrmShipmentTx implements ShipmentTx {
     return { shipment: row ? toRecord(row) : undefined };
   }
 
-  async mirrorHandoffState(state: HandoffState): Promise<void> {
+  async mirrorHandoffState(state: HandoffState): Promise<MirroredRow | undefined> {
     const repo = this.manager.getRepository(ShipmentEntity);
-    const where = { id: state.shipmentId, codeGeneration: state.generation, status: 'awaiting_handoff' as const };
-    const row = await repo.findOne({ where, select: { id: true, handoffAttempts: true, handoffLocked: true } });
-    if (!row) return;
+    const row = await repo.findOne({
+      where: { id: state.shipmentId },
+      select: { id: true, codeGeneration: true, status: true, windowEnd: true, handoffAttempts: true, handoffLocked: true },
+    });
+    if (!row) return undefined;
+    const seen: MirroredRow = { generation: row.codeGeneration, status: row.status, windowEnd: row.windowEnd };
+    if (row.codeGeneration !== state.generation || row.status !== 'awaiting_handoff') return seen;
     const handoffAttempts = Math.max(row.handoffAttempts, state.attempts);
     const handoffLocked = Boolean(row.handoffLocked) || state.locked;
+    const where = { id: state.shipmentId, codeGeneration: state.generation, status: 'awaiting_handoff' as const };
     await repo.update(where, { handoffAttempts, handoffLocked, updatedAt: new Date() });
+    return seen;
   }
 
   async publish<C extends EventContract>(contract: C, data: EventData<C>): Promise<void> {

@@ -154,4 +154,36 @@ describe('a code store rolled back to an earlier copy', () => {
     expect(await attempts(s.id)).toEqual([{ outcome: 'window_closed', reason: 'code_lost' }]);
     expect(await row(s.id)).toMatchObject({ status: 'awaiting_handoff', handed_off_at: null });
   });
+
+  it('answers the current code checked against an older copy 423 code_lost (not 422, not counted), drops the copy, and the app repairs it', async () => {
+    const s = await ship('cour_rb_current');
+    const snapshot = await h.redis.hgetall(codeKey(s.id));
+    expect((await post(`/v1/shipments/${s.id}/code/regenerate`, KEYS.storefront, { accountId: 'acc_ana' })).statusCode).toBe(200);
+    const current = await sent(s.id, 2);
+    await rollBack(s.id, snapshot);
+
+    // The courier types the code the customer has now; the store holds only the one before it.
+    const candidate = current === s.code ? wrongFor(s.code) : current;
+    const refused = await handoff(s.id, s.secret, candidate);
+    expect(refused.statusCode).toBe(423);
+    expect(refused.json()).toMatchObject({ code: 'handoff_locked', attemptsRemaining: 0, reason: 'code_lost' });
+    expect(await attempts(s.id)).toEqual([{ outcome: 'refused_locked', reason: 'code_lost' }]);
+    expect(await h.redis.exists(codeKey(s.id))).toBe(0);
+    expect(await row(s.id)).toMatchObject({ code_generation: 2, handoff_locked: false });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(h.tap.filter((m) => m.routingKey === 'delivery.handoff.failed_attempt.v1' && m.data['shipmentId'] === s.id)).toHaveLength(0);
+
+    const shown = await show(s.id);
+    expect(shown.statusCode).toBe(200);
+    expect((await handoff(s.id, s.secret, shown.json<{ code: string }>().code)).statusCode).toBe(200);
+  });
+
+  it('still counts a wrong code against the current code as a mismatch (422)', async () => {
+    const s = await ship('cour_rb_wrong');
+    const wrong = await handoff(s.id, s.secret, wrongFor(s.code));
+    expect(wrong.statusCode).toBe(422);
+    expect(wrong.json()).toMatchObject({ code: 'code_mismatch', attemptsRemaining: 4 });
+    expect(await attempts(s.id)).toEqual([{ outcome: 'code_mismatch', reason: null }]);
+    expect((await handoff(s.id, s.secret, s.code)).statusCode).toBe(200);
+  });
 });

@@ -123,14 +123,30 @@ export class ConfirmHandoff {
       case 'locked_now': {
         const locked = result.verdict === 'locked_now';
         // Under the shipment's lock, so an issue that read the row before this attempt cannot write back the older count.
-        await this.ledger.transaction(shipmentId, { lock: true, load: false }, async (tx) => {
-          await tx.recordAttempt(attempt(locked ? 'locked' : 'code_mismatch', { attemptsRemaining: result.attemptsRemaining }));
+        const stale = await this.ledger.transaction(shipmentId, { lock: true, load: false }, async (tx) => {
           // The row mirrors the live count and lock: an expiry or the loss of Redis is no way out of them (SECURITY C5).
-          await tx.mirrorHandoffState({ shipmentId, ...(await this.liveHandoffState(shipmentId, result)) });
+          const row = await tx.mirrorHandoffState({ shipmentId, ...(await this.liveHandoffState(shipmentId, result)) });
+          // The row names a later code than the one checked (read in the same statement: no extra round trip).
+          // Replaced meanwhile (a regenerate committed before this took the lock), the store holds the row's
+          // code and the attempt counts as usual; still in the store (discarded now, under the lock), it was an
+          // older copy of the code (Redis went back in time): the submitted code, maybe the customer's current
+          // one, was never checked. Answered as for a lost code, not counted.
+          if (row?.status === 'awaiting_handoff' && row.generation > result.generation && (await this.store.discard(shipmentId, { generation: result.generation }))) {
+            const afterWindow = now.getTime() > row.windowEnd.getTime();
+            await tx.recordAttempt(
+              afterWindow
+                ? attempt('window_closed', { reason: 'code_lost' })
+                : attempt('refused_locked', { reason: 'code_lost', attemptsRemaining: 0 }),
+            );
+            return afterWindow ? windowClosed('code_lost') : codeLost();
+          }
+          await tx.recordAttempt(attempt(locked ? 'locked' : 'code_mismatch', { attemptsRemaining: result.attemptsRemaining }));
           const base = { shipmentId, courierId: device.courierId, deviceId: device.deviceId, at: at.toISOString() };
           await tx.publish(handoffFailedAttemptV1, { ...base, attemptsLeft: result.attemptsRemaining });
           if (locked) await tx.publish(handoffLockedV1, base);
+          return undefined;
         });
+        if (stale) return this.refusedStale(log, stale);
         this.logger.warn({ ...log, attemptsRemaining: result.attemptsRemaining }, locked ? 'handoff locked' : 'handoff code mismatch');
         if (locked) {
           throw new DomainError('handoff_locked', 'Too many wrong codes: the customer can ask for a new code, or support can unlock.', {
