@@ -17,6 +17,20 @@ const build = spawnSync(process.execPath, [join(root, 'scripts/build.mjs')], { c
 if (build.status !== 0) process.exit(build.status ?? 1);
 
 const { RABBITMQ_URL, REDIS_URL, DATABASE_URL } = process.env;
+
+// `npm start` runs this script through a shell; a SIGTERM to npm (a supervisor, `kill`) ends npm
+// and the shell without passing the signal on, which left this process and the platform running
+// unseen, holding the port. Orphaned (the parent gone), stop as on SIGTERM.
+function onOrphaned(stop) {
+  const parent = process.ppid;
+  if (parent <= 1) return; // started by init or as a container's first process: nothing to watch
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    stop();
+  }, 500);
+  timer.unref();
+}
 const port = Number(process.env.PORT ?? 8080);
 
 if (RABBITMQ_URL && REDIS_URL && DATABASE_URL) {
@@ -44,11 +58,13 @@ if (RABBITMQ_URL && REDIS_URL && DATABASE_URL) {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  onOrphaned(() => void stop());
 } else {
   const embedded = join(root, 'tools/embedded/dist/main.js');
   const child = spawn(process.execPath, ['--enable-source-maps', embedded], { cwd: root, stdio: 'inherit', env: process.env });
   // A signal to `npm start` (Ctrl-C, a supervisor's SIGTERM) reaches the platform, which
   // drains and exits; this process then exits with its code. (spawnSync left it orphaned.)
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+  onOrphaned(() => child.kill('SIGTERM'));
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (signal === 'SIGKILL' ? 9 : 15) : 1)));
 }
