@@ -1,4 +1,6 @@
+import { DomainError } from '@phonegate/platform';
 import { eventually } from '@phonegate/platform/testing';
+import { ShipmentLedger } from '../../src/persistence/shipment.ledger';
 import { codeKey } from '../../src/codes/redis-code.store';
 import { auth, courierSecret, type Harness, KEYS, newShipmentId, OffsetClock, outForDeliveryBody, startHarness } from './harness';
 
@@ -21,6 +23,7 @@ describe('a code store rolled back to an earlier copy', () => {
 
   afterEach(() => {
     clock.offsetMs = 0;
+    jest.restoreAllMocks();
   });
 
   afterAll(async () => {
@@ -185,5 +188,36 @@ describe('a code store rolled back to an earlier copy', () => {
     expect(wrong.json()).toMatchObject({ code: 'code_mismatch', attemptsRemaining: 4 });
     expect(await attempts(s.id)).toEqual([{ outcome: 'code_mismatch', reason: null }]);
     expect((await handoff(s.id, s.secret, s.code)).statusCode).toBe(200);
+  });
+
+  it('refuses the repair of a stale approval whose record failed: the next request gets 423 code_lost, nothing is handed off', async () => {
+    const s = await ship('cour_rb_repair');
+    const snapshot = await h.redis.hgetall(codeKey(s.id));
+    expect((await post(`/v1/shipments/${s.id}/code/regenerate`, KEYS.storefront, { accountId: 'acc_ana' })).statusCode).toBe(200);
+    await sent(s.id, 2);
+    await rollBack(s.id, snapshot);
+    const ledger = h.app.get(ShipmentLedger);
+    const original = ledger.transaction.bind(ledger);
+    let failures = 0;
+    jest.spyOn(ledger, 'transaction').mockImplementation((id, options, work) => {
+      if (id === s.id && failures === 0) {
+        failures++;
+        return Promise.reject(new DomainError('service_unavailable', 'database down (injected)', {}, true));
+      }
+      return original(id, options, work);
+    });
+
+    // The store approves the killed code and marks the copy handed off; its record fails.
+    expect((await handoff(s.id, s.secret, s.code, { 'idempotency-key': 'rb-repair-1' })).statusCode).toBe(503);
+    expect(await h.redis.hget(codeKey(s.id), 'state')).toBe('handed_off');
+    const next = await handoff(s.id, s.secret, s.code, { 'idempotency-key': 'rb-repair-2' });
+    expect(next.statusCode).toBe(423);
+    expect(next.json()).toMatchObject({ code: 'handoff_locked', reason: 'code_lost' });
+    expect(await attempts(s.id)).toEqual([{ outcome: 'refused_locked', reason: 'code_lost' }]);
+    expect(await row(s.id)).toMatchObject({ status: 'awaiting_handoff', handed_off_at: null });
+    expect(await h.redis.exists(codeKey(s.id))).toBe(0);
+    // The approved request retried is refused too.
+    expect((await handoff(s.id, s.secret, s.code, { 'idempotency-key': 'rb-repair-1' })).statusCode).toBe(423);
+    expect(confirmedEvents(s.id)).toHaveLength(0);
   });
 });
