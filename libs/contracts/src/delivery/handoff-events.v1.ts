@@ -13,7 +13,16 @@ const example = { shipmentId: 'shp_1001', courierId: 'cour_7', deviceId: 'dev_42
 
 export const handoffCodeIssuedV1 = defineEvent({
   type: 'delivery.handoff.code_issued.v1',
-  schema: handoff.extend({ expiresAt: isoTime, reason: z.enum(['out_for_delivery', 'regenerated']) }),
+  schema: handoff.extend({
+    expiresAt: isoTime,
+    reason: z.enum(['out_for_delivery', 'regenerated']),
+    /**
+     * Whether this code was sent to the customer (SMS, e-mail) as it was issued: false for a code
+     * only shown in the customer's app (one replacing a code the store lost while no send is due).
+     * Absent (earlier producers): sent.
+     */
+    sent: z.boolean().optional(),
+  }),
   example: { ...example, deviceId: null, expiresAt: '2026-11-22T13:30:00.000Z', reason: 'out_for_delivery' },
 });
 export const handoffConfirmedV1 = defineEvent({

@@ -321,6 +321,12 @@ describe('a handoff code Redis lost, within the regenerate cooldown', () => {
     expect(Number(regenerated.headers['retry-after'])).toBeGreaterThan(20);
     await new Promise((r) => setTimeout(r, 500));
     expect(h.tap.some((m) => m.data['dedupeKey'] === `delivery-otp:${shipmentId}:2:sms`)).toBe(false);
+    // The storefront hears of the new code, and that it was not sent (nothing to tell the customer).
+    const issuedEvents = await eventually(() => {
+      const found = h.tap.filter((m) => m.envelope.type === 'delivery.handoff.code_issued.v1' && m.data['shipmentId'] === shipmentId);
+      return found.length === 2 ? found : undefined;
+    });
+    expect(issuedEvents.map((m) => m.data['sent'])).toEqual([true, false]);
     const row = await h.pg.query('SELECT code_generation, regenerations FROM shipments WHERE id = $1', [shipmentId]);
     expect(row.rows).toEqual([{ code_generation: 2, regenerations: 0 }]);
     const ok = await h.app.inject({

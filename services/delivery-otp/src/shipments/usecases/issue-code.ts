@@ -157,6 +157,7 @@ export async function issueFresh(
     at: deps.clock.now().toISOString(),
     expiresAt: record.expiresAt.toISOString(),
     reason,
+    sent: send,
   });
   deps.undo.issuing(record.id, { generation: record.codeGeneration, hmac: material.hmac });
   const stored = await deps.store.put({
