@@ -30,6 +30,15 @@ async function main(): Promise<void> {
   const level = process.env['LOG_LEVEL'] ?? 'info';
   const logger = createLogger({ service: 'embedded', level });
   logger.warn(WARNING);
+  // Before the services take their ten seconds to start: a port in use otherwise ended in the
+  // gateway's unhandled EADDRINUSE stack trace, with no word on how to choose another.
+  const taken = await portProblem(port);
+  if (taken) {
+    logger.fatal({ port, reason: taken }, `port ${port} is not available (${taken}): stop what holds it, or choose another port: PORT=9090 npm start`);
+    logger.flush?.();
+    setTimeout(() => process.exit(1), 50);
+    return;
+  }
 
   const started = Date.now();
   const names: Upstream[] = ['identity', 'otp', 'notifier', 'delivery-otp'];
@@ -128,6 +137,15 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/** Why the gateway could not listen on `port` (every interface, as the gateway does): `EADDRINUSE`, `EACCES`…; undefined when it can. */
+function portProblem(port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const probe = http.createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    probe.listen(port, '0.0.0.0', () => probe.close(() => resolve(undefined)));
+  });
 }
 
 function devKey(): string {
