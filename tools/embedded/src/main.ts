@@ -27,12 +27,14 @@ const WARNING = 'EMBEDDED MODE: in-memory stand-ins, dev keys, nothing persists.
 
 async function main(): Promise<void> {
   const port = Number(process.env['PORT'] ?? 8080);
+  // Loopback only unless asked: the dev inbox shows every code and the key `dev` holds every scope.
+  const host = process.env['EMBEDDED_HOST'] ?? '127.0.0.1';
   const level = process.env['LOG_LEVEL'] ?? 'info';
   const logger = createLogger({ service: 'embedded', level });
   logger.warn(WARNING);
   // Before the services take their ten seconds to start: a port in use otherwise ended in the
   // gateway's unhandled EADDRINUSE stack trace, with no word on how to choose another.
-  const taken = await portProblem(port);
+  const taken = await portProblem(port, host);
   if (taken) {
     logger.fatal({ port, reason: taken }, `port ${port} is not available (${taken}): stop what holds it, or choose another port: PORT=9090 npm start`);
     logger.flush?.();
@@ -102,6 +104,7 @@ async function main(): Promise<void> {
   const health = await startHealth(upstreams);
   const gateway = await startGateway({
     port,
+    host,
     upstreams,
     extra: [
       { prefix: '/dev', target: devInbox.url },
@@ -121,6 +124,9 @@ async function main(): Promise<void> {
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+  if (!['127.0.0.1', 'localhost', '::1'].includes(host)) {
+    logger.warn({ host }, 'EMBEDDED_HOST opens the embedded mode beyond this machine: anyone who reaches it reads every code in the dev inbox');
+  }
   if (!process.env['API_KEYS']) logger.warn({ key: 'dev' }, 'no API_KEYS configured: the key "dev" holds every scope');
 
   let stopping = false;
@@ -139,12 +145,12 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void stop('SIGTERM'));
 }
 
-/** Why the gateway could not listen on `port` (every interface, as the gateway does): `EADDRINUSE`, `EACCES`…; undefined when it can. */
-function portProblem(port: number): Promise<string | undefined> {
+/** Why the gateway could not listen on `host`:`port`: `EADDRINUSE`, `EACCES`…; undefined when it can. */
+function portProblem(port: number, host: string): Promise<string | undefined> {
   return new Promise((resolve) => {
     const probe = http.createServer();
     probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-    probe.listen(port, '0.0.0.0', () => probe.close(() => resolve(undefined)));
+    probe.listen(port, host, () => probe.close(() => resolve(undefined)));
   });
 }
 
