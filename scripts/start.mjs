@@ -60,6 +60,16 @@ if (RABBITMQ_URL && REDIS_URL && DATABASE_URL) {
   process.once('SIGTERM', stop);
   onOrphaned(() => void stop());
 } else {
+  // Some of the three set is a half-configured real stack, not a wish for the embedded mode: say so.
+  const infra = { RABBITMQ_URL, REDIS_URL, DATABASE_URL };
+  const set = Object.keys(infra).filter((k) => infra[k]);
+  if (set.length > 0) {
+    const missing = Object.keys(infra).filter((k) => !infra[k]);
+    process.stderr.write(
+      `npm start: ${set.join(' and ')} ${set.length === 1 ? 'is' : 'are'} set but ${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} not: ` +
+        `running the EMBEDDED mode, which uses none of them; set all three for the real stack\n`,
+    );
+  }
   const embedded = join(root, 'tools/embedded/dist/main.js');
   const child = spawn(process.execPath, ['--enable-source-maps', embedded], { cwd: root, stdio: 'inherit', env: process.env });
   // A signal to `npm start` (Ctrl-C, a supervisor's SIGTERM) reaches the platform, which
