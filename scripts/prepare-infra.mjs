@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Makes sure PostgreSQL, Redis and RabbitMQ answer on their standard local
 // ports, starting them with the machine's own commands when they do not.
-// On a machine with Docker, `docker compose up -d rabbitmq redis postgres`
-// gives the same three.
+// (docker-compose.yml's infrastructure publishes no ports and has passwords:
+// it is not a stand-in for these.)
 import { execSync } from 'node:child_process';
 import net from 'node:net';
 

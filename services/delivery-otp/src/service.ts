@@ -38,6 +38,7 @@ export async function startDeliveryOtpService(env: NodeJS.ProcessEnv = process.e
       metrics,
     }),
     port: config.port,
+    host: config.host,
     logger,
     redis,
     microservices: [bus.server],

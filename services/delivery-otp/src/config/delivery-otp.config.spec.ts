@@ -7,6 +7,9 @@ describe('loadDeliveryOtpConfig', () => {
   it('has the documented defaults and uses dev keys outside production', () => {
     const config = loadDeliveryOtpConfig({});
     expect(config.port).toBe(3004);
+    expect(config.host).toBe('0.0.0.0');
+    // The embedded mode binds every service to the loopback interface.
+    expect(loadDeliveryOtpConfig({ HOST: '127.0.0.1' }).host).toBe('127.0.0.1');
     expect(config.code).toMatchObject({ length: 6, graceMs: 30 * 60_000, maxAttempts: 5, clockToleranceMs: 120_000, regenerateCooldownMs: 30_000, maxRegenerations: 4 });
     expect(config.devKeysInUse).toEqual(['API_KEYS', 'BUS_ENCRYPTION_KEYS', 'DELIVERY_CODE_KEYS', 'CODE_HMAC_KEYS']);
     expect(config.redis.keyPrefix).toBe('delivery-otp:');

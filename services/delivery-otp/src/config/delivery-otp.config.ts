@@ -40,6 +40,7 @@ const merchantLengths = z
 export const deliveryOtpEnvSchema = z.object({
   NODE_ENV: z.string().default('development'),
   PORT: env.int(3004, 0, 65_535),
+  HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: env.logLevel(),
   DATABASE_URL: env.url('postgres://postgres@127.0.0.1:5432/delivery_otp'),
   DATABASE_POOL_SIZE: env.int(20, 1, 500),
@@ -79,6 +80,8 @@ export interface CallingCodePolicy {
 export interface DeliveryOtpConfig {
   production: boolean;
   port: number;
+  /** HTTP bind address. */
+  host: string;
   logLevel: string;
   databaseUrl: string;
   databasePoolSize: number;
@@ -151,6 +154,7 @@ export function loadDeliveryOtpConfig(source: NodeJS.ProcessEnv = process.env): 
   return {
     production,
     port: raw.PORT,
+    host: raw.HOST,
     logLevel: raw.LOG_LEVEL,
     databaseUrl: raw.DATABASE_URL,
     databasePoolSize: raw.DATABASE_POOL_SIZE,
