@@ -15,15 +15,7 @@ import { refuseOtherBodyTypes } from './http/body-types';
 import { jsonBodyParser, refuseNulInParameters } from './http/json-body';
 import { toProblem } from './http/problem.filter';
 import { DomainError } from './errors/domain-error';
-import {
-  API_KEYS,
-  bearerToken,
-  type ConfiguredKey,
-  configuredKeyOf,
-  namedClientLookup,
-  PRINCIPAL_RESOLVER,
-  type PrincipalResolver,
-} from './auth/api-key.guard';
+import { API_KEYS, ApiKeyGuard, type ConfiguredKey, namedClientLookup } from './auth/api-key.guard';
 import { createLogger, type Logger } from './logging/logger';
 import { MetricsService } from './metrics/metrics.service';
 import type { PlatformOptions } from './platform.module';
@@ -162,8 +154,8 @@ export async function createServiceApp(
     const keys = configuredKeys(app);
     const callerOf = namedClientLookup(keys);
     if (callerOf) setIdempotencyPolicy(fastify, { callerOf });
-    const knows = credentialCheck(keys, principalResolver(app));
-    if (knows) setIdempotencyPolicy(fastify, { knows });
+    const guard = platformOptions(app) ? apiKeyGuard(app) : undefined;
+    if (guard) setIdempotencyPolicy(fastify, { knows: (credential) => guard.knows(credential) });
   }
 
   if (options.swagger) {
@@ -237,30 +229,13 @@ export function runService(name: string, start: () => Promise<unknown>): void {
 }
 
 /** The app's configured API keys (PlatformModule's `apiKeys`); none when the app has no PlatformModule. */
-function principalResolver(app: INestApplication): PrincipalResolver | undefined {
+/** The platform's API-key guard (PlatformModule), which knows the credentials the service accepts. */
+function apiKeyGuard(app: INestApplication): ApiKeyGuard | undefined {
   try {
-    return app.get<PrincipalResolver>(PRINCIPAL_RESOLVER, { strict: false }) ?? undefined;
+    return app.get(ApiKeyGuard, { strict: false });
   } catch {
     return undefined;
   }
-}
-
-/**
- * For the Idempotency-Key store (IdempotencyPolicy.knows): whether a credential is one the
- * service's guard accepts, a configured key or a principal its resolver knows (a device
- * secret, cached there); undefined for a module without keys (some tests: every credential).
- */
-function credentialCheck(
-  keys: readonly ConfiguredKey[],
-  resolver: PrincipalResolver | undefined,
-): ((credential: string) => boolean | Promise<boolean>) | undefined {
-  if (keys.length === 0 && !resolver) return undefined;
-  return (credential) => {
-    const token = bearerToken(credential);
-    if (!token) return false;
-    if (configuredKeyOf(keys, token)) return true;
-    return resolver ? resolver.resolve(token).then((p) => p !== undefined) : false;
-  };
 }
 
 function configuredKeys(app: INestApplication): ConfiguredKey[] {

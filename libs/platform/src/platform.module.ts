@@ -42,7 +42,10 @@ export class PlatformModule {
       { provide: HealthRegistry, useValue: registry },
       { provide: Clock, useValue: options.clock ?? new Clock() },
       { provide: API_KEYS, useValue: options.apiKeys },
-      { provide: APP_GUARD, useClass: ApiKeyGuard },
+      // One guard instance, also reachable by its class: the Idempotency-Key store asks it which
+      // credentials the service accepts (bootstrap.ts).
+      ApiKeyGuard,
+      { provide: APP_GUARD, useExisting: ApiKeyGuard },
       { provide: APP_FILTER, useClass: ProblemFilter },
     ];
     if (options.redis) providers.push({ provide: PLATFORM_REDIS, useValue: options.redis });

@@ -189,6 +189,18 @@ export class ApiKeyGuard implements CanActivate {
       .then((principal) => this.admit(request, principal, required));
   }
 
+  /**
+   * Whether a credential (an `Authorization` header) is one this guard admits on some route: a
+   * configured key, or a principal the resolver knows (a device secret; cached there). For the
+   * Idempotency-Key store, which runs before the guard (IdempotencyPolicy.knows).
+   */
+  knows(credential: string): boolean | Promise<boolean> {
+    const token = bearerToken(credential);
+    if (!token) return false;
+    if (this.configured(token)) return true;
+    return this.resolver ? this.resolver.resolve(token).then((p) => p !== undefined) : false;
+  }
+
   private accessOf(context: ExecutionContext): RouteAccess {
     const handler = context.getHandler();
     let access = this.access.get(handler);
