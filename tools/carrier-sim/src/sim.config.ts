@@ -1,41 +1,10 @@
 import { z } from 'zod';
+import { behaviourSchema } from './behaviour.schema';
 import type { CarrierSimOptions } from './sim.types';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 
-const behaviour = z
-  .object({
-    latencyMs: z.number().int().min(0),
-    errorRate: z.number().min(0).max(1),
-    throttle: z.union([z.boolean(), z.number().int().min(0)]),
-    down: z.boolean(),
-    receiptDelayMs: z.number().int().min(0),
-    receiptStatus: z.enum(['delivered', 'undelivered', 'failed', 'expired']),
-    invalidPrefixes: z.array(z.string()),
-    cancellable: z.boolean(),
-    refuseSegment: z.union([
-      z.literal(false),
-      z.object({ segment: z.number().int().min(1), status: z.enum(['invalid', 'throttled']) }),
-    ]),
-    interimReceipt: z.union([
-      z.literal(false),
-      z.object({
-        stat: z.string().regex(/^[A-Z]{1,10}$/),
-        messageState: z.number().int().min(0).max(255).optional(),
-      }),
-    ]),
-    segmentReceiptStatus: z.union([
-      z.literal(false),
-      z.object({
-        segment: z.number().int().min(1).max(255),
-        status: z.enum(['delivered', 'undelivered', 'failed', 'expired']),
-      }),
-    ]),
-    receiptCopies: z.number().int().min(1).max(5),
-    receiptBeforeResponse: z.boolean(),
-    sameSegmentIds: z.boolean(),
-  })
-  .partial();
+const behaviour = behaviourSchema;
 
 const carrier = z.discriminatedUnion('protocol', [
   z.object({
