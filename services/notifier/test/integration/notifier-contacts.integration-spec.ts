@@ -34,6 +34,22 @@ describe('notifier: order updates and the contact projection', () => {
         ),
       15_000,
     );
+  /** An order.status_changed.v1 for `accountId`, and the outcome of its message. */
+  const orderUpdate = async (
+    accountId: string,
+    status: 'packed' | 'shipped',
+    priority: 'standard' | 'bulk' = 'standard',
+  ) => {
+    const orderId = `ord_${randomUUID().slice(0, 8)}`;
+    await publish(s.publisher, orderStatusChangedV1, {
+      orderId,
+      accountId,
+      status,
+      locale: 'en',
+      priority,
+    });
+    return outcomeOf(orderId);
+  };
   const account = async () => {
     const accountId = randomUUID();
     await publish(s.publisher, accountCreatedV1, {
@@ -93,15 +109,7 @@ describe('notifier: order updates and the contact projection', () => {
     await publish(s.publisher, phoneVerifiedV1, { accountId, ...phone, primary: true });
     await settle();
 
-    const orderId = `ord_${randomUUID().slice(0, 8)}`;
-    await publish(s.publisher, orderStatusChangedV1, {
-      orderId,
-      accountId,
-      status: 'shipped',
-      locale: 'en',
-      priority: 'standard',
-    });
-    const outcome = await outcomeOf(orderId);
+    const outcome = await orderUpdate(accountId, 'shipped');
     expect(outcome.type).toBe('notification.dropped.v1');
     expect(outcome.data).toMatchObject({ reason: 'no_verified_number', attempts: 0 });
     expect(s.sim.store.list({ to: phone.e164 })).toEqual([]);
@@ -191,15 +199,7 @@ describe('notifier: order updates and the contact projection', () => {
     await publish(s.publisher, phoneVerifiedV1, { accountId, ...first, primary: true });
     await settle();
 
-    const orderId = `ord_${randomUUID().slice(0, 8)}`;
-    await publish(s.publisher, orderStatusChangedV1, {
-      orderId,
-      accountId,
-      status: 'packed',
-      locale: 'en',
-      priority: 'bulk',
-    });
-    const outcome = await outcomeOf(orderId);
+    const outcome = await orderUpdate(accountId, 'packed', 'bulk');
     expect(outcome.type).toBe('notification.sent.v1');
     const sent = await view((outcome.data as { messageId: string }).messageId);
     expect(sent).toMatchObject({ to: `+1 ••• ••• ••${second.e164.slice(-2)}`, priority: 'bulk' });
@@ -216,15 +216,9 @@ describe('notifier: order updates and the contact projection', () => {
       primary: true,
     });
     await settle();
-    const orderId = `ord_${randomUUID().slice(0, 8)}`;
-    await publish(s.publisher, orderStatusChangedV1, {
-      orderId,
-      accountId: accountId.toUpperCase(),
-      status: 'shipped',
-      locale: 'en',
-      priority: 'standard',
-    });
-    expect((await outcomeOf(orderId)).type).toBe('notification.sent.v1');
+    expect((await orderUpdate(accountId.toUpperCase(), 'shipped')).type).toBe(
+      'notification.sent.v1',
+    );
 
     const res = await s.notifier.app.inject({
       method: 'POST',
@@ -234,7 +228,7 @@ describe('notifier: order updates and the contact projection', () => {
         accountId: accountId.toUpperCase(),
         channel: 'sms',
         template: 'order.status_changed.delivered',
-        variables: { orderId },
+        variables: { orderId: `ord_${randomUUID().slice(0, 8)}` },
       },
     });
     expect(res.statusCode).toBe(202);
